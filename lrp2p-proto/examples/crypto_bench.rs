@@ -1,0 +1,2 @@
+//! Crypto benchmark (placeholder until filled in).
+fn main() {}

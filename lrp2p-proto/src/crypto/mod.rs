@@ -1,0 +1,1 @@
+//! Cryptography: the Noise handshakes, transport sessions, replay windows, 0-RTT and cookies.

@@ -1,0 +1,16 @@
+//! # lrp2p-proto: the sans-IO core of LRP2P
+//!
+//! LRP2P is a reliable, encrypted transport over UDP. This crate holds all of its protocol logic
+//! and none of its I/O: no sockets, no clocks, no threads and no randomness of its own. Time and a
+//! [`rand_core`] RNG are always parameters, so every behaviour is deterministic under test.
+//!
+//! - [`wire`]: the v1 wire format (`docs/PROTOCOL.md` is normative), views and `Repr`s.
+//! - [`crypto`]: the Noise IK/XX handshakes, the transport session, replay protection,
+//!   0-RTT safety and DoS cookies.
+//! - [`identity`]: static keys and their text form.
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+pub mod crypto;
+pub mod identity;
+pub mod wire;

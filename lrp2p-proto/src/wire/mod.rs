@@ -1,0 +1,180 @@
+//! The LRP2P v1 wire format: every datagram and segment as a zero-copy view plus a `Repr`.
+//!
+//! `docs/PROTOCOL.md` is the normative description; this module is its executable form.
+//! Everything here parses untrusted bytes: lengths are checked before any index, trailing
+//! bytes are rejected where a layout is fixed, and nothing panics on any input.
+
+mod seq;
+mod transport;
+
+pub use seq::Seq;
+pub use transport::{TRANSPORT_HEADER_LEN, TransportHeader};
+
+/// The protocol version carried in the high nibble of every datagram's first byte.
+pub const VERSION: u8 = 1;
+
+/// Length of the Poly1305 tag that ends every AEAD ciphertext.
+pub const TAG_LEN: usize = 16;
+
+/// Default maximum datagram size in bytes (configurable per endpoint).
+pub const DEFAULT_MAX_DATAGRAM: usize = 1400;
+
+/// The kind of a datagram, from the low nibble of its first byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PacketType {
+    /// Noise IK message 1: `-> e, es, s, ss`, carrying 0-RTT data.
+    IkInitiation,
+    /// Noise IK message 2: `<- e, ee, se`.
+    IkResponse,
+    /// Noise XX message 1: `-> e`.
+    XxInitiation,
+    /// Noise XX message 2: `<- e, ee, s, es`.
+    XxResponse,
+    /// Noise XX message 3: `-> s, se`.
+    XxFinish,
+    /// A stateless cookie reply sent by a responder under load.
+    CookieReply,
+    /// An encrypted transport packet in the given key phase (0 or 1).
+    Transport {
+        /// The key phase bit (RFC 9001 §6-style key update).
+        key_phase: bool,
+    },
+}
+
+impl PacketType {
+    /// The first byte of a datagram of this type: version in the high nibble, type in the low.
+    pub const fn to_byte(self) -> u8 {
+        let low = match self {
+            PacketType::IkInitiation => 0x1,
+            PacketType::IkResponse => 0x2,
+            PacketType::XxInitiation => 0x3,
+            PacketType::XxResponse => 0x4,
+            PacketType::XxFinish => 0x5,
+            PacketType::CookieReply => 0x6,
+            PacketType::Transport { key_phase: false } => 0x8,
+            PacketType::Transport { key_phase: true } => 0x9,
+        };
+        (VERSION << 4) | low
+    }
+
+    /// Decodes a datagram's first byte.
+    pub const fn from_byte(byte: u8) -> Result<Self, DecodeError> {
+        if byte >> 4 != VERSION {
+            return Err(DecodeError::UnknownVersion(byte >> 4));
+        }
+        Ok(match byte & 0x0f {
+            0x1 => PacketType::IkInitiation,
+            0x2 => PacketType::IkResponse,
+            0x3 => PacketType::XxInitiation,
+            0x4 => PacketType::XxResponse,
+            0x5 => PacketType::XxFinish,
+            0x6 => PacketType::CookieReply,
+            0x8 => PacketType::Transport { key_phase: false },
+            0x9 => PacketType::Transport { key_phase: true },
+            other => return Err(DecodeError::UnknownType(other)),
+        })
+    }
+}
+
+/// A 64-bit connection id, chosen at random by the side that *receives* packets carrying it.
+///
+/// Zero is reserved: it stands for "no id yet" in initiations and is never a connection's id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u64);
+
+impl ConnectionId {
+    /// The reserved "none" value carried as `receiver_id` in initiations.
+    pub const NONE: ConnectionId = ConnectionId(0);
+
+    /// Big-endian wire bytes.
+    pub const fn to_bytes(self) -> [u8; 8] {
+        self.0.to_be_bytes()
+    }
+
+    /// Reads a connection id from 8 big-endian bytes.
+    pub const fn from_bytes(bytes: [u8; 8]) -> Self {
+        ConnectionId(u64::from_be_bytes(bytes))
+    }
+}
+
+/// Why bytes from the network could not be decoded. Such datagrams are dropped and counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The datagram or segment ended before a field it must contain.
+    #[error("truncated: needed {needed} bytes, had {had}")]
+    Truncated {
+        /// Bytes the layout requires.
+        needed: usize,
+        /// Bytes that were present.
+        had: usize,
+    },
+    /// A fixed-size layout was followed by extra bytes.
+    #[error("{0} trailing bytes after a fixed-size layout")]
+    TrailingBytes(usize),
+    /// The version nibble is not one this implementation speaks.
+    #[error("unknown protocol version {0}")]
+    UnknownVersion(u8),
+    /// The type nibble names no packet type.
+    #[error("unknown packet type {0:#x}")]
+    UnknownType(u8),
+    /// The first byte names a different packet type than the parser expected.
+    #[error("unexpected packet type")]
+    WrongType,
+    /// An initiation carried a non-zero receiver id, or another packet a zero id.
+    #[error("invalid connection id for this packet type")]
+    BadConnectionId,
+    /// A segment's data offset points before its fixed header or past its end.
+    #[error("bad data offset {0}")]
+    BadDataOffset(u8),
+    /// A segment's flags are a combination the protocol does not define.
+    #[error("invalid flag combination {0:#04x}")]
+    BadFlags(u8),
+    /// An extension's length runs past the segment header.
+    #[error("extension overruns the segment header")]
+    BadExtension,
+    /// SACK ranges are empty, too many, unordered, overlapping or not above the cumulative ack.
+    #[error("invalid SACK ranges")]
+    BadSack,
+    /// Segments appear in an order or number the protocol forbids.
+    #[error("invalid segment sequence")]
+    BadSegmentOrder,
+    /// A data segment carries neither payload nor FIN.
+    #[error("empty data segment")]
+    EmptyData,
+    /// The caller's output buffer is too small to emit into.
+    #[error("buffer too small: need {needed} bytes, have {had}")]
+    BufferTooSmall {
+        /// Bytes required.
+        needed: usize,
+        /// Bytes available.
+        had: usize,
+    },
+}
+
+/// Checks that `buf` holds at least `needed` bytes.
+pub(crate) const fn need(buf: &[u8], needed: usize) -> Result<(), DecodeError> {
+    if buf.len() < needed {
+        Err(DecodeError::Truncated { needed, had: buf.len() })
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packet_type_bytes_round_trip() {
+        for byte in 0..=255u8 {
+            if let Ok(t) = PacketType::from_byte(byte) {
+                assert_eq!(t.to_byte(), byte);
+            }
+        }
+        assert_eq!(PacketType::IkInitiation.to_byte(), 0x11);
+        assert_eq!(PacketType::Transport { key_phase: true }.to_byte(), 0x19);
+        assert_eq!(PacketType::from_byte(0x21), Err(DecodeError::UnknownVersion(2)));
+        assert_eq!(PacketType::from_byte(0x17), Err(DecodeError::UnknownType(7)));
+    }
+}
