@@ -1,1 +1,3 @@
 //! Cryptography: the Noise handshakes, transport sessions, replay windows, 0-RTT and cookies.
+
+pub mod noise;

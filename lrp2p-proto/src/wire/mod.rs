@@ -155,7 +155,10 @@ pub enum DecodeError {
 /// Checks that `buf` holds at least `needed` bytes.
 pub(crate) const fn need(buf: &[u8], needed: usize) -> Result<(), DecodeError> {
     if buf.len() < needed {
-        Err(DecodeError::Truncated { needed, had: buf.len() })
+        Err(DecodeError::Truncated {
+            needed,
+            had: buf.len(),
+        })
     } else {
         Ok(())
     }
@@ -174,7 +177,13 @@ mod tests {
         }
         assert_eq!(PacketType::IkInitiation.to_byte(), 0x11);
         assert_eq!(PacketType::Transport { key_phase: true }.to_byte(), 0x19);
-        assert_eq!(PacketType::from_byte(0x21), Err(DecodeError::UnknownVersion(2)));
-        assert_eq!(PacketType::from_byte(0x17), Err(DecodeError::UnknownType(7)));
+        assert_eq!(
+            PacketType::from_byte(0x21),
+            Err(DecodeError::UnknownVersion(2))
+        );
+        assert_eq!(
+            PacketType::from_byte(0x17),
+            Err(DecodeError::UnknownType(7))
+        );
     }
 }
