@@ -9,8 +9,6 @@
 //!   0-RTT safety and DoS cookies.
 //! - [`identity`]: static keys and their text form.
 
-#![cfg_attr(not(test), warn(clippy::unwrap_used))]
-
 pub mod crypto;
 pub mod identity;
 pub mod wire;

@@ -3,6 +3,8 @@
 //! messages both ways. Given the same static keys and ephemerals, every handshake message we
 //! write must equal snow's byte for byte, and both sides must agree on the handshake hash.
 
+#![allow(clippy::unwrap_used)]
+
 use chacha20poly1305::aead::AeadInPlace;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce, Tag};
 use lrp2p_proto::crypto::noise::ik::{IkInitiator, IkResponder};
