@@ -40,8 +40,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!();
     bench_aead()?;
 
-    // Handshakes per second (crypto::noise) go here, e.g. `bench_handshake()?;`, following the
-    // same pattern: a `measure` call per handshake pattern (IK, XX), printed by `report`.
+    println!();
+    bench_handshakes()?;
     Ok(())
 }
 
@@ -84,12 +84,7 @@ fn bench_backend<A: Aead>() -> Result<(), Box<dyn Error>> {
     if failed != 0 {
         return Err(format!("{failed} datagrams failed to open").into());
     }
-    report(
-        &format!("{} session seal+open", A::NAME),
-        packets,
-        elapsed,
-        DATAGRAM,
-    );
+    report(&format!("{} session seal+open", A::NAME), packets, elapsed, DATAGRAM);
 
     let key = A::new(&k1)?;
     let mut counter = 0u64;
@@ -99,13 +94,71 @@ fn bench_backend<A: Aead>() -> Result<(), Box<dyn Error>> {
         counter += 1;
         black_box(key.seal_in_place(counter, &ad, black_box(&mut body)).ok());
     });
-    report(
-        &format!("{} aead seal only", A::NAME),
-        packets,
-        elapsed,
-        DATAGRAM - OVERHEAD,
-    );
+    report(&format!("{} aead seal only", A::NAME), packets, elapsed, DATAGRAM - OVERHEAD);
     Ok(())
+}
+
+/// Completed handshakes per second on one core, both roles computed in this thread, plus the
+/// X25519 rate that bounds them: each side of IK performs one key generation and four DH
+/// (`es`, `ss`, `ee`, `se`); each side of XX one key generation and three DH.
+fn bench_handshakes() -> Result<(), Box<dyn Error>> {
+    use lrp2p_proto::crypto::noise::ik::{IkInitiator, IkResponder};
+    use lrp2p_proto::crypto::noise::prologue;
+    use lrp2p_proto::crypto::noise::xx::{XxInitiator, XxResponder};
+    use lrp2p_proto::identity::StaticSecret;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    println!("Handshakes (Noise, X25519 + ChaChaPoly + BLAKE2s), both sides on one core.");
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let initiator = StaticSecret::generate(&mut rng);
+    let responder = StaticSecret::generate(&mut rng);
+    let remote = responder.public_key();
+    let p = prologue(ConnectionId(42));
+    let (mut m1, mut m2, mut m3, mut pl) = ([0u8; 256], [0u8; 256], [0u8; 256], [0u8; 256]);
+    let mut failed = false;
+
+    let (n, t) = measure(|| {
+        let Ok((w, n1)) = IkInitiator::start(&mut rng, &initiator, &remote, &p, b"0-rtt", &mut m1) else {
+            return failed = true;
+        };
+        let Ok((r, _)) = IkResponder::read_initiation(&responder, &p, &m1[..n1], &mut pl) else {
+            return failed = true;
+        };
+        let Ok((a, n2)) = r.write_response(&mut rng, b"", &mut m2) else { return failed = true };
+        failed |= black_box(w.read_response(&m2[..n2], &mut pl).map(|b| (a, b))).is_err();
+    });
+    report_rate("IK handshakes (initiator + responder)", n, t);
+    let (n, t) = measure(|| {
+        let Ok((w, n1)) = XxInitiator::start(&mut rng, &initiator, &p, b"", &mut m1) else {
+            return failed = true;
+        };
+        let Ok((r, _)) = XxResponder::read_initiation(&responder, &p, &m1[..n1], &mut pl) else {
+            return failed = true;
+        };
+        let Ok((rw, n2)) = r.write_response(&mut rng, b"", &mut m2) else { return failed = true };
+        let Ok((ir, _)) = w.read_response(&m2[..n2], &mut pl) else { return failed = true };
+        let Ok((a, n3)) = ir.write_finish(b"data", &mut m3) else { return failed = true };
+        failed |= black_box(rw.read_finish(&m3[..n3], &mut pl).map(|b| (a, b))).is_err();
+    });
+    report_rate("XX handshakes (initiator + responder)", n, t);
+    let base = x25519_dalek::StaticSecret::from([9u8; 32]);
+    let peer = x25519_dalek::PublicKey::from(*remote.as_bytes());
+    let (n, t) = measure(|| {
+        black_box(base.diffie_hellman(black_box(&peer)));
+    });
+    let rate = n as f64 / t.as_secs_f64();
+    println!("  {:<48} {rate:>12.0} /s   (bound: {:.0} handshakes/s per side)", "X25519 DH", rate / 5.0);
+    if failed {
+        return Err("a handshake failed during the benchmark".into());
+    }
+    Ok(())
+}
+
+/// Prints operations per second.
+fn report_rate(name: &str, ops: u64, elapsed: Duration) {
+    let rate = ops as f64 / elapsed.as_secs_f64();
+    println!("  {name:<48} {rate:>12.0} /s   (per side: ~{:.0} /s)", 2.0 * rate);
 }
 
 /// Runs `op` for a warm-up, then for [`RUN_FOR`]; returns the count and the time taken.

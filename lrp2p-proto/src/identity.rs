@@ -89,13 +89,9 @@ impl FromStr for PublicKey {
         }
         let mut bytes = [0u8; KEY_LEN + 1];
         // The standard engine rejects non-canonical trailing bits and bad padding.
-        let n = BASE64
-            .decode_slice(text, &mut bytes)
-            .map_err(|e| ParseKeyError::Encoding(e.to_string()))?;
+        let n = BASE64.decode_slice(text, &mut bytes).map_err(|e| ParseKeyError::Encoding(e.to_string()))?;
         if n != KEY_LEN {
-            return Err(ParseKeyError::Encoding(format!(
-                "decodes to {n} bytes, not {KEY_LEN}"
-            )));
+            return Err(ParseKeyError::Encoding(format!("decodes to {n} bytes, not {KEY_LEN}")));
         }
         let mut key = [0u8; KEY_LEN];
         key.copy_from_slice(&bytes[..KEY_LEN]);
@@ -142,11 +138,7 @@ impl StaticSecret {
 
 impl fmt::Debug for StaticSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "StaticSecret {{ public: {}, secret: <redacted> }}",
-            self.public
-        )
+        write!(f, "StaticSecret {{ public: {}, secret: <redacted> }}", self.public)
     }
 }
 
@@ -164,26 +156,17 @@ mod tests {
         let text = key.public_key().to_string();
         assert_eq!(text, "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=");
         assert_eq!(text.parse::<PublicKey>(), Ok(key.public_key()));
-        assert_eq!(
-            format!(" {text}\n").parse::<PublicKey>(),
-            Ok(key.public_key())
-        );
+        assert_eq!(format!(" {text}\n").parse::<PublicKey>(), Ok(key.public_key()));
     }
 
     #[test]
     fn bad_text_is_rejected_with_a_reason() {
         assert_eq!("abc".parse::<PublicKey>(), Err(ParseKeyError::Length(3)));
         let bad_char = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTm!=";
-        assert!(matches!(
-            bad_char.parse::<PublicKey>(),
-            Err(ParseKeyError::Encoding(_))
-        ));
+        assert!(matches!(bad_char.parse::<PublicKey>(), Err(ParseKeyError::Encoding(_))));
         // Non-canonical: last character's unused low bits set.
         let non_canonical = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmp=";
-        assert!(matches!(
-            non_canonical.parse::<PublicKey>(),
-            Err(ParseKeyError::Encoding(_))
-        ));
+        assert!(matches!(non_canonical.parse::<PublicKey>(), Err(ParseKeyError::Encoding(_))));
         let no_pad = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmoA";
         assert!(no_pad.parse::<PublicKey>().is_err());
     }
@@ -193,10 +176,7 @@ mod tests {
         let key = StaticSecret::from_bytes([0x42; KEY_LEN]);
         let shown = format!("{key:?}");
         assert!(shown.contains("redacted"));
-        assert!(
-            !shown.contains("QkJC"),
-            "base64 of the secret bytes leaked: {shown}"
-        );
+        assert!(!shown.contains("QkJC"), "base64 of the secret bytes leaked: {shown}");
         assert_eq!(*key.to_bytes(), [0x42; KEY_LEN]);
     }
 

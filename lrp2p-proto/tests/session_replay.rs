@@ -76,37 +76,22 @@ fn tampering_fails<A: Aead>() {
             match at {
                 // Type byte: another version/type, or the other key phase (the next key, which
                 // fails to authenticate).
-                0 => assert!(
-                    matches!(err, OpenError::Malformed(_) | OpenError::Authentication),
-                    "{err:?}"
-                ),
+                0 => assert!(matches!(err, OpenError::Malformed(_) | OpenError::Authentication), "{err:?}"),
                 // receiver_id, counter (both in the AD), ciphertext, tag.
                 _ => assert_eq!(err, OpenError::Authentication, "byte {at}"),
             }
         }
     }
     assert_eq!(r.stats().opened, 0);
-    assert_eq!(
-        r.stats().auth_failures + r.stats().malformed,
-        2 * d.len() as u64
-    );
-    assert!(
-        !r.recv_key_phase(),
-        "a forged phase bit must not rotate keys"
-    );
+    assert_eq!(r.stats().auth_failures + r.stats().malformed, 2 * d.len() as u64);
+    assert!(!r.recv_key_phase(), "a forged phase bit must not rotate keys");
     // The genuine datagram still opens.
     assert_eq!(open(&mut r, &d).unwrap(), b"segments go here");
     // Truncated and wrong-typed datagrams are malformed.
-    assert!(matches!(
-        open(&mut r, &d[..TRANSPORT_OVERHEAD]),
-        Err(OpenError::Malformed(_))
-    ));
+    assert!(matches!(open(&mut r, &d[..TRANSPORT_OVERHEAD]), Err(OpenError::Malformed(_))));
     let mut wrong = d.clone();
     wrong[0] = 0x12;
-    assert_eq!(
-        open(&mut r, &wrong),
-        Err(OpenError::Malformed(DecodeError::WrongType))
-    );
+    assert_eq!(open(&mut r, &wrong), Err(OpenError::Malformed(DecodeError::WrongType)));
 }
 
 fn replay_duplicate_rejected<A: Aead>() {
@@ -114,48 +99,28 @@ fn replay_duplicate_rejected<A: Aead>() {
     let d0 = seal(&mut i, b"zero");
     let d1 = seal(&mut i, b"one");
     assert_eq!(open(&mut r, &d0).unwrap(), b"zero");
-    assert_eq!(
-        open(&mut r, &d0),
-        Err(OpenError::Replay(Replay::Duplicate(0)))
-    );
+    assert_eq!(open(&mut r, &d0), Err(OpenError::Replay(Replay::Duplicate(0))));
     assert_eq!(open(&mut r, &d1).unwrap(), b"one");
-    assert_eq!(
-        open(&mut r, &d1),
-        Err(OpenError::Replay(Replay::Duplicate(1)))
-    );
-    assert_eq!(
-        open(&mut r, &d0),
-        Err(OpenError::Replay(Replay::Duplicate(0)))
-    );
+    assert_eq!(open(&mut r, &d1), Err(OpenError::Replay(Replay::Duplicate(1))));
+    assert_eq!(open(&mut r, &d0), Err(OpenError::Replay(Replay::Duplicate(0))));
     assert_eq!(r.stats().replays_dropped, 3);
     assert_eq!(r.stats().opened, 2);
 }
 
 fn replay_reordered_within_window_accepted<A: Aead>() {
     let (mut i, mut r) = pair::<A>();
-    let ds: Vec<Vec<u8>> = (0..WINDOW + 100)
-        .map(|n| seal(&mut i, &n.to_be_bytes()))
-        .collect();
+    let ds: Vec<Vec<u8>> = (0..WINDOW + 100).map(|n| seal(&mut i, &n.to_be_bytes())).collect();
     // Newest first, then the rest backwards down to the window's edge: all accepted once.
     let newest = ds.len() - 1;
     for n in (newest + 1 - WINDOW as usize..=newest).rev() {
-        assert_eq!(
-            open(&mut r, &ds[n]).unwrap(),
-            (n as u64).to_be_bytes(),
-            "counter {n}"
-        );
+        assert_eq!(open(&mut r, &ds[n]).unwrap(), (n as u64).to_be_bytes(), "counter {n}");
     }
     for d in &ds[newest + 1 - WINDOW as usize..] {
-        assert!(matches!(
-            open(&mut r, d),
-            Err(OpenError::Replay(Replay::Duplicate(_)))
-        ));
+        assert!(matches!(open(&mut r, d), Err(OpenError::Replay(Replay::Duplicate(_)))));
     }
     // Interleaved reordering: evens, then odds.
     let (mut i, mut r) = pair::<A>();
-    let ds: Vec<Vec<u8>> = (0..200u32)
-        .map(|n| seal(&mut i, &n.to_be_bytes()))
-        .collect();
+    let ds: Vec<Vec<u8>> = (0..200u32).map(|n| seal(&mut i, &n.to_be_bytes())).collect();
     for d in ds.iter().step_by(2).chain(ds.iter().skip(1).step_by(2)) {
         assert!(open(&mut r, d).is_ok(), "counter {}", counter_of(d));
     }
@@ -173,24 +138,14 @@ fn replay_too_old_rejected<A: Aead>() {
     // highest = W + 1: counter 1 is W below it (too old); counter 2 would still be in.
     assert_eq!(
         open(&mut r, &old),
-        Err(OpenError::Replay(Replay::TooOld {
-            counter: 0,
-            highest: WINDOW + 1
-        }))
+        Err(OpenError::Replay(Replay::TooOld { counter: 0, highest: WINDOW + 1 }))
     );
     assert_eq!(
         open(&mut r, &edge),
-        Err(OpenError::Replay(Replay::TooOld {
-            counter: 1,
-            highest: WINDOW + 1
-        }))
+        Err(OpenError::Replay(Replay::TooOld { counter: 1, highest: WINDOW + 1 }))
     );
     assert_eq!(r.stats().replays_dropped, 2);
-    assert_eq!(
-        r.stats().auth_failures,
-        0,
-        "too-old packets are refused before decryption"
-    );
+    assert_eq!(r.stats().auth_failures, 0, "too-old packets are refused before decryption");
 }
 
 fn replay_far_future_slides_window<A: Aead>() {
@@ -206,10 +161,7 @@ fn replay_far_future_slides_window<A: Aead>() {
     assert_eq!(r.replay_window().highest(), 1_000_000);
     // The window slid: the early ones are now too old, even those never received.
     for d in &early {
-        assert!(matches!(
-            open(&mut r, d),
-            Err(OpenError::Replay(Replay::TooOld { .. }))
-        ));
+        assert!(matches!(open(&mut r, d), Err(OpenError::Replay(Replay::TooOld { .. }))));
     }
     // Right behind the new highest, everything is acceptable and nothing stale is "seen".
     let mut r2 = pair::<A>().1;
@@ -233,11 +185,7 @@ fn replay_forged_counter_does_not_advance<A: Aead>() {
     let d1 = seal(&mut i, b"b");
     assert_eq!(open(&mut r, &d0).unwrap(), b"a");
     // An attacker rewrites the counter of a captured datagram to something huge (both phases).
-    for (counter, phase_flip) in [
-        (1u64 << 50, false),
-        (COUNTER_LIMIT - 1, false),
-        (1 << 50, true),
-    ] {
+    for (counter, phase_flip) in [(1u64 << 50, false), (COUNTER_LIMIT - 1, false), (1 << 50, true)] {
         let mut forged = d0.clone();
         forged[9..17].copy_from_slice(&counter.to_be_bytes());
         if phase_flip {
@@ -253,10 +201,7 @@ fn replay_forged_counter_does_not_advance<A: Aead>() {
     // Counters a peer never sends are refused before decryption.
     let mut beyond = d1.clone();
     beyond[9..17].copy_from_slice(&COUNTER_LIMIT.to_be_bytes());
-    assert_eq!(
-        open(&mut r, &beyond),
-        Err(OpenError::CounterOutOfRange(COUNTER_LIMIT))
-    );
+    assert_eq!(open(&mut r, &beyond), Err(OpenError::CounterOutOfRange(COUNTER_LIMIT)));
 }
 
 fn counter_exhaustion<A: Aead>() {
@@ -298,10 +243,7 @@ fn key_update_initiator_then_responder<A: Aead>() {
     assert_eq!(d[0], 0x19);
     assert_eq!(open(&mut i, &d).unwrap(), b"p1 back");
     assert!(i.recv_key_phase() && !i.key_update_pending());
-    assert_eq!(
-        (i.stats().recv_key_rotations, r.stats().recv_key_rotations),
-        (1, 1)
-    );
+    assert_eq!((i.stats().recv_key_rotations, r.stats().recv_key_rotations), (1, 1));
 
     // Now the responder updates (back to phase 0, the third key of each chain).
     r.initiate_key_update().unwrap();
@@ -311,25 +253,12 @@ fn key_update_initiator_then_responder<A: Aead>() {
     assert!(!i.send_key_phase());
     let d = seal(&mut i, b"p2 back");
     assert_eq!(open(&mut r, &d).unwrap(), b"p2 back");
-    assert_eq!(
-        (i.stats().recv_key_rotations, r.stats().recv_key_rotations),
-        (2, 2)
-    );
-    assert_eq!(
-        (
-            i.stats().key_updates_initiated,
-            r.stats().key_updates_initiated
-        ),
-        (1, 1)
-    );
+    assert_eq!((i.stats().recv_key_rotations, r.stats().recv_key_rotations), (2, 2));
+    assert_eq!((i.stats().key_updates_initiated, r.stats().key_updates_initiated), (1, 1));
 
     // Many more updates keep both chains in step.
     for n in 0..20 {
-        let (s, t) = if n % 2 == 0 {
-            (&mut i, &mut r)
-        } else {
-            (&mut r, &mut i)
-        };
+        let (s, t) = if n % 2 == 0 { (&mut i, &mut r) } else { (&mut r, &mut i) };
         s.initiate_key_update().unwrap();
         let d = seal(s, b"ping");
         assert_eq!(open(t, &d).unwrap(), b"ping");
@@ -346,15 +275,7 @@ fn key_update_reordered_across_phase_flip<A: Aead>() {
     assert_eq!(counter_of(&new[0]), 5, "counters continue across phases");
 
     // Arrival order: old 0, new 2 (rotates), old 3, new 0, old 1, new 4, old 4, new 1, old 2, new 3.
-    let order = [
-        (&old, 0),
-        (&new, 2),
-        (&old, 3),
-        (&new, 0),
-        (&old, 1),
-        (&new, 4),
-        (&old, 4),
-    ];
+    let order = [(&old, 0), (&new, 2), (&old, 3), (&new, 0), (&old, 1), (&new, 4), (&old, 4)];
     for (set, n) in order.into_iter().chain([(&new, 1), (&old, 2), (&new, 3)]) {
         let got = open(&mut r, &set[n]).unwrap();
         assert_eq!(got, expected(set, &old, n));

@@ -25,10 +25,7 @@ impl RngCore for Script {
         impls::next_u64_via_fill(self)
     }
     fn fill_bytes(&mut self, dest: &mut [u8]) {
-        assert!(
-            self.0.len() >= dest.len(),
-            "test script ran out of random bytes"
-        );
+        assert!(self.0.len() >= dest.len(), "test script ran out of random bytes");
         let rest = self.0.split_off(dest.len());
         dest.copy_from_slice(&self.0);
         self.0 = rest;
@@ -58,12 +55,7 @@ fn keys(seed: u8) -> Keys {
     }
 }
 
-fn snow_builder<'a>(
-    name: &str,
-    k: &'a Keys,
-    local: &'a [u8; 32],
-    eph: &'a [u8; 32],
-) -> snow::Builder<'a> {
+fn snow_builder<'a>(name: &str, k: &'a Keys, local: &'a [u8; 32], eph: &'a [u8; 32]) -> snow::Builder<'a> {
     snow::Builder::new(name.parse().unwrap())
         .local_private_key(local)
         .prologue(&k.prologue)
@@ -83,9 +75,7 @@ fn check_transport(ours: Completed, theirs: snow::HandshakeState) {
         assert_eq!(&out[..n], msg.as_bytes());
 
         let msg = format!("snow to ours #{nonce}");
-        let n = theirs
-            .write_message(nonce, msg.as_bytes(), &mut out)
-            .unwrap();
+        let n = theirs.write_message(nonce, msg.as_bytes(), &mut out).unwrap();
         assert_eq!(open(&recv, nonce, &out[..n]), msg.as_bytes());
     }
 }
@@ -122,9 +112,7 @@ fn snow_ik_our_initiator_snow_responder() {
     let k = keys(1);
     let ours = StaticSecret::from_bytes(k.init_static);
     let resp_public = StaticSecret::from_bytes(k.resp_static).public_key();
-    let mut snow_resp = snow_builder(IK, &k, &k.resp_static, &k.resp_eph)
-        .build_responder()
-        .unwrap();
+    let mut snow_resp = snow_builder(IK, &k, &k.resp_static, &k.resp_eph).build_responder().unwrap();
     // A snow initiator fed the same keys must write the same bytes as ours.
     let mut snow_twin = snow_builder(IK, &k, &k.init_static, &k.init_eph)
         .remote_public_key(resp_public.as_bytes())
@@ -143,20 +131,13 @@ fn snow_ik_our_initiator_snow_responder() {
     .unwrap();
     let mut twin1 = [0u8; 512];
     let t1 = snow_twin.write_message(b"early data", &mut twin1).unwrap();
-    assert_eq!(
-        &msg1[..n1],
-        &twin1[..t1],
-        "IK message 1 differs from snow's"
-    );
+    assert_eq!(&msg1[..n1], &twin1[..t1], "IK message 1 differs from snow's");
     assert_eq!(n1, 32 + 48 + 10 + 16);
 
     let mut payload = [0u8; 512];
     let p = snow_resp.read_message(&msg1[..n1], &mut payload).unwrap();
     assert_eq!(&payload[..p], b"early data");
-    assert_eq!(
-        snow_resp.get_remote_static().unwrap(),
-        ours.public_key().as_bytes()
-    );
+    assert_eq!(snow_resp.get_remote_static().unwrap(), ours.public_key().as_bytes());
     let mut msg2 = [0u8; 512];
     let n2 = snow_resp.write_message(b"response", &mut msg2).unwrap();
 
@@ -176,30 +157,22 @@ fn snow_ik_snow_initiator_our_responder() {
         .remote_public_key(ours.public_key().as_bytes())
         .build_initiator()
         .unwrap();
-    let mut snow_twin = snow_builder(IK, &k, &k.resp_static, &k.resp_eph)
-        .build_responder()
-        .unwrap();
+    let mut snow_twin = snow_builder(IK, &k, &k.resp_static, &k.resp_eph).build_responder().unwrap();
 
     let mut msg1 = [0u8; 512];
     let n1 = snow_init.write_message(b"0-rtt hello", &mut msg1).unwrap();
     let mut payload = [0u8; 512];
-    let (received, p) =
-        IkResponder::read_initiation(&ours, &k.prologue, &msg1[..n1], &mut payload).unwrap();
+    let (received, p) = IkResponder::read_initiation(&ours, &k.prologue, &msg1[..n1], &mut payload).unwrap();
     assert_eq!(&payload[..p], b"0-rtt hello");
     assert_eq!(received.remote_static(), init_public);
     snow_twin.read_message(&msg1[..n1], &mut payload).unwrap();
 
     let mut msg2 = [0u8; 512];
-    let (done, n2) = received
-        .write_response(&mut Script(k.resp_eph.to_vec()), b"welcome", &mut msg2)
-        .unwrap();
+    let (done, n2) =
+        received.write_response(&mut Script(k.resp_eph.to_vec()), b"welcome", &mut msg2).unwrap();
     let mut twin2 = [0u8; 512];
     let t2 = snow_twin.write_message(b"welcome", &mut twin2).unwrap();
-    assert_eq!(
-        &msg2[..n2],
-        &twin2[..t2],
-        "IK message 2 differs from snow's"
-    );
+    assert_eq!(&msg2[..n2], &twin2[..t2], "IK message 2 differs from snow's");
 
     let p = snow_init.read_message(&msg2[..n2], &mut payload).unwrap();
     assert_eq!(&payload[..p], b"welcome");
@@ -212,22 +185,12 @@ fn snow_xx_our_initiator_snow_responder() {
     let k = keys(20);
     let ours = StaticSecret::from_bytes(k.init_static);
     let resp_public = StaticSecret::from_bytes(k.resp_static).public_key();
-    let mut snow_resp = snow_builder(XX, &k, &k.resp_static, &k.resp_eph)
-        .build_responder()
-        .unwrap();
-    let mut snow_twin = snow_builder(XX, &k, &k.init_static, &k.init_eph)
-        .build_initiator()
-        .unwrap();
+    let mut snow_resp = snow_builder(XX, &k, &k.resp_static, &k.resp_eph).build_responder().unwrap();
+    let mut snow_twin = snow_builder(XX, &k, &k.init_static, &k.init_eph).build_initiator().unwrap();
 
     let (mut msg, mut twin, mut payload) = ([0u8; 512], [0u8; 512], [0u8; 512]);
-    let (waiting, n1) = XxInitiator::start(
-        &mut Script(k.init_eph.to_vec()),
-        &ours,
-        &k.prologue,
-        b"",
-        &mut msg,
-    )
-    .unwrap();
+    let (waiting, n1) =
+        XxInitiator::start(&mut Script(k.init_eph.to_vec()), &ours, &k.prologue, b"", &mut msg).unwrap();
     let t1 = snow_twin.write_message(b"", &mut twin).unwrap();
     assert_eq!(&msg[..n1], &twin[..t1], "XX message 1 differs from snow's");
     assert_eq!(n1, 32);
@@ -244,10 +207,7 @@ fn snow_xx_our_initiator_snow_responder() {
     assert_eq!(&msg[..n3], &twin[..t3], "XX message 3 differs from snow's");
     let p = snow_resp.read_message(&msg[..n3], &mut payload).unwrap();
     assert_eq!(&payload[..p], b"first data");
-    assert_eq!(
-        snow_resp.get_remote_static().unwrap(),
-        ours.public_key().as_bytes()
-    );
+    assert_eq!(snow_resp.get_remote_static().unwrap(), ours.public_key().as_bytes());
     assert_eq!(done.handshake_hash(), snow_resp.get_handshake_hash());
     check_transport(done, snow_resp);
 }
@@ -257,23 +217,17 @@ fn snow_xx_snow_initiator_our_responder() {
     let k = keys(30);
     let ours = StaticSecret::from_bytes(k.resp_static);
     let init_public = StaticSecret::from_bytes(k.init_static).public_key();
-    let mut snow_init = snow_builder(XX, &k, &k.init_static, &k.init_eph)
-        .build_initiator()
-        .unwrap();
-    let mut snow_twin = snow_builder(XX, &k, &k.resp_static, &k.resp_eph)
-        .build_responder()
-        .unwrap();
+    let mut snow_init = snow_builder(XX, &k, &k.init_static, &k.init_eph).build_initiator().unwrap();
+    let mut snow_twin = snow_builder(XX, &k, &k.resp_static, &k.resp_eph).build_responder().unwrap();
 
     let (mut msg, mut twin, mut payload) = ([0u8; 512], [0u8; 512], [0u8; 512]);
     let n1 = snow_init.write_message(b"", &mut msg).unwrap();
     snow_twin.read_message(&msg[..n1], &mut payload).unwrap();
-    let (received, p) =
-        XxResponder::read_initiation(&ours, &k.prologue, &msg[..n1], &mut payload).unwrap();
+    let (received, p) = XxResponder::read_initiation(&ours, &k.prologue, &msg[..n1], &mut payload).unwrap();
     assert_eq!(p, 0);
 
-    let (waiting, n2) = received
-        .write_response(&mut Script(k.resp_eph.to_vec()), b"resp payload", &mut msg)
-        .unwrap();
+    let (waiting, n2) =
+        received.write_response(&mut Script(k.resp_eph.to_vec()), b"resp payload", &mut msg).unwrap();
     let t2 = snow_twin.write_message(b"resp payload", &mut twin).unwrap();
     assert_eq!(&msg[..n2], &twin[..t2], "XX message 2 differs from snow's");
     let p = snow_init.read_message(&msg[..n2], &mut payload).unwrap();
@@ -301,15 +255,12 @@ fn snow_ik_wrong_prologue_fails_and_state_survives_garbage() {
         .unwrap();
     let mut msg1 = [0u8; 256];
     let mut rng = Script([k.init_eph.to_vec(), k.init_eph.to_vec()].concat());
-    let (_, n1) =
-        IkInitiator::start(&mut rng, &ours, &resp_public, &k.prologue, b"x", &mut msg1).unwrap();
+    let (_, n1) = IkInitiator::start(&mut rng, &ours, &resp_public, &k.prologue, b"x", &mut msg1).unwrap();
     let mut out = [0u8; 256];
     assert!(snow_resp.read_message(&msg1[..n1], &mut out).is_err());
 
     // Garbage as message 2 is rejected without consuming the waiting state; the real one works.
-    let mut snow_resp = snow_builder(IK, &k, &k.resp_static, &k.resp_eph)
-        .build_responder()
-        .unwrap();
+    let mut snow_resp = snow_builder(IK, &k, &k.resp_static, &k.resp_eph).build_responder().unwrap();
     let (waiting, n1) =
         IkInitiator::start(&mut rng, &ours, &resp_public, &k.prologue, b"x", &mut msg1).unwrap();
     snow_resp.read_message(&msg1[..n1], &mut out).unwrap();

@@ -40,12 +40,7 @@ pub trait Aead: Sized + Send + Sync {
     /// Encrypts `buf` in place with nonce `counter` and associated data `ad`; returns the tag.
     ///
     /// Fails only if `buf` exceeds the backend's maximum message length (about 256 GiB).
-    fn seal_in_place(
-        &self,
-        counter: u64,
-        ad: &[u8],
-        buf: &mut [u8],
-    ) -> Result<[u8; TAG_LEN], AeadError>;
+    fn seal_in_place(&self, counter: u64, ad: &[u8], buf: &mut [u8]) -> Result<[u8; TAG_LEN], AeadError>;
 
     /// Verifies `tag` over `ad` and the ciphertext in `buf`, then decrypts `buf` in place.
     ///
@@ -113,10 +108,7 @@ impl RustCryptoAead {
         buf: &mut [u8],
     ) -> Result<[u8; TAG_LEN], AeadError> {
         use chacha20poly1305::AeadInPlace;
-        let tag = self
-            .cipher
-            .encrypt_in_place_detached(nonce.into(), ad, buf)
-            .map_err(|_| AeadError)?;
+        let tag = self.cipher.encrypt_in_place_detached(nonce.into(), ad, buf).map_err(|_| AeadError)?;
         Ok(tag.into())
     }
 
@@ -129,9 +121,7 @@ impl RustCryptoAead {
         tag: &[u8; TAG_LEN],
     ) -> Result<(), AeadError> {
         use chacha20poly1305::AeadInPlace;
-        self.cipher
-            .decrypt_in_place_detached(nonce.into(), ad, buf, tag.into())
-            .map_err(|_| AeadError)
+        self.cipher.decrypt_in_place_detached(nonce.into(), ad, buf, tag.into()).map_err(|_| AeadError)
     }
 }
 
@@ -140,18 +130,11 @@ impl Aead for RustCryptoAead {
 
     fn new(key: &[u8; KEY_LEN]) -> Result<Self, AeadError> {
         use chacha20poly1305::KeyInit;
-        Ok(RustCryptoAead {
-            cipher: chacha20poly1305::ChaCha20Poly1305::new(key.into()),
-        })
+        Ok(RustCryptoAead { cipher: chacha20poly1305::ChaCha20Poly1305::new(key.into()) })
     }
 
     #[inline]
-    fn seal_in_place(
-        &self,
-        counter: u64,
-        ad: &[u8],
-        buf: &mut [u8],
-    ) -> Result<[u8; TAG_LEN], AeadError> {
+    fn seal_in_place(&self, counter: u64, ad: &[u8], buf: &mut [u8]) -> Result<[u8; TAG_LEN], AeadError> {
         self.seal_with_nonce(&nonce(counter), ad, buf)
     }
 
@@ -210,11 +193,7 @@ mod ring_backend {
         ) -> Result<[u8; TAG_LEN], AeadError> {
             let tag = self
                 .ring_key()?
-                .seal_in_place_separate_tag(
-                    Nonce::assume_unique_for_key(*nonce),
-                    Aad::from(ad),
-                    buf,
-                )
+                .seal_in_place_separate_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(ad), buf)
                 .map_err(|_| AeadError)?;
             <[u8; TAG_LEN]>::try_from(tag.as_ref()).map_err(|_| AeadError)
         }
@@ -244,21 +223,14 @@ mod ring_backend {
         const NAME: &'static str = "ring";
 
         fn new(key: &[u8; KEY_LEN]) -> Result<Self, AeadError> {
-            let aead = RingAead {
-                key: Zeroizing::new(*key),
-            };
+            let aead = RingAead { key: Zeroizing::new(*key) };
             // Validate once, so that per-packet construction cannot fail in practice.
             aead.ring_key()?;
             Ok(aead)
         }
 
         #[inline]
-        fn seal_in_place(
-            &self,
-            counter: u64,
-            ad: &[u8],
-            buf: &mut [u8],
-        ) -> Result<[u8; TAG_LEN], AeadError> {
+        fn seal_in_place(&self, counter: u64, ad: &[u8], buf: &mut [u8]) -> Result<[u8; TAG_LEN], AeadError> {
             self.seal_with_nonce(&nonce(counter), ad, buf)
         }
 
@@ -310,12 +282,11 @@ mod tests {
     const A5_KEY: &str = "1c9240a5eb55d38af333888604f6b5f0 473917c1402b80099dca5cbc207075c0";
     const A5_COUNTER: u64 = 0x0807_0605_0403_0201;
     const A5_AD: &str = "f33388860000000000004e91";
-    const A5_PT: &[u8] =
-        "Internet-Drafts are draft documents valid for a maximum of six months and \
+    const A5_PT: &[u8] = "Internet-Drafts are draft documents valid for a maximum of six months and \
         may be updated, replaced, or obsoleted by other documents at any time. It is inappropriate \
         to use Internet-Drafts as reference material or to cite them other than as /\u{201c}work \
         in progress./\u{201d}"
-            .as_bytes();
+        .as_bytes();
     const A5_CT: &str = "64a0861575861af460f062c79be643bd 5e805cfd345cf389f108670ac76c8cb2
         4c6cfc18755d43eea09ee94e382d26b0 bdb7b73c321b0100d4f03b7f355894cf 332f830e710b97ce98c8a84abd0b9481
         14ad176e008d33bd60f982b1ff37c855 9797a06ef4f0ef61c186324e2b350638 3606907b6a7c02b0f9f6157b53c867e4
@@ -335,10 +306,7 @@ mod tests {
 
     #[test]
     fn nonce_is_noise_form() {
-        assert_eq!(
-            nonce(0x0102_0304_0506_0708),
-            [0, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1]
-        );
+        assert_eq!(nonce(0x0102_0304_0506_0708), [0, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1]);
         assert_eq!(nonce(0), [0; 12]);
     }
 
@@ -362,28 +330,18 @@ mod tests {
         let tag = a.seal_in_place(A5_COUNTER, &hex(A5_AD), &mut buf).unwrap();
         assert_eq!(buf, hex(A5_CT));
         assert_eq!(tag.to_vec(), hex(A5_TAG));
-        a.open_in_place(A5_COUNTER, &hex(A5_AD), &mut buf, &tag)
-            .unwrap();
+        a.open_in_place(A5_COUNTER, &hex(A5_AD), &mut buf, &tag).unwrap();
         assert_eq!(buf, A5_PT);
 
         // A wrong counter, ad or tag fails.
         let tag = a.seal_in_place(A5_COUNTER, &hex(A5_AD), &mut buf).unwrap();
         let mut copy = buf.clone();
-        assert_eq!(
-            a.open_in_place(A5_COUNTER + 1, &hex(A5_AD), &mut copy, &tag),
-            Err(AeadError)
-        );
+        assert_eq!(a.open_in_place(A5_COUNTER + 1, &hex(A5_AD), &mut copy, &tag), Err(AeadError));
         let mut copy = buf.clone();
-        assert_eq!(
-            a.open_in_place(A5_COUNTER, b"", &mut copy, &tag),
-            Err(AeadError)
-        );
+        assert_eq!(a.open_in_place(A5_COUNTER, b"", &mut copy, &tag), Err(AeadError));
         let mut bad = tag;
         bad[15] ^= 1;
-        assert_eq!(
-            a.open_in_place(A5_COUNTER, &hex(A5_AD), &mut buf, &bad),
-            Err(AeadError)
-        );
+        assert_eq!(a.open_in_place(A5_COUNTER, &hex(A5_AD), &mut buf, &bad), Err(AeadError));
 
         // Pinned answer for a small input.
         let a = A::new(&pin_key()).unwrap();

@@ -75,11 +75,7 @@ impl CookieSecrets {
     pub fn new<R: RngCore + CryptoRng>(rng: &mut R, now: Instant) -> Self {
         let mut current = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(current.as_mut());
-        CookieSecrets {
-            current,
-            previous: None,
-            created: now,
-        }
+        CookieSecrets { current, previous: None, created: now }
     }
 
     /// Replaces the secret when it is older than [`COOKIE_SECRET_LIFETIME`], keeping the
@@ -124,9 +120,7 @@ impl CookieSecrets {
 
 impl core::fmt::Debug for CookieSecrets {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("CookieSecrets")
-            .field("created", &self.created)
-            .finish_non_exhaustive()
+        f.debug_struct("CookieSecrets").field("created", &self.created).finish_non_exhaustive()
     }
 }
 
@@ -159,15 +153,9 @@ mod tests {
         assert_eq!(secrets.cookie_for(&addr), cookie, "rotated too early");
         secrets.rotate(&mut rng, t0 + Duration::from_secs(121));
         assert_ne!(secrets.cookie_for(&addr), cookie);
-        assert!(
-            secrets.verify(&addr, msg, &mac),
-            "previous secret must still verify"
-        );
+        assert!(secrets.verify(&addr, msg, &mac), "previous secret must still verify");
         secrets.rotate(&mut rng, t0 + Duration::from_secs(242));
-        assert!(
-            !secrets.verify(&addr, msg, &mac),
-            "two rotations later the cookie is dead"
-        );
+        assert!(!secrets.verify(&addr, msg, &mac), "two rotations later the cookie is dead");
     }
 
     #[test]
@@ -175,16 +163,10 @@ mod tests {
         // Pinned against an independent implementation (Python's hashlib.blake2s with
         // key=..., digest_size=16), which follows RFC 7693 keyed mode.
         let key16: Vec<u8> = (0u8..16).collect();
-        assert_eq!(
-            hex(&mac128(&key16, &[b"a", b"bc"])),
-            "75296c2d2c0f51210b383f386bc8b1ff"
-        );
+        assert_eq!(hex(&mac128(&key16, &[b"a", b"bc"])), "75296c2d2c0f51210b383f386bc8b1ff");
         let key32: [u8; 32] = core::array::from_fn(|i| u8::try_from(i).unwrap());
         let addr: SocketAddr = "127.0.0.1:4000".parse().unwrap();
-        assert_eq!(
-            hex(&CookieSecrets::cookie_under(&key32, &addr)),
-            "60bd4e6a902cbf3e604a9da1b8c40877"
-        );
+        assert_eq!(hex(&CookieSecrets::cookie_under(&key32, &addr)), "60bd4e6a902cbf3e604a9da1b8c40877");
     }
 
     fn hex(bytes: &[u8]) -> String {

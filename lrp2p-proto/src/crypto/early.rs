@@ -18,8 +18,12 @@
 //! Records are evicted only once every timestamp they hold is older than the freshness window,
 //! at which point rule 1 alone rejects anything they would have rejected. Memory is bounded by
 //! `max_peers` records of 72 bytes each. The caller passes wall-clock time in; nothing here
-//! reads a clock. Lost on restart: within one freshness window after a responder restarts, a
-//! capture from before the restart could be replayed once (as in TLS 1.3, RFC 8446 §8).
+//! reads a clock.
+//!
+//! A restart loses the table, so (PROTOCOL.md §9.3) a new record starts with the floor
+//! `F0 = T0 + freshness`, where `T0` is when this guard was created: for one freshness window
+//! after start-up no early data is accepted (it arrives one round trip later as 1-RTT data), and
+//! a capture accepted before a restart can never be accepted again.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -40,10 +44,7 @@ pub struct EarlyDataConfig {
 
 impl Default for EarlyDataConfig {
     fn default() -> Self {
-        EarlyDataConfig {
-            freshness: Duration::from_secs(30),
-            max_peers: 16_384,
-        }
+        EarlyDataConfig { freshness: Duration::from_secs(30), max_peers: 16_384 }
     }
 }
 
@@ -78,10 +79,7 @@ impl PeerRecord {
     }
 
     fn newest(&self) -> u64 {
-        self.recent[..usize::from(self.len)]
-            .iter()
-            .copied()
-            .fold(self.floor, u64::max)
+        self.recent[..usize::from(self.len)].iter().copied().fold(self.floor, u64::max)
     }
 
     /// Records an accepted timestamp, raising the floor past whatever it must forget.
@@ -92,12 +90,8 @@ impl PeerRecord {
             self.len += 1;
             return;
         }
-        let (idx, &oldest) = self
-            .recent
-            .iter()
-            .enumerate()
-            .min_by_key(|&(_, &t)| t)
-            .unwrap_or((0, &self.recent[0]));
+        let (idx, &oldest) =
+            self.recent.iter().enumerate().min_by_key(|&(_, &t)| t).unwrap_or((0, &self.recent[0]));
         if ts < oldest {
             self.floor = self.floor.max(ts);
         } else {
@@ -111,18 +105,20 @@ impl PeerRecord {
 #[derive(Debug)]
 pub struct EarlyDataGuard {
     config: EarlyDataConfig,
+    /// F0: the floor of every new record (creation time + freshness window).
+    initial_floor: u64,
     // A BTreeMap: keys are chosen by the network (anyone can make a key pair), so no hashing
     // whose collisions an attacker could aim for, and no randomness needed to key a hasher.
     peers: BTreeMap<PublicKey, PeerRecord>,
 }
 
 impl EarlyDataGuard {
-    /// A guard with the given limits.
-    pub fn new(config: EarlyDataConfig) -> Self {
-        EarlyDataGuard {
-            config,
-            peers: BTreeMap::new(),
-        }
+    /// A guard with the given limits, created when the wall clock reads `now_unix_ns`
+    /// (nanoseconds since the Unix epoch). It accepts no early data stamped at or before
+    /// `now_unix_ns + freshness` (see the module docs).
+    pub fn new(config: EarlyDataConfig, now_unix_ns: u64) -> Self {
+        let initial_floor = now_unix_ns.saturating_add(freshness_ns(&config));
+        EarlyDataGuard { config, initial_floor, peers: BTreeMap::new() }
     }
 
     /// Number of peers currently remembered.
@@ -144,7 +140,7 @@ impl EarlyDataGuard {
         timestamp_ns: u64,
         now_unix_ns: u64,
     ) -> Result<(), EarlyReject> {
-        let window = u64::try_from(self.config.freshness.as_nanos()).unwrap_or(u64::MAX);
+        let window = freshness_ns(&self.config);
         if timestamp_ns.abs_diff(now_unix_ns) > window {
             return Err(EarlyReject::Stale);
         }
@@ -162,11 +158,18 @@ impl EarlyDataGuard {
                 return Err(EarlyReject::TableFull);
             }
         }
-        let mut record = PeerRecord::default();
+        let mut record = PeerRecord { floor: self.initial_floor, ..PeerRecord::default() };
+        if record.seen(timestamp_ns) {
+            return Err(EarlyReject::Replay);
+        }
         record.insert(timestamp_ns);
         self.peers.insert(*peer, record);
         Ok(())
     }
+}
+
+fn freshness_ns(config: &EarlyDataConfig) -> u64 {
+    u64::try_from(config.freshness.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -176,104 +179,82 @@ mod tests {
     const SEC: u64 = 1_000_000_000;
     const NOW: u64 = 1_700_000_000 * SEC;
 
+    /// A guard that has been running for a minute, past its start-up floor.
+    fn guard(config: EarlyDataConfig) -> EarlyDataGuard {
+        EarlyDataGuard::new(config, NOW - 60 * SEC)
+    }
+
     fn peer(n: u8) -> PublicKey {
         PublicKey::from_bytes([n; 32])
     }
 
     #[test]
     fn early_replay_of_same_timestamp_rejected_immediately_and_later() {
-        let mut g = EarlyDataGuard::new(EarlyDataConfig::default());
+        let mut g = guard(EarlyDataConfig::default());
         assert_eq!(g.check_and_record(&peer(1), NOW, NOW), Ok(()));
-        assert_eq!(
-            g.check_and_record(&peer(1), NOW, NOW),
-            Err(EarlyReject::Replay)
-        );
-        assert_eq!(
-            g.check_and_record(&peer(1), NOW, NOW + 29 * SEC),
-            Err(EarlyReject::Replay)
-        );
-        assert_eq!(
-            g.check_and_record(&peer(1), NOW, NOW + 31 * SEC),
-            Err(EarlyReject::Stale)
-        );
+        assert_eq!(g.check_and_record(&peer(1), NOW, NOW), Err(EarlyReject::Replay));
+        assert_eq!(g.check_and_record(&peer(1), NOW, NOW + 29 * SEC), Err(EarlyReject::Replay));
+        assert_eq!(g.check_and_record(&peer(1), NOW, NOW + 31 * SEC), Err(EarlyReject::Stale));
         // Another peer with the same timestamp is a different initiation.
         assert_eq!(g.check_and_record(&peer(2), NOW, NOW), Ok(()));
     }
 
     #[test]
+    fn early_nothing_from_before_a_restart_is_accepted() {
+        // A guard created at NOW (a restart) has lost its table: a capture stamped up to 30 s
+        // ago could have been accepted before the restart, so it must be refused now.
+        let mut g = EarlyDataGuard::new(EarlyDataConfig::default(), NOW);
+        assert_eq!(g.check_and_record(&peer(1), NOW - SEC, NOW), Err(EarlyReject::Replay));
+        assert_eq!(g.check_and_record(&peer(1), NOW + 10 * SEC, NOW + 10 * SEC), Err(EarlyReject::Replay));
+        let later = NOW + 31 * SEC;
+        assert_eq!(g.check_and_record(&peer(1), later, later), Ok(()));
+    }
+
+    #[test]
     fn early_freshness_window_both_directions() {
-        let mut g = EarlyDataGuard::new(EarlyDataConfig::default());
-        assert_eq!(
-            g.check_and_record(&peer(1), NOW - 31 * SEC, NOW),
-            Err(EarlyReject::Stale)
-        );
-        assert_eq!(
-            g.check_and_record(&peer(1), NOW + 31 * SEC, NOW),
-            Err(EarlyReject::Stale)
-        );
+        let mut g = guard(EarlyDataConfig::default());
+        assert_eq!(g.check_and_record(&peer(1), NOW - 31 * SEC, NOW), Err(EarlyReject::Stale));
+        assert_eq!(g.check_and_record(&peer(1), NOW + 31 * SEC, NOW), Err(EarlyReject::Stale));
         assert_eq!(g.check_and_record(&peer(1), NOW + 30 * SEC, NOW), Ok(()));
-        assert_eq!(
-            g.check_and_record(&peer(1), 0, u64::MAX),
-            Err(EarlyReject::Stale)
-        );
+        assert_eq!(g.check_and_record(&peer(1), 0, u64::MAX), Err(EarlyReject::Stale));
     }
 
     #[test]
     fn early_reordered_initiations_accepted_once_each() {
-        let mut g = EarlyDataGuard::new(EarlyDataConfig::default());
+        let mut g = guard(EarlyDataConfig::default());
         for ts in [5, 3, 9, 1, 7, 2, 8, 4, 6] {
-            assert_eq!(
-                g.check_and_record(&peer(1), NOW + ts, NOW),
-                Ok(()),
-                "ts {ts}"
-            );
+            assert_eq!(g.check_and_record(&peer(1), NOW + ts, NOW), Ok(()), "ts {ts}");
         }
         for ts in 1..=9 {
-            assert_eq!(
-                g.check_and_record(&peer(1), NOW + ts, NOW),
-                Err(EarlyReject::Replay),
-                "ts {ts}"
-            );
+            assert_eq!(g.check_and_record(&peer(1), NOW + ts, NOW), Err(EarlyReject::Replay), "ts {ts}");
         }
         assert_eq!(g.check_and_record(&peer(1), NOW + 10, NOW), Ok(()));
     }
 
     #[test]
     fn early_forgotten_timestamps_stay_rejected_via_floor() {
-        let mut g = EarlyDataGuard::new(EarlyDataConfig::default());
+        let mut g = guard(EarlyDataConfig::default());
         for ts in 100..200 {
             assert_eq!(g.check_and_record(&peer(1), NOW + ts, NOW), Ok(()));
         }
         for ts in 0..200 {
-            assert!(
-                g.check_and_record(&peer(1), NOW + ts, NOW).is_err(),
-                "ts {ts} accepted twice"
-            );
+            assert!(g.check_and_record(&peer(1), NOW + ts, NOW).is_err(), "ts {ts} accepted twice");
         }
     }
 
     #[test]
     fn early_table_is_bounded_and_evicts_only_expired_records() {
-        let config = EarlyDataConfig {
-            freshness: Duration::from_secs(30),
-            max_peers: 4,
-        };
-        let mut g = EarlyDataGuard::new(config);
+        let config = EarlyDataConfig { freshness: Duration::from_secs(30), max_peers: 4 };
+        let mut g = guard(config);
         for n in 0..4 {
             assert_eq!(g.check_and_record(&peer(n), NOW, NOW), Ok(()));
         }
-        assert_eq!(
-            g.check_and_record(&peer(9), NOW, NOW),
-            Err(EarlyReject::TableFull)
-        );
+        assert_eq!(g.check_and_record(&peer(9), NOW, NOW), Err(EarlyReject::TableFull));
         assert_eq!(g.len(), 4);
         // 31 s later every record has expired: room again, and old replays are stale anyway.
         let later = NOW + 31 * SEC;
         assert_eq!(g.check_and_record(&peer(9), later, later), Ok(()));
         assert_eq!(g.len(), 1);
-        assert_eq!(
-            g.check_and_record(&peer(0), NOW, later),
-            Err(EarlyReject::Stale)
-        );
+        assert_eq!(g.check_and_record(&peer(0), NOW, later), Err(EarlyReject::Stale));
     }
 }

@@ -65,9 +65,7 @@ impl Default for ReplayWindow {
 
 impl core::fmt::Debug for ReplayWindow {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ReplayWindow")
-            .field("highest", &self.highest)
-            .finish_non_exhaustive()
+        f.debug_struct("ReplayWindow").field("highest", &self.highest).finish_non_exhaustive()
     }
 }
 
@@ -84,10 +82,7 @@ fn position(counter: u64) -> (usize, u64) {
 impl ReplayWindow {
     /// An empty window: nothing seen, every counter acceptable.
     pub const fn new() -> Self {
-        ReplayWindow {
-            highest: 0,
-            bitmap: [0; BLOCKS],
-        }
+        ReplayWindow { highest: 0, bitmap: [0; BLOCKS] }
     }
 
     /// The highest counter marked so far (0 if none was).
@@ -107,10 +102,7 @@ impl ReplayWindow {
         // counter <= highest, so the subtraction cannot underflow (no `counter + W` overflow
         // either, for counters near u64::MAX).
         if self.highest - counter >= WINDOW {
-            return Err(Replay::TooOld {
-                counter,
-                highest: self.highest,
-            });
+            return Err(Replay::TooOld { counter, highest: self.highest });
         }
         let (slot, bit) = position(counter);
         if self.bitmap[slot] & bit != 0 {
@@ -180,14 +172,8 @@ mod tests {
             assert_eq!(accept(&mut w, c), Ok(()));
             assert_eq!(w.check(c), Err(Replay::Duplicate(c)));
         }
-        assert_eq!(
-            w.check(10_000 - WINDOW),
-            Err(Replay::Duplicate(10_000 - WINDOW))
-        );
-        assert!(matches!(
-            w.check(9_999 - WINDOW),
-            Err(Replay::TooOld { .. })
-        ));
+        assert_eq!(w.check(10_000 - WINDOW), Err(Replay::Duplicate(10_000 - WINDOW)));
+        assert!(matches!(w.check(9_999 - WINDOW), Err(Replay::TooOld { .. })));
     }
 
     #[test]
@@ -196,13 +182,7 @@ mod tests {
         accept(&mut w, 5000).unwrap();
         // The oldest acceptable counter is highest - (WINDOW - 1).
         assert_eq!(w.check(5000 - WINDOW + 1), Ok(()));
-        assert_eq!(
-            w.check(5000 - WINDOW),
-            Err(Replay::TooOld {
-                counter: 5000 - WINDOW,
-                highest: 5000
-            })
-        );
+        assert_eq!(w.check(5000 - WINDOW), Err(Replay::TooOld { counter: 5000 - WINDOW, highest: 5000 }));
         // Every counter of the window is still acceptable once (the jump cleared stale bits).
         for c in (5000 - WINDOW + 1)..5000 {
             assert_eq!(accept(&mut w, c), Ok(()), "counter {c}");
@@ -252,10 +232,7 @@ mod tests {
         assert_eq!(w.check(u64::MAX), Err(Replay::Duplicate(u64::MAX)));
         assert_eq!(accept(&mut w, u64::MAX - 2), Ok(()));
         assert_eq!(w.check(u64::MAX - WINDOW + 1), Ok(()));
-        assert!(matches!(
-            w.check(u64::MAX - WINDOW),
-            Err(Replay::TooOld { .. })
-        ));
+        assert!(matches!(w.check(u64::MAX - WINDOW), Err(Replay::TooOld { .. })));
         assert!(matches!(w.check(0), Err(Replay::TooOld { .. })));
     }
 
@@ -294,11 +271,7 @@ mod tests {
                 _ => base.saturating_sub(x % 2300),
             };
             let model_ok = !seen.contains(&c) && (c > highest || highest - c < WINDOW);
-            assert_eq!(
-                w.check(c).is_ok(),
-                model_ok,
-                "counter {c}, highest {highest}"
-            );
+            assert_eq!(w.check(c).is_ok(), model_ok, "counter {c}, highest {highest}");
             if model_ok {
                 w.mark(c);
                 seen.insert(c);

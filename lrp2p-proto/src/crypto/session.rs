@@ -222,16 +222,10 @@ impl<A: Aead> Session<A> {
         if counter >= COUNTER_LIMIT {
             return Err(SealError::CounterExhausted);
         }
-        let header = TransportHeader {
-            key_phase: self.send_phase,
-            receiver_id: self.peer_id,
-            counter,
-        };
+        let header = TransportHeader { key_phase: self.send_phase, receiver_id: self.peer_id, counter };
         // Lengths checked above: needed = 17 + plaintext_len + 16 <= buf.len().
         let (head, rest) = buf.split_at_mut(TRANSPORT_HEADER_LEN);
-        header
-            .emit(head)
-            .map_err(|_| SealError::BufferTooSmall { needed, had })?;
+        header.emit(head).map_err(|_| SealError::BufferTooSmall { needed, had })?;
         let (body, rest) = rest.split_at_mut(plaintext_len);
         // WIRE-MEMO §7: AD = the 17 header bytes; nonce = counter (Noise rev 34 §12.3).
         let tag = self.send.seal_in_place(counter, head, body)?;
@@ -271,10 +265,7 @@ impl<A: Aead> Session<A> {
                 return Err(self.drop_malformed(OpenError::KeyPhase));
             }
             RecvKey::Previous
-        } else if self
-            .recv_phase_highest
-            .is_none_or(|highest| counter > highest)
-        {
+        } else if self.recv_phase_highest.is_none_or(|highest| counter > highest) {
             // WIRE-MEMO §7: the other phase above every counter of the current one.
             RecvKey::Next
         } else {
@@ -283,10 +274,7 @@ impl<A: Aead> Session<A> {
         // TransportHeader::parse guaranteed at least 17 + 1 + 16 bytes.
         let (head, rest) = datagram.split_at_mut(TRANSPORT_HEADER_LEN);
         let Some((body, tag)) = rest.split_last_chunk_mut::<TAG_LEN>() else {
-            let truncated = DecodeError::Truncated {
-                needed: TRANSPORT_OVERHEAD + 1,
-                had: datagram_len,
-            };
+            let truncated = DecodeError::Truncated { needed: TRANSPORT_OVERHEAD + 1, had: datagram_len };
             return Err(self.drop_malformed(truncated.into()));
         };
         let key = match which {
@@ -404,11 +392,7 @@ impl<A: Aead> Session<A> {
     fn rotate_recv(&mut self, counter: u64) -> Result<(), AeadError> {
         let after_next = self.recv_next.rekey()?;
         let new_phase = !self.recv_phase;
-        let new_send = if self.send_phase != new_phase {
-            Some(self.send.rekey()?)
-        } else {
-            None
-        };
+        let new_send = if self.send_phase != new_phase { Some(self.send.rekey()?) } else { None };
 
         let new_current = core::mem::replace(&mut self.recv_next, after_next);
         let old = core::mem::replace(&mut self.recv, new_current);
@@ -438,10 +422,7 @@ mod tests {
     fn pair<A: Aead>() -> (Session<A>, Session<A>) {
         let (k1, k2) = ([1u8; 32], [2u8; 32]);
         // a is the initiator: sends with k1 to b (whose id it writes), receives with k2.
-        (
-            Session::new(&k1, &k2, B_ID).unwrap(),
-            Session::new(&k2, &k1, A_ID).unwrap(),
-        )
+        (Session::new(&k1, &k2, B_ID).unwrap(), Session::new(&k2, &k1, A_ID).unwrap())
     }
 
     /// Seals `msg` from `s` into a fresh buffer; returns the datagram.
@@ -473,19 +454,10 @@ mod tests {
         let (mut a, _) = pair::<RustCryptoAead>();
         let mut buf = [0u8; 40];
         assert_eq!(a.seal(&mut buf, 0), Err(SealError::EmptyPlaintext));
-        assert_eq!(
-            a.seal(&mut buf, 8),
-            Err(SealError::BufferTooSmall {
-                needed: 41,
-                had: 40
-            })
-        );
+        assert_eq!(a.seal(&mut buf, 8), Err(SealError::BufferTooSmall { needed: 41, had: 40 }));
         assert_eq!(
             a.seal(&mut buf, usize::MAX),
-            Err(SealError::BufferTooSmall {
-                needed: usize::MAX,
-                had: 40
-            })
+            Err(SealError::BufferTooSmall { needed: usize::MAX, had: 40 })
         );
         assert_eq!(a.next_send_counter(), 0);
         assert_eq!(a.seal(&mut buf, 7), Ok(40));

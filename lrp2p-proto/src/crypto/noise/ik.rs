@@ -59,15 +59,7 @@ impl IkInitiator {
         // payload: write EncryptAndHash(payload).
         w.encrypt_and_hash(&mut sym, payload)?;
         let len = w.finish()?;
-        Ok((
-            IkInitiatorWaiting {
-                sym,
-                e,
-                local: local.clone(),
-                remote: *remote,
-            },
-            len,
-        ))
+        Ok((IkInitiatorWaiting { sym, e, local: local.clone(), remote: *remote }, len))
     }
 }
 
@@ -135,14 +127,7 @@ impl IkResponder {
         sym.mix_key(static_dh(local, &rs)?.as_ref());
         // payload: DecryptAndHash(rest).
         let n = r.payload(&mut sym, payload_out)?;
-        Ok((
-            IkResponderReceived {
-                sym,
-                re,
-                rs: PublicKey::from_bytes(rs),
-            },
-            n,
-        ))
+        Ok((IkResponderReceived { sym, re, rs: PublicKey::from_bytes(rs) }, n))
     }
 }
 

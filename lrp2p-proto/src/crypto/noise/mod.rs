@@ -79,12 +79,7 @@ impl Completed {
         // Noise §5.2 Split(): k1 protects initiator→responder, k2 responder→initiator.
         let (k1, k2) = sym.split();
         let (send_key, recv_key) = if initiator { (k1, k2) } else { (k2, k1) };
-        Completed {
-            remote_static,
-            handshake_hash: sym.handshake_hash(),
-            send_key,
-            recv_key,
-        }
+        Completed { remote_static, handshake_hash: sym.handshake_hash(), send_key, recv_key }
     }
 
     /// The peer's authenticated static public key.
@@ -105,9 +100,7 @@ impl Completed {
 
 impl core::fmt::Debug for Completed {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Completed")
-            .field("remote_static", &self.remote_static)
-            .finish_non_exhaustive()
+        f.debug_struct("Completed").field("remote_static", &self.remote_static).finish_non_exhaustive()
     }
 }
 
@@ -129,10 +122,7 @@ impl Ephemeral {
 
 impl Clone for Ephemeral {
     fn clone(&self) -> Self {
-        Ephemeral {
-            secret: self.secret.clone(),
-            public: self.public,
-        }
+        Ephemeral { secret: self.secret.clone(), public: self.public }
     }
 }
 
@@ -163,23 +153,13 @@ impl<'a> Writer<'a> {
 
     fn put(&mut self, bytes: &[u8]) -> Result<(), HandshakeError> {
         let end = self.pos + bytes.len();
-        self.out
-            .get_mut(self.pos..end)
-            .ok_or(HandshakeError::BufferTooSmall)?
-            .copy_from_slice(bytes);
+        self.out.get_mut(self.pos..end).ok_or(HandshakeError::BufferTooSmall)?.copy_from_slice(bytes);
         self.pos = end;
         Ok(())
     }
 
-    fn encrypt_and_hash(
-        &mut self,
-        sym: &mut SymmetricState,
-        plaintext: &[u8],
-    ) -> Result<(), HandshakeError> {
-        let rest = self
-            .out
-            .get_mut(self.pos..)
-            .ok_or(HandshakeError::BufferTooSmall)?;
+    fn encrypt_and_hash(&mut self, sym: &mut SymmetricState, plaintext: &[u8]) -> Result<(), HandshakeError> {
+        let rest = self.out.get_mut(self.pos..).ok_or(HandshakeError::BufferTooSmall)?;
         self.pos += sym.encrypt_and_hash(plaintext, rest)?;
         Ok(())
     }

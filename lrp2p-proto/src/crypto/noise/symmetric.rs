@@ -64,9 +64,7 @@ impl CipherState {
     }
 
     fn cipher(&self) -> Option<ChaCha20Poly1305> {
-        self.k
-            .as_ref()
-            .map(|k| ChaCha20Poly1305::new(k.as_ref().into()))
+        self.k.as_ref().map(|k| ChaCha20Poly1305::new(k.as_ref().into()))
     }
 
     /// Noise §5.1: the nonce 2^64−1 is reserved; running out is an error.
@@ -105,11 +103,7 @@ impl SymmetricState {
         } else {
             hash(&[protocol_name])
         };
-        SymmetricState {
-            ck: h,
-            h,
-            cipher: CipherState::default(),
-        }
+        SymmetricState { ck: h, h, cipher: CipherState::default() }
     }
 
     /// Noise §5.2 MixKey(ikm): ck, temp_k = HKDF(ck, ikm, 2); InitializeKey(temp_k).
@@ -158,25 +152,17 @@ impl SymmetricState {
         out: &mut [u8],
     ) -> Result<usize, HandshakeError> {
         let Some(cipher) = self.cipher.cipher() else {
-            let out = out
-                .get_mut(..ciphertext.len())
-                .ok_or(HandshakeError::BufferTooSmall)?;
+            let out = out.get_mut(..ciphertext.len()).ok_or(HandshakeError::BufferTooSmall)?;
             out.copy_from_slice(ciphertext);
             self.mix_hash(ciphertext);
             return Ok(ciphertext.len());
         };
-        let len = ciphertext
-            .len()
-            .checked_sub(TAG_LEN)
-            .ok_or(HandshakeError::Truncated)?;
+        let len = ciphertext.len().checked_sub(TAG_LEN).ok_or(HandshakeError::Truncated)?;
         let out = out.get_mut(..len).ok_or(HandshakeError::BufferTooSmall)?;
         out.copy_from_slice(&ciphertext[..len]);
         let tag = Tag::from_slice(&ciphertext[len..]);
         let nonce = chachapoly_nonce(self.cipher.n);
-        if cipher
-            .decrypt_in_place_detached(&nonce, &self.h, out, tag)
-            .is_err()
-        {
+        if cipher.decrypt_in_place_detached(&nonce, &self.h, out, tag).is_err() {
             out.zeroize();
             return Err(HandshakeError::Decrypt);
         }
@@ -225,9 +211,6 @@ mod tests {
         assert_eq!(a.h, b.h);
         let mut c = b.clone();
         ct[0] ^= 1;
-        assert_eq!(
-            c.decrypt_and_hash(&ct[..n], &mut pt),
-            Err(HandshakeError::Decrypt)
-        );
+        assert_eq!(c.decrypt_and_hash(&ct[..n], &mut pt), Err(HandshakeError::Decrypt));
     }
 }

@@ -49,14 +49,7 @@ impl XxInitiator {
         // payload: EncryptAndHash(payload) with no key yet: plaintext, still hashed.
         w.encrypt_and_hash(&mut sym, payload)?;
         let len = w.finish()?;
-        Ok((
-            XxInitiatorWaiting {
-                sym,
-                e,
-                local: local.clone(),
-            },
-            len,
-        ))
+        Ok((XxInitiatorWaiting { sym, e, local: local.clone() }, len))
     }
 }
 
@@ -93,12 +86,7 @@ impl XxInitiatorWaiting {
         sym.mix_key(dh(&self.e.secret, &rs)?.as_ref());
         // payload: DecryptAndHash(rest).
         let n = r.payload(&mut sym, payload_out)?;
-        let next = XxInitiatorReceived {
-            sym,
-            re,
-            local: self.local.clone(),
-            rs: PublicKey::from_bytes(rs),
-        };
+        let next = XxInitiatorReceived { sym, re, local: self.local.clone(), rs: PublicKey::from_bytes(rs) };
         Ok((next, n))
     }
 }
@@ -118,11 +106,7 @@ impl XxInitiatorReceived {
     }
 
     /// Writes message 3 (`-> s, se` + payload), completing the handshake.
-    pub fn write_finish(
-        self,
-        payload: &[u8],
-        out: &mut [u8],
-    ) -> Result<(Completed, usize), HandshakeError> {
+    pub fn write_finish(self, payload: &[u8], out: &mut [u8]) -> Result<(Completed, usize), HandshakeError> {
         let mut sym = self.sym.clone();
         let mut w = Writer::new(out);
         // -> s: write EncryptAndHash(s.public_key).
@@ -154,14 +138,7 @@ impl XxResponder {
         sym.mix_hash(&re);
         // payload: DecryptAndHash(rest) with no key: plaintext, hashed.
         let n = r.payload(&mut sym, payload_out)?;
-        Ok((
-            XxResponderReceived {
-                sym,
-                re,
-                local: local.clone(),
-            },
-            n,
-        ))
+        Ok((XxResponderReceived { sym, re, local: local.clone() }, n))
     }
 }
 
