@@ -2,11 +2,61 @@
 //!
 //! `docs/PROTOCOL.md` is the normative description; this module is its executable form.
 //! Everything here parses untrusted bytes: lengths are checked before any index, trailing
-//! bytes are rejected where a layout is fixed, and nothing panics on any input.
+//! bytes are rejected where a layout is fixed, and nothing panics on any input. Nothing here
+//! allocates: views borrow the caller's buffer and `emit` writes into a caller's buffer.
+//!
+//! ```text
+//! datagram  = type u8 (version << 4 | kind) | receiver_id u64 | ... (see each layout)
+//!
+//! 0x11 IK initiation   handshake.rs   0x14 XX response   handshake.rs
+//! 0x12 IK response     handshake.rs   0x15 XX finish     handshake.rs
+//! 0x13 XX initiation   handshake.rs   0x16 cookie reply  cookie.rs
+//! 0x18/0x19 transport  transport.rs   (any type: datagram.rs dispatches on the first byte)
+//!
+//! plaintext = [ACK segment] [DATA segment | CLOSE segment]     segments.rs
+//!   segment = data_offset u8 | flags u8 | seq u32 | ...        segment.rs, ack.rs, ext.rs
+//! handshake payload plaintexts (timestamp, isn, segments)      payload.rs
+//! ```
+//!
+//! Views (`Segment`, `HandshakePacket`, `CookieReplyPacket`) are built with `new_checked` and
+//! never index past what that check established; `Repr`s have `parse`, `buffer_len` and `emit`,
+//! and `emit` refuses any value that `parse` would reject, so emit → parse is the identity.
 
+mod ack;
+mod cookie;
+mod datagram;
+mod ext;
+mod handshake;
+mod payload;
+mod segment;
+mod segments;
 mod seq;
+#[cfg_attr(test, allow(clippy::unwrap_used))]
 mod transport;
 
+pub use ack::{AckRepr, MAX_SACK_RANGES, MAX_WINDOW, SackRanges};
+pub use cookie::{
+    COOKIE_LEN, COOKIE_MAC_LEN, COOKIE_REPLY_LEN, CookieReplyPacket, CookieReplyRepr,
+    cookie_mac_covered,
+};
+pub use datagram::Datagram;
+pub use ext::{EXT_ACK_DELAY, EXT_PADDING, EXT_SACK, Extension, Extensions};
+pub use handshake::{
+    HANDSHAKE_HEADER_LEN, HandshakePacket, IK_INITIATION_MIN_LEN, IK_INITIATION_OVERHEAD,
+    IK_RESPONSE_MIN_LEN, IK_RESPONSE_OVERHEAD, IkInitiationRepr, IkResponseRepr,
+    XX_FINISH_HEADER_LEN, XX_FINISH_MIN_LEN, XX_FINISH_OVERHEAD, XX_INITIATION_LEN,
+    XX_INITIATION_NOISE_LEN, XX_RESPONSE_LEN, XX_RESPONSE_NOISE_LEN, XxFinishRepr,
+    XxInitiationRepr, XxResponseRepr,
+};
+pub use payload::{
+    IK_INIT_PAYLOAD_MIN_LEN, ISN_LEN, IkInitPayload, IkResponsePayload, XxFinishPayload,
+    XxResponsePayload,
+};
+pub use segment::{
+    ACK_HEADER_LEN, CloseRepr, DataRepr, SEGMENT_HEADER_LEN, Segment, SegmentFlags, SegmentKind,
+    close_code,
+};
+pub use segments::{Segments, Tail};
 pub use seq::Seq;
 pub use transport::{TRANSPORT_HEADER_LEN, TransportHeader};
 
@@ -118,8 +168,9 @@ pub enum DecodeError {
     /// The type nibble names no packet type.
     #[error("unknown packet type {0:#x}")]
     UnknownType(u8),
-    /// The first byte names a different packet type than the parser expected.
-    #[error("unexpected packet type")]
+    /// The first byte names a different packet type than the parser expected, or a segment
+    /// is of a different kind (ACK, DATA, CLOSE) than the parser expected.
+    #[error("unexpected packet or segment type")]
     WrongType,
     /// An initiation carried a non-zero receiver id, or another packet a zero id.
     #[error("invalid connection id for this packet type")]
@@ -130,8 +181,9 @@ pub enum DecodeError {
     /// A segment's flags are a combination the protocol does not define.
     #[error("invalid flag combination {0:#04x}")]
     BadFlags(u8),
-    /// An extension's length runs past the segment header.
-    #[error("extension overruns the segment header")]
+    /// An extension's length runs past the segment header, a known extension has the wrong
+    /// length, or a known extension appears twice in one segment.
+    #[error("malformed segment extension")]
     BadExtension,
     /// SACK ranges are empty, too many, unordered, overlapping or not above the cumulative ack.
     #[error("invalid SACK ranges")]
@@ -142,6 +194,13 @@ pub enum DecodeError {
     /// A data segment carries neither payload nor FIN.
     #[error("empty data segment")]
     EmptyData,
+    /// A handshake payload carries segments its message does not allow (e.g. an ACK in IK
+    /// message 1, no ACK in IK message 2, or a first DATA segment whose seq is not the isn).
+    #[error("segments not allowed in this handshake payload")]
+    BadPayloadSegments,
+    /// Emit only: a field's value or length does not fit the wire format (named field).
+    #[error("{0} out of range for the wire format")]
+    FieldOutOfRange(&'static str),
     /// The caller's output buffer is too small to emit into.
     #[error("buffer too small: need {needed} bytes, have {had}")]
     BufferTooSmall {
@@ -161,6 +220,33 @@ pub(crate) const fn need(buf: &[u8], needed: usize) -> Result<(), DecodeError> {
         })
     } else {
         Ok(())
+    }
+}
+
+/// Returns the first `len` bytes of an output buffer, or `BufferTooSmall`.
+pub(crate) fn out(buf: &mut [u8], len: usize) -> Result<&mut [u8], DecodeError> {
+    let had = buf.len();
+    buf.get_mut(..len)
+        .ok_or(DecodeError::BufferTooSmall { needed: len, had })
+}
+
+/// Splits `N` bytes off the front of `bytes`, or reports how many were needed.
+pub(crate) fn take<const N: usize>(bytes: &[u8]) -> Result<(&[u8; N], &[u8]), DecodeError> {
+    bytes
+        .split_first_chunk::<N>()
+        .ok_or(DecodeError::Truncated {
+            needed: N,
+            had: bytes.len(),
+        })
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    //! Helpers for the byte-vector tests of the wire modules.
+
+    /// Lower-case hex of `bytes`, for readable byte-vector assertions.
+    pub(crate) fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 

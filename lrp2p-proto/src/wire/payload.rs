@@ -1,0 +1,392 @@
+//! The handshake payload plaintexts: what each Noise message encrypts (PROTOCOL §4).
+//!
+//! ```text
+//! IK msg 1:  | timestamp_ns u64 | isn u32 | [DATA seq=isn (FIN allowed)]                 |
+//! IK msg 2:  | isn u32 | ACK (required) | [DATA seq=isn | CLOSE (refusal)]             |
+//! XX msg 1:  (empty, unencrypted: nothing to parse)
+//! XX msg 2:  | isn u32 |                                         (exactly 4 bytes)
+//! XX msg 3:  | isn u32 | [ACK] | [DATA seq=isn]                                        |
+//! ```
+//!
+//! Segments follow `segments.rs` (ACK first, DATA or CLOSE last) but zero segments are
+//! allowed. The sender's first DATA segment always has `seq = isn`, so a handshake payload's
+//! DATA segment must too. Anything else the memo forbids is `BadPayloadSegments`.
+
+use super::segments::{Segments, Tail};
+use super::{DecodeError, Seq, out, take};
+
+/// Length of an initial sequence number on the wire.
+pub const ISN_LEN: usize = 4;
+/// Smallest IK message 1 payload: `timestamp u64 | isn u32`.
+pub const IK_INIT_PAYLOAD_MIN_LEN: usize = 8 + ISN_LEN;
+
+/// Which tails a payload admits.
+#[derive(Clone, Copy)]
+struct Allowed {
+    /// `Some(true)`: ACK required; `Some(false)`: forbidden; `None`: optional.
+    ack: Option<bool>,
+    /// A CLOSE tail is allowed (IK msg 2 refusal).
+    close: bool,
+}
+
+/// Checks `segments` against what a handshake payload admits (PROTOCOL §4).
+fn check(segments: &Segments<'_>, isn: Seq, allowed: Allowed) -> Result<(), DecodeError> {
+    let ack_ok = allowed
+        .ack
+        .is_none_or(|required| segments.ack.is_some() == required);
+    let tail_ok = match &segments.tail {
+        None => true,
+        // PROTOCOL §4: the sender's first DATA segment has seq = isn.
+        Some(Tail::Data(d)) => d.seq == isn,
+        Some(Tail::Close(_)) => allowed.close,
+    };
+    if ack_ok && tail_ok {
+        Ok(())
+    } else {
+        Err(DecodeError::BadPayloadSegments)
+    }
+}
+
+/// Parses `isn u32 | segments` and checks the segments.
+fn parse_isn_segments(
+    plaintext: &[u8],
+    allowed: Allowed,
+) -> Result<(Seq, Segments<'_>), DecodeError> {
+    let (isn, rest) = take::<ISN_LEN>(plaintext)?;
+    let isn = Seq(u32::from_be_bytes(*isn));
+    let segments = Segments::parse_allow_empty(rest)?;
+    check(&segments, isn, allowed)?;
+    Ok((isn, segments))
+}
+
+/// Writes `prefix | isn u32 | segments` after checking the segments.
+fn emit_isn_segments(
+    buf: &mut [u8],
+    prefix: &[u8],
+    isn: Seq,
+    segments: &Segments<'_>,
+    allowed: Allowed,
+) -> Result<usize, DecodeError> {
+    check(segments, isn, allowed)?;
+    let head = prefix.len() + ISN_LEN;
+    let len = head.saturating_add(segments.buffer_len());
+    let buf = out(buf, len)?;
+    buf[..prefix.len()].copy_from_slice(prefix);
+    buf[prefix.len()..head].copy_from_slice(&isn.0.to_be_bytes());
+    let written = segments.emit(&mut buf[head..])?;
+    Ok(head + written)
+}
+
+const IK_INIT: Allowed = Allowed {
+    ack: Some(false),
+    close: false,
+};
+const IK_RESPONSE: Allowed = Allowed {
+    ack: Some(true),
+    close: true,
+};
+const XX_FINISH: Allowed = Allowed {
+    ack: None,
+    close: false,
+};
+
+/// IK message 1 payload: wall-clock timestamp, isn, and optional 0-RTT data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IkInitPayload<'a> {
+    /// Initiator's wall clock, nanoseconds since the Unix epoch (UTC); strictly increasing.
+    pub timestamp_ns: u64,
+    /// The initiator's initial sequence number.
+    pub isn: Seq,
+    /// At most one DATA segment with `seq = isn` (possibly FIN); no ACK, no CLOSE.
+    pub segments: Segments<'a>,
+}
+
+impl<'a> IkInitPayload<'a> {
+    /// Parses the plaintext of IK message 1.
+    pub fn parse(plaintext: &'a [u8]) -> Result<Self, DecodeError> {
+        let (ts, rest) = take::<8>(plaintext)?;
+        let (isn, segments) = parse_isn_segments(rest, IK_INIT)?;
+        Ok(IkInitPayload {
+            timestamp_ns: u64::from_be_bytes(*ts),
+            isn,
+            segments,
+        })
+    }
+
+    /// Bytes [`IkInitPayload::emit`] writes.
+    pub const fn buffer_len(&self) -> usize {
+        IK_INIT_PAYLOAD_MIN_LEN.saturating_add(self.segments.buffer_len())
+    }
+
+    /// Writes the plaintext into `buf`; returns its length.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
+        let ts = self.timestamp_ns.to_be_bytes();
+        emit_isn_segments(buf, &ts, self.isn, &self.segments, IK_INIT)
+    }
+}
+
+/// IK message 2 payload: isn, a required ACK, and optional 0.5-RTT data or a refusal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IkResponsePayload<'a> {
+    /// The responder's initial sequence number.
+    pub isn: Seq,
+    /// An ACK (cumulative = the early data's seq if accepted, else `peer_isn - 1`), then
+    /// optionally DATA with `seq = isn` or a CLOSE (code REFUSED).
+    pub segments: Segments<'a>,
+}
+
+impl<'a> IkResponsePayload<'a> {
+    /// Parses the plaintext of IK message 2.
+    pub fn parse(plaintext: &'a [u8]) -> Result<Self, DecodeError> {
+        let (isn, segments) = parse_isn_segments(plaintext, IK_RESPONSE)?;
+        Ok(IkResponsePayload { isn, segments })
+    }
+
+    /// Bytes [`IkResponsePayload::emit`] writes.
+    pub const fn buffer_len(&self) -> usize {
+        ISN_LEN.saturating_add(self.segments.buffer_len())
+    }
+
+    /// Writes the plaintext into `buf`; returns its length.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
+        emit_isn_segments(buf, &[], self.isn, &self.segments, IK_RESPONSE)
+    }
+}
+
+/// XX message 2 payload: the responder's isn only (no data to an unauthenticated peer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct XxResponsePayload {
+    /// The responder's initial sequence number.
+    pub isn: Seq,
+}
+
+impl XxResponsePayload {
+    /// Parses the plaintext of XX message 2: exactly 4 bytes.
+    pub fn parse(plaintext: &[u8]) -> Result<Self, DecodeError> {
+        let (isn, rest) = take::<ISN_LEN>(plaintext)?;
+        if !rest.is_empty() {
+            return Err(DecodeError::TrailingBytes(rest.len()));
+        }
+        Ok(XxResponsePayload {
+            isn: Seq(u32::from_be_bytes(*isn)),
+        })
+    }
+
+    /// Bytes [`XxResponsePayload::emit`] writes: always [`ISN_LEN`].
+    pub const fn buffer_len(&self) -> usize {
+        ISN_LEN
+    }
+
+    /// Writes the plaintext into `buf`; returns its length.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
+        out(buf, ISN_LEN)?.copy_from_slice(&self.isn.0.to_be_bytes());
+        Ok(ISN_LEN)
+    }
+}
+
+/// XX message 3 payload: isn, optional ACK, optional first 1-RTT data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XxFinishPayload<'a> {
+    /// The initiator's initial sequence number.
+    pub isn: Seq,
+    /// Optionally an ACK, then optionally DATA with `seq = isn`; no CLOSE.
+    pub segments: Segments<'a>,
+}
+
+impl<'a> XxFinishPayload<'a> {
+    /// Parses the plaintext of XX message 3.
+    pub fn parse(plaintext: &'a [u8]) -> Result<Self, DecodeError> {
+        let (isn, segments) = parse_isn_segments(plaintext, XX_FINISH)?;
+        Ok(XxFinishPayload { isn, segments })
+    }
+
+    /// Bytes [`XxFinishPayload::emit`] writes.
+    pub const fn buffer_len(&self) -> usize {
+        ISN_LEN.saturating_add(self.segments.buffer_len())
+    }
+
+    /// Writes the plaintext into `buf`; returns its length.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
+        emit_isn_segments(buf, &[], self.isn, &self.segments, XX_FINISH)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::wire::test_util::hex;
+    use crate::wire::{AckRepr, CloseRepr, DataRepr, SackRanges, close_code};
+
+    fn data(seq: u32, payload: &[u8]) -> Option<Tail<'_>> {
+        Some(Tail::Data(DataRepr {
+            seq: Seq(seq),
+            fin: false,
+            rtx: false,
+            ping: false,
+            payload,
+        }))
+    }
+
+    fn ack(cumulative: u32) -> Option<AckRepr> {
+        Some(AckRepr {
+            cumulative: Seq(cumulative),
+            window: 64,
+            ping: false,
+            sack: SackRanges::EMPTY,
+            ack_delay_us: None,
+        })
+    }
+
+    #[test]
+    fn ik_init_bytes_and_rules() {
+        let p = IkInitPayload {
+            timestamp_ns: 0x0102_0304_0506_0708,
+            isn: Seq(0x10),
+            segments: Segments {
+                ack: None,
+                tail: data(0x10, b"x"),
+            },
+        };
+        let mut buf = [0xa5u8; 20];
+        assert_eq!(p.emit(&mut buf), Ok(19));
+        assert_eq!(hex(&buf), "01020304050607080000001006000000001078a5");
+        assert_eq!(IkInitPayload::parse(&buf[..19]), Ok(p));
+        let bare = IkInitPayload {
+            segments: Segments::EMPTY,
+            ..p
+        };
+        assert_eq!(bare.emit(&mut buf), Ok(12));
+        assert_eq!(IkInitPayload::parse(&buf[..12]), Ok(bare));
+        assert!(IkInitPayload::parse(&buf[..11]).is_err());
+        for segments in [
+            Segments {
+                ack: ack(1),
+                tail: None,
+            },
+            Segments {
+                ack: None,
+                tail: data(0x11, b"x"),
+            },
+            Segments {
+                ack: None,
+                tail: Some(Tail::Close(CloseRepr {
+                    seq: Seq(0x10),
+                    code: 0,
+                    reason: b"",
+                })),
+            },
+        ] {
+            let bad = IkInitPayload { segments, ..p };
+            assert_eq!(bad.emit(&mut buf), Err(DecodeError::BadPayloadSegments));
+        }
+        // The same rule on parse: an ACK segment after the isn.
+        let mut buf = [0xa5u8; 32];
+        bare.emit(&mut buf).unwrap();
+        let n = Segments {
+            ack: ack(1),
+            tail: None,
+        }
+        .emit(&mut buf[12..])
+        .unwrap();
+        let err = IkInitPayload::parse(&buf[..12 + n]);
+        assert_eq!(err, Err(DecodeError::BadPayloadSegments));
+    }
+
+    #[test]
+    fn ik_response_requires_ack() {
+        let refusal = CloseRepr {
+            seq: Seq(7),
+            code: close_code::REFUSED,
+            reason: b"",
+        };
+        let mut buf = [0xa5u8; 64];
+        for segments in [
+            Segments {
+                ack: ack(4),
+                tail: None,
+            },
+            Segments {
+                ack: ack(4),
+                tail: data(7, b"hi"),
+            },
+            Segments {
+                ack: ack(4),
+                tail: Some(Tail::Close(refusal)),
+            },
+        ] {
+            let p = IkResponsePayload {
+                isn: Seq(7),
+                segments,
+            };
+            let n = p.emit(&mut buf).unwrap();
+            assert_eq!(IkResponsePayload::parse(&buf[..n]), Ok(p));
+        }
+        let no_ack = IkResponsePayload {
+            isn: Seq(7),
+            segments: Segments {
+                ack: None,
+                tail: data(7, b"hi"),
+            },
+        };
+        assert_eq!(no_ack.emit(&mut buf), Err(DecodeError::BadPayloadSegments));
+        assert_eq!(
+            IkResponsePayload::parse(&[0, 0, 0, 7]),
+            Err(DecodeError::BadPayloadSegments)
+        );
+        let p = IkResponsePayload {
+            isn: Seq(7),
+            segments: Segments {
+                ack: ack(4),
+                tail: None,
+            },
+        };
+        let mut buf = [0xa5u8; 14];
+        assert_eq!(p.emit(&mut buf), Ok(13));
+        assert_eq!(hex(&buf), "00000007090100000004000040a5");
+    }
+
+    #[test]
+    fn xx_payloads() {
+        let mut buf = [0xa5u8; 32];
+        let r = XxResponsePayload {
+            isn: Seq(0xdead_beef),
+        };
+        assert_eq!(r.emit(&mut buf), Ok(4));
+        assert_eq!(hex(&buf[..5]), "deadbeefa5");
+        assert_eq!(XxResponsePayload::parse(&buf[..4]), Ok(r));
+        assert_eq!(
+            XxResponsePayload::parse(&buf[..5]),
+            Err(DecodeError::TrailingBytes(1))
+        );
+        assert!(XxResponsePayload::parse(&buf[..3]).is_err());
+
+        for segments in [
+            Segments::EMPTY,
+            Segments {
+                ack: ack(3),
+                tail: data(9, b"z"),
+            },
+        ] {
+            let f = XxFinishPayload {
+                isn: Seq(9),
+                segments,
+            };
+            let n = f.emit(&mut buf).unwrap();
+            assert_eq!(XxFinishPayload::parse(&buf[..n]), Ok(f));
+        }
+        let close = CloseRepr {
+            seq: Seq(9),
+            code: 0,
+            reason: b"",
+        };
+        let f = XxFinishPayload {
+            isn: Seq(9),
+            segments: Segments {
+                ack: None,
+                tail: Some(Tail::Close(close)),
+            },
+        };
+        assert_eq!(f.emit(&mut buf), Err(DecodeError::BadPayloadSegments));
+    }
+}
