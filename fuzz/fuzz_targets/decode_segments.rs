@@ -3,9 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lrp2p_proto::wire::{
-    IkInitPayload, IkResponsePayload, Segments, XxFinishPayload, XxResponsePayload,
-};
+use lrp2p_proto::wire::{IkInitPayload, IkResponsePayload, Segments, XxFinishPayload, XxResponsePayload};
 
 macro_rules! round_trip {
     ($parse:path, $data:expr) => {

@@ -7,8 +7,12 @@
 //! - [`wire`]: the v1 wire format (`docs/PROTOCOL.md` is normative), views and `Repr`s.
 //! - [`crypto`]: the Noise IK/XX handshakes, the transport session, replay protection,
 //!   0-RTT safety and DoS cookies.
+//! - [`handshake`]: the handshake steps on whole datagrams.
 //! - [`identity`]: static keys and their text form.
 
 pub mod crypto;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+pub mod handshake;
 pub mod identity;
 pub mod wire;

@@ -26,19 +26,14 @@ fn cid() -> impl Strategy<Value = ConnectionId> {
 }
 
 fn sack(cumulative: Seq) -> impl Strategy<Value = SackRanges> {
-    let step = (
-        prop_oneof![0u32..4, 0u32..1 << 25],
-        prop_oneof![0u32..4, 0u32..1 << 25],
-    );
+    let step = (prop_oneof![0u32..4, 0u32..1 << 25], prop_oneof![0u32..4, 0u32..1 << 25]);
     prop::collection::vec(step, 0..=MAX_SACK_RANGES).prop_map(move |steps| {
         let mut ranges = SackRanges::EMPTY;
         let mut next = 1u32; // offset above the cumulative ack
         for (gap, len) in steps {
             let start = next + gap;
             let end = start + len;
-            ranges
-                .push(cumulative, cumulative.add(start), cumulative.add(end))
-                .unwrap();
+            ranges.push(cumulative, cumulative.add(start), cumulative.add(end)).unwrap();
             next = end + 2;
         }
         ranges
@@ -53,11 +48,7 @@ fn ack() -> impl Strategy<Value = AckRepr> {
                 window,
                 ping,
                 // 30 ranges fill the one-byte data offset: no room for ACK_DELAY.
-                ack_delay_us: if sack.len() == MAX_SACK_RANGES {
-                    None
-                } else {
-                    delay
-                },
+                ack_delay_us: if sack.len() == MAX_SACK_RANGES { None } else { delay },
                 sack,
             })
         },
@@ -67,41 +58,19 @@ fn ack() -> impl Strategy<Value = AckRepr> {
 /// An owned DATA or CLOSE segment, so strategies can hand out borrowed `Repr`s.
 #[derive(Clone, Debug)]
 enum TailSpec {
-    Data {
-        seq: Seq,
-        fin: bool,
-        rtx: bool,
-        ping: bool,
-        payload: Vec<u8>,
-    },
-    Close {
-        seq: Seq,
-        code: u16,
-        reason: Vec<u8>,
-    },
+    Data { seq: Seq, fin: bool, rtx: bool, ping: bool, payload: Vec<u8> },
+    Close { seq: Seq, code: u16, reason: Vec<u8> },
 }
 
 impl TailSpec {
     fn repr(&self) -> Tail<'_> {
         match self {
-            TailSpec::Data {
-                seq,
-                fin,
-                rtx,
-                ping,
-                payload,
-            } => Tail::Data(DataRepr {
-                seq: *seq,
-                fin: *fin,
-                rtx: *rtx,
-                ping: *ping,
-                payload,
-            }),
-            TailSpec::Close { seq, code, reason } => Tail::Close(CloseRepr {
-                seq: *seq,
-                code: *code,
-                reason,
-            }),
+            TailSpec::Data { seq, fin, rtx, ping, payload } => {
+                Tail::Data(DataRepr { seq: *seq, fin: *fin, rtx: *rtx, ping: *ping, payload })
+            }
+            TailSpec::Close { seq, code, reason } => {
+                Tail::Close(CloseRepr { seq: *seq, code: *code, reason })
+            }
         }
     }
 }
@@ -114,22 +83,12 @@ fn data_spec(seq: impl Strategy<Value = Seq>) -> impl Strategy<Value = TailSpec>
     (seq, any::<[bool; 3]>(), payload()).prop_map(|(seq, [fin, rtx, ping], payload)| {
         // PROTOCOL §5: >= 1 payload byte or FIN.
         let fin = fin || payload.is_empty();
-        TailSpec::Data {
-            seq,
-            fin,
-            rtx,
-            ping,
-            payload,
-        }
+        TailSpec::Data { seq, fin, rtx, ping, payload }
     })
 }
 
 fn close_spec() -> impl Strategy<Value = TailSpec> {
-    (seq(), any::<u16>(), payload()).prop_map(|(seq, code, reason)| TailSpec::Close {
-        seq,
-        code,
-        reason,
-    })
+    (seq(), any::<u16>(), payload()).prop_map(|(seq, code, reason)| TailSpec::Close { seq, code, reason })
 }
 
 fn tail_spec() -> impl Strategy<Value = TailSpec> {
@@ -137,10 +96,7 @@ fn tail_spec() -> impl Strategy<Value = TailSpec> {
 }
 
 fn segments_of<'a>(ack: Option<AckRepr>, tail: &'a Option<TailSpec>) -> Segments<'a> {
-    Segments {
-        ack,
-        tail: tail.as_ref().map(TailSpec::repr),
-    }
+    Segments { ack, tail: tail.as_ref().map(TailSpec::repr) }
 }
 
 fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
@@ -212,17 +168,8 @@ fn check_all_parsers(input: &[u8]) {
     let _ = cookie_mac_covered(input);
     let _ = HandshakePacket::new_checked(input).map(|p| (p.noise(), p.cookie_mac()));
     if let Ok(seg) = Segment::new_checked(input) {
-        let _ = (
-            seg.extensions().count(),
-            seg.payload(),
-            seg.rest(),
-            seg.window(),
-        );
-        let _ = (
-            AckRepr::parse(&seg),
-            DataRepr::parse(&seg),
-            CloseRepr::parse(&seg),
-        );
+        let _ = (seg.extensions().count(), seg.payload(), seg.rest(), seg.window());
+        let _ = (AckRepr::parse(&seg), DataRepr::parse(&seg), CloseRepr::parse(&seg));
     }
 }
 

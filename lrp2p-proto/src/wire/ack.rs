@@ -46,10 +46,7 @@ pub struct SackRanges {
 
 impl SackRanges {
     /// No ranges (the ACK carries no SACK extension).
-    pub const EMPTY: SackRanges = SackRanges {
-        ranges: [(Seq(0), Seq(0)); MAX_SACK_RANGES],
-        len: 0,
-    };
+    pub const EMPTY: SackRanges = SackRanges { ranges: [(Seq(0), Seq(0)); MAX_SACK_RANGES], len: 0 };
 
     /// Validates `ranges` against `cumulative` and copies them.
     pub fn new(cumulative: Seq, ranges: &[(Seq, Seq)]) -> Result<Self, DecodeError> {
@@ -68,10 +65,9 @@ impl SackRanges {
         let above_cumulative = s >= 1 && s <= e && e < 0x8000_0000;
         let after_last = match self.as_slice().last() {
             // Non-adjacent: at least one missing sequence number between ranges.
-            Some(&(_, last_end)) => last_end
-                .distance_from(cumulative)
-                .checked_add(2)
-                .is_some_and(|min| s >= min),
+            Some(&(_, last_end)) => {
+                last_end.distance_from(cumulative).checked_add(2).is_some_and(|min| s >= min)
+            }
             None => true,
         };
         let slot = self.ranges.get_mut(self.len);
@@ -124,11 +120,7 @@ impl SackRanges {
 
     /// Bytes of the SACK TLV (0 when empty).
     const fn wire_len(&self) -> usize {
-        if self.len == 0 {
-            0
-        } else {
-            2 + RANGE_LEN * self.len
-        }
+        if self.len == 0 { 0 } else { 2 + RANGE_LEN * self.len }
     }
 }
 
@@ -148,9 +140,7 @@ impl Eq for SackRanges {}
 
 impl core::fmt::Debug for SackRanges {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_list()
-            .entries(self.as_slice().iter().map(|(s, e)| s.0..=e.0))
-            .finish()
+        f.debug_list().entries(self.as_slice().iter().map(|(s, e)| s.0..=e.0)).finish()
     }
 }
 
@@ -182,14 +172,9 @@ impl AckRepr {
         for ext in segment.extensions() {
             let ext = ext?;
             match ext.kind {
-                EXT_SACK if sack.is_none() => {
-                    sack = Some(SackRanges::decode(cumulative, ext.value)?)
-                }
+                EXT_SACK if sack.is_none() => sack = Some(SackRanges::decode(cumulative, ext.value)?),
                 EXT_ACK_DELAY if ack_delay_us.is_none() => {
-                    let bytes: [u8; 4] = ext
-                        .value
-                        .try_into()
-                        .map_err(|_| DecodeError::BadExtension)?;
+                    let bytes: [u8; 4] = ext.value.try_into().map_err(|_| DecodeError::BadExtension)?;
                     ack_delay_us = Some(u32::from_be_bytes(bytes));
                 }
                 // A repeated SACK or ACK_DELAY is ambiguous: treat as malformed.
@@ -208,11 +193,7 @@ impl AckRepr {
 
     /// Bytes [`AckRepr::emit`] writes (the data offset).
     pub const fn buffer_len(&self) -> usize {
-        let delay = if self.ack_delay_us.is_some() {
-            ACK_DELAY_TLV_LEN
-        } else {
-            0
-        };
+        let delay = if self.ack_delay_us.is_some() { ACK_DELAY_TLV_LEN } else { 0 };
         ACK_HEADER_LEN + self.sack.wire_len() + delay
     }
 
@@ -223,8 +204,7 @@ impl AckRepr {
         }
         self.sack.validate(self.cumulative)?;
         let len = self.buffer_len();
-        let data_offset =
-            u8::try_from(len).map_err(|_| DecodeError::FieldOutOfRange("ACK data offset"))?;
+        let data_offset = u8::try_from(len).map_err(|_| DecodeError::FieldOutOfRange("ACK data offset"))?;
         let buf = out(buf, len)?;
         let flags = SegmentFlags::ACK.with(SegmentFlags::PING, self.ping);
         debug_assert_eq!(SegmentKind::from_flags(flags), Ok(SegmentKind::Ack));
@@ -281,11 +261,7 @@ mod tests {
             &[r(20, 21), r(11, 12)],
             &[r(11, 9 + 0x8000_0000)],
         ] {
-            assert_eq!(
-                SackRanges::new(c, bad),
-                Err(DecodeError::BadSack),
-                "{bad:?}"
-            );
+            assert_eq!(SackRanges::new(c, bad), Err(DecodeError::BadSack), "{bad:?}");
         }
         // Serial arithmetic across the wrap.
         let w = SackRanges::new(Seq(u32::MAX - 1), &[r(u32::MAX, 0), r(2, 3)]).unwrap();
@@ -308,17 +284,9 @@ mod tests {
         };
         let mut buf = [0xa5u8; 26];
         assert_eq!(ack.emit(&mut buf), Ok(25));
-        assert_eq!(
-            hex(&buf),
-            "19090000000900040001080000000b0000000c020400000102a5"
-        );
+        assert_eq!(hex(&buf), "19090000000900040001080000000b0000000c020400000102a5");
         assert_eq!(parse(&buf[..25]), Ok(ack));
-        let bare = AckRepr {
-            ping: false,
-            sack: SackRanges::EMPTY,
-            ack_delay_us: None,
-            ..ack
-        };
+        let bare = AckRepr { ping: false, sack: SackRanges::EMPTY, ack_delay_us: None, ..ack };
         let mut buf = [0xa5u8; 10];
         assert_eq!(bare.emit(&mut buf), Ok(9));
         assert_eq!(hex(&buf[..10]), "090100000009000400a5");
@@ -335,30 +303,14 @@ mod tests {
             sack: SackRanges::EMPTY,
             ack_delay_us: None,
         };
-        assert_eq!(
-            ack.emit(&mut buf),
-            Err(DecodeError::FieldOutOfRange("ACK window"))
-        );
+        assert_eq!(ack.emit(&mut buf), Err(DecodeError::FieldOutOfRange("ACK window")));
         let many: Vec<_> = (0..30).map(|i| r(2 + 2 * i, 2 + 2 * i)).collect();
-        let full = AckRepr {
-            window: 1,
-            sack: SackRanges::new(Seq(0), &many).unwrap(),
-            ..ack
-        };
+        let full = AckRepr { window: 1, sack: SackRanges::new(Seq(0), &many).unwrap(), ..ack };
         assert_eq!(full.emit(&mut buf), Ok(251));
         assert_eq!(parse(&buf[..251]), Ok(full));
-        let too_long = AckRepr {
-            ack_delay_us: Some(1),
-            ..full
-        };
-        assert!(matches!(
-            too_long.emit(&mut buf),
-            Err(DecodeError::FieldOutOfRange(_))
-        ));
-        let wrong_cum = AckRepr {
-            cumulative: Seq(5),
-            ..full
-        };
+        let too_long = AckRepr { ack_delay_us: Some(1), ..full };
+        assert!(matches!(too_long.emit(&mut buf), Err(DecodeError::FieldOutOfRange(_))));
+        let wrong_cum = AckRepr { cumulative: Seq(5), ..full };
         assert_eq!(wrong_cum.emit(&mut buf), Err(DecodeError::BadSack));
     }
 
@@ -366,25 +318,18 @@ mod tests {
     fn ack_extension_rules() {
         // Padding and an unknown TLV are skipped.
         let ok = [13, 0x01, 0, 0, 0, 1, 0, 0, 2, 0x00, 0x00, 0x33, 0x00];
-        assert_eq!(
-            parse(&ok).map(|a| (a.cumulative, a.window)),
-            Ok((Seq(1), 2))
-        );
+        assert_eq!(parse(&ok).map(|a| (a.cumulative, a.window)), Ok((Seq(1), 2)));
         // SACK length not a multiple of 8, zero, or a range not above the cumulative ack.
         let bad_len = [13, 0x01, 0, 0, 0, 1, 0, 0, 2, 0x01, 0x02, 0, 5];
         assert_eq!(parse(&bad_len), Err(DecodeError::BadSack));
         let empty = [11, 0x01, 0, 0, 0, 1, 0, 0, 2, 0x01, 0x00];
         assert_eq!(parse(&empty), Err(DecodeError::BadSack));
-        let below = [
-            19, 0x01, 0, 0, 0, 1, 0, 0, 2, 0x01, 8, 0, 0, 0, 1, 0, 0, 0, 2,
-        ];
+        let below = [19, 0x01, 0, 0, 0, 1, 0, 0, 2, 0x01, 8, 0, 0, 0, 1, 0, 0, 0, 2];
         assert_eq!(parse(&below), Err(DecodeError::BadSack));
         // ACK_DELAY of the wrong length, twice, or a TLV overrunning data_offset.
         let short_delay = [12, 0x01, 0, 0, 0, 1, 0, 0, 2, 0x02, 0x01, 7];
         assert_eq!(parse(&short_delay), Err(DecodeError::BadExtension));
-        let twice = [
-            21, 0x01, 0, 0, 0, 1, 0, 0, 2, 2, 4, 0, 0, 0, 1, 2, 4, 0, 0, 0, 1,
-        ];
+        let twice = [21, 0x01, 0, 0, 0, 1, 0, 0, 2, 2, 4, 0, 0, 0, 1, 2, 4, 0, 0, 0, 1];
         assert_eq!(parse(&twice), Err(DecodeError::BadExtension));
         let overrun = [12, 0x01, 0, 0, 0, 1, 0, 0, 2, 0x02, 0x04, 0, 0, 0, 1];
         assert_eq!(parse(&overrun), Err(DecodeError::BadExtension));

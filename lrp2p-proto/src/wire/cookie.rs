@@ -33,9 +33,7 @@ pub const COOKIE_REPLY_LEN: usize = 1 + 8 + 16 + COOKIE_LEN;
 /// The datagram must be a valid IK or XX initiation (type, length and ids are checked);
 /// any other datagram is `WrongType`.
 pub fn cookie_mac_covered(initiation: &[u8]) -> Result<&[u8], DecodeError> {
-    HandshakePacket::new_checked(initiation)?
-        .cookie_mac_covered()
-        .ok_or(DecodeError::WrongType)
+    HandshakePacket::new_checked(initiation)?.cookie_mac_covered().ok_or(DecodeError::WrongType)
 }
 
 /// A zero-copy view of a cookie reply datagram.
@@ -102,11 +100,7 @@ impl CookieReplyRepr {
     /// Parses a cookie reply datagram.
     pub fn parse(datagram: &[u8]) -> Result<Self, DecodeError> {
         let p = CookieReplyPacket::new_checked(datagram)?;
-        Ok(CookieReplyRepr {
-            receiver_id: p.receiver_id(),
-            echo: p.echo(),
-            cookie: p.cookie(),
-        })
+        Ok(CookieReplyRepr { receiver_id: p.receiver_id(), echo: p.echo(), cookie: p.cookie() })
     }
 
     /// Bytes [`CookieReplyRepr::emit`] writes: always [`COOKIE_REPLY_LEN`].
@@ -137,82 +131,39 @@ mod tests {
 
     #[test]
     fn cookie_reply_bytes() {
-        let r = CookieReplyRepr {
-            receiver_id: ConnectionId(0x0102),
-            echo: [0x11; 16],
-            cookie: [0x22; 16],
-        };
+        let r = CookieReplyRepr { receiver_id: ConnectionId(0x0102), echo: [0x11; 16], cookie: [0x22; 16] };
         let mut buf = [0xa5u8; 42];
         assert_eq!(r.emit(&mut buf), Ok(41));
-        assert_eq!(
-            hex(&buf),
-            format!("160000000000000102{}{}a5", "11".repeat(16), "22".repeat(16))
-        );
+        assert_eq!(hex(&buf), format!("160000000000000102{}{}a5", "11".repeat(16), "22".repeat(16)));
         assert_eq!(CookieReplyRepr::parse(&buf[..41]), Ok(r));
-        assert_eq!(
-            CookieReplyRepr::parse(&buf),
-            Err(DecodeError::TrailingBytes(1))
-        );
-        assert!(matches!(
-            CookieReplyRepr::parse(&buf[..40]),
-            Err(DecodeError::Truncated { .. })
-        ));
+        assert_eq!(CookieReplyRepr::parse(&buf), Err(DecodeError::TrailingBytes(1)));
+        assert!(matches!(CookieReplyRepr::parse(&buf[..40]), Err(DecodeError::Truncated { .. })));
         buf[1..9].fill(0);
-        assert_eq!(
-            CookieReplyRepr::parse(&buf[..41]),
-            Err(DecodeError::BadConnectionId)
-        );
-        let none = CookieReplyRepr {
-            receiver_id: ConnectionId::NONE,
-            ..r
-        };
+        assert_eq!(CookieReplyRepr::parse(&buf[..41]), Err(DecodeError::BadConnectionId));
+        let none = CookieReplyRepr { receiver_id: ConnectionId::NONE, ..r };
         assert_eq!(none.emit(&mut buf), Err(DecodeError::BadConnectionId));
         buf[0] = 0x13;
-        assert_eq!(
-            CookieReplyRepr::parse(&buf[..41]),
-            Err(DecodeError::WrongType)
-        );
+        assert_eq!(CookieReplyRepr::parse(&buf[..41]), Err(DecodeError::WrongType));
     }
 
     #[test]
     fn mac_covers_all_but_last_16() {
         let e = [0x33u8; 32];
-        let xx = XxInitiationRepr {
-            sender_id: ConnectionId(9),
-            noise: &e,
-            cookie_mac: [0; 16],
-        };
+        let xx = XxInitiationRepr { sender_id: ConnectionId(9), noise: &e, cookie_mac: [0; 16] };
         let mut buf = [0u8; XX_INITIATION_LEN];
         xx.emit(&mut buf).unwrap();
-        assert_eq!(
-            cookie_mac_covered(&buf).unwrap(),
-            &buf[..XX_INITIATION_LEN - 16]
-        );
+        assert_eq!(cookie_mac_covered(&buf).unwrap(), &buf[..XX_INITIATION_LEN - 16]);
         // Retransmission with a new cookie_mac keeps the covered bytes.
         let mut view = HandshakePacket::new_checked(&mut buf[..]).unwrap();
         view.set_cookie_mac(&[0x44; 16]).unwrap();
         let parsed = XxInitiationRepr::parse(&buf).unwrap();
-        assert_eq!(
-            parsed,
-            XxInitiationRepr {
-                cookie_mac: [0x44; 16],
-                ..xx
-            }
-        );
+        assert_eq!(parsed, XxInitiationRepr { cookie_mac: [0x44; 16], ..xx });
         let noise = [0x55u8; 108];
-        let ik = IkInitiationRepr {
-            sender_id: ConnectionId(9),
-            noise: &noise,
-            cookie_mac: [1; 16],
-        };
+        let ik = IkInitiationRepr { sender_id: ConnectionId(9), noise: &noise, cookie_mac: [1; 16] };
         let mut buf = [0u8; 141];
         assert_eq!(ik.emit(&mut buf), Ok(141));
         assert_eq!(cookie_mac_covered(&buf).unwrap().len(), 125);
-        let reply = CookieReplyRepr {
-            receiver_id: ConnectionId(9),
-            echo: [0; 16],
-            cookie: [0; 16],
-        };
+        let reply = CookieReplyRepr { receiver_id: ConnectionId(9), echo: [0; 16], cookie: [0; 16] };
         let mut buf = [0u8; 41];
         reply.emit(&mut buf).unwrap();
         assert_eq!(cookie_mac_covered(&buf), Err(DecodeError::WrongType));

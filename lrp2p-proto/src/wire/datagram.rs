@@ -11,9 +11,7 @@
 //! ```
 
 use super::cookie::CookieReplyRepr;
-use super::handshake::{
-    IkInitiationRepr, IkResponseRepr, XxFinishRepr, XxInitiationRepr, XxResponseRepr,
-};
+use super::handshake::{IkInitiationRepr, IkResponseRepr, XxFinishRepr, XxInitiationRepr, XxResponseRepr};
 use super::transport::{TRANSPORT_HEADER_LEN, TransportHeader};
 use super::{ConnectionId, DecodeError, PacketType, TAG_LEN, need, out};
 
@@ -68,9 +66,7 @@ impl<'a> Datagram<'a> {
             Datagram::XxResponse(_) => PacketType::XxResponse,
             Datagram::XxFinish(_) => PacketType::XxFinish,
             Datagram::CookieReply(_) => PacketType::CookieReply,
-            Datagram::Transport { header, .. } => PacketType::Transport {
-                key_phase: header.key_phase,
-            },
+            Datagram::Transport { header, .. } => PacketType::Transport { key_phase: header.key_phase },
         }
     }
 
@@ -95,9 +91,7 @@ impl<'a> Datagram<'a> {
             Datagram::XxResponse(r) => r.buffer_len(),
             Datagram::XxFinish(r) => r.buffer_len(),
             Datagram::CookieReply(r) => r.buffer_len(),
-            Datagram::Transport { ciphertext, .. } => {
-                TRANSPORT_HEADER_LEN.saturating_add(ciphertext.len())
-            }
+            Datagram::Transport { ciphertext, .. } => TRANSPORT_HEADER_LEN.saturating_add(ciphertext.len()),
         }
     }
 
@@ -138,71 +132,35 @@ mod tests {
     #[test]
     fn dispatches_on_first_byte() {
         let e = [7u8; 32];
-        let init = XxInitiationRepr {
-            sender_id: ConnectionId(3),
-            noise: &e,
-            cookie_mac: [0; 16],
-        };
+        let init = XxInitiationRepr { sender_id: ConnectionId(3), noise: &e, cookie_mac: [0; 16] };
         let mut buf = [0u8; 80];
         init.emit(&mut buf).unwrap();
         let d = Datagram::parse(&buf[..XX_INITIATION_LEN]).unwrap();
         assert_eq!(d, Datagram::XxInitiation(init));
-        assert_eq!(
-            (d.packet_type().to_byte(), d.receiver_id()),
-            (0x13, ConnectionId::NONE)
-        );
+        assert_eq!((d.packet_type().to_byte(), d.receiver_id()), (0x13, ConnectionId::NONE));
 
-        let reply = CookieReplyRepr {
-            receiver_id: ConnectionId(3),
-            echo: [1; 16],
-            cookie: [2; 16],
-        };
+        let reply = CookieReplyRepr { receiver_id: ConnectionId(3), echo: [1; 16], cookie: [2; 16] };
         reply.emit(&mut buf).unwrap();
         let d = Datagram::parse(&buf[..COOKIE_REPLY_LEN]).unwrap();
-        assert_eq!(
-            (d, d.receiver_id()),
-            (Datagram::CookieReply(reply), ConnectionId(3))
-        );
+        assert_eq!((d, d.receiver_id()), (Datagram::CookieReply(reply), ConnectionId(3)));
 
-        assert_eq!(
-            Datagram::parse(&[]),
-            Err(DecodeError::Truncated { needed: 1, had: 0 })
-        );
-        assert_eq!(
-            Datagram::parse(&[0x17; 80]),
-            Err(DecodeError::UnknownType(7))
-        );
-        assert_eq!(
-            Datagram::parse(&[0x01; 80]),
-            Err(DecodeError::UnknownVersion(0))
-        );
+        assert_eq!(Datagram::parse(&[]), Err(DecodeError::Truncated { needed: 1, had: 0 }));
+        assert_eq!(Datagram::parse(&[0x17; 80]), Err(DecodeError::UnknownType(7)));
+        assert_eq!(Datagram::parse(&[0x01; 80]), Err(DecodeError::UnknownVersion(0)));
     }
 
     #[test]
     fn transport_bytes() {
-        let header = TransportHeader {
-            key_phase: false,
-            receiver_id: ConnectionId(5),
-            counter: 2,
-        };
+        let header = TransportHeader { key_phase: false, receiver_id: ConnectionId(5), counter: 2 };
         let ct = [0xeeu8; 17];
-        let d = Datagram::Transport {
-            header,
-            ciphertext: &ct,
-        };
+        let d = Datagram::Transport { header, ciphertext: &ct };
         let mut buf = [0xa5u8; 35];
         assert_eq!(d.emit(&mut buf), Ok(34));
         let expected = format!("1800000000000000050000000000000002{}a5", "ee".repeat(17));
         assert_eq!(hex(&buf), expected);
         assert_eq!(Datagram::parse(&buf[..34]), Ok(d));
         assert!(Datagram::parse(&buf[..33]).is_err());
-        let short = Datagram::Transport {
-            header,
-            ciphertext: &ct[..16],
-        };
-        assert!(matches!(
-            short.emit(&mut buf),
-            Err(DecodeError::FieldOutOfRange(_))
-        ));
+        let short = Datagram::Transport { header, ciphertext: &ct[..16] };
+        assert!(matches!(short.emit(&mut buf), Err(DecodeError::FieldOutOfRange(_))));
     }
 }

@@ -55,14 +55,9 @@ impl<'a> Iterator for Extensions<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        let parsed = self
-            .rest
-            .split_first_chunk::<2>()
-            .and_then(|(&[kind, len], after)| {
-                after
-                    .split_at_checked(usize::from(len))
-                    .map(|(value, rest)| (Extension { kind, value }, rest))
-            });
+        let parsed = self.rest.split_first_chunk::<2>().and_then(|(&[kind, len], after)| {
+            after.split_at_checked(usize::from(len)).map(|(value, rest)| (Extension { kind, value }, rest))
+        });
         match parsed {
             Some((ext, rest)) => {
                 self.rest = rest;
@@ -97,18 +92,9 @@ mod tests {
         assert_eq!(
             got,
             [
-                Ok(Extension {
-                    kind: EXT_PADDING,
-                    value: &[0xff]
-                }),
-                Ok(Extension {
-                    kind: 0x7f,
-                    value: &[]
-                }),
-                Ok(Extension {
-                    kind: EXT_ACK_DELAY,
-                    value: &[0xaa, 0xbb]
-                }),
+                Ok(Extension { kind: EXT_PADDING, value: &[0xff] }),
+                Ok(Extension { kind: 0x7f, value: &[] }),
+                Ok(Extension { kind: EXT_ACK_DELAY, value: &[0xaa, 0xbb] }),
             ]
         );
     }

@@ -42,8 +42,7 @@ pub const IK_RESPONSE_MIN_LEN: usize = IK_RESPONSE_OVERHEAD + 4;
 /// The Noise message of an XX initiation: `e`.
 pub const XX_INITIATION_NOISE_LEN: usize = 32;
 /// Exact length of an XX initiation.
-pub const XX_INITIATION_LEN: usize =
-    HANDSHAKE_HEADER_LEN + XX_INITIATION_NOISE_LEN + COOKIE_MAC_LEN;
+pub const XX_INITIATION_LEN: usize = HANDSHAKE_HEADER_LEN + XX_INITIATION_NOISE_LEN + COOKIE_MAC_LEN;
 /// The Noise message of an XX response: `e | enc(s) | enc(isn)`.
 pub const XX_RESPONSE_NOISE_LEN: usize = 32 + 48 + 4 + TAG_LEN;
 /// Exact length of an XX response.
@@ -76,12 +75,7 @@ impl Layout {
             PacketType::XxFinish => (XX_FINISH_HEADER_LEN, XX_FINISH_MIN_LEN, false, false),
             PacketType::CookieReply | PacketType::Transport { .. } => return None,
         };
-        Some(Layout {
-            header,
-            min_len,
-            exact,
-            initiation,
-        })
+        Some(Layout { header, min_len, exact, initiation })
     }
 
     /// Bytes after the Noise message.
@@ -115,11 +109,7 @@ impl<T: AsRef<[u8]>> HandshakePacket<T> {
         if layout.exact && bytes.len() > layout.min_len {
             return Err(DecodeError::TrailingBytes(bytes.len() - layout.min_len));
         }
-        let packet = HandshakePacket {
-            buffer,
-            kind,
-            layout,
-        };
+        let packet = HandshakePacket { buffer, kind, layout };
         // PROTOCOL §2: initiations carry receiver_id 0, everything else a real CID; CID 0 is
         // never valid as a sender_id.
         let receiver_is_none = packet.receiver_id() == ConnectionId::NONE;
@@ -177,9 +167,7 @@ impl<'a> HandshakePacket<&'a [u8]> {
         if !self.is_initiation() {
             return None;
         }
-        self.buffer
-            .split_last_chunk::<COOKIE_MAC_LEN>()
-            .map(|(covered, _)| covered)
+        self.buffer.split_last_chunk::<COOKIE_MAC_LEN>().map(|(covered, _)| covered)
     }
 }
 
@@ -200,11 +188,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> HandshakePacket<T> {
 /// Parses a datagram of the given kind into its view.
 fn view(datagram: &[u8], kind: PacketType) -> Result<HandshakePacket<&[u8]>, DecodeError> {
     let packet = HandshakePacket::new_checked(datagram)?;
-    if packet.packet_type() == kind {
-        Ok(packet)
-    } else {
-        Err(DecodeError::WrongType)
-    }
+    if packet.packet_type() == kind { Ok(packet) } else { Err(DecodeError::WrongType) }
 }
 
 /// Writes a Noise handshake datagram; the inverse of [`HandshakePacket::new_checked`].
@@ -217,9 +201,7 @@ fn emit(
     cookie_mac: Option<&[u8; COOKIE_MAC_LEN]>,
 ) -> Result<usize, DecodeError> {
     let layout = Layout::of(kind).ok_or(DecodeError::WrongType)?;
-    if (receiver_id == ConnectionId::NONE) != layout.initiation
-        || sender_id == Some(ConnectionId::NONE)
-    {
+    if (receiver_id == ConnectionId::NONE) != layout.initiation || sender_id == Some(ConnectionId::NONE) {
         return Err(DecodeError::BadConnectionId);
     }
     let short = noise.len() < layout.min_noise();
@@ -273,14 +255,7 @@ impl<'a> IkInitiationRepr<'a> {
     /// Writes the datagram into `buf`; returns its length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
         let kind = PacketType::IkInitiation;
-        emit(
-            buf,
-            kind,
-            ConnectionId::NONE,
-            Some(self.sender_id),
-            self.noise,
-            Some(&self.cookie_mac),
-        )
+        emit(buf, kind, ConnectionId::NONE, Some(self.sender_id), self.noise, Some(&self.cookie_mac))
     }
 }
 
@@ -300,11 +275,7 @@ impl<'a> IkResponseRepr<'a> {
     pub fn parse(datagram: &'a [u8]) -> Result<Self, DecodeError> {
         let p = view(datagram, PacketType::IkResponse)?;
         let sender_id = p.sender_id().ok_or(DecodeError::WrongType)?;
-        Ok(IkResponseRepr {
-            receiver_id: p.receiver_id(),
-            sender_id,
-            noise: p.noise(),
-        })
+        Ok(IkResponseRepr { receiver_id: p.receiver_id(), sender_id, noise: p.noise() })
     }
 
     /// Bytes [`IkResponseRepr::emit`] writes.
@@ -315,14 +286,7 @@ impl<'a> IkResponseRepr<'a> {
     /// Writes the datagram into `buf`; returns its length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
         let kind = PacketType::IkResponse;
-        emit(
-            buf,
-            kind,
-            self.receiver_id,
-            Some(self.sender_id),
-            self.noise,
-            None,
-        )
+        emit(buf, kind, self.receiver_id, Some(self.sender_id), self.noise, None)
     }
 }
 
@@ -356,14 +320,7 @@ impl<'a> XxInitiationRepr<'a> {
     /// Writes the datagram into `buf`; returns its length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
         let kind = PacketType::XxInitiation;
-        emit(
-            buf,
-            kind,
-            ConnectionId::NONE,
-            Some(self.sender_id),
-            self.noise,
-            Some(&self.cookie_mac),
-        )
+        emit(buf, kind, ConnectionId::NONE, Some(self.sender_id), self.noise, Some(&self.cookie_mac))
     }
 }
 
@@ -397,14 +354,7 @@ impl<'a> XxResponseRepr<'a> {
     /// Writes the datagram into `buf`; returns its length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
         let kind = PacketType::XxResponse;
-        emit(
-            buf,
-            kind,
-            self.receiver_id,
-            Some(self.sender_id),
-            self.noise,
-            None,
-        )
+        emit(buf, kind, self.receiver_id, Some(self.sender_id), self.noise, None)
     }
 }
 
@@ -421,10 +371,7 @@ impl<'a> XxFinishRepr<'a> {
     /// Parses an XX finish datagram.
     pub fn parse(datagram: &'a [u8]) -> Result<Self, DecodeError> {
         let p = view(datagram, PacketType::XxFinish)?;
-        Ok(XxFinishRepr {
-            receiver_id: p.receiver_id(),
-            noise: p.noise(),
-        })
+        Ok(XxFinishRepr { receiver_id: p.receiver_id(), noise: p.noise() })
     }
 
     /// Bytes [`XxFinishRepr::emit`] writes.
@@ -434,14 +381,7 @@ impl<'a> XxFinishRepr<'a> {
 
     /// Writes the datagram into `buf`; returns its length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
-        emit(
-            buf,
-            PacketType::XxFinish,
-            self.receiver_id,
-            None,
-            self.noise,
-            None,
-        )
+        emit(buf, PacketType::XxFinish, self.receiver_id, None, self.noise, None)
     }
 }
 

@@ -26,162 +26,78 @@ fn sizes_match_the_memo() {
 #[test]
 fn ik_initiation_bytes() {
     let noise = [0x77u8; 108];
-    let r = IkInitiationRepr {
-        sender_id: A,
-        noise: &noise,
-        cookie_mac: [0xcc; 16],
-    };
+    let r = IkInitiationRepr { sender_id: A, noise: &noise, cookie_mac: [0xcc; 16] };
     let mut buf = [0xa5u8; 142];
     assert_eq!(r.emit(&mut buf), Ok(141));
-    let expected = format!(
-        "11{}{}{}{}a5",
-        "00".repeat(8),
-        "0a".repeat(8),
-        "77".repeat(108),
-        "cc".repeat(16)
-    );
+    let expected = format!("11{}{}{}{}a5", "00".repeat(8), "0a".repeat(8), "77".repeat(108), "cc".repeat(16));
     assert_eq!(hex(&buf), expected);
     assert_eq!(IkInitiationRepr::parse(&buf[..141]), Ok(r));
     // Longer payloads are fine; one byte short of the minimum is not.
-    assert_eq!(
-        IkInitiationRepr::parse(&buf[..142]).map(|r| r.noise.len()),
-        Ok(109)
-    );
+    assert_eq!(IkInitiationRepr::parse(&buf[..142]).map(|r| r.noise.len()), Ok(109));
     let short = IkInitiationRepr::parse(&buf[..140]);
-    assert_eq!(
-        short,
-        Err(DecodeError::Truncated {
-            needed: 141,
-            had: 140
-        })
-    );
-    let short_noise = IkInitiationRepr {
-        noise: &noise[..107],
-        ..r
-    };
-    assert!(matches!(
-        short_noise.emit(&mut buf),
-        Err(DecodeError::FieldOutOfRange(_))
-    ));
+    assert_eq!(short, Err(DecodeError::Truncated { needed: 141, had: 140 }));
+    let short_noise = IkInitiationRepr { noise: &noise[..107], ..r };
+    assert!(matches!(short_noise.emit(&mut buf), Err(DecodeError::FieldOutOfRange(_))));
     // receiver_id must be 0 on an initiation, sender_id never 0.
     buf[8] = 1;
     let err = IkInitiationRepr::parse(&buf[..141]);
     assert_eq!(err, Err(DecodeError::BadConnectionId));
-    let zero = IkInitiationRepr {
-        sender_id: ConnectionId::NONE,
-        ..r
-    };
+    let zero = IkInitiationRepr { sender_id: ConnectionId::NONE, ..r };
     assert_eq!(zero.emit(&mut buf), Err(DecodeError::BadConnectionId));
 }
 
 #[test]
 fn ik_response_bytes() {
     let noise = [0x66u8; 52];
-    let r = IkResponseRepr {
-        receiver_id: A,
-        sender_id: B,
-        noise: &noise,
-    };
+    let r = IkResponseRepr { receiver_id: A, sender_id: B, noise: &noise };
     let mut buf = [0xa5u8; 70];
     assert_eq!(r.emit(&mut buf), Ok(69));
-    let expected = format!(
-        "12{}{}{}a5",
-        "0a".repeat(8),
-        "0b".repeat(8),
-        "66".repeat(52)
-    );
+    let expected = format!("12{}{}{}a5", "0a".repeat(8), "0b".repeat(8), "66".repeat(52));
     assert_eq!(hex(&buf), expected);
     assert_eq!(IkResponseRepr::parse(&buf[..69]), Ok(r));
     assert!(IkResponseRepr::parse(&buf[..68]).is_err());
     buf[1..9].fill(0);
-    assert_eq!(
-        IkResponseRepr::parse(&buf[..69]),
-        Err(DecodeError::BadConnectionId)
-    );
-    let none = IkResponseRepr {
-        receiver_id: ConnectionId::NONE,
-        ..r
-    };
+    assert_eq!(IkResponseRepr::parse(&buf[..69]), Err(DecodeError::BadConnectionId));
+    let none = IkResponseRepr { receiver_id: ConnectionId::NONE, ..r };
     assert_eq!(none.emit(&mut buf), Err(DecodeError::BadConnectionId));
 }
 
 #[test]
 fn xx_initiation_and_response_are_exact() {
     let e = [0x11u8; 32];
-    let init = XxInitiationRepr {
-        sender_id: A,
-        noise: &e,
-        cookie_mac: [0; 16],
-    };
+    let init = XxInitiationRepr { sender_id: A, noise: &e, cookie_mac: [0; 16] };
     let mut buf = [0xa5u8; 118];
     assert_eq!(init.emit(&mut buf), Ok(65));
-    let expected = format!(
-        "13{}{}{}{}",
-        "00".repeat(8),
-        "0a".repeat(8),
-        "11".repeat(32),
-        "00".repeat(16)
-    );
+    let expected = format!("13{}{}{}{}", "00".repeat(8), "0a".repeat(8), "11".repeat(32), "00".repeat(16));
     assert_eq!(hex(&buf[..65]), expected);
     assert_eq!(buf[65], 0xa5);
     assert_eq!(XxInitiationRepr::parse(&buf[..65]), Ok(init));
-    assert_eq!(
-        XxInitiationRepr::parse(&buf[..66]),
-        Err(DecodeError::TrailingBytes(1))
-    );
+    assert_eq!(XxInitiationRepr::parse(&buf[..66]), Err(DecodeError::TrailingBytes(1)));
 
     let noise = [0x22u8; 100];
-    let resp = XxResponseRepr {
-        receiver_id: A,
-        sender_id: B,
-        noise: &noise,
-    };
+    let resp = XxResponseRepr { receiver_id: A, sender_id: B, noise: &noise };
     assert_eq!(resp.emit(&mut buf), Ok(117));
-    let expected = format!(
-        "14{}{}{}a5",
-        "0a".repeat(8),
-        "0b".repeat(8),
-        "22".repeat(100)
-    );
+    let expected = format!("14{}{}{}a5", "0a".repeat(8), "0b".repeat(8), "22".repeat(100));
     assert_eq!(hex(&buf), expected);
     assert_eq!(XxResponseRepr::parse(&buf[..117]), Ok(resp));
-    assert_eq!(
-        XxResponseRepr::parse(&buf),
-        Err(DecodeError::TrailingBytes(1))
-    );
+    assert_eq!(XxResponseRepr::parse(&buf), Err(DecodeError::TrailingBytes(1)));
     assert!(XxResponseRepr::parse(&buf[..116]).is_err());
-    assert_eq!(
-        XxInitiationRepr::parse(&buf[..117]),
-        Err(DecodeError::WrongType)
-    );
+    assert_eq!(XxInitiationRepr::parse(&buf[..117]), Err(DecodeError::WrongType));
 }
 
 #[test]
 fn xx_finish_bytes() {
     let noise = [0x44u8; 68];
-    let r = XxFinishRepr {
-        receiver_id: B,
-        noise: &noise,
-    };
+    let r = XxFinishRepr { receiver_id: B, noise: &noise };
     let mut buf = [0xa5u8; 78];
     assert_eq!(r.emit(&mut buf), Ok(77));
-    assert_eq!(
-        hex(&buf),
-        format!("15{}{}a5", "0b".repeat(8), "44".repeat(68))
-    );
+    assert_eq!(hex(&buf), format!("15{}{}a5", "0b".repeat(8), "44".repeat(68)));
     assert_eq!(XxFinishRepr::parse(&buf[..77]), Ok(r));
     let view = HandshakePacket::new_checked(&buf[..77]).unwrap();
-    assert_eq!(
-        (view.sender_id(), view.cookie_mac(), view.noise().len()),
-        (None, None, 68)
-    );
+    assert_eq!((view.sender_id(), view.cookie_mac(), view.noise().len()), (None, None, 68));
     assert!(XxFinishRepr::parse(&buf[..76]).is_err());
     assert!(matches!(
-        XxFinishRepr {
-            noise: &noise[..67],
-            ..r
-        }
-        .emit(&mut buf),
+        XxFinishRepr { noise: &noise[..67], ..r }.emit(&mut buf),
         Err(DecodeError::FieldOutOfRange(_))
     ));
 }

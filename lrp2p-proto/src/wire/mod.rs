@@ -31,30 +31,25 @@ mod payload;
 mod segment;
 mod segments;
 mod seq;
-#[cfg_attr(test, allow(clippy::unwrap_used))]
 mod transport;
 
 pub use ack::{AckRepr, MAX_SACK_RANGES, MAX_WINDOW, SackRanges};
 pub use cookie::{
-    COOKIE_LEN, COOKIE_MAC_LEN, COOKIE_REPLY_LEN, CookieReplyPacket, CookieReplyRepr,
-    cookie_mac_covered,
+    COOKIE_LEN, COOKIE_MAC_LEN, COOKIE_REPLY_LEN, CookieReplyPacket, CookieReplyRepr, cookie_mac_covered,
 };
 pub use datagram::Datagram;
 pub use ext::{EXT_ACK_DELAY, EXT_PADDING, EXT_SACK, Extension, Extensions};
 pub use handshake::{
     HANDSHAKE_HEADER_LEN, HandshakePacket, IK_INITIATION_MIN_LEN, IK_INITIATION_OVERHEAD,
-    IK_RESPONSE_MIN_LEN, IK_RESPONSE_OVERHEAD, IkInitiationRepr, IkResponseRepr,
-    XX_FINISH_HEADER_LEN, XX_FINISH_MIN_LEN, XX_FINISH_OVERHEAD, XX_INITIATION_LEN,
-    XX_INITIATION_NOISE_LEN, XX_RESPONSE_LEN, XX_RESPONSE_NOISE_LEN, XxFinishRepr,
-    XxInitiationRepr, XxResponseRepr,
+    IK_RESPONSE_MIN_LEN, IK_RESPONSE_OVERHEAD, IkInitiationRepr, IkResponseRepr, XX_FINISH_HEADER_LEN,
+    XX_FINISH_MIN_LEN, XX_FINISH_OVERHEAD, XX_INITIATION_LEN, XX_INITIATION_NOISE_LEN, XX_RESPONSE_LEN,
+    XX_RESPONSE_NOISE_LEN, XxFinishRepr, XxInitiationRepr, XxResponseRepr,
 };
 pub use payload::{
-    IK_INIT_PAYLOAD_MIN_LEN, ISN_LEN, IkInitPayload, IkResponsePayload, XxFinishPayload,
-    XxResponsePayload,
+    IK_INIT_PAYLOAD_MIN_LEN, ISN_LEN, IkInitPayload, IkResponsePayload, XxFinishPayload, XxResponsePayload,
 };
 pub use segment::{
-    ACK_HEADER_LEN, CloseRepr, DataRepr, SEGMENT_HEADER_LEN, Segment, SegmentFlags, SegmentKind,
-    close_code,
+    ACK_HEADER_LEN, CloseRepr, DataRepr, SEGMENT_HEADER_LEN, Segment, SegmentFlags, SegmentKind, close_code,
 };
 pub use segments::{Segments, Tail};
 pub use seq::Seq;
@@ -213,31 +208,18 @@ pub enum DecodeError {
 
 /// Checks that `buf` holds at least `needed` bytes.
 pub(crate) const fn need(buf: &[u8], needed: usize) -> Result<(), DecodeError> {
-    if buf.len() < needed {
-        Err(DecodeError::Truncated {
-            needed,
-            had: buf.len(),
-        })
-    } else {
-        Ok(())
-    }
+    if buf.len() < needed { Err(DecodeError::Truncated { needed, had: buf.len() }) } else { Ok(()) }
 }
 
 /// Returns the first `len` bytes of an output buffer, or `BufferTooSmall`.
 pub(crate) fn out(buf: &mut [u8], len: usize) -> Result<&mut [u8], DecodeError> {
     let had = buf.len();
-    buf.get_mut(..len)
-        .ok_or(DecodeError::BufferTooSmall { needed: len, had })
+    buf.get_mut(..len).ok_or(DecodeError::BufferTooSmall { needed: len, had })
 }
 
 /// Splits `N` bytes off the front of `bytes`, or reports how many were needed.
 pub(crate) fn take<const N: usize>(bytes: &[u8]) -> Result<(&[u8; N], &[u8]), DecodeError> {
-    bytes
-        .split_first_chunk::<N>()
-        .ok_or(DecodeError::Truncated {
-            needed: N,
-            had: bytes.len(),
-        })
+    bytes.split_first_chunk::<N>().ok_or(DecodeError::Truncated { needed: N, had: bytes.len() })
 }
 
 #[cfg(test)]
@@ -263,13 +245,7 @@ mod tests {
         }
         assert_eq!(PacketType::IkInitiation.to_byte(), 0x11);
         assert_eq!(PacketType::Transport { key_phase: true }.to_byte(), 0x19);
-        assert_eq!(
-            PacketType::from_byte(0x21),
-            Err(DecodeError::UnknownVersion(2))
-        );
-        assert_eq!(
-            PacketType::from_byte(0x17),
-            Err(DecodeError::UnknownType(7))
-        );
+        assert_eq!(PacketType::from_byte(0x21), Err(DecodeError::UnknownVersion(2)));
+        assert_eq!(PacketType::from_byte(0x17), Err(DecodeError::UnknownType(7)));
     }
 }

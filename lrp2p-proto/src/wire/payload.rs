@@ -31,27 +31,18 @@ struct Allowed {
 
 /// Checks `segments` against what a handshake payload admits (PROTOCOL §4).
 fn check(segments: &Segments<'_>, isn: Seq, allowed: Allowed) -> Result<(), DecodeError> {
-    let ack_ok = allowed
-        .ack
-        .is_none_or(|required| segments.ack.is_some() == required);
+    let ack_ok = allowed.ack.is_none_or(|required| segments.ack.is_some() == required);
     let tail_ok = match &segments.tail {
         None => true,
         // PROTOCOL §4: the sender's first DATA segment has seq = isn.
         Some(Tail::Data(d)) => d.seq == isn,
         Some(Tail::Close(_)) => allowed.close,
     };
-    if ack_ok && tail_ok {
-        Ok(())
-    } else {
-        Err(DecodeError::BadPayloadSegments)
-    }
+    if ack_ok && tail_ok { Ok(()) } else { Err(DecodeError::BadPayloadSegments) }
 }
 
 /// Parses `isn u32 | segments` and checks the segments.
-fn parse_isn_segments(
-    plaintext: &[u8],
-    allowed: Allowed,
-) -> Result<(Seq, Segments<'_>), DecodeError> {
+fn parse_isn_segments(plaintext: &[u8], allowed: Allowed) -> Result<(Seq, Segments<'_>), DecodeError> {
     let (isn, rest) = take::<ISN_LEN>(plaintext)?;
     let isn = Seq(u32::from_be_bytes(*isn));
     let segments = Segments::parse_allow_empty(rest)?;
@@ -77,18 +68,9 @@ fn emit_isn_segments(
     Ok(head + written)
 }
 
-const IK_INIT: Allowed = Allowed {
-    ack: Some(false),
-    close: false,
-};
-const IK_RESPONSE: Allowed = Allowed {
-    ack: Some(true),
-    close: true,
-};
-const XX_FINISH: Allowed = Allowed {
-    ack: None,
-    close: false,
-};
+const IK_INIT: Allowed = Allowed { ack: Some(false), close: false };
+const IK_RESPONSE: Allowed = Allowed { ack: Some(true), close: true };
+const XX_FINISH: Allowed = Allowed { ack: None, close: false };
 
 /// IK message 1 payload: wall-clock timestamp, isn, and optional 0-RTT data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,11 +88,7 @@ impl<'a> IkInitPayload<'a> {
     pub fn parse(plaintext: &'a [u8]) -> Result<Self, DecodeError> {
         let (ts, rest) = take::<8>(plaintext)?;
         let (isn, segments) = parse_isn_segments(rest, IK_INIT)?;
-        Ok(IkInitPayload {
-            timestamp_ns: u64::from_be_bytes(*ts),
-            isn,
-            segments,
-        })
+        Ok(IkInitPayload { timestamp_ns: u64::from_be_bytes(*ts), isn, segments })
     }
 
     /// Bytes [`IkInitPayload::emit`] writes.
@@ -167,9 +145,7 @@ impl XxResponsePayload {
         if !rest.is_empty() {
             return Err(DecodeError::TrailingBytes(rest.len()));
         }
-        Ok(XxResponsePayload {
-            isn: Seq(u32::from_be_bytes(*isn)),
-        })
+        Ok(XxResponsePayload { isn: Seq(u32::from_be_bytes(*isn)) })
     }
 
     /// Bytes [`XxResponsePayload::emit`] writes: always [`ISN_LEN`].
@@ -219,13 +195,7 @@ mod tests {
     use crate::wire::{AckRepr, CloseRepr, DataRepr, SackRanges, close_code};
 
     fn data(seq: u32, payload: &[u8]) -> Option<Tail<'_>> {
-        Some(Tail::Data(DataRepr {
-            seq: Seq(seq),
-            fin: false,
-            rtx: false,
-            ping: false,
-            payload,
-        }))
+        Some(Tail::Data(DataRepr { seq: Seq(seq), fin: false, rtx: false, ping: false, payload }))
     }
 
     fn ack(cumulative: u32) -> Option<AckRepr> {
@@ -243,38 +213,22 @@ mod tests {
         let p = IkInitPayload {
             timestamp_ns: 0x0102_0304_0506_0708,
             isn: Seq(0x10),
-            segments: Segments {
-                ack: None,
-                tail: data(0x10, b"x"),
-            },
+            segments: Segments { ack: None, tail: data(0x10, b"x") },
         };
         let mut buf = [0xa5u8; 20];
         assert_eq!(p.emit(&mut buf), Ok(19));
         assert_eq!(hex(&buf), "01020304050607080000001006000000001078a5");
         assert_eq!(IkInitPayload::parse(&buf[..19]), Ok(p));
-        let bare = IkInitPayload {
-            segments: Segments::EMPTY,
-            ..p
-        };
+        let bare = IkInitPayload { segments: Segments::EMPTY, ..p };
         assert_eq!(bare.emit(&mut buf), Ok(12));
         assert_eq!(IkInitPayload::parse(&buf[..12]), Ok(bare));
         assert!(IkInitPayload::parse(&buf[..11]).is_err());
         for segments in [
-            Segments {
-                ack: ack(1),
-                tail: None,
-            },
+            Segments { ack: ack(1), tail: None },
+            Segments { ack: None, tail: data(0x11, b"x") },
             Segments {
                 ack: None,
-                tail: data(0x11, b"x"),
-            },
-            Segments {
-                ack: None,
-                tail: Some(Tail::Close(CloseRepr {
-                    seq: Seq(0x10),
-                    code: 0,
-                    reason: b"",
-                })),
+                tail: Some(Tail::Close(CloseRepr { seq: Seq(0x10), code: 0, reason: b"" })),
             },
         ] {
             let bad = IkInitPayload { segments, ..p };
@@ -283,64 +237,29 @@ mod tests {
         // The same rule on parse: an ACK segment after the isn.
         let mut buf = [0xa5u8; 32];
         bare.emit(&mut buf).unwrap();
-        let n = Segments {
-            ack: ack(1),
-            tail: None,
-        }
-        .emit(&mut buf[12..])
-        .unwrap();
+        let n = Segments { ack: ack(1), tail: None }.emit(&mut buf[12..]).unwrap();
         let err = IkInitPayload::parse(&buf[..12 + n]);
         assert_eq!(err, Err(DecodeError::BadPayloadSegments));
     }
 
     #[test]
     fn ik_response_requires_ack() {
-        let refusal = CloseRepr {
-            seq: Seq(7),
-            code: close_code::REFUSED,
-            reason: b"",
-        };
+        let refusal = CloseRepr { seq: Seq(7), code: close_code::REFUSED, reason: b"" };
         let mut buf = [0xa5u8; 64];
         for segments in [
-            Segments {
-                ack: ack(4),
-                tail: None,
-            },
-            Segments {
-                ack: ack(4),
-                tail: data(7, b"hi"),
-            },
-            Segments {
-                ack: ack(4),
-                tail: Some(Tail::Close(refusal)),
-            },
+            Segments { ack: ack(4), tail: None },
+            Segments { ack: ack(4), tail: data(7, b"hi") },
+            Segments { ack: ack(4), tail: Some(Tail::Close(refusal)) },
         ] {
-            let p = IkResponsePayload {
-                isn: Seq(7),
-                segments,
-            };
+            let p = IkResponsePayload { isn: Seq(7), segments };
             let n = p.emit(&mut buf).unwrap();
             assert_eq!(IkResponsePayload::parse(&buf[..n]), Ok(p));
         }
-        let no_ack = IkResponsePayload {
-            isn: Seq(7),
-            segments: Segments {
-                ack: None,
-                tail: data(7, b"hi"),
-            },
-        };
+        let no_ack =
+            IkResponsePayload { isn: Seq(7), segments: Segments { ack: None, tail: data(7, b"hi") } };
         assert_eq!(no_ack.emit(&mut buf), Err(DecodeError::BadPayloadSegments));
-        assert_eq!(
-            IkResponsePayload::parse(&[0, 0, 0, 7]),
-            Err(DecodeError::BadPayloadSegments)
-        );
-        let p = IkResponsePayload {
-            isn: Seq(7),
-            segments: Segments {
-                ack: ack(4),
-                tail: None,
-            },
-        };
+        assert_eq!(IkResponsePayload::parse(&[0, 0, 0, 7]), Err(DecodeError::BadPayloadSegments));
+        let p = IkResponsePayload { isn: Seq(7), segments: Segments { ack: ack(4), tail: None } };
         let mut buf = [0xa5u8; 14];
         assert_eq!(p.emit(&mut buf), Ok(13));
         assert_eq!(hex(&buf), "00000007090100000004000040a5");
@@ -349,44 +268,21 @@ mod tests {
     #[test]
     fn xx_payloads() {
         let mut buf = [0xa5u8; 32];
-        let r = XxResponsePayload {
-            isn: Seq(0xdead_beef),
-        };
+        let r = XxResponsePayload { isn: Seq(0xdead_beef) };
         assert_eq!(r.emit(&mut buf), Ok(4));
         assert_eq!(hex(&buf[..5]), "deadbeefa5");
         assert_eq!(XxResponsePayload::parse(&buf[..4]), Ok(r));
-        assert_eq!(
-            XxResponsePayload::parse(&buf[..5]),
-            Err(DecodeError::TrailingBytes(1))
-        );
+        assert_eq!(XxResponsePayload::parse(&buf[..5]), Err(DecodeError::TrailingBytes(1)));
         assert!(XxResponsePayload::parse(&buf[..3]).is_err());
 
-        for segments in [
-            Segments::EMPTY,
-            Segments {
-                ack: ack(3),
-                tail: data(9, b"z"),
-            },
-        ] {
-            let f = XxFinishPayload {
-                isn: Seq(9),
-                segments,
-            };
+        for segments in [Segments::EMPTY, Segments { ack: ack(3), tail: data(9, b"z") }] {
+            let f = XxFinishPayload { isn: Seq(9), segments };
             let n = f.emit(&mut buf).unwrap();
             assert_eq!(XxFinishPayload::parse(&buf[..n]), Ok(f));
         }
-        let close = CloseRepr {
-            seq: Seq(9),
-            code: 0,
-            reason: b"",
-        };
-        let f = XxFinishPayload {
-            isn: Seq(9),
-            segments: Segments {
-                ack: None,
-                tail: Some(Tail::Close(close)),
-            },
-        };
+        let close = CloseRepr { seq: Seq(9), code: 0, reason: b"" };
+        let f =
+            XxFinishPayload { isn: Seq(9), segments: Segments { ack: None, tail: Some(Tail::Close(close)) } };
         assert_eq!(f.emit(&mut buf), Err(DecodeError::BadPayloadSegments));
     }
 }

@@ -88,11 +88,7 @@ impl SegmentFlags {
     /// `self` with the bits of `other` added when `on` is true.
     #[must_use]
     pub const fn with(self, other: SegmentFlags, on: bool) -> Self {
-        if on {
-            SegmentFlags(self.0 | other.0)
-        } else {
-            self
-        }
+        if on { SegmentFlags(self.0 | other.0) } else { self }
     }
 }
 
@@ -124,18 +120,10 @@ impl SegmentKind {
             None
         } else if flags.contains(SegmentFlags::ACK) {
             // ACK combines with PING only (ACK|FIN, ACK|CLOSE, ... are malformed).
-            if flags.0 & !f == 0 {
-                Some(SegmentKind::Ack)
-            } else {
-                None
-            }
+            if flags.0 & !f == 0 { Some(SegmentKind::Ack) } else { None }
         } else if flags.contains(SegmentFlags::CLOSE) {
             // CLOSE stands alone (CLOSE|PING is malformed).
-            if flags.0 == SegmentFlags::CLOSE.0 {
-                Some(SegmentKind::Close)
-            } else {
-                None
-            }
+            if flags.0 == SegmentFlags::CLOSE.0 { Some(SegmentKind::Close) } else { None }
         } else if flags.0 & !d == 0 {
             Some(SegmentKind::Data)
         } else {
@@ -227,10 +215,8 @@ impl<T: AsRef<[u8]>> Segment<T> {
 impl<'a> Segment<&'a [u8]> {
     /// The extension TLVs between the fixed part and the data offset.
     pub fn extensions(&self) -> Extensions<'a> {
-        let area = self
-            .buffer
-            .get(self.kind.fixed_len()..usize::from(self.data_offset()))
-            .unwrap_or_default();
+        let area =
+            self.buffer.get(self.kind.fixed_len()..usize::from(self.data_offset())).unwrap_or_default();
         Extensions::new(area)
     }
 
@@ -238,10 +224,7 @@ impl<'a> Segment<&'a [u8]> {
     pub fn payload(&self) -> &'a [u8] {
         match self.kind {
             SegmentKind::Ack => &[],
-            _ => self
-                .buffer
-                .get(usize::from(self.data_offset())..)
-                .unwrap_or_default(),
+            _ => self.buffer.get(usize::from(self.data_offset())..).unwrap_or_default(),
         }
     }
 
@@ -346,11 +329,7 @@ impl<'a> CloseRepr<'a> {
         }
         check_all(segment.extensions())?;
         let (code, reason) = take::<2>(segment.payload())?;
-        Ok(CloseRepr {
-            seq: segment.seq(),
-            code: u16::from_be_bytes(*code),
-            reason,
-        })
+        Ok(CloseRepr { seq: segment.seq(), code: u16::from_be_bytes(*code), reason })
     }
 
     /// The reason as text, if it is valid UTF-8.
@@ -407,30 +386,17 @@ mod tests {
 
     #[test]
     fn data_bytes() {
-        let d = DataRepr {
-            seq: Seq(0x0102_0304),
-            fin: true,
-            rtx: true,
-            ping: false,
-            payload: b"ab",
-        };
+        let d = DataRepr { seq: Seq(0x0102_0304), fin: true, rtx: true, ping: false, payload: b"ab" };
         let mut buf = [0xa5u8; 10];
         assert_eq!(d.emit(&mut buf), Ok(8));
         assert_eq!(hex(&buf), "0606010203046162a5a5");
         assert_eq!(DataRepr::parse(&seg(&buf[..8])), Ok(d));
-        let empty = DataRepr {
-            fin: false,
-            payload: b"",
-            ..d
-        };
+        let empty = DataRepr { fin: false, payload: b"", ..d };
         assert_eq!(empty.emit(&mut buf), Err(DecodeError::EmptyData));
         let fin_only = DataRepr { payload: b"", ..d };
         assert_eq!(fin_only.emit(&mut buf), Ok(6));
         assert_eq!(DataRepr::parse(&seg(&buf[..6])), Ok(fin_only));
-        assert_eq!(
-            d.emit(&mut buf[..7]),
-            Err(DecodeError::BufferTooSmall { needed: 8, had: 7 })
-        );
+        assert_eq!(d.emit(&mut buf[..7]), Err(DecodeError::BufferTooSmall { needed: 8, had: 7 }));
         let no_fin = [6, 0x08, 0, 0, 0, 1];
         assert_eq!(DataRepr::parse(&seg(&no_fin)), Err(DecodeError::EmptyData));
     }
@@ -448,11 +414,7 @@ mod tests {
 
     #[test]
     fn close_bytes() {
-        let c = CloseRepr {
-            seq: Seq(5),
-            code: close_code::REFUSED,
-            reason: b"no",
-        };
+        let c = CloseRepr { seq: Seq(5), code: close_code::REFUSED, reason: b"no" };
         let mut buf = [0xa5u8; 11];
         assert_eq!(c.emit(&mut buf), Ok(10));
         assert_eq!(hex(&buf), "06100000000500036e6fa5");
@@ -460,30 +422,18 @@ mod tests {
         assert_eq!(c.reason_str(), Ok("no"));
         // A CLOSE without its code is truncated.
         let short = [6, 0x10, 0, 0, 0, 5, 0];
-        assert!(matches!(
-            CloseRepr::parse(&seg(&short)),
-            Err(DecodeError::Truncated { .. })
-        ));
+        assert!(matches!(CloseRepr::parse(&seg(&short)), Err(DecodeError::Truncated { .. })));
     }
 
     #[test]
     fn data_offset_bounds() {
         // ACK with data_offset 8 (< 9), DATA with data_offset past the end or before 6.
         let ack = [8, 0x01, 0, 0, 0, 1, 0, 0, 1, 0];
-        assert_eq!(
-            Segment::new_checked(&ack[..]).err(),
-            Some(DecodeError::BadDataOffset(8))
-        );
+        assert_eq!(Segment::new_checked(&ack[..]).err(), Some(DecodeError::BadDataOffset(8)));
         let data = [7, 0x00, 0, 0, 0, 1];
-        assert_eq!(
-            Segment::new_checked(&data[..]).err(),
-            Some(DecodeError::BadDataOffset(7))
-        );
+        assert_eq!(Segment::new_checked(&data[..]).err(), Some(DecodeError::BadDataOffset(7)));
         let data = [5, 0x00, 0, 0, 0, 1, 1];
-        assert_eq!(
-            Segment::new_checked(&data[..]).err(),
-            Some(DecodeError::BadDataOffset(5))
-        );
+        assert_eq!(Segment::new_checked(&data[..]).err(), Some(DecodeError::BadDataOffset(5)));
         assert_eq!(
             Segment::new_checked(&[6u8, 0, 0][..]).err(),
             Some(DecodeError::Truncated { needed: 6, had: 3 })

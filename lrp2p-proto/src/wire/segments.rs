@@ -64,10 +64,7 @@ pub struct Segments<'a> {
 
 impl<'a> Segments<'a> {
     /// No segments (only valid inside handshake payloads).
-    pub const EMPTY: Segments<'static> = Segments {
-        ack: None,
-        tail: None,
-    };
+    pub const EMPTY: Segments<'static> = Segments { ack: None, tail: None };
 
     /// Parses a transport plaintext: at least one segment is required.
     pub fn parse(plaintext: &'a [u8]) -> Result<Self, DecodeError> {
@@ -170,12 +167,7 @@ mod tests {
             "06", "00", "0000000a", "6869", // DATA seq 10 "hi"
             "a5",   // untouched
         );
-        assert_eq!(
-            hex(&buf),
-            expected,
-            "example plaintext = {}",
-            hex(&buf[..27])
-        );
+        assert_eq!(hex(&buf), expected, "example plaintext = {}", hex(&buf[..27]));
         assert_eq!(Segments::parse(&buf[..27]), Ok(segs));
     }
 
@@ -183,27 +175,14 @@ mod tests {
     fn order_and_count() {
         let mut buf = [0u8; 64];
         // ACK alone, DATA alone, CLOSE alone.
-        let ack_only = Segments {
-            tail: None,
-            ..example()
-        };
+        let ack_only = Segments { tail: None, ..example() };
         let n = ack_only.emit(&mut buf).unwrap();
         assert_eq!(Segments::parse(&buf[..n]), Ok(ack_only));
-        let data_only = Segments {
-            ack: None,
-            ..example()
-        };
+        let data_only = Segments { ack: None, ..example() };
         let n = data_only.emit(&mut buf).unwrap();
         assert_eq!(Segments::parse(&buf[..n]), Ok(data_only));
-        let close = CloseRepr {
-            seq: Seq(3),
-            code: close_code::NO_ERROR,
-            reason: b"",
-        };
-        let close_only = Segments {
-            ack: None,
-            tail: Some(Tail::Close(close)),
-        };
+        let close = CloseRepr { seq: Seq(3), code: close_code::NO_ERROR, reason: b"" };
+        let close_only = Segments { ack: None, tail: Some(Tail::Close(close)) };
         let n = close_only.emit(&mut buf).unwrap();
         assert_eq!(Segments::parse(&buf[..n]), Ok(close_only));
         // Empty: only where allowed.
@@ -213,17 +192,11 @@ mod tests {
         // Two ACKs.
         let ack = ack_only.emit(&mut buf).unwrap();
         let n = ack_only.emit(&mut buf[ack..]).unwrap();
-        assert_eq!(
-            Segments::parse(&buf[..ack + n]),
-            Err(DecodeError::BadSegmentOrder)
-        );
+        assert_eq!(Segments::parse(&buf[..ack + n]), Err(DecodeError::BadSegmentOrder));
         // An ACK after DATA is just DATA payload; trailing bytes after an ACK that do not
         // form a segment are malformed.
         let n = ack_only.emit(&mut buf).unwrap();
         buf[n..n + 3].copy_from_slice(&[6, 0, 0]);
-        assert!(matches!(
-            Segments::parse(&buf[..n + 3]),
-            Err(DecodeError::Truncated { .. })
-        ));
+        assert!(matches!(Segments::parse(&buf[..n + 3]), Err(DecodeError::Truncated { .. })));
     }
 }

@@ -38,23 +38,14 @@ impl TransportHeader {
             return Err(DecodeError::BadConnectionId);
         }
         let counter = u64::from_be_bytes(read8(&datagram[9..17]));
-        Ok(TransportHeader {
-            key_phase,
-            receiver_id,
-            counter,
-        })
+        Ok(TransportHeader { key_phase, receiver_id, counter })
     }
 
     /// Writes the header into the first 17 bytes of `buf`.
     pub fn emit(&self, buf: &mut [u8]) -> Result<(), DecodeError> {
-        need(buf, TRANSPORT_HEADER_LEN).map_err(|_| DecodeError::BufferTooSmall {
-            needed: TRANSPORT_HEADER_LEN,
-            had: buf.len(),
-        })?;
-        buf[0] = PacketType::Transport {
-            key_phase: self.key_phase,
-        }
-        .to_byte();
+        need(buf, TRANSPORT_HEADER_LEN)
+            .map_err(|_| DecodeError::BufferTooSmall { needed: TRANSPORT_HEADER_LEN, had: buf.len() })?;
+        buf[0] = PacketType::Transport { key_phase: self.key_phase }.to_byte();
         buf[1..9].copy_from_slice(&self.receiver_id.to_bytes());
         buf[9..17].copy_from_slice(&self.counter.to_be_bytes());
         Ok(())
@@ -74,20 +65,13 @@ mod tests {
 
     #[test]
     fn header_round_trip() {
-        let h = TransportHeader {
-            key_phase: true,
-            receiver_id: ConnectionId(7),
-            counter: 1 << 40,
-        };
+        let h = TransportHeader { key_phase: true, receiver_id: ConnectionId(7), counter: 1 << 40 };
         let mut buf = [0xa5u8; TRANSPORT_HEADER_LEN + 1 + TAG_LEN];
         h.emit(&mut buf).unwrap();
         assert_eq!(buf[0], 0x19);
         assert_eq!(TransportHeader::parse(&buf), Ok(h));
         assert!(TransportHeader::parse(&buf[..TRANSPORT_HEADER_LEN + TAG_LEN]).is_err());
         buf[1..9].fill(0);
-        assert_eq!(
-            TransportHeader::parse(&buf),
-            Err(DecodeError::BadConnectionId)
-        );
+        assert_eq!(TransportHeader::parse(&buf), Err(DecodeError::BadConnectionId));
     }
 }
