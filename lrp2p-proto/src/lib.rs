@@ -9,6 +9,8 @@
 //!   0-RTT safety and DoS cookies.
 //! - [`identity`]: static keys and their text form.
 
+pub mod congestion;
 pub mod crypto;
 pub mod identity;
+pub mod recovery;
 pub mod wire;
