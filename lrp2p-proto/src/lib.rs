@@ -10,9 +10,11 @@
 //! - [`handshake`]: the handshake steps on whole datagrams.
 //! - [`identity`]: static keys and their text form.
 
+pub mod congestion;
 pub mod crypto;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod handshake;
 pub mod identity;
+pub mod recovery;
 pub mod wire;

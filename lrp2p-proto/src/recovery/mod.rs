@@ -1,0 +1,12 @@
+//! Loss recovery: the timing half of reliable delivery.
+//!
+//! - [`rtt`]: the round-trip time estimator and retransmission timeout (RFC 6298, with the
+//!   ack-delay correction of RFC 9002 §5.3).
+//!
+//! Deciding *which* packets are lost (duplicate-ACK threshold, RACK-style time threshold) and
+//! which packets may be sampled at all (Karn's algorithm, RFC 6298 §3) belongs to the caller that
+//! tracks packets in flight; this module only turns samples into timers.
+
+pub mod rtt;
+
+pub use rtt::{RttConfig, RttEstimator};

@@ -1,0 +1,351 @@
+//! Round-trip time estimation and the retransmission timeout (RFC 6298).
+//!
+//! [`RttEstimator`] keeps the smoothed RTT (SRTT), its mean deviation (RTTVAR), the minimum and
+//! the latest sample, and derives the retransmission timeout (RTO) from them:
+//!
+//! ```text
+//! first sample R:       SRTT = R,  RTTVAR = R/2                               (RFC 6298 §2.2)
+//! later samples R':     RTTVAR = 3/4·RTTVAR + 1/4·|SRTT − R'|
+//!                       SRTT   = 7/8·SRTT   + 1/8·R'                          (RFC 6298 §2.3)
+//! RTO = clamp(SRTT + max(G, 4·RTTVAR), min_rto, max_rto) · 2^backoffs         (§2.2–2.5, §5.5)
+//! ```
+//!
+//! # Karn's algorithm is the caller's job
+//!
+//! RFC 6298 §3: an acknowledgement for a segment that was retransmitted is ambiguous — it may
+//! acknowledge the first transmission or a later one — so it MUST NOT be used as an RTT sample.
+//! The estimator cannot tell; whoever tracks packets in flight must only call
+//! [`RttEstimator::update`] for packets that were sent exactly once (LRP2P flags retransmitted
+//! segments on the wire for this reason). The backed-off RTO is kept until such a sample arrives,
+//! which is the second half of Karn's algorithm.
+//!
+//! # Ack delay
+//!
+//! The peer reports how long it held an acknowledgement before sending it. Like RFC 9002 §5.3,
+//! [`RttEstimator::update`] subtracts that delay from the sample only when the result stays at or
+//! above the minimum RTT, so a peer that lies about its delay cannot drive the estimate below a
+//! round trip that was actually observed.
+
+use std::time::Duration;
+
+/// Tunables of an [`RttEstimator`]. [`RttConfig::default`] gives the values documented on each
+/// field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RttConfig {
+    /// The RTT assumed before the first sample, for callers that need a round-trip time rather
+    /// than a timeout (pacing, the CUBIC target). Default 333 ms, RFC 9002 §6.2.2's kInitialRtt:
+    /// 333 ms + 4 · 333/2 ms ≈ 1 s, the initial RTO below.
+    pub initial_rtt: Duration,
+    /// The RTO before the first sample. Default 1 s (RFC 6298 §2.1).
+    pub initial_rto: Duration,
+    /// The floor of a computed RTO. Default 200 ms.
+    ///
+    /// RFC 6298 §2.4 rounds the RTO up to 1 s. That floor dates from coarse clocks and receivers
+    /// that delay acknowledgements by up to 500 ms; with fine-grained timers it mostly adds a
+    /// second of stall to every tail loss. Linux has used 200 ms (`TCP_RTO_MIN`) for decades and
+    /// QUIC (RFC 9002 §6.2) drops the floor to the timer granularity, relying on an explicit ack
+    /// delay instead. 200 ms stays above common delayed-ACK timers; RFC 8961 allows it.
+    pub min_rto: Duration,
+    /// The ceiling of the RTO, backoff included. Default 60 s, the least RFC 6298 §2.5 allows.
+    pub max_rto: Duration,
+    /// The clock granularity G of RFC 6298 §2.2: the least variance term in the RTO. Default
+    /// 1 ms, the granularity QUIC assumes (RFC 9002 §6.1.2 kGranularity) and the resolution of
+    /// common OS timers.
+    pub granularity: Duration,
+}
+
+impl Default for RttConfig {
+    fn default() -> Self {
+        Self {
+            initial_rtt: Duration::from_millis(333),
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(60),
+            granularity: Duration::from_millis(1),
+        }
+    }
+}
+
+/// The highest backoff exponent counted; the RTO reaches `max_rto` long before 2^32.
+const MAX_BACKOFF_EXPONENT: u32 = 32;
+
+/// Estimates the round-trip time and derives the retransmission timeout (RFC 6298).
+///
+/// Sans-IO: it never reads a clock; samples are durations the caller measured between sending a
+/// packet and receiving its acknowledgement.
+#[derive(Debug, Clone)]
+pub struct RttEstimator {
+    config: RttConfig,
+    /// The most recent sample, as measured (ack delay not subtracted).
+    latest: Option<Duration>,
+    /// SRTT, `None` until the first sample.
+    smoothed: Option<Duration>,
+    /// RTTVAR, `None` until the first sample.
+    var: Option<Duration>,
+    /// The least sample seen (ack delay not subtracted).
+    min: Option<Duration>,
+    /// How many times the RTO has been doubled since the last sample or reset.
+    backoffs: u32,
+}
+
+impl Default for RttEstimator {
+    fn default() -> Self {
+        Self::new(RttConfig::default())
+    }
+}
+
+impl RttEstimator {
+    /// An estimator with no samples yet: [`rto`](Self::rto) is `config.initial_rto`.
+    pub fn new(config: RttConfig) -> Self {
+        Self {
+            config,
+            latest: None,
+            smoothed: None,
+            var: None,
+            min: None,
+            backoffs: 0,
+        }
+    }
+
+    /// The configuration this estimator was built with.
+    pub fn config(&self) -> &RttConfig {
+        &self.config
+    }
+
+    /// Feeds one RTT sample: the time from sending a packet to receiving the acknowledgement that
+    /// first covered it, and the delay the peer reports having held that acknowledgement.
+    ///
+    /// Only packets that were transmitted once may be sampled (Karn's algorithm, RFC 6298 §3):
+    /// the caller filters retransmissions. A new sample recomputes the RTO, which also ends any
+    /// exponential backoff.
+    pub fn update(&mut self, sample: Duration, ack_delay: Duration) {
+        self.latest = Some(sample);
+        // RFC 9002 §5.2: min_rtt is the least sample as measured, before ack-delay adjustment.
+        let min = self.min.map_or(sample, |m| m.min(sample));
+        self.min = Some(min);
+
+        // RFC 9002 §5.3: subtract the peer's ack delay only if that leaves the sample at or above
+        // min_rtt; otherwise the sample is used as measured.
+        let adjusted = match sample.checked_sub(ack_delay) {
+            Some(a) if a >= min => a,
+            _ => sample,
+        };
+
+        match (self.smoothed, self.var) {
+            (Some(srtt), Some(rttvar)) => {
+                // RFC 6298 §2.3: RTTVAR <- (1 - beta) * RTTVAR + beta * |SRTT - R'|, beta = 1/4,
+                // computed with the SRTT from before this sample.
+                let deviation = srtt.abs_diff(adjusted);
+                self.var = Some((rttvar / 4).saturating_mul(3).saturating_add(deviation / 4));
+                // RFC 6298 §2.3: SRTT <- (1 - alpha) * SRTT + alpha * R', alpha = 1/8.
+                self.smoothed = Some((srtt / 8).saturating_mul(7).saturating_add(adjusted / 8));
+            }
+            _ => {
+                // RFC 6298 §2.2: first measurement R: SRTT <- R, RTTVAR <- R/2.
+                self.smoothed = Some(adjusted);
+                self.var = Some(adjusted / 2);
+            }
+        }
+        // RFC 6298 §2.3: after the computation, RTO <- SRTT + max(G, K*RTTVAR). A new valid
+        // measurement replaces a backed-off RTO (Karn's algorithm keeps the backoff only until
+        // an unambiguous sample arrives).
+        self.backoffs = 0;
+    }
+
+    /// Doubles the RTO after the retransmission timer expired (RFC 6298 §5.5), up to
+    /// `max_rto`.
+    pub fn backoff(&mut self) {
+        self.backoffs = self.backoffs.saturating_add(1).min(MAX_BACKOFF_EXPONENT);
+    }
+
+    /// Drops any backoff, e.g. when an acknowledgement of new data arrives but could not be
+    /// sampled. [`update`](Self::update) does this by itself.
+    pub fn reset_backoff(&mut self) {
+        self.backoffs = 0;
+    }
+
+    /// How many times [`backoff`](Self::backoff) was applied since the last sample or reset: the
+    /// count of consecutive timeouts, for a caller deciding when to give up.
+    pub fn backoffs(&self) -> u32 {
+        self.backoffs
+    }
+
+    /// The retransmission timeout to arm now, backoff included.
+    pub fn rto(&self) -> Duration {
+        let base = match (self.smoothed, self.var) {
+            (Some(srtt), Some(rttvar)) => {
+                // RFC 6298 §2.2/§2.3: RTO <- SRTT + max(G, K*RTTVAR), K = 4.
+                let variance = rttvar.saturating_mul(4).max(self.config.granularity);
+                // RFC 6298 §2.4: a computed RTO is rounded up to the floor (configurable, see
+                // `RttConfig::min_rto` for why it is below the RFC's 1 s).
+                srtt.saturating_add(variance).max(self.config.min_rto)
+            }
+            // RFC 6298 §2.1: until a measurement is made, RTO <- 1 second (configurable).
+            _ => self.config.initial_rto,
+        };
+        // RFC 6298 §5.5: on expiry RTO <- RTO * 2; §2.5: a maximum of at least 60 s MAY bound it.
+        // `min` last: the ceiling wins over the floor if a configuration inverts them.
+        let factor = 1u32.checked_shl(self.backoffs).unwrap_or(u32::MAX);
+        base.saturating_mul(factor).min(self.config.max_rto)
+    }
+
+    /// The smoothed RTT (SRTT), or `None` before the first sample.
+    pub fn smoothed(&self) -> Option<Duration> {
+        self.smoothed
+    }
+
+    /// The smoothed RTT, or `config.initial_rtt` before the first sample.
+    pub fn smoothed_or_initial(&self) -> Duration {
+        self.smoothed.unwrap_or(self.config.initial_rtt)
+    }
+
+    /// The RTT variation (RTTVAR), or `None` before the first sample.
+    pub fn rttvar(&self) -> Option<Duration> {
+        self.var
+    }
+
+    /// The least RTT sample seen, as measured (ack delay not subtracted), or `None` before the
+    /// first sample.
+    pub fn min_rtt(&self) -> Option<Duration> {
+        self.min
+    }
+
+    /// The most recent RTT sample, as measured, or `None` before the first sample.
+    pub fn latest(&self) -> Option<Duration> {
+        self.latest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn initial_rto_is_one_second_and_backs_off() {
+        let mut rtt = RttEstimator::default();
+        assert_eq!(rtt.rto(), ms(1000));
+        assert_eq!(rtt.smoothed(), None);
+        assert_eq!(rtt.smoothed_or_initial(), ms(333));
+        rtt.backoff();
+        assert_eq!(rtt.rto(), ms(2000));
+        rtt.backoff();
+        assert_eq!(rtt.rto(), ms(4000));
+        rtt.reset_backoff();
+        assert_eq!(rtt.rto(), ms(1000));
+    }
+
+    #[test]
+    fn first_sample_sets_srtt_and_half_variance() {
+        let mut rtt = RttEstimator::default();
+        rtt.update(ms(100), Duration::ZERO);
+        assert_eq!(rtt.smoothed(), Some(ms(100)));
+        assert_eq!(rtt.rttvar(), Some(ms(50)));
+        assert_eq!(rtt.min_rtt(), Some(ms(100)));
+        assert_eq!(rtt.latest(), Some(ms(100)));
+        // 100 + 4 * 50 = 300 ms.
+        assert_eq!(rtt.rto(), ms(300));
+    }
+
+    #[test]
+    fn subsequent_samples_use_alpha_one_eighth_beta_one_quarter() {
+        let mut rtt = RttEstimator::default();
+        rtt.update(ms(100), Duration::ZERO);
+        rtt.update(ms(200), Duration::ZERO);
+        // RTTVAR = 3/4 * 50 + 1/4 * |100 - 200| = 62.5 ms; SRTT = 7/8 * 100 + 1/8 * 200 = 112.5.
+        assert_eq!(rtt.rttvar(), Some(Duration::from_micros(62_500)));
+        assert_eq!(rtt.smoothed(), Some(Duration::from_micros(112_500)));
+        assert_eq!(rtt.rto(), Duration::from_micros(112_500 + 4 * 62_500));
+        assert_eq!(rtt.min_rtt(), Some(ms(100)));
+        assert_eq!(rtt.latest(), Some(ms(200)));
+    }
+
+    #[test]
+    fn steady_samples_converge_and_rto_hits_the_floor() {
+        let mut rtt = RttEstimator::default();
+        for _ in 0..200 {
+            rtt.update(ms(10), Duration::ZERO);
+        }
+        assert_eq!(rtt.smoothed(), Some(ms(10)));
+        assert!(rtt.rttvar().unwrap() < Duration::from_micros(10));
+        // 10 ms + max(G, ~0) is far below the 200 ms floor.
+        assert_eq!(rtt.rto(), ms(200));
+    }
+
+    #[test]
+    fn granularity_bounds_the_variance_term() {
+        let config = RttConfig {
+            min_rto: Duration::ZERO,
+            granularity: ms(5),
+            ..RttConfig::default()
+        };
+        let mut rtt = RttEstimator::new(config);
+        for _ in 0..200 {
+            rtt.update(ms(10), Duration::ZERO);
+        }
+        assert_eq!(rtt.rto(), ms(15));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_max_and_a_sample_resets_it() {
+        let mut rtt = RttEstimator::default();
+        rtt.update(ms(100), Duration::ZERO);
+        assert_eq!(rtt.rto(), ms(300));
+        rtt.backoff();
+        assert_eq!(rtt.rto(), ms(600));
+        for _ in 0..100 {
+            rtt.backoff();
+        }
+        assert_eq!(rtt.rto(), Duration::from_secs(60));
+        assert_eq!(rtt.backoffs(), MAX_BACKOFF_EXPONENT);
+        rtt.update(ms(100), Duration::ZERO);
+        assert_eq!(rtt.backoffs(), 0);
+        assert!(rtt.rto() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn max_rto_caps_a_huge_sample() {
+        let mut rtt = RttEstimator::default();
+        rtt.update(Duration::from_secs(3600), Duration::ZERO);
+        assert_eq!(rtt.rto(), Duration::from_secs(60));
+        rtt.update(Duration::MAX, Duration::MAX);
+        assert_eq!(rtt.rto(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn ack_delay_is_subtracted_only_above_min_rtt() {
+        let mut rtt = RttEstimator::default();
+        // First sample: min_rtt is the sample itself, so no delay can be subtracted.
+        rtt.update(ms(100), ms(20));
+        assert_eq!(rtt.smoothed(), Some(ms(100)));
+        // 130 - 20 = 110 >= 100: subtracted, the sample counts as 110.
+        rtt.update(ms(130), ms(20));
+        assert_eq!(rtt.smoothed(), Some(Duration::from_micros(101_250)));
+        assert_eq!(rtt.latest(), Some(ms(130)));
+        // 120 - 50 = 70 < 100: the delay would undercut min_rtt, so the sample is used raw.
+        let mut a = rtt.clone();
+        let mut b = rtt.clone();
+        a.update(ms(120), ms(50));
+        b.update(ms(120), Duration::ZERO);
+        assert_eq!(a.smoothed(), b.smoothed());
+        assert_eq!(a.rttvar(), b.rttvar());
+        // A delay larger than the sample is ignored without underflow.
+        a.update(ms(120), Duration::from_secs(10));
+        assert_eq!(a.min_rtt(), Some(ms(100)));
+    }
+
+    #[test]
+    fn inverted_bounds_let_the_ceiling_win() {
+        let config = RttConfig {
+            min_rto: Duration::from_secs(10),
+            max_rto: Duration::from_secs(2),
+            ..RttConfig::default()
+        };
+        let mut rtt = RttEstimator::new(config);
+        rtt.update(ms(10), Duration::ZERO);
+        assert_eq!(rtt.rto(), Duration::from_secs(2));
+    }
+}
