@@ -47,14 +47,7 @@ pub trait Controller: Send + Debug {
     /// `rtt` already includes this acknowledgement's sample, if it gave one. `app_limited` says
     /// the packet was sent while the flow was limited by the application rather than by the
     /// window; controllers must not grow the window on such acknowledgements.
-    fn on_ack(
-        &mut self,
-        now: Instant,
-        sent: Instant,
-        bytes: u64,
-        rtt: &RttEstimator,
-        app_limited: bool,
-    );
+    fn on_ack(&mut self, now: Instant, sent: Instant, bytes: u64, rtt: &RttEstimator, app_limited: bool);
 
     /// Loss of `lost_bytes`, sent at `sent`, was detected at `now` from acknowledgements
     /// (duplicate ACKs, SACK, RACK).
@@ -183,10 +176,8 @@ mod tests {
     #[allow(clippy::disallowed_methods)]
     fn factories_build_boxed_controllers_that_clone() {
         let t0 = Instant::now();
-        let factories: Vec<Arc<dyn ControllerFactory>> = vec![
-            Arc::new(FixedWindowConfig { window: 50_000 }),
-            Arc::new(CubicConfig::default()),
-        ];
+        let factories: Vec<Arc<dyn ControllerFactory>> =
+            vec![Arc::new(FixedWindowConfig { window: 50_000 }), Arc::new(CubicConfig::default())];
         let rtt = RttEstimator::default();
         for factory in factories {
             let mut cc = factory.build(t0, 1200);

@@ -60,12 +60,7 @@ impl Pacer {
     /// and a smoothed RTT of `srtt`.
     pub fn new(now: Instant, mss: u64, window: u64, srtt: Duration) -> Self {
         let capacity = capacity(mss, window, srtt);
-        Self {
-            tokens: capacity as f64,
-            capacity,
-            last: (mss, window, srtt),
-            last_refill: now,
-        }
+        Self { tokens: capacity as f64, capacity, last: (mss, window, srtt), last_refill: now }
     }
 
     /// When a packet of `bytes` may leave: `None` for now, or the instant to try again.
@@ -88,9 +83,7 @@ impl Pacer {
             self.tokens = self.tokens.min(self.capacity as f64);
         }
         // RFC 9002 §7.7: refill at N * cwnd / smoothed_rtt, never beyond one burst.
-        let elapsed = now
-            .saturating_duration_since(self.last_refill)
-            .as_secs_f64();
+        let elapsed = now.saturating_duration_since(self.last_refill).as_secs_f64();
         self.tokens = (self.tokens + rate * elapsed).min(self.capacity as f64);
         self.last_refill = self.last_refill.max(now);
 
@@ -192,10 +185,7 @@ mod tests {
         let achieved = (sent.len() as u64 * MSS) as f64 / secs as f64;
         let expected = PACING_GAIN * WINDOW as f64 / SRTT.as_secs_f64();
         let error = (achieved - expected).abs() / expected;
-        assert!(
-            error < 0.05,
-            "achieved {achieved} B/s, expected {expected} B/s"
-        );
+        assert!(error < 0.05, "achieved {achieved} B/s, expected {expected} B/s");
     }
 
     #[test]

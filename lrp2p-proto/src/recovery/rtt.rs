@@ -97,14 +97,7 @@ impl Default for RttEstimator {
 impl RttEstimator {
     /// An estimator with no samples yet: [`rto`](Self::rto) is `config.initial_rto`.
     pub fn new(config: RttConfig) -> Self {
-        Self {
-            config,
-            latest: None,
-            smoothed: None,
-            var: None,
-            min: None,
-            backoffs: 0,
-        }
+        Self { config, latest: None, smoothed: None, var: None, min: None, backoffs: 0 }
     }
 
     /// The configuration this estimator was built with.
@@ -277,11 +270,7 @@ mod tests {
 
     #[test]
     fn granularity_bounds_the_variance_term() {
-        let config = RttConfig {
-            min_rto: Duration::ZERO,
-            granularity: ms(5),
-            ..RttConfig::default()
-        };
+        let config = RttConfig { min_rto: Duration::ZERO, granularity: ms(5), ..RttConfig::default() };
         let mut rtt = RttEstimator::new(config);
         for _ in 0..200 {
             rtt.update(ms(10), Duration::ZERO);
