@@ -4,6 +4,9 @@
 //!
 //! `cargo run --release -p lrp2p-proto --features ring --example demo`
 
+// A program, not the core: it owns the clock and prints (the sans-IO rules bind the library).
+#![allow(clippy::disallowed_methods, clippy::print_stdout)]
+
 use std::error::Error;
 use std::time::{SystemTime, UNIX_EPOCH};
 
