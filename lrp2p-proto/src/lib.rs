@@ -10,6 +10,7 @@
 //! - [`handshake`]: the handshake steps on whole datagrams.
 //! - [`identity`]: static keys and their text form.
 
+pub(crate) mod arq;
 pub mod congestion;
 pub mod crypto;
 #[cfg(feature = "fuzzing")]
