@@ -14,7 +14,8 @@
 //! - [`LinkStats`]: what happened on each link.
 //! - [`Summary`], [`jain_fairness`], [`goodput_mbit`]: the figures a scenario reports.
 //! - [`scenario`]: the parameters, topology helpers and report of a benchmark scenario;
-//!   [`toy`]: the built-in test traffic that exercises everything until the `Endpoint` exists.
+//!   [`transfer`]: real `lrp2p-proto` endpoints moving verified data (the benchmark);
+//!   [`toy`]: simple test traffic for the emulator itself.
 //!
 //! ```
 //! use std::time::Duration;
@@ -41,6 +42,7 @@ pub mod sim;
 pub mod stats;
 pub mod summary;
 pub mod toy;
+pub mod transfer;
 
 pub use config::{GilbertElliott, Jitter, LinkConfig};
 pub use network::{Delivery, LinkId, LinkView, Network};

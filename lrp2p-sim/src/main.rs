@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use lrp2p_sim::config::GilbertElliott;
-use lrp2p_sim::scenario::{ScenarioParams, ScenarioReport, toy_traffic};
+use lrp2p_sim::scenario::{ScenarioParams, ScenarioReport};
+use lrp2p_sim::transfer::endpoint_transfer;
 use lrp2p_sim::{Jitter, SimError, Summary};
 
 /// Run a seeded LRP2P scenario over an emulated path.
@@ -128,7 +129,7 @@ impl Args {
 /// The one place that picks the scenario. Until the LRP2P `Endpoint` exists this is the built-in
 /// toy traffic; an Endpoint transfer replaces the call, nothing else changes.
 fn run_scenario(params: &ScenarioParams) -> Result<ScenarioReport, SimError> {
-    toy_traffic(params)
+    endpoint_transfer(params)
 }
 
 /// The human-readable report.

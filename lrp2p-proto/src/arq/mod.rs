@@ -20,8 +20,6 @@
 //! `isn - 1` before anything arrived) exist too, and [`expand`] recovers the extended number
 //! from the wire value nearest to the one expected, as QUIC decodes packet numbers
 //! (RFC 9000 Appendix A.3). [`truncate`] goes back to the wire.
-// Used by the connection, landing next.
-#![allow(dead_code)]
 
 use std::collections::VecDeque;
 

@@ -249,3 +249,10 @@ impl RecvStream {
 #[cfg(test)]
 #[path = "recv_tests.rs"]
 mod tests;
+
+impl RecvStream {
+    /// Whether segments wait above a gap (an in-order arrival may have filled part of it).
+    pub(crate) fn has_out_of_order(&self) -> bool {
+        !self.out_of_order.is_empty()
+    }
+}

@@ -59,7 +59,7 @@ struct SentSegment {
     /// It ends the stream (PROTOCOL §8.7).
     fin: bool,
     /// When it was first sent.
-    first_sent: Instant,
+
     /// When it was last (re)sent.
     last_sent: Instant,
     /// It has been sent more than once (Karn: never an RTT sample).
@@ -279,7 +279,6 @@ impl SendStream {
             offset,
             len,
             fin,
-            first_sent: now,
             last_sent: now,
             retransmitted: false,
             state: SegmentState::InFlight,
@@ -588,3 +587,10 @@ impl SendStream {
 #[cfg(test)]
 #[path = "send_tests.rs"]
 mod tests;
+
+impl SendStream {
+    /// Whether `finish` was called: no more bytes may be written.
+    pub(crate) fn is_finishing(&self) -> bool {
+        self.fin_requested
+    }
+}

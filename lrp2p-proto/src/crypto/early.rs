@@ -40,11 +40,15 @@ pub struct EarlyDataConfig {
     pub freshness: Duration,
     /// How many peers the guard remembers at most.
     pub max_peers: usize,
+    /// Refuse early data stamped before start-up + `freshness` (PROTOCOL.md §9.3), because a
+    /// capture accepted before a restart could otherwise be accepted again. Turn it off only
+    /// when the static key was created at this start-up: nothing can have been captured then.
+    pub start_floor: bool,
 }
 
 impl Default for EarlyDataConfig {
     fn default() -> Self {
-        EarlyDataConfig { freshness: Duration::from_secs(30), max_peers: 16_384 }
+        EarlyDataConfig { freshness: Duration::from_secs(30), max_peers: 16_384, start_floor: true }
     }
 }
 
@@ -117,7 +121,8 @@ impl EarlyDataGuard {
     /// (nanoseconds since the Unix epoch). It accepts no early data stamped at or before
     /// `now_unix_ns + freshness` (see the module docs).
     pub fn new(config: EarlyDataConfig, now_unix_ns: u64) -> Self {
-        let initial_floor = now_unix_ns.saturating_add(freshness_ns(&config));
+        let initial_floor =
+            if config.start_floor { now_unix_ns.saturating_add(freshness_ns(&config)) } else { 0 };
         EarlyDataGuard { config, initial_floor, peers: BTreeMap::new() }
     }
 
@@ -244,7 +249,7 @@ mod tests {
 
     #[test]
     fn early_table_is_bounded_and_evicts_only_expired_records() {
-        let config = EarlyDataConfig { freshness: Duration::from_secs(30), max_peers: 4 };
+        let config = EarlyDataConfig { freshness: Duration::from_secs(30), max_peers: 4, start_floor: true };
         let mut g = guard(config);
         for n in 0..4 {
             assert_eq!(g.check_and_record(&peer(n), NOW, NOW), Ok(()));

@@ -1,0 +1,104 @@
+//! Configuration of an [`Endpoint`](crate::endpoint::Endpoint) and of its connections, with
+//! defaults a user of quinn or WireGuard would expect.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::congestion::{ControllerFactory, CubicConfig};
+use crate::crypto::early::EarlyDataConfig;
+use crate::recovery::RttConfig;
+use crate::wire::{DEFAULT_MAX_DATAGRAM, TAG_LEN, TRANSPORT_HEADER_LEN};
+
+/// Bytes of a transport datagram that are not segment payload when it carries one DATA
+/// segment and an ACK with a few SACK ranges: header, tag, ACK (9 + SACK) and DATA (6) headers.
+pub(crate) const PACKET_OVERHEAD: usize = TRANSPORT_HEADER_LEN + TAG_LEN + 6 + 9 + 2 + 8 * 4;
+
+/// Settings of every connection of an endpoint.
+#[derive(Clone, Debug)]
+pub struct ConnectionConfig {
+    /// Largest UDP payload sent (default 1400, PROTOCOL.md §1). Receivers accept any size.
+    pub max_datagram_size: usize,
+    /// Bytes the application may have written but the peer not yet acknowledged (backpressure).
+    pub send_buffer: usize,
+    /// Bytes of received data buffered for the application, in order or not (the receive
+    /// window is derived from it, PROTOCOL.md §8.4).
+    pub recv_buffer: usize,
+    /// How long an initiator keeps retransmitting its first handshake message.
+    pub handshake_timeout: Duration,
+    /// First handshake retransmission timeout, doubled on each retry (RFC 6298 §2.1, §5.5).
+    pub handshake_rto: Duration,
+    /// A connection that has authenticated nothing from its peer for this long is dead.
+    pub idle_timeout: Duration,
+    /// Send a PING when nothing was sent for this long (keeps NAT bindings and the peer's idle
+    /// timer alive). `None` disables keep-alives.
+    pub keep_alive: Option<Duration>,
+    /// Longest a receiver delays an ACK (PROTOCOL.md §8.5: at most 25 ms).
+    pub max_ack_delay: Duration,
+    /// Retransmission-timer settings.
+    pub rtt: RttConfig,
+    /// The congestion controller (CUBIC by default).
+    pub congestion: Arc<dyn ControllerFactory>,
+    /// Pace packets over the round trip instead of sending bursts.
+    pub pacing: bool,
+    /// Initial sequence number; `None` draws it from the endpoint's RNG (the default). Tests use
+    /// it to cross the 2^32 wrap-around.
+    pub initial_seq: Option<u32>,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            max_datagram_size: DEFAULT_MAX_DATAGRAM,
+            send_buffer: 8 << 20,
+            recv_buffer: 8 << 20,
+            handshake_timeout: Duration::from_secs(10),
+            handshake_rto: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(30),
+            keep_alive: Some(Duration::from_secs(10)),
+            max_ack_delay: Duration::from_millis(25),
+            rtt: RttConfig::default(),
+            congestion: Arc::new(CubicConfig::default()),
+            pacing: true,
+            initial_seq: None,
+        }
+    }
+}
+
+impl ConnectionConfig {
+    /// Payload bytes of one full DATA segment.
+    pub(crate) fn mss(&self) -> usize {
+        self.max_datagram_size.saturating_sub(PACKET_OVERHEAD).max(64)
+    }
+}
+
+/// Settings of an endpoint: one UDP socket's worth of connections.
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    /// Settings of each connection.
+    pub connection: ConnectionConfig,
+    /// At most this many connections (established or not).
+    pub max_connections: usize,
+    /// At most this many responder handshakes in progress; initiations beyond are dropped.
+    /// (The Go library refused past 10 pending.)
+    pub max_half_open: usize,
+    /// From this many responder handshakes in progress on, initiations must carry a valid cookie
+    /// MAC; others get a stateless cookie reply (PROTOCOL.md §10).
+    pub cookie_threshold: usize,
+    /// Accept 0-RTT early data (still subject to the replay guard).
+    pub accept_early_data: bool,
+    /// Limits of the 0-RTT replay guard.
+    pub early_data: EarlyDataConfig,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            connection: ConnectionConfig::default(),
+            max_connections: 100_000,
+            max_half_open: 1024,
+            cookie_threshold: 256,
+            accept_early_data: true,
+            early_data: EarlyDataConfig::default(),
+        }
+    }
+}

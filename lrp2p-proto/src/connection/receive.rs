@@ -1,0 +1,242 @@
+//! Authenticated transport packets in: ACK segments feed loss recovery and congestion control,
+//! DATA segments the receive stream, CLOSE segments end the connection; a packet from a new
+//! address moves the path there (roaming).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::{CloseReason, ConnEvent, Connection, Phase};
+use crate::arq::recv::{DataOutcome, RecvError};
+use crate::arq::{expand, truncate};
+use crate::crypto::OpenError;
+use crate::wire::{AckRepr, CloseRepr, DataRepr, Segments, Tail, close_code};
+
+use super::timer::Timer;
+
+/// What became of a transport datagram addressed to this connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Received {
+    /// Authenticated and processed.
+    Accepted,
+    /// Dropped: failed authentication, replayed, or no keys yet.
+    Dropped,
+}
+
+impl Connection {
+    /// Opens and processes one transport datagram from `from`.
+    pub(crate) fn handle_transport(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &mut [u8],
+    ) -> Received {
+        let len = datagram.len();
+        let Some(session) = self.session.as_mut() else { return Received::Dropped };
+        if self.phase == Phase::Drained {
+            return Received::Dropped;
+        }
+        let highest_before = session.replay_window().highest();
+        let plaintext = match session.open(datagram) {
+            Ok(plaintext) => plaintext,
+            Err(OpenError::Replay(_)) => {
+                self.stats.duplicates += 1;
+                return Received::Dropped;
+            }
+            Err(_) => return Received::Dropped,
+        };
+        let counter = session.replay_window().highest();
+        self.stats.datagrams_received += 1;
+        self.stats.bytes_received += len as u64;
+        self.path.received += len as u64;
+        // Roaming (PROTOCOL.md §6.4): only a packet with a new highest counter moves the path,
+        // so a replayed or delayed packet from an old address cannot pull it back.
+        if from != self.path.remote && counter > highest_before {
+            self.path.remote = from;
+            self.path.validated = false;
+            self.path.received = len as u64;
+            self.path.sent = 0;
+            self.stats.migrations += 1;
+            self.ping_pending = true;
+        }
+        self.touch(now);
+        self.confirm(now);
+        // Parse from a copy of the slice bounds: `plaintext` borrows `datagram` only.
+        let segments = match Segments::parse(plaintext) {
+            Ok(segments) => segments,
+            Err(_) => {
+                self.protocol_violation(now);
+                return Received::Accepted;
+            }
+        };
+        self.on_segments(now, &segments);
+        Received::Accepted
+    }
+
+    /// Acts on the segments of one authenticated packet (PROTOCOL.md §7, §8).
+    pub(crate) fn on_segments(&mut self, now: Instant, segments: &Segments<'_>) {
+        if let Some(ack) = &segments.ack {
+            if !self.on_ack_segment(now, ack) {
+                return;
+            }
+        }
+        match &segments.tail {
+            Some(Tail::Data(data)) => self.on_data_segment(now, data),
+            Some(Tail::Close(close)) => self.on_close_segment(close),
+            None => {}
+        }
+    }
+
+    /// An ACK segment: cumulative ack, SACK ranges, the peer's window, PING. Returns false if the
+    /// ACK was invalid (acknowledges something never sent) and the connection is closing.
+    pub(crate) fn on_ack_segment(&mut self, now: Instant, ack: &AckRepr) -> bool {
+        if ack.ping {
+            self.ack.immediate = true;
+        }
+        if matches!(self.phase, Phase::Lingering | Phase::Drained) && self.close.is_some() {
+            return true;
+        }
+        let una = self.send.una();
+        let cumulative = expand(una.saturating_sub(1), ack.cumulative);
+        let mut sack = [(0u64, 0u64); crate::wire::MAX_SACK_RANGES];
+        let n = ack.sack.len();
+        for (slot, &(start, end)) in sack.iter_mut().zip(ack.sack.as_slice()) {
+            *slot = (expand(cumulative, start), expand(cumulative, end));
+        }
+        let outcome = match self.send.on_ack(now, cumulative, &sack[..n]) {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                // PROTOCOL.md §7.9: acknowledging a sequence number never sent.
+                self.protocol_violation(now);
+                return false;
+            }
+        };
+        // PROTOCOL.md §8.4: the peer may send beyond its cumulative ack by `window` packets;
+        // an older ACK (lower cumulative) never moves the right edge backwards.
+        let edge = cumulative.saturating_add(u64::from(ack.window));
+        if cumulative + 1 >= una {
+            self.right_edge = self.right_edge.max(edge);
+            if ack.window == 0 && !self.timers.is_set(Timer::WindowProbe) {
+                self.timers.set(Timer::WindowProbe, now + self.rtt.rto());
+            } else if ack.window > 0 {
+                self.timers.stop(Timer::WindowProbe);
+            }
+        }
+        if let Some(sample) = outcome.rtt_sample {
+            let delay = Duration::from_micros(u64::from(ack.ack_delay_us.unwrap_or(0)))
+                .min(self.config.max_ack_delay);
+            self.rtt.update(sample, delay);
+        }
+        if outcome.acked_bytes > 0 {
+            if let Some(sent) = outcome.largest_acked_sent {
+                let app_limited =
+                    !self.send.has_unsent_data() && self.send.bytes_in_flight() < self.cc.window() / 2;
+                self.cc.on_ack(now, sent, outcome.acked_bytes, &self.rtt, app_limited);
+            }
+        }
+        if outcome.new_cumulative {
+            self.rtt.reset_backoff();
+            self.arm_retransmit(now);
+            if self.write_blocked && self.send.free_space() > 0 {
+                self.write_blocked = false;
+                self.events.push_back(ConnEvent::Writable);
+            }
+        }
+        self.detect_losses(now);
+        if !self.send.has_in_flight() && !self.send.has_lost() {
+            self.timers.stop(Timer::Retransmit);
+        }
+        self.check_finished(now);
+        true
+    }
+
+    /// A DATA segment: deliver, buffer or drop it, and schedule the ACK (PROTOCOL.md §8.5).
+    pub(crate) fn on_data_segment(&mut self, now: Instant, data: &DataRepr<'_>) {
+        let Some(recv) = self.recv.as_mut() else { return };
+        let before = recv.readable();
+        if data.ping {
+            self.ack.immediate = true;
+        }
+        match recv.on_data(data.seq, data.payload, data.fin) {
+            Ok(DataOutcome::Delivered) => {
+                self.ack.pending += 1;
+                // An in-order segment that filled a gap or carries FIN is acknowledged at once.
+                if data.fin || recv.has_out_of_order() || self.ack.pending >= 2 {
+                    self.ack.immediate = true;
+                } else if !self.timers.is_set(Timer::DelayedAck) {
+                    self.timers.set(Timer::DelayedAck, now + self.config.max_ack_delay);
+                }
+            }
+            Ok(DataOutcome::Buffered) => {
+                self.ack.pending += 1;
+                self.ack.immediate = true;
+            }
+            Ok(DataOutcome::Duplicate) => {
+                // The ACK may have been lost: acknowledge again (PROTOCOL.md §8.5).
+                self.stats.duplicates += 1;
+                self.ack.immediate = true;
+            }
+            Err(RecvError::BeyondWindow) => {
+                self.stats.beyond_window += 1;
+                self.ack.immediate = true;
+            }
+            Err(_) => {
+                self.protocol_violation(now);
+                return;
+            }
+        }
+        self.ack.newest_at = Some(now);
+        let Some(recv) = self.recv.as_ref() else { return };
+        let accepted = !matches!(self.phase, Phase::Handshaking);
+        if accepted && before == 0 && recv.readable() > 0 {
+            self.events.push_back(ConnEvent::Readable);
+        }
+        if accepted && recv.fin_received() && recv.readable() == 0 && !self.finished_reported {
+            self.finished_reported = true;
+            self.events.push_back(ConnEvent::Finished);
+        }
+        self.check_finished(now);
+    }
+
+    /// A CLOSE segment: the peer is gone; free the state without answering (PROTOCOL.md §7.6).
+    pub(crate) fn on_close_segment(&mut self, close: &CloseRepr<'_>) {
+        let reason = match close.code {
+            close_code::REFUSED => CloseReason::Refused,
+            code => CloseReason::Remote { code, reason: String::from_utf8_lossy(close.reason).into_owned() },
+        };
+        self.drain(Some(reason));
+    }
+
+    /// When both streams are finished (our FIN acknowledged, the peer's FIN received), linger to
+    /// acknowledge retransmissions of the peer's FIN, then free the state.
+    pub(crate) fn check_finished(&mut self, now: Instant) {
+        let peer_done = self.recv.as_ref().is_some_and(|r| r.fin_received());
+        if self.phase == Phase::Established && peer_done && self.send.is_fin_acked() {
+            self.ack.immediate = true;
+            self.enter_linger(now, CloseReason::Finished);
+        }
+    }
+
+    /// The ACK segment describing our receive state now.
+    pub(crate) fn ack_repr(&self, now: Instant) -> AckRepr {
+        let Some(recv) = self.recv.as_ref() else {
+            return AckRepr {
+                cumulative: truncate(0),
+                window: 0,
+                ping: false,
+                sack: crate::wire::SackRanges::EMPTY,
+                ack_delay_us: None,
+            };
+        };
+        let (cumulative, window, sack) = recv.ack();
+        let ack_delay_us = self
+            .ack
+            .newest_at
+            .map(|t| u32::try_from(now.saturating_duration_since(t).as_micros()).unwrap_or(u32::MAX));
+        let sack = if ack_delay_us.is_some() && sack.len() >= crate::wire::MAX_SACK_RANGES {
+            crate::wire::SackRanges::EMPTY
+        } else {
+            sack
+        };
+        AckRepr { cumulative, window, ping: self.ping_pending, sack, ack_delay_us }
+    }
+}

@@ -1,0 +1,51 @@
+//! Per-connection statistics, for applications, benchmarks and tests.
+
+use std::time::Duration;
+
+/// A snapshot of one connection's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionStats {
+    /// Smoothed round-trip time (RFC 6298), once measured.
+    pub rtt: Option<Duration>,
+    /// Congestion window in bytes.
+    pub cwnd: u64,
+    /// Bytes sent and not yet acknowledged or declared lost.
+    pub bytes_in_flight: u64,
+    /// Bytes written by the application and not yet acknowledged by the peer.
+    pub send_buffered: u64,
+    /// Datagrams sent (handshake and transport).
+    pub datagrams_sent: u64,
+    /// Datagrams received and authenticated.
+    pub datagrams_received: u64,
+    /// UDP payload bytes sent.
+    pub bytes_sent: u64,
+    /// UDP payload bytes received and authenticated.
+    pub bytes_received: u64,
+    /// Stream bytes delivered to the application (read).
+    pub stream_bytes_read: u64,
+    /// Stream bytes accepted from the application (written).
+    pub stream_bytes_written: u64,
+    /// DATA segments retransmitted.
+    pub retransmits: u64,
+    /// Bytes declared lost (by SACK/RACK or timeout).
+    pub lost_packets_bytes: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// Handshake messages retransmitted.
+    pub handshake_retransmits: u64,
+    /// Dropped: replayed transport packets.
+    pub replays_dropped: u64,
+    /// Dropped: transport packets that failed authentication.
+    pub auth_failures: u64,
+    /// Dropped: authenticated packets with malformed or invalid segments.
+    pub protocol_violations: u64,
+    /// Dropped: DATA beyond the receive window or buffer.
+    pub beyond_window: u64,
+    /// Duplicate DATA segments received.
+    pub duplicates: u64,
+    /// Datagrams held back by the 3× amplification limit (PROTOCOL.md §10.4).
+    pub amplification_limited: u64,
+    /// Times the peer moved to a new address.
+    pub migrations: u64,
+}

@@ -1,0 +1,86 @@
+//! The connection's timers: one deadline per kind in a fixed table (as quinn-proto does), so
+//! arming, disarming and finding the earliest are cheap and allocation-free.
+
+use std::time::Instant;
+
+/// What a deadline is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Timer {
+    /// Retransmit the stored handshake message (initiation, or XX finish).
+    Handshake = 0,
+    /// Give up on a handshake that never completed.
+    HandshakeGiveUp,
+    /// RFC 6298 retransmission timer for data.
+    Retransmit,
+    /// RACK reordering-window expiry (RFC 8985 §6.3).
+    LossDetection,
+    /// Send a delayed ACK (PROTOCOL.md §8.5).
+    DelayedAck,
+    /// Send a PING to keep the path alive.
+    KeepAlive,
+    /// Nothing authenticated from the peer for the idle timeout.
+    Idle,
+    /// The pacer allows the next packet.
+    Pacing,
+    /// Probe a zero window (PROTOCOL.md §8.4).
+    WindowProbe,
+    /// Release the state of a closing or finished connection.
+    Linger,
+}
+
+const COUNT: usize = 10;
+
+const ALL: [Timer; COUNT] = [
+    Timer::Handshake,
+    Timer::HandshakeGiveUp,
+    Timer::Retransmit,
+    Timer::LossDetection,
+    Timer::DelayedAck,
+    Timer::KeepAlive,
+    Timer::Idle,
+    Timer::Pacing,
+    Timer::WindowProbe,
+    Timer::Linger,
+];
+
+/// One optional deadline per [`Timer`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TimerTable {
+    deadlines: [Option<Instant>; COUNT],
+}
+
+impl TimerTable {
+    pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
+        self.deadlines[timer as usize] = Some(at);
+    }
+
+    pub(crate) fn stop(&mut self, timer: Timer) {
+        self.deadlines[timer as usize] = None;
+    }
+
+    pub(crate) fn is_set(&self, timer: Timer) -> bool {
+        self.deadlines[timer as usize].is_some()
+    }
+
+    /// The earliest armed deadline.
+    pub(crate) fn next(&self) -> Option<Instant> {
+        self.deadlines.iter().flatten().min().copied()
+    }
+
+    /// Disarms and returns every timer due at `now`, earliest kinds first.
+    pub(crate) fn expired(&mut self, now: Instant) -> impl Iterator<Item = Timer> + use<> {
+        let mut due = [None; COUNT];
+        for (slot, timer) in due.iter_mut().zip(ALL) {
+            if self.deadlines[timer as usize].is_some_and(|t| t <= now) {
+                self.deadlines[timer as usize] = None;
+                *slot = Some(timer);
+            }
+        }
+        due.into_iter().flatten()
+    }
+
+    /// Disarms everything (the connection is gone).
+    pub(crate) fn clear(&mut self) {
+        self.deadlines = [None; COUNT];
+    }
+}

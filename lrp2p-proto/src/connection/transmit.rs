@@ -1,0 +1,174 @@
+//! Datagrams out: a queued handshake message, a CLOSE, or a transport packet carrying an ACK
+//! segment and/or one DATA segment, within the peer's window, the congestion window, the pacer
+//! and (before the path is validated) the 3× amplification budget.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::{Connection, Phase};
+use crate::arq::truncate;
+use crate::config::PACKET_OVERHEAD;
+use crate::wire::{CloseRepr, DataRepr, Segments, TAG_LEN, TRANSPORT_HEADER_LEN, Tail};
+
+use super::timer::Timer;
+
+impl Connection {
+    /// Writes the next datagram this connection wants to send into `buf`; returns its
+    /// destination and length. `scratch` holds a segment's payload while it is framed.
+    pub(crate) fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        scratch: &mut [u8],
+    ) -> Option<(SocketAddr, usize)> {
+        if self.phase == Phase::Drained {
+            return None;
+        }
+        if let Some(message) = self.outgoing.take() {
+            return self.send_raw(now, &message, buf);
+        }
+        self.session.as_ref()?;
+        if self.close.as_ref().is_some_and(|c| c.unsent) {
+            return self.send_close(now, buf);
+        }
+        let len = match self.phase {
+            Phase::Established => self.build_packet(now, buf, scratch, true)?,
+            // Lingering: only acknowledge what the peer retransmits (its FIN, most likely).
+            Phase::Lingering if self.close.is_none() => self.build_packet(now, buf, scratch, false)?,
+            _ => return None,
+        };
+        Some((self.path.remote, len))
+    }
+
+    /// Sends a stored handshake message, if the amplification budget allows it.
+    fn send_raw(&mut self, now: Instant, message: &[u8], buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        let out = buf.get_mut(..message.len())?;
+        if message.len() as u64 > self.path.budget() {
+            // PROTOCOL.md §10.4: never more than 3× what an unvalidated address sent us.
+            self.stats.amplification_limited += 1;
+            return None;
+        }
+        out.copy_from_slice(message);
+        self.count_sent(now, message.len());
+        Some((self.path.remote, message.len()))
+    }
+
+    /// Sends our CLOSE segment (with an ACK when we have a receive stream).
+    fn send_close(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        let close = self.close.as_mut()?;
+        close.unsent = false;
+        let (code, reason) = (close.code, close.reason.clone());
+        let repr = CloseRepr { seq: truncate(self.send.next_seq()), code, reason: &reason };
+        let segments = Segments { ack: None, tail: Some(Tail::Close(repr)) };
+        let len = self.seal(now, &segments, buf)?;
+        Some((self.path.remote, len))
+    }
+
+    /// Builds a transport packet: ACK if one is due, DATA if allowed (and `data` is true).
+    fn build_packet(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        scratch: &mut [u8],
+        data: bool,
+    ) -> Option<usize> {
+        let datagram = buf.len().min(self.config.max_datagram_size);
+        let overhead = TRANSPORT_HEADER_LEN + TAG_LEN;
+        let want_ack = self.recv.is_some() && (self.ack.immediate || self.ping_pending);
+        let piggyback = self.recv.is_some() && self.ack.pending > 0;
+        let ack = (want_ack || piggyback).then(|| self.ack_repr(now));
+        let ack_len = ack.as_ref().map_or(0, crate::wire::AckRepr::buffer_len);
+        let room = datagram.saturating_sub(overhead + ack_len + crate::wire::SEGMENT_HEADER_LEN);
+        let segment = if data && room > 0 && self.may_send_data(now, room) {
+            self.send.next_segment(now, room.min(scratch.len()), self.right_edge)
+        } else {
+            None
+        };
+        if segment.is_none() && ack.is_none() {
+            return None;
+        }
+        let tail = segment.as_ref().map(|seg| {
+            self.send.payload(seg.offset, seg.len, &mut scratch[..seg.len]);
+            Tail::Data(DataRepr {
+                seq: truncate(seg.seq),
+                fin: seg.fin,
+                rtx: seg.rtx,
+                ping: false,
+                payload: &scratch[..seg.len],
+            })
+        });
+        let segments = Segments { ack, tail };
+        let len = self.seal(now, &segments, buf)?;
+        if ack.is_some() {
+            self.ack.pending = 0;
+            self.ack.immediate = false;
+            self.ack.newest_at = None;
+            self.ping_pending = false;
+            self.timers.stop(Timer::DelayedAck);
+            if let Some(recv) = self.recv.as_mut() {
+                recv.mark_ack_sent();
+            }
+        }
+        if let Some(seg) = segment {
+            let bytes = (seg.len + PACKET_OVERHEAD) as u64;
+            self.cc.on_sent(now, bytes);
+            self.pacer.on_sent(bytes);
+            if seg.rtx {
+                self.stats.retransmits += 1;
+            }
+            if !self.timers.is_set(Timer::Retransmit) {
+                self.arm_retransmit(now);
+            }
+        }
+        Some(len)
+    }
+
+    /// Whether the congestion window, the pacer and the peer's window let a DATA segment go.
+    fn may_send_data(&mut self, now: Instant, room: usize) -> bool {
+        let wants =
+            self.send.has_lost() || self.send.has_unsent_data() && self.send.next_seq() <= self.right_edge;
+        if !wants {
+            return false;
+        }
+        let bytes = (room.min(self.config.mss()) + PACKET_OVERHEAD) as u64;
+        let window = self.cc.window();
+        if self.send.bytes_in_flight() + bytes > window.max(bytes) {
+            return false;
+        }
+        if self.config.pacing {
+            let srtt = self.rtt.smoothed_or_initial();
+            if let Some(at) = self.pacer.delay(now, bytes, self.config.mss() as u64, window, srtt) {
+                self.timers.set(Timer::Pacing, at);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Encrypts `segments` into `buf` as one transport packet, within the amplification budget.
+    fn seal(&mut self, now: Instant, segments: &Segments<'_>, buf: &mut [u8]) -> Option<usize> {
+        let session = self.session.as_mut()?;
+        let end = buf.len().checked_sub(TAG_LEN)?;
+        let plain = buf.get_mut(TRANSPORT_HEADER_LEN..end)?;
+        let n = segments.emit(plain).ok()?;
+        if (n + TRANSPORT_HEADER_LEN + TAG_LEN) as u64 > self.path.budget() {
+            self.stats.amplification_limited += 1;
+            return None;
+        }
+        let len = session.seal(buf, n).ok()?;
+        self.count_sent(now, len);
+        Some(len)
+    }
+
+    fn count_sent(&mut self, now: Instant, len: usize) {
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += len as u64;
+        self.path.sent += len as u64;
+        self.last_sent = now;
+        if let Some(every) = self.config.keep_alive {
+            if self.phase == Phase::Established {
+                self.timers.set(Timer::KeepAlive, now + every);
+            }
+        }
+    }
+}

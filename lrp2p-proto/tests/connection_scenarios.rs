@@ -1,0 +1,303 @@
+//! Scenario tests: two endpoints driven by nothing but (datagram, now) in virtual time.
+
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Pair, Side};
+use lrp2p_proto::connection::CloseReason;
+use lrp2p_proto::endpoint::Event;
+use lrp2p_proto::wire::{PacketType, close_code};
+
+fn closed(events: &[Event]) -> Option<CloseReason> {
+    events.iter().find_map(|e| if let Event::Closed { reason, .. } = e { Some(reason.clone()) } else { None })
+}
+
+#[test]
+fn ik_hello_world_arrives_in_the_first_datagram() {
+    let mut p = Pair::new(1);
+    let b_key = p.b.public_key();
+    let (now, b_addr) = (p.now, p.b_addr);
+    let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    assert_eq!(p.a.write(now, conn, b"Hello World").unwrap(), 11);
+    p.flush();
+    assert_eq!(p.wire.len(), 1, "one datagram carries handshake and data");
+    assert_eq!(PacketType::from_byte(p.wire[0].data[0]), Ok(PacketType::IkInitiation));
+    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
+    // The responder learns of the peer one one-way delay after connect.
+    assert_eq!(p.elapsed(), p.latency);
+    let incoming = p.incoming().unwrap();
+    p.accept_all();
+    let mut got = Vec::new();
+    p.read_all(Side::B, incoming, &mut got);
+    assert_eq!(got, b"Hello World");
+    p.drive_until(Duration::from_secs(1), |p| {
+        p.a_events.iter().any(|e| matches!(e, Event::Connected { early_data_accepted: true, .. }))
+    });
+}
+
+#[test]
+fn xx_handshake_delivers_after_one_and_a_half_round_trips() {
+    let mut p = Pair::new(2);
+    let (now, b_addr) = (p.now, p.b_addr);
+    let conn = p.a.connect(now, b_addr, None).unwrap();
+    p.a.write(now, conn, b"no key needed").unwrap();
+    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
+    assert_eq!(p.elapsed(), 3 * p.latency, "XX: msg1, msg2, msg3 before the responder knows the peer");
+    let a_key = p.a.public_key();
+    assert!(p.b_events.iter().any(|e| matches!(e, Event::Incoming { peer, .. } if *peer == a_key)));
+    let incoming = p.incoming().unwrap();
+    p.accept_all();
+    let mut got = Vec::new();
+    p.read_all(Side::B, incoming, &mut got);
+    assert_eq!(got, b"no key needed");
+    p.drive_until(Duration::from_secs(1), |p| {
+        p.a_events.iter().any(|e| matches!(e, Event::Connected { .. }))
+    });
+}
+
+/// Moves `len` bytes each way at once and checks both arrive intact.
+fn transfer(p: &mut Pair, len: usize, limit: Duration) {
+    let b_key = p.b.public_key();
+    let (now, b_addr) = (p.now, p.b_addr);
+    let a_conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    p.drive_until(Duration::from_secs(5), |p| p.incoming().is_some());
+    let b_conn = p.incoming().unwrap();
+    p.accept_all();
+    let data_a: Vec<u8> = (0..len).map(|i| (i * 7 + i / 1000) as u8).collect();
+    let data_b: Vec<u8> = (0..len).map(|i| (i * 13 + 5) as u8).collect();
+    let (mut sent_a, mut sent_b, mut got_a, mut got_b) = (0, 0, Vec::new(), Vec::new());
+    let (mut fin_a, mut fin_b) = (false, false);
+    p.drive_until(limit, |p| {
+        let now = p.now;
+        sent_a += p.a.write(now, a_conn, &data_a[sent_a..]).unwrap_or(0);
+        sent_b += p.b.write(now, b_conn, &data_b[sent_b..]).unwrap_or(0);
+        if sent_a == len && !fin_a {
+            p.a.shutdown(now, a_conn);
+            fin_a = true;
+        }
+        if sent_b == len && !fin_b {
+            p.b.shutdown(now, b_conn);
+            fin_b = true;
+        }
+        let eof_b = p.read_all(Side::B, b_conn, &mut got_b);
+        let eof_a = p.read_all(Side::A, a_conn, &mut got_a);
+        eof_a && eof_b
+    });
+    assert!(got_b == data_a, "A->B stream corrupted ({} of {len} bytes)", got_b.len());
+    assert!(got_a == data_b, "B->A stream corrupted ({} of {len} bytes)", got_a.len());
+    p.drive_until(Duration::from_secs(10), |p| {
+        closed(&p.a_events).is_some() && closed(&p.b_events).is_some()
+    });
+    assert_eq!(closed(&p.a_events), Some(CloseReason::Finished));
+    assert_eq!(closed(&p.b_events), Some(CloseReason::Finished));
+}
+
+#[test]
+fn bulk_transfer_both_directions_with_half_close() {
+    let mut p = Pair::new(3);
+    transfer(&mut p, 2_000_000, Duration::from_secs(60));
+}
+
+#[test]
+fn transfer_survives_loss_of_every_seventh_datagram() {
+    let mut p = Pair::new(4);
+    let mut n = 0u64;
+    p.filter = Box::new(move |_, _| {
+        n += 1;
+        n % 7 != 0
+    });
+    transfer(&mut p, 500_000, Duration::from_secs(120));
+}
+
+#[test]
+fn sequence_numbers_wrap_around_2_pow_32() {
+    let mut config = common::fresh_keys();
+    config.connection.initial_seq = Some(u32::MAX - 20);
+    let mut p = Pair::with_config(5, config.clone(), config);
+    transfer(&mut p, 200_000, Duration::from_secs(60));
+}
+
+#[test]
+fn close_with_code_and_reason_reaches_the_peer() {
+    let mut p = Pair::new(6);
+    let b_key = p.b.public_key();
+    let (now, b_addr) = (p.now, p.b_addr);
+    let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
+    p.accept_all();
+    p.drive_until(Duration::from_secs(1), |p| {
+        p.a_events.iter().any(|e| matches!(e, Event::Connected { .. }))
+    });
+    let now = p.now;
+    p.a.close(now, conn, 0x8001, b"bye");
+    p.drive_until(Duration::from_secs(1), |p| closed(&p.b_events).is_some());
+    assert_eq!(closed(&p.b_events), Some(CloseReason::Remote { code: 0x8001, reason: "bye".into() }));
+    assert_eq!(closed(&p.a_events), Some(CloseReason::Local { code: 0x8001 }));
+    // Nothing is sent after the close, and state is freed.
+    p.drive_for(Duration::from_secs(5));
+    assert_eq!(p.a.connection_count(), 0);
+    assert_eq!(p.b.connection_count(), 0);
+    let sent = p.sent;
+    p.drive_for(Duration::from_secs(60));
+    assert_eq!(p.sent, sent, "packets sent after close");
+}
+
+#[test]
+fn refused_peer_learns_it_ik_and_xx() {
+    for with_key in [true, false] {
+        let mut p = Pair::new(7);
+        let b_key = p.b.public_key();
+        let (now, b_addr) = (p.now, p.b_addr);
+        p.a.connect(now, b_addr, with_key.then_some(b_key)).unwrap();
+        p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
+        let incoming = p.incoming().unwrap();
+        let now = p.now;
+        p.b.refuse(now, incoming);
+        p.drive_until(Duration::from_secs(2), |p| closed(&p.a_events).is_some());
+        assert_eq!(closed(&p.a_events), Some(CloseReason::Refused), "with_key={with_key}");
+        assert_eq!(close_code::REFUSED, 3);
+    }
+}
+
+#[test]
+fn connecting_to_nobody_times_out() {
+    let mut p = Pair::new(8);
+    p.filter = Box::new(|side, _| side == Side::B);
+    let b_key = p.b.public_key();
+    let (now, b_addr) = (p.now, p.b_addr);
+    p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    p.drive_until(Duration::from_secs(30), |p| closed(&p.a_events).is_some());
+    assert_eq!(closed(&p.a_events), Some(CloseReason::HandshakeTimeout));
+    assert!(p.elapsed() >= Duration::from_secs(10) && p.elapsed() < Duration::from_secs(11));
+    assert_eq!(p.a.connection_count(), 0);
+}
+
+#[test]
+fn vanished_peer_is_detected_by_idle_timeout() {
+    let mut p = Pair::new(9);
+    let b_key = p.b.public_key();
+    let (now, b_addr) = (p.now, p.b_addr);
+    p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
+    p.accept_all();
+    p.drive_for(Duration::from_secs(1));
+    // Keep-alives hold an idle connection open...
+    p.drive_for(Duration::from_secs(60));
+    assert_eq!(closed(&p.a_events), None);
+    // ...until B vanishes.
+    p.filter = Box::new(|side, _| side == Side::A);
+    p.drive_until(Duration::from_secs(40), |p| closed(&p.a_events).is_some());
+    assert_eq!(closed(&p.a_events), Some(CloseReason::IdleTimeout));
+}
+
+#[test]
+fn replayed_initiation_after_established_creates_nothing_new() {
+    let mut p = Pair::new(10);
+    let b_key = p.b.public_key();
+    let (now, b_addr) = (p.now, p.b_addr);
+    let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    p.a.write(now, conn, b"pay once").unwrap();
+    p.flush();
+    let captured = p.wire[0].data.clone();
+    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
+    let incoming = p.incoming().unwrap();
+    p.accept_all();
+    p.drive_for(Duration::from_secs(1));
+    for delay in [0u64, 5, 40] {
+        p.drive_for(Duration::from_secs(delay));
+        let (now, a_addr) = (p.now, p.a_addr);
+        p.b.handle_datagram(now, a_addr, &mut captured.clone());
+        p.drive_for(Duration::from_millis(100));
+    }
+    let mut got = Vec::new();
+    p.read_all(Side::B, incoming, &mut got);
+    assert_eq!(got, b"pay once");
+    let incomings = p.b_events.iter().filter(|e| matches!(e, Event::Incoming { .. })).count();
+    assert_eq!(incomings, 0, "a replay must not create a second connection");
+}
+
+#[test]
+fn cookie_reply_under_load_then_connection_succeeds() {
+    let mut b_config = common::fresh_keys();
+    b_config.cookie_threshold = 0;
+    let mut p = Pair::with_config(11, common::fresh_keys(), b_config);
+    let b_key = p.b.public_key();
+    let (now, b_addr) = (p.now, p.b_addr);
+    let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    p.a.write(now, conn, b"after the cookie").unwrap();
+    p.drive_until(Duration::from_secs(2), |p| p.incoming().is_some());
+    assert_eq!(p.b.stats().cookie_replies, 1);
+    // One round trip for the cookie, one one-way for the initiation.
+    assert_eq!(p.elapsed(), 3 * p.latency);
+    let incoming = p.incoming().unwrap();
+    p.accept_all();
+    let mut got = Vec::new();
+    p.read_all(Side::B, incoming, &mut got);
+    assert_eq!(got, b"after the cookie");
+}
+
+#[test]
+fn roaming_peer_keeps_its_connection() {
+    let mut p = Pair::new(12);
+    let b_key = p.b.public_key();
+    let (now, b_addr) = (p.now, p.b_addr);
+    let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
+    let incoming = p.incoming().unwrap();
+    p.accept_all();
+    p.drive_for(Duration::from_secs(1));
+    let new_addr = "10.0.0.3:3333".parse().unwrap();
+    p.a_addr = new_addr;
+    let now = p.now;
+    p.a.write(now, conn, b"from my new address").unwrap();
+    let mut got = Vec::new();
+    p.drive_until(Duration::from_secs(2), |p| {
+        p.read_all(Side::B, incoming, &mut got);
+        got.len() == 19
+    });
+    assert_eq!(p.b.remote_address(incoming), Some(new_addr));
+    assert_eq!(p.b.connection_stats(incoming).unwrap().migrations, 1);
+}
+
+#[test]
+fn responder_sends_at_most_three_times_what_an_unvalidated_address_sent() {
+    let mut p = Pair::new(13);
+    // A's packets reach B but nothing comes back: B only ever hears the initiation and its
+    // retransmissions, which is all it may answer.
+    p.filter = Box::new(|side, _| side == Side::A);
+    let b_key = p.b.public_key();
+    let (now, b_addr) = (p.now, p.b_addr);
+    p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
+    p.accept_all();
+    p.drive_for(Duration::from_secs(20));
+    let [a_bytes, b_bytes] = p.sent_bytes;
+    assert!(b_bytes > 0, "the responder answered at least once");
+    assert!(b_bytes <= 3 * a_bytes, "amplification: sent {b_bytes} bytes for {a_bytes} received");
+}
+
+#[test]
+fn refused_early_data_is_resent_at_once_as_one_rtt_data() {
+    // A responder that just started (start-up floor on, PROTOCOL.md §9.3) refuses 0-RTT data;
+    // the initiator learns it from the response and resends without waiting for a timeout.
+    let mut p = Pair::with_config(14, common::fresh_keys(), lrp2p_proto::config::EndpointConfig::default());
+    let b_key = p.b.public_key();
+    let (now, b_addr) = (p.now, p.b_addr);
+    let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    p.a.write(now, conn, b"early").unwrap();
+    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
+    let incoming = p.incoming().unwrap();
+    p.accept_all();
+    let mut got = Vec::new();
+    p.drive_until(Duration::from_secs(1), |p| {
+        p.read_all(Side::B, incoming, &mut got);
+        !got.is_empty()
+    });
+    assert_eq!(got, b"early");
+    assert_eq!(p.elapsed(), 3 * p.latency, "one round trip after the initiation, no timeout");
+    assert!(p.a_events.iter().any(|e| matches!(e, Event::Connected { early_data_accepted: false, .. })));
+    assert_eq!(p.b.stats().early_data_refused, 1);
+}
