@@ -25,6 +25,9 @@ use crate::summary::Summary;
 /// Wall clock handed to the endpoints (ns since the Unix epoch); simulated time runs from it.
 const UNIX_NS: u64 = 1_800_000_000_000_000_000;
 
+/// Bytes of pattern generated at a time.
+const CHUNK: usize = 64 * 1024;
+
 /// The byte at `offset` of flow `flow`'s stream in direction `dir` (0 up, 1 down).
 pub fn pattern(flow: u32, dir: u8, offset: u64) -> u8 {
     let x = offset.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (u64::from(flow) << 32) ^ u64::from(dir);
@@ -44,6 +47,9 @@ pub struct Flow {
     pub sent: u64,
     header_sent: usize,
     fin_sent: bool,
+    /// Pattern bytes from stream offset `chunk_start` on, generated but not yet all written.
+    chunk: Vec<u8>,
+    chunk_start: u64,
     header: Vec<u8>,
     /// Pattern bytes received and verified.
     pub received: u64,
@@ -70,6 +76,8 @@ impl Flow {
             sent: 0,
             header_sent: 0,
             fin_sent: false,
+            chunk: Vec::new(),
+            chunk_start: 0,
             header: id.map(|i| i.to_be_bytes().to_vec()).unwrap_or_default(),
             received: 0,
             intact: true,
@@ -249,11 +257,17 @@ impl TransferNode {
         let Some(id) = flow.id else { return };
         let dir = u8::from(self.is_server);
         while flow.sent < flow.to_send {
-            let len = usize::try_from(flow.to_send - flow.sent).unwrap_or(usize::MAX).min(self.buf.len());
-            for (k, byte) in self.buf[..len].iter_mut().enumerate() {
-                *byte = pattern(id, dir, flow.sent + k as u64);
+            // The pattern is generated a chunk at a time and kept until written, so a full send
+            // buffer costs nothing per call.
+            let consumed = usize::try_from(flow.sent - flow.chunk_start).unwrap_or(usize::MAX);
+            if consumed >= flow.chunk.len() {
+                let len = usize::try_from(flow.to_send - flow.sent).unwrap_or(usize::MAX).min(CHUNK);
+                flow.chunk_start = flow.sent;
+                flow.chunk.clear();
+                flow.chunk.extend((0..len as u64).map(|k| pattern(id, dir, flow.sent + k)));
+                continue;
             }
-            match self.endpoint.write(now, handle, &self.buf[..len]) {
+            match self.endpoint.write(now, handle, &flow.chunk[consumed..]) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => flow.sent += n as u64,
             }

@@ -221,15 +221,19 @@ impl RecvStream {
     fn sack_ranges(&self) -> SackRanges {
         let cumulative = truncate(self.next - 1);
         let mut ranges = SackRanges::EMPTY;
+        // Room for ACK_DELAY: one range less than the maximum. When there are more ranges than
+        // fit, the ones nearest the cumulative ack are reported plus the highest one, so that
+        // the sender always learns what arrived most recently (RFC 2018 §4's aim, within the
+        // ascending order v1 requires) and its time-based loss detection can act on it.
+        let room = MAX_SACK_RANGES - 1;
         let mut current: Option<(u64, u64)> = None;
         for &seq in self.out_of_order.keys() {
             match current {
                 Some((start, end)) if seq == end + 1 => current = Some((start, seq)),
                 Some((start, end)) => {
-                    if ranges.len() == MAX_SACK_RANGES - 1
-                        || ranges.push(cumulative, truncate(start), truncate(end)).is_err()
-                    {
-                        return ranges;
+                    if ranges.len() < room - 1 {
+                        // Cannot fail: ranges ascend, above the cumulative ack, in the window.
+                        let _ = ranges.push(cumulative, truncate(start), truncate(end));
                     }
                     current = Some((seq, seq));
                 }
@@ -237,10 +241,7 @@ impl RecvStream {
             }
         }
         if let Some((start, end)) = current {
-            if ranges.len() < MAX_SACK_RANGES - 1 {
-                // Cannot fail: ranges are above the cumulative ack, within the window.
-                let _ = ranges.push(cumulative, truncate(start), truncate(end));
-            }
+            let _ = ranges.push(cumulative, truncate(start), truncate(end));
         }
         ranges
     }

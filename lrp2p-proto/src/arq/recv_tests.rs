@@ -88,7 +88,7 @@ fn duplicates_keep_the_first_copy() {
 }
 
 #[test]
-fn sack_ranges_nearest_first_at_most_29() {
+fn sack_ranges_nearest_first_and_the_highest_at_most_29() {
     let mut r = open(ISN, 100_000, 10);
     // 40 isolated segments: 2, 4, ..., 80 above isn.
     for k in 1..=40 {
@@ -102,7 +102,9 @@ fn sack_ranges_nearest_first_at_most_29() {
     assert_eq!(sack.len(), MAX_SACK_RANGES - 1);
     assert_eq!(sack.as_slice()[0], (s(2), s(2)));
     assert_eq!(sack.as_slice()[1], (s(4), s(8)));
-    assert_eq!(sack.as_slice()[28], (s(62), s(62)));
+    // 28 nearest ranges, then the highest one (what arrived most recently).
+    assert_eq!(sack.as_slice()[27], (s(60), s(60)));
+    assert_eq!(sack.as_slice()[28], (s(80), s(80)));
     assert_eq!(sack.validate(cumulative), Ok(()));
 }
 

@@ -359,6 +359,9 @@ impl SendStream {
 
         let mut outcome = AckOutcome::default();
         let mut newest_unambiguous: Option<Instant> = None;
+        // The newest send time acknowledged before this ACK: a segment sent earlier that is only
+        // reported now (its SACK did not fit before) would give a sample far too large.
+        let previous_newest = self.rack.map(|(sent, _)| sent);
 
         // Cumulative part: pop every segment up to `cumulative`, free its bytes.
         if cumulative >= self.una {
@@ -394,8 +397,12 @@ impl SendStream {
             self.highest_sacked = Some(self.highest_sacked.map_or(end, |h| h.max(end)));
         }
 
-        // RFC 6298 §3 (Karn): only segments sent once give a sample.
-        outcome.rtt_sample = newest_unambiguous.map(|sent| now.saturating_duration_since(sent));
+        // RFC 6298 §3 (Karn): only segments sent once give a sample; and only a segment sent
+        // after everything acknowledged so far (as RFC 8985 §6.2 and RFC 9002 §5.1 take
+        // samples from the newest acknowledged packet only).
+        outcome.rtt_sample = newest_unambiguous
+            .filter(|&sent| previous_newest.is_none_or(|newest| sent > newest))
+            .map(|sent| now.saturating_duration_since(sent));
         Ok(outcome)
     }
 

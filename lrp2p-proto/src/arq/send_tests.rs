@@ -199,6 +199,27 @@ fn karn_no_sample_from_retransmissions() {
 }
 
 #[test]
+fn late_report_of_an_old_segment_gives_no_rtt_sample() {
+    let t0 = origin();
+    let (mut s, out) = sent(t0, 5);
+    // The newest segment is SACKed after 50 ms: a good sample.
+    let r = s.on_ack(t0 + ms(54), out[0].seq.saturating_sub(1), &[(out[4].seq, out[4].seq)]).unwrap();
+    assert_eq!(r.rtt_sample, Some(ms(50)));
+    // Segment 2 arrived long ago but is reported only now (its SACK did not fit before): the
+    // time since it was sent says nothing about the path.
+    let r = s
+        .on_ack(
+            t0 + ms(2000),
+            out[0].seq.saturating_sub(1),
+            &[(out[2].seq, out[2].seq), (out[4].seq, out[4].seq)],
+        )
+        .unwrap();
+    assert_eq!(r.acked_packets, 1);
+    assert_eq!(r.rtt_sample, None);
+    s.check_invariants();
+}
+
+#[test]
 fn dupthresh_marks_loss_after_three_sacks() {
     let t0 = origin();
     let rtt = estimator(ms(100));

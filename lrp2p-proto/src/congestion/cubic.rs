@@ -34,6 +34,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::hystart::{self, HyStart};
 use super::{Controller, ControllerFactory, f64_to_u64};
 use crate::recovery::RttEstimator;
 
@@ -114,6 +115,8 @@ pub struct Cubic {
     last_ack: Option<Instant>,
     /// A retransmission timeout happened and no packet sent after it has been acknowledged.
     timeout_pending: bool,
+    /// HyStart++ (RFC 9406) for the first slow start.
+    hystart: HyStart,
 }
 
 impl Cubic {
@@ -143,6 +146,7 @@ impl Cubic {
             recovery_start: None,
             last_ack: None,
             timeout_pending: false,
+            hystart: HyStart::default(),
         }
     }
 
@@ -282,8 +286,27 @@ impl Controller for Cubic {
 
         if self.in_slow_start() {
             // RFC 5681 §3.1 eq. 2: cwnd += min(N, SMSS) per ACK; counted per packet (RFC 3465),
-            // stopping at ssthresh.
-            self.window = self.window.saturating_add(bytes).min(self.ssthresh).min(self.max_window);
+            // stopping at ssthresh. RFC 9406: a quarter of that in conservative slow start, and
+            // congestion avoidance from the window where the RTT rose.
+            let before = self.hystart.phase();
+            let growth = match self.hystart.on_ack(now, sent, bytes, rtt.latest()) {
+                hystart::Phase::SlowStart => bytes,
+                hystart::Phase::Conservative if before == hystart::Phase::SlowStart => {
+                    // The RTT rose: the queue is filling. The window has doubled since the
+                    // packets that showed it were sent; what the path took in a round is the
+                    // better size (a heuristic beyond RFC 9406, avoiding a one-BDP overflow).
+                    if let Some(delivered) = self.hystart.delivered_per_round() {
+                        self.window = self.window.min(delivered.max(self.min_window));
+                    }
+                    0
+                }
+                hystart::Phase::Conservative => bytes / hystart::CSS_GROWTH_DIVISOR,
+                hystart::Phase::Exit => {
+                    self.ssthresh = self.window;
+                    return;
+                }
+            };
+            self.window = self.window.saturating_add(growth).min(self.ssthresh).min(self.max_window);
             return;
         }
 
@@ -302,6 +325,16 @@ impl Controller for Cubic {
             return;
         }
         self.recovery_start = Some(now);
+        if self.ssthresh == u64::MAX {
+            // The first loss ends slow start. The window has kept doubling for the round trip
+            // the loss took to be noticed, so it can be twice what the path holds; reducing from
+            // it by beta_cubic overflows the queue again. Reduce instead from what the path
+            // delivered in a round (queue included), when that is smaller (a heuristic beyond
+            // RFC 9438 §4.6, in the spirit of its FlightSize note).
+            if let Some(delivered) = self.hystart.delivered_per_round() {
+                self.window = self.window.min(delivered.max(self.min_window));
+            }
+        }
         let reduced = self.reduced_window();
         // RFC 9438 §4.6: cwnd = ssthresh = max(cwnd * beta_cubic, 2 segments).
         self.ssthresh = reduced;

@@ -29,6 +29,7 @@ use std::time::Instant;
 use crate::recovery::RttEstimator;
 
 pub mod cubic;
+mod hystart;
 pub mod pacing;
 
 pub use cubic::{Cubic, CubicConfig};

@@ -3,7 +3,7 @@
 //! and (before the path is validated) the 3× amplification budget.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Connection, Phase};
 use crate::arq::truncate;
@@ -136,7 +136,9 @@ impl Connection {
             return false;
         }
         if self.config.pacing {
-            let srtt = self.rtt.smoothed_or_initial();
+            // The smoothed RTT lags when a queue drains (it moves 1/8 per sample): pacing from it
+            // alone would hold the sender below the path's rate for several round trips.
+            let srtt = self.rtt.smoothed_or_initial().min(self.rtt.latest().unwrap_or(Duration::MAX));
             if let Some(at) = self.pacer.delay(now, bytes, self.config.mss() as u64, window, srtt) {
                 self.timers.set(Timer::Pacing, at);
                 return false;
