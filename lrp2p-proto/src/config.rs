@@ -40,6 +40,10 @@ pub struct ConnectionConfig {
     pub congestion: Arc<dyn ControllerFactory>,
     /// Pace packets over the round trip instead of sending bursts.
     pub pacing: bool,
+    /// Move the transport keys forward (a key update, PROTOCOL.md §6.5) this often, so that a
+    /// key stolen later does not decrypt earlier traffic of a long connection. WireGuard
+    /// rekeys every 120 s. `None` never updates.
+    pub key_update_interval: Option<Duration>,
     /// Initial sequence number; `None` draws it from the endpoint's RNG (the default). Tests use
     /// it to cross the 2^32 wrap-around.
     pub initial_seq: Option<u32>,
@@ -59,6 +63,7 @@ impl Default for ConnectionConfig {
             rtt: RttConfig::default(),
             congestion: Arc::new(CubicConfig::default()),
             pacing: true,
+            key_update_interval: Some(Duration::from_secs(120)),
             initial_seq: None,
         }
     }

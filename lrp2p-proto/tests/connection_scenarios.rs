@@ -301,3 +301,46 @@ fn refused_early_data_is_resent_at_once_as_one_rtt_data() {
     assert!(p.a_events.iter().any(|e| matches!(e, Event::Connected { early_data_accepted: false, .. })));
     assert_eq!(p.b.stats().early_data_refused, 1);
 }
+
+#[test]
+fn five_hundred_idle_connections_on_one_endpoint_stay_up() {
+    // (The example `idle_connections` measures 10,000 and their memory.)
+    let mut config = common::fresh_keys();
+    config.max_half_open = 2000;
+    config.cookie_threshold = 2000;
+    let mut p = Pair::with_config(15, config.clone(), config);
+    let b_key = p.b.public_key();
+    let (now, b_addr) = (p.now, p.b_addr);
+    for _ in 0..500 {
+        p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    }
+    p.drive_until(Duration::from_secs(5), |p| {
+        p.accept_all();
+        p.a_events.iter().filter(|e| matches!(e, Event::Connected { .. })).count() == 500
+    });
+    p.drive_for(Duration::from_secs(60));
+    assert_eq!(p.a.connection_count(), 500);
+    assert_eq!(p.b.connection_count(), 500);
+    assert_eq!(closed(&p.a_events), None, "keep-alives hold idle connections open");
+}
+
+#[test]
+fn keys_are_updated_during_a_long_transfer() {
+    let mut config = common::fresh_keys();
+    config.connection.key_update_interval = Some(Duration::from_millis(100));
+    let mut p = Pair::with_config(16, config.clone(), config);
+    transfer(&mut p, 1_000_000, Duration::from_secs(60));
+    // Stats of closed connections are gone; the transfer above completing intact is the check
+    // that both sides followed every phase flip. Count the flips on a live connection too.
+    let b_key = p.b.public_key();
+    let (now, b_addr) = (p.now, p.b_addr);
+    let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
+    p.accept_all();
+    for _ in 0..20 {
+        let now = p.now;
+        p.a.write(now, conn, &[7u8; 10_000]).unwrap();
+        p.drive_for(Duration::from_millis(100));
+    }
+    assert!(p.a.connection_stats(conn).unwrap().key_updates >= 5);
+}

@@ -126,8 +126,7 @@ impl Args {
     }
 }
 
-/// The one place that picks the scenario. Until the LRP2P `Endpoint` exists this is the built-in
-/// toy traffic; an Endpoint transfer replaces the call, nothing else changes.
+/// The one place that picks the scenario: real LRP2P endpoints moving verified data.
 fn run_scenario(params: &ScenarioParams) -> Result<ScenarioReport, SimError> {
     endpoint_transfer(params)
 }
@@ -140,7 +139,8 @@ fn render(params: &ScenarioParams, report: &ScenarioReport) -> String {
         "scenario: {} flow(s), {} bytes, {:.3} Mbit/s, RTT {:?}, seed {}\n\
          outcome:  {:?} after {:.3} s simulated ({:.3} s wall)\n\
          ok {}  bytes {}  goodput {:.3} Mbit/s  efficiency {:.3}  retransmits {}  first byte {}  \
-         fairness {:.4}\n\n{}\nemulator: {} datagrams in {:.3} s wall = {:.0} datagrams/s\n",
+         fairness {:.4}\n{}\n{}\nemulator: {} datagrams in {:.3} s wall = {:.0} datagrams/s, {:.1} s wall per \
+         simulated GB\n",
         params.flows,
         params.bytes,
         params.rate_bps as f64 / 1e6,
@@ -156,10 +156,32 @@ fn render(params: &ScenarioParams, report: &ScenarioReport) -> String {
         s.retransmits,
         first,
         s.jain_fairness,
+        model_line(params),
         report.table(),
         report.datagrams(),
         report.wall_time.as_secs_f64(),
         report.datagrams_per_wall_sec(),
+        report.wall_time.as_secs_f64() / (s.bytes.max(1) as f64 / 1e9),
+    )
+}
+
+/// What RFC 9438 §5.1's response function predicts for one CUBIC flow under random loss: the
+/// average window is the larger of CUBIC's, (C·(3+β)/(4·(1−β)))^¼ · RTT^¾ / p^¾ segments, and
+/// the Reno-friendly one, sqrt(α·(1+β)/(2·(1−β)·p)) with α = 3·(1−β)/(1+β) (eq. 3).
+fn model_line(params: &ScenarioParams) -> String {
+    let p = params.link.loss;
+    if p <= 0.0 || params.rate_bps == 0 {
+        return String::new();
+    }
+    let (c, beta, mss) = (0.4f64, 0.7f64, 1400.0f64);
+    let rtt = params.rtt.as_secs_f64();
+    let cubic = (c * (3.0 + beta) / (4.0 * (1.0 - beta))).powf(0.25) * rtt.powf(0.75) / p.powf(0.75);
+    let alpha = 3.0 * (1.0 - beta) / (1.0 + beta);
+    let reno = (alpha * (1.0 + beta) / (2.0 * (1.0 - beta) * p)).sqrt();
+    let mbit = (cubic.max(reno) * mss * 8.0 / rtt / 1e6).min(params.rate_bps as f64 / 1e6);
+    format!(
+        "RFC 9438 §5.1 model at loss {p}: {mbit:.3} Mbit/s, efficiency {:.3}\n",
+        mbit * 1e6 / params.rate_bps as f64
     )
 }
 

@@ -160,6 +160,10 @@ pub(crate) struct Connection {
     pub(crate) ping_pending: bool,
     pub(crate) finished_reported: bool,
     pub(crate) last_sent: Instant,
+    /// When to start the next key update.
+    pub(crate) key_update_at: Option<Instant>,
+    /// The send key phase last seen, and the first sequence number sent in it.
+    pub(crate) key_phase: (bool, u64),
     pub(crate) stats: ConnectionStats,
 }
 
@@ -209,6 +213,8 @@ impl Connection {
             ping_pending: false,
             finished_reported: false,
             last_sent: now,
+            key_update_at: config.key_update_interval.map(|every| now + every),
+            key_phase: (false, 0),
             stats: ConnectionStats::default(),
             config,
         }
@@ -407,6 +413,7 @@ impl Connection {
         if let Some(session) = &self.session {
             let s = session.stats();
             stats.replays_dropped = s.replays_dropped;
+            stats.key_updates = s.key_updates_initiated + s.recv_key_rotations;
             stats.auth_failures = s.auth_failures;
         }
         stats

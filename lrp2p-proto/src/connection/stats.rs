@@ -46,6 +46,8 @@ pub struct ConnectionStats {
     pub duplicates: u64,
     /// Datagrams held back by the 3× amplification limit (PROTOCOL.md §10.4).
     pub amplification_limited: u64,
+    /// Key updates initiated by either side (PROTOCOL.md §6.5).
+    pub key_updates: u64,
     /// Times the peer moved to a new address.
     pub migrations: u64,
 }

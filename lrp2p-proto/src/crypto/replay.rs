@@ -11,7 +11,7 @@
 //! Layout (RFC 6479 §2.1, "bitmap as a ring of blocks"): `BLOCKS` = 33 words of 64 bits. Block
 //! `(counter / 64) mod 33` holds the bit `counter mod 64`. The block of the highest counter is
 //! partly "in the future", so the guaranteed window is `(33 - 1) * 64 = 2048` counters
-//! ([`WINDOW`]), as WIRE-MEMO §8 asks. Sliding forward only zeroes the blocks it passes, never
+//! ([`WINDOW`]), as PROTOCOL.md §9.1 asks. Sliding forward only zeroes the blocks it passes, never
 //! shifts bits (RFC 6479 §2.2), so a jump of any size costs at most 33 word writes.
 //!
 //! Size: 33 × 8 B of bitmap + 8 B for the highest counter = **272 bytes**
@@ -26,7 +26,7 @@ const BLOCK_BITS: u64 = u64::BITS as u64;
 
 /// The guaranteed window: a counter is accepted if it is above `highest - WINDOW` (and unseen).
 ///
-/// WIRE-MEMO §8: "drop if counter + W <= highest"; W = (BLOCKS - 1) × 64 = 2048.
+/// PROTOCOL.md §9.1: "drop if counter + W <= highest"; W = (BLOCKS - 1) × 64 = 2048.
 pub const WINDOW: u64 = (BLOCKS as u64 - 1) * BLOCK_BITS;
 
 /// Why a counter was refused by [`ReplayWindow::check`].

@@ -1,13 +1,13 @@
 //! The transport session: sealing and opening transport datagrams after the handshake.
 //!
-//! A [`Session`] holds the two direction keys from Noise `Split()` (WIRE-MEMO §6), the send
-//! counter, the receive [`ReplayWindow`] and the key-update state (WIRE-MEMO §7). It works on
+//! A [`Session`] holds the two direction keys from Noise `Split()` (PROTOCOL.md §5.5), the send
+//! counter, the receive [`ReplayWindow`] and the key-update state (PROTOCOL.md §6.3–6.5). It works on
 //! caller buffers, in place, and never allocates.
 //!
-//! Datagram (WIRE-MEMO §3): `type(1) | receiver_id(8) | counter(8) | ciphertext(m >= 1) | tag(16)`.
+//! Datagram (PROTOCOL.md §6.1): `type(1) | receiver_id(8) | counter(8) | ciphertext(m >= 1) | tag(16)`.
 //! The 17 header bytes are the associated data, the counter is the nonce (Noise rev 34 §12.3).
 //!
-//! # Key update (WIRE-MEMO §7, after RFC 9001 §6)
+//! # Key update (PROTOCOL.md §6.3–6.5, after RFC 9001 §6)
 //! Each direction has a chain of keys `k, REKEY(k), REKEY(REKEY(k)), …` (Noise rev 34 §11.3);
 //! the phase bit in the type byte tells which of two consecutive keys sealed a packet, and
 //! counters continue across phases.
@@ -34,7 +34,7 @@ pub const TRANSPORT_OVERHEAD: usize = TRANSPORT_HEADER_LEN + TAG_LEN;
 
 /// The first counter that is never sent: `2^64 - 2^16`.
 ///
-/// WIRE-MEMO §7: "values >= 2^64 - 2^16 are never sent" (Noise rev 34 §5.1 reserves
+/// PROTOCOL.md §6.3–6.5: "values >= 2^64 - 2^16 are never sent" (Noise rev 34 §5.1 reserves
 /// `2^64 - 1`, the `REKEY` nonce; the margin keeps well clear of it).
 pub const COUNTER_LIMIT: u64 = u64::MAX - (1 << 16) + 1;
 
@@ -42,7 +42,7 @@ pub const COUNTER_LIMIT: u64 = u64::MAX - (1 << 16) + 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SealError {
-    /// A transport packet carries at least one plaintext byte (WIRE-MEMO §3).
+    /// A transport packet carries at least one plaintext byte (PROTOCOL.md §6.1).
     #[error("empty plaintext")]
     EmptyPlaintext,
     /// `buf` cannot hold header, plaintext and tag.
@@ -176,7 +176,7 @@ impl<A: Aead> Session<A> {
     /// A session from the two keys of Noise `Split()` and the peer's connection id.
     ///
     /// `send_key` seals what this side sends, `recv_key` opens what it receives (for the
-    /// initiator `k1` and `k2`, for the responder the reverse: WIRE-MEMO §6). `peer_id` is the
+    /// initiator `k1` and `k2`, for the responder the reverse: PROTOCOL.md §5.5). `peer_id` is the
     /// non-zero id the peer chose; it goes into every datagram's `receiver_id`. The backend
     /// copies the keys; the caller should zeroize its own copies.
     pub fn new(
@@ -217,7 +217,7 @@ impl<A: Aead> Session<A> {
         if had < needed {
             return Err(SealError::BufferTooSmall { needed, had });
         }
-        // WIRE-MEMO §7: counters >= 2^64 - 2^16 are never sent; the limit asks for a new connection.
+        // PROTOCOL.md §6.3–6.5: counters >= 2^64 - 2^16 are never sent; the limit asks for a new connection.
         let counter = self.send_counter;
         if counter >= COUNTER_LIMIT {
             return Err(SealError::CounterExhausted);
@@ -227,7 +227,7 @@ impl<A: Aead> Session<A> {
         let (head, rest) = buf.split_at_mut(TRANSPORT_HEADER_LEN);
         header.emit(head).map_err(|_| SealError::BufferTooSmall { needed, had })?;
         let (body, rest) = rest.split_at_mut(plaintext_len);
-        // WIRE-MEMO §7: AD = the 17 header bytes; nonce = counter (Noise rev 34 §12.3).
+        // PROTOCOL.md §6.3–6.5: AD = the 17 header bytes; nonce = counter (Noise rev 34 §12.3).
         let tag = self.send.seal_in_place(counter, head, body)?;
         rest[..TAG_LEN].copy_from_slice(&tag);
         // counter < COUNTER_LIMIT, so this cannot overflow; it is never decremented.
@@ -238,7 +238,7 @@ impl<A: Aead> Session<A> {
 
     /// Opens a transport datagram in place and returns its plaintext (a slice of `datagram`).
     ///
-    /// Order (WIRE-MEMO §8, after boringtun): parse the header; refuse the counter if the
+    /// Order (PROTOCOL.md §9.1, after boringtun): parse the header; refuse the counter if the
     /// replay window has seen it or it is too old — before any decryption; choose the key by
     /// phase and counter; decrypt and verify; only then mark the window and, if the packet
     /// completes a key update, rotate keys. On error the datagram's bytes are unspecified and
@@ -253,7 +253,7 @@ impl<A: Aead> Session<A> {
         if counter >= COUNTER_LIMIT {
             return Err(self.drop_malformed(OpenError::CounterOutOfRange(counter)));
         }
-        // RFC 6479 §2.3 / WIRE-MEMO §8: check before decryption, mark after.
+        // RFC 6479 §2.3 / PROTOCOL.md §9.1: check before decryption, mark after.
         if let Err(replay) = self.replay.check(counter) {
             self.stats.replays_dropped = self.stats.replays_dropped.saturating_add(1);
             return Err(replay.into());
@@ -266,7 +266,7 @@ impl<A: Aead> Session<A> {
             }
             RecvKey::Previous
         } else if self.recv_phase_highest.is_none_or(|highest| counter > highest) {
-            // WIRE-MEMO §7: the other phase above every counter of the current one.
+            // PROTOCOL.md §6.3–6.5: the other phase above every counter of the current one.
             RecvKey::Next
         } else {
             return Err(self.drop_malformed(OpenError::KeyPhase));
@@ -305,7 +305,7 @@ impl<A: Aead> Session<A> {
     }
 
     /// Starts a key update: the next datagrams are sealed under `REKEY(send key)` with the other
-    /// phase bit (WIRE-MEMO §7). Refused until the peer has confirmed the previous update.
+    /// phase bit (PROTOCOL.md §6.3–6.5). Refused until the peer has confirmed the previous update.
     pub fn initiate_key_update(&mut self) -> Result<(), KeyUpdateError> {
         // RFC 9001 §6.1: no new update before a packet of the current phase has been received.
         if self.send_phase != self.recv_phase {
@@ -386,7 +386,7 @@ impl<A: Aead> Session<A> {
     }
 
     /// A packet authenticated under the next receive key: rotate the receive keys and, if it
-    /// is not there already, move the send side into the new phase too (WIRE-MEMO §7).
+    /// is not there already, move the send side into the new phase too (PROTOCOL.md §6.3–6.5).
     ///
     /// All fallible derivations happen before any state changes.
     fn rotate_recv(&mut self, counter: u64) -> Result<(), AeadError> {

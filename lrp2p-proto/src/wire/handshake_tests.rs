@@ -12,7 +12,7 @@ const A: ConnectionId = ConnectionId(0x0a0a_0a0a_0a0a_0a0a);
 const B: ConnectionId = ConnectionId(0x0b0b_0b0b_0b0b_0b0b);
 
 #[test]
-fn sizes_match_the_memo() {
+fn sizes_match_the_protocol() {
     assert_eq!(IK_INITIATION_OVERHEAD, 129);
     assert_eq!(IK_INITIATION_MIN_LEN, 141);
     assert_eq!(IK_RESPONSE_OVERHEAD, 65);

@@ -10,7 +10,7 @@
 //!
 //! Segments follow `segments.rs` (ACK first, DATA or CLOSE last) but zero segments are
 //! allowed. The sender's first DATA segment always has `seq = isn`, so a handshake payload's
-//! DATA segment must too. Anything else the memo forbids is `BadPayloadSegments`.
+//! DATA segment must too. Anything else PROTOCOL.md §5.6 forbids is `BadPayloadSegments`.
 
 use super::segments::{Segments, Tail};
 use super::{DecodeError, Seq, out, take};

@@ -156,7 +156,7 @@ mod tests {
     }
 
     #[test]
-    fn memo_example_bytes() {
+    fn protocol_appendix_b_example_bytes() {
         let segs = example();
         let mut buf = [0xa5u8; 28];
         assert_eq!(segs.buffer_len(), 27);
