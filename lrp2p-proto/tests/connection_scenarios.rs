@@ -344,3 +344,72 @@ fn keys_are_updated_during_a_long_transfer() {
     }
     assert!(p.a.connection_stats(conn).unwrap().key_updates >= 5);
 }
+
+#[test]
+fn slow_reader_closes_the_window_and_the_sender_waits_then_resumes() {
+    let mut config = common::fresh_keys();
+    config.connection.recv_buffer = 64 * 1024;
+    config.connection.send_buffer = 64 * 1024;
+    let mut p = Pair::with_config(17, config.clone(), config);
+    let b_key = p.b.public_key();
+    let (now, b_addr) = (p.now, p.b_addr);
+    let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
+    let incoming = p.incoming().unwrap();
+    p.accept_all();
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut sent = 0;
+    // B does not read for 5 s: A's writes stop being taken (backpressure), the window closes.
+    for _ in 0..50 {
+        let now = p.now;
+        sent += p.a.write(now, conn, &data[sent..]).unwrap();
+        p.drive_for(Duration::from_millis(100));
+    }
+    assert!(sent < 200_000, "backpressure: {sent} bytes taken with a 64 KiB receive buffer");
+    let stats = p.a.connection_stats(conn).unwrap();
+    assert!(stats.send_buffered <= 64 * 1024);
+    let b_stats = p.b.connection_stats(incoming).unwrap();
+    assert_eq!(b_stats.beyond_window, 0, "the sender respected the advertised window");
+    // Now B reads: the window opens (window update) and everything arrives.
+    let mut got = Vec::new();
+    let mut writable = false;
+    p.drive_until(Duration::from_secs(60), |p| {
+        let now = p.now;
+        p.read_all(Side::B, incoming, &mut got);
+        writable |= p.a_events.iter().any(|e| matches!(e, Event::Writable { .. }));
+        if sent < data.len() {
+            sent += p.a.write(now, conn, &data[sent..]).unwrap();
+        }
+        got.len() == data.len()
+    });
+    assert!(got == data);
+    assert!(writable, "the writer was told when space freed up");
+}
+
+#[test]
+fn receiver_acknowledges_every_second_packet() {
+    let mut p = Pair::new(18);
+    let b_key = p.b.public_key();
+    let (now, b_addr) = (p.now, p.b_addr);
+    let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
+    let incoming = p.incoming().unwrap();
+    p.accept_all();
+    p.drive_for(Duration::from_millis(100));
+    let before = p.sent;
+    let now = p.now;
+    assert_eq!(p.a.write(now, conn, &[1u8; 200_000]).unwrap(), 200_000);
+    let mut got = Vec::new();
+    p.drive_until(Duration::from_secs(10), |p| {
+        p.read_all(Side::B, incoming, &mut got);
+        got.len() == 200_000
+    });
+    p.drive_for(Duration::from_millis(200));
+    let data_packets = p.sent[0] - before[0];
+    let acks = p.sent[1] - before[1];
+    // PROTOCOL.md §8.5: an ACK for every second DATA packet and none of their own otherwise.
+    // Packets that arrive in the same instant (a paced burst) share one ACK, so the count lies
+    // between a quarter and a half (plus delayed ACKs at the end of each flight).
+    assert!(acks * 4 >= data_packets, "{acks} ACKs for {data_packets} data packets");
+    assert!(acks <= data_packets / 2 + 10, "{acks} ACKs for {data_packets} data packets");
+}

@@ -75,15 +75,18 @@ impl Connection {
         let datagram = buf.len().min(self.config.max_datagram_size);
         let overhead = TRANSPORT_HEADER_LEN + TAG_LEN;
         let want_ack = self.recv.is_some() && (self.ack.immediate || self.ping_pending);
+        // An ACK that is not due yet rides along with DATA (PROTOCOL.md §8.5 piggybacking) but
+        // does not make a packet of its own before the delayed-ACK rules ask for one.
         let piggyback = self.recv.is_some() && self.ack.pending > 0;
-        let ack = (want_ack || piggyback).then(|| self.ack_repr(now));
-        let ack_len = ack.as_ref().map_or(0, crate::wire::AckRepr::buffer_len);
+        let candidate = (want_ack || piggyback).then(|| self.ack_repr(now));
+        let ack_len = candidate.as_ref().map_or(0, crate::wire::AckRepr::buffer_len);
         let room = datagram.saturating_sub(overhead + ack_len + crate::wire::SEGMENT_HEADER_LEN);
         let segment = if data && room > 0 && self.may_send_data(now, room) {
             self.send.next_segment(now, room.min(scratch.len()), self.right_edge)
         } else {
             None
         };
+        let ack = if want_ack || segment.is_some() { candidate } else { None };
         if segment.is_none() && ack.is_none() {
             return None;
         }
