@@ -6,9 +6,14 @@
 //! data), writes its flow id and `bytes` of a pattern, then shuts down its stream; with
 //! `download` bytes the server answers with its own pattern the same way. Each receiver checks
 //! every byte, so `ok` means intact, in order and exactly once.
+//!
+//! [`Transfer`] is the same scenario kept open for inspection: build it with
+//! [`TransferOptions`] (XX instead of IK, streams left open, several connections per client
+//! endpoint), run it, look at every node's [`Flow`]s (close reasons and times) and endpoint, make a
+//! host vanish ([`TransferNode::vanish_at`]), run on, and compute the [`Summary`] at the end.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use lrp2p_proto::config::EndpointConfig;
 use lrp2p_proto::connection::{CloseReason, ConnectionStats};
@@ -18,15 +23,15 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use crate::Node;
-use crate::scenario::{ScenarioParams, ScenarioReport, dumbbell};
-use crate::sim::{RunOutcome, SimError, Simulator};
+use crate::scenario::{Dumbbell, ScenarioParams, ScenarioReport, dumbbell};
+use crate::sim::{NodeId, RunOutcome, SimError, Simulator};
 use crate::summary::Summary;
 
 /// Wall clock handed to the endpoints (ns since the Unix epoch); simulated time runs from it.
 const UNIX_NS: u64 = 1_800_000_000_000_000_000;
 
-/// Bytes of pattern generated at a time.
-const CHUNK: usize = 64 * 1024;
+/// Pattern bytes generated (and offered to the endpoint) at a time.
+const WRITE_CHUNK: usize = 64 * 1024;
 
 /// The byte at `offset` of flow `flow`'s stream in direction `dir` (0 up, 1 down).
 pub fn pattern(flow: u32, dir: u8, offset: u64) -> u8 {
@@ -47,10 +52,13 @@ pub struct Flow {
     pub sent: u64,
     header_sent: usize,
     fin_sent: bool,
-    /// Pattern bytes from stream offset `chunk_start` on, generated but not yet all written.
-    chunk: Vec<u8>,
-    chunk_start: u64,
     header: Vec<u8>,
+    /// Pattern bytes from offset `sent` on, generated but not yet taken by the endpoint (kept
+    /// so that a full send buffer does not cost a fresh chunk of pattern at every call).
+    pending: Vec<u8>,
+    /// Event-driven mode: the endpoint said there is something to read / room to write.
+    want_read: bool,
+    want_write: bool,
     /// Pattern bytes received and verified.
     pub received: u64,
     /// Every byte received matched the pattern.
@@ -65,6 +73,15 @@ pub struct Flow {
     pub closed: Option<CloseReason>,
     /// The latest statistics seen.
     pub stats: ConnectionStats,
+    /// When the peer's end of stream was read (see [`eof`](Self::eof)).
+    pub eof_at: Option<Instant>,
+    /// When this side shut its stream down (everything written, FIN queued).
+    pub fin_sent_at: Option<Instant>,
+    /// When the handshake completed here, and whether 0-RTT data was accepted
+    /// ([`Event::Connected`]).
+    pub connected: Option<(Instant, bool)>,
+    /// When the connection closed ([`Event::Closed`]).
+    pub closed_at: Option<Instant>,
 }
 
 impl Flow {
@@ -76,9 +93,10 @@ impl Flow {
             sent: 0,
             header_sent: 0,
             fin_sent: false,
-            chunk: Vec::new(),
-            chunk_start: 0,
             header: id.map(|i| i.to_be_bytes().to_vec()).unwrap_or_default(),
+            pending: Vec::new(),
+            want_read: true,
+            want_write: true,
             received: 0,
             intact: true,
             eof: false,
@@ -86,7 +104,17 @@ impl Flow {
             last_byte: None,
             closed: None,
             stats: ConnectionStats::default(),
+            eof_at: None,
+            fin_sent_at: None,
+            connected: None,
+            closed_at: None,
         }
+    }
+
+    /// Whether this flow received exactly `expected` bytes of its peer's pattern, intact and in
+    /// order, followed by the end of the stream.
+    pub fn verified(&self, expected: u64) -> bool {
+        self.intact && self.eof && self.received == expected
     }
 }
 
@@ -103,6 +131,18 @@ pub struct TransferNode {
     /// Server: bytes received per flow when the first flow finished.
     pub shares_at_first_finish: Option<Vec<u64>>,
     buf: Vec<u8>,
+    /// Shut each stream down once its bytes are written (the default; see
+    /// [`set_finish`](Self::set_finish)).
+    finish: bool,
+    /// From this instant on the host is gone (see [`vanish_at`](Self::vanish_at)).
+    vanish_at: Option<Instant>,
+    vanished: bool,
+    /// Done only once the endpoint has freed every connection (see
+    /// [`set_await_release`](Self::set_await_release)).
+    await_release: bool,
+    /// Read and write only on the endpoint's events (see
+    /// [`set_event_driven`](Self::set_event_driven)).
+    event_driven: bool,
 }
 
 impl TransferNode {
@@ -124,6 +164,11 @@ impl TransferNode {
             flows: Vec::new(),
             shares_at_first_finish: None,
             buf: vec![0; 65536],
+            finish: true,
+            vanish_at: None,
+            vanished: false,
+            await_release: false,
+            event_driven: false,
         }
     }
 
@@ -140,22 +185,120 @@ impl TransferNode {
         flow: u32,
         upload: u64,
     ) -> Self {
+        Self::multi_client(config, key, seed, start, server, server_key, &[flow], upload)
+    }
+
+    /// A client endpoint that opens one connection to `server` per entry of `flows` (in order,
+    /// all at `start`), each uploading `upload` bytes as that flow. A connection the endpoint
+    /// refuses to open (its `max_connections`) is left out of [`flows`](Self::flows).
+    #[allow(clippy::too_many_arguments)]
+    pub fn multi_client(
+        config: EndpointConfig,
+        key: StaticSecret,
+        seed: u64,
+        start: Instant,
+        server: SocketAddr,
+        server_key: Option<PublicKey>,
+        flows: &[u32],
+        upload: u64,
+    ) -> Self {
+        Self::build_client(config, key, seed, start, server, server_key, flows, upload, true)
+    }
+
+    /// A client endpoint as [`multi_client`](Self::multi_client) builds it, shutting its
+    /// streams down after the data if `finish` (the first data is written here, before the
+    /// first datagram, so that it rides in it).
+    #[allow(clippy::too_many_arguments)]
+    fn build_client(
+        config: EndpointConfig,
+        key: StaticSecret,
+        seed: u64,
+        start: Instant,
+        server: SocketAddr,
+        server_key: Option<PublicKey>,
+        flows: &[u32],
+        upload: u64,
+        finish: bool,
+    ) -> Self {
         let mut endpoint = Endpoint::new(config, key, ChaCha20Rng::seed_from_u64(seed), start, UNIX_NS);
-        let flows = match endpoint.connect(start, server, server_key) {
-            Ok(handle) => vec![Flow::new(handle, Some(flow), upload)],
-            Err(_) => Vec::new(),
-        };
+        let flows: Vec<Flow> = flows
+            .iter()
+            .filter_map(|&flow| {
+                let handle = endpoint.connect(start, server, server_key).ok()?;
+                Some(Flow::new(handle, Some(flow), upload))
+            })
+            .collect();
         let mut node = TransferNode {
             endpoint,
             is_server: false,
             download: 0,
-            expected_flows: 1,
+            expected_flows: flows.len().max(1),
             flows,
             shares_at_first_finish: None,
             buf: vec![0; 65536],
+            finish,
+            vanish_at: None,
+            vanished: false,
+            await_release: false,
+            event_driven: false,
         };
         node.pump(start);
         node
+    }
+
+    /// Whether streams are shut down (FIN) once their bytes are written: `true` by default. With
+    /// `false` every connection stays open after its data, until the idle timeout or a close.
+    /// Set it before the data is written (a client writes at construction: build it with a
+    /// [`Transfer`] and [`TransferOptions::finish`] instead).
+    pub fn set_finish(&mut self, finish: bool) {
+        self.finish = finish;
+    }
+
+    /// The host disappears at `at`: from then on it ignores every datagram, sends nothing, has
+    /// no deadline and counts as done, as a crashed or unplugged machine would. Its state is
+    /// frozen as it was (inspect it with [`flows`](Self::flows) and [`endpoint`](Self::endpoint)).
+    pub fn vanish_at(&mut self, at: Instant) {
+        self.vanish_at = Some(at);
+    }
+
+    /// With `true`, the node is done only once its endpoint holds no connection any more (every
+    /// closed connection has lingered and been freed), not as soon as every flow reported its
+    /// close: a run then shows that the state is released.
+    pub fn set_await_release(&mut self, await_release: bool) {
+        self.await_release = await_release;
+    }
+
+    /// With `true`, the application acts like a real event-driven one: it reads a connection
+    /// only after [`Event::Incoming`], [`Event::Readable`] or [`Event::Finished`] (until the read
+    /// blocks), and writes again only after [`Event::Writable`] once a write was cut short. This
+    /// relies on the endpoint's edge-triggered events being complete (a missing one stalls the
+    /// flow) and costs far less per call with many connections. With `false` (the default) every
+    /// flow is read and written at every call, whatever the events said.
+    pub fn set_event_driven(&mut self, event_driven: bool) {
+        self.event_driven = event_driven;
+    }
+
+    /// Whether the host has vanished (see [`vanish_at`](Self::vanish_at)).
+    pub fn is_vanished(&self) -> bool {
+        self.vanished
+    }
+
+    /// Whether this node is the server.
+    pub fn is_server(&self) -> bool {
+        self.is_server
+    }
+
+    /// Why each flow closed, in the order of [`flows`](Self::flows) (`None`: still open).
+    pub fn close_reasons(&self) -> Vec<Option<CloseReason>> {
+        self.flows.iter().map(|f| f.closed.clone()).collect()
+    }
+
+    /// Marks the host vanished once `now` reaches its vanishing instant; true if it is gone.
+    fn gone(&mut self, now: Instant) -> bool {
+        if !self.vanished && self.vanish_at.is_some_and(|at| now >= at) {
+            self.vanished = true;
+        }
+        self.vanished
     }
 
     /// The endpoint, for inspection.
@@ -174,14 +317,36 @@ impl TransferNode {
                 Event::Closed { connection, reason } => {
                     if let Some(f) = self.flows.iter_mut().find(|f| f.handle == connection) {
                         f.closed = Some(reason);
+                        f.closed_at = Some(now);
+                    }
+                }
+                Event::Connected { connection, early_data_accepted } => {
+                    if let Some(f) = self.flows.iter_mut().find(|f| f.handle == connection) {
+                        f.connected = Some((now, early_data_accepted));
+                    }
+                }
+                Event::Readable { connection } | Event::Finished { connection } => {
+                    if let Some(f) = self.flows.iter_mut().find(|f| f.handle == connection) {
+                        f.want_read = true;
+                    }
+                }
+                Event::Writable { connection } => {
+                    if let Some(f) = self.flows.iter_mut().find(|f| f.handle == connection) {
+                        f.want_write = true;
                     }
                 }
                 _ => {}
             }
         }
         for i in 0..self.flows.len() {
-            self.read_flow(now, i);
-            self.write_flow(now, i);
+            if !self.event_driven || self.flows[i].want_read {
+                self.read_flow(now, i);
+                self.flows[i].want_read = false;
+            }
+            if !self.event_driven || self.flows[i].want_write {
+                let again = self.write_flow(now, i);
+                self.flows[i].want_write = again;
+            }
             let handle = self.flows[i].handle;
             if let Some(stats) = self.endpoint.connection_stats(handle) {
                 self.flows[i].stats = stats;
@@ -204,7 +369,11 @@ impl TransferNode {
         loop {
             let n = match self.endpoint.read(now, handle, &mut self.buf) {
                 Ok(0) => {
-                    self.flows[i].eof = true;
+                    let flow = &mut self.flows[i];
+                    if !flow.eof {
+                        flow.eof = true;
+                        flow.eof_at = Some(now);
+                    }
                     return;
                 }
                 Ok(n) => n,
@@ -237,68 +406,90 @@ impl TransferNode {
         }
     }
 
-    fn write_flow(&mut self, now: Instant, i: usize) {
+    /// Writes what the flow may; returns whether to try again without waiting for
+    /// [`Event::Writable`] (only while the server does not know the flow id yet).
+    fn write_flow(&mut self, now: Instant, i: usize) -> bool {
         let handle = self.flows[i].handle;
         let flow = &mut self.flows[i];
         if flow.closed.is_some() || flow.fin_sent {
-            return;
+            return false;
         }
         // The client's stream starts with its 4-byte flow id.
         if !self.is_server && flow.header_sent < 4 {
             let header = flow.id.unwrap_or(0).to_be_bytes();
             match self.endpoint.write(now, handle, &header[flow.header_sent..]) {
                 Ok(n) => flow.header_sent += n,
-                Err(_) => return,
+                Err(_) => return false,
             }
             if flow.header_sent < 4 {
-                return;
+                return false;
             }
         }
-        let Some(id) = flow.id else { return };
+        let Some(id) = flow.id else { return true };
         let dir = u8::from(self.is_server);
         while flow.sent < flow.to_send {
-            // The pattern is generated a chunk at a time and kept until written, so a full send
-            // buffer costs nothing per call.
-            let consumed = usize::try_from(flow.sent - flow.chunk_start).unwrap_or(usize::MAX);
-            if consumed >= flow.chunk.len() {
-                let len = usize::try_from(flow.to_send - flow.sent).unwrap_or(usize::MAX).min(CHUNK);
-                flow.chunk_start = flow.sent;
-                flow.chunk.clear();
-                flow.chunk.extend((0..len as u64).map(|k| pattern(id, dir, flow.sent + k)));
-                continue;
+            if flow.pending.is_empty() {
+                let len = usize::try_from(flow.to_send - flow.sent).unwrap_or(usize::MAX).min(WRITE_CHUNK);
+                flow.pending.extend((0..len as u64).map(|k| pattern(id, dir, flow.sent + k)));
             }
-            match self.endpoint.write(now, handle, &flow.chunk[consumed..]) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => flow.sent += n as u64,
+            match self.endpoint.write(now, handle, &flow.pending) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => {
+                    flow.pending.drain(..n);
+                    flow.sent += n as u64;
+                }
             }
         }
-        self.endpoint.shutdown(now, handle);
-        flow.fin_sent = true;
+        if self.finish {
+            self.endpoint.shutdown(now, handle);
+            flow.fin_sent = true;
+            flow.fin_sent_at = Some(now);
+        }
+        false
     }
 }
 
 impl Node for TransferNode {
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &mut [u8]) {
+        if self.gone(now) {
+            return;
+        }
         self.endpoint.handle_datagram(now, from, data);
         self.pump(now);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        if self.gone(now) {
+            return;
+        }
         self.endpoint.handle_timeout(now);
         self.pump(now);
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        if self.gone(now) {
+            return None;
+        }
         self.pump(now);
         self.endpoint.poll_transmit(now, buf).map(|t| (t.destination, t.len))
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.endpoint.poll_timeout()
+        if self.vanished {
+            return None;
+        }
+        // Wake up at the vanishing instant too, so the host is gone exactly then.
+        [self.endpoint.poll_timeout(), self.vanish_at].into_iter().flatten().min()
     }
 
     fn is_done(&self) -> bool {
+        if self.vanished {
+            return true;
+        }
         let all_closed = self.flows.iter().all(|f| f.closed.is_some());
+        if self.await_release && self.endpoint.connection_count() > 0 {
+            return false;
+        }
         if self.is_server { self.flows.len() >= self.expected_flows && all_closed } else { all_closed }
     }
 }
@@ -313,67 +504,237 @@ pub fn endpoint_transfer(params: &ScenarioParams) -> Result<ScenarioReport, SimE
 }
 
 /// [`endpoint_transfer`] with an endpoint configuration and `download` bytes sent back per flow.
+///
+/// `ok` requires every byte of both directions: the uploads at the server and, with `download`,
+/// each flow's download at its client.
 pub fn endpoint_transfer_with(
     params: &ScenarioParams,
     config: EndpointConfig,
     download: u64,
 ) -> Result<ScenarioReport, SimError> {
-    #[allow(clippy::disallowed_methods)] // wall-clock time of the run, for the report only
-    let wall = Instant::now();
-    let mut sim = Simulator::<TransferNode>::new(params.seed, params.link.clone());
-    let flows = params.flows.max(1);
-    let topo = dumbbell(&mut sim, flows, &params.link);
-    let mut rng = ChaCha20Rng::seed_from_u64(params.seed);
-    let server_key = StaticSecret::generate(&mut rng);
-    let server_public = server_key.public_key();
-    let start = sim.start();
-    let server = TransferNode::server(config.clone(), server_key, params.seed ^ 1, start, flows, download);
-    let server_id = sim.add_node(topo.server, server)?;
-    let per_flow = params.bytes / flows as u64;
-    for (i, &addr) in topo.clients.iter().enumerate() {
-        let key = StaticSecret::generate(&mut rng);
-        let flow = u32::try_from(i).unwrap_or(u32::MAX);
-        let seed = params.seed.wrapping_add(100 + i as u64);
-        let client = TransferNode::client(
-            config.clone(),
-            key,
-            seed,
-            start,
-            topo.server,
-            Some(server_public),
-            flow,
-            per_flow,
-        );
-        sim.add_node(addr, client)?;
-    }
-    let outcome = sim.run_until(params.time_limit)?;
-    let retransmits: u64 =
-        sim.nodes().map(|(_, n)| n.flows.iter().map(|f| f.stats.retransmits).sum::<u64>()).sum();
-    let summary = match sim.node(server_id) {
-        Some(server) => {
-            let ok = outcome == RunOutcome::AllDone
-                && server.flows.len() == flows
-                && server.flows.iter().all(|f| f.intact && f.eof && f.received == per_flow);
-            let last = server.flows.iter().filter_map(|f| f.last_byte).max();
-            let elapsed = last.map_or(sim.elapsed(), |t| t - start);
-            let first = server.flows.iter().filter(|f| f.id == Some(0)).find_map(|f| f.first_byte);
-            let per_flow_bytes: Vec<u64> = (0..flows)
-                .map(|i| {
-                    server
-                        .flows
-                        .iter()
-                        .filter(|f| f.id.map(|id| id as usize) == Some(i))
-                        .map(|f| f.received)
-                        .sum()
-                })
-                .collect();
-            let total = per_flow_bytes.iter().sum();
-            // Fairness compares what each flow got while all were competing: the bytes each had
-            // when the first one finished.
-            let shares = server.shares_at_first_finish.clone().unwrap_or(per_flow_bytes);
-            Summary::new(ok, total, elapsed, params.rate_bps, retransmits, first.map(|t| t - start), &shares)
+    let options = TransferOptions { download, ..TransferOptions::default() };
+    let mut transfer = Transfer::new(params, config, options)?;
+    let outcome = transfer.run()?;
+    Ok(transfer.report(outcome))
+}
+
+/// How a [`Transfer`] sets its connections up, beyond [`ScenarioParams`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferOptions {
+    /// Bytes the server sends back on each flow (0: upload only).
+    pub download: u64,
+    /// Clients know the server's key: Noise IK with 0-RTT data (the default). `false`: Noise XX,
+    /// the server's key is learned in the handshake and data waits for it (1.5 round trips).
+    pub ik: bool,
+    /// Shut each stream down after its data (the default), so connections end
+    /// [`CloseReason::Finished`]. `false` leaves them open (idle) after the data.
+    pub finish: bool,
+    /// Client endpoints the flows are spread over, flow `i` on endpoint `i % n`; `None` (the
+    /// default) is one endpoint per flow. `Some(1)`: one endpoint opens every connection.
+    pub client_endpoints: Option<usize>,
+    /// Nodes are done only once their endpoints have freed every connection
+    /// ([`TransferNode::set_await_release`]); `false` (the default): once every flow closed.
+    pub await_release: bool,
+    /// Every node reads and writes only on the endpoint's events
+    /// ([`TransferNode::set_event_driven`]); `false` (the default): at every call.
+    pub event_driven: bool,
+}
+
+impl Default for TransferOptions {
+    fn default() -> Self {
+        TransferOptions {
+            download: 0,
+            ik: true,
+            finish: true,
+            client_endpoints: None,
+            await_release: false,
+            event_driven: false,
         }
-        None => Summary::new(false, 0, sim.elapsed(), params.rate_bps, retransmits, None, &[]),
-    };
-    Ok(ScenarioReport::new(&sim, summary, outcome, wall.elapsed()))
+    }
+}
+
+/// The transfer scenario of [`endpoint_transfer_with`], built but not yet run, and kept for
+/// inspection: run it ([`run`](Self::run), or `sim.run_until` in steps), act on the nodes in
+/// between, then read the nodes or the [`summary`](Self::summary).
+pub struct Transfer {
+    /// The simulation: the server and the clients on a [`dumbbell`].
+    pub sim: Simulator<TransferNode>,
+    /// The addresses and links.
+    pub topology: Dumbbell,
+    /// The server node.
+    pub server: NodeId,
+    /// The client nodes, in order of their first flow.
+    pub clients: Vec<NodeId>,
+    params: ScenarioParams,
+    options: TransferOptions,
+    per_flow: u64,
+    wall: Instant,
+}
+
+impl std::fmt::Debug for Transfer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transfer")
+            .field("topology", &self.topology)
+            .field("params", &self.params)
+            .field("options", &self.options)
+            .field("elapsed", &self.sim.elapsed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transfer {
+    /// Builds the scenario: `params.flows` connections (flow ids `0..flows`), each uploading
+    /// `params.bytes / flows` bytes, from clients spread as `options` says, to one server.
+    pub fn new(
+        params: &ScenarioParams,
+        config: EndpointConfig,
+        options: TransferOptions,
+    ) -> Result<Self, SimError> {
+        #[allow(clippy::disallowed_methods)] // wall-clock time of the run, for the report only
+        let wall = Instant::now();
+        let mut sim = Simulator::<TransferNode>::new(params.seed, params.link.clone());
+        let flows = params.flows.max(1);
+        let endpoints = options.client_endpoints.unwrap_or(flows).clamp(1, flows);
+        let topology = dumbbell(&mut sim, endpoints, &params.link);
+        let mut rng = ChaCha20Rng::seed_from_u64(params.seed);
+        let server_key = StaticSecret::generate(&mut rng);
+        let server_public = options.ik.then(|| server_key.public_key());
+        let start = sim.start();
+        let mut server_node =
+            TransferNode::server(config.clone(), server_key, params.seed ^ 1, start, flows, options.download);
+        server_node.set_finish(options.finish);
+        server_node.set_await_release(options.await_release);
+        server_node.set_event_driven(options.event_driven);
+        let server = sim.add_node(topology.server, server_node)?;
+        let per_flow = params.bytes / flows as u64;
+        let mut clients = Vec::with_capacity(endpoints);
+        for (i, &addr) in topology.clients.iter().enumerate() {
+            let key = StaticSecret::generate(&mut rng);
+            let ids: Vec<u32> =
+                (i..flows).step_by(endpoints).map(|f| u32::try_from(f).unwrap_or(u32::MAX)).collect();
+            let seed = params.seed.wrapping_add(100 + i as u64);
+            let mut node = TransferNode::build_client(
+                config.clone(),
+                key,
+                seed,
+                start,
+                topology.server,
+                server_public,
+                &ids,
+                per_flow,
+                options.finish,
+            );
+            node.set_await_release(options.await_release);
+            node.set_event_driven(options.event_driven);
+            clients.push(sim.add_node(addr, node)?);
+        }
+        Ok(Transfer { sim, topology, server, clients, params: params.clone(), options, per_flow, wall })
+    }
+
+    /// Runs until every node is done or [`ScenarioParams::time_limit`].
+    pub fn run(&mut self) -> Result<RunOutcome, SimError> {
+        self.sim.run_until(self.params.time_limit)
+    }
+
+    /// Runs on for `duration` more simulated time (or until every node is done).
+    pub fn run_for(&mut self, duration: Duration) -> Result<RunOutcome, SimError> {
+        let limit = self.sim.elapsed().saturating_add(duration);
+        self.sim.run_until(limit)
+    }
+
+    /// The server node.
+    pub fn server_node(&self) -> &TransferNode {
+        self.node(self.server)
+    }
+
+    /// The server node, mutably (e.g. to make it [vanish](TransferNode::vanish_at)).
+    pub fn server_node_mut(&mut self) -> &mut TransferNode {
+        let id = self.server;
+        self.sim.node_mut(id).unwrap_or_else(|| unreachable!("the server belongs to this simulator"))
+    }
+
+    /// The client nodes, in order.
+    pub fn client_nodes(&self) -> impl Iterator<Item = &TransferNode> {
+        self.clients.iter().map(|&id| self.node(id))
+    }
+
+    fn node(&self, id: NodeId) -> &TransferNode {
+        self.sim.node(id).unwrap_or_else(|| unreachable!("nodes belong to this simulator"))
+    }
+
+    /// Bytes each flow uploads.
+    pub fn per_flow(&self) -> u64 {
+        self.per_flow
+    }
+
+    /// The options it was built with.
+    pub fn options(&self) -> &TransferOptions {
+        &self.options
+    }
+
+    /// Every flow's data arrived intact, in order, exactly once and complete, in both directions:
+    /// the server has all `flows` uploads, and every client flow its download (if any).
+    pub fn verified(&self) -> bool {
+        let server = self.server_node();
+        let flows = self.params.flows.max(1);
+        let mut seen = vec![false; flows];
+        for f in &server.flows {
+            if let Some(slot) = f.id.and_then(|id| seen.get_mut(id as usize)) {
+                *slot = true;
+            }
+        }
+        let uploads = server.flows.len() == flows
+            && seen.iter().all(|&s| s)
+            && server.flows.iter().all(|f| f.verified(self.per_flow));
+        let client_flows: Vec<&Flow> = self.client_nodes().flat_map(|n| n.flows.iter()).collect();
+        let downloads = self.options.download == 0
+            || (client_flows.len() == flows
+                && client_flows.iter().all(|f| f.verified(self.options.download)));
+        uploads && downloads
+    }
+
+    /// Retransmitted datagrams over every flow of every node.
+    pub fn retransmits(&self) -> u64 {
+        self.sim.nodes().map(|(_, n)| n.flows.iter().map(|f| f.stats.retransmits).sum::<u64>()).sum()
+    }
+
+    /// The figures of the run: `ok` is `outcome == AllDone` and [`verified`](Self::verified);
+    /// bytes, goodput and fairness count the uploads; the first byte is flow 0's at the server.
+    pub fn summary(&self, outcome: RunOutcome) -> Summary {
+        let flows = self.params.flows.max(1);
+        let start = self.sim.start();
+        let server = self.server_node();
+        let ok = outcome == RunOutcome::AllDone && self.verified();
+        let last = server.flows.iter().filter_map(|f| f.last_byte).max();
+        let elapsed = last.map_or(self.sim.elapsed(), |t| t - start);
+        let first = server.flows.iter().filter(|f| f.id == Some(0)).find_map(|f| f.first_byte);
+        let per_flow_bytes: Vec<u64> = (0..flows)
+            .map(|i| {
+                server
+                    .flows
+                    .iter()
+                    .filter(|f| f.id.map(|id| id as usize) == Some(i))
+                    .map(|f| f.received)
+                    .sum()
+            })
+            .collect();
+        let total = per_flow_bytes.iter().sum();
+        // Fairness compares what each flow got while all were competing: the bytes each had
+        // when the first one finished.
+        let shares = server.shares_at_first_finish.clone().unwrap_or(per_flow_bytes);
+        Summary::new(
+            ok,
+            total,
+            elapsed,
+            self.params.rate_bps,
+            self.retransmits(),
+            first.map(|t| t - start),
+            &shares,
+        )
+    }
+
+    /// The summary with the link counters and times of the run.
+    pub fn report(&self, outcome: RunOutcome) -> ScenarioReport {
+        ScenarioReport::new(&self.sim, self.summary(outcome), outcome, self.wall.elapsed())
+    }
 }
