@@ -70,11 +70,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
     let reply = DataRepr { seq: Seq(7000), fin: false, rtx: false, ping: false, payload: b"Hi Alice" };
     let response = IkResponsePayload {
+        responder_id: bob_id,
         isn: Seq(7000),
         segments: Segments { ack: Some(ack), tail: Some(Tail::Data(reply)) },
     };
     let mut resp = [0u8; 1400];
-    let (bob_done, n2) = write_ik_response(&mut rng, bob_received, alice_id, bob_id, &response, &mut resp)?;
+    let (bob_done, n2) = write_ik_response(&mut rng, bob_received, alice_id, &response, &mut resp)?;
     println!("bob   -> alice IK response, {n2} bytes (handshake complete, forward secret)");
     let Datagram::IkResponse(resp_dgram) = Datagram::parse(&resp[..n2])? else {
         return Err("not a response".into());

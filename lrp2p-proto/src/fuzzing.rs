@@ -100,15 +100,10 @@ pub fn responder_handshake(data: &[u8]) {
                 panic!("a valid initiation must be read");
             };
             let mut response = [0u8; 256];
-            let payload = XxResponsePayload { isn: Seq(9) };
-            let Ok((waiting, _)) = write_xx_response(
-                &mut rng,
-                received,
-                ConnectionId(5),
-                ConnectionId(6),
-                &payload,
-                &mut response,
-            ) else {
+            let payload = XxResponsePayload { responder_id: ConnectionId(6), isn: Seq(9) };
+            let Ok((waiting, _)) =
+                write_xx_response(&mut rng, received, ConnectionId(5), &payload, &mut response)
+            else {
                 panic!("a valid response must encode");
             };
             if let Ok(Datagram::XxFinish(finish)) = Datagram::parse(rest) {
@@ -142,19 +137,21 @@ fn respond(responder: &StaticSecret, guard: &mut EarlyDataGuard, rng: &mut FuzzR
                 sack: SackRanges::EMPTY,
                 ack_delay_us: None,
             };
-            let response =
-                IkResponsePayload { isn: Seq(1), segments: Segments { ack: Some(ack), tail: None } };
+            let response = IkResponsePayload {
+                responder_id: ConnectionId(6),
+                isn: Seq(1),
+                segments: Segments { ack: Some(ack), tail: None },
+            };
             let receiver = init.sender_id;
-            if let Ok((_, n)) = write_ik_response(rng, state, receiver, ConnectionId(6), &response, &mut out)
-            {
+            if let Ok((_, n)) = write_ik_response(rng, state, receiver, &response, &mut out) {
                 assert!(n <= 3 * bytes.len(), "amplification: {n} bytes sent for {} received", bytes.len());
             }
             accepted
         }
         Ok(Datagram::XxInitiation(init)) => {
             if let Ok(state) = read_xx_initiation(responder, &init) {
-                let payload = XxResponsePayload { isn: Seq(1) };
-                let sent = write_xx_response(rng, state, init.sender_id, ConnectionId(6), &payload, &mut out);
+                let payload = XxResponsePayload { responder_id: ConnectionId(6), isn: Seq(1) };
+                let sent = write_xx_response(rng, state, init.sender_id, &payload, &mut out);
                 if let Ok((_, n)) = sent {
                     assert!(n <= 3 * bytes.len(), "amplification: {n} bytes for {}", bytes.len());
                 }

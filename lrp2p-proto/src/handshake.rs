@@ -19,8 +19,9 @@ use crate::crypto::noise::{Completed, HandshakeError, prologue};
 use crate::identity::{PublicKey, StaticSecret};
 use crate::wire::{
     COOKIE_LEN, COOKIE_MAC_LEN, ConnectionId, DecodeError, IkInitPayload, IkInitiationRepr,
-    IkResponsePayload, IkResponseRepr, XX_INITIATION_NOISE_LEN, XX_RESPONSE_NOISE_LEN, XxFinishPayload,
-    XxFinishRepr, XxInitiationRepr, XxResponsePayload, XxResponseRepr, cookie_mac_covered,
+    IkResponsePayload, IkResponseRepr, RESPONSE_PAYLOAD_HEAD_LEN, XX_INITIATION_NOISE_LEN,
+    XX_RESPONSE_NOISE_LEN, XxFinishPayload, XxFinishRepr, XxInitiationRepr, XxResponsePayload,
+    XxResponseRepr, cookie_mac_covered,
 };
 
 /// Largest handshake payload or Noise message these functions handle (one datagram).
@@ -100,12 +101,12 @@ pub fn read_ik_initiation<'p>(
     Ok((state, payload))
 }
 
-/// Responder: writes the IK response to the initiator `receiver_id`.
+/// Responder: writes the IK response to the initiator `receiver_id` (the payload names the
+/// responder's own id).
 pub fn write_ik_response<R: RngCore + CryptoRng>(
     rng: &mut R,
     state: IkResponderReceived,
     receiver_id: ConnectionId,
-    sender_id: ConnectionId,
     payload: &IkResponsePayload<'_>,
     out: &mut [u8],
 ) -> Result<(Completed, usize), HandshakeFailure> {
@@ -113,7 +114,7 @@ pub fn write_ik_response<R: RngCore + CryptoRng>(
     let n = payload.emit(&mut plain)?;
     let mut noise = [0u8; MAX_HANDSHAKE_DATAGRAM];
     let (done, m) = state.write_response(rng, &plain[..n], &mut noise)?;
-    let len = IkResponseRepr { receiver_id, sender_id, noise: &noise[..m] }.emit(out)?;
+    let len = IkResponseRepr { receiver_id, noise: &noise[..m] }.emit(out)?;
     Ok((done, len))
 }
 
@@ -139,20 +140,19 @@ pub fn read_xx_initiation(
     Ok(state)
 }
 
-/// Responder: writes the XX response (`<- e, ee, s, es`, payload = its isn).
+/// Responder: writes the XX response (`<- e, ee, s, es`, payload = its id and isn).
 pub fn write_xx_response<R: RngCore + CryptoRng>(
     rng: &mut R,
     state: XxResponderReceived,
     receiver_id: ConnectionId,
-    sender_id: ConnectionId,
     payload: &XxResponsePayload,
     out: &mut [u8],
 ) -> Result<(XxResponderWaiting, usize), HandshakeFailure> {
-    let mut plain = [0u8; 4];
+    let mut plain = [0u8; RESPONSE_PAYLOAD_HEAD_LEN];
     let n = payload.emit(&mut plain)?;
     let mut noise = [0u8; XX_RESPONSE_NOISE_LEN];
     let (next, _) = state.write_response(rng, &plain[..n], &mut noise)?;
-    let len = XxResponseRepr { receiver_id, sender_id, noise: &noise }.emit(out)?;
+    let len = XxResponseRepr { receiver_id, noise: &noise }.emit(out)?;
     Ok((next, len))
 }
 

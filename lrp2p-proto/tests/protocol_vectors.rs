@@ -95,24 +95,23 @@ fn c2_ik_handshake_and_first_transport_packet() {
     let mut early = [0u8; 256];
     let (received, e) = IkResponder::read_initiation(&responder, &p, &noise[..n1], &mut early).unwrap();
     assert_eq!(early[..e].to_vec(), payload1);
-    let payload2 = hex("000003e8 09 01 00000064 000400");
+    let payload2 = hex("1112131415161718 000003e8 09 01 00000064 000400");
     let mut msg2 = [0u8; 256];
     let (resp_done, n2) =
         received.write_response(&mut Script(key(RESP_EPH).to_vec()), &payload2, &mut msg2).unwrap();
     let mut response = vec![PacketType::IkResponse.to_byte()];
     response.extend_from_slice(&init_id.to_bytes());
-    response.extend_from_slice(&resp_id.to_bytes());
     response.extend_from_slice(&msg2[..n2]);
     assert_eq!(
         response,
-        hex("12 0102030405060708 1112131415161718
+        hex("12 0102030405060708
              95ebc60d2b1fa672c1f46a8aa265ef51bfe38e7ccb39ec5be34069f144808843
-             94c0d9081772e93731e70055dd98e7b27592188fa01f7f89a9af97d881")
+             85d2c9f40b65fe2f318303b9d40d310093f7cc2b752991801474427426e6496bcfc65b9abb")
     );
     let mut out = [0u8; 64];
     let (init_done, m) = waiting.read_response(&msg2[..n2], &mut out).unwrap();
     assert_eq!(out[..m].to_vec(), payload2);
-    let h = hex("0ab5a5ebd84e93cfbcecdbdb229d85f8cdac2f50e88d0f1e8384c967c0a09c0e");
+    let h = hex("3bd69be038ba367f0bf766403bded040ae3079ea31659544004f524b9c63233e");
     assert_eq!(init_done.handshake_hash().to_vec(), h);
     assert_eq!(resp_done.handshake_hash().to_vec(), h);
     let (k1, k2) = init_done.into_keys();

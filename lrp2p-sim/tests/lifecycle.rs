@@ -242,8 +242,6 @@ fn both_sides_of_a_cut_link_time_out_and_free_their_state() {
 /// and lingers. The client must still learn that its data was delivered once the path is back:
 /// its retransmission of the tail should be acknowledged.
 #[test]
-#[ignore = "bug: linger after Finished is a fixed 3 RTO, not extended by the peer's retransmissions; \
-            if the final ACKs are lost meanwhile the peer ends IdleTimeout 30 s later, not Finished"]
 fn sender_learns_of_delivery_when_the_final_acks_are_lost_for_a_second() {
     let mut params = support::params(51, 20, 40, 200_000);
     params.time_limit = Duration::from_secs(120);

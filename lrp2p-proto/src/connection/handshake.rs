@@ -196,7 +196,8 @@ impl Connection {
             self.stats.auth_failures += 1;
             return;
         };
-        self.peer_id = repr.sender_id;
+        // The responder's id, from the authenticated payload (PROTOCOL.md §5.6).
+        self.peer_id = payload.responder_id;
         self.path.received += len as u64;
         if retries == 0 {
             // Karn (RFC 6298 §3): only an unretransmitted exchange gives an RTT sample.
@@ -211,7 +212,7 @@ impl Connection {
             return;
         }
         if let Some(ack) = payload.segments.ack {
-            self.on_ack_segment(now, &ack);
+            self.on_ack_segment(now, &ack, retries == 0);
         }
         let early_data_accepted = self.send.una() > early_seq;
         if !early_data_accepted && self.send.has_in_flight() {
@@ -234,7 +235,7 @@ impl Connection {
             self.stats.auth_failures += 1;
             return;
         };
-        self.peer_id = repr.sender_id;
+        self.peer_id = payload.responder_id;
         self.path.received += len as u64;
         if retries == 0 {
             self.rtt.update(now.saturating_duration_since(sent_at), Duration::ZERO);
@@ -250,7 +251,7 @@ impl Connection {
         let isn = Seq(self.local_isn);
         let finish = XxFinishPayload { isn, segments: Segments { ack: Some(ack), tail } };
         let mut out = vec![0u8; self.config.max_datagram_size.max(crate::wire::XX_FINISH_MIN_LEN + 64)];
-        let Ok((keys, n)) = write_xx_finish(received, repr.sender_id, &finish, &mut out) else {
+        let Ok((keys, n)) = write_xx_finish(received, self.peer_id, &finish, &mut out) else {
             self.drain(Some(CloseReason::EndpointClosed));
             return;
         };
@@ -286,7 +287,7 @@ impl Connection {
         self.peer_key = Some(keys.remote_static());
         self.recv = Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.mss()));
         if let Some(ack) = payload.segments.ack {
-            self.on_ack_segment(now, &ack);
+            self.on_ack_segment(now, &ack, true);
         }
         if let Some(Tail::Data(data)) = payload.segments.tail {
             self.on_data_segment(now, &data);
@@ -334,6 +335,7 @@ impl Connection {
             Handshake::IkReceived { noise, peer_isn } => {
                 let ack = self.ack_repr(now);
                 let payload = IkResponsePayload {
+                    responder_id: self.local_id,
                     isn: Seq(self.local_isn),
                     segments: Segments { ack: Some(ack), tail: None },
                 };
@@ -364,8 +366,7 @@ impl Connection {
         peer_isn: u32,
     ) {
         let mut out = vec![0u8; self.config.max_datagram_size.max(crate::wire::IK_RESPONSE_MIN_LEN + 300)];
-        let Ok((keys, n)) = write_ik_response(rng, noise, self.peer_id, self.local_id, payload, &mut out)
-        else {
+        let Ok((keys, n)) = write_ik_response(rng, noise, self.peer_id, payload, &mut out) else {
             self.drain(Some(CloseReason::EndpointClosed));
             return;
         };
@@ -391,6 +392,7 @@ impl Connection {
             Handshake::IkReceived { noise, peer_isn } => {
                 let ack = AckRepr { cumulative: Seq(peer_isn).prev(), ..self.ack_repr(now) };
                 let payload = IkResponsePayload {
+                    responder_id: self.local_id,
                     isn: Seq(self.local_isn),
                     segments: Segments { ack: Some(ack), tail: Some(Tail::Close(refusal)) },
                 };

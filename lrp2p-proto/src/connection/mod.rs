@@ -159,7 +159,8 @@ pub(crate) struct Connection {
     /// Send a PING at the next opportunity (keep-alive, window probe).
     pub(crate) ping_pending: bool,
     pub(crate) finished_reported: bool,
-    pub(crate) last_sent: Instant,
+    /// When the last authenticated packet arrived.
+    pub(crate) last_received: Instant,
     /// When to start the next key update.
     pub(crate) key_update_at: Option<Instant>,
     /// The send key phase last seen, and the first sequence number sent in it.
@@ -212,7 +213,7 @@ impl Connection {
             write_blocked: false,
             ping_pending: false,
             finished_reported: false,
-            last_sent: now,
+            last_received: now,
             key_update_at: config.key_update_interval.map(|every| now + every),
             key_phase: (false, 0),
             stats: ConnectionStats::default(),

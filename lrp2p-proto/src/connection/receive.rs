@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::{CloseReason, ConnEvent, Connection, Phase};
+use super::{CloseReason, ConnEvent, Connection, Handshake, Phase};
 use crate::arq::recv::{DataOutcome, RecvError};
 use crate::arq::{expand, truncate};
 use crate::crypto::OpenError;
@@ -59,8 +59,22 @@ impl Connection {
             self.ping_pending = true;
         }
         self.touch(now);
+        let gap = now.saturating_duration_since(self.last_received);
+        self.last_received = now;
+        if self.phase == Phase::Lingering {
+            // Like TCP's TIME_WAIT restarting on a retransmitted FIN: while the peer still sends
+            // (its final ACKs were lost, so it retransmits with exponential backoff), keep
+            // answering it, waiting twice the last gap so that its next, doubled, wait fits.
+            let linger = (3 * self.rtt.rto()).max(2 * gap).min(self.config.idle_timeout);
+            self.timers.set(Timer::Linger, now + linger);
+            if let Some(close) = &mut self.close {
+                // A peer that has not seen our CLOSE gets it again, one per packet it sends.
+                close.unsent = true;
+            }
+        }
+        // Karn (RFC 6298 §3): what rode in a retransmitted XX finish gives no RTT sample.
+        let sample = !matches!(self.handshake, Handshake::XxFinishSent { retries, .. } if retries > 0);
         self.confirm(now);
-        // Parse from a copy of the slice bounds: `plaintext` borrows `datagram` only.
         let segments = match Segments::parse(plaintext) {
             Ok(segments) => segments,
             Err(_) => {
@@ -68,14 +82,14 @@ impl Connection {
                 return Received::Accepted;
             }
         };
-        self.on_segments(now, &segments);
+        self.on_segments(now, &segments, sample);
         Received::Accepted
     }
 
     /// Acts on the segments of one authenticated packet (PROTOCOL.md §7, §8).
-    pub(crate) fn on_segments(&mut self, now: Instant, segments: &Segments<'_>) {
+    pub(crate) fn on_segments(&mut self, now: Instant, segments: &Segments<'_>, sample: bool) {
         if let Some(ack) = &segments.ack {
-            if !self.on_ack_segment(now, ack) {
+            if !self.on_ack_segment(now, ack, sample) {
                 return;
             }
         }
@@ -88,7 +102,9 @@ impl Connection {
 
     /// An ACK segment: cumulative ack, SACK ranges, the peer's window, PING. Returns false if the
     /// ACK was invalid (acknowledges something never sent) and the connection is closing.
-    pub(crate) fn on_ack_segment(&mut self, now: Instant, ack: &AckRepr) -> bool {
+    /// `sample`: whether it may give an RTT sample (not when what it acknowledges rode in a
+    /// handshake message that was retransmitted: Karn, RFC 6298 §3).
+    pub(crate) fn on_ack_segment(&mut self, now: Instant, ack: &AckRepr, sample: bool) -> bool {
         if ack.ping {
             self.ack.immediate = true;
         }
@@ -121,7 +137,7 @@ impl Connection {
                 self.timers.stop(Timer::WindowProbe);
             }
         }
-        if let Some(sample) = outcome.rtt_sample {
+        if let Some(sample) = outcome.rtt_sample.filter(|_| sample) {
             let delay = Duration::from_micros(u64::from(ack.ack_delay_us.unwrap_or(0)))
                 .min(self.config.max_ack_delay);
             self.rtt.update(sample, delay);

@@ -184,7 +184,6 @@ impl Connection {
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += len as u64;
         self.path.sent += len as u64;
-        self.last_sent = now;
         if let Some(every) = self.config.keep_alive {
             if self.phase == Phase::Established {
                 self.timers.set(Timer::KeepAlive, now + every);

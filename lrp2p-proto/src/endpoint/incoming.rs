@@ -168,9 +168,8 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         let local_id = self.fresh_id();
         let isn = self.isn();
         let mut out = [0u8; crate::wire::XX_RESPONSE_LEN];
-        let payload = XxResponsePayload { isn: Seq(isn) };
-        let Ok((noise, n)) =
-            write_xx_response(&mut self.rng, received, repr.sender_id, local_id, &payload, &mut out)
+        let payload = XxResponsePayload { responder_id: local_id, isn: Seq(isn) };
+        let Ok((noise, n)) = write_xx_response(&mut self.rng, received, repr.sender_id, &payload, &mut out)
         else {
             self.stats.handshake_failures += 1;
             return;

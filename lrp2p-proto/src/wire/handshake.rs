@@ -4,9 +4,9 @@
 //! ```text
 //!       0      1                9               17                               len-16     len
 //! 0x11  | type | receiver_id=0 | sender_id     | e 32 | enc(s) 48 | enc(p) n+16 | cookie_mac |
-//! 0x12  | type | receiver_id   | sender_id     | e 32 | enc(p) n+16 |
+//! 0x12  | type | receiver_id   | e 32 | enc(p) n+16 |               (responder id in p)
 //! 0x13  | type | receiver_id=0 | sender_id     | e 32 |                           cookie_mac |
-//! 0x14  | type | receiver_id   | sender_id     | e 32 | enc(s) 48 | enc(p) 4+16 |
+//! 0x14  | type | receiver_id   | e 32 | enc(s) 48 | enc(p) 12+16 |  (responder id in p)
 //! 0x15  | type | receiver_id   | enc(s) 48 | enc(p) n+16 |            (no sender_id)
 //!                               \____________ `noise`: the Noise message ____________/
 //! ```
@@ -14,39 +14,43 @@
 //! | type | min length | exact? | smallest payload plaintext |
 //! |------|-----------:|--------|----------------------------|
 //! | 0x11 IK initiation | 141 = 129 + 12 | no | timestamp u64, isn u32 |
-//! | 0x12 IK response   |  69 = 65 + 4   | no | isn u32 |
+//! | 0x12 IK response   |  69 = 57 + 12  | no | responder_id u64, isn u32 |
 //! | 0x13 XX initiation |  65            | yes | (empty, unencrypted) |
-//! | 0x14 XX response   | 117            | yes | isn u32 |
+//! | 0x14 XX response   | 117            | yes | responder_id u64, isn u32 |
 //! | 0x15 XX finish     |  77 = 73 + 4   | no | isn u32 |
 //!
 //! Initiations carry `receiver_id = 0`; every other datagram a non-zero one. `sender_id` is
-//! never 0. Initiations end with `cookie_mac` over all preceding bytes (see `cookie.rs`).
+//! never 0. Responses carry the responder's id inside their encrypted payload, not in the
+//! header, so that it is authenticated: a receiver acts on nothing unauthenticated but what
+//! finds the keys. Initiations end with `cookie_mac` over all preceding bytes (see `cookie.rs`).
 
 use super::cookie::COOKIE_MAC_LEN;
 use super::transport::read8;
 use super::{ConnectionId, DecodeError, PacketType, TAG_LEN, need, out};
 
-/// `type | receiver_id | sender_id`: the header of every handshake datagram but XX finish.
+/// `type | receiver_id | sender_id`: the header of the initiations.
 pub const HANDSHAKE_HEADER_LEN: usize = 17;
-/// `type | receiver_id`: the header of XX finish (the initiator's id is already known).
+/// `type | receiver_id`: the header of the responses and of XX finish.
 pub const XX_FINISH_HEADER_LEN: usize = 9;
+/// `type | receiver_id`: the header of the responses (their sender id is encrypted).
+pub const RESPONSE_HEADER_LEN: usize = 9;
 
 /// IK initiation length without the payload plaintext (`129 + n` bytes for `n` of payload).
 pub const IK_INITIATION_OVERHEAD: usize = HANDSHAKE_HEADER_LEN + 32 + 48 + TAG_LEN + COOKIE_MAC_LEN;
 /// Smallest IK initiation: the payload holds at least `timestamp u64 | isn u32`.
 pub const IK_INITIATION_MIN_LEN: usize = IK_INITIATION_OVERHEAD + 12;
-/// IK response length without the payload plaintext (`65 + n`).
-pub const IK_RESPONSE_OVERHEAD: usize = HANDSHAKE_HEADER_LEN + 32 + TAG_LEN;
-/// Smallest IK response: the payload holds at least `isn u32`.
-pub const IK_RESPONSE_MIN_LEN: usize = IK_RESPONSE_OVERHEAD + 4;
+/// IK response length without the payload plaintext (`57 + n`).
+pub const IK_RESPONSE_OVERHEAD: usize = RESPONSE_HEADER_LEN + 32 + TAG_LEN;
+/// Smallest IK response: the payload holds at least `responder_id u64 | isn u32`.
+pub const IK_RESPONSE_MIN_LEN: usize = IK_RESPONSE_OVERHEAD + 12;
 /// The Noise message of an XX initiation: `e`.
 pub const XX_INITIATION_NOISE_LEN: usize = 32;
 /// Exact length of an XX initiation.
 pub const XX_INITIATION_LEN: usize = HANDSHAKE_HEADER_LEN + XX_INITIATION_NOISE_LEN + COOKIE_MAC_LEN;
-/// The Noise message of an XX response: `e | enc(s) | enc(isn)`.
-pub const XX_RESPONSE_NOISE_LEN: usize = 32 + 48 + 4 + TAG_LEN;
+/// The Noise message of an XX response: `e | enc(s) | enc(responder_id | isn)`.
+pub const XX_RESPONSE_NOISE_LEN: usize = 32 + 48 + 12 + TAG_LEN;
 /// Exact length of an XX response.
-pub const XX_RESPONSE_LEN: usize = HANDSHAKE_HEADER_LEN + XX_RESPONSE_NOISE_LEN;
+pub const XX_RESPONSE_LEN: usize = RESPONSE_HEADER_LEN + XX_RESPONSE_NOISE_LEN;
 /// XX finish length without the payload plaintext (`73 + n`).
 pub const XX_FINISH_OVERHEAD: usize = XX_FINISH_HEADER_LEN + 48 + TAG_LEN;
 /// Smallest XX finish: the payload holds at least `isn u32`.
@@ -55,7 +59,7 @@ pub const XX_FINISH_MIN_LEN: usize = XX_FINISH_OVERHEAD + 4;
 /// The fixed facts of one Noise message's layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Layout {
-    /// Header length: 17, or 9 for XX finish (no sender_id).
+    /// Header length: 17 for initiations, 9 for the rest (no sender_id in the clear).
     header: usize,
     /// Smallest datagram.
     min_len: usize,
@@ -69,9 +73,9 @@ impl Layout {
     const fn of(kind: PacketType) -> Option<Layout> {
         let (header, min_len, exact, initiation) = match kind {
             PacketType::IkInitiation => (HANDSHAKE_HEADER_LEN, IK_INITIATION_MIN_LEN, false, true),
-            PacketType::IkResponse => (HANDSHAKE_HEADER_LEN, IK_RESPONSE_MIN_LEN, false, false),
+            PacketType::IkResponse => (RESPONSE_HEADER_LEN, IK_RESPONSE_MIN_LEN, false, false),
             PacketType::XxInitiation => (HANDSHAKE_HEADER_LEN, XX_INITIATION_LEN, true, true),
-            PacketType::XxResponse => (HANDSHAKE_HEADER_LEN, XX_RESPONSE_LEN, true, false),
+            PacketType::XxResponse => (RESPONSE_HEADER_LEN, XX_RESPONSE_LEN, true, false),
             PacketType::XxFinish => (XX_FINISH_HEADER_LEN, XX_FINISH_MIN_LEN, false, false),
             PacketType::CookieReply | PacketType::Transport { .. } => return None,
         };
@@ -134,7 +138,7 @@ impl<T: AsRef<[u8]>> HandshakePacket<T> {
         ConnectionId::from_bytes(read8(&self.buffer.as_ref()[1..9]))
     }
 
-    /// The sending side's connection id (`None` for XX finish, which has none).
+    /// The sending side's connection id: initiations only (responses carry it encrypted).
     pub fn sender_id(&self) -> Option<ConnectionId> {
         (self.layout.header == HANDSHAKE_HEADER_LEN)
             .then(|| ConnectionId::from_bytes(read8(&self.buffer.as_ref()[9..17])))
@@ -259,14 +263,13 @@ impl<'a> IkInitiationRepr<'a> {
     }
 }
 
-/// Noise IK message 2 (0x12): `<- e, ee, se` plus the encrypted payload.
+/// Noise IK message 2 (0x12): `<- e, ee, se` plus the encrypted payload, which carries the
+/// responder's connection id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IkResponseRepr<'a> {
     /// The initiator's connection id.
     pub receiver_id: ConnectionId,
-    /// The responder's connection id.
-    pub sender_id: ConnectionId,
-    /// The Noise message (`e | enc(payload)`, >= 52 bytes).
+    /// The Noise message (`e | enc(payload)`, >= 60 bytes).
     pub noise: &'a [u8],
 }
 
@@ -274,19 +277,17 @@ impl<'a> IkResponseRepr<'a> {
     /// Parses an IK response datagram.
     pub fn parse(datagram: &'a [u8]) -> Result<Self, DecodeError> {
         let p = view(datagram, PacketType::IkResponse)?;
-        let sender_id = p.sender_id().ok_or(DecodeError::WrongType)?;
-        Ok(IkResponseRepr { receiver_id: p.receiver_id(), sender_id, noise: p.noise() })
+        Ok(IkResponseRepr { receiver_id: p.receiver_id(), noise: p.noise() })
     }
 
     /// Bytes [`IkResponseRepr::emit`] writes.
     pub const fn buffer_len(&self) -> usize {
-        HANDSHAKE_HEADER_LEN.saturating_add(self.noise.len())
+        RESPONSE_HEADER_LEN.saturating_add(self.noise.len())
     }
 
     /// Writes the datagram into `buf`; returns its length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
-        let kind = PacketType::IkResponse;
-        emit(buf, kind, self.receiver_id, Some(self.sender_id), self.noise, None)
+        emit(buf, PacketType::IkResponse, self.receiver_id, None, self.noise, None)
     }
 }
 
@@ -324,14 +325,13 @@ impl<'a> XxInitiationRepr<'a> {
     }
 }
 
-/// Noise XX message 2 (0x14): `<- e, ee, s, es` plus the encrypted isn. Exactly 117 bytes.
+/// Noise XX message 2 (0x14): `<- e, ee, s, es` plus the encrypted responder id and isn.
+/// Exactly 117 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct XxResponseRepr<'a> {
     /// The initiator's connection id.
     pub receiver_id: ConnectionId,
-    /// The responder's connection id.
-    pub sender_id: ConnectionId,
-    /// The Noise message `e | enc(s) | enc(isn)`.
+    /// The Noise message `e | enc(s) | enc(responder_id | isn)`.
     pub noise: &'a [u8; XX_RESPONSE_NOISE_LEN],
 }
 
@@ -341,7 +341,6 @@ impl<'a> XxResponseRepr<'a> {
         let p = view(datagram, PacketType::XxResponse)?;
         Ok(XxResponseRepr {
             receiver_id: p.receiver_id(),
-            sender_id: p.sender_id().ok_or(DecodeError::WrongType)?,
             noise: p.noise().try_into().map_err(|_| DecodeError::WrongType)?,
         })
     }
@@ -353,8 +352,7 @@ impl<'a> XxResponseRepr<'a> {
 
     /// Writes the datagram into `buf`; returns its length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
-        let kind = PacketType::XxResponse;
-        emit(buf, kind, self.receiver_id, Some(self.sender_id), self.noise, None)
+        emit(buf, PacketType::XxResponse, self.receiver_id, None, self.noise, None)
     }
 }
 

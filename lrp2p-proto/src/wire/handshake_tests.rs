@@ -15,7 +15,7 @@ const B: ConnectionId = ConnectionId(0x0b0b_0b0b_0b0b_0b0b);
 fn sizes_match_the_protocol() {
     assert_eq!(IK_INITIATION_OVERHEAD, 129);
     assert_eq!(IK_INITIATION_MIN_LEN, 141);
-    assert_eq!(IK_RESPONSE_OVERHEAD, 65);
+    assert_eq!(IK_RESPONSE_OVERHEAD, 57);
     assert_eq!(IK_RESPONSE_MIN_LEN, 69);
     assert_eq!(XX_INITIATION_LEN, 65);
     assert_eq!(XX_RESPONSE_LEN, 117);
@@ -48,11 +48,12 @@ fn ik_initiation_bytes() {
 
 #[test]
 fn ik_response_bytes() {
-    let noise = [0x66u8; 52];
-    let r = IkResponseRepr { receiver_id: A, sender_id: B, noise: &noise };
+    // No sender id in the clear: the responder's id travels in the encrypted payload.
+    let noise = [0x66u8; 60];
+    let r = IkResponseRepr { receiver_id: A, noise: &noise };
     let mut buf = [0xa5u8; 70];
     assert_eq!(r.emit(&mut buf), Ok(69));
-    let expected = format!("12{}{}{}a5", "0a".repeat(8), "0b".repeat(8), "66".repeat(52));
+    let expected = format!("12{}{}a5", "0a".repeat(8), "66".repeat(60));
     assert_eq!(hex(&buf), expected);
     assert_eq!(IkResponseRepr::parse(&buf[..69]), Ok(r));
     assert!(IkResponseRepr::parse(&buf[..68]).is_err());
@@ -74,10 +75,10 @@ fn xx_initiation_and_response_are_exact() {
     assert_eq!(XxInitiationRepr::parse(&buf[..65]), Ok(init));
     assert_eq!(XxInitiationRepr::parse(&buf[..66]), Err(DecodeError::TrailingBytes(1)));
 
-    let noise = [0x22u8; 100];
-    let resp = XxResponseRepr { receiver_id: A, sender_id: B, noise: &noise };
+    let noise = [0x22u8; 108];
+    let resp = XxResponseRepr { receiver_id: A, noise: &noise };
     assert_eq!(resp.emit(&mut buf), Ok(117));
-    let expected = format!("14{}{}{}a5", "0a".repeat(8), "0b".repeat(8), "22".repeat(100));
+    let expected = format!("14{}{}a5", "0a".repeat(8), "22".repeat(108));
     assert_eq!(hex(&buf), expected);
     assert_eq!(XxResponseRepr::parse(&buf[..117]), Ok(resp));
     assert_eq!(XxResponseRepr::parse(&buf), Err(DecodeError::TrailingBytes(1)));

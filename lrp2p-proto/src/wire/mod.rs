@@ -41,12 +41,13 @@ pub use datagram::Datagram;
 pub use ext::{EXT_ACK_DELAY, EXT_PADDING, EXT_SACK, Extension, Extensions};
 pub use handshake::{
     HANDSHAKE_HEADER_LEN, HandshakePacket, IK_INITIATION_MIN_LEN, IK_INITIATION_OVERHEAD,
-    IK_RESPONSE_MIN_LEN, IK_RESPONSE_OVERHEAD, IkInitiationRepr, IkResponseRepr, XX_FINISH_HEADER_LEN,
-    XX_FINISH_MIN_LEN, XX_FINISH_OVERHEAD, XX_INITIATION_LEN, XX_INITIATION_NOISE_LEN, XX_RESPONSE_LEN,
-    XX_RESPONSE_NOISE_LEN, XxFinishRepr, XxInitiationRepr, XxResponseRepr,
+    IK_RESPONSE_MIN_LEN, IK_RESPONSE_OVERHEAD, IkInitiationRepr, IkResponseRepr, RESPONSE_HEADER_LEN,
+    XX_FINISH_HEADER_LEN, XX_FINISH_MIN_LEN, XX_FINISH_OVERHEAD, XX_INITIATION_LEN, XX_INITIATION_NOISE_LEN,
+    XX_RESPONSE_LEN, XX_RESPONSE_NOISE_LEN, XxFinishRepr, XxInitiationRepr, XxResponseRepr,
 };
 pub use payload::{
-    IK_INIT_PAYLOAD_MIN_LEN, ISN_LEN, IkInitPayload, IkResponsePayload, XxFinishPayload, XxResponsePayload,
+    IK_INIT_PAYLOAD_MIN_LEN, ISN_LEN, IkInitPayload, IkResponsePayload, RESPONSE_PAYLOAD_HEAD_LEN,
+    XxFinishPayload, XxResponsePayload,
 };
 pub use segment::{
     ACK_HEADER_LEN, CloseRepr, DataRepr, SEGMENT_HEADER_LEN, Segment, SegmentFlags, SegmentKind, close_code,

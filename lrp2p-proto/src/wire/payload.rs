@@ -2,9 +2,9 @@
 //!
 //! ```text
 //! IK msg 1:  | timestamp_ns u64 | isn u32 | [DATA seq=isn (FIN allowed)]                 |
-//! IK msg 2:  | isn u32 | ACK (required) | [DATA seq=isn | CLOSE (refusal)]             |
+//! IK msg 2:  | responder_id u64 | isn u32 | ACK (required) | [DATA seq=isn | CLOSE]   |
 //! XX msg 1:  (empty, unencrypted: nothing to parse)
-//! XX msg 2:  | isn u32 |                                         (exactly 4 bytes)
+//! XX msg 2:  | responder_id u64 | isn u32 |                      (exactly 12 bytes)
 //! XX msg 3:  | isn u32 | [ACK] | [DATA seq=isn]                                        |
 //! ```
 //!
@@ -13,12 +13,24 @@
 //! DATA segment must too. Anything else PROTOCOL.md §5.6 forbids is `BadPayloadSegments`.
 
 use super::segments::{Segments, Tail};
-use super::{DecodeError, Seq, out, take};
+use super::{ConnectionId, DecodeError, Seq, out, take};
 
 /// Length of an initial sequence number on the wire.
 pub const ISN_LEN: usize = 4;
 /// Smallest IK message 1 payload: `timestamp u64 | isn u32`.
 pub const IK_INIT_PAYLOAD_MIN_LEN: usize = 8 + ISN_LEN;
+/// Length of the responder's id and isn that open both response payloads.
+pub const RESPONSE_PAYLOAD_HEAD_LEN: usize = 8 + ISN_LEN;
+
+/// Reads the responder's connection id that opens a response payload (never 0).
+fn take_responder_id(plaintext: &[u8]) -> Result<(ConnectionId, &[u8]), DecodeError> {
+    let (id, rest) = take::<8>(plaintext)?;
+    let id = ConnectionId::from_bytes(*id);
+    if id == ConnectionId::NONE {
+        return Err(DecodeError::BadConnectionId);
+    }
+    Ok((id, rest))
+}
 
 /// Which tails a payload admits.
 #[derive(Clone, Copy)]
@@ -106,6 +118,9 @@ impl<'a> IkInitPayload<'a> {
 /// IK message 2 payload: isn, a required ACK, and optional 0.5-RTT data or a refusal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IkResponsePayload<'a> {
+    /// The responder's connection id: where the initiator sends from now on. It travels
+    /// encrypted so that nothing unauthenticated can redirect the connection.
+    pub responder_id: ConnectionId,
     /// The responder's initial sequence number.
     pub isn: Seq,
     /// An ACK (cumulative = the early data's seq if accepted, else `peer_isn - 1`), then
@@ -116,47 +131,60 @@ pub struct IkResponsePayload<'a> {
 impl<'a> IkResponsePayload<'a> {
     /// Parses the plaintext of IK message 2.
     pub fn parse(plaintext: &'a [u8]) -> Result<Self, DecodeError> {
-        let (isn, segments) = parse_isn_segments(plaintext, IK_RESPONSE)?;
-        Ok(IkResponsePayload { isn, segments })
+        let (responder_id, rest) = take_responder_id(plaintext)?;
+        let (isn, segments) = parse_isn_segments(rest, IK_RESPONSE)?;
+        Ok(IkResponsePayload { responder_id, isn, segments })
     }
 
     /// Bytes [`IkResponsePayload::emit`] writes.
     pub const fn buffer_len(&self) -> usize {
-        ISN_LEN.saturating_add(self.segments.buffer_len())
+        RESPONSE_PAYLOAD_HEAD_LEN.saturating_add(self.segments.buffer_len())
     }
 
     /// Writes the plaintext into `buf`; returns its length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
-        emit_isn_segments(buf, &[], self.isn, &self.segments, IK_RESPONSE)
+        if self.responder_id == ConnectionId::NONE {
+            return Err(DecodeError::BadConnectionId);
+        }
+        emit_isn_segments(buf, &self.responder_id.to_bytes(), self.isn, &self.segments, IK_RESPONSE)
     }
 }
 
-/// XX message 2 payload: the responder's isn only (no data to an unauthenticated peer).
+/// XX message 2 payload: the responder's id and isn only (no data to a peer not yet
+/// authenticated).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct XxResponsePayload {
+    /// The responder's connection id (encrypted, so authenticated once the handshake is).
+    pub responder_id: ConnectionId,
     /// The responder's initial sequence number.
     pub isn: Seq,
 }
 
 impl XxResponsePayload {
-    /// Parses the plaintext of XX message 2: exactly 4 bytes.
+    /// Parses the plaintext of XX message 2: exactly 12 bytes.
     pub fn parse(plaintext: &[u8]) -> Result<Self, DecodeError> {
-        let (isn, rest) = take::<ISN_LEN>(plaintext)?;
+        let (responder_id, rest) = take_responder_id(plaintext)?;
+        let (isn, rest) = take::<ISN_LEN>(rest)?;
         if !rest.is_empty() {
             return Err(DecodeError::TrailingBytes(rest.len()));
         }
-        Ok(XxResponsePayload { isn: Seq(u32::from_be_bytes(*isn)) })
+        Ok(XxResponsePayload { responder_id, isn: Seq(u32::from_be_bytes(*isn)) })
     }
 
-    /// Bytes [`XxResponsePayload::emit`] writes: always [`ISN_LEN`].
+    /// Bytes [`XxResponsePayload::emit`] writes: always [`RESPONSE_PAYLOAD_HEAD_LEN`].
     pub const fn buffer_len(&self) -> usize {
-        ISN_LEN
+        RESPONSE_PAYLOAD_HEAD_LEN
     }
 
     /// Writes the plaintext into `buf`; returns its length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
-        out(buf, ISN_LEN)?.copy_from_slice(&self.isn.0.to_be_bytes());
-        Ok(ISN_LEN)
+        if self.responder_id == ConnectionId::NONE {
+            return Err(DecodeError::BadConnectionId);
+        }
+        let buf = out(buf, RESPONSE_PAYLOAD_HEAD_LEN)?;
+        buf[..8].copy_from_slice(&self.responder_id.to_bytes());
+        buf[8..].copy_from_slice(&self.isn.0.to_be_bytes());
+        Ok(RESPONSE_PAYLOAD_HEAD_LEN)
     }
 }
 
@@ -251,29 +279,43 @@ mod tests {
             Segments { ack: ack(4), tail: data(7, b"hi") },
             Segments { ack: ack(4), tail: Some(Tail::Close(refusal)) },
         ] {
-            let p = IkResponsePayload { isn: Seq(7), segments };
+            let p = IkResponsePayload { responder_id: ConnectionId(0x99), isn: Seq(7), segments };
             let n = p.emit(&mut buf).unwrap();
             assert_eq!(IkResponsePayload::parse(&buf[..n]), Ok(p));
         }
-        let no_ack =
-            IkResponsePayload { isn: Seq(7), segments: Segments { ack: None, tail: data(7, b"hi") } };
+        let id = ConnectionId(0x99);
+        let no_ack = IkResponsePayload {
+            responder_id: id,
+            isn: Seq(7),
+            segments: Segments { ack: None, tail: data(7, b"hi") },
+        };
         assert_eq!(no_ack.emit(&mut buf), Err(DecodeError::BadPayloadSegments));
-        assert_eq!(IkResponsePayload::parse(&[0, 0, 0, 7]), Err(DecodeError::BadPayloadSegments));
-        let p = IkResponsePayload { isn: Seq(7), segments: Segments { ack: ack(4), tail: None } };
-        let mut buf = [0xa5u8; 14];
-        assert_eq!(p.emit(&mut buf), Ok(13));
-        assert_eq!(hex(&buf), "00000007090100000004000040a5");
+        let bare = [0, 0, 0, 0, 0, 0, 0, 0x99, 0, 0, 0, 7];
+        assert_eq!(IkResponsePayload::parse(&bare), Err(DecodeError::BadPayloadSegments));
+        let p = IkResponsePayload {
+            responder_id: id,
+            isn: Seq(7),
+            segments: Segments { ack: ack(4), tail: None },
+        };
+        let mut buf = [0xa5u8; 22];
+        assert_eq!(p.emit(&mut buf), Ok(21));
+        assert_eq!(hex(&buf), "000000000000009900000007090100000004000040a5");
+        // The responder's id is never 0.
+        let zero = IkResponsePayload { responder_id: ConnectionId::NONE, ..p };
+        assert_eq!(zero.emit(&mut buf), Err(DecodeError::BadConnectionId));
+        buf[..8].fill(0);
+        assert_eq!(IkResponsePayload::parse(&buf[..21]), Err(DecodeError::BadConnectionId));
     }
 
     #[test]
     fn xx_payloads() {
         let mut buf = [0xa5u8; 32];
-        let r = XxResponsePayload { isn: Seq(0xdead_beef) };
-        assert_eq!(r.emit(&mut buf), Ok(4));
-        assert_eq!(hex(&buf[..5]), "deadbeefa5");
-        assert_eq!(XxResponsePayload::parse(&buf[..4]), Ok(r));
-        assert_eq!(XxResponsePayload::parse(&buf[..5]), Err(DecodeError::TrailingBytes(1)));
-        assert!(XxResponsePayload::parse(&buf[..3]).is_err());
+        let r = XxResponsePayload { responder_id: ConnectionId(0x0102), isn: Seq(0xdead_beef) };
+        assert_eq!(r.emit(&mut buf), Ok(12));
+        assert_eq!(hex(&buf[..13]), "0000000000000102deadbeefa5");
+        assert_eq!(XxResponsePayload::parse(&buf[..12]), Ok(r));
+        assert_eq!(XxResponsePayload::parse(&buf[..13]), Err(DecodeError::TrailingBytes(1)));
+        assert!(XxResponsePayload::parse(&buf[..11]).is_err());
 
         for segments in [Segments::EMPTY, Segments { ack: ack(3), tail: data(9, b"z") }] {
             let f = XxFinishPayload { isn: Seq(9), segments };
