@@ -413,3 +413,21 @@ fn receiver_acknowledges_every_second_packet() {
     assert!(acks * 4 >= data_packets, "{acks} ACKs for {data_packets} data packets");
     assert!(acks <= data_packets / 2 + 10, "{acks} ACKs for {data_packets} data packets");
 }
+
+#[test]
+fn nothing_is_readable_before_the_application_accepts() {
+    let mut p = Pair::new(19);
+    let b_key = p.b.public_key();
+    let (now, b_addr) = (p.now, p.b_addr);
+    let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    p.a.write(now, conn, b"early").unwrap();
+    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
+    let incoming = p.incoming().unwrap();
+    let now = p.now;
+    let mut buf = [0u8; 64];
+    assert_eq!(p.b.read(now, incoming, &mut buf), Err(lrp2p_proto::endpoint::ReadError::Blocked));
+    p.accept_all();
+    let mut got = Vec::new();
+    p.read_all(Side::B, incoming, &mut got);
+    assert_eq!(got, b"early");
+}

@@ -240,6 +240,11 @@ impl Connection {
     /// Reads in-order bytes. `Ok(0)` with a non-empty buffer means the peer finished.
     pub(crate) fn read(&mut self, out: &mut [u8]) -> Result<usize, crate::endpoint::ReadError> {
         use crate::endpoint::ReadError;
+        if matches!(self.handshake, Handshake::IkReceived { .. } | Handshake::XxReceived { .. }) {
+            // Not accepted yet: nothing (not even 0-RTT data) is delivered before the application
+            // has decided to accept this peer.
+            return Err(ReadError::Blocked);
+        }
         let Some(recv) = self.recv.as_mut() else {
             return if self.phase == Phase::Drained {
                 Err(ReadError::Closed)
