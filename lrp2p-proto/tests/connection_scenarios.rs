@@ -123,11 +123,7 @@ fn sequence_numbers_wrap_around_2_pow_32() {
 #[test]
 fn close_with_code_and_reason_reaches_the_peer() {
     let mut p = Pair::new(6);
-    let b_key = p.b.public_key();
-    let (now, b_addr) = (p.now, p.b_addr);
-    let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
-    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
-    p.accept_all();
+    let (conn, _) = p.connect(true);
     p.drive_until(Duration::from_secs(1), |p| {
         p.a_events.iter().any(|e| matches!(e, Event::Connected { .. }))
     });
@@ -178,11 +174,7 @@ fn connecting_to_nobody_times_out() {
 #[test]
 fn vanished_peer_is_detected_by_idle_timeout() {
     let mut p = Pair::new(9);
-    let b_key = p.b.public_key();
-    let (now, b_addr) = (p.now, p.b_addr);
-    p.a.connect(now, b_addr, Some(b_key)).unwrap();
-    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
-    p.accept_all();
+    let (_, _) = p.connect(true);
     p.drive_for(Duration::from_secs(1));
     // Keep-alives hold an idle connection open...
     p.drive_for(Duration::from_secs(60));
@@ -242,12 +234,7 @@ fn cookie_reply_under_load_then_connection_succeeds() {
 #[test]
 fn roaming_peer_keeps_its_connection() {
     let mut p = Pair::new(12);
-    let b_key = p.b.public_key();
-    let (now, b_addr) = (p.now, p.b_addr);
-    let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
-    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
-    let incoming = p.incoming().unwrap();
-    p.accept_all();
+    let (conn, incoming) = p.connect(true);
     p.drive_for(Duration::from_secs(1));
     let new_addr = "10.0.0.3:3333".parse().unwrap();
     p.a_addr = new_addr;
@@ -268,11 +255,7 @@ fn responder_sends_at_most_three_times_what_an_unvalidated_address_sent() {
     // A's packets reach B but nothing comes back: B only ever hears the initiation and its
     // retransmissions, which is all it may answer.
     p.filter = Box::new(|side, _| side == Side::A);
-    let b_key = p.b.public_key();
-    let (now, b_addr) = (p.now, p.b_addr);
-    p.a.connect(now, b_addr, Some(b_key)).unwrap();
-    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
-    p.accept_all();
+    let (_, _) = p.connect(true);
     p.drive_for(Duration::from_secs(20));
     let [a_bytes, b_bytes] = p.sent_bytes;
     assert!(b_bytes > 0, "the responder answered at least once");
@@ -332,11 +315,7 @@ fn keys_are_updated_during_a_long_transfer() {
     transfer(&mut p, 1_000_000, Duration::from_secs(60));
     // Stats of closed connections are gone; the transfer above completing intact is the check
     // that both sides followed every phase flip. Count the flips on a live connection too.
-    let b_key = p.b.public_key();
-    let (now, b_addr) = (p.now, p.b_addr);
-    let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
-    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
-    p.accept_all();
+    let (conn, _) = p.connect(true);
     for _ in 0..20 {
         let now = p.now;
         p.a.write(now, conn, &[7u8; 10_000]).unwrap();
@@ -351,12 +330,7 @@ fn slow_reader_closes_the_window_and_the_sender_waits_then_resumes() {
     config.connection.recv_buffer = 64 * 1024;
     config.connection.send_buffer = 64 * 1024;
     let mut p = Pair::with_config(17, config.clone(), config);
-    let b_key = p.b.public_key();
-    let (now, b_addr) = (p.now, p.b_addr);
-    let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
-    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
-    let incoming = p.incoming().unwrap();
-    p.accept_all();
+    let (conn, incoming) = p.connect(true);
     let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
     let mut sent = 0;
     // B does not read for 5 s: A's writes stop being taken (backpressure), the window closes.
@@ -389,12 +363,7 @@ fn slow_reader_closes_the_window_and_the_sender_waits_then_resumes() {
 #[test]
 fn receiver_acknowledges_every_second_packet() {
     let mut p = Pair::new(18);
-    let b_key = p.b.public_key();
-    let (now, b_addr) = (p.now, p.b_addr);
-    let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
-    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
-    let incoming = p.incoming().unwrap();
-    p.accept_all();
+    let (conn, incoming) = p.connect(true);
     p.drive_for(Duration::from_millis(100));
     let before = p.sent;
     let now = p.now;

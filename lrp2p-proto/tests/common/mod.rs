@@ -180,6 +180,17 @@ impl Pair {
         self.b_events.retain(|e| !matches!(e, Event::Incoming { .. }));
     }
 
+    /// A connects to B (Noise IK with B's key, else XX) and B accepts: (A's handle, B's).
+    pub fn connect(&mut self, ik: bool) -> (ConnectionHandle, ConnectionHandle) {
+        let b_key = self.b.public_key();
+        let (now, b_addr) = (self.now, self.b_addr);
+        let conn = self.a.connect(now, b_addr, ik.then_some(b_key)).unwrap();
+        self.drive_until(Duration::from_secs(5), |p| p.incoming().is_some());
+        let incoming = self.incoming().unwrap();
+        self.accept_all();
+        (conn, incoming)
+    }
+
     pub fn incoming(&self) -> Option<ConnectionHandle> {
         self.b_events
             .iter()
