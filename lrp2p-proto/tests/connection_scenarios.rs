@@ -400,3 +400,22 @@ fn nothing_is_readable_before_the_application_accepts() {
     p.read_all(Side::B, incoming, &mut got);
     assert_eq!(got, b"early");
 }
+
+#[test]
+fn half_open_handshakes_are_capped() {
+    let mut b_config = common::fresh_keys();
+    b_config.max_half_open = 2;
+    b_config.cookie_threshold = 100;
+    let mut p = Pair::with_config(20, common::fresh_keys(), b_config);
+    let b_key = p.b.public_key();
+    // Five initiators that never finish their handshakes: the application does not accept.
+    let (now, b_addr) = (p.now, p.b_addr);
+    for _ in 0..5 {
+        p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    }
+    p.drive_for(Duration::from_millis(100));
+    let incoming = p.b_events.iter().filter(|e| matches!(e, Event::Incoming { .. })).count();
+    assert_eq!(incoming, 2);
+    assert_eq!(p.b.connection_count(), 2);
+    assert!(p.b.stats().refused_by_limits >= 3);
+}
