@@ -1,0 +1,85 @@
+//! # lrp2p-std: LRP2P on `std::net` and threads
+//!
+//! The blocking runtime adapter of LRP2P, a reliable, encrypted transport over UDP. One
+//! [`Socket`] (the Go library's `SocketListen`) owns a [`std::net::UdpSocket`] and a driver
+//! thread; it connects to any number of peers and accepts any number of peers, and every
+//! connection is a [`Connection`]: [`std::io::Read`] + [`std::io::Write`].
+//!
+//! | Go | here |
+//! |---|---|
+//! | `SocketListen(host, port)` | [`Socket::bind(addr, identity)`](Socket::bind) |
+//! | `socket.ConnectTo(host, port)` | [`socket.connect(addr, peer_key)`](Socket::connect) (0-RTT), [`socket.connect_unknown(addr)`](Socket::connect_unknown) |
+//! | `socket.Accept()` | [`socket.accept()`](Socket::accept) → the connection and the peer's key |
+//! | `conn.Read/Write/Close` | `Read`/`Write`, [`shutdown`](Connection::shutdown) (half-close), [`close`](Connection::close), drop |
+//!
+//! A peer *is* its static X25519 key ([`StaticSecret`], [`PublicKey`]). Knowing the peer's key,
+//! [`Socket::connect`] runs Noise IK and the first write rides in the first datagram (0-RTT);
+//! [`Socket::connect_unknown`] runs Noise XX and learns the key. [`Socket::set_acceptor`]
+//! decides whom to accept, by key.
+//!
+//! ## Hello World on loopback
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use lrp2p_std::{EndpointConfig, Socket};
+//!
+//! // Keys made at start-up: nothing can have been captured before, so 0-RTT data may be
+//! // accepted at once (see `Socket::bind`).
+//! let mut config = EndpointConfig::default();
+//! config.early_data.start_floor = false;
+//! let peer2 = Socket::bind_with_config("127.0.0.1:0", lrp2p_std::generate_identity(), config.clone())?;
+//! let peer1 = Socket::bind_with_config("127.0.0.1:0", lrp2p_std::generate_identity(), config)?;
+//!
+//! // Peer 1 knows peer 2's key: "Hello World" rides in the handshake's first datagram.
+//! let mut conn = peer1.connect(peer2.local_addr()?, peer2.public_key())?;
+//! conn.write_all(b"Hello World")?;
+//!
+//! let (mut incoming, who) = peer2.accept()?;
+//! assert_eq!(who, peer1.public_key());
+//! let mut buf = [0u8; 32];
+//! let n = incoming.read(&mut buf)?;
+//! assert_eq!(&buf[..n], b"Hello World");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! ## How it runs
+//!
+//! All protocol logic lives in the sans-IO [`lrp2p_proto`]; this crate only feeds it
+//! datagrams and time, sends what it produces, and sleeps until its next deadline:
+//!
+//! - one driver thread per socket receives datagrams (several per wake-up) and runs timers;
+//! - the endpoint sits behind one mutex; application calls take it, call the endpoint, and
+//!   send what the call produced from the calling thread (no hop through the driver);
+//! - blocked reads, writes and accepts wait on condition variables that the endpoint's events
+//!   signal. A full send buffer blocks [`Write`](std::io::Write): backpressure, never an
+//!   unbounded queue.
+//!
+//! Errors are [`std::io::Error`]s whose kind says what happened (`TimedOut`,
+//! `ConnectionRefused`, `ConnectionReset`, `BrokenPipe`, …) carrying an [`Error`] inside
+//! ([`Error::of`] gets it back).
+//!
+//! ## Not yet
+//!
+//! Future work: GSO/GRO and `sendmmsg`/`recvmmsg` (one system call per datagram today; quinn-udp
+//! is the candidate), and a lock per connection instead of one per socket for many busy
+//! connections.
+//!
+//! ## Modules
+//!
+//! - `socket`: [`Socket`]; `connection`: [`Connection`]; `error`: [`Error`].
+//! - `state`: the shared state, event dispatch and flushing; `driver`: the driver thread.
+
+mod connection;
+mod driver;
+mod error;
+mod socket;
+mod state;
+
+pub use lrp2p_proto::config::{ConnectionConfig, EndpointConfig};
+pub use lrp2p_proto::connection::ConnectionStats;
+pub use lrp2p_proto::endpoint::EndpointStats;
+pub use lrp2p_proto::identity::{PublicKey, StaticSecret};
+
+pub use crate::connection::Connection;
+pub use crate::error::Error;
+pub use crate::socket::{Socket, generate_identity};
