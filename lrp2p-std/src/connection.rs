@@ -55,7 +55,11 @@ impl Connection {
 
     /// Waits on this connection's condition variable until `deadline`; the flag says the
     /// deadline had already passed (nothing waited).
-    fn wait<'a>(&self, state: MutexGuard<'a, State>, deadline: Option<Instant>) -> (MutexGuard<'a, State>, bool) {
+    fn wait<'a>(
+        &self,
+        state: MutexGuard<'a, State>,
+        deadline: Option<Instant>,
+    ) -> (MutexGuard<'a, State>, bool) {
         match deadline {
             None => (self.cond.wait(state).unwrap_or_else(PoisonError::into_inner), false),
             Some(deadline) => {
@@ -157,6 +161,9 @@ impl Connection {
         let now = Instant::now();
         let handle = state.start(self.id, now)?;
         state.endpoint.shutdown(now, handle);
+        if let Some(conn) = state.conns.get_mut(&self.id) {
+            conn.shut_down = true;
+        }
         state.after_call(&self.shared, now);
         Ok(())
     }

@@ -152,7 +152,9 @@ impl Socket {
                 continue;
             }
             state = match deadline {
-                None => self.shared.accept_cond.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner),
+                None => {
+                    self.shared.accept_cond.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner)
+                }
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
@@ -192,7 +194,14 @@ impl Socket {
 }
 
 impl Drop for Socket {
+    /// Waits up to 2 s for finished streams (shut down or dropped connections) to be
+    /// acknowledged, so that their peers can read them to the end; then aborts every other
+    /// connection (its peer is sent a CLOSE) and stops the driver thread.
     fn drop(&mut self) {
+        let linger_until = Instant::now() + crate::state::SOCKET_LINGER;
+        while Instant::now() < linger_until && self.shared.lock().finishing() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         {
             let mut state = self.shared.lock();
             state.stop(&self.shared, Instant::now());

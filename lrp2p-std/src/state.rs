@@ -32,6 +32,10 @@ pub(crate) const ACCEPT_BACKLOG: usize = 1024;
 /// peer's FIN received) before it is aborted with a CLOSE.
 pub(crate) const DROP_LINGER: Duration = Duration::from_secs(10);
 
+/// How long dropping a socket waits for finished streams (shut down or dropped connections)
+/// to be acknowledged, FIN included, before it closes what is left.
+pub(crate) const SOCKET_LINGER: Duration = Duration::from_secs(2);
+
 /// What the driver thread and the application threads share.
 pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
@@ -74,6 +78,8 @@ pub(crate) struct ConnState {
     pub(crate) eof: bool,
     /// The `Connection` was dropped: finish gracefully until then, discarding what arrives.
     pub(crate) orphan_deadline: Option<Instant>,
+    /// The stream was shut down (by `shutdown` or drop): a FIN follows the data.
+    pub(crate) shut_down: bool,
     /// Threads blocked in `flush`, waiting for every written byte to be acknowledged.
     pub(crate) flush_waiters: usize,
     pub(crate) read_timeout: Option<Duration>,
@@ -92,6 +98,7 @@ impl ConnState {
             salvage: VecDeque::new(),
             eof: false,
             orphan_deadline: None,
+            shut_down: false,
             flush_waiters: 0,
             read_timeout: None,
             write_timeout: None,
@@ -267,7 +274,9 @@ impl State {
         while let Some(transmit) = self.endpoint.poll_transmit(now, &mut self.transmit_buf) {
             let datagram = &self.transmit_buf[..transmit.len];
             if let Err(error) = socket.send_to(datagram, transmit.destination) {
-                if error.kind() != io::ErrorKind::Interrupted || socket.send_to(datagram, transmit.destination).is_err() {
+                if error.kind() != io::ErrorKind::Interrupted
+                    || socket.send_to(datagram, transmit.destination).is_err()
+                {
                     self.send_errors += 1;
                 }
             }
@@ -339,6 +348,7 @@ impl State {
         match conn.handle {
             Some(handle) if conn.closed.is_none() && !self.stopping => {
                 conn.orphan_deadline = Some(now + DROP_LINGER);
+                conn.shut_down = true;
                 conn.salvage = VecDeque::new();
                 self.endpoint.shutdown(now, handle);
                 discard(&mut self.endpoint, now, handle);
@@ -350,12 +360,31 @@ impl State {
         }
     }
 
-    /// The socket is going away: close every connection, telling each peer, and wake every
-    /// blocked thread.
+    /// Whether the connection's stream is finished and everything, FIN included, is
+    /// acknowledged: the peer has (or can still read) the whole stream.
+    fn finished_and_acked(&self, conn: &ConnState) -> bool {
+        let stats = conn.handle.and_then(|h| self.endpoint.connection_stats(h));
+        conn.shut_down && stats.is_none_or(|s| s.send_buffered == 0 && s.bytes_in_flight == 0)
+    }
+
+    /// Whether some finished stream still waits for its acknowledgement (see [`SOCKET_LINGER`]).
+    pub(crate) fn finishing(&self) -> bool {
+        self.conns.values().any(|c| c.shut_down && c.closed.is_none() && !self.finished_and_acked(c))
+    }
+
+    /// The socket is going away: abort every connection, telling each peer, except those whose
+    /// finished stream is fully acknowledged (a CLOSE would make the peer discard what it has
+    /// not read yet; it reads to the end instead, and its state expires after its idle
+    /// timeout). Wakes every blocked thread.
     pub(crate) fn stop(&mut self, shared: &Shared, now: Instant) {
         self.stopping = true;
-        let handles: Vec<ConnectionHandle> = self.ids.keys().copied().collect();
-        for handle in handles {
+        let abort: Vec<ConnectionHandle> = self
+            .conns
+            .values()
+            .filter(|c| c.closed.is_none() && !self.finished_and_acked(c))
+            .filter_map(|c| c.handle)
+            .collect();
+        for handle in abort {
             self.endpoint.close(now, handle, close_code::NO_ERROR, b"socket closed");
         }
         self.flush_transmits(&shared.socket, now);
