@@ -419,3 +419,24 @@ fn half_open_handshakes_are_capped() {
     assert_eq!(p.b.connection_count(), 2);
     assert!(p.b.stats().refused_by_limits >= 3);
 }
+
+#[test]
+fn data_sent_before_a_close_stays_readable() {
+    let mut p = Pair::new(21);
+    let (conn, incoming) = p.connect(true);
+    let now = p.now;
+    p.a.write(now, conn, b"last words").unwrap();
+    p.a.shutdown(now, conn);
+    // A closes as soon as its data is acknowledged, before B's application has read it.
+    p.drive_until(Duration::from_secs(5), |p| {
+        p.a.connection_stats(conn).is_none_or(|s| s.send_buffered == 0)
+    });
+    let now = p.now;
+    p.a.close(now, conn, lrp2p_proto::wire::close_code::NO_ERROR, b"done");
+    p.drive_until(Duration::from_secs(1), |p| closed(&p.b_events).is_some());
+    let mut got = Vec::new();
+    assert!(p.read_all(Side::B, incoming, &mut got), "the stream ends cleanly");
+    assert_eq!(got, b"last words");
+    p.drive_for(Duration::from_secs(1));
+    assert_eq!(p.b.connection_count(), 0, "read to the end: state freed");
+}

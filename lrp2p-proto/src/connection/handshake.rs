@@ -208,7 +208,7 @@ impl Connection {
         self.handshake = Handshake::Done;
         self.timers.stop(Timer::Handshake);
         if let Some(Tail::Close(close)) = payload.segments.tail {
-            self.on_close_segment(&close);
+            self.on_close_segment(now, &close);
             return;
         }
         if let Some(ack) = payload.segments.ack {

@@ -158,6 +158,9 @@ pub(crate) struct Connection {
     pub(crate) write_blocked: bool,
     /// Send a PING at the next opportunity (keep-alive, window probe).
     pub(crate) ping_pending: bool,
+    /// The peer closed the connection: nothing more is sent or accepted; unread data stays
+    /// readable until read (or the idle timeout).
+    pub(crate) peer_closed: bool,
     pub(crate) finished_reported: bool,
     /// When the last authenticated packet arrived.
     pub(crate) last_received: Instant,
@@ -212,6 +215,7 @@ impl Connection {
             events: VecDeque::new(),
             write_blocked: false,
             ping_pending: false,
+            peer_closed: false,
             finished_reported: false,
             last_received: now,
             key_update_at: config.key_update_interval.map(|every| now + every),
@@ -259,10 +263,15 @@ impl Connection {
         if n > 0 || out.is_empty() {
             return Ok(n);
         }
-        if recv.is_finished() {
+        let finished = recv.is_finished();
+        if self.peer_closed {
+            // Everything the peer sent before its CLOSE has been read: the state can go.
+            self.drain(None);
+        }
+        if finished {
             return Ok(0);
         }
-        if self.phase == Phase::Drained || self.close.is_some() {
+        if self.phase == Phase::Drained || self.close.is_some() || self.peer_closed {
             return Err(ReadError::Closed);
         }
         Err(ReadError::Blocked)

@@ -32,7 +32,7 @@ impl Connection {
     ) -> Received {
         let len = datagram.len();
         let Some(session) = self.session.as_mut() else { return Received::Dropped };
-        if self.phase == Phase::Drained {
+        if self.phase == Phase::Drained || self.peer_closed {
             return Received::Dropped;
         }
         let highest_before = session.replay_window().highest();
@@ -95,7 +95,7 @@ impl Connection {
         }
         match &segments.tail {
             Some(Tail::Data(data)) => self.on_data_segment(now, data),
-            Some(Tail::Close(close)) => self.on_close_segment(close),
+            Some(Tail::Close(close)) => self.on_close_segment(now, close),
             None => {}
         }
     }
@@ -214,12 +214,21 @@ impl Connection {
     }
 
     /// A CLOSE segment: the peer is gone; free the state without answering (PROTOCOL.md §7.6).
-    pub(crate) fn on_close_segment(&mut self, close: &CloseRepr<'_>) {
+    pub(crate) fn on_close_segment(&mut self, now: Instant, close: &CloseRepr<'_>) {
         let reason = match close.code {
             close_code::REFUSED => CloseReason::Refused,
             code => CloseReason::Remote { code, reason: String::from_utf8_lossy(close.reason).into_owned() },
         };
-        self.drain(Some(reason));
+        self.peer_closed = true;
+        if self.recv.as_ref().is_some_and(|r| r.readable() > 0) && !matches!(self.phase, Phase::Handshaking) {
+            // Data the peer sent (and we acknowledged) before its CLOSE stays readable: nothing
+            // more is sent or accepted, and the state goes once it is read or after the idle
+            // timeout.
+            self.enter_linger(now, reason);
+            self.timers.set(Timer::Linger, now + self.config.idle_timeout);
+        } else {
+            self.drain(Some(reason));
+        }
     }
 
     /// When both streams are finished (our FIN acknowledged, the peer's FIN received), linger to

@@ -21,7 +21,7 @@ impl Connection {
         buf: &mut [u8],
         scratch: &mut [u8],
     ) -> Option<(SocketAddr, usize)> {
-        if self.phase == Phase::Drained {
+        if self.phase == Phase::Drained || self.peer_closed {
             return None;
         }
         if let Some(message) = self.outgoing.take() {
