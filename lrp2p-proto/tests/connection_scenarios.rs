@@ -440,3 +440,25 @@ fn data_sent_before_a_close_stays_readable() {
     p.drive_for(Duration::from_secs(1));
     assert_eq!(p.b.connection_count(), 0, "read to the end: state freed");
 }
+
+#[test]
+fn bulk_transfer_to_a_peer_that_moved_is_not_held_by_the_amplification_limit() {
+    let mut p = Pair::new(22);
+    let (conn, incoming) = p.connect(true);
+    p.drive_for(Duration::from_secs(1));
+    p.a_addr = "10.0.0.3:3333".parse().unwrap();
+    let now = p.now;
+    p.a.write(now, conn, b"x").unwrap();
+    p.drive_for(Duration::from_millis(100));
+    let data = vec![7u8; 1_000_000];
+    let (mut sent, mut got) = (0, Vec::new());
+    let start = p.now;
+    p.drive_until(Duration::from_secs(30), |p| {
+        let now = p.now;
+        sent += p.b.write(now, incoming, &data[sent..]).unwrap_or(0);
+        p.read_all(Side::A, conn, &mut got);
+        got.len() == data.len()
+    });
+    assert!(p.now - start < Duration::from_secs(2), "1 MB took {:?} after the move", p.now - start);
+    assert_eq!(p.b.connection_stats(incoming).unwrap().migrations, 1);
+}

@@ -94,6 +94,9 @@ pub(crate) struct Path {
     pub(crate) validated: bool,
     pub(crate) received: u64,
     pub(crate) sent: u64,
+    /// After a move: the first sequence number sent to the new address (acknowledging it
+    /// validates the address).
+    pub(crate) proof_seq: u64,
 }
 
 impl Path {
@@ -194,7 +197,7 @@ impl Connection {
             local_id,
             peer_id: ConnectionId::NONE,
             // An initiator chose the address itself; a responder has only heard from it.
-            path: Path { remote, validated: initiator, received: 0, sent: 0 },
+            path: Path { remote, validated: initiator, received: 0, sent: 0, proof_seq: u64::MAX },
             phase: Phase::Handshaking,
             handshake,
             initiator,
