@@ -55,6 +55,7 @@ impl Connection {
             self.path.validated = false;
             self.path.received = len as u64;
             self.path.sent = 0;
+            self.path.probe = Some(self.send.next_seq());
             self.stats.migrations += 1;
             self.ping_pending = true;
         }
@@ -110,6 +111,14 @@ impl Connection {
                 return false;
             }
         };
+        // PROTOCOL.md §12.6: an acknowledgement of data sent only to the peer's new address
+        // (sequence numbers from the probe on) validates that address.
+        if let Some(probe) = self.path.probe {
+            if cumulative >= probe || sack[..n].iter().any(|&(_, end)| end >= probe) {
+                self.path.validated = true;
+                self.path.probe = None;
+            }
+        }
         // PROTOCOL.md §8.4: the peer may send beyond its cumulative ack by `window` packets;
         // an older ACK (lower cumulative) never moves the right edge backwards.
         let edge = cumulative.saturating_add(u64::from(ack.window));
