@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{Pair, Side};
 use lrp2p_proto::connection::CloseReason;
-use lrp2p_proto::endpoint::Event;
+use lrp2p_proto::endpoint::{ConnectionHandle, Event};
 use lrp2p_proto::wire::{PacketType, close_code};
 
 fn closed(events: &[Event]) -> Option<CloseReason> {
@@ -461,4 +461,156 @@ fn bulk_transfer_to_a_peer_that_moved_is_not_held_by_the_amplification_limit() {
     });
     assert!(p.now - start < Duration::from_secs(2), "1 MB took {:?} after the move", p.now - start);
     assert_eq!(p.b.connection_stats(incoming).unwrap().migrations, 1);
+}
+
+#[test]
+fn retransmissions_beside_an_ack_stay_within_the_datagram_size() {
+    // Found by the endpoint_ops fuzz target: a lost full-size segment (sent alone) was resent
+    // together with a due ACK (with SACK ranges) in one datagram beyond max_datagram_size.
+    let mut p = Pair::new(15);
+    let largest = std::rc::Rc::new(std::cell::Cell::new(0));
+    let seen = largest.clone();
+    let mut n = 0u64;
+    p.filter = Box::new(move |_, data| {
+        seen.set(seen.get().max(data.len()));
+        n += 1;
+        n % 7 != 0
+    });
+    transfer(&mut p, 300_000, Duration::from_secs(120));
+    let max = lrp2p_proto::wire::DEFAULT_MAX_DATAGRAM;
+    assert!(largest.get() <= max, "a datagram of {} bytes, max {max}", largest.get());
+}
+
+/// Whether `events` report `Connected` for a connection after its `Closed`.
+fn connected_after_closed(events: &[Event]) -> bool {
+    let closed_at = events.iter().position(|e| matches!(e, Event::Closed { .. }));
+    closed_at.is_some_and(|i| events[i..].iter().any(|e| matches!(e, Event::Connected { .. })))
+}
+
+#[test]
+fn a_connection_closed_during_its_handshake_stays_closed() {
+    // Found by the endpoint_ops fuzz target: the handshake completing after a local close
+    // brought the connection back (Established, `Connected` after `Closed`, data resent).
+    for with_key in [true, false] {
+        let mut p = Pair::new(16);
+        let b_key = p.b.public_key();
+        let (now, b_addr) = (p.now, p.b_addr);
+        let conn = p.a.connect(now, b_addr, with_key.then_some(b_key)).unwrap();
+        p.a.write(now, conn, b"early").unwrap();
+        p.flush();
+        p.a.close(now, conn, 0x8002, b"changed my mind");
+        // (XX: A never sends its finish, so B never hears who it is.)
+        p.drive_for(Duration::from_millis(100));
+        p.accept_all();
+        p.drive_for(Duration::from_secs(40));
+        assert_eq!(closed(&p.a_events), Some(CloseReason::Local { code: 0x8002 }), "with_key={with_key}");
+        assert!(!connected_after_closed(&p.a_events), "with_key={with_key}: {:?}", p.a_events);
+        assert_eq!(p.a.connection_count(), 0, "with_key={with_key}");
+        assert_eq!(p.b.connection_count(), 0, "with_key={with_key}");
+    }
+    // XX, closed after the finish went out but before B confirmed it.
+    let mut p = Pair::new(19);
+    let (now, b_addr) = (p.now, p.b_addr);
+    let conn = p.a.connect(now, b_addr, None).unwrap();
+    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
+    let now = p.now;
+    p.a.close(now, conn, 0x8002, b"changed my mind");
+    p.accept_all();
+    p.drive_for(Duration::from_secs(5));
+    assert!(!connected_after_closed(&p.a_events), "XX, after the finish: {:?}", p.a_events);
+    // IK: the responder accepted, so the keys exist: A's CLOSE reaches it at once.
+    let mut p = Pair::new(17);
+    let b_key = p.b.public_key();
+    let (now, b_addr) = (p.now, p.b_addr);
+    let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    p.flush();
+    p.a.close(now, conn, 0x8002, b"changed my mind");
+    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
+    p.accept_all();
+    p.drive_until(Duration::from_secs(1), |p| closed(&p.b_events).is_some());
+    let reason = CloseReason::Remote { code: 0x8002, reason: "changed my mind".into() };
+    assert_eq!(closed(&p.b_events), Some(reason));
+}
+
+#[test]
+fn accepting_an_incoming_connection_after_closing_it_does_nothing() {
+    for with_key in [true, false] {
+        let mut p = Pair::new(18);
+        let b_key = p.b.public_key();
+        let (now, b_addr) = (p.now, p.b_addr);
+        p.a.connect(now, b_addr, with_key.then_some(b_key)).unwrap();
+        p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
+        let incoming = p.incoming().unwrap();
+        let now = p.now;
+        p.b.close(now, incoming, 0x8003, b"");
+        p.b.accept(now, incoming);
+        p.drive_for(Duration::from_secs(40));
+        assert_eq!(closed(&p.b_events), Some(CloseReason::Local { code: 0x8003 }), "with_key={with_key}");
+        assert!(!connected_after_closed(&p.b_events), "with_key={with_key}: {:?}", p.b_events);
+        assert_eq!(p.b.connection_count(), 0, "with_key={with_key}");
+    }
+}
+
+/// B sends `len` bytes to A; returns the virtual time until A has read them all.
+fn send_b_to_a(p: &mut Pair, a_conn: ConnectionHandle, b_conn: ConnectionHandle, len: usize) -> Duration {
+    let data = vec![7u8; len];
+    let (start, mut sent, mut got) = (p.now, 0, Vec::new());
+    p.drive_until(Duration::from_secs(60), |p| {
+        let now = p.now;
+        sent += p.b.write(now, b_conn, &data[sent..]).unwrap_or(0);
+        p.read_all(Side::A, a_conn, &mut got);
+        got.len() == len
+    });
+    p.now - start
+}
+
+/// A connected to B, and B accepted.
+fn connected(seed: u64) -> (Pair, ConnectionHandle, ConnectionHandle) {
+    let mut p = Pair::new(seed);
+    let b_key = p.b.public_key();
+    let (now, b_addr) = (p.now, p.b_addr);
+    let a_conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
+    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
+    let b_conn = p.incoming().unwrap();
+    p.accept_all();
+    p.drive_for(Duration::from_secs(1));
+    (p, a_conn, b_conn)
+}
+
+#[test]
+fn a_roamed_peer_is_validated_by_acknowledging_data_sent_there() {
+    // Found by the endpoint_ops fuzz target: after the peer moved, its new address stayed
+    // under the 3x amplification limit for good, and a transfer to it stalled.
+    let (mut p, a_conn, b_conn) = connected(20);
+    let before = send_b_to_a(&mut p, a_conn, b_conn, 300_000);
+    p.a_addr = "10.0.0.3:3333".parse().unwrap();
+    let now = p.now;
+    p.a.write(now, a_conn, b"moved").unwrap();
+    p.drive_for(Duration::from_millis(100));
+    assert_eq!(p.b.remote_address(b_conn), Some(p.a_addr));
+    let after = send_b_to_a(&mut p, a_conn, b_conn, 300_000);
+    assert!(after < 2 * before, "{after:?} after the move, {before:?} before");
+}
+
+#[test]
+fn a_new_address_that_acknowledges_nothing_sent_there_stays_limited() {
+    // An on-path attacker rewrites the source of A's packets to a victim's address V; what B
+    // sends to V never reaches A. B must send V at most 3x what came "from" V (PROTOCOL.md §12.6).
+    let (mut p, a_conn, b_conn) = connected(21);
+    // (B sends something first, so that no keep-alive of B's falls into what is measured.)
+    let now = p.now;
+    p.b.write(now, b_conn, b"x").unwrap();
+    p.drive_for(Duration::from_millis(100));
+    p.a_addr = "10.0.0.66:6666".parse().unwrap();
+    p.filter = Box::new(|side, _| side == Side::A);
+    let sent = p.sent_bytes;
+    let now = p.now;
+    p.a.write(now, a_conn, b"from V").unwrap();
+    p.drive_for(Duration::from_millis(100));
+    assert_eq!(p.b.remote_address(b_conn), Some(p.a_addr), "B moved to V");
+    let now = p.now;
+    p.b.write(now, b_conn, &[1u8; 100_000]).unwrap();
+    p.drive_for(Duration::from_secs(20));
+    let (from_v, to_v) = (p.sent_bytes[0] - sent[0], p.sent_bytes[1] - sent[1]);
+    assert!(to_v > 0 && to_v <= 3 * from_v, "{to_v} bytes sent to V, {from_v} received from it");
 }

@@ -260,7 +260,19 @@ impl SendStream {
     /// The caller copies the payload with [`payload`](Self::payload) and must send the segment:
     /// it now counts as in flight since `now`.
     pub(crate) fn next_segment(&mut self, now: Instant, mss: usize, right_edge: u64) -> Option<Outgoing> {
-        if let Some(rtx) = self.next_retransmission(now) {
+        self.next_segment_within(now, mss, usize::MAX, right_edge)
+    }
+
+    /// [`next_segment`](Self::next_segment), except that a retransmission (whose size is fixed)
+    /// longer than `rtx_max` waits: a new segment goes instead, if one may.
+    pub(crate) fn next_segment_within(
+        &mut self,
+        now: Instant,
+        mss: usize,
+        rtx_max: usize,
+        right_edge: u64,
+    ) -> Option<Outgoing> {
+        if let Some(rtx) = self.next_retransmission(now, rtx_max) {
             return Some(rtx);
         }
         // PROTOCOL §8.4: no new DATA beyond the right edge.
@@ -291,8 +303,9 @@ impl SendStream {
         Some(Outgoing { seq, offset, len, fin, rtx: false })
     }
 
-    /// Moves the lowest `Lost` segment back in flight as a retransmission.
-    fn next_retransmission(&mut self, now: Instant) -> Option<Outgoing> {
+    /// Moves the lowest `Lost` segment back in flight as a retransmission, if it is at most
+    /// `max_len` long.
+    fn next_retransmission(&mut self, now: Instant, max_len: usize) -> Option<Outgoing> {
         if self.lost_packets == 0 {
             return None;
         }
@@ -304,7 +317,7 @@ impl SendStream {
             return None;
         };
         let seq = self.una + index as u64;
-        let seg = self.segments.get_mut(index)?;
+        let seg = self.segments.get_mut(index).filter(|seg| seg.len <= max_len)?;
         seg.state = SegmentState::InFlight;
         seg.retransmitted = true;
         seg.last_sent = now;

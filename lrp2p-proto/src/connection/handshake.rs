@@ -207,6 +207,10 @@ impl Connection {
         self.establish(now, keys, Some(payload.isn.0));
         self.handshake = Handshake::Done;
         self.timers.stop(Timer::Handshake);
+        if self.close.is_some() {
+            // Closed during the handshake: the keys only carry our CLOSE (see `establish`).
+            return;
+        }
         if let Some(Tail::Close(close)) = payload.segments.tail {
             self.on_close_segment(now, &close);
             return;
@@ -230,6 +234,11 @@ impl Connection {
     /// Initiator: the XX response; answers at once with message 3 carrying the first data.
     pub(crate) fn on_xx_response(&mut self, now: Instant, repr: &XxResponseRepr<'_>, len: usize) {
         let Handshake::XxSent { noise, sent_at, retries, .. } = &self.handshake else { return };
+        if self.close.is_some() {
+            // Closed during the handshake: finish nothing. The responder holds only half-open
+            // state, which it expires (PROTOCOL.md §10.5).
+            return;
+        }
         let (sent_at, retries) = (*sent_at, *retries);
         let Ok((received, payload)) = read_xx_response(noise, repr) else {
             self.stats.auth_failures += 1;
@@ -303,21 +312,25 @@ impl Connection {
         if let (None, Some(isn)) = (&self.recv, peer_isn) {
             self.recv = Some(RecvStream::new(isn, self.config.recv_buffer, self.config.mss()));
         }
+        if let Some(close) = &mut self.close {
+            // Closed during the handshake: it stays closed (lingering), and the keys serve only
+            // to tell the peer, with our CLOSE.
+            close.unsent = true;
+            return;
+        }
         self.phase = Phase::Established;
         self.timers.stop(Timer::HandshakeGiveUp);
         self.touch(now);
-        if let Some(close) = &mut self.close {
-            close.unsent = true;
-        }
     }
 
     /// The first authenticated transport packet confirms the handshake (PROTOCOL.md §4.8).
     pub(crate) fn confirm(&mut self, now: Instant) {
         match self.handshake {
-            Handshake::XxFinishSent { .. } => {
+            // (Not when the application closed it meanwhile: it already had `Closed`.)
+            Handshake::XxFinishSent { .. } if self.close.is_none() => {
                 self.events.push_back(ConnEvent::Connected { early_data_accepted: false });
             }
-            Handshake::Responded { .. } => {}
+            Handshake::XxFinishSent { .. } | Handshake::Responded { .. } => {}
             _ => return,
         }
         self.handshake = Handshake::Done;
@@ -330,7 +343,11 @@ impl Connection {
     }
 
     /// Responder: the application accepts the incoming connection.
+    /// Nothing happens if the application closed the connection first.
     pub(crate) fn accept<R: RngCore + CryptoRng>(&mut self, now: Instant, rng: &mut R) {
+        if self.close.is_some() {
+            return;
+        }
         match std::mem::replace(&mut self.handshake, Handshake::Done) {
             Handshake::IkReceived { noise, peer_isn } => {
                 let ack = self.ack_repr(now);
@@ -386,7 +403,11 @@ impl Connection {
 
     /// Responder: the application refuses the peer. It learns so from an authenticated CLOSE
     /// with code REFUSED (in the IK response, or in a transport packet after XX).
+    /// Nothing happens if the application closed the connection first.
     pub(crate) fn refuse<R: RngCore + CryptoRng>(&mut self, now: Instant, rng: &mut R) {
+        if self.close.is_some() {
+            return;
+        }
         let refusal = CloseRepr { seq: Seq(self.local_isn), code: close_code::REFUSED, reason: b"refused" };
         match std::mem::replace(&mut self.handshake, Handshake::Done) {
             Handshake::IkReceived { noise, peer_isn } => {

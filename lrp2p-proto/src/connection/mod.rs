@@ -94,9 +94,9 @@ pub(crate) struct Path {
     pub(crate) validated: bool,
     pub(crate) received: u64,
     pub(crate) sent: u64,
-    /// After a move: the first sequence number sent to the new address (acknowledging it
-    /// validates the address).
-    pub(crate) proof_seq: u64,
+    /// After a move to a new address: the first sequence number sent there. An ACK of it (or of
+    /// a later one) proves that the peer receives there (PROTOCOL.md §12.6).
+    pub(crate) probe: Option<u64>,
 }
 
 impl Path {
@@ -197,7 +197,7 @@ impl Connection {
             local_id,
             peer_id: ConnectionId::NONE,
             // An initiator chose the address itself; a responder has only heard from it.
-            path: Path { remote, validated: initiator, received: 0, sent: 0, proof_seq: u64::MAX },
+            path: Path { remote, validated: initiator, received: 0, sent: 0, probe: None },
             phase: Phase::Handshaking,
             handshake,
             initiator,

@@ -51,15 +51,14 @@ impl Connection {
         // Roaming (PROTOCOL.md §6.4): only a packet with a new highest counter moves the path,
         // so a replayed or delayed packet from an old address cannot pull it back.
         if from != self.path.remote && counter > highest_before {
-            // PROTOCOL.md §10.4: the new address is unproven (an on-path attacker could have
-            // relayed the packet from a spoofed source), so the 3x budget applies again, plus
-            // one full datagram so that data can go out; the peer acknowledging data sent after
-            // the move proves it receives there.
+            // PROTOCOL.md §12.6: the new address is unproven (an on-path attacker could have
+            // relayed the packet from a spoofed source), so the 3x budget applies again until
+            // the peer acknowledges data sent there (new data is cut to fit the budget).
             self.path.remote = from;
             self.path.validated = false;
-            self.path.received = len as u64 + (self.config.max_datagram_size as u64).div_ceil(3);
+            self.path.received = len as u64;
             self.path.sent = 0;
-            self.path.proof_seq = self.send.next_seq();
+            self.path.probe = Some(self.send.next_seq());
             self.stats.migrations += 1;
             self.ping_pending = true;
         }
@@ -131,6 +130,14 @@ impl Connection {
                 return false;
             }
         };
+        // PROTOCOL.md §12.6: an acknowledgement of data sent only to the peer's new address
+        // (sequence numbers from the probe on) validates that address.
+        if let Some(probe) = self.path.probe {
+            if cumulative >= probe || sack[..n].iter().any(|&(_, end)| end >= probe) {
+                self.path.validated = true;
+                self.path.probe = None;
+            }
+        }
         // PROTOCOL.md §8.4: the peer may send beyond its cumulative ack by `window` packets;
         // an older ACK (lower cumulative) never moves the right edge backwards.
         let edge = cumulative.saturating_add(u64::from(ack.window));
@@ -153,10 +160,6 @@ impl Connection {
                     !self.send.has_unsent_data() && self.send.bytes_in_flight() < self.cc.window() / 2;
                 self.cc.on_ack(now, sent, outcome.acked_bytes, &self.rtt, app_limited);
             }
-        }
-        if !self.path.validated && self.send.una() > self.path.proof_seq {
-            // Data sent to this address after the move was acknowledged: it is the peer's.
-            self.path.validated = true;
         }
         if outcome.new_cumulative {
             self.rtt.reset_backoff();

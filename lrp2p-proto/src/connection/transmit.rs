@@ -72,7 +72,9 @@ impl Connection {
         scratch: &mut [u8],
         data: bool,
     ) -> Option<usize> {
-        let datagram = buf.len().min(self.config.max_datagram_size);
+        // Before the address is validated, within the amplification budget (PROTOCOL.md §10.4).
+        let budget = usize::try_from(self.path.budget()).unwrap_or(usize::MAX);
+        let datagram = buf.len().min(self.config.max_datagram_size).min(budget);
         let overhead = TRANSPORT_HEADER_LEN + TAG_LEN;
         let want_ack = self.recv.is_some() && (self.ack.immediate || self.ping_pending);
         // An ACK that is not due yet rides along with DATA (PROTOCOL.md §8.5 piggybacking) but
@@ -80,13 +82,22 @@ impl Connection {
         let piggyback = self.recv.is_some() && self.ack.pending > 0;
         let candidate = (want_ack || piggyback).then(|| self.ack_repr(now));
         let ack_len = candidate.as_ref().map_or(0, crate::wire::AckRepr::buffer_len);
-        let room = datagram.saturating_sub(overhead + ack_len + crate::wire::SEGMENT_HEADER_LEN);
+        let alone = datagram.saturating_sub(overhead + crate::wire::SEGMENT_HEADER_LEN);
+        let room = alone.saturating_sub(ack_len);
         let segment = if data && room > 0 && self.may_send_data(now, room) {
-            self.send.next_segment(now, room.min(scratch.len()), self.right_edge)
+            // A retransmission that exceeds the budget even alone waits; new data sized to fit
+            // goes first (after a move, it is what validates the new address).
+            self.send.next_segment_within(now, room.min(scratch.len()), alone, self.right_edge)
         } else {
             None
         };
-        let ack = if want_ack || segment.is_some() { candidate } else { None };
+        // An ACK not yet due rides only with DATA. A retransmission keeps the size it was first
+        // sent with, when the ACK beside it may have been smaller (or absent): if both no longer
+        // fit the datagram, the segment goes alone (it fitted alone then) and the ACK, still
+        // due, goes in the next packet.
+        let ack = candidate
+            .filter(|_| want_ack || segment.is_some())
+            .filter(|_| segment.as_ref().is_none_or(|seg| seg.len <= room));
         if segment.is_none() && ack.is_none() {
             return None;
         }
