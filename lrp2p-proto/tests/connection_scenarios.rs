@@ -450,16 +450,8 @@ fn bulk_transfer_to_a_peer_that_moved_is_not_held_by_the_amplification_limit() {
     let now = p.now;
     p.a.write(now, conn, b"x").unwrap();
     p.drive_for(Duration::from_millis(100));
-    let data = vec![7u8; 1_000_000];
-    let (mut sent, mut got) = (0, Vec::new());
-    let start = p.now;
-    p.drive_until(Duration::from_secs(30), |p| {
-        let now = p.now;
-        sent += p.b.write(now, incoming, &data[sent..]).unwrap_or(0);
-        p.read_all(Side::A, conn, &mut got);
-        got.len() == data.len()
-    });
-    assert!(p.now - start < Duration::from_secs(2), "1 MB took {:?} after the move", p.now - start);
+    let took = send_b_to_a(&mut p, conn, incoming, 1_000_000);
+    assert!(took < Duration::from_secs(2), "1 MB took {took:?} after the move");
     assert_eq!(p.b.connection_stats(incoming).unwrap().migrations, 1);
 }
 
@@ -567,12 +559,7 @@ fn send_b_to_a(p: &mut Pair, a_conn: ConnectionHandle, b_conn: ConnectionHandle,
 /// A connected to B, and B accepted.
 fn connected(seed: u64) -> (Pair, ConnectionHandle, ConnectionHandle) {
     let mut p = Pair::new(seed);
-    let b_key = p.b.public_key();
-    let (now, b_addr) = (p.now, p.b_addr);
-    let a_conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
-    p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
-    let b_conn = p.incoming().unwrap();
-    p.accept_all();
+    let (a_conn, b_conn) = p.connect(true);
     p.drive_for(Duration::from_secs(1));
     (p, a_conn, b_conn)
 }
