@@ -145,11 +145,7 @@ fn close_with_code_and_reason_reaches_the_peer() {
 fn refused_peer_learns_it_ik_and_xx() {
     for with_key in [true, false] {
         let mut p = Pair::new(7);
-        let b_key = p.b.public_key();
-        let (now, b_addr) = (p.now, p.b_addr);
-        p.a.connect(now, b_addr, with_key.then_some(b_key)).unwrap();
-        p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
-        let incoming = p.incoming().unwrap();
+        let (_, incoming) = p.dial(with_key);
         let now = p.now;
         p.b.refuse(now, incoming);
         p.drive_until(Duration::from_secs(2), |p| closed(&p.a_events).is_some());
@@ -528,11 +524,7 @@ fn a_connection_closed_during_its_handshake_stays_closed() {
 fn accepting_an_incoming_connection_after_closing_it_does_nothing() {
     for with_key in [true, false] {
         let mut p = Pair::new(18);
-        let b_key = p.b.public_key();
-        let (now, b_addr) = (p.now, p.b_addr);
-        p.a.connect(now, b_addr, with_key.then_some(b_key)).unwrap();
-        p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
-        let incoming = p.incoming().unwrap();
+        let (_, incoming) = p.dial(with_key);
         let now = p.now;
         p.b.close(now, incoming, 0x8003, b"");
         p.b.accept(now, incoming);

@@ -180,15 +180,21 @@ impl Pair {
         self.b_events.retain(|e| !matches!(e, Event::Incoming { .. }));
     }
 
-    /// A connects to B (Noise IK with B's key, else XX) and B accepts: (A's handle, B's).
-    pub fn connect(&mut self, ik: bool) -> (ConnectionHandle, ConnectionHandle) {
+    /// A connects to B (Noise IK with B's key, else XX) until B's application sees the
+    /// incoming connection, not yet accepted: (A's handle, B's).
+    pub fn dial(&mut self, ik: bool) -> (ConnectionHandle, ConnectionHandle) {
         let b_key = self.b.public_key();
         let (now, b_addr) = (self.now, self.b_addr);
         let conn = self.a.connect(now, b_addr, ik.then_some(b_key)).unwrap();
         self.drive_until(Duration::from_secs(5), |p| p.incoming().is_some());
-        let incoming = self.incoming().unwrap();
+        (conn, self.incoming().unwrap())
+    }
+
+    /// [`Pair::dial`], and B accepts.
+    pub fn connect(&mut self, ik: bool) -> (ConnectionHandle, ConnectionHandle) {
+        let handles = self.dial(ik);
         self.accept_all();
-        (conn, incoming)
+        handles
     }
 
     pub fn incoming(&self) -> Option<ConnectionHandle> {
