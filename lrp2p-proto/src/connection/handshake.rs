@@ -187,6 +187,24 @@ impl Connection {
         }
     }
 
+    /// Initiator, after an IK or XX response authenticated: the responder's id (from the
+    /// encrypted payload, PROTOCOL.md §5.6), the bytes heard, and the first RTT sample.
+    fn on_response_read(
+        &mut self,
+        now: Instant,
+        responder_id: ConnectionId,
+        len: usize,
+        sent_at: Instant,
+        retries: u32,
+    ) {
+        self.peer_id = responder_id;
+        self.path.received += len as u64;
+        if retries == 0 {
+            // Karn (RFC 6298 §3): only an unretransmitted exchange gives an RTT sample.
+            self.rtt.update(now.saturating_duration_since(sent_at), Duration::ZERO);
+        }
+    }
+
     /// Initiator: the IK response.
     pub(crate) fn on_ik_response(&mut self, now: Instant, repr: &IkResponseRepr<'_>, len: usize) {
         let Handshake::IkSent { noise, sent_at, retries, .. } = &self.handshake else { return };
@@ -196,13 +214,7 @@ impl Connection {
             self.stats.auth_failures += 1;
             return;
         };
-        // The responder's id, from the authenticated payload (PROTOCOL.md §5.6).
-        self.peer_id = payload.responder_id;
-        self.path.received += len as u64;
-        if retries == 0 {
-            // Karn (RFC 6298 §3): only an unretransmitted exchange gives an RTT sample.
-            self.rtt.update(now.saturating_duration_since(sent_at), Duration::ZERO);
-        }
+        self.on_response_read(now, payload.responder_id, len, sent_at, retries);
         let early_seq = self.send.una();
         self.establish(now, keys, Some(payload.isn.0));
         self.handshake = Handshake::Done;
@@ -244,11 +256,7 @@ impl Connection {
             self.stats.auth_failures += 1;
             return;
         };
-        self.peer_id = payload.responder_id;
-        self.path.received += len as u64;
-        if retries == 0 {
-            self.rtt.update(now.saturating_duration_since(sent_at), Duration::ZERO);
-        }
+        self.on_response_read(now, payload.responder_id, len, sent_at, retries);
         self.recv = Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.mss()));
         let room = early_room(self.config.max_datagram_size, crate::wire::XX_FINISH_MIN_LEN + 40);
         let mut first = vec![0u8; room];
