@@ -119,3 +119,99 @@ impl Driver {
         Poll::Pending
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, IoSliceMut};
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
+
+    use lrp2p_proto::config::EndpointConfig;
+    use lrp2p_proto::identity::StaticSecret;
+
+    use super::*;
+    use crate::io::{RecvMeta, Transmit, UdpIo};
+
+    /// A socket that sends everything and never receives.
+    #[derive(Debug, Default)]
+    struct Quiet {
+        sent: AtomicUsize,
+    }
+
+    impl UdpIo for Quiet {
+        fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<usize> {
+            self.sent.fetch_add(transmit.count(), Ordering::SeqCst);
+            Ok(transmit.count())
+        }
+
+        fn poll_writable(&self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_recv(
+            &self,
+            _: &mut Context<'_>,
+            _: &mut [IoSliceMut<'_>],
+            _: &mut [RecvMeta],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Pending
+        }
+
+        fn local_addr(&self) -> io::Result<SocketAddr> {
+            Ok(SocketAddr::from(([127, 0, 0, 1], 1)))
+        }
+    }
+
+    /// A timer that fires once its deadline has passed when polled (it never wakes anybody).
+    #[derive(Debug, Default)]
+    struct ManualTimer(Option<Instant>);
+
+    impl AsyncTimer for ManualTimer {
+        fn reset(self: Pin<&mut Self>, deadline: Instant) {
+            self.get_mut().0 = Some(deadline);
+        }
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            if self.0.is_some_and(|d| d <= Instant::now()) { Poll::Ready(()) } else { Poll::Pending }
+        }
+    }
+
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn woken_by_an_earlier_deadline_and_ended_by_stop() {
+        let io = Arc::new(Quiet::default());
+        let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(3);
+        let peer = StaticSecret::generate(&mut rng).public_key();
+        let mut config = EndpointConfig::default();
+        config.connection.handshake_rto = Duration::from_millis(200);
+        let shared = Shared::new(io.clone(), StaticSecret::generate(&mut rng), config);
+        let wakes = Arc::new(Count::default());
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = Box::pin(drive(shared.clone(), ManualTimer::default()));
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+
+        // A connect sends its first datagram from the calling thread, and its handshake
+        // retransmission timer (200 ms) is earlier than the driver's sleep (1 s): the driver
+        // is woken.
+        let id = shared.open(SocketAddr::from(([127, 0, 0, 1], 9)), Some(peer)).expect("open");
+        shared.start(id).expect("start");
+        assert_eq!(io.sent.load(Ordering::SeqCst), 1);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+
+        shared.stop();
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 2);
+        assert!(future.as_mut().poll(&mut cx).is_ready());
+    }
+}

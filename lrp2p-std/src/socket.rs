@@ -118,8 +118,8 @@ impl Socket {
     /// static key and returns whether to accept it; a refused peer gets an authenticated
     /// REFUSED and its `connect` fails with [`io::ErrorKind::ConnectionRefused`].
     ///
-    /// It runs on the driver thread (or the thread of the call that took the datagram in) with the socket's lock held: keep it quick, and do not
-    /// call into the socket from it.
+    /// It runs with the socket's lock held (on the driver thread, or in whichever call
+    /// dispatches the endpoint's events): keep it quick, and do not call into the socket from it.
     pub fn set_acceptor(&self, acceptor: impl Fn(&PublicKey) -> bool + Send + Sync + 'static) {
         self.shared.set_acceptor(acceptor);
     }
