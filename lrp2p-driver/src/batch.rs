@@ -23,7 +23,8 @@ use rand_chacha::ChaCha20Rng;
 
 use crate::io::{RecvMeta, Transmit, UdpIo};
 
-/// Datagrams grouped into one [`Transmit`] at most.
+/// Datagrams grouped into one [`Transmit`] at most (fewer if [`UdpIo::max_transmit_segments`]
+/// says so).
 pub(crate) const SEND_BATCH: usize = 16;
 
 /// Receive buffers filled per wake-up of the driver at most.
@@ -125,15 +126,13 @@ impl Sender {
             }
         }
         let max = self.max_datagram;
+        let limit = io.max_transmit_segments().clamp(1, SEND_BATCH);
         // The batch being assembled: `buf[..len]`, `count` datagrams to `destination`.
         let (mut len, mut count, mut segment) = (0, 0, 0);
         let mut destination: Option<SocketAddr> = None;
         loop {
-            let next = if count < SEND_BATCH {
-                endpoint.poll_transmit(now, &mut self.buf[len..len + max])
-            } else {
-                None
-            };
+            let next =
+                if count < limit { endpoint.poll_transmit(now, &mut self.buf[len..len + max]) } else { None };
             match next {
                 Some(t) if t.len == 0 => {}
                 Some(t) if destination.is_none() => {
@@ -160,7 +159,7 @@ impl Sender {
                     (len, count, segment, destination) = (t.len, 1, t.len, Some(t.destination));
                 }
                 None => {
-                    let full = count == SEND_BATCH;
+                    let full = count == limit;
                     if count > 0 && !self.ship_batch(io, destination, segment, len, None) {
                         return false;
                     }
@@ -242,6 +241,7 @@ mod tests {
     #[derive(Debug)]
     struct FakeIo {
         budget: Mutex<usize>,
+        segments: usize,
         sent: Mutex<Vec<(SocketAddr, Vec<u8>)>>,
         /// (destination, segment size, datagrams) of each `try_send`.
         calls: Mutex<Vec<(SocketAddr, usize, usize)>>,
@@ -249,7 +249,12 @@ mod tests {
 
     impl FakeIo {
         fn new(budget: usize) -> Self {
-            FakeIo { budget: Mutex::new(budget), sent: Mutex::default(), calls: Mutex::default() }
+            FakeIo {
+                budget: Mutex::new(budget),
+                segments: usize::MAX,
+                sent: Mutex::default(),
+                calls: Mutex::default(),
+            }
         }
 
         fn set_budget(&self, budget: usize) {
@@ -295,6 +300,10 @@ mod tests {
         fn local_addr(&self) -> io::Result<SocketAddr> {
             Ok(SocketAddr::from(([127, 0, 0, 1], 1)))
         }
+
+        fn max_transmit_segments(&self) -> usize {
+            self.segments
+        }
     }
 
     fn addr(port: u16) -> SocketAddr {
@@ -325,6 +334,12 @@ mod tests {
         let segment = calls[0].1;
         assert_eq!(calls, [(addr(10), segment, 3), (addr(20), segment, 2), (addr(10), segment, 1)]);
         assert_eq!(io.sent().len(), 6);
+
+        // A socket that takes two datagrams per call gets batches of two at most.
+        let io = FakeIo { segments: 2, ..FakeIo::new(usize::MAX) };
+        assert!(Sender::new(1400).flush(&io, &mut endpoint(now), now));
+        let calls: Vec<usize> = io.calls.lock().expect("lock").iter().map(|c| c.2).collect();
+        assert_eq!(calls, [2, 1, 2, 1]);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use std::time::Instant;
 /// Datagrams to one destination, back to back: every one `segment_size` bytes long except
 /// possibly the last, which may be shorter (the GSO shape).
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct Transmit<'a> {
     /// Where every datagram goes.
     pub destination: SocketAddr,
@@ -85,6 +86,12 @@ pub trait UdpIo: Send + Sync + fmt::Debug + 'static {
 
     /// The address the socket is bound to.
     fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// The most datagrams one [`Transmit`] may hold (what segmentation offload allows; the
+    /// driver caps it at a small batch of its own). By default, any number.
+    fn max_transmit_segments(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// A timer the driver sleeps on until the endpoint's next deadline.
