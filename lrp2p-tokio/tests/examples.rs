@@ -1,6 +1,10 @@
 //! The Go README's two examples as tests: hello world, and one socket accepting two peers and
 //! reading each.
 
+// clippy's allow-unwrap-in-tests does not see into #[tokio::test] bodies; a panic is a test's
+// failure report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{bounded, socket};
