@@ -116,3 +116,62 @@ impl AsyncTimer for TokioTimer {
         self.get_mut().0.as_mut().poll(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+
+    use super::*;
+
+    async fn bound() -> TokioUdp {
+        TokioUdp::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"))
+    }
+
+    #[tokio::test]
+    async fn receives_a_batch() {
+        // (`Transmit` cannot be built outside lrp2p-driver: sending is covered by the
+        // integration tests.)
+        let (a, b) = (bound().await, bound().await);
+        let to = b.local_addr().expect("addr");
+        for datagram in [&[0u8, 1, 2, 3][..], &[4, 5, 6, 7], &[8, 9]] {
+            a.socket.send_to(datagram, to).await.expect("send");
+        }
+
+        let mut storage = [[0u8; 16]; 4];
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while got.len() < 3 && tokio::time::Instant::now() < deadline {
+            let mut bufs: Vec<IoSliceMut<'_>> = storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+            let mut meta = [RecvMeta::default(); 4];
+            let n = tokio::time::timeout(
+                Duration::from_secs(5),
+                poll_fn(|cx| b.poll_recv(cx, &mut bufs, &mut meta)),
+            )
+            .await
+            .expect("receive timed out")
+            .expect("receive");
+            for (buf, m) in bufs.iter().zip(&meta).take(n) {
+                assert_eq!(m.addr, a.local_addr().expect("addr"));
+                assert_eq!(m.stride, m.len);
+                got.push(buf[..m.len].to_vec());
+            }
+        }
+        assert_eq!(got, [vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]);
+        // Nothing more queued: pending, with readiness cleared and the waker registered.
+        let mut bufs = [IoSliceMut::new(&mut storage[0])];
+        let mut meta = [RecvMeta::default()];
+        let waker = std::task::Waker::noop();
+        assert!(b.poll_recv(&mut Context::from_waker(waker), &mut bufs, &mut meta).is_pending());
+    }
+
+    #[tokio::test]
+    async fn timer_fires_at_its_reset_deadline() {
+        let mut timer = Box::pin(TokioTimer::new());
+        let started = Instant::now();
+        timer.as_mut().reset(started + Duration::from_millis(20));
+        tokio::time::timeout(Duration::from_secs(5), poll_fn(|cx| timer.as_mut().poll(cx)))
+            .await
+            .expect("timer never fired");
+        assert!(started.elapsed() >= Duration::from_millis(20));
+    }
+}

@@ -119,6 +119,51 @@ async fn dropping_the_socket_closes_its_connections() {
 }
 
 #[tokio::test]
+async fn dropping_the_socket_ends_its_driver_task() {
+    let a = socket().await;
+    let addr = a.local_addr().unwrap();
+    drop(a);
+    // The UDP socket belongs to the driver task (no connection holds it): once the task has
+    // ended, the port is free again. Nothing lingers, so that is at once.
+    let mut rebound = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if let Ok(socket) = std::net::UdpSocket::bind(addr) {
+            rebound = Some(socket);
+            break;
+        }
+    }
+    assert!(rebound.is_some(), "the driver task still holds {addr}");
+}
+
+#[tokio::test]
+async fn a_socket_outlived_by_its_runtime_closes_its_connections() {
+    let b = socket().await;
+    let (addr, key) = (b.local_addr().unwrap(), b.public_key());
+    // A's socket and connection live on in this task after their runtime is gone.
+    let (a, ca) = tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let a = socket().await;
+            let ca = a.connect(addr, key).await.unwrap();
+            bounded(ca.connected()).await.unwrap();
+            (a, ca)
+        })
+    })
+    .await
+    .unwrap();
+    let (mut cb, _) = bounded(b.accept()).await.unwrap();
+    // Its driver task was dropped with the runtime: the socket stopped and told B.
+    let err = bounded(cb.read(&mut [0u8; 8])).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+    // And A's calls fail (they do not wait for a driver that is gone).
+    let mut ca = ca;
+    let err = bounded(ca.write(b"x")).await.unwrap_err();
+    assert_eq!(Error::of(&err), Some(&Error::SocketClosed));
+    drop((ca, a));
+}
+
+#[tokio::test]
 async fn dropping_the_socket_lets_finished_streams_arrive() {
     // The Go examples' writers: write, then the program ends (connection and socket dropped).
     let server = socket().await;
