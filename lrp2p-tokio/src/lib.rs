@@ -63,8 +63,9 @@
 //! - A call that cannot complete registers its task's waker and returns `Pending`; the
 //!   endpoint's events wake it. A full send buffer makes `poll_write` pending: backpressure,
 //!   never an unbounded queue. Nothing here blocks a runtime thread beyond the short lock.
-//! - Every future is cancel safe: [`Socket::accept`] takes a connection from the queue only
-//!   when it returns it; reads and writes move bytes only when they complete. Bound any wait
+//! - The futures and `poll_*` calls here are cancel safe: [`Socket::accept`] takes a
+//!   connection from the queue only when it returns it; a read or write moves bytes only when
+//!   it completes. Bound any wait
 //!   with [`tokio::time::timeout`] (there are no per-connection timeouts as in lrp2p-std).
 //!
 //! ## Flush, shutdown, close, drop
