@@ -42,7 +42,8 @@
 //! - `shared`: [`Shared`] and the poll API; `state`: the state behind the lock, event
 //!   dispatch, lingers and stop; `wakers`: waker sets.
 //! - `drive`: [`drive`]; `io`: the runtime traits and batch shapes; `batch`: sending (with the
-//!   stash) and receiving in batches.
+//!   stash) and receiving in batches; `udp`: [`UdpCore`], the socket's system calls with
+//!   GSO/GRO on quinn-udp (its docs say why that crate), for every runtime's [`UdpIo`].
 //! - `async_io_runtime` (feature `async-io-runtime`, on by default): [`UdpIo`] and
 //!   [`AsyncTimer`] on async-io.
 //! - `error`: [`Error`].
@@ -58,6 +59,7 @@ mod error;
 mod io;
 mod shared;
 mod state;
+mod udp;
 mod wakers;
 
 pub use lrp2p_proto::config::{ConnectionConfig, EndpointConfig};
@@ -67,9 +69,10 @@ pub use lrp2p_proto::identity::{PublicKey, StaticSecret};
 
 pub use crate::drive::drive;
 pub use crate::error::Error;
-pub use crate::io::{AsyncTimer, RecvMeta, Transmit, UdpIo};
+pub use crate::io::{AsyncTimer, IoStats, RecvMeta, Transmit, UdpIo};
 pub use crate::shared::Shared;
 pub use crate::state::{ACCEPT_BACKLOG, DROP_LINGER, SOCKET_LINGER};
+pub use crate::udp::{MAX_TRANSMIT_BYTES, SOCKET_RECV_BUFFER, SOCKET_SEND_BUFFER, UdpCore, UdpSockRef};
 
 /// A connection of a [`Shared`]: what every `poll_*` call names. Stable from
 /// [`Shared::open`] (before the handshake starts) to the connection's end.

@@ -1,0 +1,142 @@
+//! [`UdpCore`]: the system calls of a UDP socket with segmentation offload, on
+//! [quinn-udp](quinn_udp), independent of any runtime. A runtime's [`UdpIo`](crate::UdpIo) is
+//! its readiness (writable, readable) around [`UdpCore::try_send`] and [`UdpCore::recv`].
+//!
+//! On Linux a [`Transmit`] leaves in one `sendmsg` with `UDP_SEGMENT` (GSO: the kernel cuts
+//! it into datagrams), and a receive is one `recvmmsg` filling up to 32 buffers, each of
+//! which may hold up to 64 datagrams of one flow (`UDP_GRO`). Elsewhere: `sendmsg_x` /
+//! `recvmsg_x` batches on Apple platforms, one datagram per call on the BSDs and Windows
+//! (which has no GRO path in quinn-udp either). The fallback is chosen at run time.
+//!
+//! ## Why quinn-udp
+//!
+//! quinn-udp (0.5.x, MIT/Apache-2.0) is the socket layer of quinn, released with it and kept
+//! by the same maintainers; it runs in production in quinn and others, on Linux, Android,
+//! macOS/iOS, the BSDs, illumos and Windows, and depends only on libc, socket2 and (on
+//! Windows) windows-sys. It encapsulates all the `unsafe` we would otherwise write ourselves:
+//! `msghdr`/`mmsghdr` set-up, control-message encoding and decoding (`UDP_SEGMENT`, `UDP_GRO`,
+//! `IP_TOS`/ECN, `IP_PKTINFO`), `recvmmsg`, `uname`. It probes GSO once per socket (kernel
+//! ≥ 4.18 and `setsockopt(UDP_SEGMENT)` succeeding: 64 segments, else 1) and turns GRO on
+//! opportunistically (64 segments, else 1); it forbids IP fragmentation (`IP_PMTUDISC_PROBE`,
+//! `IPV6_DONTFRAG`). Its `send` swallows every error but `WouldBlock` (logging one per
+//! minute); `try_send` returns them all, which is what we use, so that a refused datagram is
+//! counted by the sender. On `EIO` or `EINVAL` from a GSO `sendmsg` (a driver without UDP
+//! segmentation) it drops `max_gso_segments` to 1 for the rest of the socket's life, and on
+//! `EINVAL` it retries once without the `IP_TOS` control message (pre-3.13 kernels): the
+//! datagram of the failed call is lost and counted, the next ones go one by one. Its
+//! weaknesses for us: it does not split a [`Transmit`] larger than `max_gso_segments` or the
+//! 64 KiB a `sendmsg` takes (we do, here), its receive path gives ECN we do not use yet, and
+//! its default features pull in `tracing` (we turn them off: no logging). It is the crate
+//! quinn, s2n-quic's tests and others rely on for exactly this; writing our own would mean
+//! `unsafe` code, which our crates forbid.
+
+use std::io::{self, IoSliceMut};
+
+pub use quinn_udp::UdpSockRef;
+use quinn_udp::UdpSocketState;
+
+use crate::io::{RecvMeta, Transmit};
+
+/// The receive buffer asked of the kernel (`SO_RCVBUF`; Linux caps it at `net.core.rmem_max`
+/// and counts overhead in it): a loopback or LAN burst of a full congestion window must fit
+/// while the driver is not scheduled, or it is lost.
+pub const SOCKET_RECV_BUFFER: usize = 4 << 20;
+
+/// The send buffer asked of the kernel (`SO_SNDBUF`, capped at `net.core.wmem_max`): room
+/// for several GSO batches in flight through the stack.
+pub const SOCKET_SEND_BUFFER: usize = 2 << 20;
+
+/// The most bytes one `sendmsg` carries: the largest UDP payload over IPv4.
+pub const MAX_TRANSMIT_BYTES: usize = 65_507;
+
+/// The most datagrams one receive buffer holds under GRO (Linux's `UDP_GRO_CNT_MAX`).
+const MAX_GRO_SEGMENTS: usize = 64;
+
+/// A UDP socket's offload state and system calls, without the socket: borrow the socket for
+/// each call (`(&socket).into()`), so any runtime's socket type fits.
+#[derive(Debug)]
+pub struct UdpCore {
+    state: UdpSocketState,
+}
+
+impl UdpCore {
+    /// Makes `socket` non-blocking and enables what the platform offers (GRO, packet info, no
+    /// fragmentation). See [`UdpCore::configure`] for the socket buffers too.
+    pub fn new(socket: UdpSockRef<'_>) -> io::Result<Self> {
+        let state = UdpSocketState::new(socket)?;
+        Ok(UdpCore { state })
+    }
+
+    /// [`UdpCore::new`], then asks for [`SOCKET_RECV_BUFFER`] and [`SOCKET_SEND_BUFFER`]
+    /// (best effort: a system that grants less still works, with more loss under bursts).
+    pub fn configure<S>(socket: &S) -> io::Result<Self>
+    where
+        for<'s> UdpSockRef<'s>: From<&'s S>,
+    {
+        let core = UdpCore::new(socket.into())?;
+        // Best effort: the kernel may cap or refuse them.
+        let _ = core.state.set_recv_buffer_size(socket.into(), SOCKET_RECV_BUFFER);
+        let _ = core.state.set_send_buffer_size(socket.into(), SOCKET_SEND_BUFFER);
+        Ok(core)
+    }
+
+    /// The socket's buffer sizes as the kernel keeps them (receive, send; Linux reports twice
+    /// what was granted, overhead included).
+    pub fn buffer_sizes<S>(&self, socket: &S) -> io::Result<(usize, usize)>
+    where
+        for<'s> UdpSockRef<'s>: From<&'s S>,
+    {
+        Ok((self.state.recv_buffer_size(socket.into())?, self.state.send_buffer_size(socket.into())?))
+    }
+
+    /// Sends datagrams from the front of `transmit` in one system call (several only when
+    /// segmentation offload is off); returns how many left (at least one). As
+    /// [`UdpIo::try_send`](crate::UdpIo::try_send): `WouldBlock` means none could; any other
+    /// error is about the first datagram (the caller counts it as lost and goes on).
+    pub fn try_send(&self, socket: UdpSockRef<'_>, transmit: &Transmit<'_>) -> io::Result<usize> {
+        let segment = transmit.segment_size.max(1);
+        let count =
+            transmit.count().min(self.max_transmit_segments()).min(MAX_TRANSMIT_BYTES / segment).max(1);
+        let end = (count * segment).min(transmit.contents.len());
+        let contents = &transmit.contents[..end];
+        let out = quinn_udp::Transmit {
+            destination: transmit.destination,
+            ecn: None,
+            contents,
+            segment_size: (contents.len() > segment).then_some(segment),
+            src_ip: None,
+        };
+        self.state.try_send(socket, &out)?;
+        Ok(count)
+    }
+
+    /// Receives what is queued, without blocking: fills `bufs` and `meta` from the front and
+    /// returns how many buffers it filled; `WouldBlock` when nothing is queued. A buffer may
+    /// hold several datagrams of `stride` bytes (GRO): make each [`UdpCore::recv_buffer_size`]
+    /// bytes long.
+    pub fn recv(
+        &self,
+        socket: UdpSockRef<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> io::Result<usize> {
+        let mut quinn_meta = [quinn_udp::RecvMeta::default(); quinn_udp::BATCH_SIZE];
+        let slots = bufs.len().min(meta.len()).min(quinn_meta.len());
+        let filled = self.state.recv(socket, &mut bufs[..slots], &mut quinn_meta[..slots])?;
+        for (ours, theirs) in meta.iter_mut().zip(&quinn_meta[..filled]) {
+            *ours = RecvMeta { addr: theirs.addr, len: theirs.len, stride: theirs.stride };
+        }
+        Ok(filled)
+    }
+
+    /// The most datagrams one [`Transmit`] may hold: 1 without GSO (or once the kernel
+    /// refused it), up to 64 with.
+    pub fn max_transmit_segments(&self) -> usize {
+        self.state.max_gso_segments().max(1)
+    }
+
+    /// The most datagrams the kernel puts in one receive buffer: 1 without GRO, 64 with.
+    pub fn gro_segments(&self) -> usize {
+        self.state.gro_segments().clamp(1, MAX_GRO_SEGMENTS)
+    }
+}
