@@ -390,4 +390,73 @@ mod tests {
         assert_eq!(io.sent(), reference.sent());
         assert_eq!(sender.stats.send_errors, 0);
     }
+
+    /// A socket whose one receive fills two buffers: a GRO batch from port 1 (stride 4, a
+    /// short last datagram) and a single datagram from port 2.
+    #[derive(Debug)]
+    struct GroIo;
+
+    impl UdpIo for GroIo {
+        fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<usize> {
+            Ok(transmit.count())
+        }
+
+        fn poll_writable(&self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_recv(
+            &self,
+            _: &mut Context<'_>,
+            bufs: &mut [IoSliceMut<'_>],
+            meta: &mut [RecvMeta],
+        ) -> Poll<io::Result<usize>> {
+            bufs[0][..10].copy_from_slice(&[1, 1, 1, 1, 2, 2, 2, 2, 3, 3]);
+            meta[0] = RecvMeta { addr: addr(1), len: 10, stride: 4 };
+            bufs[1][..5].copy_from_slice(&[4; 5]);
+            meta[1] = RecvMeta { addr: addr(2), len: 5, stride: 5 };
+            Poll::Ready(Ok(2))
+        }
+
+        fn local_addr(&self) -> io::Result<SocketAddr> {
+            Ok(addr(3))
+        }
+
+        fn max_receive_segments(&self) -> usize {
+            64
+        }
+    }
+
+    #[test]
+    fn gro_buffers_split_into_datagrams() {
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut batch = RecvBatch::new(GroIo.max_receive_segments());
+        assert_eq!(batch.meta.len(), RECV_BATCH_GRO);
+        let Poll::Ready(Ok(filled)) = batch.poll_recv(&GroIo, &mut cx) else { panic!("no receive") };
+        let mut got = Vec::new();
+        let count = batch.for_each(filled, |from, datagram| got.push((from.port(), datagram.to_vec())));
+        assert_eq!(count, 4);
+        assert_eq!(
+            got,
+            [(1, vec![1, 1, 1, 1]), (1, vec![2, 2, 2, 2]), (1, vec![3, 3]), (2, vec![4, 4, 4, 4, 4])]
+        );
+        // Without GRO: more, smaller batches of buffers.
+        assert_eq!(RecvBatch::new(1).meta.len(), RECV_BATCH);
+    }
+
+    #[test]
+    fn no_offload_sends_one_datagram_per_call() {
+        let now = Instant::now();
+        let reference = FakeIo::new(usize::MAX);
+        assert!(Sender::new(1400).flush(&reference, &mut endpoint(now), now));
+        let io = FakeIo { segments: 1, ..FakeIo::new(usize::MAX) };
+        let mut sender = Sender::new(1400);
+        assert!(sender.flush(&io, &mut endpoint(now), now));
+        let calls = io.calls.lock().expect("lock").clone();
+        assert_eq!(calls.len(), 6);
+        assert!(calls.iter().all(|c| c.2 == 1));
+        assert_eq!(io.sent(), reference.sent());
+        assert_eq!((sender.stats.send_calls, sender.stats.datagrams_sent), (6, 6));
+    }
 }

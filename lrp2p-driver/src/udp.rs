@@ -31,6 +31,7 @@
 //! `unsafe` code, which our crates forbid.
 
 use std::io::{self, IoSliceMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use quinn_udp::UdpSockRef;
 use quinn_udp::UdpSocketState;
@@ -57,6 +58,8 @@ const MAX_GRO_SEGMENTS: usize = 64;
 #[derive(Debug)]
 pub struct UdpCore {
     state: UdpSocketState,
+    /// A cap on datagrams per send set by [`UdpCore::limit_transmit_segments`].
+    segment_limit: AtomicUsize,
 }
 
 impl UdpCore {
@@ -64,7 +67,7 @@ impl UdpCore {
     /// fragmentation). See [`UdpCore::configure`] for the socket buffers too.
     pub fn new(socket: UdpSockRef<'_>) -> io::Result<Self> {
         let state = UdpSocketState::new(socket)?;
-        Ok(UdpCore { state })
+        Ok(UdpCore { state, segment_limit: AtomicUsize::new(usize::MAX) })
     }
 
     /// [`UdpCore::new`], then asks for [`SOCKET_RECV_BUFFER`] and [`SOCKET_SEND_BUFFER`]
@@ -132,11 +135,123 @@ impl UdpCore {
     /// The most datagrams one [`Transmit`] may hold: 1 without GSO (or once the kernel
     /// refused it), up to 64 with.
     pub fn max_transmit_segments(&self) -> usize {
-        self.state.max_gso_segments().max(1)
+        self.state.max_gso_segments().min(self.segment_limit.load(Ordering::Relaxed)).max(1)
+    }
+
+    /// Sends at most `segments` datagrams per system call from now on (1: no GSO, as on a
+    /// system without it).
+    pub fn limit_transmit_segments(&self, segments: usize) {
+        self.segment_limit.store(segments.max(1), Ordering::Relaxed);
     }
 
     /// The most datagrams the kernel puts in one receive buffer: 1 without GRO, 64 with.
     pub fn gro_segments(&self) -> usize {
         self.state.gro_segments().clamp(1, MAX_GRO_SEGMENTS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::UdpSocket;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Receives on `core` until `want` datagrams came (or 5 s passed); returns them with
+    /// the largest number of datagrams one buffer held.
+    fn receive(core: &UdpCore, socket: &UdpSocket, want: usize) -> (Vec<Vec<u8>>, usize) {
+        let mut storage = vec![0u8; 65_536 * 4];
+        let (mut datagrams, mut most) = (Vec::new(), 0);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while datagrams.len() < want && Instant::now() < deadline {
+            let mut bufs: Vec<IoSliceMut<'_>> = storage.chunks_mut(65_536).map(IoSliceMut::new).collect();
+            let mut meta = [RecvMeta::default(); 4];
+            match core.recv(socket.into(), &mut bufs, &mut meta) {
+                Ok(filled) => {
+                    for (m, buf) in meta.iter().zip(storage.chunks(65_536)).take(filled) {
+                        let in_buf: Vec<Vec<u8>> =
+                            buf[..m.len].chunks(m.stride.max(1)).map(<[u8]>::to_vec).collect();
+                        most = most.max(in_buf.len());
+                        datagrams.extend(in_buf);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+        (datagrams, most)
+    }
+
+    /// Five 1,000-byte datagrams and a 300-byte one, each filled with its index.
+    fn contents() -> Vec<u8> {
+        (0..6u8).flat_map(|i| vec![i; if i < 5 { 1000 } else { 300 }]).collect()
+    }
+
+    fn pair() -> (UdpSocket, UdpCore, UdpSocket, UdpCore) {
+        let a = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let b = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let (core_a, core_b) = (UdpCore::configure(&a).expect("core"), UdpCore::configure(&b).expect("core"));
+        (a, core_a, b, core_b)
+    }
+
+    fn check(datagrams: &[Vec<u8>]) {
+        let lens: Vec<usize> = datagrams.iter().map(Vec::len).collect();
+        assert_eq!(lens, [1000, 1000, 1000, 1000, 1000, 300]);
+        for (i, d) in datagrams.iter().enumerate() {
+            assert!(d.iter().all(|&b| usize::from(b) == i), "datagram {i} mixed up");
+        }
+    }
+
+    #[test]
+    fn segmented_send_arrives_as_datagrams() {
+        let (a, core_a, b, core_b) = pair();
+        let contents = contents();
+        let to = b.local_addr().expect("addr");
+        let transmit = Transmit { destination: to, segment_size: 1000, contents: &contents };
+        let mut sent = 0;
+        while sent < 6 {
+            sent += core_a.try_send((&a).into(), &transmit.skip(sent)).expect("send");
+        }
+        let (datagrams, most) = receive(&core_b, &b, 6);
+        check(&datagrams);
+        if core_a.max_transmit_segments() > 1 && core_b.gro_segments() > 1 {
+            // Linux loopback keeps a GSO batch whole for a GRO socket: one buffer, stride 1000.
+            assert_eq!(most, 6);
+        }
+    }
+
+    #[test]
+    fn without_offload_one_datagram_per_call() {
+        let (a, core_a, b, core_b) = pair();
+        core_a.limit_transmit_segments(1);
+        assert_eq!(core_a.max_transmit_segments(), 1);
+        let contents = contents();
+        let to = b.local_addr().expect("addr");
+        let transmit = Transmit { destination: to, segment_size: 1000, contents: &contents };
+        for i in 0..6 {
+            assert_eq!(core_a.try_send((&a).into(), &transmit.skip(i)).expect("send"), 1);
+        }
+        let (datagrams, most) = receive(&core_b, &b, 6);
+        check(&datagrams);
+        assert_eq!(most, 1);
+    }
+
+    #[test]
+    fn a_transmit_is_cut_at_64_kib() {
+        let (a, core_a, b, core_b) = pair();
+        let contents = vec![7u8; 1400 * 60];
+        let to = b.local_addr().expect("addr");
+        let transmit = Transmit { destination: to, segment_size: 1400, contents: &contents };
+        let first = core_a.try_send((&a).into(), &transmit).expect("send");
+        assert!(first * 1400 <= MAX_TRANSMIT_BYTES && first >= 1);
+        let mut sent = first;
+        while sent < 60 {
+            sent += core_a.try_send((&a).into(), &transmit.skip(sent)).expect("send");
+        }
+        let (datagrams, _) = receive(&core_b, &b, 60);
+        assert_eq!(datagrams.len(), 60);
+        assert!(datagrams.iter().all(|d| d.len() == 1400));
     }
 }
