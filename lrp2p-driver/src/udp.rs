@@ -115,8 +115,9 @@ impl UdpCore {
 
     /// Receives what is queued, without blocking: fills `bufs` and `meta` from the front and
     /// returns how many buffers it filled; `WouldBlock` when nothing is queued. A buffer may
-    /// hold several datagrams of `stride` bytes (GRO): make each [`UdpCore::recv_buffer_size`]
-    /// bytes long.
+    /// hold several datagrams of `stride` bytes (GRO), the last one possibly shorter: make
+    /// each 64 KiB long (the largest UDP payload, and the most Linux coalesces); at most 32
+    /// are filled per call.
     pub fn recv(
         &self,
         socket: UdpSockRef<'_>,
