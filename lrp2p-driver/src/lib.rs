@@ -26,9 +26,12 @@
 //!   events wake them. A full send buffer makes `poll_write` pending: backpressure, never an
 //!   unbounded queue.
 //! - Every datagram crosses the runtime boundary in the `batch` module, in the shapes of
-//!   segmentation offload ([`Transmit`], [`RecvMeta`]). When the socket would block, the
-//!   unsent datagrams wait in a bounded stash and the driver sends them once it is writable;
-//!   none is dropped for a momentarily full socket buffer.
+//!   segmentation offload ([`Transmit`], [`RecvMeta`]): consecutive datagrams to one peer
+//!   leave in one system call (up to 64 and 64 KiB under GSO), and one receive takes in up to
+//!   16 GRO buffers of up to 64 datagrams each ([`UdpCore`] does the calls; [`IoStats`]
+//!   counts them). When the socket would block, the unsent datagrams wait in a bounded stash
+//!   and the driver sends them once it is writable; none is dropped for a momentarily full
+//!   socket buffer.
 //! - [`drive`] wakes on a datagram, the endpoint's deadline, a call that moved that deadline
 //!   earlier, or writability while datagrams are stashed; it ends when [`Shared::stop`] is
 //!   called.

@@ -52,6 +52,23 @@ fn recv_all(r: &mut impl Read) -> io::Result<usize> {
     }
 }
 
+/// Each thread's name, CPU ticks (user + system) and voluntary context switches so far (Linux).
+fn threads() -> Vec<(String, u64, u64)> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Vec::new() };
+    let mut out = Vec::new();
+    for task in tasks.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let field = |key: &str| status.lines().find_map(|l| l.strip_prefix(key)).map(str::trim).unwrap_or("");
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        let switches = field("voluntary_ctxt_switches:").parse().unwrap_or(0);
+        out.push((field("Name:").to_owned(), ticks(11) + ticks(12), switches));
+    }
+    out
+}
+
 fn report(name: &str, bytes: usize, elapsed: Duration, cpu: Duration) {
     let mb = bytes as f64 / 1e6;
     println!(
@@ -95,6 +112,7 @@ fn lrp2p(total: usize) -> io::Result<()> {
     let (mut conn, _) = server.accept()?;
     let got = recv_all(&mut conn)?;
     let (elapsed, cpu) = (start.elapsed(), cpu_time() - cpu);
+    let threads = threads();
     let (conn_stats, sender_stats, sender_io) = writer.join().expect("writer panicked")?;
     report("lrp2p", got, elapsed, cpu);
     if let Some(stats) = conn_stats {
@@ -112,6 +130,12 @@ fn lrp2p(total: usize) -> io::Result<()> {
         per_call(receiver_io.datagrams_received, receiver_io.recv_calls),
     );
     println!("        sender io: {sender_io:?}\n        receiver io: {receiver_io:?}");
+    for (name, ticks, switches) in threads {
+        println!(
+            "        thread {name:<16} CPU {:.2} s, {switches} voluntary context switches",
+            ticks as f64 / 100.0
+        );
+    }
     Ok(())
 }
 
