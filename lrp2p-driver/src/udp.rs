@@ -2,33 +2,35 @@
 //! [quinn-udp](quinn_udp), independent of any runtime. A runtime's [`UdpIo`](crate::UdpIo) is
 //! its readiness (writable, readable) around [`UdpCore::try_send`] and [`UdpCore::recv`].
 //!
-//! On Linux a [`Transmit`] leaves in one `sendmsg` with `UDP_SEGMENT` (GSO: the kernel cuts
-//! it into datagrams), and a receive is one `recvmmsg` filling up to 32 buffers, each of
-//! which may hold up to 64 datagrams of one flow (`UDP_GRO`). Elsewhere: `sendmsg_x` /
-//! `recvmsg_x` batches on Apple platforms, one datagram per call on the BSDs and Windows
-//! (which has no GRO path in quinn-udp either). The fallback is chosen at run time.
+//! On Linux (and Android) a [`Transmit`] leaves in one `sendmsg` with `UDP_SEGMENT` (GSO: the
+//! kernel cuts it into datagrams), and a receive is one `recvmmsg` filling up to 32 buffers,
+//! each of which may hold up to 64 datagrams of one flow (`UDP_GRO`). FreeBSD: `recvmmsg`,
+//! one datagram per send. Windows: GSO through `UDP_SEND_MSG_SIZE` where the stack has it,
+//! one datagram per receive. macOS/iOS, OpenBSD, NetBSD, illumos: one datagram per call
+//! (quinn-udp's `sendmsg_x` batching on Apple needs its opt-in `fast-apple-datapath`
+//! feature, a private API, which we leave off). What the system offers is probed at run time.
 //!
 //! ## Why quinn-udp
 //!
-//! quinn-udp (0.5.x, MIT/Apache-2.0) is the socket layer of quinn, released with it and kept
-//! by the same maintainers; it runs in production in quinn and others, on Linux, Android,
-//! macOS/iOS, the BSDs, illumos and Windows, and depends only on libc, socket2 and (on
-//! Windows) windows-sys. It encapsulates all the `unsafe` we would otherwise write ourselves:
-//! `msghdr`/`mmsghdr` set-up, control-message encoding and decoding (`UDP_SEGMENT`, `UDP_GRO`,
-//! `IP_TOS`/ECN, `IP_PKTINFO`), `recvmmsg`, `uname`. It probes GSO once per socket (kernel
-//! ≥ 4.18 and `setsockopt(UDP_SEGMENT)` succeeding: 64 segments, else 1) and turns GRO on
-//! opportunistically (64 segments, else 1); it forbids IP fragmentation (`IP_PMTUDISC_PROBE`,
-//! `IPV6_DONTFRAG`). Its `send` swallows every error but `WouldBlock` (logging one per
-//! minute); `try_send` returns them all, which is what we use, so that a refused datagram is
-//! counted by the sender. On `EIO` or `EINVAL` from a GSO `sendmsg` (a driver without UDP
-//! segmentation) it drops `max_gso_segments` to 1 for the rest of the socket's life, and on
-//! `EINVAL` it retries once without the `IP_TOS` control message (pre-3.13 kernels): the
-//! datagram of the failed call is lost and counted, the next ones go one by one. Its
-//! weaknesses for us: it does not split a [`Transmit`] larger than `max_gso_segments` or the
-//! 64 KiB a `sendmsg` takes (we do, here), its receive path gives ECN we do not use yet, and
-//! its default features pull in `tracing` (we turn them off: no logging). It is the crate
-//! quinn, s2n-quic's tests and others rely on for exactly this; writing our own would mean
-//! `unsafe` code, which our crates forbid.
+//! quinn-udp (0.5.16, MIT/Apache-2.0; 0.6 needs Rust 1.88, above our 1.85) is quinn's socket
+//! layer, released with it by the same maintainers and used in production wherever quinn is;
+//! it depends only on libc, socket2 and (on Windows) windows-sys. It encapsulates the `unsafe`
+//! we would otherwise have to write, which our crates forbid: `msghdr`/`mmsghdr` set-up,
+//! control-message encoding and decoding (`UDP_SEGMENT`, `UDP_GRO`, `IP_TOS`/ECN,
+//! `IP_PKTINFO`), `recvmmsg`, `uname`. Per socket it turns GRO on opportunistically, forbids
+//! IP fragmentation (`IP_PMTUDISC_PROBE`, `IPV6_DONTFRAG`) and probes GSO (kernel ≥ 4.18 and
+//! `setsockopt(UDP_SEGMENT)` on a throwaway socket: 64 segments, else 1); its state is `Sync`
+//! (atomics). ECN is read on receive and written on send; we pass none yet. Errors: its
+//! `send` swallows all but `WouldBlock` (logging one a minute, with its `tracing` feature,
+//! which we turn off), while `try_send`, which we use, returns them, so that the sender counts
+//! a refused datagram ([`IoStats::send_errors`](crate::IoStats)) and goes on with the next
+//! (the protocol retransmits). On `EIO` or `EINVAL` from a `sendmsg` (a device without UDP
+//! segmentation) it drops `max_gso_segments` to 1 for the socket's life, and on `EINVAL` it
+//! retries once without `IP_TOS` (kernels before 3.13): we then lose the first datagram of
+//! that batch and send the rest one by one. Its gaps, filled here: it does not cut a
+//! [`Transmit`] to `max_gso_segments` or to the 64 KiB one `sendmsg` takes, and Windows
+//! reports 64 GRO segments even with receive coalescing off (harmless: our buffers are 64 KiB
+//! either way). Verdict: the right tool, well kept and narrow; we use it as is.
 
 use std::io::{self, IoSliceMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
