@@ -3,7 +3,8 @@
 //! lrp2p-std (which runs the driver with [`run`] on a thread of its own) and lrp2p-async-std
 //! (on async-std or smol alike) use them.
 //!
-//! The I/O is the plain one: a loop of `send_to` / `recv_from`, one system call per datagram.
+//! The system calls are [`UdpCore`]'s (GSO/GRO, `recvmmsg`, with their fallbacks); this module
+//! adds async-io's readiness around them.
 
 use std::future::Future;
 use std::io::{self, IoSliceMut};
@@ -17,42 +18,33 @@ use async_io::{Async, Timer};
 
 use crate::io::{AsyncTimer, RecvMeta, Transmit, UdpIo};
 use crate::shared::Shared;
+use crate::udp::UdpCore;
 
 /// A UDP socket on async-io's reactor.
 #[derive(Debug)]
 pub struct AsyncIoUdp {
     socket: Async<UdpSocket>,
+    core: UdpCore,
 }
 
 impl AsyncIoUdp {
-    /// Switches `socket` to non-blocking and registers it with the reactor.
+    /// Switches `socket` to non-blocking, enables segmentation offload where the system offers
+    /// it, asks for large socket buffers ([`UdpCore::configure`]), and registers it with the
+    /// reactor.
     pub fn new(socket: UdpSocket) -> io::Result<Self> {
-        Ok(AsyncIoUdp { socket: Async::new(socket)? })
+        let core = UdpCore::configure(&socket)?;
+        Ok(AsyncIoUdp { socket: Async::new(socket)?, core })
     }
-}
 
-/// Retries a system call interrupted by a signal.
-fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
-    loop {
-        match call() {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            result => return result,
-        }
+    /// The offload state and system calls.
+    pub fn core(&self) -> &UdpCore {
+        &self.core
     }
 }
 
 impl UdpIo for AsyncIoUdp {
     fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<usize> {
-        let socket = self.socket.get_ref();
-        let mut sent = 0;
-        for datagram in transmit.datagrams() {
-            match retry(|| socket.send_to(datagram, transmit.destination)) {
-                Ok(_) => sent += 1,
-                Err(e) if sent == 0 => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(sent)
+        self.core.try_send(self.socket.get_ref().into(), transmit)
     }
 
     fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -65,29 +57,11 @@ impl UdpIo for AsyncIoUdp {
         bufs: &mut [IoSliceMut<'_>],
         meta: &mut [RecvMeta],
     ) -> Poll<io::Result<usize>> {
-        let socket = self.socket.get_ref();
-        let slots = bufs.len().min(meta.len());
         loop {
-            let (mut filled, mut error) = (0, None);
-            // Errors (ICMP reports on some systems) are skipped; at most `slots` of them.
-            for _ in 0..slots {
-                let Some(buf) = bufs.get_mut(filled) else { break };
-                match retry(|| socket.recv_from(buf)) {
-                    Ok((len, addr)) => {
-                        if let Some(m) = meta.get_mut(filled) {
-                            *m = RecvMeta { addr, len, stride: len };
-                        }
-                        filled += 1;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => error = Some(e),
-                }
-            }
-            if filled > 0 {
-                return Poll::Ready(Ok(filled));
-            }
-            if let Some(error) = error {
-                return Poll::Ready(Err(error));
+            match self.core.recv(self.socket.get_ref().into(), bufs, meta) {
+                Ok(0) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                result => return Poll::Ready(result),
             }
             ready!(self.socket.poll_readable(cx))?;
         }
@@ -95,6 +69,14 @@ impl UdpIo for AsyncIoUdp {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.get_ref().local_addr()
+    }
+
+    fn max_transmit_segments(&self) -> usize {
+        self.core.max_transmit_segments()
+    }
+
+    fn max_receive_segments(&self) -> usize {
+        self.core.gro_segments()
     }
 }
 

@@ -34,7 +34,7 @@ const ROUNDS_PER_POLL: usize = 32;
 /// produce. Spawn it on the runtime (or `block_on` it on a thread of its own) once per socket.
 pub async fn drive<T: AsyncTimer>(shared: Arc<Shared>, timer: T) {
     let mut timer = pin!(timer);
-    let mut driver = Driver { recv: RecvBatch::default(), armed: None };
+    let mut driver = Driver { recv: RecvBatch::new(shared.io.max_receive_segments()), armed: None };
     std::future::poll_fn(|cx| driver.poll(&shared, timer.as_mut(), cx)).await;
 }
 
@@ -76,11 +76,13 @@ impl Driver {
             }
             if let Some(n) = received.filter(|&n| n > 0) {
                 let endpoint = &mut state.endpoint;
-                self.recv.for_each(n, |from, datagram| {
+                let datagrams = self.recv.for_each(n, |from, datagram| {
                     if !datagram.is_empty() {
                         endpoint.handle_datagram(now, from, datagram);
                     }
                 });
+                state.sender.stats.recv_calls += 1;
+                state.sender.stats.datagrams_received += datagrams as u64;
             }
             state.handle_timeouts(now);
             state.process(&*shared.io, now);

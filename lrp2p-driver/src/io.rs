@@ -63,6 +63,24 @@ impl Default for RecvMeta {
     }
 }
 
+/// What crossed the runtime boundary: system calls and datagrams each way. Datagrams per
+/// call show whether batching works (a bulk transfer over GSO sends dozens per call).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IoStats {
+    /// [`UdpIo::try_send`] calls (`WouldBlock` and failed ones included).
+    pub send_calls: u64,
+    /// Datagrams the socket took.
+    pub datagrams_sent: u64,
+    /// Datagrams the socket refused for good (not counting "would block": those wait); the
+    /// protocol retransmits what they carried.
+    pub send_errors: u64,
+    /// Receive calls that returned datagrams.
+    pub recv_calls: u64,
+    /// Datagrams received (a GRO buffer counts as the datagrams in it).
+    pub datagrams_received: u64,
+}
+
 /// A non-blocking UDP socket, as a runtime provides it. Every method takes `&self`: the
 /// application's threads or tasks send through it while the driver receives.
 pub trait UdpIo: Send + Sync + fmt::Debug + 'static {
@@ -91,6 +109,12 @@ pub trait UdpIo: Send + Sync + fmt::Debug + 'static {
     /// driver caps it at a small batch of its own). By default, any number.
     fn max_transmit_segments(&self) -> usize {
         usize::MAX
+    }
+
+    /// The most datagrams a receive puts in one buffer (GRO; see [`RecvMeta::stride`]): the
+    /// driver sizes its buffers by it. By default 1.
+    fn max_receive_segments(&self) -> usize {
+        1
     }
 }
 

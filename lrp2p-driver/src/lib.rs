@@ -26,9 +26,12 @@
 //!   events wake them. A full send buffer makes `poll_write` pending: backpressure, never an
 //!   unbounded queue.
 //! - Every datagram crosses the runtime boundary in the `batch` module, in the shapes of
-//!   segmentation offload ([`Transmit`], [`RecvMeta`]). When the socket would block, the
-//!   unsent datagrams wait in a bounded stash and the driver sends them once it is writable;
-//!   none is dropped for a momentarily full socket buffer.
+//!   segmentation offload ([`Transmit`], [`RecvMeta`]): consecutive datagrams to one peer
+//!   leave in one system call (up to 64 and 64 KiB under GSO), and one receive takes in up to
+//!   16 GRO buffers of up to 64 datagrams each ([`UdpCore`] does the calls; [`IoStats`]
+//!   counts them). When the socket would block, the unsent datagrams wait in a bounded stash
+//!   and the driver sends them once it is writable; none is dropped for a momentarily full
+//!   socket buffer.
 //! - [`drive`] wakes on a datagram, the endpoint's deadline, a call that moved that deadline
 //!   earlier, or writability while datagrams are stashed; it ends when [`Shared::stop`] is
 //!   called.
@@ -42,7 +45,8 @@
 //! - `shared`: [`Shared`] and the poll API; `state`: the state behind the lock, event
 //!   dispatch, lingers and stop; `wakers`: waker sets.
 //! - `drive`: [`drive`]; `io`: the runtime traits and batch shapes; `batch`: sending (with the
-//!   stash) and receiving in batches.
+//!   stash) and receiving in batches; `udp`: [`UdpCore`], the socket's system calls with
+//!   GSO/GRO on quinn-udp (its docs say why that crate), for every runtime's [`UdpIo`].
 //! - `async_io_runtime` (feature `async-io-runtime`, on by default): [`UdpIo`] and
 //!   [`AsyncTimer`] on async-io.
 //! - `error`: [`Error`].
@@ -58,6 +62,7 @@ mod error;
 mod io;
 mod shared;
 mod state;
+mod udp;
 mod wakers;
 
 pub use lrp2p_proto::config::{ConnectionConfig, EndpointConfig};
@@ -67,9 +72,10 @@ pub use lrp2p_proto::identity::{PublicKey, StaticSecret};
 
 pub use crate::drive::drive;
 pub use crate::error::Error;
-pub use crate::io::{AsyncTimer, RecvMeta, Transmit, UdpIo};
+pub use crate::io::{AsyncTimer, IoStats, RecvMeta, Transmit, UdpIo};
 pub use crate::shared::Shared;
 pub use crate::state::{ACCEPT_BACKLOG, DROP_LINGER, SOCKET_LINGER};
+pub use crate::udp::{MAX_TRANSMIT_BYTES, SOCKET_RECV_BUFFER, SOCKET_SEND_BUFFER, UdpCore, UdpSockRef};
 
 /// A connection of a [`Shared`]: what every `poll_*` call names. Stable from
 /// [`Shared::open`] (before the handshake starts) to the connection's end.

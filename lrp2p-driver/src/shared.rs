@@ -23,7 +23,7 @@ use rand_core::SeedableRng;
 
 use crate::ConnId;
 use crate::error::Error;
-use crate::io::UdpIo;
+use crate::io::{IoStats, UdpIo};
 use crate::state::{ConnState, State, unix_ns};
 
 /// One socket's endpoint and connections behind one mutex, and its I/O. Adapters hold it in
@@ -326,7 +326,12 @@ impl Shared {
 
     /// Datagrams the socket refused for good (not counting "would block": those wait).
     pub fn send_errors(&self) -> u64 {
-        self.lock().sender.send_errors
+        self.lock().sender.stats.send_errors
+    }
+
+    /// System calls and datagrams through the socket, each way.
+    pub fn io_stats(&self) -> IoStats {
+        self.lock().sender.stats
     }
 
     /// Whether some finished stream (shut down or dropped) still waits for its

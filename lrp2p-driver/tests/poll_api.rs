@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use lrp2p_driver::{EndpointConfig, Error, Shared, async_io_runtime, generate_identity};
+use lrp2p_driver::{EndpointConfig, Error, Shared, UdpCore, async_io_runtime, generate_identity};
 
 /// An endpoint on 127.0.0.1 and its driver thread.
 fn endpoint() -> (Arc<Shared>, JoinHandle<()>) {
@@ -83,6 +83,59 @@ fn write_accept_read_shutdown_flush() {
     b.stop();
     assert!(a.is_stopped());
     assert_eq!(with_deadline(poll_fn(|cx| a.poll_accept(cx))), Err(Error::SocketClosed));
+    driver_a.join().expect("driver a");
+    driver_b.join().expect("driver b");
+}
+
+/// A bulk transfer leaves in segmentation-offload batches where the system offers them, and
+/// arrives in GRO buffers: many datagrams per system call each way.
+#[test]
+fn bulk_moves_many_datagrams_per_call() {
+    let ((a, driver_a), (b, driver_b)) = (endpoint(), endpoint());
+    let total = 8 << 20;
+    let id = a.open(b.local_addr().expect("addr"), Some(b.public_key())).expect("open");
+    let writer = {
+        let a = a.clone();
+        std::thread::spawn(move || {
+            with_deadline(async {
+                let data = vec![0x5a; 65_536];
+                let mut written = 0;
+                while written < total {
+                    let end = data.len().min(total - written);
+                    written += poll_fn(|cx| a.poll_write(id, cx, &data[..end])).await.expect("write");
+                }
+                poll_fn(|cx| a.poll_shutdown(id, cx)).await.expect("shutdown");
+                poll_fn(|cx| a.poll_flush(id, cx)).await.expect("flush");
+            })
+        })
+    };
+    with_deadline(async {
+        let (incoming, _) = poll_fn(|cx| b.poll_accept(cx)).await.expect("accept");
+        let (mut got, mut buf) = (0, vec![0u8; 65_536]);
+        loop {
+            match poll_fn(|cx| b.poll_read(incoming, cx, &mut buf)).await.expect("read") {
+                0 => break,
+                n => got += n,
+            }
+        }
+        assert_eq!(got, total);
+    });
+    writer.join().expect("writer");
+    let (sent, received) = (a.io_stats(), b.io_stats());
+    assert!(sent.datagrams_sent >= (total / 1400) as u64);
+    assert!(received.datagrams_received >= (total / 1400) as u64);
+    let probe = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let core = UdpCore::configure(&probe).expect("core");
+    if core.max_transmit_segments() > 1 {
+        let per_call = sent.datagrams_sent / sent.send_calls.max(1);
+        assert!(per_call >= 4, "{per_call} datagrams per send: {sent:?}");
+    }
+    if core.gro_segments() > 1 {
+        let per_call = received.datagrams_received / received.recv_calls.max(1);
+        assert!(per_call >= 4, "{per_call} datagrams per receive: {received:?}");
+    }
+    a.stop();
+    b.stop();
     driver_a.join().expect("driver a");
     driver_b.join().expect("driver b");
 }

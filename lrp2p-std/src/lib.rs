@@ -76,7 +76,7 @@ mod connection;
 mod socket;
 
 pub use lrp2p_driver::{
-    ConnectionConfig, ConnectionStats, EndpointConfig, EndpointStats, Error, PublicKey, StaticSecret,
+    ConnectionConfig, ConnectionStats, EndpointConfig, EndpointStats, Error, IoStats, PublicKey, StaticSecret,
 };
 
 pub use crate::connection::Connection;
