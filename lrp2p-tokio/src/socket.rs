@@ -82,7 +82,7 @@ impl Socket {
         config: EndpointConfig,
     ) -> io::Result<Socket> {
         let socket = UdpSocket::bind(addr).await?;
-        let shared = Shared::new(Arc::new(TokioUdp::new(socket)), identity, config);
+        let shared = Shared::new(Arc::new(TokioUdp::new(socket)?), identity, config);
         let (dropped, on_drop) = oneshot::channel::<()>();
         let driver = lrp2p_driver::drive(shared.clone(), TokioTimer::new());
         let closer = linger_then_stop(shared.clone(), on_drop);

@@ -1,11 +1,11 @@
 //! The runtime pieces on tokio: [`TokioUdp`], the driver's [`UdpIo`] on a
 //! [`tokio::net::UdpSocket`], and [`TokioTimer`], its [`AsyncTimer`] on [`tokio::time::Sleep`].
 //!
-//! The I/O is the plain one: a loop of `try_send_to` / `try_recv_from`, one system call per
-//! datagram. Both go through tokio's `try_io`, which clears the socket's readiness when the
-//! kernel says `WouldBlock`, so the following `poll_send_ready` / `poll_recv_ready` registers
-//! the waker instead of reporting stale readiness. (GSO/GRO through quinn-udp is to replace
-//! this module's body; nothing else in the crate depends on how it sends and receives.)
+//! The system calls are lrp2p-driver's [`UdpCore`] (quinn-udp: GSO/GRO, `recvmmsg`, with their
+//! fallbacks); this module adds tokio's readiness around them. Both directions go through
+//! tokio's `try_io`, which clears the socket's readiness when the kernel says `WouldBlock`, so
+//! the following `poll_send_ready` / `poll_recv_ready` registers the waker instead of
+//! reporting stale readiness.
 
 use std::future::Future;
 use std::io::{self, IoSliceMut};
@@ -14,43 +14,30 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use lrp2p_driver::{AsyncTimer, RecvMeta, Transmit, UdpIo};
+use lrp2p_driver::{AsyncTimer, RecvMeta, Transmit, UdpCore, UdpIo};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::time::Sleep;
 
-/// A UDP socket on tokio's reactor.
+/// A UDP socket on tokio's reactor, with segmentation offload where the system has it.
 #[derive(Debug)]
 pub(crate) struct TokioUdp {
     socket: UdpSocket,
+    core: UdpCore,
 }
 
 impl TokioUdp {
-    pub(crate) fn new(socket: UdpSocket) -> Self {
-        TokioUdp { socket }
-    }
-}
-
-/// Retries a system call interrupted by a signal.
-fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
-    loop {
-        match call() {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            result => return result,
-        }
+    /// Enables segmentation offload where the system offers it and asks for large socket
+    /// buffers ([`UdpCore::configure`]; the socket is non-blocking already, as tokio's are).
+    pub(crate) fn new(socket: UdpSocket) -> io::Result<Self> {
+        let core = UdpCore::configure(&socket)?;
+        Ok(TokioUdp { socket, core })
     }
 }
 
 impl UdpIo for TokioUdp {
     fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<usize> {
-        let mut sent = 0;
-        for datagram in transmit.datagrams() {
-            match retry(|| self.socket.try_send_to(datagram, transmit.destination)) {
-                Ok(_) => sent += 1,
-                Err(e) if sent == 0 => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(sent)
+        self.socket.try_io(Interest::WRITABLE, || self.core.try_send((&self.socket).into(), transmit))
     }
 
     fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -63,28 +50,12 @@ impl UdpIo for TokioUdp {
         bufs: &mut [IoSliceMut<'_>],
         meta: &mut [RecvMeta],
     ) -> Poll<io::Result<usize>> {
-        let slots = bufs.len().min(meta.len());
         loop {
-            let (mut filled, mut error) = (0, None);
-            // Errors (ICMP reports on some systems) are skipped; at most `slots` of them.
-            for _ in 0..slots {
-                let Some(buf) = bufs.get_mut(filled) else { break };
-                match retry(|| self.socket.try_recv_from(buf)) {
-                    Ok((len, addr)) => {
-                        if let Some(m) = meta.get_mut(filled) {
-                            *m = RecvMeta { addr, len, stride: len };
-                        }
-                        filled += 1;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => error = Some(e),
-                }
-            }
-            if filled > 0 {
-                return Poll::Ready(Ok(filled));
-            }
-            if let Some(error) = error {
-                return Poll::Ready(Err(error));
+            match self.socket.try_io(Interest::READABLE, || self.core.recv((&self.socket).into(), bufs, meta))
+            {
+                Ok(0) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                result => return Poll::Ready(result),
             }
             // The WouldBlock above cleared the readiness: this registers `cx` (or finds new data).
             ready!(self.socket.poll_recv_ready(cx))?;
@@ -93,6 +64,14 @@ impl UdpIo for TokioUdp {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.local_addr()
+    }
+
+    fn max_transmit_segments(&self) -> usize {
+        self.core.max_transmit_segments()
+    }
+
+    fn max_receive_segments(&self) -> usize {
+        self.core.gro_segments()
     }
 }
 
@@ -124,7 +103,7 @@ mod tests {
     use super::*;
 
     async fn bound() -> TokioUdp {
-        TokioUdp::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"))
+        TokioUdp::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind")).expect("configure")
     }
 
     #[tokio::test]
@@ -152,8 +131,8 @@ mod tests {
             .expect("receive");
             for (buf, m) in bufs.iter().zip(&meta).take(n) {
                 assert_eq!(m.addr, a.local_addr().expect("addr"));
-                assert_eq!(m.stride, m.len);
-                got.push(buf[..m.len].to_vec());
+                // (With GRO, a buffer may hold several datagrams, `stride` bytes apart.)
+                got.extend(buf[..m.len].chunks(m.stride.max(1)).map(<[u8]>::to_vec));
             }
         }
         assert_eq!(got, [vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]);
