@@ -1,6 +1,10 @@
 //! The Go README's two examples as tests: hello world, and one socket accepting two peers.
 //! Each runs under async-std and under smol.
 
+// The scenarios are tests written as plain async fns (run by `both!`): clippy does not see
+// them as tests, where unwrapping is the way to fail.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Exec, socket, timed};
