@@ -101,7 +101,10 @@ async fn fifty_concurrent_connections_on_one_socket<E: Exec>() {
                 let sent = send(&conn, i, EACH).await;
                 // The server echoes the pattern back under another seed.
                 let got = receive(&conn).await;
-                (sent, got)
+                // The socket outlives the exchange: dropped at once, its last acknowledgements
+                // could be lost with nobody left to repeat them, and the server's `close`
+                // would wait for its idle timeout.
+                (sent, got, client)
             }),
         ));
     }
@@ -120,9 +123,11 @@ async fn fifty_concurrent_connections_on_one_socket<E: Exec>() {
     }
     // In the clients' order (connections arrive in any order).
     handlers.sort_by_key(|(i, _)| *i);
+    let mut sockets = Vec::new();
     within(Duration::from_secs(120), "50 connections", async {
         for ((_, client), (_, handler)) in clients.into_iter().zip(handlers) {
-            let (client_sent, client_got) = client.await;
+            let (client_sent, client_got, socket) = client.await;
+            sockets.push(socket);
             let (server_got, server_sent) = handler.await;
             assert_eq!(server_got, (EACH, client_sent));
             assert_eq!(client_got, (EACH, server_sent));
