@@ -1,5 +1,5 @@
-//! Ends of connections: half-close, close, drop, a peer that never answers, a peer that
-//! refuses our key.
+//! Ends of connections: half-close, close, drop, a peer that never answers, a peer that is
+//! not who we expected, a peer that refuses our key.
 
 mod common;
 
@@ -105,6 +105,27 @@ fn nobody_answering_times_out() {
     let conn = a.connect_unknown(silent.local_addr().unwrap()).unwrap();
     let err = conn.wait_connected().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+}
+
+#[test]
+fn wrong_expected_key_fails() {
+    // The server is not who the dialer expects: it cannot complete an IK handshake addressed
+    // to another key, and the dialer's data never reaches the application.
+    let mut config = config();
+    config.connection.handshake_timeout = Duration::from_millis(500);
+    config.connection.handshake_rto = Duration::from_millis(100);
+    let (server, dialer) = (socket(), socket_with(config));
+    let impostor_key = lrp2p_std::generate_identity().public_key();
+    let mut conn = dialer.connect(server.local_addr().unwrap(), impostor_key).unwrap();
+    conn.set_read_timeout(Some(TIMEOUT));
+    conn.write_all(b"secret").unwrap();
+    let err = conn.wait_connected().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    assert_eq!(Error::of(&err), Some(&Error::HandshakeTimeout));
+    assert!(!conn.is_connected());
+    // Nothing was accepted.
+    let err = server.accept_timeout(Duration::from_millis(100)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
 }
 
 #[test]

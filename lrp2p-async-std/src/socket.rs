@@ -1,0 +1,198 @@
+//! [`Socket`]: one UDP socket, one [`Endpoint`](lrp2p_proto::endpoint::Endpoint), one
+//! driver thread; any number of connections in both directions.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use async_net::AsyncToSocketAddrs;
+use futures_lite::future::{self, poll_fn};
+use lrp2p_driver::async_io_runtime;
+use lrp2p_driver::{EndpointConfig, EndpointStats, Error, PublicKey, SOCKET_LINGER, Shared, StaticSecret};
+
+use crate::connection::Connection;
+
+/// A fresh static key from the operating system's RNG: a new identity.
+pub fn generate_identity() -> StaticSecret {
+    lrp2p_driver::generate_identity()
+}
+
+/// An LRP2P socket: the Go library's `SocketListen`. It connects to peers and accepts peers on
+/// one UDP port; every connection is a [`Connection`].
+///
+/// Dropping it never blocks the task: when no finished stream waits for its acknowledgement
+/// it stops at once (every connection is aborted, each peer told, and the driver thread ends);
+/// otherwise the driver thread lingers up to 2 s for those acknowledgements first, so that
+/// the peers can read such streams to the end (lrp2p-std's drop does the same wait in place).
+pub struct Socket {
+    shared: Arc<Shared>,
+    dropped: Arc<DropSignal>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("local_addr", &self.shared.local_addr().ok())
+            .field("public_key", &self.shared.public_key())
+            .finish()
+    }
+}
+
+/// The first address `addr` stands for, resolved without blocking the executor: literal
+/// addresses at once, host names on async-net's blocking pool.
+async fn resolve(addr: impl AsyncToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+    let addrs = async_net::resolve(addr).await?;
+    if addrs.is_empty() {
+        return Err(Error::NoAddress.into());
+    }
+    Ok(addrs)
+}
+
+impl Socket {
+    /// Binds a UDP socket to `addr` with the static key `identity` and the default
+    /// configuration, and starts its driver thread.
+    ///
+    /// The default keeps 0-RTT replay protection across restarts: a freshly started socket
+    /// refuses early data for 30 s (it still arrives, one round trip later). If `identity` was
+    /// generated at this start-up, use [`Socket::bind_with_config`] with
+    /// `early_data.start_floor = false`.
+    pub async fn bind(addr: impl AsyncToSocketAddrs, identity: StaticSecret) -> io::Result<Socket> {
+        Socket::bind_with_config(addr, identity, EndpointConfig::default()).await
+    }
+
+    /// [`Socket::bind`] with an explicit configuration.
+    pub async fn bind_with_config(
+        addr: impl AsyncToSocketAddrs,
+        identity: StaticSecret,
+        config: EndpointConfig,
+    ) -> io::Result<Socket> {
+        let socket = UdpSocket::bind(&resolve(addr).await?[..])?;
+        let local = socket.local_addr()?;
+        let (shared, driver) = async_io_runtime::start(socket, identity, config)?;
+        let dropped = Arc::new(DropSignal::default());
+        let lingerer = linger_then_stop(shared.clone(), dropped.clone());
+        std::thread::Builder::new()
+            .name(format!("lrp2p-driver {local}"))
+            .spawn(move || async_io_runtime::run(future::or(driver, lingerer)))?;
+        Ok(Socket { shared, dropped })
+    }
+
+    /// The local address the socket is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.shared.local_addr()
+    }
+
+    /// This socket's identity: what peers pass to [`Socket::connect`].
+    pub fn public_key(&self) -> PublicKey {
+        self.shared.public_key()
+    }
+
+    /// Opens a connection to the peer at `addr` whose static key is `peer` (Noise IK, 0-RTT).
+    ///
+    /// Completes without a round trip (it only resolves `addr`). The handshake starts at the
+    /// connection's first read, write, flush or [`connected`](Connection::connected), so the
+    /// first write's bytes ride in the very first datagram. A peer that does not answer makes
+    /// that call (or a later one) fail with [`io::ErrorKind::TimedOut`] after
+    /// `handshake_timeout`; a peer that refuses us, with [`io::ErrorKind::ConnectionRefused`].
+    pub async fn connect(&self, addr: impl AsyncToSocketAddrs, peer: PublicKey) -> io::Result<Connection> {
+        self.open(addr, Some(peer)).await
+    }
+
+    /// Opens a connection to whoever answers at `addr` (Noise XX: one more round trip, and
+    /// the peer's key is learnt from the handshake: see [`Connection::peer_public_key`]).
+    /// The handshake starts at once; this does not wait for it.
+    pub async fn connect_unknown(&self, addr: impl AsyncToSocketAddrs) -> io::Result<Connection> {
+        let conn = self.open(addr, None).await?;
+        conn.start()?;
+        Ok(conn)
+    }
+
+    async fn open(&self, addr: impl AsyncToSocketAddrs, peer: Option<PublicKey>) -> io::Result<Connection> {
+        let remote = resolve(addr).await?[0];
+        let id = self.shared.open(remote, peer)?;
+        Ok(Connection::new(self.shared.clone(), id))
+    }
+
+    /// Waits for a peer to connect; returns the connection and the peer's authenticated key.
+    /// Every peer is accepted unless an acceptor says otherwise ([`Socket::set_acceptor`]).
+    /// Cancel-safe: dropping the future loses no connection.
+    pub async fn accept(&self) -> io::Result<(Connection, PublicKey)> {
+        let (id, peer) = poll_fn(|cx| self.shared.poll_accept(cx)).await?;
+        Ok((Connection::new(self.shared.clone(), id), peer))
+    }
+
+    /// Decides which peers to accept: `acceptor` sees each connecting peer's authenticated
+    /// static key and returns whether to accept it; a refused peer gets an authenticated
+    /// REFUSED and its `connect` fails with [`io::ErrorKind::ConnectionRefused`].
+    ///
+    /// It runs with the socket's lock held (on the driver thread, or in whichever call
+    /// dispatches the endpoint's events): keep it quick, and do not call into the socket from it.
+    pub fn set_acceptor(&self, acceptor: impl Fn(&PublicKey) -> bool + Send + Sync + 'static) {
+        self.shared.set_acceptor(acceptor);
+    }
+
+    /// Accepts exactly the peers in `keys` (a convenience over [`Socket::set_acceptor`]).
+    pub fn allow_only(&self, keys: impl IntoIterator<Item = PublicKey>) {
+        self.shared.allow_only(keys);
+    }
+
+    /// The endpoint's counters (datagrams received, sent, dropped by cause).
+    pub fn stats(&self) -> EndpointStats {
+        self.shared.stats()
+    }
+}
+
+impl Drop for Socket {
+    /// Stops at once if no finished stream waits for its acknowledgement; otherwise hands the
+    /// wait (up to 2 s) to the driver thread, which then stops. Never blocks.
+    fn drop(&mut self) {
+        if self.shared.is_finishing() {
+            self.dropped.signal();
+        } else {
+            self.shared.stop();
+        }
+    }
+}
+
+/// Tells the driver thread that the [`Socket`] was dropped.
+#[derive(Default)]
+struct DropSignal(Mutex<(bool, Option<Waker>)>);
+
+impl DropSignal {
+    fn signal(&self) {
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        state.0 = true;
+        if let Some(waker) = state.1.take() {
+            waker.wake();
+        }
+    }
+
+    async fn wait(&self) {
+        poll_fn(|cx| {
+            let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            if state.0 {
+                return Poll::Ready(());
+            }
+            state.1 = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+    }
+}
+
+/// Runs beside the driver on its thread: once the socket is dropped, waits up to
+/// [`SOCKET_LINGER`] for finished streams to be acknowledged, then stops the socket (which
+/// ends the driver, and with it the thread).
+async fn linger_then_stop(shared: Arc<Shared>, dropped: Arc<DropSignal>) {
+    dropped.wait().await;
+    let until = Instant::now() + SOCKET_LINGER;
+    while Instant::now() < until && shared.is_finishing() {
+        Timer::after(Duration::from_millis(2)).await;
+    }
+    shared.stop();
+    // The driver ends now; it finishes the thread.
+    future::pending::<()>().await;
+}
