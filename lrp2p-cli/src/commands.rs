@@ -2,9 +2,14 @@
 //! [`crate::net`], the protocol in [`crate::transfer`], and reports through [`Ui`].
 
 use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lrp2p_proto::identity::PublicKey;
 use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 
 use crate::cli::{KeygenArgs, RecvArgs, RelayArgs, SendArgs};
 use crate::error::CliError;
@@ -24,7 +29,7 @@ pub(crate) fn keygen(args: &KeygenArgs, ui: &Ui) -> Result<(), CliError> {
         }
         None if ui.json => {
             let text = crate::keyfile::render(&secret);
-            ui.result("", &json!({ "public_key": public, "key_file_text": text }));
+            ui.json_only(&json!({ "public_key": public, "key_file_text": text }));
         }
         None => {
             let mut out = std::io::stdout().lock();
@@ -36,7 +41,11 @@ pub(crate) fn keygen(args: &KeygenArgs, ui: &Ui) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `lrp2p recv`: accepts peers one after the other and saves their files.
+/// Most sessions `recv` serves at once; further peers wait to be accepted.
+const MAX_SESSIONS: usize = 16;
+
+/// `lrp2p recv`: accepts peers and saves their files, several sessions at once. Ctrl-C stops
+/// it; sessions cut short leave no partial file.
 pub(crate) async fn recv(args: &RecvArgs, ui: &Ui) -> Result<(), CliError> {
     let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
     // Check the output directory before going on the network.
@@ -53,20 +62,75 @@ pub(crate) async fn recv(args: &RecvArgs, ui: &Ui) -> Result<(), CliError> {
         &format!("listening on {addr}, public key {key}"),
         &json!({ "event": "listening", "addr": addr, "public_key": key }),
     );
-    let mut served = 0u64;
-    while args.count.is_none_or(|c| served < c) {
-        let (mut conn, peer) = endpoint.accept().await.map_err(|e| CliError::net("accept", e))?;
-        served += 1;
-        let mut sink = DirSink::new(&args.out)?;
-        let peer_text = peer.to_string();
-        let report = |r: &Received| report_received(ui, r, &peer_text);
-        if let Err(e) = transfer::serve(&mut conn, &mut sink, transfer::MAX_SIZE, ui, report).await {
-            // One peer's failure does not stop the receiver.
-            let _ = writeln!(std::io::stderr(), "lrp2p: warning: peer {peer_text}: {e}");
-            ui.result("", &json!({ "event": "failed", "peer": peer_text, "error": e.to_string() }));
+    let slots = Arc::new(Semaphore::new(MAX_SESSIONS));
+    let mut sessions = JoinSet::new();
+    let mut accepted = 0u64;
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    let outcome = loop {
+        if args.count.is_some_and(|c| accepted >= c) {
+            break Ok(());
         }
+        tokio::select! {
+            _ = &mut interrupt => break Err(CliError::Interrupted),
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            next = accept_in_slot(&endpoint, &slots) => {
+                let (conn, peer, slot) = match next {
+                    Ok(x) => x,
+                    Err(e) => break Err(e),
+                };
+                accepted += 1;
+                // The transport refuses these already; never serve one regardless.
+                if !args.allow.is_empty() && !args.allow.contains(&peer) {
+                    ui.note(&format!("lrp2p: warning: refused peer {peer}"));
+                    continue;
+                }
+                let (out, ui) = (args.out.clone(), *ui);
+                sessions.spawn(async move {
+                    session(conn, peer, &out, &ui).await;
+                    drop(slot);
+                });
+            }
+        }
+    };
+    if outcome.is_ok() {
+        // Let the last sessions finish, unless interrupted.
+        tokio::select! {
+            _ = &mut interrupt => sessions.abort_all(),
+            () = async { while sessions.join_next().await.is_some() {} } => {}
+        }
+    } else {
+        sessions.abort_all();
     }
-    Ok(())
+    // Aborted sessions drop their sinks, which delete partial files.
+    while sessions.join_next().await.is_some() {}
+    outcome
+}
+
+/// Waits for a free session slot, then for a peer.
+async fn accept_in_slot(
+    endpoint: &net::Endpoint,
+    slots: &Arc<Semaphore>,
+) -> Result<(net::Conn, PublicKey, OwnedSemaphorePermit), CliError> {
+    let slot = slots.clone().acquire_owned().await.map_err(|e| CliError::Transfer(e.to_string()))?;
+    let (conn, peer) = endpoint.accept().await.map_err(|e| CliError::net("accept", e))?;
+    Ok((conn, peer, slot))
+}
+
+/// Serves one peer; its failure is reported and does not stop the receiver.
+async fn session(mut conn: net::Conn, peer: PublicKey, out: &Path, ui: &Ui) {
+    let peer_text = peer.to_string();
+    let result = match DirSink::new(out) {
+        Ok(mut sink) => {
+            let report = |r: &Received| report_received(ui, r, &peer_text);
+            transfer::serve(&mut conn, &mut sink, transfer::MAX_SIZE, ui, report).await.map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        let _ = writeln!(std::io::stderr(), "lrp2p: warning: peer {peer_text}: {e}");
+        ui.json_only(&json!({ "event": "failed", "peer": peer_text, "error": e.to_string() }));
+    }
 }
 
 /// Prints one received file's summary.

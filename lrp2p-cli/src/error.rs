@@ -10,6 +10,7 @@
 //! | 6 | timed out |
 //! | 7 | transfer failed: hash mismatch, protocol violation, connection lost |
 //! | 8 | disk full or output not writable |
+//! | 130 | interrupted (Ctrl-C) |
 
 use std::io;
 use std::path::PathBuf;
@@ -61,6 +62,9 @@ pub(crate) enum CliError {
     /// The transfer did not complete correctly.
     #[error("transfer failed: {0}")]
     Transfer(String),
+    /// Ctrl-C.
+    #[error("interrupted")]
+    Interrupted,
     /// A network operation failed.
     #[error("{context}: {}", describe_io(source))]
     Net {
@@ -81,6 +85,7 @@ impl CliError {
             CliError::Timeout(_) => 6,
             CliError::Transfer(_) => 7,
             CliError::Output { .. } => 8,
+            CliError::Interrupted => 130,
             CliError::Net { source, .. } => match source.kind() {
                 io::ErrorKind::ConnectionRefused | io::ErrorKind::PermissionDenied => 5,
                 io::ErrorKind::TimedOut => 6,

@@ -61,6 +61,13 @@ impl Ui {
         }
     }
 
+    /// A JSON line only with `--json` (events a person reads elsewhere, e.g. on stderr).
+    pub(crate) fn json_only<T: Serialize>(&self, value: &T) {
+        if self.json {
+            self.result("", value);
+        }
+    }
+
     /// A result: `human` for people, `value` as one JSON line with `--json`.
     pub(crate) fn result<T: Serialize>(&self, human: &str, value: &T) {
         if self.quiet {

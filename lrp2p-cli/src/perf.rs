@@ -231,8 +231,16 @@ pub(crate) async fn server(args: &PerfServerArgs, ui: &Ui) -> Result<(), CliErro
 pub(crate) async fn client(args: &PerfClientArgs, ui: &Ui) -> Result<(), CliError> {
     let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
     if let Some(plot) = &args.plot {
-        // Fail before measuring, not after.
-        std::fs::File::create(plot).map_err(|source| CliError::Output { path: plot.clone(), source })?;
+        // Fail before measuring, not after; leave nothing behind until the plot is drawn.
+        let existed = plot.exists();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(plot)
+            .map_err(|source| CliError::Output { path: plot.clone(), source })?;
+        if !existed {
+            let _ = std::fs::remove_file(plot);
+        }
     }
     let endpoint = net::bind(net::any_addr_for(args.to), identity, args.key.is_none())
         .await

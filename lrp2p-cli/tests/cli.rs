@@ -388,3 +388,41 @@ fn perf_reports_and_plots() {
     assert_eq!(v["report"]["server_bytes"], 8 << 20);
     assert!(std::fs::read_to_string(&plot).expect("svg").contains("</svg>"));
 }
+
+#[cfg(unix)]
+#[test]
+#[ignore = "needs lrp2p-tokio wired into net.rs"]
+fn interrupted_receiver_leaves_no_partial_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let file = dir.path().join("big.bin");
+    std::fs::write(&file, vec![7u8; 4 << 20]).expect("payload");
+    let (recv, addr, key) = start_receiver(dir.path(), &out, &[]);
+    // 4 Mbit/s: 4 MiB take about 8 s, so the receiver is interrupted mid-file.
+    let mut relay = Background::start(&[
+        "relay",
+        "--json",
+        "--listen",
+        "127.0.0.1:0",
+        "--to",
+        &addr.to_string(),
+        "--rate-mbit",
+        "4",
+    ]);
+    let relay_addr = relay.json_line()["addr"].as_str().expect("addr").to_owned();
+    let _sender =
+        Background::start(&["send", file.to_str().expect("path"), "--to", &relay_addr, "--peer", &key]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while leftovers(&out, &[]).is_empty() {
+        assert!(Instant::now() < deadline, "no partial file appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(leftovers(&out, &[]).iter().all(|n| n.starts_with(".big.bin.partial-")));
+    let pid = recv.child.id().to_string();
+    let killed = Command::new("kill").args(["-INT", &pid]).status().expect("kill");
+    assert!(killed.success());
+    let (code, stderr) = recv.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(leftovers(&out, &[]).is_empty(), "left behind: {:?}", leftovers(&out, &[]));
+}

@@ -6,7 +6,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use blake2::Digest as _;
 use rand_core::RngCore as _;
@@ -59,7 +59,14 @@ pub(crate) async fn serve<L: Link, S: Sink>(
 ) -> Result<Vec<Received>, CliError> {
     let mut done = Vec::new();
     loop {
-        let header = match Header::read(link, max_size).await {
+        let header = match tokio::time::timeout(IDLE, Header::read(link, max_size)).await {
+            Err(_) => {
+                verdict(link, Status::Refused).await;
+                return Err(idle_error("waiting for a file header"));
+            }
+            Ok(header) => header,
+        };
+        let header = match header {
             Ok(Some(h)) => h,
             Ok(None) => break,
             Err(HeaderError::Io(e)) => return Err(CliError::net("connection lost in a file header", e)),
@@ -84,6 +91,14 @@ pub(crate) async fn serve<L: Link, S: Sink>(
     }
     let _ = link.shutdown().await;
     Ok(done)
+}
+
+/// How long a receiver waits for a sender that sends nothing, at any point of a session.
+pub(crate) const IDLE: Duration = Duration::from_secs(60);
+
+/// The sender went quiet for [`IDLE`] while the receiver was waiting for `what`.
+fn idle_error(what: &str) -> CliError {
+    CliError::Timeout(format!("the sender sent nothing for {} s ({what})", IDLE.as_secs()))
 }
 
 /// Sends a final verdict, best effort (the session ends after it).
@@ -112,7 +127,10 @@ async fn receive_body<L: Link, S: Sink>(
     let mut left = header.size;
     while left > 0 {
         let want = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
-        let n = link.read(&mut buf[..want]).await.map_err(lost)?;
+        let n = tokio::time::timeout(IDLE, link.read(&mut buf[..want]))
+            .await
+            .map_err(|_| (None, idle_error(name)))?
+            .map_err(lost)?;
         if n == 0 {
             let got = header.size - left;
             return Err((
@@ -127,7 +145,10 @@ async fn receive_body<L: Link, S: Sink>(
     }
     bar.finish_and_clear();
     let mut trailer = [0u8; HASH_LEN];
-    link.read_exact(&mut trailer).await.map_err(lost)?;
+    tokio::time::timeout(IDLE, link.read_exact(&mut trailer))
+        .await
+        .map_err(|_| (None, idle_error(name)))?
+        .map_err(lost)?;
     let hash: [u8; HASH_LEN] = hasher.finalize().into();
     if hash != trailer {
         return Err((
@@ -222,6 +243,16 @@ impl Sink for DirSink {
     }
 }
 
+impl Drop for DirSink {
+    /// A session cancelled mid-file (Ctrl-C, a task aborted) leaves no partial file behind.
+    fn drop(&mut self) {
+        if let Some((_, tmp, file)) = self.current.take() {
+            drop(file);
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
 /// Moves the verified `tmp` to `NAME` in `dir`, or `NAME (1)`, `NAME (2)`, … if taken. A hard
 /// link never replaces an existing file, so concurrent receivers cannot clobber each other.
 fn place(dir: &Path, name: &str, tmp: &Path) -> io::Result<PathBuf> {
@@ -295,6 +326,17 @@ mod tests {
         assert_eq!(numbered("a.txt", 2), "a (2).txt");
         assert_eq!(numbered(".bashrc", 1), ".bashrc (1)");
         assert_eq!(numbered("noext", 1), "noext (1)");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_sink_removes_its_partial_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut sink = DirSink::new(dir.path()).expect("sink");
+        sink.open(&Header { name: "x".to_owned(), size: 3 }).await.expect("open");
+        sink.write(b"abc").await.expect("write");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+        drop(sink);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
     }
 
     #[test]
