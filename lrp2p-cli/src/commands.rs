@@ -173,9 +173,14 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
         .map_err(|e| CliError::net(format!("cannot connect to {}", args.to), e))?;
     let started = Instant::now();
     let mut total = 0u64;
-    for path in &args.files {
+    for (i, path) in args.files.iter().enumerate() {
         let sent = transfer::send_file(&mut conn, path, ui, timeout).await?;
         total += sent.bytes;
+        if let (0, None, Some(key)) = (i, args.peer, conn.peer_key()) {
+            ui.note(&format!(
+                "the receiver's key is {key}: pass `--peer {key}` to authenticate it and for 0-RTT"
+            ));
+        }
         let stats = conn.link_stats();
         ui.result(
             &format!(

@@ -3,13 +3,13 @@
 //!
 //! Until `lrp2p-tokio` exists, [`bind`] returns an error ("lrp2p-tokio not wired yet"), unless
 //! the crate is built with the temporary `std-bridge` feature, which runs the blocking
-//! `lrp2p-std` adapter behind threads ([`std_bridge`]) so that the end-to-end tests can run
+//! `lrp2p-std` adapter behind threads (`std_bridge.rs`) so that the end-to-end tests can run
 //! today (`cargo test -p lrp2p-cli --features std-bridge -- --include-ignored`). To wire
 //! `lrp2p-tokio` in (and delete the bridge and the feature):
 //! 1. add `lrp2p-tokio` to `Cargo.toml`;
 //! 2. make [`Endpoint`] hold an `lrp2p_tokio::Socket` and forward each method (same names);
-//! 3. `impl Link for lrp2p_tokio::Connection { fn link_stats(&self) -> … { self.stats() } }`
-//!    and box it in [`Endpoint::dial`] / [`Endpoint::accept`].
+//! 3. `impl Link for lrp2p_tokio::Connection` (`link_stats` → `stats()`, `peer_key` →
+//!    `peer_public_key()`) and box it in [`Endpoint::dial`] / [`Endpoint::accept`].
 //!
 //! The application code ([`crate::transfer`], [`crate::perf`]) is generic over [`Link`], so
 //! its tests run over `tokio::io::duplex` today.
@@ -28,6 +28,12 @@ pub(crate) trait Link: AsyncRead + AsyncWrite + Unpin + Send {
     fn link_stats(&self) -> Option<ConnectionStats> {
         None
     }
+
+    /// The peer's authenticated static key, once known (after a Noise XX handshake, this is
+    /// how the initiator learns it).
+    fn peer_key(&self) -> Option<PublicKey> {
+        None
+    }
 }
 
 impl Link for tokio::io::DuplexStream {}
@@ -43,6 +49,9 @@ pub(crate) type Conn = Box<dyn Link>;
 impl Link for Conn {
     fn link_stats(&self) -> Option<ConnectionStats> {
         (**self).link_stats()
+    }
+    fn peer_key(&self) -> Option<PublicKey> {
+        (**self).peer_key()
     }
 }
 

@@ -212,4 +212,7 @@ impl Link for Bridged {
     fn link_stats(&self) -> Option<ConnectionStats> {
         self.conn.stats()
     }
+    fn peer_key(&self) -> Option<PublicKey> {
+        self.conn.peer_public_key()
+    }
 }

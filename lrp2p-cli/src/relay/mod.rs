@@ -78,10 +78,22 @@ impl Drop for Relay {
     }
 }
 
+/// Socket buffer size asked for (the kernel caps it at `net.core.rmem_max`/`wmem_max`): a
+/// relay that reads late must not add kernel drops to the loss it was asked for.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Enlarges `socket`'s kernel buffers, best effort.
+fn enlarge_buffers(socket: &UdpSocket) {
+    let s = socket2::SockRef::from(socket);
+    let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = s.set_send_buffer_size(SOCKET_BUFFER);
+}
+
 /// Starts a relay on `listen` forwarding to `target` with `imp` in each direction, seeded by
 /// `seed`. Returns once it is ready to relay.
 pub(crate) fn spawn(listen: UdpSocket, target: SocketAddr, imp: Impairment, seed: u64) -> io::Result<Relay> {
     let addr = listen.local_addr()?;
+    enlarge_buffers(&listen);
     let counters = Arc::new(Counters::default());
     let task = tokio::spawn(accept_loop(Arc::new(listen), target, imp, seed, counters.clone()));
     Ok(Relay { addr, counters, task })
@@ -155,7 +167,9 @@ async fn open_client(
     index: u64,
     counters: &Arc<Counters>,
 ) -> io::Result<Client> {
-    let upstream = Arc::new(UdpSocket::bind(crate::net::any_addr_for(target)).await?);
+    let upstream = UdpSocket::bind(crate::net::any_addr_for(target)).await?;
+    enlarge_buffers(&upstream);
+    let upstream = Arc::new(upstream);
     upstream.connect(target).await?;
     let (up_tx, up_rx) = mpsc::channel(CHANNEL);
     let (down_tx, down_rx) = mpsc::channel(CHANNEL);
