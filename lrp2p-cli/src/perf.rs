@@ -15,7 +15,8 @@ use crate::error::CliError;
 use crate::net::{self, Link};
 use crate::output::{self, Ui};
 
-/// How long the client waits for the server's total after half-closing.
+/// How long the client waits for the server's total after half-closing (the send buffer
+/// drains meanwhile).
 const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One reporting interval.
@@ -70,6 +71,25 @@ impl Meter {
 
     /// Records a sample with `bytes` counted so far and the link's statistics.
     fn sample<L: Link>(&mut self, link: &L, bytes: u64, ui: &Ui) {
+        self.record(link, bytes, ui, false);
+    }
+
+    /// Records the last sample, at the end of the run. It is not printed (the summary
+    /// follows), and when it comes right after a periodic one it replaces it, so that a
+    /// sliver of an interval does not show as a spike of goodput.
+    fn finish<L: Link>(&mut self, link: &L, bytes: u64, ui: &Ui) {
+        let now = Instant::now();
+        if !self.samples.is_empty() && now - self.last_at < Duration::from_millis(250) {
+            self.samples.pop();
+            let (t, b) = self.samples.last().map_or((0.0, 0), |s| (s.t, s.bytes));
+            self.last_at = self.start + Duration::from_secs_f64(t);
+            self.last_bytes = b;
+        }
+        self.record(link, bytes, ui, true);
+    }
+
+    /// Adds a sample; prints it unless `quiet`.
+    fn record<L: Link>(&mut self, link: &L, bytes: u64, ui: &Ui, quiet: bool) {
         let now = Instant::now();
         let stats = link.link_stats();
         let sample = Sample {
@@ -80,7 +100,7 @@ impl Meter {
             cwnd: stats.map(|s| s.cwnd),
             retransmits: stats.map(|s| s.retransmits),
         };
-        if !ui.json {
+        if !quiet {
             ui.line(&sample.line());
         }
         self.samples.push(sample);
@@ -147,11 +167,29 @@ pub(crate) async fn run_client<L: Link>(
         }
     }
     link.shutdown().await.map_err(lost)?;
-    let server_bytes = tokio::time::timeout(TOTAL_TIMEOUT, link.read_u64())
-        .await
-        .map_err(|_| CliError::Timeout("the server did not report its total".to_owned()))?
-        .map_err(lost)?;
-    meter.sample(link, written, ui);
+    // Keep reporting while the send buffer drains, until the server's total arrives.
+    let deadline = Instant::now() + TOTAL_TIMEOUT;
+    let mut total = [0u8; 8];
+    let mut got = 0;
+    while got < total.len() {
+        tokio::select! {
+            biased;
+            () = tokio::time::sleep_until(deadline) => {
+                return Err(CliError::Timeout("the server did not report its total".to_owned()));
+            }
+            _ = ticker.tick() => {
+                let d = delivered(link, written);
+                meter.sample(link, d, ui);
+            }
+            // `read` is cancel-safe: a tick in between loses nothing.
+            n = link.read(&mut total[got..]) => match n.map_err(lost)? {
+                0 => return Err(CliError::Transfer("the server closed without reporting its total".to_owned())),
+                n => got += n,
+            },
+        }
+    }
+    let server_bytes = u64::from_be_bytes(total);
+    meter.finish(link, written, ui);
     if server_bytes != written {
         return Err(CliError::Transfer(format!(
             "sent {written} bytes but the server counted {server_bytes}"
@@ -186,7 +224,7 @@ pub(crate) async fn run_server<L: Link>(
             },
         }
     }
-    meter.sample(link, total, ui);
+    meter.finish(link, total, ui);
     link.write_u64(total).await.map_err(lost)?;
     link.shutdown().await.map_err(lost)?;
     Ok((total, meter.samples))
