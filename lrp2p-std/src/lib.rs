@@ -44,15 +44,17 @@
 //!
 //! ## How it runs
 //!
-//! All protocol logic lives in the sans-IO [`lrp2p_proto`]; this crate only feeds it
-//! datagrams and time, sends what it produces, and sleeps until its next deadline:
+//! All protocol logic lives in the sans-IO [`lrp2p_proto`]; the machinery every adapter shares
+//! (the endpoint behind one mutex, event dispatch, lazy connects, lingers, the driver loop and
+//! the datagram batches) lives in [`lrp2p_driver`]. This crate only blocks on it:
 //!
-//! - one driver thread per socket receives datagrams (several per wake-up) and runs timers;
-//! - the endpoint sits behind one mutex; application calls take it, call the endpoint, and
-//!   send what the call produced from the calling thread (no hop through the driver);
-//! - blocked reads, writes and accepts wait on condition variables that the endpoint's events
-//!   signal. A full send buffer blocks [`Write`](std::io::Write): backpressure, never an
-//!   unbounded queue.
+//! - one driver thread per socket runs [`lrp2p_driver::drive`] on async-io: it receives
+//!   datagrams (several per wake-up), runs timers, and sends what they produce;
+//! - application calls take the socket's lock, call the endpoint, and send what the call
+//!   produced from the calling thread (no hop through the driver);
+//! - a call that cannot complete parks its thread until the endpoint's events wake it (or its
+//!   timeout passes). A full send buffer blocks [`Write`](std::io::Write): backpressure, never
+//!   an unbounded queue.
 //!
 //! Errors are [`std::io::Error`]s whose kind says what happened (`TimedOut`,
 //! `ConnectionRefused`, `ConnectionReset`, `BrokenPipe`, …) carrying an [`Error`] inside
@@ -61,25 +63,21 @@
 //! ## Not yet
 //!
 //! Future work: GSO/GRO and `sendmmsg`/`recvmmsg` (one system call per datagram today; quinn-udp
-//! is the candidate), and a lock per connection instead of one per socket for many busy
-//! connections.
+//! is the candidate, behind `lrp2p_driver`'s I/O boundary), and a lock per connection instead
+//! of one per socket for many busy connections.
 //!
 //! ## Modules
 //!
-//! - `socket`: [`Socket`]; `connection`: [`Connection`]; `error`: [`Error`].
-//! - `state`: the shared state, event dispatch and flushing; `driver`: the driver thread.
+//! - `socket`: [`Socket`]; `connection`: [`Connection`]; `block`: blocking on the driver's
+//!   poll API with a timeout.
 
+mod block;
 mod connection;
-mod driver;
-mod error;
 mod socket;
-mod state;
 
-pub use lrp2p_proto::config::{ConnectionConfig, EndpointConfig};
-pub use lrp2p_proto::connection::ConnectionStats;
-pub use lrp2p_proto::endpoint::EndpointStats;
-pub use lrp2p_proto::identity::{PublicKey, StaticSecret};
+pub use lrp2p_driver::{
+    ConnectionConfig, ConnectionStats, EndpointConfig, EndpointStats, Error, PublicKey, StaticSecret,
+};
 
 pub use crate::connection::Connection;
-pub use crate::error::Error;
 pub use crate::socket::{Socket, generate_identity};

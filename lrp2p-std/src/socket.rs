@@ -1,42 +1,36 @@
-//! [`Socket`]: one UDP socket, one [`Endpoint`], one driver thread; any number of
-//! connections in both directions.
+//! [`Socket`]: one UDP socket, one [`Endpoint`](lrp2p_proto::endpoint::Endpoint), one
+//! driver thread; any number of connections in both directions.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
-use std::sync::{Arc, Condvar, Mutex};
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use lrp2p_proto::config::EndpointConfig;
-use lrp2p_proto::endpoint::{Endpoint, EndpointStats};
-use lrp2p_proto::identity::{PublicKey, StaticSecret};
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use lrp2p_driver::async_io_runtime;
+use lrp2p_driver::{EndpointConfig, EndpointStats, Error, PublicKey, SOCKET_LINGER, Shared, StaticSecret};
 
+use crate::block::block_on;
 use crate::connection::Connection;
-use crate::error::Error;
-use crate::state::{ConnState, Shared, State, unix_ns};
 
 /// A fresh static key from the operating system's RNG: a new identity.
 pub fn generate_identity() -> StaticSecret {
-    StaticSecret::generate(&mut rand_core::OsRng)
+    lrp2p_driver::generate_identity()
 }
-
 /// An LRP2P socket: the Go library's `SocketListen`. It connects to peers and accepts peers on
 /// one UDP port; every connection is a [`Connection`].
 ///
 /// Dropping it closes every connection (each peer is told) and stops its driver thread.
 pub struct Socket {
     shared: Arc<Shared>,
-    public_key: PublicKey,
     driver: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Socket")
-            .field("local_addr", &self.shared.socket.local_addr().ok())
-            .field("public_key", &self.public_key)
+            .field("local_addr", &self.shared.local_addr().ok())
+            .field("public_key", &self.shared.public_key())
             .finish()
     }
 }
@@ -61,37 +55,21 @@ impl Socket {
     ) -> io::Result<Socket> {
         let socket = UdpSocket::bind(addr)?;
         let local = socket.local_addr()?;
-        let wake_ip = match local.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
-        };
-        let public_key = identity.public_key();
-        let rng = ChaCha20Rng::from_entropy();
-        let now = Instant::now();
-        let max_datagram = config.connection.max_datagram_size;
-        let endpoint = Endpoint::new(config, identity, rng, now, unix_ns());
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::new(endpoint, now, max_datagram)),
-            socket,
-            accept_cond: Condvar::new(),
-            wake_addr: SocketAddr::new(wake_ip, local.port()),
-        });
-        let driver_shared = shared.clone();
+        let (shared, driver) = async_io_runtime::start(socket, identity, config)?;
         let driver = std::thread::Builder::new()
             .name(format!("lrp2p-driver {local}"))
-            .spawn(move || crate::driver::run(driver_shared))?;
-        Ok(Socket { shared, public_key, driver: Some(driver) })
+            .spawn(move || async_io_runtime::run(driver))?;
+        Ok(Socket { shared, driver: Some(driver) })
     }
 
     /// The local address the socket is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.shared.socket.local_addr()
+        self.shared.local_addr()
     }
 
     /// This socket's identity: what peers pass to [`Socket::connect`].
     pub fn public_key(&self) -> PublicKey {
-        self.public_key
+        self.shared.public_key()
     }
 
     /// Opens a connection to the peer at `addr` whose static key is `peer` (Noise IK, 0-RTT).
@@ -116,15 +94,8 @@ impl Socket {
 
     fn open(&self, addr: impl ToSocketAddrs, peer: Option<PublicKey>) -> io::Result<Connection> {
         let remote = addr.to_socket_addrs()?.next().ok_or(Error::NoAddress)?;
-        let mut state = self.shared.lock();
-        if state.stopping {
-            return Err(Error::SocketClosed.into());
-        }
-        let mut conn = ConnState::new(None, peer);
-        conn.pending_connect = Some((remote, peer));
-        let cond = conn.cond.clone();
-        let id = state.insert(conn);
-        Ok(Connection::new(self.shared.clone(), id, cond))
+        let id = self.shared.open(remote, peer)?;
+        Ok(Connection::new(self.shared.clone(), id))
     }
 
     /// Waits for a peer to connect; returns the connection and the peer's authenticated key.
@@ -139,57 +110,28 @@ impl Socket {
     }
 
     fn accept_until(&self, deadline: Option<Instant>) -> io::Result<(Connection, PublicKey)> {
-        let mut state = self.shared.lock();
-        loop {
-            if state.stopping {
-                return Err(Error::SocketClosed.into());
-            }
-            if let Some((id, peer)) = state.incoming.pop_front() {
-                if let Some(conn) = state.conns.get(&id) {
-                    let cond = conn.cond.clone();
-                    return Ok((Connection::new(self.shared.clone(), id, cond), peer));
-                }
-                continue;
-            }
-            state = match deadline {
-                None => {
-                    self.shared.accept_cond.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner)
-                }
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(Error::Timeout.into());
-                    }
-                    let (state, _) = self
-                        .shared
-                        .accept_cond
-                        .wait_timeout(state, left)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    state
-                }
-            };
-        }
+        let (id, peer) = block_on(deadline, |cx| self.shared.poll_accept(cx)).ok_or(Error::Timeout)??;
+        Ok((Connection::new(self.shared.clone(), id), peer))
     }
 
     /// Decides which peers to accept: `acceptor` sees each connecting peer's authenticated
     /// static key and returns whether to accept it; a refused peer gets an authenticated
     /// REFUSED and its `connect` fails with [`io::ErrorKind::ConnectionRefused`].
     ///
-    /// It runs on the driver thread with the socket's lock held: keep it quick, and do not
-    /// call into the socket from it.
+    /// It runs with the socket's lock held (on the driver thread, or in whichever call
+    /// dispatches the endpoint's events): keep it quick, and do not call into the socket from it.
     pub fn set_acceptor(&self, acceptor: impl Fn(&PublicKey) -> bool + Send + Sync + 'static) {
-        self.shared.lock().acceptor = Some(Arc::new(acceptor));
+        self.shared.set_acceptor(acceptor);
     }
 
     /// Accepts exactly the peers in `keys` (a convenience over [`Socket::set_acceptor`]).
     pub fn allow_only(&self, keys: impl IntoIterator<Item = PublicKey>) {
-        let keys: Vec<PublicKey> = keys.into_iter().collect();
-        self.set_acceptor(move |peer| keys.contains(peer));
+        self.shared.allow_only(keys);
     }
 
     /// The endpoint's counters (datagrams received, sent, dropped by cause).
     pub fn stats(&self) -> EndpointStats {
-        self.shared.lock().endpoint.stats()
+        self.shared.stats()
     }
 }
 
@@ -198,15 +140,11 @@ impl Drop for Socket {
     /// acknowledged, so that their peers can read them to the end; then aborts every other
     /// connection (its peer is sent a CLOSE) and stops the driver thread.
     fn drop(&mut self) {
-        let linger_until = Instant::now() + crate::state::SOCKET_LINGER;
-        while Instant::now() < linger_until && self.shared.lock().finishing() {
+        let linger_until = Instant::now() + SOCKET_LINGER;
+        while Instant::now() < linger_until && self.shared.is_finishing() {
             std::thread::sleep(Duration::from_millis(2));
         }
-        {
-            let mut state = self.shared.lock();
-            state.stop(&self.shared, Instant::now());
-        }
-        self.shared.wake_driver();
+        self.shared.stop();
         if let Some(driver) = self.driver.take() {
             let _ = driver.join();
         }

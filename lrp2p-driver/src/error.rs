@@ -1,4 +1,4 @@
-//! Errors: every fallible call returns an [`io::Error`] whose [`kind`](io::Error::kind) says what
+//! Errors: every fallible adapter call returns an [`io::Error`] whose [`kind`](io::Error::kind) says what
 //! happened in the terms a TCP user expects, carrying a typed [`Error`] inside for detail.
 //!
 //! | [`Error`] | [`io::ErrorKind`] |
@@ -46,13 +46,13 @@ pub enum Error {
     /// The endpoint ended the connection (its limits were reached).
     #[error("connection aborted by the endpoint")]
     EndpointClosed,
-    /// This side closed the connection with [`Connection::close`](crate::Connection::close).
+    /// This side closed the connection (`close`).
     #[error("connection closed")]
     Closed,
-    /// The [`Socket`](crate::Socket) was dropped.
+    /// The socket was dropped (or stopped).
     #[error("socket closed")]
     SocketClosed,
-    /// Write after [`shutdown`](crate::Connection::shutdown) (or after the stream finished).
+    /// Write after `shutdown` (or after the stream finished).
     #[error("stream shut down for writing")]
     Shutdown,
     /// The socket holds `max_connections` connections already.
@@ -79,7 +79,7 @@ impl Error {
         }
     }
 
-    /// The typed error inside an [`io::Error`] returned by this crate, if it carries one.
+    /// The typed error inside an [`io::Error`] returned by an LRP2P adapter, if it carries one.
     pub fn of(error: &io::Error) -> Option<&Error> {
         error.get_ref().and_then(|inner| inner.downcast_ref::<Error>())
     }

@@ -1,63 +1,44 @@
-//! The state shared by the driver thread and the application's threads: the
-//! [`Endpoint`] behind one mutex, the adapter's record of each connection, and the two ways
-//! out of a call — flushing `poll_transmit` to the socket and dispatching `poll_event` to the
-//! condition variables that blocked readers, writers and acceptors wait on.
+//! The state behind a socket's one mutex: the [`Endpoint`], the adapter's record of each
+//! connection ([`ConnState`]), and the ways out of a call — datagrams to the socket through
+//! the [`Sender`], events to the wakers of the tasks (or threads) waiting on them.
 //!
-//! Every call that touches the endpoint ends with [`State::after_call`]: dispatch events, send
-//! everything `poll_transmit` has, and wake the driver if the endpoint's next deadline moved
-//! earlier than the one the driver sleeps towards.
+//! Every call that touches the endpoint ends with [`State::after_call`]: dispatch events,
+//! send everything `poll_transmit` has, and wake the driver if the endpoint's next deadline
+//! moved earlier than the one the driver sleeps towards, or if datagrams wait for the socket
+//! to become writable.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io;
-use std::net::{SocketAddr, UdpSocket};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::Waker;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lrp2p_proto::connection::CloseReason;
-use lrp2p_proto::endpoint::{ConnectError, ConnectionHandle, Endpoint, Event};
+use lrp2p_proto::endpoint::{ConnectionHandle, Endpoint, Event};
 use lrp2p_proto::identity::PublicKey;
 use lrp2p_proto::wire::close_code;
 use rand_chacha::ChaCha20Rng;
 
+use crate::ConnId;
+use crate::batch::Sender;
 use crate::error::Error;
+use crate::io::UdpIo;
+use crate::wakers::WakerSet;
 
 /// Decides whether to accept a peer, by its authenticated static key.
 pub(crate) type Acceptor = Arc<dyn Fn(&PublicKey) -> bool + Send + Sync>;
 
-/// Accepted connections waiting for [`Socket::accept`](crate::Socket::accept); beyond this,
-/// new peers are refused (like a TCP listen backlog).
-pub(crate) const ACCEPT_BACKLOG: usize = 1024;
+/// Accepted connections waiting for `accept`; beyond this, new peers are refused (like a TCP
+/// listen backlog).
+pub const ACCEPT_BACKLOG: usize = 1024;
 
 /// How long a dropped connection may take to finish gracefully (its FIN acknowledged and the
 /// peer's FIN received) before it is aborted with a CLOSE.
-pub(crate) const DROP_LINGER: Duration = Duration::from_secs(10);
+pub const DROP_LINGER: Duration = Duration::from_secs(10);
 
 /// How long dropping a socket waits for finished streams (shut down or dropped connections)
 /// to be acknowledged, FIN included, before it closes what is left.
-pub(crate) const SOCKET_LINGER: Duration = Duration::from_secs(2);
-
-/// What the driver thread and the application threads share.
-pub(crate) struct Shared {
-    pub(crate) state: Mutex<State>,
-    pub(crate) socket: UdpSocket,
-    /// Signalled when a connection is queued for `accept` (or the socket closes).
-    pub(crate) accept_cond: Condvar,
-    /// Where an empty datagram wakes the driver from its `recv_from`.
-    pub(crate) wake_addr: SocketAddr,
-}
-
-impl Shared {
-    /// Takes the lock. A panic in another thread while holding it leaves the endpoint usable
-    /// (every endpoint call is atomic from its point of view), so poisoning is ignored.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Wakes the driver thread: it ignores empty datagrams.
-    pub(crate) fn wake_driver(&self) {
-        let _ = self.socket.send_to(&[], self.wake_addr);
-    }
-}
+pub const SOCKET_LINGER: Duration = Duration::from_secs(2);
 
 /// The adapter's record of one connection.
 pub(crate) struct ConnState {
@@ -65,8 +46,12 @@ pub(crate) struct ConnState {
     pub(crate) handle: Option<ConnectionHandle>,
     /// A connect not started yet: the first write's bytes then ride in the first datagram.
     pub(crate) pending_connect: Option<(SocketAddr, Option<PublicKey>)>,
-    /// Signalled on every event of this connection.
-    pub(crate) cond: Arc<Condvar>,
+    /// Waiting to read.
+    pub(crate) readers: WakerSet,
+    /// Waiting to write, or for the handshake to complete.
+    pub(crate) writers: WakerSet,
+    /// Waiting for every written byte to be acknowledged.
+    pub(crate) flushers: WakerSet,
     pub(crate) connected: bool,
     pub(crate) peer: Option<PublicKey>,
     /// Why it ended, once it has.
@@ -76,14 +61,10 @@ pub(crate) struct ConnState {
     pub(crate) salvage: VecDeque<u8>,
     /// A read returned the end of the stream: later reads do too, whatever happens next.
     pub(crate) eof: bool,
-    /// The `Connection` was dropped: finish gracefully until then, discarding what arrives.
+    /// The connection was dropped: finish gracefully until then, discarding what arrives.
     pub(crate) orphan_deadline: Option<Instant>,
     /// The stream was shut down (by `shutdown` or drop): a FIN follows the data.
     pub(crate) shut_down: bool,
-    /// Threads blocked in `flush`, waiting for every written byte to be acknowledged.
-    pub(crate) flush_waiters: usize,
-    pub(crate) read_timeout: Option<Duration>,
-    pub(crate) write_timeout: Option<Duration>,
 }
 
 impl ConnState {
@@ -91,7 +72,9 @@ impl ConnState {
         ConnState {
             handle,
             pending_connect: None,
-            cond: Arc::new(Condvar::new()),
+            readers: WakerSet::default(),
+            writers: WakerSet::default(),
+            flushers: WakerSet::default(),
             connected: false,
             peer,
             closed: None,
@@ -99,10 +82,14 @@ impl ConnState {
             eof: false,
             orphan_deadline: None,
             shut_down: false,
-            flush_waiters: 0,
-            read_timeout: None,
-            write_timeout: None,
         }
+    }
+
+    /// Wakes everybody waiting on this connection (they poll again and see what changed).
+    pub(crate) fn wake_all(&mut self) {
+        self.readers.wake_all();
+        self.writers.wake_all();
+        self.flushers.wake_all();
     }
 }
 
@@ -116,16 +103,19 @@ pub(crate) struct State {
     next_id: u64,
     /// Accepted connections not yet handed out by `accept`.
     pub(crate) incoming: VecDeque<(u64, PublicKey)>,
+    /// Waiting in `accept`.
+    pub(crate) acceptors_waiting: WakerSet,
     pub(crate) acceptor: Option<Acceptor>,
-    /// The socket was dropped: everything fails with `SocketClosed`.
+    /// The socket was stopped: everything fails with `SocketClosed`.
     pub(crate) stopping: bool,
     /// The deadline the driver sleeps towards, while it sleeps.
     pub(crate) driver_sleeps_until: Option<Instant>,
-    /// Datagrams the OS refused to send (the protocol retransmits them).
-    pub(crate) send_errors: u64,
+    /// Wakes the driver, while it sleeps.
+    pub(crate) driver_waker: Option<Waker>,
+    /// Datagrams to the socket, and those it could not take yet.
+    pub(crate) sender: Sender,
     /// When the wall clock was last handed to the endpoint.
     clock_synced: Instant,
-    transmit_buf: Vec<u8>,
 }
 
 /// Nanoseconds since the Unix epoch by the wall clock (for 0-RTT timestamps).
@@ -142,12 +132,13 @@ impl State {
             ids: BTreeMap::new(),
             next_id: 0,
             incoming: VecDeque::new(),
+            acceptors_waiting: WakerSet::default(),
             acceptor: None,
             stopping: false,
             driver_sleeps_until: None,
-            send_errors: 0,
+            driver_waker: None,
+            sender: Sender::new(max_datagram),
             clock_synced: now,
-            transmit_buf: vec![0; max_datagram.max(1500)],
         }
     }
 
@@ -162,12 +153,17 @@ impl State {
         id
     }
 
+    /// The connection's record.
+    pub(crate) fn conn(&mut self, id: ConnId) -> Option<&mut ConnState> {
+        self.conns.get_mut(&id.0)
+    }
+
     /// The connection's endpoint handle, starting a lazy connect first.
-    pub(crate) fn start(&mut self, id: u64, now: Instant) -> Result<ConnectionHandle, Error> {
+    pub(crate) fn start(&mut self, id: ConnId, now: Instant) -> Result<ConnectionHandle, Error> {
         if self.stopping {
             return Err(Error::SocketClosed);
         }
-        let conn = self.conns.get_mut(&id).ok_or(Error::Closed)?;
+        let conn = self.conns.get_mut(&id.0).ok_or(Error::Closed)?;
         if let Some(handle) = conn.handle {
             return Ok(handle);
         }
@@ -175,10 +171,10 @@ impl State {
         match self.endpoint.connect(now, remote, peer) {
             Ok(handle) => {
                 conn.handle = Some(handle);
-                self.ids.insert(handle, id);
+                self.ids.insert(handle, id.0);
                 Ok(handle)
             }
-            Err(ConnectError::TooManyConnections) | Err(_) => {
+            Err(_) => {
                 conn.closed = Some(CloseReason::EndpointClosed);
                 Err(Error::TooManyConnections)
             }
@@ -186,25 +182,34 @@ impl State {
     }
 
     /// The error a call on a connection that ended meets (`None`: it finished gracefully).
-    pub(crate) fn ended(&self, id: u64) -> Option<Option<Error>> {
+    pub(crate) fn ended(&self, id: ConnId) -> Option<Option<Error>> {
         if self.stopping {
             return Some(Some(Error::SocketClosed));
         }
-        match self.conns.get(&id) {
+        match self.conns.get(&id.0) {
             None => Some(Some(Error::Closed)),
             Some(conn) => conn.closed.as_ref().map(Error::from_reason),
         }
     }
 
-    /// Dispatches events, flushes datagrams, and wakes the driver if its deadline moved.
-    pub(crate) fn after_call(&mut self, shared: &Shared, now: Instant) {
-        self.process(shared, now);
-        let next = self.next_deadline();
-        if let (Some(next), Some(sleeping)) = (next, self.driver_sleeps_until) {
-            if next < sleeping {
-                self.driver_sleeps_until = None;
-                shared.wake_driver();
-            }
+    /// Dispatches events, flushes datagrams, and wakes the driver if it must act: its
+    /// deadline moved earlier, or datagrams wait for the socket to become writable.
+    pub(crate) fn after_call(&mut self, io: &dyn UdpIo, now: Instant) {
+        self.process(io, now);
+        let earlier = match (self.next_deadline(), self.driver_sleeps_until) {
+            (Some(next), Some(sleeping)) => next < sleeping,
+            _ => false,
+        };
+        if earlier || self.sender.is_stashed() {
+            self.wake_driver();
+        }
+    }
+
+    /// Wakes the driver if it sleeps.
+    pub(crate) fn wake_driver(&mut self) {
+        self.driver_sleeps_until = None;
+        if let Some(waker) = self.driver_waker.take() {
+            waker.wake();
         }
     }
 
@@ -248,45 +253,36 @@ impl State {
         }
     }
 
-    /// Dispatches every pending event, flushes every datagram, and tells `flush` waiters
+    /// Sends what the endpoint has to send (the stash first); `false` when the socket would
+    /// block (see [`Sender::flush`]).
+    pub(crate) fn flush_transmits(&mut self, io: &dyn UdpIo, now: Instant) -> bool {
+        self.sender.flush(io, &mut self.endpoint, now)
+    }
+
+    /// Dispatches every pending event, flushes every datagram, and wakes `flush` waiters
     /// whose data is all acknowledged.
-    pub(crate) fn process(&mut self, shared: &Shared, now: Instant) {
+    pub(crate) fn process(&mut self, io: &dyn UdpIo, now: Instant) {
         while let Some(event) = self.endpoint.poll_event() {
-            self.dispatch(shared, now, event);
+            self.dispatch(now, event);
         }
-        self.flush_transmits(&shared.socket, now);
+        self.sender.flush(io, &mut self.endpoint, now);
         // Reading (window updates) and accepting can queue more events and datagrams.
         while let Some(event) = self.endpoint.poll_event() {
-            self.dispatch(shared, now, event);
+            self.dispatch(now, event);
         }
-        self.flush_transmits(&shared.socket, now);
-        for conn in self.conns.values().filter(|c| c.flush_waiters > 0) {
+        self.sender.flush(io, &mut self.endpoint, now);
+        for conn in self.conns.values_mut().filter(|c| !c.flushers.is_empty()) {
             let done = conn.handle.and_then(|h| self.endpoint.connection_stats(h));
             if done.is_none_or(|stats| stats.send_buffered == 0) {
-                conn.cond.notify_all();
+                conn.flushers.wake_all();
             }
         }
     }
 
-    /// Sends everything the endpoint has to send. Errors are counted, not returned: a lost
-    /// datagram is the protocol's business (it retransmits).
-    pub(crate) fn flush_transmits(&mut self, socket: &UdpSocket, now: Instant) {
-        while let Some(transmit) = self.endpoint.poll_transmit(now, &mut self.transmit_buf) {
-            let datagram = &self.transmit_buf[..transmit.len];
-            if let Err(error) = socket.send_to(datagram, transmit.destination) {
-                if error.kind() != io::ErrorKind::Interrupted
-                    || socket.send_to(datagram, transmit.destination).is_err()
-                {
-                    self.send_errors += 1;
-                }
-            }
-        }
-    }
-
-    fn dispatch(&mut self, shared: &Shared, now: Instant, event: Event) {
+    fn dispatch(&mut self, now: Instant, event: Event) {
         let handle = match &event {
             Event::Incoming { connection, peer, .. } => {
-                self.on_incoming(shared, now, *connection, *peer);
+                self.on_incoming(now, *connection, *peer);
                 return;
             }
             Event::Connected { connection, .. }
@@ -324,10 +320,11 @@ impl State {
             }
             _ => {}
         }
-        conn.cond.notify_all();
+        // As a condition variable's `notify_all`: every waiter polls again.
+        conn.wake_all();
     }
 
-    fn on_incoming(&mut self, shared: &Shared, now: Instant, handle: ConnectionHandle, peer: PublicKey) {
+    fn on_incoming(&mut self, now: Instant, handle: ConnectionHandle, peer: PublicKey) {
         let wanted = !self.stopping
             && self.incoming.len() < ACCEPT_BACKLOG
             && self.acceptor.as_ref().is_none_or(|acceptor| acceptor(&peer));
@@ -338,13 +335,13 @@ impl State {
         self.endpoint.accept(now, handle);
         let id = self.insert(ConnState::new(Some(handle), Some(peer)));
         self.incoming.push_back((id, peer));
-        shared.accept_cond.notify_one();
+        self.acceptors_waiting.wake_all();
     }
 
-    /// The application dropped its `Connection`: finish gracefully (FIN), discard what
+    /// The application dropped its connection: finish gracefully (FIN), discard what
     /// arrives, and abort after [`DROP_LINGER`] if the peer does not finish too.
-    pub(crate) fn drop_connection(&mut self, id: u64, now: Instant) {
-        let Some(conn) = self.conns.get_mut(&id) else { return };
+    pub(crate) fn drop_connection(&mut self, id: ConnId, now: Instant) {
+        let Some(conn) = self.conns.get_mut(&id.0) else { return };
         match conn.handle {
             Some(handle) if conn.closed.is_none() && !self.stopping => {
                 conn.orphan_deadline = Some(now + DROP_LINGER);
@@ -354,8 +351,8 @@ impl State {
                 discard(&mut self.endpoint, now, handle);
             }
             _ => {
-                self.forget(id);
-                self.conns.remove(&id);
+                self.forget(id.0);
+                self.conns.remove(&id.0);
             }
         }
     }
@@ -375,8 +372,8 @@ impl State {
     /// The socket is going away: abort every connection, telling each peer, except those whose
     /// finished stream is fully acknowledged (a CLOSE would make the peer discard what it has
     /// not read yet; it reads to the end instead, and its state expires after its idle
-    /// timeout). Wakes every blocked thread.
-    pub(crate) fn stop(&mut self, shared: &Shared, now: Instant) {
+    /// timeout). Wakes every waiter, and the driver (which then returns).
+    pub(crate) fn stop(&mut self, io: &dyn UdpIo, now: Instant) {
         self.stopping = true;
         let abort: Vec<ConnectionHandle> = self
             .conns
@@ -387,14 +384,15 @@ impl State {
         for handle in abort {
             self.endpoint.close(now, handle, close_code::NO_ERROR, b"socket closed");
         }
-        self.flush_transmits(&shared.socket, now);
+        self.sender.flush(io, &mut self.endpoint, now);
         self.conns.retain(|_, conn| conn.orphan_deadline.is_none());
         for conn in self.conns.values_mut() {
             conn.closed.get_or_insert(CloseReason::EndpointClosed);
-            conn.cond.notify_all();
+            conn.wake_all();
         }
         self.ids.clear();
-        shared.accept_cond.notify_all();
+        self.acceptors_waiting.wake_all();
+        self.wake_driver();
     }
 }
 

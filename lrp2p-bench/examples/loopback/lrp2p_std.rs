@@ -1,0 +1,126 @@
+//! lrp2p-std: the blocking adapter, two sockets on 127.0.0.1 in this process.
+//!
+//! The AEAD backend is fixed at build time (lrp2p-proto's `ring` feature, switched on through
+//! this crate's `ring` feature); the name in the table says which one this binary has.
+
+use std::io::{self, Read, Write};
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use lrp2p_bench::{Contender, Meter, Pattern, READ_SIZE, Sample, Verifier};
+use lrp2p_proto::crypto::{Aead, DefaultAead};
+use lrp2p_std::{Connection, EndpointConfig, Socket, generate_identity};
+
+/// Send and receive buffers per connection. The defaults (8 MiB each) already cover loopback's
+/// bandwidth-delay product many times over; this only makes sure they never limit.
+pub(crate) const BUFFER: usize = 16 << 20;
+
+/// The endpoint configuration of both sockets.
+pub(crate) fn config() -> EndpointConfig {
+    let mut config = EndpointConfig::default();
+    // Keys made at start-up: nothing can have been captured before, so 0-RTT data may be
+    // accepted at once (as in lrp2p-std's doc example).
+    config.early_data.start_floor = false;
+    config.connection.send_buffer = BUFFER;
+    config.connection.recv_buffer = BUFFER;
+    config
+}
+
+/// A client socket and a server socket; each measurement opens fresh connections.
+pub(crate) struct Lrp2pStd {
+    client: Socket,
+    server: Socket,
+}
+
+impl Lrp2pStd {
+    /// Binds both sockets.
+    pub(crate) fn new() -> io::Result<Lrp2pStd> {
+        let server = Socket::bind_with_config("127.0.0.1:0", generate_identity(), config())?;
+        let client = Socket::bind_with_config("127.0.0.1:0", generate_identity(), config())?;
+        Ok(Lrp2pStd { client, server })
+    }
+
+    /// Connects (Noise IK: the server's key is known, so 0-RTT); the handshake starts at the
+    /// connection's first read, write or `wait_connected`.
+    fn connect(&self) -> io::Result<Connection> {
+        self.client.connect(self.server.local_addr()?, self.server.public_key())
+    }
+}
+
+impl Contender for Lrp2pStd {
+    fn name(&self) -> String {
+        format!("lrp2p-std [{}]", DefaultAead::NAME)
+    }
+
+    fn bulk(&mut self, bytes: u64, pattern: &Arc<Pattern>) -> io::Result<Sample> {
+        let client = self.connect()?;
+        client.wait_connected()?;
+        let (server, _) = self.server.accept()?;
+        let meter = Meter::start();
+        thread::scope(|s| {
+            let rx = s.spawn(|| -> io::Result<()> {
+                let mut buf = vec![0u8; READ_SIZE];
+                let mut v = Verifier::new(pattern);
+                loop {
+                    let n = (&server).read(&mut buf)?;
+                    if n == 0 {
+                        return v.finish(bytes);
+                    }
+                    v.check(&buf[..n])?;
+                }
+            });
+            for chunk in pattern.chunks(bytes) {
+                (&client).write_all(chunk)?;
+            }
+            client.shutdown()?;
+            rx.join().map_err(|_| io::Error::other("receiver panicked"))?
+        })?;
+        Ok(meter.stop())
+    }
+
+    fn handshakes(&mut self, n: usize) -> io::Result<f64> {
+        let started = Instant::now();
+        let mut byte = [0u8; 1];
+        for _ in 0..n {
+            let client = self.connect()?;
+            (&client).write_all(b"p")?;
+            let (server, _) = self.server.accept()?;
+            (&server).read_exact(&mut byte)?;
+            (&server).write_all(b"q")?;
+            (&client).read_exact(&mut byte)?;
+            client.close();
+            server.close();
+        }
+        Ok(n as f64 / started.elapsed().as_secs_f64())
+    }
+
+    fn first_byte(&mut self, n: usize) -> io::Result<Vec<Duration>> {
+        let (tx, rx) = mpsc::channel();
+        let server = &self.server;
+        thread::scope(|s| {
+            s.spawn(move || -> io::Result<()> {
+                let mut byte = [0u8; 1];
+                for _ in 0..n {
+                    let (conn, _) = server.accept()?;
+                    (&conn).read_exact(&mut byte)?;
+                    if tx.send(Instant::now()).is_err() {
+                        break;
+                    }
+                    conn.close();
+                }
+                Ok(())
+            });
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t0 = Instant::now();
+                let client = self.connect()?;
+                (&client).write_all(b"x")?;
+                let t1 = rx.recv().map_err(|_| io::Error::other("server thread failed"))?;
+                out.push(t1 - t0);
+                client.close();
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,152 @@
+//! # loopback: 1 GiB over one loopback connection, LRP2P against TCP and quinn
+//!
+//! ```text
+//! cargo run --release -p lrp2p-bench --example loopback -- [--bytes N] [--runs K] [--only NAME,...]
+//!     [--handshakes N] [--samples N] [--with BIN] [--rows]
+//! ```
+//!
+//! Contenders (names for `--only`): `tcp`, `quinn`, `lrp2p-std`, and with the cargo features of
+//! the same name, `lrp2p-tokio` and `lrp2p-async-std`. They run one after the other, never
+//! concurrently, each with both ends in this process. For each: goodput (MB/s, 10^6 bytes) and
+//! process CPU seconds (user + system, both ends) per GB, medians of K bulk transfers of N bytes
+//! (default 1 GiB, 3 runs), every byte verified by the receiver; sequential handshakes per
+//! second (median of K rounds of `--handshakes` connections, each to established plus a one-byte
+//! exchange each way); connect-to-first-byte latency (median of `--samples`).
+//!
+//! lrp2p's AEAD backend is picked at build time (`--features ring`). `--with BIN` runs another
+//! build of this program (`BIN --rows --only lrp2p-std`, same options) after this one's
+//! contenders and merges its row into the table: `examples/loopback.sh` builds both and does
+//! that. `--rows` prints machine-readable rows instead of the table.
+//! `N` takes a `K`, `M` or `G` suffix (binary units).
+
+#[cfg(feature = "async-std")]
+mod lrp2p_async_std;
+mod lrp2p_std;
+#[cfg(feature = "tokio")]
+mod lrp2p_tokio;
+mod quinn;
+mod tcp;
+
+use std::io::{self, Write};
+use std::process::Command;
+use std::sync::Arc;
+
+use lrp2p_bench::{Contender, Options, Pattern, Row, measure, table};
+
+/// Builds one contender (its sockets, runtime, …).
+type Make = fn() -> io::Result<Box<dyn Contender>>;
+
+/// Every contender this build has, in table order, with its `--only` name.
+fn contenders() -> Vec<(&'static str, Make)> {
+    #[allow(unused_mut, reason = "the adapter slots push")]
+    let mut all: Vec<(&'static str, Make)> = vec![
+        ("tcp", || Ok(Box::new(tcp::Tcp::new()?))),
+        ("quinn", || Ok(Box::new(quinn::Quinn::new()?))),
+        ("lrp2p-std", || Ok(Box::new(lrp2p_std::Lrp2pStd::new()?))),
+    ];
+    #[cfg(feature = "tokio")]
+    all.push(("lrp2p-tokio", || Ok(Box::new(lrp2p_tokio::Lrp2pTokio::new()?))));
+    #[cfg(feature = "async-std")]
+    all.push(("lrp2p-async-std", || Ok(Box::new(lrp2p_async_std::Lrp2pAsyncStd::new()?))));
+    all
+}
+
+/// Parsed command line.
+struct Args {
+    opts: Options,
+    only: Option<Vec<String>>,
+    with: Vec<String>,
+    rows: bool,
+}
+
+fn usage(msg: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{msg}\nusage: loopback [--bytes N] [--runs K] [--only NAME,...] [--handshakes N] \
+             [--samples N] [--with BIN] [--rows]"
+        ),
+    )
+}
+
+fn number(s: &str) -> io::Result<u64> {
+    let (digits, shift) = match s.as_bytes().last() {
+        Some(b'K' | b'k') => (&s[..s.len() - 1], 10),
+        Some(b'M' | b'm') => (&s[..s.len() - 1], 20),
+        Some(b'G' | b'g') => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    let n: u64 = digits.parse().map_err(|_| usage(&format!("not a number: {s}")))?;
+    n.checked_shl(shift).filter(|v| v >> shift == n).ok_or_else(|| usage("number too large"))
+}
+
+fn parse() -> io::Result<Args> {
+    let mut args = Args { opts: Options::default(), only: None, with: Vec::new(), rows: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| usage(&format!("{flag} needs a value")));
+        let count = |v: String| number(&v).and_then(|n| usize::try_from(n).map_err(|_| usage("too large")));
+        match flag.as_str() {
+            "--bytes" => args.opts.bytes = number(&value()?)?,
+            "--runs" => args.opts.runs = count(value()?)?.max(1),
+            "--handshakes" => args.opts.handshakes = count(value()?)?.max(1),
+            "--samples" => args.opts.samples = count(value()?)?.max(1),
+            "--only" => args.only = Some(value()?.split(',').map(str::to_owned).collect()),
+            "--with" => args.with.push(value()?),
+            "--rows" => args.rows = true,
+            "-h" | "--help" => return Err(usage("")),
+            other => return Err(usage(&format!("unknown argument {other}"))),
+        }
+    }
+    Ok(args)
+}
+
+/// Runs another build of this program for its lrp2p-std row (its other AEAD backend).
+fn run_other(bin: &str, opts: &Options) -> io::Result<Vec<Row>> {
+    let out = Command::new(bin)
+        .args(["--rows", "--only", "lrp2p-std"])
+        .args(["--bytes", &opts.bytes.to_string(), "--runs", &opts.runs.to_string()])
+        .args(["--handshakes", &opts.handshakes.to_string(), "--samples", &opts.samples.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!("{bin} failed: {}", out.status)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).lines().filter_map(Row::from_line).collect())
+}
+
+fn main() -> io::Result<()> {
+    let args = parse()?;
+    let pattern = Arc::new(Pattern::new());
+    let mut rows = Vec::new();
+    for (key, make) in contenders() {
+        if args.only.as_ref().is_some_and(|only| !only.iter().any(|o| o == key)) {
+            continue;
+        }
+        // Built right before its turn and dropped right after: no idle threads of one
+        // contender share the CPU clock of the next.
+        let mut contender = make()?;
+        rows.push(measure(contender.as_mut(), &args.opts, &pattern)?);
+        if key == "lrp2p-std" {
+            for bin in &args.with {
+                rows.extend(run_other(bin, &args.opts)?);
+            }
+        }
+    }
+    let mut out = io::stdout().lock();
+    if args.rows {
+        for row in &rows {
+            writeln!(out, "{}", row.to_line())?;
+        }
+    } else {
+        let o = &args.opts;
+        writeln!(
+            out,
+            "\n{} bytes per transfer, median of {} runs; {} sequential handshakes per round; \
+             connect→first byte median of {}.\n",
+            o.bytes, o.runs, o.handshakes, o.samples
+        )?;
+        write!(out, "{}", table(&rows, "quinn"))?;
+    }
+    Ok(())
+}

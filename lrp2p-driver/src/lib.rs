@@ -1,0 +1,82 @@
+//! # lrp2p-driver: what every LRP2P runtime adapter shares
+//!
+//! LRP2P is layered:
+//!
+//! - `lrp2p-proto`, the sans-IO core: datagrams and time in, datagrams, deadlines and events
+//!   out. All protocol logic lives there.
+//! - **this crate**, runtime-independent machinery: one socket's [`Endpoint`] behind a mutex
+//!   with the adapter's record of each connection ([`Shared`]); a `poll_*` API for accepting,
+//!   reading, writing, flushing and shutting down that registers [`Waker`]s instead of
+//!   blocking; the [`drive`] future that receives datagrams and runs timers; and the traits a
+//!   runtime implements to plug in ([`UdpIo`], [`AsyncTimer`]), modelled on quinn's
+//!   `Runtime`.
+//! - the adapters, thin: `lrp2p-std` (blocking `Read`/`Write`; runs [`drive`] on a thread of
+//!   its own with the async-io pieces here and blocks on the `poll_*` calls),
+//!   `lrp2p-async-std` (same I/O pieces, `futures-io` streams) and `lrp2p-tokio` (implements
+//!   [`UdpIo`] and [`AsyncTimer`] on tokio and spawns [`drive`] as a task). All three offer
+//!   the same names and semantics because they share this code.
+//!
+//! ## How it runs
+//!
+//! - Application calls (`poll_*` on [`Shared`]) take the lock, call the endpoint, and send
+//!   what the call produced from the calling task: no hop through the driver, and the first
+//!   write of a 0-RTT connection leaves in the handshake's first datagram (connects are lazy
+//!   until the first read, write or flush).
+//! - Calls that cannot complete register their waker and return `Pending`; the endpoint's
+//!   events wake them. A full send buffer makes `poll_write` pending: backpressure, never an
+//!   unbounded queue.
+//! - Every datagram crosses the runtime boundary in the `batch` module, in the shapes of
+//!   segmentation offload ([`Transmit`], [`RecvMeta`]). When the socket would block, the
+//!   unsent datagrams wait in a bounded stash and the driver sends them once it is writable;
+//!   none is dropped for a momentarily full socket buffer.
+//! - [`drive`] wakes on a datagram, the endpoint's deadline, a call that moved that deadline
+//!   earlier, or writability while datagrams are stashed; it ends when [`Shared::stop`] is
+//!   called.
+//!
+//! Errors are typed ([`Error`]); adapters return them inside [`std::io::Error`]s whose kind
+//! says what happened (`TimedOut`, `ConnectionRefused`, `ConnectionReset`, `BrokenPipe`, …),
+//! and [`Error::of`] gets them back.
+//!
+//! ## Modules
+//!
+//! - `shared`: [`Shared`] and the poll API; `state`: the state behind the lock, event
+//!   dispatch, lingers and stop; `wakers`: waker sets.
+//! - `drive`: [`drive`]; `io`: the runtime traits and batch shapes; `batch`: sending (with the
+//!   stash) and receiving in batches.
+//! - `async_io_runtime` (feature `async-io-runtime`, on by default): [`UdpIo`] and
+//!   [`AsyncTimer`] on async-io.
+//! - `error`: [`Error`].
+//!
+//! [`Endpoint`]: lrp2p_proto::endpoint::Endpoint
+//! [`Waker`]: std::task::Waker
+
+#[cfg(feature = "async-io-runtime")]
+pub mod async_io_runtime;
+mod batch;
+mod drive;
+mod error;
+mod io;
+mod shared;
+mod state;
+mod wakers;
+
+pub use lrp2p_proto::config::{ConnectionConfig, EndpointConfig};
+pub use lrp2p_proto::connection::ConnectionStats;
+pub use lrp2p_proto::endpoint::EndpointStats;
+pub use lrp2p_proto::identity::{PublicKey, StaticSecret};
+
+pub use crate::drive::drive;
+pub use crate::error::Error;
+pub use crate::io::{AsyncTimer, RecvMeta, Transmit, UdpIo};
+pub use crate::shared::Shared;
+pub use crate::state::{ACCEPT_BACKLOG, DROP_LINGER, SOCKET_LINGER};
+
+/// A connection of a [`Shared`]: what every `poll_*` call names. Stable from
+/// [`Shared::open`] (before the handshake starts) to the connection's end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub(crate) u64);
+
+/// A fresh static key from the operating system's RNG: a new identity.
+pub fn generate_identity() -> StaticSecret {
+    StaticSecret::generate(&mut rand_core::OsRng)
+}

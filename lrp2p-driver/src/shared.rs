@@ -1,0 +1,350 @@
+//! [`Shared`]: one socket's endpoint, connections and I/O, shared by the driver and the
+//! application's tasks or threads, and the runtime-free poll API every adapter builds on.
+//!
+//! Each `poll_*` call takes the lock, calls the endpoint, sends what the call produced from
+//! the calling task (no hop through the driver: the first write of a 0-RTT connection leaves
+//! in the same datagram as the handshake), and either completes or registers the caller's
+//! waker and returns `Pending`; the event that may let it complete wakes it. Calls take a
+//! [`ConnId`] from [`Shared::open`] or [`Shared::poll_accept`].
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use lrp2p_proto::config::EndpointConfig;
+use lrp2p_proto::connection::{CloseReason, ConnectionStats};
+use lrp2p_proto::endpoint::{Endpoint, EndpointStats, ReadError, WriteError};
+use lrp2p_proto::identity::{PublicKey, StaticSecret};
+use lrp2p_proto::wire::close_code;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use crate::ConnId;
+use crate::error::Error;
+use crate::io::UdpIo;
+use crate::state::{ConnState, State, unix_ns};
+
+/// One socket's endpoint and connections behind one mutex, and its I/O. Adapters hold it in
+/// an [`Arc`], run [`drive`](crate::drive) beside it, and implement their stream types on the
+/// `poll_*` calls.
+pub struct Shared {
+    pub(crate) state: Mutex<State>,
+    pub(crate) io: Arc<dyn UdpIo>,
+    public_key: PublicKey,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("io", &self.io)
+            .field("public_key", &self.public_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an ended connection's read or write returns: `None` is a graceful finish.
+fn end_error(end: Option<Error>) -> Error {
+    end.unwrap_or(Error::Shutdown)
+}
+
+impl Shared {
+    /// An endpoint with the static key `identity` and `config` on `io`, its RNG seeded from
+    /// the operating system. Nothing happens until [`drive`](crate::drive) runs.
+    pub fn new(io: Arc<dyn UdpIo>, identity: StaticSecret, config: EndpointConfig) -> Arc<Shared> {
+        let public_key = identity.public_key();
+        let now = Instant::now();
+        let max_datagram = config.connection.max_datagram_size;
+        let endpoint = Endpoint::new(config, identity, ChaCha20Rng::from_entropy(), now, unix_ns());
+        Arc::new(Shared { state: Mutex::new(State::new(endpoint, now, max_datagram)), io, public_key })
+    }
+
+    /// Takes the lock. A panic in another thread while holding it leaves the endpoint usable
+    /// (every endpoint call is atomic from its point of view), so poisoning is ignored.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The local address of the socket.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.local_addr()
+    }
+
+    /// This endpoint's identity: what peers connect to.
+    pub fn public_key(&self) -> PublicKey {
+        self.public_key
+    }
+
+    /// Records a connection to `remote` (Noise IK when `peer` is known, XX otherwise) without
+    /// starting it: the handshake starts at its first read, write, flush, `poll_connected` or
+    /// [`Shared::start`], so the first write's bytes ride in the first datagram.
+    pub fn open(&self, remote: SocketAddr, peer: Option<PublicKey>) -> Result<ConnId, Error> {
+        let mut state = self.lock();
+        if state.stopping {
+            return Err(Error::SocketClosed);
+        }
+        let mut conn = ConnState::new(None, peer);
+        conn.pending_connect = Some((remote, peer));
+        Ok(ConnId(state.insert(conn)))
+    }
+
+    /// Starts a lazy connect now (nothing else).
+    pub fn start(&self, id: ConnId) -> Result<(), Error> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        state.start(id, now)?;
+        state.after_call(&*self.io, now);
+        Ok(())
+    }
+
+    /// The next accepted connection and its peer's authenticated key.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Result<(ConnId, PublicKey), Error>> {
+        let mut state = self.lock();
+        loop {
+            if state.stopping {
+                return Poll::Ready(Err(Error::SocketClosed));
+            }
+            match state.incoming.pop_front() {
+                Some((id, peer)) if state.conns.contains_key(&id) => {
+                    return Poll::Ready(Ok((ConnId(id), peer)));
+                }
+                Some(_) => {}
+                None => {
+                    state.acceptors_waiting.register(cx.waker());
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// Starts the handshake if it has not started, and is ready when it completes, or with
+    /// the error that ended the connection.
+    pub fn poll_connected(&self, id: ConnId, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut state = self.lock();
+        if state.conn(id).is_some_and(|c| c.connected) {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(end) = state.ended(id) {
+            return Poll::Ready(end.map_or(Ok(()), Err));
+        }
+        let now = Instant::now();
+        state.start(id, now)?;
+        state.after_call(&*self.io, now);
+        match state.conn(id) {
+            Some(conn) if conn.connected => Poll::Ready(Ok(())),
+            Some(conn) if conn.closed.is_none() => {
+                conn.writers.register(cx.waker());
+                Poll::Pending
+            }
+            _ => Poll::Ready(state.ended(id).flatten().map_or(Ok(()), Err)),
+        }
+    }
+
+    /// Reads into `buf`: `Ok(0)` is the end of the peer's stream (and stays so).
+    pub fn poll_read(&self, id: ConnId, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Result<usize, Error>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let mut state = self.lock();
+        loop {
+            if let Some(conn) = state.conn(id) {
+                if !conn.salvage.is_empty() {
+                    let n = buf.len().min(conn.salvage.len());
+                    for (dst, src) in buf.iter_mut().zip(conn.salvage.drain(..n)) {
+                        *dst = src;
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                if conn.eof {
+                    return Poll::Ready(Ok(0));
+                }
+            }
+            if let Some(end) = state.ended(id) {
+                return Poll::Ready(end.map_or(Ok(0), Err));
+            }
+            let now = Instant::now();
+            let handle = state.start(id, now)?;
+            let result = state.endpoint.read(now, handle, buf);
+            if let (Ok(0), Some(conn)) = (result, state.conn(id)) {
+                conn.eof = true;
+            }
+            state.after_call(&*self.io, now);
+            match result {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(ReadError::Blocked) => {
+                    if let Some(conn) = state.conn(id) {
+                        conn.readers.register(cx.waker());
+                    }
+                    return Poll::Pending;
+                }
+                // Ended: the dispatch above recorded why (loop to report it).
+                Err(_) if state.ended(id).is_some() => {}
+                Err(_) => return Poll::Ready(Err(Error::Closed)),
+            }
+        }
+    }
+
+    /// Writes from `data`; `Pending` while the send buffer is full (backpressure: nothing is
+    /// buffered beyond the endpoint's `send_buffer`).
+    pub fn poll_write(&self, id: ConnId, cx: &mut Context<'_>, data: &[u8]) -> Poll<Result<usize, Error>> {
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let mut state = self.lock();
+        loop {
+            if let Some(end) = state.ended(id) {
+                return Poll::Ready(Err(end_error(end)));
+            }
+            let now = Instant::now();
+            let handle = state.start(id, now)?;
+            let result = state.endpoint.write(now, handle, data);
+            state.after_call(&*self.io, now);
+            match result {
+                Ok(0) => {
+                    if let Some(conn) = state.conn(id) {
+                        conn.writers.register(cx.waker());
+                    }
+                    return Poll::Pending;
+                }
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(WriteError::Finished) => return Poll::Ready(Err(Error::Shutdown)),
+                Err(_) if state.ended(id).is_some() => {}
+                Err(_) => return Poll::Ready(Err(Error::Closed)),
+            }
+        }
+    }
+
+    /// Ready when the peer has acknowledged every byte written (or the connection finished
+    /// gracefully); with the error that ended it otherwise.
+    pub fn poll_flush(&self, id: ConnId, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut state = self.lock();
+        loop {
+            if let Some(end) = state.ended(id) {
+                return Poll::Ready(end.map_or(Ok(()), Err));
+            }
+            let now = Instant::now();
+            let handle = state.start(id, now)?;
+            state.after_call(&*self.io, now);
+            match state.endpoint.connection_stats(handle) {
+                Some(stats) if stats.send_buffered == 0 => return Poll::Ready(Ok(())),
+                Some(_) => {
+                    if let Some(conn) = state.conn(id) {
+                        conn.flushers.register(cx.waker());
+                    }
+                    return Poll::Pending;
+                }
+                None if state.ended(id).is_some() => {}
+                None => return Poll::Ready(Err(Error::Closed)),
+            }
+        }
+    }
+
+    /// Half-closes: queues a FIN after the bytes written so far and is ready at once (it never
+    /// returns `Pending`; the FIN leaves as soon as congestion and flow control let the data
+    /// before it go). To wait until the peer has everything, [`Shared::poll_flush`] after it.
+    /// Writing fails with [`Error::Shutdown`] from now on; reading continues.
+    pub fn poll_shutdown(&self, id: ConnId, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut state = self.lock();
+        if let Some(end) = state.ended(id) {
+            return Poll::Ready(end.map_or(Ok(()), Err));
+        }
+        let now = Instant::now();
+        let handle = state.start(id, now)?;
+        state.endpoint.shutdown(now, handle);
+        if let Some(conn) = state.conn(id) {
+            conn.shut_down = true;
+        }
+        state.after_call(&*self.io, now);
+        Poll::Ready(Ok(()))
+    }
+
+    /// Closes at once: the peer is sent a CLOSE; unsent and unacknowledged data is dropped.
+    /// Later calls fail with [`Error::Closed`].
+    pub fn close(&self, id: ConnId) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let Some(conn) = state.conn(id) else { return };
+        if conn.closed.is_some() {
+            return;
+        }
+        conn.salvage.clear();
+        match conn.handle {
+            Some(handle) => state.endpoint.close(now, handle, close_code::NO_ERROR, b"closed"),
+            None => conn.closed = Some(CloseReason::Local { code: close_code::NO_ERROR }),
+        }
+        state.after_call(&*self.io, now);
+    }
+
+    /// The application dropped the connection: it finishes gracefully (a FIN after the data
+    /// written) and discards what still arrives; its state is freed when the peer finishes
+    /// too, or it is aborted after [`DROP_LINGER`](crate::DROP_LINGER).
+    pub fn drop_connection(&self, id: ConnId) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        state.drop_connection(id, now);
+        state.after_call(&*self.io, now);
+    }
+
+    /// The peer's authenticated static key: known from the start for IK connects and accepted
+    /// connections, after the handshake for XX.
+    pub fn peer_key(&self, id: ConnId) -> Option<PublicKey> {
+        let state = self.lock();
+        let conn = state.conns.get(&id.0)?;
+        conn.peer.or_else(|| conn.handle.and_then(|h| state.endpoint.peer_key(h)))
+    }
+
+    /// Whether the handshake has completed.
+    pub fn is_connected(&self, id: ConnId) -> bool {
+        self.lock().conn(id).is_some_and(|c| c.connected)
+    }
+
+    /// The connection's counters, while the endpoint still holds its state.
+    pub fn connection_stats(&self, id: ConnId) -> Option<ConnectionStats> {
+        let state = self.lock();
+        let handle = state.conns.get(&id.0)?.handle?;
+        state.endpoint.connection_stats(handle)
+    }
+
+    /// Decides which peers to accept, by their authenticated static key; a refused peer gets
+    /// an authenticated REFUSED. It runs with the lock held: keep it quick, and do not call
+    /// into the endpoint from it.
+    pub fn set_acceptor(&self, acceptor: impl Fn(&PublicKey) -> bool + Send + Sync + 'static) {
+        self.lock().acceptor = Some(Arc::new(acceptor));
+    }
+
+    /// Accepts exactly the peers in `keys` (a convenience over [`Shared::set_acceptor`]).
+    pub fn allow_only(&self, keys: impl IntoIterator<Item = PublicKey>) {
+        let keys: Vec<PublicKey> = keys.into_iter().collect();
+        self.set_acceptor(move |peer| keys.contains(peer));
+    }
+
+    /// The endpoint's counters (datagrams received, sent, dropped by cause).
+    pub fn stats(&self) -> EndpointStats {
+        self.lock().endpoint.stats()
+    }
+
+    /// Datagrams the socket refused for good (not counting "would block": those wait).
+    pub fn send_errors(&self) -> u64 {
+        self.lock().sender.send_errors
+    }
+
+    /// Whether some finished stream (shut down or dropped) still waits for its
+    /// acknowledgement: an adapter's socket drop lingers up to
+    /// [`SOCKET_LINGER`](crate::SOCKET_LINGER) while it does.
+    pub fn is_finishing(&self) -> bool {
+        self.lock().finishing()
+    }
+
+    /// Stops the socket: aborts every connection except fully acknowledged finished ones
+    /// (each peer is told), fails every later call with [`Error::SocketClosed`], wakes every
+    /// waiter, and ends [`drive`](crate::drive).
+    pub fn stop(&self) {
+        self.lock().stop(&*self.io, Instant::now());
+    }
+
+    /// Whether [`Shared::stop`] was called.
+    pub fn is_stopped(&self) -> bool {
+        self.lock().stopping
+    }
+}

@@ -1,0 +1,88 @@
+//! The poll API on its own, as an async adapter uses it: two endpoints on loopback, each
+//! driven by `drive` on a thread of its own (async-io), the application in `async_io::block_on`.
+
+use std::future::poll_fn;
+use std::net::UdpSocket;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use lrp2p_driver::{EndpointConfig, Error, Shared, async_io_runtime, generate_identity};
+
+/// An endpoint on 127.0.0.1 and its driver thread.
+fn endpoint() -> (Arc<Shared>, JoinHandle<()>) {
+    let mut config = EndpointConfig::default();
+    config.early_data.start_floor = false;
+    config.connection.handshake_timeout = Duration::from_secs(5);
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let (shared, driver) = async_io_runtime::start(socket, generate_identity(), config).expect("start");
+    (shared, std::thread::spawn(move || async_io_runtime::run(driver)))
+}
+
+/// Bounds a test that would otherwise hang on a bug.
+fn with_deadline<T>(future: impl std::future::Future<Output = T>) -> T {
+    async_io::block_on(async {
+        futures_or(future, async {
+            async_io::Timer::after(Duration::from_secs(20)).await;
+            panic!("test timed out");
+        })
+        .await
+    })
+}
+
+/// The first of two futures to complete (no combinator crate needed).
+async fn futures_or<T>(
+    a: impl std::future::Future<Output = T>,
+    b: impl std::future::Future<Output = T>,
+) -> T {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    poll_fn(|cx| match a.as_mut().poll(cx) {
+        std::task::Poll::Ready(v) => std::task::Poll::Ready(v),
+        std::task::Poll::Pending => b.as_mut().poll(cx),
+    })
+    .await
+}
+
+#[test]
+fn write_accept_read_shutdown_flush() {
+    let ((a, driver_a), (b, driver_b)) = (endpoint(), endpoint());
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let id = a.open(b.local_addr().expect("addr"), Some(b.public_key())).expect("open");
+    // The writer runs beside the reader: the send buffer may be smaller than the data.
+    let writer = {
+        let (a, data) = (a.clone(), data.clone());
+        std::thread::spawn(move || {
+            with_deadline(async {
+                let mut written = 0;
+                while written < data.len() {
+                    written += poll_fn(|cx| a.poll_write(id, cx, &data[written..])).await.expect("write");
+                }
+                poll_fn(|cx| a.poll_shutdown(id, cx)).await.expect("shutdown");
+                poll_fn(|cx| a.poll_flush(id, cx)).await.expect("flush");
+                // After shutdown, writing is a broken pipe.
+                assert_eq!(poll_fn(|cx| a.poll_write(id, cx, b"x")).await, Err(Error::Shutdown));
+            })
+        })
+    };
+    with_deadline(async {
+        let (incoming, peer) = poll_fn(|cx| b.poll_accept(cx)).await.expect("accept");
+        assert_eq!(peer, a.public_key());
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65_536];
+        loop {
+            let n = poll_fn(|cx| b.poll_read(incoming, cx, &mut buf)).await.expect("read");
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, data);
+    });
+    writer.join().expect("writer");
+    a.stop();
+    b.stop();
+    assert!(a.is_stopped());
+    assert_eq!(with_deadline(poll_fn(|cx| a.poll_accept(cx))), Err(Error::SocketClosed));
+    driver_a.join().expect("driver a");
+    driver_b.join().expect("driver b");
+}

@@ -1,0 +1,184 @@
+//! [`Socket`]: one tokio UDP socket, one [`Endpoint`](lrp2p_driver::Shared), one driver task;
+//! any number of connections in both directions.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lrp2p_driver::{EndpointConfig, EndpointStats, Error, PublicKey, SOCKET_LINGER, Shared, StaticSecret};
+use tokio::net::{ToSocketAddrs, UdpSocket};
+use tokio::sync::oneshot;
+
+use crate::connection::Connection;
+use crate::udp::{TokioTimer, TokioUdp};
+
+/// A fresh static key from the operating system's RNG: a new identity.
+pub fn generate_identity() -> StaticSecret {
+    lrp2p_driver::generate_identity()
+}
+
+/// An LRP2P socket: the Go library's `SocketListen`. It connects to peers and accepts peers on
+/// one UDP port; every connection is a [`Connection`].
+///
+/// Dropping it (which never blocks) tells its driver task to close up: the task waits up to
+/// [`SOCKET_LINGER`] (2 s) for finished streams (shut down or dropped connections) to be
+/// acknowledged, so that their peers can read them to the end, then closes every other
+/// connection (each peer is sent a CLOSE; local calls fail with [`Error::SocketClosed`]) and
+/// ends. If the runtime shuts down first, the task is dropped and closes everything at once.
+pub struct Socket {
+    shared: Arc<Shared>,
+    /// Dropped with the socket: the driver task's signal to linger and stop.
+    _dropped: oneshot::Sender<()>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("local_addr", &self.shared.local_addr().ok())
+            .field("public_key", &self.shared.public_key())
+            .finish()
+    }
+}
+
+/// Stops the socket when the driver task ends or is dropped (runtime shutdown): every waiter
+/// is woken with [`Error::SocketClosed`] instead of waiting for a driver that is gone.
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if !self.0.is_stopped() {
+            self.0.stop();
+        }
+    }
+}
+
+/// How often the lingering driver task looks whether the finished streams are acknowledged.
+const LINGER_POLL: Duration = Duration::from_millis(2);
+
+impl Socket {
+    /// Binds a UDP socket to `addr` with the static key `identity` and the default
+    /// configuration, and spawns its driver task.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, or in one without the I/O and time drivers
+    /// (`Builder::enable_all`; `#[tokio::main]` enables both).
+    ///
+    /// The default keeps 0-RTT replay protection across restarts: a freshly started socket
+    /// refuses early data for 30 s (it still arrives, one round trip later). If `identity` was
+    /// generated at this start-up, use [`Socket::bind_with_config`] with
+    /// `early_data.start_floor = false`.
+    pub async fn bind(addr: impl ToSocketAddrs, identity: StaticSecret) -> io::Result<Socket> {
+        Socket::bind_with_config(addr, identity, EndpointConfig::default()).await
+    }
+
+    /// [`Socket::bind`] with an explicit configuration.
+    pub async fn bind_with_config(
+        addr: impl ToSocketAddrs,
+        identity: StaticSecret,
+        config: EndpointConfig,
+    ) -> io::Result<Socket> {
+        let socket = UdpSocket::bind(addr).await?;
+        let shared = Shared::new(Arc::new(TokioUdp::new(socket)), identity, config);
+        let (dropped, on_drop) = oneshot::channel::<()>();
+        let driver = lrp2p_driver::drive(shared.clone(), TokioTimer::new());
+        let closer = linger_then_stop(shared.clone(), on_drop);
+        let guard = StopOnDrop(shared.clone());
+        tokio::spawn(async move {
+            let _guard = guard;
+            let (mut driver, mut closer) = (pin!(driver), pin!(closer));
+            let mut closer_done = false;
+            // Both in one task; the driver ends once the closer has stopped the socket.
+            poll_fn(|cx| {
+                if !closer_done {
+                    closer_done = closer.as_mut().poll(cx).is_ready();
+                }
+                driver.as_mut().poll(cx)
+            })
+            .await;
+        });
+        Ok(Socket { shared, _dropped: dropped })
+    }
+
+    /// The local address the socket is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.shared.local_addr()
+    }
+
+    /// This socket's identity: what peers pass to [`Socket::connect`].
+    pub fn public_key(&self) -> PublicKey {
+        self.shared.public_key()
+    }
+
+    /// Opens a connection to the peer at `addr` whose static key is `peer` (Noise IK, 0-RTT).
+    ///
+    /// Returns once `addr` is resolved, without a round trip. The handshake starts at the
+    /// connection's first read, write, flush or [`connected`](Connection::connected), so the
+    /// first write's bytes ride in the very first datagram. A peer that does not answer makes
+    /// that call (or a later one) fail with [`io::ErrorKind::TimedOut`] after
+    /// `handshake_timeout`; a peer that refuses us, with [`io::ErrorKind::ConnectionRefused`].
+    pub async fn connect(&self, addr: impl ToSocketAddrs, peer: PublicKey) -> io::Result<Connection> {
+        self.open(addr, Some(peer)).await
+    }
+
+    /// Opens a connection to whoever answers at `addr` (Noise XX: one more round trip, and
+    /// the peer's key is learnt from the handshake: see [`Connection::peer_public_key`]).
+    /// The handshake starts at once; this does not wait for it ([`Connection::connected`] does).
+    pub async fn connect_unknown(&self, addr: impl ToSocketAddrs) -> io::Result<Connection> {
+        let conn = self.open(addr, None).await?;
+        conn.start()?;
+        Ok(conn)
+    }
+
+    async fn open(&self, addr: impl ToSocketAddrs, peer: Option<PublicKey>) -> io::Result<Connection> {
+        let remote = tokio::net::lookup_host(addr).await?.next().ok_or(Error::NoAddress)?;
+        let id = self.shared.open(remote, peer)?;
+        Ok(Connection::new(self.shared.clone(), id))
+    }
+
+    /// Waits for a peer to connect; returns the connection and the peer's authenticated key.
+    /// Every peer is accepted unless an acceptor says otherwise ([`Socket::set_acceptor`]).
+    ///
+    /// Cancel safe: a connection is taken from the queue only when this returns it. Bound the
+    /// wait with [`tokio::time::timeout`].
+    pub async fn accept(&self) -> io::Result<(Connection, PublicKey)> {
+        let (id, peer) = poll_fn(|cx| self.shared.poll_accept(cx)).await?;
+        Ok((Connection::new(self.shared.clone(), id), peer))
+    }
+
+    /// Decides which peers to accept: `acceptor` sees each connecting peer's authenticated
+    /// static key and returns whether to accept it; a refused peer gets an authenticated
+    /// REFUSED and its connection fails with [`io::ErrorKind::ConnectionRefused`].
+    ///
+    /// It runs with the socket's lock held (in the driver task, or in whichever call
+    /// dispatches the endpoint's events): keep it quick, and do not call into the socket from it.
+    pub fn set_acceptor(&self, acceptor: impl Fn(&PublicKey) -> bool + Send + Sync + 'static) {
+        self.shared.set_acceptor(acceptor);
+    }
+
+    /// Accepts exactly the peers in `keys` (a convenience over [`Socket::set_acceptor`]).
+    pub fn allow_only(&self, keys: impl IntoIterator<Item = PublicKey>) {
+        self.shared.allow_only(keys);
+    }
+
+    /// The endpoint's counters (datagrams received, sent, dropped by cause).
+    pub fn stats(&self) -> EndpointStats {
+        self.shared.stats()
+    }
+}
+
+/// Once the socket is dropped (`on_drop` resolves), waits up to [`SOCKET_LINGER`] for finished
+/// streams to be acknowledged, then stops the socket, which ends the driver. The same linger
+/// as lrp2p-std's `Drop`, but in the driver task rather than the dropping thread.
+async fn linger_then_stop(shared: Arc<Shared>, on_drop: oneshot::Receiver<()>) {
+    // Never sent: resolves (with an error) when the socket drops its sender.
+    let _ = on_drop.await;
+    let linger_until = Instant::now() + SOCKET_LINGER;
+    while Instant::now() < linger_until && shared.is_finishing() {
+        tokio::time::sleep(LINGER_POLL).await;
+    }
+    shared.stop();
+}
