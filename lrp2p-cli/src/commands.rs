@@ -200,8 +200,9 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
             }),
         );
     }
-    use tokio::io::AsyncWriteExt as _;
-    let _ = conn.shutdown().await;
+    // Every file is confirmed already; wait for the FIN's acknowledgement so that the receiver
+    // sees the end of the session before this process exits.
+    let _ = net::finish(&mut conn).await;
     if args.files.len() > 1 {
         let elapsed = started.elapsed();
         ui.result(

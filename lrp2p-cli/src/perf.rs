@@ -226,7 +226,8 @@ pub(crate) async fn run_server<L: Link>(
     }
     meter.finish(link, total, ui);
     link.write_u64(total).await.map_err(lost)?;
-    link.shutdown().await.map_err(lost)?;
+    // The client waits for this total; it must arrive even if this process exits next.
+    net::finish(link).await.map_err(lost)?;
     Ok((total, meter.samples))
 }
 

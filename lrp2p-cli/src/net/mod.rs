@@ -1,25 +1,22 @@
-//! THE SEAM: where `lrp2p-tokio` plugs in. Everything else in the tool talks to the network
-//! only through this module.
+//! THE SEAM: the tool's only contact with the network, through `lrp2p-tokio`.
 //!
-//! Until `lrp2p-tokio` exists, [`bind`] returns an error ("lrp2p-tokio not wired yet"), unless
-//! the crate is built with the temporary `std-bridge` feature, which runs the blocking
-//! `lrp2p-std` adapter behind threads (`std_bridge.rs`) so that the end-to-end tests can run
-//! today (`cargo test -p lrp2p-cli --features std-bridge -- --include-ignored`). To wire
-//! `lrp2p-tokio` in (and delete the bridge and the feature):
-//! 1. add `lrp2p-tokio` to `Cargo.toml`;
-//! 2. make [`Endpoint`] hold an `lrp2p_tokio::Socket` and forward each method (same names);
-//! 3. `impl Link for lrp2p_tokio::Connection` (`link_stats` → `stats()`, `peer_key` →
-//!    `peer_public_key()`) and box it in [`Endpoint::dial`] / [`Endpoint::accept`].
-//!
-//! The application code ([`crate::transfer`], [`crate::perf`]) is generic over [`Link`], so
-//! its tests run over `tokio::io::duplex` today.
+//! [`Endpoint`] wraps an `lrp2p_tokio::Socket`; every connection is an
+//! `lrp2p_tokio::Connection` behind the [`Link`] trait. The application code
+//! ([`crate::transfer`], [`crate::perf`]) is generic over [`Link`], so its unit tests run over
+//! `tokio::io::duplex`.
 
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 
 use lrp2p_proto::connection::ConnectionStats;
 use lrp2p_proto::identity::{PublicKey, StaticSecret};
+use lrp2p_tokio::EndpointConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A boxed future borrowing its link (what [`Link::acknowledged`] returns).
+pub(crate) type Pending<'a> = Pin<Box<dyn Future<Output = io::Result<()>> + Send + 'a>>;
 
 /// A reliable byte stream to one peer, with the transport's statistics when it has any.
 pub(crate) trait Link: AsyncRead + AsyncWrite + Unpin + Send {
@@ -34,16 +31,36 @@ pub(crate) trait Link: AsyncRead + AsyncWrite + Unpin + Send {
     fn peer_key(&self) -> Option<PublicKey> {
         None
     }
+
+    /// Resolves once the peer has acknowledged everything written (and the FIN, after a
+    /// shutdown); fails with the error that ended the connection. Ready at once for streams
+    /// that are not LRP2P connections.
+    fn acknowledged(&self) -> Pending<'_> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 impl Link for tokio::io::DuplexStream {}
 
+impl Link for lrp2p_tokio::Connection {
+    fn link_stats(&self) -> Option<ConnectionStats> {
+        self.stats()
+    }
+    fn peer_key(&self) -> Option<PublicKey> {
+        self.peer_public_key()
+    }
+    fn acknowledged(&self) -> Pending<'_> {
+        Box::pin(lrp2p_tokio::Connection::acknowledged(self))
+    }
+}
+
 /// One connection as the tool holds it.
 ///
-/// Contract the tool relies on (`lrp2p-tokio` must keep it): `shutdown().await` half-closes
-/// and resolves once everything written and the FIN are handed to the transport; dropping the
-/// [`Endpoint`] lets finished streams be acknowledged before the socket closes, so a process
-/// that exits right after a final `shutdown` still delivers its last bytes.
+/// Contract (that of `lrp2p-tokio`): `flush` and `shutdown().await` return at once — the
+/// bytes and the FIN are in the transport's hands, not yet delivered. Dropping the
+/// [`Endpoint`] lingers for finished streams only while the runtime runs, so a process that
+/// exits right after its last write must `shutdown().await` and then await
+/// [`Link::acknowledged`] (see [`finish`]).
 pub(crate) type Conn = Box<dyn Link>;
 
 impl Link for Conn {
@@ -53,6 +70,22 @@ impl Link for Conn {
     fn peer_key(&self) -> Option<PublicKey> {
         (**self).peer_key()
     }
+    fn acknowledged(&self) -> Pending<'_> {
+        (**self).acknowledged()
+    }
+}
+
+/// How long [`finish`] waits for the peer to acknowledge the end of the stream.
+pub(crate) const FINISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Half-closes `link` and waits (at most [`FINISH_TIMEOUT`]) until the peer has acknowledged
+/// everything written and the FIN: what a process does before it exits.
+pub(crate) async fn finish<L: Link + ?Sized>(link: &mut L) -> io::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    link.shutdown().await?;
+    tokio::time::timeout(FINISH_TIMEOUT, link.acknowledged())
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the peer did not acknowledge the end"))?
 }
 
 /// An address for a local socket that talks to `peer`: loopback for a loopback peer, else the
@@ -66,92 +99,50 @@ pub(crate) fn any_addr_for(peer: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, 0)
 }
 
-#[cfg(feature = "std-bridge")]
-mod std_bridge;
-
-/// The error every network operation returns until `lrp2p-tokio` is wired in.
-#[cfg(not(feature = "std-bridge"))]
-fn not_wired() -> io::Error {
-    io::Error::new(io::ErrorKind::Unsupported, "lrp2p-tokio not wired yet")
-}
-
-/// One LRP2P socket: it both accepts and opens connections. Wraps `lrp2p_tokio::Socket`.
+/// One LRP2P socket: it both accepts and opens connections.
 #[derive(Debug)]
-pub(crate) struct Endpoint {
-    /// The bound address.
-    local_addr: SocketAddr,
-    /// This endpoint's identity.
-    public_key: PublicKey,
-    /// The temporary blocking socket.
-    #[cfg(feature = "std-bridge")]
-    inner: std_bridge::Socket,
-}
+pub(crate) struct Endpoint(lrp2p_tokio::Socket);
 
 /// Binds an endpoint on `addr` with `identity`. `fresh_key` tells that the key was made at
 /// this start-up, so 0-RTT data may be accepted at once (`early_data.start_floor = false`).
-///
-/// Wiring: `lrp2p_tokio::Socket::bind_with_config(addr, identity, config).await`.
 pub(crate) async fn bind(addr: SocketAddr, identity: StaticSecret, fresh_key: bool) -> io::Result<Endpoint> {
-    #[cfg(feature = "std-bridge")]
-    {
-        let inner = std_bridge::Socket::bind(addr, identity, fresh_key).await?;
-        Ok(Endpoint { local_addr: inner.local_addr()?, public_key: inner.public_key(), inner })
+    let mut config = EndpointConfig::default();
+    if fresh_key {
+        config.early_data.start_floor = false;
     }
-    #[cfg(not(feature = "std-bridge"))]
-    {
-        let _ = (addr, identity.public_key(), fresh_key);
-        Err(not_wired())
-    }
+    Ok(Endpoint(lrp2p_tokio::Socket::bind_with_config(addr, identity, config).await?))
 }
 
 impl Endpoint {
     /// The address the endpoint is bound to.
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.local_addr)
+        self.0.local_addr()
     }
 
     /// This endpoint's public key: what peers pass as `--peer`.
     pub(crate) fn public_key(&self) -> PublicKey {
-        self.public_key
+        self.0.public_key()
     }
 
     /// Accepts only peers whose keys are in `keys` (others are refused in the handshake).
-    ///
-    /// Wiring: `socket.allow_only(keys)`.
     pub(crate) fn allow_only(&self, keys: Vec<PublicKey>) {
-        #[cfg(feature = "std-bridge")]
-        self.inner.allow_only(keys);
-        #[cfg(not(feature = "std-bridge"))]
-        let _ = keys;
+        self.0.allow_only(keys);
     }
 
-    /// Opens a connection to `addr`: Noise IK with 0-RTT when `peer` is known, else Noise XX.
-    ///
-    /// Wiring: `socket.connect(addr, peer)` / `socket.connect_unknown(addr)`.
+    /// Opens a connection to `addr`: Noise IK with 0-RTT when `peer` is known (lazy: the
+    /// handshake leaves with the first write), else Noise XX.
     pub(crate) async fn dial(&self, addr: SocketAddr, peer: Option<PublicKey>) -> io::Result<Conn> {
-        #[cfg(feature = "std-bridge")]
-        {
-            self.inner.dial(addr, peer).await
-        }
-        #[cfg(not(feature = "std-bridge"))]
-        {
-            let _ = (addr, peer);
-            Err(not_wired())
-        }
+        let conn = match peer {
+            Some(key) => self.0.connect(addr, key).await?,
+            None => self.0.connect_unknown(addr).await?,
+        };
+        Ok(Box::new(conn))
     }
 
     /// Waits for the next peer; returns the connection and the peer's key.
-    ///
-    /// Wiring: `socket.accept().await`.
     pub(crate) async fn accept(&self) -> io::Result<(Conn, PublicKey)> {
-        #[cfg(feature = "std-bridge")]
-        {
-            self.inner.accept().await
-        }
-        #[cfg(not(feature = "std-bridge"))]
-        {
-            Err(not_wired())
-        }
+        let (conn, key) = self.0.accept().await?;
+        Ok((Box::new(conn), key))
     }
 }
 
@@ -204,20 +195,5 @@ mod testing {
         fn link_stats(&self) -> Option<ConnectionStats> {
             self.stats
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[cfg(not(feature = "std-bridge"))]
-    use super::*;
-
-    #[cfg(not(feature = "std-bridge"))]
-    #[tokio::test]
-    async fn stub_says_not_wired() {
-        let e = bind("127.0.0.1:0".parse().expect("addr"), crate::keyfile::generate(), true)
-            .await
-            .expect_err("stub");
-        assert_eq!(e.to_string(), "lrp2p-tokio not wired yet");
     }
 }

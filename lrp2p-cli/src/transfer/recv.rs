@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::{HASH_LEN, Hasher, Header, HeaderError, Status};
 use crate::error::CliError;
-use crate::net::Link;
+use crate::net::{self, Link};
 use crate::output::Ui;
 
 /// Where received bodies go.
@@ -101,10 +101,11 @@ fn idle_error(what: &str) -> CliError {
     CliError::Timeout(format!("the sender sent nothing for {} s ({what})", IDLE.as_secs()))
 }
 
-/// Sends a final verdict, best effort (the session ends after it).
+/// Sends a final verdict, best effort, and waits for its acknowledgement (the session ends
+/// after it, and the process may exit).
 async fn verdict<L: Link>(link: &mut L, status: Status) {
     let _ = link.write_all(&[status as u8]).await;
-    let _ = link.shutdown().await;
+    let _ = net::finish(link).await;
 }
 
 /// Receives one body and its hash into `sink`; on failure, the status to tell the sender
