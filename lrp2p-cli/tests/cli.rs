@@ -269,7 +269,6 @@ fn leftovers(dir: &Path, keep: &[&str]) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "needs lrp2p-tokio wired into net.rs"]
 fn file_through_a_lossy_relay_arrives_identical() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
@@ -307,7 +306,6 @@ fn file_through_a_lossy_relay_arrives_identical() {
 }
 
 #[test]
-#[ignore = "needs lrp2p-tokio wired into net.rs"]
 fn a_peer_not_allowed_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
@@ -335,7 +333,6 @@ fn a_peer_not_allowed_is_refused() {
 }
 
 #[test]
-#[ignore = "needs lrp2p-tokio wired into net.rs"]
 fn a_silent_peer_times_out() {
     let silent = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let addr = silent.local_addr().expect("addr").to_string();
@@ -348,7 +345,6 @@ fn a_silent_peer_times_out() {
 }
 
 #[test]
-#[ignore = "needs lrp2p-tokio wired into net.rs"]
 fn demo_finishes_with_a_hash_match() {
     let out = run_within(&["demo", "--json", "--bytes", "4Mi"], Duration::from_secs(120));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -358,7 +354,6 @@ fn demo_finishes_with_a_hash_match() {
 }
 
 #[test]
-#[ignore = "needs lrp2p-tokio wired into net.rs"]
 fn perf_reports_and_plots() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut server =
@@ -391,7 +386,6 @@ fn perf_reports_and_plots() {
 
 #[cfg(unix)]
 #[test]
-#[ignore = "needs lrp2p-tokio wired into net.rs"]
 fn interrupted_receiver_leaves_no_partial_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
