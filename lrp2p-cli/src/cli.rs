@@ -1,0 +1,251 @@
+//! The command line: subcommands and flags (clap derive). Parsing only; `main.rs` dispatches.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use lrp2p_proto::identity::PublicKey;
+
+/// LRP2P: an encrypted, reliable transport over UDP with 0-RTT.
+#[derive(Debug, Parser)]
+#[command(name = "lrp2p", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Print one machine-readable JSON line instead of progress bars and summaries.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Move data between two in-process peers through an impaired loopback relay.
+    Demo(DemoArgs),
+    /// Generate a static keypair and print its public key.
+    Keygen(KeygenArgs),
+    /// Accept peers and save the files they send.
+    Recv(RecvArgs),
+    /// Send files to a peer.
+    Send(SendArgs),
+    /// Measure goodput, RTT and congestion window (like iperf).
+    Perf(PerfArgs),
+    /// Run a userspace UDP impairment relay (loss, delay, jitter, rate, reorder).
+    Relay(RelayArgs),
+}
+
+/// `lrp2p demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Bytes to move (suffixes K, M, G, Ki, Mi, Gi accepted).
+    #[arg(long, default_value = "64Mi", value_parser = parse_size)]
+    pub(crate) bytes: u64,
+    /// Round-trip time added by the relay, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) rtt_ms: u64,
+    /// Loss probability of the relay, in each direction.
+    #[arg(long, default_value_t = 0.01, value_parser = parse_probability)]
+    pub(crate) loss: f64,
+    /// Seed of the relay's impairments.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+}
+
+/// `lrp2p keygen`.
+#[derive(Debug, Args)]
+pub(crate) struct KeygenArgs {
+    /// Where to write the secret key (created with mode 0600). Without it, the key file's
+    /// text goes to standard output.
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Overwrite an existing key file.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+/// `lrp2p recv`.
+#[derive(Debug, Args)]
+pub(crate) struct RecvArgs {
+    /// Address to listen on, e.g. 0.0.0.0:7000.
+    #[arg(long)]
+    pub(crate) listen: SocketAddr,
+    /// Secret key file (from `lrp2p keygen`); without it a fresh key is used for this run.
+    #[arg(long)]
+    pub(crate) key: Option<PathBuf>,
+    /// Directory to save files in.
+    #[arg(long, default_value = ".")]
+    pub(crate) out: PathBuf,
+    /// Accept only these peers' public keys (repeatable).
+    #[arg(long, num_args = 1.., value_parser = parse_public_key)]
+    pub(crate) allow: Vec<PublicKey>,
+    /// Stop after this many transfers (connections); by default serve forever.
+    #[arg(long)]
+    pub(crate) count: Option<u64>,
+}
+
+/// `lrp2p send`.
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    /// Files to send.
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// The receiver's address.
+    #[arg(long)]
+    pub(crate) to: SocketAddr,
+    /// The receiver's public key: enables 0-RTT and authenticates the receiver.
+    #[arg(long, value_parser = parse_public_key)]
+    pub(crate) peer: Option<PublicKey>,
+    /// Secret key file; without it a fresh key is used.
+    #[arg(long)]
+    pub(crate) key: Option<PathBuf>,
+    /// Give up when the peer is silent this long, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) timeout: u64,
+}
+
+/// `lrp2p perf`.
+#[derive(Debug, Args)]
+pub(crate) struct PerfArgs {
+    /// Which side to run.
+    #[command(subcommand)]
+    pub(crate) role: PerfRole,
+}
+
+/// The two sides of `lrp2p perf`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum PerfRole {
+    /// Accept connections and sink their data, reporting each second.
+    Server(PerfServerArgs),
+    /// Connect and send as fast as allowed, reporting each second.
+    Client(PerfClientArgs),
+}
+
+/// `lrp2p perf server`.
+#[derive(Debug, Args)]
+pub(crate) struct PerfServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:7001")]
+    pub(crate) listen: SocketAddr,
+    /// Secret key file; without it a fresh key is used (and printed).
+    #[arg(long)]
+    pub(crate) key: Option<PathBuf>,
+    /// Stop after this many tests; by default serve forever.
+    #[arg(long)]
+    pub(crate) count: Option<u64>,
+}
+
+/// `lrp2p perf client`.
+#[derive(Debug, Args)]
+pub(crate) struct PerfClientArgs {
+    /// The server's address.
+    #[arg(long)]
+    pub(crate) to: SocketAddr,
+    /// The server's public key (0-RTT).
+    #[arg(long, value_parser = parse_public_key)]
+    pub(crate) peer: Option<PublicKey>,
+    /// Secret key file; without it a fresh key is used.
+    #[arg(long)]
+    pub(crate) key: Option<PathBuf>,
+    /// Send this many bytes (suffixes accepted) instead of running for `--duration`.
+    #[arg(long, value_parser = parse_size, conflicts_with = "duration")]
+    pub(crate) bytes: Option<u64>,
+    /// Seconds to send for.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) duration: u64,
+    /// Draw goodput, congestion window and RTT over time into this SVG file.
+    #[arg(long)]
+    pub(crate) plot: Option<PathBuf>,
+}
+
+/// `lrp2p relay`.
+#[derive(Debug, Args)]
+pub(crate) struct RelayArgs {
+    /// Address clients send to.
+    #[arg(long)]
+    pub(crate) listen: SocketAddr,
+    /// Address datagrams are forwarded to.
+    #[arg(long)]
+    pub(crate) to: SocketAddr,
+    /// Loss probability, in each direction.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    pub(crate) loss: f64,
+    /// One-way delay in milliseconds, in each direction.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) delay_ms: u64,
+    /// Uniform jitter (±) in milliseconds; order is kept unless `--reorder` is given.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) jitter_ms: u64,
+    /// Rate limit in Mbit/s, in each direction (bounded queue, tail drop).
+    #[arg(long)]
+    pub(crate) rate_mbit: Option<f64>,
+    /// Probability that a datagram is held back so later ones overtake it.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    pub(crate) reorder: f64,
+    /// Seed of the impairments (for reproducible runs).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+}
+
+/// Parses a public key in its 44-character base64 form.
+fn parse_public_key(text: &str) -> Result<PublicKey, String> {
+    text.parse::<PublicKey>().map_err(|e| e.to_string())
+}
+
+/// Parses a probability in [0, 1].
+fn parse_probability(text: &str) -> Result<f64, String> {
+    let p: f64 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
+    if (0.0..=1.0).contains(&p) { Ok(p) } else { Err(format!("{p} is not a probability in [0, 1]")) }
+}
+
+/// Parses a byte count: a number with an optional suffix K/M/G/T (powers of 1000) or
+/// Ki/Mi/Gi/Ti (powers of 1024), an optional trailing `B`.
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t.strip_suffix(['B', 'b']).unwrap_or(t);
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, suffix) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a byte count"))?;
+    let mult: u64 = match suffix {
+        "" => 1,
+        "K" | "k" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        _ => return Err(format!("`{text}`: unknown size suffix `{suffix}`")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("`{text}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64Mi"), Ok(64 << 20));
+        assert_eq!(parse_size("10M"), Ok(10_000_000));
+        assert_eq!(parse_size("12"), Ok(12));
+        assert_eq!(parse_size("1KiB"), Ok(1024));
+        assert!(parse_size("x").is_err());
+        assert!(parse_size("1Q").is_err());
+        assert!(parse_size("99999999999Ti").is_err());
+    }
+
+    #[test]
+    fn probabilities() {
+        assert_eq!(parse_probability("0.25"), Ok(0.25));
+        assert!(parse_probability("1.5").is_err());
+        assert!(parse_probability("nan").is_err());
+    }
+}

@@ -1,0 +1,377 @@
+//! `lrp2p perf server|client`: an iperf-like measurement. The client writes as fast as the
+//! connection allows for `--duration` or `--bytes`, then half-closes; the server counts and
+//! answers with the total (u64, big-endian), so both agree on what arrived. Each second both
+//! print goodput, RTT, congestion window and retransmissions; `--plot` draws them.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::json;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::time::Instant;
+
+use crate::cli::{PerfClientArgs, PerfServerArgs};
+use crate::error::CliError;
+use crate::net::{self, Link};
+use crate::output::{self, Ui};
+
+/// How long the client waits for the server's total after half-closing (the send buffer
+/// drains meanwhile).
+const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One reporting interval.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub(crate) struct Sample {
+    /// Seconds since the start, at the end of the interval.
+    pub(crate) t: f64,
+    /// Goodput over the interval, bits per second (acknowledged or received bytes).
+    pub(crate) goodput_bps: f64,
+    /// Bytes counted so far.
+    pub(crate) bytes: u64,
+    /// Smoothed RTT in milliseconds, when the transport has measured one.
+    pub(crate) rtt_ms: Option<f64>,
+    /// Congestion window in bytes.
+    pub(crate) cwnd: Option<u64>,
+    /// Retransmissions so far.
+    pub(crate) retransmits: Option<u64>,
+}
+
+impl Sample {
+    /// The human line for this sample.
+    fn line(&self) -> String {
+        format!(
+            "[{:>6.1} s] {:>13}  rtt {:>9}  cwnd {:>11}  retrans {}",
+            self.t,
+            output::bitrate(self.goodput_bps),
+            self.rtt_ms.map_or_else(|| "-".to_owned(), |r| format!("{r:.1} ms")),
+            self.cwnd.map_or_else(|| "-".to_owned(), output::bytes),
+            self.retransmits.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+        )
+    }
+}
+
+/// Tracks one side's counters between reports.
+struct Meter {
+    /// When measuring started.
+    start: Instant,
+    /// Time of the previous report.
+    last_at: Instant,
+    /// Bytes counted at the previous report.
+    last_bytes: u64,
+    /// The reports so far.
+    samples: Vec<Sample>,
+}
+
+impl Meter {
+    /// Starts measuring now.
+    fn new() -> Meter {
+        let now = Instant::now();
+        Meter { start: now, last_at: now, last_bytes: 0, samples: Vec::new() }
+    }
+
+    /// Records a sample with `bytes` counted so far and the link's statistics.
+    fn sample<L: Link>(&mut self, link: &L, bytes: u64, ui: &Ui) {
+        self.record(link, bytes, ui, false);
+    }
+
+    /// Records the last sample, at the end of the run. It is not printed (the summary
+    /// follows), and when it comes right after a periodic one it replaces it, so that a
+    /// sliver of an interval does not show as a spike of goodput.
+    fn finish<L: Link>(&mut self, link: &L, bytes: u64, ui: &Ui) {
+        let now = Instant::now();
+        if !self.samples.is_empty() && now - self.last_at < Duration::from_millis(250) {
+            self.samples.pop();
+            let (t, b) = self.samples.last().map_or((0.0, 0), |s| (s.t, s.bytes));
+            self.last_at = self.start + Duration::from_secs_f64(t);
+            self.last_bytes = b;
+        }
+        self.record(link, bytes, ui, true);
+    }
+
+    /// Adds a sample; prints it unless `quiet`.
+    fn record<L: Link>(&mut self, link: &L, bytes: u64, ui: &Ui, quiet: bool) {
+        let now = Instant::now();
+        let stats = link.link_stats();
+        let sample = Sample {
+            t: (now - self.start).as_secs_f64(),
+            goodput_bps: output::bits_per_second(bytes.saturating_sub(self.last_bytes), now - self.last_at),
+            bytes,
+            rtt_ms: stats.and_then(|s| s.rtt).map(|d| d.as_secs_f64() * 1e3),
+            cwnd: stats.map(|s| s.cwnd),
+            retransmits: stats.map(|s| s.retransmits),
+        };
+        if !quiet {
+            ui.line(&sample.line());
+        }
+        self.samples.push(sample);
+        self.last_at = now;
+        self.last_bytes = bytes;
+    }
+}
+
+/// What the client sends: a byte count or a duration.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Limit {
+    /// Exactly this many bytes.
+    Bytes(u64),
+    /// As much as fits in this time.
+    Duration(Duration),
+}
+
+/// The client's result.
+#[derive(Debug, Serialize)]
+pub(crate) struct ClientReport {
+    /// Bytes written.
+    pub(crate) bytes: u64,
+    /// Bytes the server counted.
+    pub(crate) server_bytes: u64,
+    /// From the first write to the server's answer.
+    pub(crate) seconds: f64,
+    /// Per-interval reports.
+    pub(crate) samples: Vec<Sample>,
+}
+
+/// Bytes the peer acknowledged, when the transport says; else bytes written.
+fn delivered<L: Link>(link: &L, written: u64) -> u64 {
+    link.link_stats().map_or(written, |s| s.stream_bytes_written.saturating_sub(s.send_buffered))
+}
+
+/// Runs the client side over `link`, reporting every `interval`.
+pub(crate) async fn run_client<L: Link>(
+    link: &mut L,
+    limit: Limit,
+    interval: Duration,
+    ui: &Ui,
+) -> Result<ClientReport, CliError> {
+    let lost = |e| CliError::net("connection lost", e);
+    let buf = vec![0xa5u8; 64 * 1024];
+    let mut meter = Meter::new();
+    let mut ticker = tokio::time::interval_at(meter.start + interval, interval);
+    let mut written = 0u64;
+    loop {
+        let want = match limit {
+            Limit::Bytes(n) => usize::try_from(n - written).map_or(buf.len(), |l| l.min(buf.len())),
+            Limit::Duration(d) if meter.start.elapsed() >= d => 0,
+            Limit::Duration(_) => buf.len(),
+        };
+        if want == 0 {
+            break;
+        }
+        tokio::select! {
+            biased;
+            _ = ticker.tick() => {
+                let d = delivered(link, written);
+                meter.sample(link, d, ui);
+            }
+            n = link.write(&buf[..want]) => written += n.map_err(lost)? as u64,
+        }
+    }
+    link.shutdown().await.map_err(lost)?;
+    // Keep reporting while the send buffer drains, until the server's total arrives.
+    let deadline = Instant::now() + TOTAL_TIMEOUT;
+    let mut total = [0u8; 8];
+    let mut got = 0;
+    while got < total.len() {
+        tokio::select! {
+            biased;
+            () = tokio::time::sleep_until(deadline) => {
+                return Err(CliError::Timeout("the server did not report its total".to_owned()));
+            }
+            _ = ticker.tick() => {
+                let d = delivered(link, written);
+                meter.sample(link, d, ui);
+            }
+            // `read` is cancel-safe: a tick in between loses nothing.
+            n = link.read(&mut total[got..]) => match n.map_err(lost)? {
+                0 => return Err(CliError::Transfer("the server closed without reporting its total".to_owned())),
+                n => got += n,
+            },
+        }
+    }
+    let server_bytes = u64::from_be_bytes(total);
+    meter.finish(link, written, ui);
+    if server_bytes != written {
+        return Err(CliError::Transfer(format!(
+            "sent {written} bytes but the server counted {server_bytes}"
+        )));
+    }
+    Ok(ClientReport {
+        bytes: written,
+        server_bytes,
+        seconds: meter.start.elapsed().as_secs_f64(),
+        samples: meter.samples,
+    })
+}
+
+/// Runs the server side over one connection: counts until end of stream, answers the total.
+pub(crate) async fn run_server<L: Link>(
+    link: &mut L,
+    interval: Duration,
+    ui: &Ui,
+) -> Result<(u64, Vec<Sample>), CliError> {
+    let lost = |e| CliError::net("connection lost", e);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut meter = Meter::new();
+    let mut ticker = tokio::time::interval_at(meter.start + interval, interval);
+    let mut total = 0u64;
+    loop {
+        tokio::select! {
+            biased;
+            _ = ticker.tick() => meter.sample(link, total, ui),
+            n = link.read(&mut buf) => match n.map_err(lost)? {
+                0 => break,
+                n => total += n as u64,
+            },
+        }
+    }
+    meter.finish(link, total, ui);
+    link.write_u64(total).await.map_err(lost)?;
+    // The client waits for this total; it must arrive even if this process exits next.
+    net::finish(link).await.map_err(lost)?;
+    Ok((total, meter.samples))
+}
+
+/// `lrp2p perf server`.
+pub(crate) async fn server(args: &PerfServerArgs, ui: &Ui) -> Result<(), CliError> {
+    let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
+    let endpoint = net::bind(args.listen, identity, args.key.is_none())
+        .await
+        .map_err(|e| CliError::net(format!("cannot listen on {}", args.listen), e))?;
+    let addr = endpoint.local_addr().map_err(|e| CliError::net("local address", e))?;
+    let key = endpoint.public_key().to_string();
+    ui.result(
+        &format!("perf server on {addr}, public key {key}"),
+        &json!({ "event": "listening", "addr": addr, "public_key": key }),
+    );
+    let mut served = 0u64;
+    while args.count.is_none_or(|c| served < c) {
+        let (mut conn, peer) = endpoint.accept().await.map_err(|e| CliError::net("accept", e))?;
+        served += 1;
+        ui.note(&format!("peer {peer} connected"));
+        match run_server(&mut conn, Duration::from_secs(1), ui).await {
+            Ok((total, samples)) => {
+                let secs = samples.last().map_or(0.0, |s| s.t);
+                ui.result(
+                    &format!(
+                        "received {} in {secs:.2} s: {}",
+                        output::bytes(total),
+                        output::rate(total, Duration::from_secs_f64(secs))
+                    ),
+                    &json!({ "event": "done", "peer": peer.to_string(), "bytes": total, "seconds": secs, "samples": samples }),
+                );
+            }
+            Err(e) => ui.note(&format!("lrp2p: warning: peer {peer}: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// `lrp2p perf client`.
+pub(crate) async fn client(args: &PerfClientArgs, ui: &Ui) -> Result<(), CliError> {
+    let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
+    if let Some(plot) = &args.plot {
+        // Fail before measuring, not after; leave nothing behind until the plot is drawn.
+        let existed = plot.exists();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(plot)
+            .map_err(|source| CliError::Output { path: plot.clone(), source })?;
+        if !existed {
+            let _ = std::fs::remove_file(plot);
+        }
+    }
+    let endpoint = net::bind(net::any_addr_for(args.to), identity, args.key.is_none())
+        .await
+        .map_err(|e| CliError::net("cannot bind a local socket", e))?;
+    let mut conn = endpoint
+        .dial(args.to, args.peer)
+        .await
+        .map_err(|e| CliError::net(format!("cannot connect to {}", args.to), e))?;
+    let limit = args.bytes.map_or(Limit::Duration(Duration::from_secs(args.duration)), Limit::Bytes);
+    let report = run_client(&mut conn, limit, Duration::from_secs(1), ui).await?;
+    if let Some(plot) = &args.plot {
+        crate::plot::write_svg(plot, &report.samples)
+            .map_err(|e| CliError::Output { path: plot.clone(), source: std::io::Error::other(e) })?;
+    }
+    let last = report.samples.last();
+    ui.result(
+        &format!(
+            "sent {} in {:.2} s: {}, rtt {}, {} retransmissions",
+            output::bytes(report.bytes),
+            report.seconds,
+            output::rate(report.bytes, Duration::from_secs_f64(report.seconds)),
+            output::millis(last.and_then(|s| s.rtt_ms).map(|m| Duration::from_secs_f64(m / 1e3))),
+            last.and_then(|s| s.retransmits).map_or_else(|| "-".to_owned(), |r| r.to_string()),
+        ),
+        &json!({ "event": "done", "report": report }),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn client_and_server_agree_over_a_duplex() {
+        let (mut a, mut b) = tokio::io::duplex(64 * 1024);
+        let server =
+            tokio::spawn(async move { run_server(&mut b, Duration::from_millis(20), &Ui::quiet()).await });
+        let report = run_client(&mut a, Limit::Bytes(5_000_000), Duration::from_millis(20), &Ui::quiet())
+            .await
+            .expect("client");
+        assert_eq!(report.bytes, 5_000_000);
+        assert_eq!(report.server_bytes, 5_000_000);
+        assert!(!report.samples.is_empty());
+        assert_eq!(report.samples.last().map(|s| s.bytes), Some(5_000_000));
+        let (total, samples) = tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("time")
+            .expect("join")
+            .expect("server");
+        assert_eq!(total, 5_000_000);
+        assert!(samples.windows(2).all(|w| w[0].t <= w[1].t));
+    }
+
+    #[tokio::test]
+    async fn samples_carry_transport_statistics() {
+        let mut stats = lrp2p_proto::connection::ConnectionStats::default();
+        stats.rtt = Some(Duration::from_millis(20));
+        stats.cwnd = 123_456;
+        stats.retransmits = 7;
+        let (a, mut b) = tokio::io::duplex(64 * 1024);
+        let mut a = crate::net::WithStats { inner: a, stats: Some(stats) };
+        let server =
+            tokio::spawn(async move { run_server(&mut b, Duration::from_secs(5), &Ui::quiet()).await });
+        let report = run_client(&mut a, Limit::Bytes(100_000), Duration::from_secs(5), &Ui::quiet())
+            .await
+            .expect("client");
+        let last = report.samples.last().expect("a final sample");
+        assert_eq!(last.rtt_ms, Some(20.0));
+        assert_eq!(last.cwnd, Some(123_456));
+        assert_eq!(last.retransmits, Some(7));
+        assert!(last.line().contains("20.0 ms"), "{}", last.line());
+        server.await.expect("join").expect("server");
+    }
+
+    #[tokio::test]
+    async fn duration_limit_stops() {
+        let (mut a, mut b) = tokio::io::duplex(64 * 1024);
+        let server =
+            tokio::spawn(async move { run_server(&mut b, Duration::from_millis(50), &Ui::quiet()).await });
+        let started = std::time::Instant::now();
+        let report = run_client(
+            &mut a,
+            Limit::Duration(Duration::from_millis(300)),
+            Duration::from_millis(50),
+            &Ui::quiet(),
+        )
+        .await
+        .expect("client");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(report.samples.len() >= 3, "{}", report.samples.len());
+        assert!(report.bytes > 0);
+        server.await.expect("join").expect("server");
+    }
+}

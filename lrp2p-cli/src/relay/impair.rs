@@ -1,0 +1,182 @@
+//! The impairment model of one direction of the relay, free of sockets and clocks: given a
+//! datagram's arrival time and length it decides whether the datagram is dropped and, if not,
+//! when it leaves. Seeded, so runs repeat exactly.
+//!
+//! In order: random loss; the rate limit (a serialising link: each datagram leaves after the
+//! previous one plus `len × 8 / rate`, with tail drop when the backlog exceeds the queue);
+//! delay plus uniform jitter. Release times never go backwards, so jitter alone does not
+//! reorder; `reorder` holds a datagram back by an extra [`reorder_hold`] outside that rule so
+//! that later datagrams overtake it.
+
+use std::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore as _, SeedableRng as _};
+use tokio::time::Instant;
+
+/// One direction's impairments.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Impairment {
+    /// Probability that a datagram is dropped.
+    pub(crate) loss: f64,
+    /// Fixed one-way delay.
+    pub(crate) delay: Duration,
+    /// Uniform jitter: each datagram's delay varies by up to ± this.
+    pub(crate) jitter: Duration,
+    /// Link rate in bits per second; `None` for unlimited.
+    pub(crate) rate_bps: Option<f64>,
+    /// Longest backlog the rate-limited queue holds, in bytes; datagrams beyond it are dropped.
+    pub(crate) queue_bytes: u64,
+    /// Probability that a datagram is held back so later ones overtake it.
+    pub(crate) reorder: f64,
+}
+
+impl Default for Impairment {
+    fn default() -> Self {
+        Impairment {
+            loss: 0.0,
+            delay: Duration::ZERO,
+            jitter: Duration::ZERO,
+            rate_bps: None,
+            queue_bytes: 512 * 1024,
+            reorder: 0.0,
+        }
+    }
+}
+
+/// Extra hold for a reordered datagram: half the delay, at least 2 ms.
+pub(crate) fn reorder_hold(imp: &Impairment) -> Duration {
+    (imp.delay / 2).max(Duration::from_millis(2))
+}
+
+/// What happens to one datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Leaves at this time.
+    Deliver(Instant),
+    /// Dropped by random loss.
+    Lost,
+    /// Dropped because the rate-limited queue was full.
+    QueueFull,
+}
+
+/// The state of one direction: RNG, link busy time, last in-order release.
+#[derive(Debug)]
+pub(crate) struct Shaper {
+    /// The impairments applied.
+    imp: Impairment,
+    /// Seeded randomness.
+    rng: ChaCha8Rng,
+    /// When the serialising link is free again.
+    busy_until: Option<Instant>,
+    /// Release time of the last in-order datagram.
+    last_release: Option<Instant>,
+}
+
+impl Shaper {
+    /// A shaper with its own stream of randomness.
+    pub(crate) fn new(imp: Impairment, seed: u64) -> Shaper {
+        Shaper { imp, rng: ChaCha8Rng::seed_from_u64(seed), busy_until: None, last_release: None }
+    }
+
+    /// A uniform sample in [0, 1).
+    fn uniform(&mut self) -> f64 {
+        (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Decides the fate of a datagram of `len` bytes arriving at `now`.
+    pub(crate) fn admit(&mut self, now: Instant, len: usize) -> Fate {
+        if self.imp.loss > 0.0 && self.uniform() < self.imp.loss {
+            return Fate::Lost;
+        }
+        let mut departure = now;
+        if let Some(rate) = self.imp.rate_bps.filter(|r| *r > 0.0) {
+            let start = self.busy_until.map_or(now, |b| b.max(now));
+            let backlog_bytes = (start - now).as_secs_f64() * rate / 8.0;
+            if backlog_bytes + len as f64 > self.imp.queue_bytes as f64 {
+                return Fate::QueueFull;
+            }
+            departure = start + Duration::from_secs_f64(len as f64 * 8.0 / rate);
+            self.busy_until = Some(departure);
+        }
+        let mut release = departure + self.imp.delay;
+        if !self.imp.jitter.is_zero() {
+            let offset = self.imp.jitter.mul_f64(self.uniform() * 2.0);
+            // delay - jitter + [0, 2·jitter), never before the departure.
+            release = (release + offset).checked_sub(self.imp.jitter).unwrap_or(departure).max(departure);
+        }
+        if self.imp.reorder > 0.0 && self.uniform() < self.imp.reorder {
+            return Fate::Deliver(
+                release.max(self.last_release.unwrap_or(release)) + reorder_hold(&self.imp),
+            );
+        }
+        let release = self.last_release.map_or(release, |l| l.max(release));
+        self.last_release = Some(release);
+        Fate::Deliver(release)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_fraction_is_close_and_repeatable() {
+        let imp = Impairment { loss: 0.1, ..Impairment::default() };
+        let now = Instant::now();
+        let run = |seed| {
+            let mut s = Shaper::new(imp, seed);
+            (0..10_000).filter(|_| s.admit(now, 1000) == Fate::Lost).count()
+        };
+        let lost = run(3);
+        assert!((900..1100).contains(&lost), "{lost}");
+        assert_eq!(run(3), lost);
+        assert_ne!(run(4), lost);
+    }
+
+    #[test]
+    fn delay_and_jitter_keep_order() {
+        let imp = Impairment {
+            delay: Duration::from_millis(10),
+            jitter: Duration::from_millis(5),
+            ..Impairment::default()
+        };
+        let mut s = Shaper::new(imp, 1);
+        let t0 = Instant::now();
+        let mut last = t0;
+        for i in 0..1000u64 {
+            let now = t0 + Duration::from_micros(i * 100);
+            let Fate::Deliver(at) = s.admit(now, 100) else { panic!("no loss configured") };
+            assert!(at >= last, "reordered");
+            assert!(at >= now + Duration::from_millis(5));
+            last = at;
+        }
+    }
+
+    #[test]
+    fn rate_limit_serialises_and_tail_drops() {
+        // 8 Mbit/s = 1 byte/µs: a 1000-byte datagram takes 1 ms; the queue holds 10 of them.
+        let imp = Impairment { rate_bps: Some(8e6), queue_bytes: 10_000, ..Impairment::default() };
+        let mut s = Shaper::new(imp, 1);
+        let t0 = Instant::now();
+        let fates: Vec<Fate> = (0..20).map(|_| s.admit(t0, 1000)).collect();
+        assert_eq!(fates[0], Fate::Deliver(t0 + Duration::from_millis(1)));
+        assert_eq!(fates[9], Fate::Deliver(t0 + Duration::from_millis(10)));
+        assert!(fates[10..].iter().all(|f| *f == Fate::QueueFull), "{fates:?}");
+    }
+
+    #[test]
+    fn reorder_lets_later_datagrams_overtake() {
+        let imp = Impairment { reorder: 0.2, delay: Duration::from_millis(10), ..Impairment::default() };
+        let mut s = Shaper::new(imp, 9);
+        let t0 = Instant::now();
+        let times: Vec<Instant> = (0..200u64)
+            .map(|i| match s.admit(t0 + Duration::from_micros(i * 100), 100) {
+                Fate::Deliver(at) => at,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let inversions = times.windows(2).filter(|w| w[1] < w[0]).count();
+        assert!(inversions > 10, "{inversions}");
+    }
+}

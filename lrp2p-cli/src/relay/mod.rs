@@ -1,0 +1,266 @@
+//! A userspace UDP impairment relay (this machine has no netem): `lrp2p relay` and the relay
+//! that `demo` and the tests run in-process.
+//!
+//! Clients send to the relay's address; each client address gets its own upstream socket
+//! connected to the target, so replies find their way back to the right client and several
+//! clients work at once. Both directions pass through their own seeded [`impair::Shaper`].
+
+pub(crate) mod impair;
+
+use std::collections::{BinaryHeap, HashMap};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub(crate) use impair::Impairment;
+use impair::{Fate, Shaper};
+
+/// Largest datagram relayed.
+const MAX_DATAGRAM: usize = 65_535;
+/// Datagrams waiting to enter one direction's shaper; more are dropped as queue overflow.
+const CHANNEL: usize = 8192;
+/// Most clients served at once; datagrams from more are dropped.
+const MAX_CLIENTS: usize = 1024;
+
+/// What the relay did, for summaries and tests.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Datagrams delivered.
+    pub(crate) forwarded: AtomicU64,
+    /// Datagrams dropped by random loss.
+    pub(crate) lost: AtomicU64,
+    /// Datagrams dropped by a full queue (or too many clients).
+    pub(crate) overflow: AtomicU64,
+}
+
+/// A snapshot of [`Counters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct CounterSnapshot {
+    /// Datagrams delivered.
+    pub(crate) forwarded: u64,
+    /// Datagrams dropped by random loss.
+    pub(crate) lost: u64,
+    /// Datagrams dropped by a full queue.
+    pub(crate) overflow: u64,
+}
+
+impl Counters {
+    /// The counts now.
+    pub(crate) fn snapshot(&self) -> CounterSnapshot {
+        CounterSnapshot {
+            forwarded: self.forwarded.load(Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
+            overflow: self.overflow.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A running relay; dropping it stops every task.
+#[derive(Debug)]
+pub(crate) struct Relay {
+    /// The address clients send to.
+    pub(crate) addr: SocketAddr,
+    /// Its counters.
+    pub(crate) counters: Arc<Counters>,
+    /// The accepting loop (it owns the per-client tasks).
+    task: JoinHandle<()>,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Socket buffer size asked for (the kernel caps it at `net.core.rmem_max`/`wmem_max`): a
+/// relay that reads late must not add kernel drops to the loss it was asked for.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Enlarges `socket`'s kernel buffers, best effort.
+fn enlarge_buffers(socket: &UdpSocket) {
+    let s = socket2::SockRef::from(socket);
+    let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = s.set_send_buffer_size(SOCKET_BUFFER);
+}
+
+/// Starts a relay on `listen` forwarding to `target` with `imp` in each direction, seeded by
+/// `seed`. Returns once it is ready to relay.
+pub(crate) fn spawn(listen: UdpSocket, target: SocketAddr, imp: Impairment, seed: u64) -> io::Result<Relay> {
+    let addr = listen.local_addr()?;
+    enlarge_buffers(&listen);
+    let counters = Arc::new(Counters::default());
+    let task = tokio::spawn(accept_loop(Arc::new(listen), target, imp, seed, counters.clone()));
+    Ok(Relay { addr, counters, task })
+}
+
+/// One client's state: the channel into its upstream direction and its tasks.
+struct Client {
+    /// Datagrams from the client, towards the target.
+    up: mpsc::Sender<Vec<u8>>,
+    /// Upstream shaper, upstream reader and downstream shaper tasks.
+    tasks: [JoinHandle<()>; 3],
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Receives from clients, creating each client's path on its first datagram.
+async fn accept_loop(
+    listen: Arc<UdpSocket>,
+    target: SocketAddr,
+    imp: Impairment,
+    seed: u64,
+    counters: Arc<Counters>,
+) {
+    let mut clients: HashMap<SocketAddr, Client> = HashMap::new();
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut next_index = 0u64;
+    loop {
+        let (n, from) = match listen.recv_from(&mut buf).await {
+            Ok(x) => x,
+            // ICMP errors (a port unreachable from an earlier send) surface here: ignore them.
+            Err(_) => continue,
+        };
+        if !clients.contains_key(&from) {
+            if clients.len() >= MAX_CLIENTS {
+                clients.retain(|_, c| !c.up.is_closed());
+            }
+            if clients.len() >= MAX_CLIENTS {
+                counters.overflow.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let index = next_index;
+            next_index += 1;
+            match open_client(&listen, from, target, imp, seed, index, &counters).await {
+                Ok(c) => {
+                    clients.insert(from, c);
+                }
+                Err(_) => continue,
+            }
+        }
+        if let Some(client) = clients.get(&from) {
+            if client.up.try_send(buf[..n].to_vec()).is_err() {
+                counters.overflow.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Opens `client`'s upstream socket and starts its three tasks.
+async fn open_client(
+    listen: &Arc<UdpSocket>,
+    client: SocketAddr,
+    target: SocketAddr,
+    imp: Impairment,
+    seed: u64,
+    index: u64,
+    counters: &Arc<Counters>,
+) -> io::Result<Client> {
+    let upstream = UdpSocket::bind(crate::net::any_addr_for(target)).await?;
+    enlarge_buffers(&upstream);
+    let upstream = Arc::new(upstream);
+    upstream.connect(target).await?;
+    let (up_tx, up_rx) = mpsc::channel(CHANNEL);
+    let (down_tx, down_rx) = mpsc::channel(CHANNEL);
+    // Distinct, reproducible randomness per client and direction.
+    let seed_up = seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let seed_down = seed_up ^ 0x5555_5555_5555_5555;
+    let up = tokio::spawn(shape(up_rx, Shaper::new(imp, seed_up), upstream.clone(), None, counters.clone()));
+    let down = tokio::spawn(shape(
+        down_rx,
+        Shaper::new(imp, seed_down),
+        listen.clone(),
+        Some(client),
+        counters.clone(),
+    ));
+    let reader_counters = counters.clone();
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            match upstream.recv(&mut buf).await {
+                Ok(n) => {
+                    if down_tx.try_send(buf[..n].to_vec()).is_err() {
+                        reader_counters.overflow.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(_) => continue,
+            }
+        }
+    });
+    Ok(Client { up: up_tx, tasks: [up, reader, down] })
+}
+
+/// A datagram waiting for its release time (ordered by time, then arrival).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Pending {
+    /// When it leaves.
+    at: Instant,
+    /// Arrival order, breaking ties.
+    seq: u64,
+    /// The datagram.
+    data: Vec<u8>,
+}
+
+/// One direction: admits datagrams through `shaper` and sends each at its release time, to
+/// `dest` or, when `None`, on the connected `socket`.
+async fn shape(
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    mut shaper: Shaper,
+    socket: Arc<UdpSocket>,
+    dest: Option<SocketAddr>,
+    counters: Arc<Counters>,
+) {
+    let mut heap: BinaryHeap<std::cmp::Reverse<Pending>> = BinaryHeap::new();
+    let mut seq = 0u64;
+    loop {
+        let next = heap.peek().map(|p| p.0.at);
+        tokio::select! {
+            received = rx.recv() => {
+                let Some(data) = received else { return };
+                match shaper.admit(Instant::now(), data.len()) {
+                    Fate::Deliver(at) => {
+                        seq += 1;
+                        heap.push(std::cmp::Reverse(Pending { at, seq, data }));
+                    }
+                    Fate::Lost => { counters.lost.fetch_add(1, Ordering::Relaxed); }
+                    Fate::QueueFull => { counters.overflow.fetch_add(1, Ordering::Relaxed); }
+                }
+            }
+            () = sleep_until(next), if next.is_some() => {
+                let now = Instant::now();
+                while heap.peek().is_some_and(|p| p.0.at <= now) {
+                    let Some(std::cmp::Reverse(p)) = heap.pop() else { break };
+                    let sent = match dest {
+                        Some(d) => socket.send_to(&p.data, d).await,
+                        None => socket.send(&p.data).await,
+                    };
+                    if sent.is_ok() {
+                        counters.forwarded.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps until `at` (forever when `None`; the select guard keeps that branch off).
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests;

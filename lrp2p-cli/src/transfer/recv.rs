@@ -1,0 +1,356 @@
+//! The receiving side: read headers and bodies, check hashes, keep only verified files.
+//!
+//! A [`DirSink`] writes each file as `.NAME.partial-RANDOM` in the output directory, fsyncs
+//! it, and renames it to `NAME` (or `NAME (1)`, … when taken) only once its hash matched; on
+//! any failure the partial file is deleted. [`DiscardSink`] only counts (for `demo`).
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use blake2::Digest as _;
+use rand_core::RngCore as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use super::{HASH_LEN, Hasher, Header, HeaderError, Status};
+use crate::error::CliError;
+use crate::net::{self, Link};
+use crate::output::Ui;
+
+/// Where received bodies go.
+#[allow(async_fn_in_trait)]
+pub(crate) trait Sink {
+    /// Starts a file.
+    async fn open(&mut self, header: &Header) -> io::Result<()>;
+    /// Appends body bytes.
+    async fn write(&mut self, data: &[u8]) -> io::Result<()>;
+    /// The hash matched: make the file durable and visible; returns where it went.
+    async fn commit(&mut self) -> io::Result<Option<PathBuf>>;
+    /// The file failed: remove every trace of it.
+    async fn abort(&mut self);
+}
+
+/// One file received and verified.
+#[derive(Clone, Debug, serde::Serialize)]
+pub(crate) struct Received {
+    /// The name the sender gave.
+    pub(crate) name: String,
+    /// Where it was saved (`None` for a discarding sink).
+    pub(crate) path: Option<PathBuf>,
+    /// Bytes of body.
+    pub(crate) bytes: u64,
+    /// BLAKE2b-256 of the body, hex.
+    pub(crate) blake2b: String,
+    /// From the header to the verdict, in seconds.
+    pub(crate) seconds: f64,
+}
+
+/// Serves one connection: receives files until the sender half-closes at a file boundary.
+///
+/// Each verified file is reported through `on_file` as it completes. The first failure
+/// (refused header, hash mismatch, storage error, lost connection) tells the sender its
+/// status, ends the session and is returned.
+pub(crate) async fn serve<L: Link, S: Sink>(
+    link: &mut L,
+    sink: &mut S,
+    max_size: u64,
+    ui: &Ui,
+    mut on_file: impl FnMut(&Received),
+) -> Result<Vec<Received>, CliError> {
+    let mut done = Vec::new();
+    loop {
+        let header = match tokio::time::timeout(IDLE, Header::read(link, max_size)).await {
+            Err(_) => {
+                verdict(link, Status::Refused).await;
+                return Err(idle_error("waiting for a file header"));
+            }
+            Ok(header) => header,
+        };
+        let header = match header {
+            Ok(Some(h)) => h,
+            Ok(None) => break,
+            Err(HeaderError::Io(e)) => return Err(CliError::net("connection lost in a file header", e)),
+            Err(e) => {
+                verdict(link, Status::Refused).await;
+                return Err(CliError::Refused(format!("peer sent a bad header: {e}")));
+            }
+        };
+        match receive_body(link, sink, &header, ui).await {
+            Ok(received) => {
+                on_file(&received);
+                done.push(received);
+            }
+            Err((status, error)) => {
+                sink.abort().await;
+                if let Some(status) = status {
+                    verdict(link, status).await;
+                }
+                return Err(error);
+            }
+        }
+    }
+    let _ = link.shutdown().await;
+    Ok(done)
+}
+
+/// How long a receiver waits for a sender that sends nothing, at any point of a session.
+pub(crate) const IDLE: Duration = Duration::from_secs(60);
+
+/// The sender went quiet for [`IDLE`] while the receiver was waiting for `what`.
+fn idle_error(what: &str) -> CliError {
+    CliError::Timeout(format!("the sender sent nothing for {} s ({what})", IDLE.as_secs()))
+}
+
+/// Sends a final verdict, best effort, and waits for its acknowledgement (the session ends
+/// after it, and the process may exit).
+async fn verdict<L: Link>(link: &mut L, status: Status) {
+    let _ = link.write_all(&[status as u8]).await;
+    let _ = net::finish(link).await;
+}
+
+/// Receives one body and its hash into `sink`; on failure, the status to tell the sender
+/// (none when the connection is gone) and the error.
+async fn receive_body<L: Link, S: Sink>(
+    link: &mut L,
+    sink: &mut S,
+    header: &Header,
+    ui: &Ui,
+) -> Result<Received, (Option<Status>, CliError)> {
+    let started = Instant::now();
+    let name = header.name.as_str();
+    let storage =
+        |e: io::Error| (Some(Status::DiskError), CliError::Output { path: PathBuf::from(name), source: e });
+    let lost = |e: io::Error| (None, CliError::net(format!("connection lost while receiving {name}"), e));
+    sink.open(header).await.map_err(storage)?;
+    let bar = ui.bar(name, header.size);
+    let mut hasher = Hasher::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = header.size;
+    while left > 0 {
+        let want = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
+        let n = tokio::time::timeout(IDLE, link.read(&mut buf[..want]))
+            .await
+            .map_err(|_| (None, idle_error(name)))?
+            .map_err(lost)?;
+        if n == 0 {
+            let got = header.size - left;
+            return Err((
+                None,
+                CliError::Transfer(format!("{name}: connection closed after {got} of {} bytes", header.size)),
+            ));
+        }
+        hasher.update(&buf[..n]);
+        sink.write(&buf[..n]).await.map_err(storage)?;
+        left -= n as u64;
+        bar.inc(n as u64);
+    }
+    bar.finish_and_clear();
+    let mut trailer = [0u8; HASH_LEN];
+    tokio::time::timeout(IDLE, link.read_exact(&mut trailer))
+        .await
+        .map_err(|_| (None, idle_error(name)))?
+        .map_err(lost)?;
+    let hash: [u8; HASH_LEN] = hasher.finalize().into();
+    if hash != trailer {
+        return Err((
+            Some(Status::HashMismatch),
+            CliError::Transfer(format!("{name}: hash mismatch, the file was discarded")),
+        ));
+    }
+    let path = sink.commit().await.map_err(storage)?;
+    link.write_all(&[Status::Ok as u8]).await.map_err(lost)?;
+    link.flush().await.map_err(lost)?;
+    Ok(Received {
+        name: name.to_owned(),
+        path,
+        bytes: header.size,
+        blake2b: super::hex(&hash),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Saves files into a directory, atomically and only once verified.
+#[derive(Debug)]
+pub(crate) struct DirSink {
+    /// The output directory.
+    dir: PathBuf,
+    /// The file being received: its name, temporary path and handle.
+    current: Option<(String, PathBuf, tokio::fs::File)>,
+}
+
+impl DirSink {
+    /// A sink writing into `dir`, which must exist and be a directory.
+    pub(crate) fn new(dir: &Path) -> Result<DirSink, CliError> {
+        let meta =
+            std::fs::metadata(dir).map_err(|source| CliError::Output { path: dir.to_owned(), source })?;
+        if !meta.is_dir() {
+            return Err(CliError::Output {
+                path: dir.to_owned(),
+                source: io::Error::other("not a directory"),
+            });
+        }
+        Ok(DirSink { dir: dir.to_owned(), current: None })
+    }
+}
+
+impl Sink for DirSink {
+    async fn open(&mut self, header: &Header) -> io::Result<()> {
+        self.abort().await;
+        for _ in 0..16 {
+            let tmp = self.dir.join(format!(".{}.partial-{:016x}", header.name, rand_core::OsRng.next_u64()));
+            match tokio::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).await {
+                Ok(file) => {
+                    self.current = Some((header.name.clone(), tmp, file));
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::new(io::ErrorKind::AlreadyExists, "no free temporary name"))
+    }
+
+    async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        match &mut self.current {
+            Some((_, _, file)) => file.write_all(data).await,
+            None => Err(io::Error::other("no file open")),
+        }
+    }
+
+    async fn commit(&mut self) -> io::Result<Option<PathBuf>> {
+        let Some((name, tmp, mut file)) = self.current.take() else {
+            return Err(io::Error::other("no file open"));
+        };
+        let result = async {
+            file.flush().await?;
+            file.sync_all().await?;
+            drop(file);
+            let dir = self.dir.clone();
+            let tmp = tmp.clone();
+            tokio::task::spawn_blocking(move || place(&dir, &name, &tmp)).await.map_err(io::Error::other)?
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        result.map(Some)
+    }
+
+    async fn abort(&mut self) {
+        if let Some((_, tmp, file)) = self.current.take() {
+            drop(file);
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+    }
+}
+
+impl Drop for DirSink {
+    /// A session cancelled mid-file (Ctrl-C, a task aborted) leaves no partial file behind.
+    fn drop(&mut self) {
+        if let Some((_, tmp, file)) = self.current.take() {
+            drop(file);
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Moves the verified `tmp` to `NAME` in `dir`, or `NAME (1)`, `NAME (2)`, … if taken. A hard
+/// link never replaces an existing file, so concurrent receivers cannot clobber each other.
+fn place(dir: &Path, name: &str, tmp: &Path) -> io::Result<PathBuf> {
+    for i in 0..1000u32 {
+        let candidate = dir.join(numbered(name, i));
+        match std::fs::hard_link(tmp, &candidate) {
+            Ok(()) => {
+                std::fs::remove_file(tmp)?;
+                sync_dir(dir);
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            // File systems without hard links: check, then rename (racy, but rare).
+            Err(_) if !candidate.exists() => {
+                std::fs::rename(tmp, &candidate)?;
+                sync_dir(dir);
+                return Ok(candidate);
+            }
+            Err(_) => continue,
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{name} and 999 numbered variants exist")))
+}
+
+/// `name` for 0; `stem (i).ext` otherwise.
+fn numbered(name: &str, i: u32) -> String {
+    if i == 0 {
+        return name.to_owned();
+    }
+    match name.rfind('.') {
+        Some(dot) if dot > 0 => format!("{} ({i}){}", &name[..dot], &name[dot..]),
+        _ => format!("{name} ({i})"),
+    }
+}
+
+/// Makes a rename durable (best effort: not every platform can sync a directory).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Hashes and counts bodies, storing nothing (for `demo`).
+#[derive(Debug, Default)]
+pub(crate) struct DiscardSink {
+    /// Bytes written so far.
+    pub(crate) bytes: u64,
+}
+
+impl Sink for DiscardSink {
+    async fn open(&mut self, _header: &Header) -> io::Result<()> {
+        Ok(())
+    }
+    async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.bytes += data.len() as u64;
+        Ok(())
+    }
+    async fn commit(&mut self) -> io::Result<Option<PathBuf>> {
+        Ok(None)
+    }
+    async fn abort(&mut self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbered_names() {
+        assert_eq!(numbered("a.txt", 0), "a.txt");
+        assert_eq!(numbered("a.txt", 2), "a (2).txt");
+        assert_eq!(numbered(".bashrc", 1), ".bashrc (1)");
+        assert_eq!(numbered("noext", 1), "noext (1)");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_sink_removes_its_partial_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut sink = DirSink::new(dir.path()).expect("sink");
+        sink.open(&Header { name: "x".to_owned(), size: 3 }).await.expect("open");
+        sink.write(b"abc").await.expect("write");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+        drop(sink);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn collisions_get_numbers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for i in 0..3 {
+            let tmp = dir.path().join(format!(".t{i}"));
+            std::fs::write(&tmp, [i]).expect("write");
+            place(dir.path(), "f.bin", &tmp).expect("place");
+            assert!(!tmp.exists());
+        }
+        assert_eq!(std::fs::read(dir.path().join("f.bin")).expect("f"), [0]);
+        assert_eq!(std::fs::read(dir.path().join("f (1).bin")).expect("f1"), [1]);
+        assert_eq!(std::fs::read(dir.path().join("f (2).bin")).expect("f2"), [2]);
+    }
+}
