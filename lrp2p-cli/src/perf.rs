@@ -136,6 +136,27 @@ fn delivered<L: Link>(link: &L, written: u64) -> u64 {
     link.link_stats().map_or(written, |s| s.stream_bytes_written.saturating_sub(s.send_buffered))
 }
 
+/// The most written-but-unsent data the client keeps in the transport's send buffer, as a
+/// multiple of the congestion window (like TCP's `TCP_NOTSENT_LOWAT`): enough to keep the
+/// window full, little enough that `--duration` ends when it says rather than after the
+/// buffer drains (an 8 MiB default buffer is 11 s at 6 Mbit/s).
+const UNSENT_WINDOWS: u64 = 2;
+
+/// The smallest such allowance, for the first round trips.
+const UNSENT_MIN: u64 = 256 * 1024;
+
+/// Whether the transport holds so much unsent data that another write would only wait in its
+/// buffer.
+fn buffer_full<L: Link>(link: &L) -> bool {
+    link.link_stats().is_some_and(|s| {
+        let unsent = s.send_buffered.saturating_sub(s.bytes_in_flight);
+        unsent > (UNSENT_WINDOWS * s.cwnd).max(UNSENT_MIN)
+    })
+}
+
+/// How long the client waits before looking at a full buffer again.
+const UNSENT_POLL: Duration = Duration::from_millis(2);
+
 /// Runs the client side over `link`, reporting every `interval`.
 pub(crate) async fn run_client<L: Link>(
     link: &mut L,
@@ -157,13 +178,15 @@ pub(crate) async fn run_client<L: Link>(
         if want == 0 {
             break;
         }
+        let full = matches!(limit, Limit::Duration(_)) && buffer_full(link);
         tokio::select! {
             biased;
             _ = ticker.tick() => {
                 let d = delivered(link, written);
                 meter.sample(link, d, ui);
             }
-            n = link.write(&buf[..want]) => written += n.map_err(lost)? as u64,
+            () = tokio::time::sleep(UNSENT_POLL), if full => {}
+            n = link.write(&buf[..want]), if !full => written += n.map_err(lost)? as u64,
         }
     }
     link.shutdown().await.map_err(lost)?;
