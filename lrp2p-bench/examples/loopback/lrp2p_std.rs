@@ -1,7 +1,8 @@
 //! lrp2p-std: the blocking adapter, two sockets on 127.0.0.1 in this process.
 //!
 //! The AEAD backend is fixed at build time (lrp2p-proto's `ring` feature, switched on through
-//! this crate's `ring` feature); the name in the table says which one this binary has.
+//! this crate's `ring` feature); the name in the table says which one this binary has. The
+//! other adapters' contenders use the same [`config`].
 
 use std::io::{self, Read, Write};
 use std::sync::{Arc, mpsc};
@@ -16,7 +17,7 @@ use lrp2p_std::{Connection, EndpointConfig, Socket, generate_identity};
 /// bandwidth-delay product many times over; this only makes sure they never limit.
 pub(crate) const BUFFER: usize = 16 << 20;
 
-/// The endpoint configuration of both sockets.
+/// The endpoint configuration of both sockets (of every LRP2P contender).
 pub(crate) fn config() -> EndpointConfig {
     let mut config = EndpointConfig::default();
     // Keys made at start-up: nothing can have been captured before, so 0-RTT data may be
@@ -58,14 +59,17 @@ impl Contender for Lrp2pStd {
         client.wait_connected()?;
         let (server, _) = self.server.accept()?;
         let meter = Meter::start();
+        // The sender writes and half-closes (no flush: nothing waits for acknowledgements);
+        // the receiver reads to the end of the stream and stops the clock there.
         thread::scope(|s| {
-            let rx = s.spawn(|| -> io::Result<()> {
+            let rx = s.spawn(|| -> io::Result<Sample> {
                 let mut buf = vec![0u8; READ_SIZE];
                 let mut v = Verifier::new(pattern);
                 loop {
                     let n = (&server).read(&mut buf)?;
                     if n == 0 {
-                        return v.finish(bytes);
+                        v.finish(bytes)?;
+                        return Ok(meter.stop());
                     }
                     v.check(&buf[..n])?;
                 }
@@ -75,8 +79,7 @@ impl Contender for Lrp2pStd {
             }
             client.shutdown()?;
             rx.join().map_err(|_| io::Error::other("receiver panicked"))?
-        })?;
-        Ok(meter.stop())
+        })
     }
 
     fn handshakes(&mut self, n: usize) -> io::Result<f64> {
