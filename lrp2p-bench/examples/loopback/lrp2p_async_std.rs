@@ -19,7 +19,7 @@ use lrp2p_bench::{Contender, Meter, Pattern, READ_SIZE, Sample, Verifier};
 use lrp2p_proto::crypto::{Aead, DefaultAead};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::lrp2p_std::config;
+use crate::lrp2p_std::{config, lrp2p_bench_stats};
 
 /// Both sockets (each with its driver thread).
 pub(crate) struct Lrp2pAsyncStd {
@@ -73,7 +73,11 @@ impl Contender for Lrp2pAsyncStd {
                 conn.write_all(chunk).await?;
             }
             conn.shutdown()?;
-            receive.await
+            let sample = receive.await?;
+            if let Some(st) = conn.stats() {
+                eprintln!("lrp2p-async-std sender: {}", lrp2p_bench_stats(&st));
+            }
+            Ok(sample)
         })
     }
 

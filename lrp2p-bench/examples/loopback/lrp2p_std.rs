@@ -58,10 +58,11 @@ impl Contender for Lrp2pStd {
         let client = self.connect()?;
         client.wait_connected()?;
         let (server, _) = self.server.accept()?;
+        let (c0, s0) = (self.client.io_stats(), self.server.io_stats());
         let meter = Meter::start();
         // The sender writes and half-closes (no flush: nothing waits for acknowledgements);
         // the receiver reads to the end of the stream and stops the clock there.
-        thread::scope(|s| {
+        let sample = thread::scope(|s| {
             let rx = s.spawn(|| -> io::Result<Sample> {
                 let mut buf = vec![0u8; READ_SIZE];
                 let mut v = Verifier::new(pattern);
@@ -79,7 +80,30 @@ impl Contender for Lrp2pStd {
             }
             client.shutdown()?;
             rx.join().map_err(|_| io::Error::other("receiver panicked"))?
-        })
+        })?;
+        let (c1, s1) = (self.client.io_stats(), self.server.io_stats());
+        // Datagrams per system call (GSO/GRO and recvmmsg batches), from lrp2p-driver's counters.
+        let per = |d: u64, calls: u64| d as f64 / calls.max(1) as f64;
+        eprintln!(
+            "lrp2p-std io: client sent {} datagrams in {} calls ({:.1}/call), received {} in {} \
+             ({:.1}/call); server sent {} in {} ({:.1}/call), received {} in {} ({:.1}/call)",
+            c1.datagrams_sent - c0.datagrams_sent,
+            c1.send_calls - c0.send_calls,
+            per(c1.datagrams_sent - c0.datagrams_sent, c1.send_calls - c0.send_calls),
+            c1.datagrams_received - c0.datagrams_received,
+            c1.recv_calls - c0.recv_calls,
+            per(c1.datagrams_received - c0.datagrams_received, c1.recv_calls - c0.recv_calls),
+            s1.datagrams_sent - s0.datagrams_sent,
+            s1.send_calls - s0.send_calls,
+            per(s1.datagrams_sent - s0.datagrams_sent, s1.send_calls - s0.send_calls),
+            s1.datagrams_received - s0.datagrams_received,
+            s1.recv_calls - s0.recv_calls,
+            per(s1.datagrams_received - s0.datagrams_received, s1.recv_calls - s0.recv_calls),
+        );
+        if let Some(st) = client.stats() {
+            eprintln!("lrp2p-std sender: {}", lrp2p_bench_stats(&st));
+        }
+        Ok(sample)
     }
 
     fn handshakes(&mut self, n: usize) -> io::Result<f64> {
@@ -126,4 +150,12 @@ impl Contender for Lrp2pStd {
             Ok(out)
         })
     }
+}
+
+/// The sender's loss and congestion counters in one line (stderr, beside each bulk run).
+pub(crate) fn lrp2p_bench_stats(st: &lrp2p_std::ConnectionStats) -> String {
+    format!(
+        "{} datagrams, {} retransmits, {} bytes lost, {} timeouts, cwnd {} B, rtt {:?}",
+        st.datagrams_sent, st.retransmits, st.lost_packets_bytes, st.timeouts, st.cwnd, st.rtt
+    )
 }

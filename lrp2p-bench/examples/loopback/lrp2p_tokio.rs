@@ -17,7 +17,7 @@ use lrp2p_proto::crypto::{Aead, DefaultAead};
 use lrp2p_tokio::{Connection, Socket, generate_identity};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::lrp2p_std::config;
+use crate::lrp2p_std::{config, lrp2p_bench_stats};
 
 /// Both sockets and the runtime their driver tasks run on (two workers, one per core).
 pub(crate) struct Lrp2pTokio {
@@ -75,7 +75,11 @@ impl Contender for Lrp2pTokio {
                 conn.write_all(chunk).await?;
             }
             conn.shutdown().await?;
-            receive.await.map_err(io::Error::other)?
+            let sample = receive.await.map_err(io::Error::other)??;
+            if let Some(st) = conn.stats() {
+                eprintln!("lrp2p-tokio sender: {}", lrp2p_bench_stats(&st));
+            }
+            Ok(sample)
         })
     }
 
