@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs the loopback benchmark with both AEAD backends of lrp2p in one table.
 #
-# lrp2p-proto picks its AEAD at build time (feature `ring`), so one binary has one backend: this
-# builds the example with `--features ring`, keeps that binary as `loopback-ring`, builds it
-# again with the default (RustCrypto) backend, and runs the default build with
-# `--with loopback-ring`, which runs the ring build's lrp2p-std row right after its own.
+# lrp2p-proto picks its AEAD at build time (feature `ring`, for all three adapters), so one
+# binary has one backend: this builds the example with `--features ring`, keeps that binary as
+# `loopback-ring`, builds it again with the default (RustCrypto) backend, and runs the default
+# build with `--with loopback-ring`, which runs the ring build's row of each lrp2p adapter
+# right after the default build's.
 #
 # Usage: lrp2p-bench/examples/loopback.sh [--bytes N] [--runs K] [--only NAME,...] ...
 set -euo pipefail

@@ -133,14 +133,16 @@ impl<'a> Verifier<'a> {
 /// One bulk transfer: wall-clock seconds and process CPU seconds (user + system).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sample {
-    /// Wall-clock seconds from the first byte written to the last byte verified.
+    /// Wall-clock seconds from the first byte written to the last byte verified (the
+    /// receiver's end of stream).
     pub secs: f64,
     /// CPU seconds of the whole process (both ends, every thread) over the same interval.
     pub cpu_secs: f64,
 }
 
-/// Wall clock and process CPU clock started together.
-#[derive(Debug)]
+/// Wall clock and process CPU clock started together; `Copy`, so that the receiving task can
+/// stop it at the end of the stream.
+#[derive(Clone, Copy, Debug)]
 pub struct Meter {
     wall: Instant,
     cpu: ProcessTime,

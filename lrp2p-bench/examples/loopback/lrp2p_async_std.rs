@@ -1,22 +1,27 @@
-//! Slot for lrp2p-async-std (cargo feature `async-std`, off by default), written against its announced
-//! API: `Socket::bind(addr, identity).await`, `connect(addr, peer_key).await -> Connection`
-//! (futures `AsyncRead + AsyncWrite`), `accept().await -> (Connection, PublicKey)`.
+//! lrp2p-async-std: the async-io/futures-io adapter, two sockets on 127.0.0.1, under smol.
 //!
-//! Not compiled until the crate lands. Then: add `lrp2p-async-std = { path = "../lrp2p-async-std",
-//! optional = true }` under `[dependencies]` of lrp2p-bench, make the feature
-//! `async-std = ["dep:lrp2p-async-std", "dep:async-std", "dep:futures"]` (with optional `async-std` and `futures` dependencies), fix what the real API differs in, and prefer its
-//! `bind_with_config(addr, identity, lrp2p_std::config())` if it has one (0-RTT at once).
+//! Same configuration as the lrp2p-std contender ([`crate::lrp2p_std::config`]); the AEAD
+//! backend is this binary's (the `ring` feature). Each socket's driver runs on a thread of its
+//! own; the sender runs in `smol::block_on` on this thread, the receiver on smol's global
+//! executor (one thread unless `SMOL_THREADS` says otherwise).
+//!
+//! The bulk transfer never relies on flush (nor on `AsyncWriteExt::close`, which waits for
+//! the acknowledgements): the sender writes and half-closes with [`Connection::shutdown`],
+//! which does not wait; the receiver reads to the end of the stream, verifying every byte,
+//! and stops the clock there.
 
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::io::{AsyncReadExt, AsyncWriteExt};
-use lrp2p_async_std::Socket;
+use lrp2p_async_std::{Connection, Socket, generate_identity};
 use lrp2p_bench::{Contender, Meter, Pattern, READ_SIZE, Sample, Verifier};
 use lrp2p_proto::crypto::{Aead, DefaultAead};
+use smol::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Both sockets on async-std's global executor.
+use crate::lrp2p_std::{config, lrp2p_bench_stats};
+
+/// Both sockets (each with its driver thread).
 pub(crate) struct Lrp2pAsyncStd {
     client: Arc<Socket>,
     server: Arc<Socket>,
@@ -25,13 +30,18 @@ pub(crate) struct Lrp2pAsyncStd {
 impl Lrp2pAsyncStd {
     /// Binds both sockets.
     pub(crate) fn new() -> io::Result<Lrp2pAsyncStd> {
-        let (client, server) = async_std::task::block_on(async {
-            let server = Socket::bind("127.0.0.1:0", lrp2p_std::generate_identity()).await?;
-            let client = Socket::bind("127.0.0.1:0", lrp2p_std::generate_identity()).await?;
+        let (client, server) = smol::block_on(async {
+            let server = Socket::bind_with_config("127.0.0.1:0", generate_identity(), config()).await?;
+            let client = Socket::bind_with_config("127.0.0.1:0", generate_identity(), config()).await?;
             io::Result::Ok((Arc::new(client), Arc::new(server)))
         })?;
         Ok(Lrp2pAsyncStd { client, server })
     }
+}
+
+/// Connects `client` to `server` (Noise IK, 0-RTT); the handshake starts at the first call.
+async fn connect(client: &Socket, server: &Socket) -> io::Result<Connection> {
+    client.connect(server.local_addr()?, server.public_key()).await
 }
 
 impl Contender for Lrp2pAsyncStd {
@@ -41,19 +51,20 @@ impl Contender for Lrp2pAsyncStd {
 
     fn bulk(&mut self, bytes: u64, pattern: &Arc<Pattern>) -> io::Result<Sample> {
         let (client, server, pattern) = (self.client.clone(), self.server.clone(), pattern.clone());
-        async_std::task::block_on(async move {
-            let mut conn = client.connect(server.local_addr()?, server.public_key()).await?;
-            conn.write_all(b"").await?;
+        smol::block_on(async move {
+            let mut conn = connect(&client, &server).await?;
+            conn.connected().await?;
             let (mut incoming, _) = server.accept().await?;
             let meter = Meter::start();
             let pattern_rx = pattern.clone();
-            let receive = async_std::task::spawn(async move {
+            let receive = smol::spawn(async move {
                 let mut buf = vec![0u8; READ_SIZE];
                 let mut v = Verifier::new(&pattern_rx);
                 loop {
                     let n = incoming.read(&mut buf).await?;
                     if n == 0 {
-                        return v.finish(bytes);
+                        v.finish(bytes)?;
+                        return io::Result::Ok(meter.stop());
                     }
                     v.check(&buf[..n])?;
                 }
@@ -61,24 +72,29 @@ impl Contender for Lrp2pAsyncStd {
             for chunk in pattern.chunks(bytes) {
                 conn.write_all(chunk).await?;
             }
-            conn.close().await?; // futures: `close` half-closes the write side
-            receive.await?;
-            Ok(meter.stop())
+            conn.shutdown()?;
+            let sample = receive.await?;
+            if let Some(st) = conn.stats() {
+                eprintln!("lrp2p-async-std sender: {}", lrp2p_bench_stats(&st));
+            }
+            Ok(sample)
         })
     }
 
     fn handshakes(&mut self, n: usize) -> io::Result<f64> {
         let (client, server) = (self.client.clone(), self.server.clone());
-        async_std::task::block_on(async move {
+        smol::block_on(async move {
             let started = Instant::now();
             let mut byte = [0u8; 1];
             for _ in 0..n {
-                let mut conn = client.connect(server.local_addr()?, server.public_key()).await?;
+                let mut conn = connect(&client, &server).await?;
                 conn.write_all(b"p").await?;
                 let (mut incoming, _) = server.accept().await?;
                 incoming.read_exact(&mut byte).await?;
                 incoming.write_all(b"q").await?;
                 conn.read_exact(&mut byte).await?;
+                conn.close();
+                incoming.close();
             }
             Ok(n as f64 / started.elapsed().as_secs_f64())
         })
@@ -86,24 +102,34 @@ impl Contender for Lrp2pAsyncStd {
 
     fn first_byte(&mut self, n: usize) -> io::Result<Vec<Duration>> {
         let (client, server) = (self.client.clone(), self.server.clone());
-        async_std::task::block_on(async move {
+        smol::block_on(async move {
+            // The server accepts and reads in a task of its own, as lrp2p-std's thread does.
+            let (tx, rx) = smol::channel::unbounded();
+            let srv = server.clone();
+            let accepting = smol::spawn(async move {
+                let mut byte = [0u8; 1];
+                for _ in 0..n {
+                    let (mut incoming, _) = srv.accept().await?;
+                    incoming.read_exact(&mut byte).await?;
+                    if tx.send(Instant::now()).await.is_err() {
+                        break;
+                    }
+                    incoming.close();
+                }
+                io::Result::Ok(())
+            });
             let mut out = Vec::with_capacity(n);
             for _ in 0..n {
-                let server_side = async {
-                    let (mut incoming, _) = server.accept().await?;
-                    let mut byte = [0u8; 1];
-                    incoming.read_exact(&mut byte).await?;
-                    io::Result::Ok((incoming, Instant::now()))
-                };
                 let t0 = Instant::now();
-                let client_side = async {
-                    let mut conn = client.connect(server.local_addr()?, server.public_key()).await?;
-                    conn.write_all(b"x").await?;
-                    io::Result::Ok(conn)
+                let mut conn = connect(&client, &server).await?;
+                conn.write_all(b"x").await?;
+                let Ok(t1) = rx.recv().await else {
+                    break;
                 };
-                let (_conn, (_incoming, t1)) = futures::try_join!(client_side, server_side)?;
                 out.push(t1 - t0);
+                conn.close();
             }
+            accepting.await?;
             Ok(out)
         })
     }

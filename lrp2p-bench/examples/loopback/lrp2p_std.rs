@@ -1,7 +1,8 @@
 //! lrp2p-std: the blocking adapter, two sockets on 127.0.0.1 in this process.
 //!
 //! The AEAD backend is fixed at build time (lrp2p-proto's `ring` feature, switched on through
-//! this crate's `ring` feature); the name in the table says which one this binary has.
+//! this crate's `ring` feature); the name in the table says which one this binary has. The
+//! other adapters' contenders use the same [`config`].
 
 use std::io::{self, Read, Write};
 use std::sync::{Arc, mpsc};
@@ -16,7 +17,7 @@ use lrp2p_std::{Connection, EndpointConfig, Socket, generate_identity};
 /// bandwidth-delay product many times over; this only makes sure they never limit.
 pub(crate) const BUFFER: usize = 16 << 20;
 
-/// The endpoint configuration of both sockets.
+/// The endpoint configuration of both sockets (of every LRP2P contender).
 pub(crate) fn config() -> EndpointConfig {
     let mut config = EndpointConfig::default();
     // Keys made at start-up: nothing can have been captured before, so 0-RTT data may be
@@ -57,15 +58,19 @@ impl Contender for Lrp2pStd {
         let client = self.connect()?;
         client.wait_connected()?;
         let (server, _) = self.server.accept()?;
+        let (c0, s0) = (self.client.io_stats(), self.server.io_stats());
         let meter = Meter::start();
-        thread::scope(|s| {
-            let rx = s.spawn(|| -> io::Result<()> {
+        // The sender writes and half-closes (no flush: nothing waits for acknowledgements);
+        // the receiver reads to the end of the stream and stops the clock there.
+        let sample = thread::scope(|s| {
+            let rx = s.spawn(|| -> io::Result<Sample> {
                 let mut buf = vec![0u8; READ_SIZE];
                 let mut v = Verifier::new(pattern);
                 loop {
                     let n = (&server).read(&mut buf)?;
                     if n == 0 {
-                        return v.finish(bytes);
+                        v.finish(bytes)?;
+                        return Ok(meter.stop());
                     }
                     v.check(&buf[..n])?;
                 }
@@ -76,7 +81,29 @@ impl Contender for Lrp2pStd {
             client.shutdown()?;
             rx.join().map_err(|_| io::Error::other("receiver panicked"))?
         })?;
-        Ok(meter.stop())
+        let (c1, s1) = (self.client.io_stats(), self.server.io_stats());
+        // Datagrams per system call (GSO/GRO and recvmmsg batches), from lrp2p-driver's counters.
+        let per = |d: u64, calls: u64| d as f64 / calls.max(1) as f64;
+        eprintln!(
+            "lrp2p-std io: client sent {} datagrams in {} calls ({:.1}/call), received {} in {} \
+             ({:.1}/call); server sent {} in {} ({:.1}/call), received {} in {} ({:.1}/call)",
+            c1.datagrams_sent - c0.datagrams_sent,
+            c1.send_calls - c0.send_calls,
+            per(c1.datagrams_sent - c0.datagrams_sent, c1.send_calls - c0.send_calls),
+            c1.datagrams_received - c0.datagrams_received,
+            c1.recv_calls - c0.recv_calls,
+            per(c1.datagrams_received - c0.datagrams_received, c1.recv_calls - c0.recv_calls),
+            s1.datagrams_sent - s0.datagrams_sent,
+            s1.send_calls - s0.send_calls,
+            per(s1.datagrams_sent - s0.datagrams_sent, s1.send_calls - s0.send_calls),
+            s1.datagrams_received - s0.datagrams_received,
+            s1.recv_calls - s0.recv_calls,
+            per(s1.datagrams_received - s0.datagrams_received, s1.recv_calls - s0.recv_calls),
+        );
+        if let Some(st) = client.stats() {
+            eprintln!("lrp2p-std sender: {}", lrp2p_bench_stats(&st));
+        }
+        Ok(sample)
     }
 
     fn handshakes(&mut self, n: usize) -> io::Result<f64> {
@@ -123,4 +150,12 @@ impl Contender for Lrp2pStd {
             Ok(out)
         })
     }
+}
+
+/// The sender's loss and congestion counters in one line (stderr, beside each bulk run).
+pub(crate) fn lrp2p_bench_stats(st: &lrp2p_std::ConnectionStats) -> String {
+    format!(
+        "{} datagrams, {} retransmits, {} bytes lost, {} timeouts, cwnd {} B, rtt {:?}",
+        st.datagrams_sent, st.retransmits, st.lost_packets_bytes, st.timeouts, st.cwnd, st.rtt
+    )
 }

@@ -5,24 +5,22 @@
 //!     [--handshakes N] [--samples N] [--with BIN] [--rows]
 //! ```
 //!
-//! Contenders (names for `--only`): `tcp`, `quinn`, `lrp2p-std`, and with the cargo features of
-//! the same name, `lrp2p-tokio` and `lrp2p-async-std`. They run one after the other, never
+//! Contenders (names for `--only`): `tcp`, `quinn`, `lrp2p-std`, `lrp2p-tokio` and
+//! `lrp2p-async-std` (under smol). They run one after the other, never
 //! concurrently, each with both ends in this process. For each: goodput (MB/s, 10^6 bytes) and
 //! process CPU seconds (user + system, both ends) per GB, medians of K bulk transfers of N bytes
 //! (default 1 GiB, 3 runs), every byte verified by the receiver; sequential handshakes per
 //! second (median of K rounds of `--handshakes` connections, each to established plus a one-byte
 //! exchange each way); connect-to-first-byte latency (median of `--samples`).
 //!
-//! lrp2p's AEAD backend is picked at build time (`--features ring`). `--with BIN` runs another
-//! build of this program (`BIN --rows --only lrp2p-std`, same options) after this one's
-//! contenders and merges its row into the table: `examples/loopback.sh` builds both and does
-//! that. `--rows` prints machine-readable rows instead of the table.
+//! lrp2p's AEAD backend is picked at build time (`--features ring`, for all three adapters).
+//! `--with BIN` runs another build of this program (`BIN --rows --only lrp2p-…`, same options)
+//! right after each of this one's lrp2p contenders and merges its row into the table:
+//! `examples/loopback.sh` builds both and does that. `--rows` prints machine-readable rows instead of the table.
 //! `N` takes a `K`, `M` or `G` suffix (binary units).
 
-#[cfg(feature = "async-std")]
 mod lrp2p_async_std;
 mod lrp2p_std;
-#[cfg(feature = "tokio")]
 mod lrp2p_tokio;
 mod quinn;
 mod tcp;
@@ -38,17 +36,13 @@ type Make = fn() -> io::Result<Box<dyn Contender>>;
 
 /// Every contender this build has, in table order, with its `--only` name.
 fn contenders() -> Vec<(&'static str, Make)> {
-    #[allow(unused_mut, reason = "the adapter slots push")]
-    let mut all: Vec<(&'static str, Make)> = vec![
+    vec![
         ("tcp", || Ok(Box::new(tcp::Tcp::new()?))),
         ("quinn", || Ok(Box::new(quinn::Quinn::new()?))),
         ("lrp2p-std", || Ok(Box::new(lrp2p_std::Lrp2pStd::new()?))),
-    ];
-    #[cfg(feature = "tokio")]
-    all.push(("lrp2p-tokio", || Ok(Box::new(lrp2p_tokio::Lrp2pTokio::new()?))));
-    #[cfg(feature = "async-std")]
-    all.push(("lrp2p-async-std", || Ok(Box::new(lrp2p_async_std::Lrp2pAsyncStd::new()?))));
-    all
+        ("lrp2p-tokio", || Ok(Box::new(lrp2p_tokio::Lrp2pTokio::new()?))),
+        ("lrp2p-async-std", || Ok(Box::new(lrp2p_async_std::Lrp2pAsyncStd::new()?))),
+    ]
 }
 
 /// Parsed command line.
@@ -101,10 +95,10 @@ fn parse() -> io::Result<Args> {
     Ok(args)
 }
 
-/// Runs another build of this program for its lrp2p-std row (its other AEAD backend).
-fn run_other(bin: &str, opts: &Options) -> io::Result<Vec<Row>> {
+/// Runs another build of this program for its row of contender `key` (its other AEAD backend).
+fn run_other(bin: &str, key: &str, opts: &Options) -> io::Result<Vec<Row>> {
     let out = Command::new(bin)
-        .args(["--rows", "--only", "lrp2p-std"])
+        .args(["--rows", "--only", key])
         .args(["--bytes", &opts.bytes.to_string(), "--runs", &opts.runs.to_string()])
         .args(["--handshakes", &opts.handshakes.to_string(), "--samples", &opts.samples.to_string()])
         .stderr(std::process::Stdio::inherit())
@@ -127,9 +121,10 @@ fn main() -> io::Result<()> {
         // contender share the CPU clock of the next.
         let mut contender = make()?;
         rows.push(measure(contender.as_mut(), &args.opts, &pattern)?);
-        if key == "lrp2p-std" {
+        drop(contender);
+        if key.starts_with("lrp2p-") {
             for bin in &args.with {
-                rows.extend(run_other(bin, &args.opts)?);
+                rows.extend(run_other(bin, key, &args.opts)?);
             }
         }
     }
