@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use crate::batch::RecvBatch;
 use crate::io::AsyncTimer;
 use crate::shared::Shared;
+use crate::state::State;
 
 /// Longest the driver sleeps without looking at the clock (the endpoint's wall-clock
 /// reference is refreshed then).
@@ -29,6 +30,11 @@ pub(crate) const MAX_SLEEP: Duration = Duration::from_secs(1);
 /// Rounds (receive batches or timer firings) per poll before the driver yields to its
 /// runtime, so that a flood does not starve other tasks on the same thread.
 const ROUNDS_PER_POLL: usize = 32;
+
+/// Datagrams fed to the endpoint between two flushes of what it has to send, within one
+/// receive batch (with GRO a batch holds up to a thousand): the receiver's ACKs and the data
+/// they release leave every this many datagrams instead of once per batch.
+const FLUSH_EVERY: usize = 64;
 
 /// Drives `shared` until it is stopped: receives datagrams, runs timers, sends what they
 /// produce. Spawn it on the runtime (or `block_on` it on a thread of its own) once per socket.
@@ -75,10 +81,18 @@ impl Driver {
                 continue;
             }
             if let Some(n) = received.filter(|&n| n > 0) {
-                let endpoint = &mut state.endpoint;
+                let State { endpoint, sender, .. } = &mut *state;
+                let mut unflushed = 0;
                 let datagrams = self.recv.for_each(n, |from, datagram| {
                     if !datagram.is_empty() {
                         endpoint.handle_datagram(now, from, datagram);
+                    }
+                    // A batch can hold hundreds of datagrams: let the endpoint answer (ACKs,
+                    // data the ACKs released) along the way, not once at the end.
+                    unflushed += 1;
+                    if unflushed == FLUSH_EVERY {
+                        unflushed = 0;
+                        sender.flush(&*shared.io, endpoint, now);
                     }
                 });
                 state.sender.stats.recv_calls += 1;
