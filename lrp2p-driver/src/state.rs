@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lrp2p_proto::connection::CloseReason;
+use lrp2p_proto::connection::{CloseReason, ConnectionStats};
 use lrp2p_proto::endpoint::{ConnectionHandle, Endpoint, Event};
 use lrp2p_proto::identity::PublicKey;
 use lrp2p_proto::wire::close_code;
@@ -42,7 +42,8 @@ pub const SOCKET_LINGER: Duration = Duration::from_secs(2);
 
 /// The adapter's record of one connection.
 pub(crate) struct ConnState {
-    /// The endpoint's handle; `None` until a lazy `connect` starts (first read/write/flush).
+    /// The endpoint's handle; `None` until a lazy `connect` starts (first read, write, flush
+    /// or `acknowledged`).
     pub(crate) handle: Option<ConnectionHandle>,
     /// A connect not started yet: the first write's bytes then ride in the first datagram.
     pub(crate) pending_connect: Option<(SocketAddr, Option<PublicKey>)>,
@@ -51,7 +52,7 @@ pub(crate) struct ConnState {
     /// Waiting to write, or for the handshake to complete.
     pub(crate) writers: WakerSet,
     /// Waiting for every written byte to be acknowledged.
-    pub(crate) flushers: WakerSet,
+    pub(crate) ack_waiters: WakerSet,
     pub(crate) connected: bool,
     pub(crate) peer: Option<PublicKey>,
     /// Why it ended, once it has.
@@ -74,7 +75,7 @@ impl ConnState {
             pending_connect: None,
             readers: WakerSet::default(),
             writers: WakerSet::default(),
-            flushers: WakerSet::default(),
+            ack_waiters: WakerSet::default(),
             connected: false,
             peer,
             closed: None,
@@ -89,7 +90,7 @@ impl ConnState {
     pub(crate) fn wake_all(&mut self) {
         self.readers.wake_all();
         self.writers.wake_all();
-        self.flushers.wake_all();
+        self.ack_waiters.wake_all();
     }
 }
 
@@ -259,7 +260,7 @@ impl State {
         self.sender.flush(io, &mut self.endpoint, now)
     }
 
-    /// Dispatches every pending event, flushes every datagram, and wakes `flush` waiters
+    /// Dispatches every pending event, flushes every datagram, and wakes `acknowledged` waiters
     /// whose data is all acknowledged.
     pub(crate) fn process(&mut self, io: &dyn UdpIo, now: Instant) {
         while let Some(event) = self.endpoint.poll_event() {
@@ -271,10 +272,10 @@ impl State {
             self.dispatch(now, event);
         }
         self.sender.flush(io, &mut self.endpoint, now);
-        for conn in self.conns.values_mut().filter(|c| !c.flushers.is_empty()) {
-            let done = conn.handle.and_then(|h| self.endpoint.connection_stats(h));
-            if done.is_none_or(|stats| stats.send_buffered == 0) {
-                conn.flushers.wake_all();
+        for conn in self.conns.values_mut().filter(|c| !c.ack_waiters.is_empty()) {
+            let stats = conn.handle.and_then(|h| self.endpoint.connection_stats(h));
+            if stats.is_none_or(|stats| all_acked(conn.shut_down, &stats)) {
+                conn.ack_waiters.wake_all();
             }
         }
     }
@@ -357,11 +358,19 @@ impl State {
         }
     }
 
+    /// Whether the peer has acknowledged every byte written, FIN included if the stream is
+    /// shut down; `None` without endpoint state (not started, or freed).
+    pub(crate) fn acknowledged(&self, id: ConnId) -> Option<bool> {
+        let conn = self.conns.get(&id.0)?;
+        let stats = self.endpoint.connection_stats(conn.handle?)?;
+        Some(all_acked(conn.shut_down, &stats))
+    }
+
     /// Whether the connection's stream is finished and everything, FIN included, is
     /// acknowledged: the peer has (or can still read) the whole stream.
     fn finished_and_acked(&self, conn: &ConnState) -> bool {
         let stats = conn.handle.and_then(|h| self.endpoint.connection_stats(h));
-        conn.shut_down && stats.is_none_or(|s| s.send_buffered == 0 && s.bytes_in_flight == 0)
+        conn.shut_down && stats.is_none_or(|s| all_acked(true, &s))
     }
 
     /// Whether some finished stream still waits for its acknowledgement (see [`SOCKET_LINGER`]).
@@ -394,6 +403,11 @@ impl State {
         self.acceptors_waiting.wake_all();
         self.wake_driver();
     }
+}
+
+/// Whether every byte written is acknowledged, and the FIN too if the stream is `shut_down`.
+fn all_acked(shut_down: bool, stats: &ConnectionStats) -> bool {
+    stats.send_buffered == 0 && (!shut_down || stats.fin_acked)
 }
 
 /// Reads and drops everything readable (a dropped connection's incoming data).

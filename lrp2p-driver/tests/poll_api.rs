@@ -44,7 +44,7 @@ async fn futures_or<T>(
 }
 
 #[test]
-fn write_accept_read_shutdown_flush() {
+fn write_accept_read_shutdown_acknowledged() {
     let ((a, driver_a), (b, driver_b)) = (endpoint(), endpoint());
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let id = a.open(b.local_addr().expect("addr"), Some(b.public_key())).expect("open");
@@ -58,7 +58,7 @@ fn write_accept_read_shutdown_flush() {
                     written += poll_fn(|cx| a.poll_write(id, cx, &data[written..])).await.expect("write");
                 }
                 poll_fn(|cx| a.poll_shutdown(id, cx)).await.expect("shutdown");
-                poll_fn(|cx| a.poll_flush(id, cx)).await.expect("flush");
+                poll_fn(|cx| a.poll_acknowledged(id, cx)).await.expect("acknowledged");
                 // After shutdown, writing is a broken pipe.
                 assert_eq!(poll_fn(|cx| a.poll_write(id, cx, b"x")).await, Err(Error::Shutdown));
             })
@@ -105,7 +105,7 @@ fn bulk_moves_many_datagrams_per_call() {
                     written += poll_fn(|cx| a.poll_write(id, cx, &data[..end])).await.expect("write");
                 }
                 poll_fn(|cx| a.poll_shutdown(id, cx)).await.expect("shutdown");
-                poll_fn(|cx| a.poll_flush(id, cx)).await.expect("flush");
+                poll_fn(|cx| a.poll_acknowledged(id, cx)).await.expect("acknowledged");
             })
         })
     };
