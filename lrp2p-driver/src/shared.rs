@@ -344,7 +344,8 @@ impl Shared {
     }
 
     /// Stops the socket: aborts every connection except fully acknowledged finished ones
-    /// (each peer is told), fails every later call with [`Error::SocketClosed`], wakes every
+    /// (each peer is told), sends a CLOSE NO_ERROR for those finished both ways (so that a
+    /// peer whose last ACKs were lost finishes too), fails every later call with [`Error::SocketClosed`], wakes every
     /// waiter, and ends [`drive`](crate::drive).
     pub fn stop(&self) {
         self.lock().stop(&*self.io, Instant::now());

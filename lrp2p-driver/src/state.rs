@@ -117,6 +117,10 @@ pub(crate) struct State {
     pub(crate) sender: Sender,
     /// When the wall clock was last handed to the endpoint.
     clock_synced: Instant,
+    /// Connections whose streams both finished, lingering in the endpoint to acknowledge a
+    /// retransmitted FIN (stale handles are dropped as others are added): [`State::stop`]
+    /// tells their peers with a CLOSE.
+    finished: Vec<ConnectionHandle>,
 }
 
 /// Nanoseconds since the Unix epoch by the wall clock (for 0-RTT timestamps).
@@ -140,6 +144,7 @@ impl State {
             driver_waker: None,
             sender: Sender::new(max_datagram),
             clock_synced: now,
+            finished: Vec::new(),
         }
     }
 
@@ -305,6 +310,11 @@ impl State {
                 discard(&mut self.endpoint, now, handle);
             }
             Event::Closed { reason, .. } => {
+                if reason == CloseReason::Finished {
+                    let endpoint = &self.endpoint;
+                    self.finished.retain(|h| endpoint.connection_stats(*h).is_some());
+                    self.finished.push(handle);
+                }
                 if reason == CloseReason::Finished && conn.orphan_deadline.is_none() {
                     // The state lingers only briefly: keep what the application has not read.
                     let mut buf = [0u8; 4096];
@@ -381,9 +391,18 @@ impl State {
     /// The socket is going away: abort every connection, telling each peer, except those whose
     /// finished stream is fully acknowledged (a CLOSE would make the peer discard what it has
     /// not read yet; it reads to the end instead, and its state expires after its idle
-    /// timeout). Wakes every waiter, and the driver (which then returns).
+    /// timeout). Connections finished both ways get a CLOSE NO_ERROR. Wakes every waiter, and
+    /// the driver (which then returns).
     pub(crate) fn stop(&mut self, io: &dyn UdpIo, now: Instant) {
         self.stopping = true;
+        // PROTOCOL.md §8.7: once both streams are finished, either side MAY send CLOSE
+        // NO_ERROR (§7.6). The endpoint would linger to acknowledge the peer's FIN again should
+        // our last ACKs be lost, but it goes with the socket: without the CLOSE, which carries
+        // the final ACK, such a peer would retransmit into a closed port until its idle timeout.
+        // With it, the peer ends as finished, its unread data still readable.
+        for handle in std::mem::take(&mut self.finished) {
+            self.endpoint.close(now, handle, close_code::NO_ERROR, b"finished");
+        }
         let abort: Vec<ConnectionHandle> = self
             .conns
             .values()
