@@ -27,7 +27,7 @@ fn main() -> std::io::Result<()> {
             let mut conn = socket.connect(addr, key).await?;
             conn.write_all(b"Hello World").await?;
             // Wait for the acknowledgement before the socket (and with it the connection) goes.
-            conn.flush().await
+            conn.acknowledged().await
         });
 
         let (mut conn, who) = peer2.accept().await?;

@@ -26,7 +26,8 @@ fn peer(addr: SocketAddr, key: PublicKey, text: &'static str) -> smol::Task<std:
         let socket = Socket::bind_with_config("127.0.0.1:0", generate_identity(), config()).await?;
         let mut conn = socket.connect(addr, key).await?;
         conn.write_all(text.as_bytes()).await?;
-        conn.flush().await
+        // Wait for the acknowledgement before the socket (and with it the connection) goes.
+        conn.acknowledged().await
     })
 }
 

@@ -11,7 +11,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::poll_fn;
@@ -23,22 +23,24 @@ use lrp2p_driver::{ConnId, ConnectionStats, PublicKey, Shared};
 ///   half-closed or dropped its connection).
 /// - [`AsyncWrite::poll_write`]: pending while the send buffer (`send_buffer` bytes written
 ///   but not acknowledged) is full: backpressure, never an unbounded buffer.
-/// - [`AsyncWrite::poll_flush`] (`flush().await`): ready once the peer has acknowledged every
-///   byte written, as `flush` in lrp2p-std.
+/// - [`AsyncWrite::poll_flush`] (`flush().await`): ready at once, as on a `TcpStream`:
+///   written bytes are already in the endpoint's hands, which sends them as congestion and
+///   flow control allow (it only starts a lazy connect). To wait until the peer has
+///   acknowledged every byte, use [`acknowledged`](Connection::acknowledged).
 /// - [`AsyncWrite::poll_close`] (`AsyncWriteExt::close(&mut conn).await`): **half-close**, not
-///   an abort. It queues a FIN after the bytes written (the peer reads them, then `Ok(0)`) and
-///   is ready once the peer has acknowledged every byte written; writing fails with
-///   [`io::ErrorKind::BrokenPipe`] from then on, reading continues. It is
-///   [`shutdown`](Connection::shutdown) followed by `flush`.
-/// - [`close`](Connection::close) (the inherent method, not async) aborts at once. Method
-///   resolution picks it over `AsyncWriteExt::close` on a `Connection`; for the half-close
-///   write `AsyncWriteExt::close(&mut conn).await`, or `conn.shutdown()` and `conn.flush()`.
+///   an abort, ready at once: it queues a FIN after the bytes written (the peer reads them,
+///   then `Ok(0)`); writing fails with [`io::ErrorKind::BrokenPipe`] from then on, reading
+///   continues. The same as the inherent [`shutdown`](Connection::shutdown).
+/// - [`close`](Connection::close) (the inherent method, not async) aborts at once. **Name
+///   clash:** method resolution picks this inherent `close` over `AsyncWriteExt::close` on a
+///   `Connection`, so `conn.close()` aborts; for the half-close write `conn.shutdown()` or
+///   `AsyncWriteExt::close(&mut conn).await`.
 /// - Dropping it finishes the stream gracefully (a FIN after the data written) and discards
 ///   what still arrives; the state is freed when the peer finishes too, or the connection is
 ///   aborted (the peer is sent a CLOSE) 10 s later.
 ///
 /// To bound a call in time, race it against a timer (e.g. `futures_lite::future::or` with an
-/// `async_io::Timer`); dropping a pending read, write or flush loses nothing.
+/// `async_io::Timer`); dropping a pending read, write or `acknowledged` loses nothing.
 pub struct Connection {
     shared: Arc<Shared>,
     id: ConnId,
@@ -87,10 +89,11 @@ impl Connection {
         self.shared.connection_stats(self.id)
     }
 
-    /// Half-closes without waiting: queues a FIN after the bytes written so far (the peer
+    /// Half-closes and returns at once: queues a FIN after the bytes written so far (the peer
     /// reads them, then the end of the stream); writing fails with
-    /// [`io::ErrorKind::BrokenPipe`] from now on; reading continues. To wait until the peer
-    /// has everything, `flush` after it (or use `AsyncWriteExt::close`, which does both).
+    /// [`io::ErrorKind::BrokenPipe`] from now on; reading continues. What
+    /// `AsyncWriteExt::close` does too. To wait until the peer has the whole stream, await
+    /// [`acknowledged`](Connection::acknowledged) after it.
     pub fn shutdown(&self) -> io::Result<()> {
         let mut cx = Context::from_waker(std::task::Waker::noop());
         match self.shared.poll_shutdown(self.id, &mut cx) {
@@ -102,10 +105,21 @@ impl Connection {
 
     /// Closes at once (an abort): the peer is sent a CLOSE; unsent and unacknowledged data is
     /// dropped and the peer's reads fail with [`io::ErrorKind::ConnectionReset`] unless it had
-    /// read the whole stream. For a graceful end, half-close and flush first (or just drop the
-    /// connection). Later calls fail with [`io::ErrorKind::NotConnected`].
+    /// read the whole stream. For a graceful end, half-close and await
+    /// [`acknowledged`](Connection::acknowledged) first (or just drop the connection). Later
+    /// calls fail with [`io::ErrorKind::NotConnected`]. It shadows `AsyncWriteExt::close`
+    /// (a half-close; see [`Connection`]).
     pub fn close(&self) {
         self.shared.close(self.id);
+    }
+
+    /// Waits until the peer has acknowledged every byte written, and the FIN too after a
+    /// half-close (or the connection finished gracefully); fails with the error that ended
+    /// the connection otherwise. `flush` does not wait (see [`Connection`]). Await it after
+    /// [`shutdown`](Connection::shutdown) to know the peer has the whole stream before
+    /// dropping the socket. Starts a lazy connect. (lrp2p-std's blocking `acknowledged`.)
+    pub async fn acknowledged(&self) -> io::Result<()> {
+        Ok(poll_fn(|cx| self.shared.poll_acknowledged(self.id, cx)).await?)
     }
 
     fn read_impl(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
@@ -116,15 +130,14 @@ impl Connection {
         self.shared.poll_write(self.id, cx, data).map_err(io::Error::from)
     }
 
-    fn flush_impl(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.shared.poll_flush(self.id, cx).map_err(io::Error::from)
+    /// Everything written is in the endpoint's hands already; only a lazy connect is started.
+    fn flush_impl(&self) -> Poll<io::Result<()>> {
+        Poll::Ready(self.start())
     }
 
-    /// Half-close, then flush. `poll_shutdown` is idempotent, so a pending close may be
-    /// polled again.
+    /// Half-close; the driver's `poll_shutdown` is ready at once.
     fn close_impl(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.shared.poll_shutdown(self.id, cx))?;
-        self.flush_impl(cx)
+        self.shared.poll_shutdown(self.id, cx).map_err(io::Error::from)
     }
 }
 
@@ -145,12 +158,12 @@ impl AsyncWrite for Connection {
         self.write_impl(cx, data)
     }
 
-    /// Ready once the peer has acknowledged every byte written.
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.flush_impl(cx)
+    /// Ready at once (starting a lazy connect): see [`Connection`].
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.flush_impl()
     }
 
-    /// Half-close: a FIN after the bytes written; ready once the peer has acknowledged them.
+    /// Half-close: queues a FIN after the bytes written; ready at once.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.close_impl(cx)
     }
@@ -161,12 +174,12 @@ impl AsyncWrite for &Connection {
         self.write_impl(cx, data)
     }
 
-    /// Ready once the peer has acknowledged every byte written.
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.flush_impl(cx)
+    /// Ready at once (starting a lazy connect): see [`Connection`].
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.flush_impl()
     }
 
-    /// Half-close: a FIN after the bytes written; ready once the peer has acknowledged them.
+    /// Half-close: queues a FIN after the bytes written; ready at once.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.close_impl(cx)
     }

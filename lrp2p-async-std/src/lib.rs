@@ -19,8 +19,8 @@
 //! | `SocketListen(host, port)` | [`Socket::bind(addr, identity).await`](Socket::bind) |
 //! | `socket.ConnectTo(host, port)` | [`socket.connect(addr, peer_key).await`](Socket::connect) (0-RTT), [`socket.connect_unknown(addr).await`](Socket::connect_unknown) |
 //! | `socket.Accept()` | [`socket.accept().await`](Socket::accept) → the connection and the peer's key |
-//! | `conn.Read/Write` | `AsyncReadExt::read`, `AsyncWriteExt::write_all` (and `flush`: every byte acknowledged) |
-//! | `conn.Close` | `AsyncWriteExt::close` (half-close, then every byte acknowledged), [`Connection::close`] (abort), drop |
+//! | `conn.Read/Write` | `AsyncReadExt::read`, `AsyncWriteExt::write_all` (`flush` is ready at once; [`acknowledged().await`](Connection::acknowledged) waits for the peer's acknowledgements) |
+//! | `conn.Close` | [`shutdown`](Connection::shutdown) or `AsyncWriteExt::close(&mut conn).await` (half-close, ready at once), [`Connection::close`] (abort), drop |
 //!
 //! The names and semantics are lrp2p-std's (and lrp2p-tokio's); only the waiting differs.
 //! A peer *is* its static X25519 key ([`StaticSecret`], [`PublicKey`]). Knowing the peer's
@@ -79,6 +79,28 @@
 //!   thread pool, never on the executor;
 //! - nothing blocks the executor: dropping a [`Socket`] hands its linger (up to 2 s for
 //!   finished streams to be acknowledged) to the driver thread.
+//!
+//! ## Flush, close, acknowledged, drop
+//!
+//! The same in all three adapters (lrp2p-std, lrp2p-tokio, lrp2p-async-std), as on a
+//! `TcpStream` and in quinn:
+//!
+//! - `flush` ([`AsyncWrite::poll_flush`](futures_io::AsyncWrite::poll_flush)) is ready once
+//!   the written bytes are in the transport's hands, which is at once; it only starts a lazy
+//!   connect.
+//! - [`Connection::acknowledged`] waits until the peer has acknowledged everything written,
+//!   the FIN included after a half-close.
+//! - Half-close: [`Connection::shutdown`] and `AsyncWriteExt::close`
+//!   ([`AsyncWrite::poll_close`](futures_io::AsyncWrite::poll_close)) queue a FIN after the
+//!   bytes written and are ready at once; the peer reads the end of the stream and can still
+//!   write back.
+//! - [`Connection::close`] aborts (the peer's reads fail with `ConnectionReset`). **Known
+//!   clash:** this inherent, non-async `close` wins method resolution over
+//!   `AsyncWriteExt::close` (the half-close), so `conn.close()` aborts; write
+//!   `AsyncWriteExt::close(&mut conn).await` or `conn.shutdown()` to half-close. Kept so
+//!   that `close` means the same in all three adapters.
+//! - Dropping a connection finishes it gracefully; dropping the socket closes all its
+//!   connections, after lingering up to 2 s for finished streams to be acknowledged.
 //!
 //! Timeouts are the caller's: race a call against an `async_io::Timer` (every call is
 //! cancel-safe). The protocol's own (`handshake_timeout`, `idle_timeout` in

@@ -51,7 +51,7 @@ async fn one_socket_accepts_two_peers<E: Exec>() {
             E::spawn(async move {
                 let mut conn = peer.connect(addr, key).await.unwrap();
                 timed("write", conn.write_all(text.as_bytes())).await.unwrap();
-                timed("flush", conn.flush()).await.unwrap();
+                timed("acknowledged", conn.acknowledged()).await.unwrap();
                 (peer, conn)
             })
         })

@@ -28,9 +28,11 @@ async fn half_close_then_reply<E: Exec>() {
     let (a, b) = (socket().await, socket().await);
     let mut ca = a.connect(b.local_addr().unwrap(), b.public_key()).await.unwrap();
     timed("write", ca.write_all(b"question")).await.unwrap();
-    // `AsyncWriteExt::close` half-closes and waits for the acknowledgement of everything.
+    // `AsyncWriteExt::close` half-closes at once; `acknowledged` waits for the peer.
     timed("close", AsyncWriteExt::close(&mut ca)).await.unwrap();
-    assert_eq!(ca.stats().unwrap().send_buffered, 0);
+    timed("acknowledged", ca.acknowledged()).await.unwrap();
+    let stats = ca.stats().unwrap();
+    assert_eq!((stats.send_buffered, stats.fin_acked), (0, true));
     // Writing after it is a broken pipe.
     let err = timed("write", ca.write(b"more")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BrokenPipe);
@@ -48,7 +50,27 @@ async fn half_close_then_reply<E: Exec>() {
     assert_eq!(reply, b"answer");
     // The end of the stream stays the end.
     assert_eq!(timed("read", ca.read(&mut [0u8; 8])).await.unwrap(), 0);
-    timed("flush", cb.flush()).await.unwrap();
+    timed("acknowledged", cb.acknowledged()).await.unwrap();
+}
+
+async fn flush_and_close_do_not_wait_for_the_peer<E: Exec>() {
+    // A bound UDP port that never answers: nothing written can be acknowledged.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let a = socket().await;
+    let key = generate_identity().public_key();
+    let mut conn = a.connect(silent.local_addr().unwrap(), key).await.unwrap();
+    timed("write", conn.write_all(b"into the void")).await.unwrap();
+    // TCP-like: flush and the half-close are ready at once; `acknowledged` is the one that
+    // waits.
+    timed("flush", conn.flush()).await.unwrap();
+    timed("close", AsyncWriteExt::close(&mut conn)).await.unwrap();
+    conn.shutdown().unwrap();
+    let waiting = future::or(async { Some(conn.acknowledged().await) }, async {
+        Timer::after(Duration::from_millis(100)).await;
+        None
+    })
+    .await;
+    assert!(waiting.is_none(), "nothing can have been acknowledged: {waiting:?}");
 }
 
 async fn close_resets_the_peer<E: Exec>() {
@@ -179,6 +201,7 @@ async fn unexpected_key_is_refused<E: Exec>() {
 
 both!(
     half_close_then_reply,
+    flush_and_close_do_not_wait_for_the_peer,
     close_resets_the_peer,
     drop_finishes_the_stream,
     dropping_the_socket_closes_its_connections,

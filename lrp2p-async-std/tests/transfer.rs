@@ -44,6 +44,7 @@ async fn send(mut conn: &Connection, seed: u64, len: usize) -> Vec<u8> {
     }
     // `AsyncWriteExt::close`: `conn.close()` would be the inherent abort.
     timed("close", AsyncWriteExt::close(&mut conn)).await.expect("half-close");
+    timed("acknowledged", conn.acknowledged()).await.expect("acknowledged");
     hash.finalize().to_vec()
 }
 

@@ -26,7 +26,7 @@ pub enum Error {
     /// Nothing authenticated arrived from the peer for `idle_timeout`.
     #[error("connection timed out: nothing heard from the peer")]
     IdleTimeout,
-    /// A read, write or flush waited longer than the timeout set on the connection.
+    /// A read, write or `acknowledged` waited longer than the timeout set on the connection.
     #[error("operation timed out")]
     Timeout,
     /// The peer refused the connection (its acceptor rejected our key).

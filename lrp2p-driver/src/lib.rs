@@ -6,7 +6,7 @@
 //!   out. All protocol logic lives there.
 //! - **this crate**, runtime-independent machinery: one socket's [`Endpoint`] behind a mutex
 //!   with the adapter's record of each connection ([`Shared`]); a `poll_*` API for accepting,
-//!   reading, writing, flushing and shutting down that registers [`Waker`]s instead of
+//!   reading, writing, waiting for acknowledgements and shutting down that registers [`Waker`]s instead of
 //!   blocking; the [`drive`] future that receives datagrams and runs timers; and the traits a
 //!   runtime implements to plug in ([`UdpIo`], [`AsyncTimer`]), modelled on quinn's
 //!   `Runtime`.
@@ -21,7 +21,7 @@
 //! - Application calls (`poll_*` on [`Shared`]) take the lock, call the endpoint, and send
 //!   what the call produced from the calling task: no hop through the driver, and the first
 //!   write of a 0-RTT connection leaves in the handshake's first datagram (connects are lazy
-//!   until the first read, write or flush).
+//!   until the first read, write, flush or `acknowledged`).
 //! - Calls that cannot complete register their waker and return `Pending`; the endpoint's
 //!   events wake them. A full send buffer makes `poll_write` pending: backpressure, never an
 //!   unbounded queue.

@@ -77,7 +77,7 @@ impl Shared {
     }
 
     /// Records a connection to `remote` (Noise IK when `peer` is known, XX otherwise) without
-    /// starting it: the handshake starts at its first read, write, flush, `poll_connected` or
+    /// starting it: the handshake starts at its first read, write, `poll_acknowledged`, `poll_connected` or
     /// [`Shared::start`], so the first write's bytes ride in the first datagram.
     pub fn open(&self, remote: SocketAddr, peer: Option<PublicKey>) -> Result<ConnId, Error> {
         let mut state = self.lock();
@@ -215,22 +215,23 @@ impl Shared {
         }
     }
 
-    /// Ready when the peer has acknowledged every byte written (or the connection finished
-    /// gracefully); with the error that ended it otherwise.
-    pub fn poll_flush(&self, id: ConnId, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    /// Ready when the peer has acknowledged every byte written, and the FIN too once the
+    /// stream is shut down (or the connection finished gracefully); with the error that ended
+    /// it otherwise. Starts a lazy connect. What the adapters' `acknowledged()` waits for.
+    pub fn poll_acknowledged(&self, id: ConnId, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut state = self.lock();
         loop {
             if let Some(end) = state.ended(id) {
                 return Poll::Ready(end.map_or(Ok(()), Err));
             }
             let now = Instant::now();
-            let handle = state.start(id, now)?;
+            state.start(id, now)?;
             state.after_call(&*self.io, now);
-            match state.endpoint.connection_stats(handle) {
-                Some(stats) if stats.send_buffered == 0 => return Poll::Ready(Ok(())),
-                Some(_) => {
+            match state.acknowledged(id) {
+                Some(true) => return Poll::Ready(Ok(())),
+                Some(false) => {
                     if let Some(conn) = state.conn(id) {
-                        conn.flushers.register(cx.waker());
+                        conn.ack_waiters.register(cx.waker());
                     }
                     return Poll::Pending;
                 }
@@ -242,7 +243,8 @@ impl Shared {
 
     /// Half-closes: queues a FIN after the bytes written so far and is ready at once (it never
     /// returns `Pending`; the FIN leaves as soon as congestion and flow control let the data
-    /// before it go). To wait until the peer has everything, [`Shared::poll_flush`] after it.
+    /// before it go). To wait until the peer has everything, FIN included, [`Shared::poll_acknowledged`]
+    /// after it.
     /// Writing fails with [`Error::Shutdown`] from now on; reading continues.
     pub fn poll_shutdown(&self, id: ConnId, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut state = self.lock();
@@ -342,7 +344,8 @@ impl Shared {
     }
 
     /// Stops the socket: aborts every connection except fully acknowledged finished ones
-    /// (each peer is told), fails every later call with [`Error::SocketClosed`], wakes every
+    /// (each peer is told), sends a CLOSE NO_ERROR for those finished both ways (so that a
+    /// peer whose last ACKs were lost finishes too), fails every later call with [`Error::SocketClosed`], wakes every
     /// waiter, and ends [`drive`](crate::drive).
     pub fn stop(&self) {
         self.lock().stop(&*self.io, Instant::now());

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lrp2p_proto::connection::CloseReason;
+use lrp2p_proto::connection::{CloseReason, ConnectionStats};
 use lrp2p_proto::endpoint::{ConnectionHandle, Endpoint, Event};
 use lrp2p_proto::identity::PublicKey;
 use lrp2p_proto::wire::close_code;
@@ -42,7 +42,8 @@ pub const SOCKET_LINGER: Duration = Duration::from_secs(2);
 
 /// The adapter's record of one connection.
 pub(crate) struct ConnState {
-    /// The endpoint's handle; `None` until a lazy `connect` starts (first read/write/flush).
+    /// The endpoint's handle; `None` until a lazy `connect` starts (first read, write, flush
+    /// or `acknowledged`).
     pub(crate) handle: Option<ConnectionHandle>,
     /// A connect not started yet: the first write's bytes then ride in the first datagram.
     pub(crate) pending_connect: Option<(SocketAddr, Option<PublicKey>)>,
@@ -51,7 +52,7 @@ pub(crate) struct ConnState {
     /// Waiting to write, or for the handshake to complete.
     pub(crate) writers: WakerSet,
     /// Waiting for every written byte to be acknowledged.
-    pub(crate) flushers: WakerSet,
+    pub(crate) ack_waiters: WakerSet,
     pub(crate) connected: bool,
     pub(crate) peer: Option<PublicKey>,
     /// Why it ended, once it has.
@@ -74,7 +75,7 @@ impl ConnState {
             pending_connect: None,
             readers: WakerSet::default(),
             writers: WakerSet::default(),
-            flushers: WakerSet::default(),
+            ack_waiters: WakerSet::default(),
             connected: false,
             peer,
             closed: None,
@@ -89,7 +90,7 @@ impl ConnState {
     pub(crate) fn wake_all(&mut self) {
         self.readers.wake_all();
         self.writers.wake_all();
-        self.flushers.wake_all();
+        self.ack_waiters.wake_all();
     }
 }
 
@@ -116,6 +117,10 @@ pub(crate) struct State {
     pub(crate) sender: Sender,
     /// When the wall clock was last handed to the endpoint.
     clock_synced: Instant,
+    /// Connections whose streams both finished, lingering in the endpoint to acknowledge a
+    /// retransmitted FIN (stale handles are dropped as others are added): [`State::stop`]
+    /// tells their peers with a CLOSE.
+    finished: Vec<ConnectionHandle>,
 }
 
 /// Nanoseconds since the Unix epoch by the wall clock (for 0-RTT timestamps).
@@ -139,6 +144,7 @@ impl State {
             driver_waker: None,
             sender: Sender::new(max_datagram),
             clock_synced: now,
+            finished: Vec::new(),
         }
     }
 
@@ -259,7 +265,7 @@ impl State {
         self.sender.flush(io, &mut self.endpoint, now)
     }
 
-    /// Dispatches every pending event, flushes every datagram, and wakes `flush` waiters
+    /// Dispatches every pending event, flushes every datagram, and wakes `acknowledged` waiters
     /// whose data is all acknowledged.
     pub(crate) fn process(&mut self, io: &dyn UdpIo, now: Instant) {
         while let Some(event) = self.endpoint.poll_event() {
@@ -271,10 +277,10 @@ impl State {
             self.dispatch(now, event);
         }
         self.sender.flush(io, &mut self.endpoint, now);
-        for conn in self.conns.values_mut().filter(|c| !c.flushers.is_empty()) {
-            let done = conn.handle.and_then(|h| self.endpoint.connection_stats(h));
-            if done.is_none_or(|stats| stats.send_buffered == 0) {
-                conn.flushers.wake_all();
+        for conn in self.conns.values_mut().filter(|c| !c.ack_waiters.is_empty()) {
+            let stats = conn.handle.and_then(|h| self.endpoint.connection_stats(h));
+            if stats.is_none_or(|stats| all_acked(conn.shut_down, &stats)) {
+                conn.ack_waiters.wake_all();
             }
         }
     }
@@ -304,6 +310,11 @@ impl State {
                 discard(&mut self.endpoint, now, handle);
             }
             Event::Closed { reason, .. } => {
+                if reason == CloseReason::Finished {
+                    let endpoint = &self.endpoint;
+                    self.finished.retain(|h| endpoint.connection_stats(*h).is_some());
+                    self.finished.push(handle);
+                }
                 if reason == CloseReason::Finished && conn.orphan_deadline.is_none() {
                     // The state lingers only briefly: keep what the application has not read.
                     let mut buf = [0u8; 4096];
@@ -357,11 +368,19 @@ impl State {
         }
     }
 
+    /// Whether the peer has acknowledged every byte written, FIN included if the stream is
+    /// shut down; `None` without endpoint state (not started, or freed).
+    pub(crate) fn acknowledged(&self, id: ConnId) -> Option<bool> {
+        let conn = self.conns.get(&id.0)?;
+        let stats = self.endpoint.connection_stats(conn.handle?)?;
+        Some(all_acked(conn.shut_down, &stats))
+    }
+
     /// Whether the connection's stream is finished and everything, FIN included, is
     /// acknowledged: the peer has (or can still read) the whole stream.
     fn finished_and_acked(&self, conn: &ConnState) -> bool {
         let stats = conn.handle.and_then(|h| self.endpoint.connection_stats(h));
-        conn.shut_down && stats.is_none_or(|s| s.send_buffered == 0 && s.bytes_in_flight == 0)
+        conn.shut_down && stats.is_none_or(|s| all_acked(true, &s))
     }
 
     /// Whether some finished stream still waits for its acknowledgement (see [`SOCKET_LINGER`]).
@@ -372,9 +391,18 @@ impl State {
     /// The socket is going away: abort every connection, telling each peer, except those whose
     /// finished stream is fully acknowledged (a CLOSE would make the peer discard what it has
     /// not read yet; it reads to the end instead, and its state expires after its idle
-    /// timeout). Wakes every waiter, and the driver (which then returns).
+    /// timeout). Connections finished both ways get a CLOSE NO_ERROR. Wakes every waiter, and
+    /// the driver (which then returns).
     pub(crate) fn stop(&mut self, io: &dyn UdpIo, now: Instant) {
         self.stopping = true;
+        // PROTOCOL.md §8.7: once both streams are finished, either side MAY send CLOSE
+        // NO_ERROR (§7.6). The endpoint would linger to acknowledge the peer's FIN again should
+        // our last ACKs be lost, but it goes with the socket: without the CLOSE, which carries
+        // the final ACK, such a peer would retransmit into a closed port until its idle timeout.
+        // With it, the peer ends as finished, its unread data still readable.
+        for handle in std::mem::take(&mut self.finished) {
+            self.endpoint.close(now, handle, close_code::NO_ERROR, b"finished");
+        }
         let abort: Vec<ConnectionHandle> = self
             .conns
             .values()
@@ -394,6 +422,11 @@ impl State {
         self.acceptors_waiting.wake_all();
         self.wake_driver();
     }
+}
+
+/// Whether every byte written is acknowledged, and the FIN too if the stream is `shut_down`.
+fn all_acked(shut_down: bool, stats: &ConnectionStats) -> bool {
+    stats.send_buffered == 0 && (!shut_down || stats.fin_acked)
 }
 
 /// Reads and drops everything readable (a dropped connection's incoming data).

@@ -1,5 +1,6 @@
 //! The poll API on its own, as an async adapter uses it: two endpoints on loopback, each
-//! driven by `drive` on a thread of its own (async-io), the application in `async_io::block_on`.
+//! driven by `drive` on a thread of its own (async-io), the application in `async_io::block_on`;
+//! and what stopping a socket sends.
 
 use std::future::poll_fn;
 use std::net::UdpSocket;
@@ -44,7 +45,7 @@ async fn futures_or<T>(
 }
 
 #[test]
-fn write_accept_read_shutdown_flush() {
+fn write_accept_read_shutdown_acknowledged() {
     let ((a, driver_a), (b, driver_b)) = (endpoint(), endpoint());
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let id = a.open(b.local_addr().expect("addr"), Some(b.public_key())).expect("open");
@@ -58,7 +59,7 @@ fn write_accept_read_shutdown_flush() {
                     written += poll_fn(|cx| a.poll_write(id, cx, &data[written..])).await.expect("write");
                 }
                 poll_fn(|cx| a.poll_shutdown(id, cx)).await.expect("shutdown");
-                poll_fn(|cx| a.poll_flush(id, cx)).await.expect("flush");
+                poll_fn(|cx| a.poll_acknowledged(id, cx)).await.expect("acknowledged");
                 // After shutdown, writing is a broken pipe.
                 assert_eq!(poll_fn(|cx| a.poll_write(id, cx, b"x")).await, Err(Error::Shutdown));
             })
@@ -105,7 +106,7 @@ fn bulk_moves_many_datagrams_per_call() {
                     written += poll_fn(|cx| a.poll_write(id, cx, &data[..end])).await.expect("write");
                 }
                 poll_fn(|cx| a.poll_shutdown(id, cx)).await.expect("shutdown");
-                poll_fn(|cx| a.poll_flush(id, cx)).await.expect("flush");
+                poll_fn(|cx| a.poll_acknowledged(id, cx)).await.expect("acknowledged");
             })
         })
     };
@@ -135,6 +136,35 @@ fn bulk_moves_many_datagrams_per_call() {
         assert!(per_call >= 4, "{per_call} datagrams per receive: {received:?}");
     }
     a.stop();
+    b.stop();
+    driver_a.join().expect("driver a");
+    driver_b.join().expect("driver b");
+}
+
+/// Regression: stopping a socket tells the peer of a connection finished both ways with a
+/// CLOSE NO_ERROR (PROTOCOL.md §8.7), which carries the final ACK; without it, a peer whose
+/// last ACKs were lost retransmitted its FIN into a closed port until its idle timeout. (The
+/// proto's `close_after_finish` test shows what the peer does with it.)
+#[test]
+fn stop_sends_a_close_for_connections_finished_both_ways() {
+    let ((a, driver_a), (b, driver_b)) = (endpoint(), endpoint());
+    let id = a.open(b.local_addr().expect("addr"), Some(b.public_key())).expect("open");
+    with_deadline(async {
+        poll_fn(|cx| a.poll_write(id, cx, b"from a")).await.expect("write");
+        poll_fn(|cx| a.poll_shutdown(id, cx)).await.expect("shutdown");
+        let (incoming, _) = poll_fn(|cx| b.poll_accept(cx)).await.expect("accept");
+        poll_fn(|cx| b.poll_write(incoming, cx, b"from b")).await.expect("write");
+        poll_fn(|cx| b.poll_shutdown(incoming, cx)).await.expect("shutdown");
+        let mut buf = [0u8; 64];
+        while poll_fn(|cx| a.poll_read(id, cx, &mut buf)).await.expect("read") > 0 {}
+        while poll_fn(|cx| b.poll_read(incoming, cx, &mut buf)).await.expect("read") > 0 {}
+        poll_fn(|cx| a.poll_acknowledged(id, cx)).await.expect("acknowledged");
+        poll_fn(|cx| b.poll_acknowledged(incoming, cx)).await.expect("acknowledged");
+    });
+    // Both streams finished at A: nothing is left to send, but the CLOSE.
+    let before = a.io_stats().datagrams_sent;
+    a.stop();
+    assert!(a.io_stats().datagrams_sent > before, "no CLOSE sent at stop");
     b.stop();
     driver_a.join().expect("driver a");
     driver_b.join().expect("driver b");

@@ -106,7 +106,7 @@ fn lrp2p(total: usize) -> io::Result<()> {
         let mut conn = socket.connect(addr, key)?;
         send_all(&mut conn, total)?;
         conn.shutdown()?;
-        conn.flush()?;
+        conn.acknowledged()?;
         Ok((conn.stats(), socket.stats(), socket.io_stats()))
     });
     let (mut conn, _) = server.accept()?;

@@ -25,7 +25,7 @@ fn main() -> std::io::Result<()> {
         let mut conn = socket.connect(addr, key)?;
         conn.write_all(b"Hello World")?;
         // Wait for the acknowledgement before the socket (and with it the connection) goes.
-        conn.flush()
+        conn.acknowledged()
     });
 
     let (mut conn, who) = peer2.accept()?;

@@ -28,7 +28,8 @@ fn peer(
         let socket = Socket::bind_with_config("127.0.0.1:0", generate_identity(), config())?;
         let mut conn = socket.connect(addr, key)?;
         conn.write_all(text.as_bytes())?;
-        conn.flush()
+        // Wait for the acknowledgement before the socket (and with it the connection) goes.
+        conn.acknowledged()
     })
 }
 

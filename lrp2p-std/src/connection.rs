@@ -23,7 +23,12 @@ use crate::block::block_on;
 ///   (it called [`shutdown`](Connection::shutdown) or dropped its connection).
 /// - [`Write`](io::Write) blocks while the send buffer (`send_buffer` bytes written but not
 ///   acknowledged) is full: backpressure, never an unbounded buffer.
-/// - [`flush`](io::Write::flush) blocks until the peer has acknowledged every byte written.
+/// - [`flush`](io::Write::flush) returns at once, as on a `TcpStream`: written bytes are
+///   already in the endpoint's hands, which sends them as congestion and flow control allow
+///   (it only starts a lazy connect). To wait until the peer has acknowledged every byte, use
+///   [`acknowledged`](Connection::acknowledged).
+/// - [`shutdown`](Connection::shutdown) half-closes and returns at once: a FIN after the bytes
+///   written; writing fails with [`io::ErrorKind::BrokenPipe`] from then on, reading continues.
 /// - Dropping it finishes the stream gracefully (a FIN after the data written) and discards
 ///   what still arrives; the state is freed when the peer finishes too, or the connection is
 ///   aborted (the peer is sent a CLOSE) 10 s later. Use [`close`](Connection::close) to abort
@@ -107,22 +112,34 @@ impl Connection {
         self.timeouts().read = timeout;
     }
 
-    /// Bounds how long a write or flush blocks, like [`Connection::set_read_timeout`].
+    /// Bounds how long a write or [`acknowledged`](Connection::acknowledged) blocks, like
+    /// [`Connection::set_read_timeout`].
     pub fn set_write_timeout(&self, timeout: Option<Duration>) {
         self.timeouts().write = timeout;
     }
 
-    /// Half-closes: the peer reads the end of the stream after the bytes written so far;
-    /// writing fails with [`io::ErrorKind::BrokenPipe`] from now on; reading continues.
+    /// Half-closes and returns at once: queues a FIN after the bytes written so far (the peer
+    /// reads them, then the end of the stream); writing fails with
+    /// [`io::ErrorKind::BrokenPipe`] from now on; reading continues. To wait until the peer has
+    /// the whole stream, call [`acknowledged`](Connection::acknowledged) after it.
     pub fn shutdown(&self) -> io::Result<()> {
         self.block(true, |cx| self.shared.poll_shutdown(self.id, cx))
     }
 
+    /// Blocks until the peer has acknowledged every byte written, and the FIN too after
+    /// [`shutdown`](Connection::shutdown) (or the connection finished gracefully); fails with
+    /// the error that ended the connection otherwise, or [`io::ErrorKind::TimedOut`] past the
+    /// write timeout. Call it after `shutdown` to know the peer has the whole stream before
+    /// dropping the socket. Starts a lazy connect.
+    pub fn acknowledged(&self) -> io::Result<()> {
+        self.block(true, |cx| self.shared.poll_acknowledged(self.id, cx))
+    }
+
     /// Closes at once: the peer is sent a CLOSE; unsent and unacknowledged data is dropped and
     /// the peer's reads fail with [`io::ErrorKind::ConnectionReset`] unless it had read the
-    /// whole stream. For a graceful end, [`shutdown`](Connection::shutdown) and
-    /// [`flush`](io::Write::flush) first (or just drop the connection). Later calls fail
-    /// with [`io::ErrorKind::NotConnected`].
+    /// whole stream. For a graceful end, [`shutdown`](Connection::shutdown) and wait for
+    /// [`acknowledged`](Connection::acknowledged) first (or just drop the connection). Later
+    /// calls fail with [`io::ErrorKind::NotConnected`].
     pub fn close(&self) {
         self.shared.close(self.id);
     }
@@ -135,8 +152,9 @@ impl Connection {
         self.block(true, |cx| self.shared.poll_write(self.id, cx, data))
     }
 
+    /// Everything written is in the endpoint's hands already; only a lazy connect is started.
     fn flush_impl(&self) -> io::Result<()> {
-        self.block(true, |cx| self.shared.poll_flush(self.id, cx))
+        self.start()
     }
 }
 
@@ -157,7 +175,7 @@ impl io::Write for &Connection {
         self.write_impl(data)
     }
 
-    /// Waits until the peer has acknowledged every byte written.
+    /// Returns at once (starting a lazy connect): see [`Connection`].
     fn flush(&mut self) -> io::Result<()> {
         self.flush_impl()
     }
@@ -168,7 +186,7 @@ impl io::Write for Connection {
         self.write_impl(data)
     }
 
-    /// Waits until the peer has acknowledged every byte written.
+    /// Returns at once (starting a lazy connect): see [`Connection`].
     fn flush(&mut self) -> io::Result<()> {
         self.flush_impl()
     }

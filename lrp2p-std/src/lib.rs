@@ -10,7 +10,8 @@
 //! | `SocketListen(host, port)` | [`Socket::bind(addr, identity)`](Socket::bind) |
 //! | `socket.ConnectTo(host, port)` | [`socket.connect(addr, peer_key)`](Socket::connect) (0-RTT), [`socket.connect_unknown(addr)`](Socket::connect_unknown) |
 //! | `socket.Accept()` | [`socket.accept()`](Socket::accept) → the connection and the peer's key |
-//! | `conn.Read/Write/Close` | `Read`/`Write`, [`shutdown`](Connection::shutdown) (half-close), [`close`](Connection::close), drop |
+//! | `conn.Read/Write` | `Read`/`Write` (`flush` returns at once; [`acknowledged`](Connection::acknowledged) waits for the peer's acknowledgements) |
+//! | `conn.Close` | [`shutdown`](Connection::shutdown) (half-close, returns at once), [`close`](Connection::close) (abort), drop |
 //!
 //! A peer *is* its static X25519 key ([`StaticSecret`], [`PublicKey`]). Knowing the peer's key,
 //! [`Socket::connect`] runs Noise IK and the first write rides in the first datagram (0-RTT);
@@ -55,6 +56,21 @@
 //! - a call that cannot complete parks its thread until the endpoint's events wake it (or its
 //!   timeout passes). A full send buffer blocks [`Write`](std::io::Write): backpressure, never
 //!   an unbounded queue.
+//!
+//! ## Flush, shutdown, acknowledged, close, drop
+//!
+//! The same in all three adapters (lrp2p-std, lrp2p-tokio, lrp2p-async-std), as on a
+//! `TcpStream` and in quinn:
+//!
+//! - `flush` returns once the written bytes are in the transport's hands (at once: a write
+//!   hands them to the endpoint), starting a lazy connect; it does not wait for the peer.
+//! - [`Connection::acknowledged`] waits until the peer has acknowledged everything written,
+//!   the FIN included after a shutdown.
+//! - [`Connection::shutdown`] half-closes: it queues a FIN after the bytes written and
+//!   returns at once; the peer reads the end of the stream and can still write back.
+//! - [`Connection::close`] aborts (the peer's reads fail with `ConnectionReset`); dropping a
+//!   connection finishes it gracefully; dropping the socket closes all its connections, after
+//!   lingering up to 2 s for finished streams to be acknowledged.
 //!
 //! Errors are [`std::io::Error`]s whose kind says what happened (`TimedOut`,
 //! `ConnectionRefused`, `ConnectionReset`, `BrokenPipe`, …) carrying an [`Error`] inside

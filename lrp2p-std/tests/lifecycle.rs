@@ -35,7 +35,23 @@ fn half_close_then_reply() {
     assert_eq!(reply, b"answer");
     // The end of the stream stays the end.
     assert_eq!(ca.read(&mut [0u8; 8]).unwrap(), 0);
-    cb.flush().unwrap();
+    cb.acknowledged().unwrap();
+}
+
+#[test]
+fn flush_and_shutdown_do_not_wait_for_the_peer() {
+    // A bound UDP port that never answers: nothing written can be acknowledged.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let a = socket();
+    let key = lrp2p_std::generate_identity().public_key();
+    let mut conn = a.connect(silent.local_addr().unwrap(), key).unwrap();
+    conn.set_write_timeout(Some(Duration::from_millis(100)));
+    conn.write_all(b"into the void").unwrap();
+    // TCP-like: flush and shutdown return at once; `acknowledged` is the one that waits.
+    conn.flush().unwrap();
+    conn.shutdown().unwrap();
+    let err = conn.acknowledged().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "nothing can have been acknowledged: {err}");
 }
 
 #[test]

@@ -39,7 +39,7 @@ fn send(mut conn: &Connection, seed: u64, len: usize) -> Vec<u8> {
         offset += n;
     }
     conn.shutdown().expect("shutdown");
-    conn.flush().expect("flush");
+    conn.acknowledged().expect("acknowledged");
     hash.finalize().to_vec()
 }
 

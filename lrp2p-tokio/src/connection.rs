@@ -54,7 +54,7 @@ impl Inner {
     }
 
     async fn acknowledged(&self) -> io::Result<()> {
-        Ok(poll_fn(|cx| self.shared.poll_flush(self.id, cx)).await?)
+        Ok(poll_fn(|cx| self.shared.poll_acknowledged(self.id, cx)).await?)
     }
 }
 
@@ -66,8 +66,8 @@ impl Inner {
 ///   but not acknowledged) is full: backpressure, never an unbounded buffer.
 /// - [`AsyncWrite::poll_flush`] is ready at once, as on a `TcpStream`: written bytes are
 ///   already in the endpoint's hands, which sends them as congestion and flow control allow.
-///   To wait until the peer has acknowledged every byte, use
-///   [`acknowledged`](Connection::acknowledged) (lrp2p-std's `flush`).
+///   It only starts a lazy connect. To wait until the peer has acknowledged every byte, use
+///   [`acknowledged`](Connection::acknowledged).
 /// - [`AsyncWrite::poll_shutdown`] half-closes: the peer reads the end of the stream after
 ///   the bytes written so far; writing fails with [`io::ErrorKind::BrokenPipe`] from then on;
 ///   reading continues. It is ready at once (the FIN leaves after the data before it).
@@ -118,11 +118,12 @@ impl Connection {
         Ok(poll_fn(|cx| self.inner.shared.poll_connected(self.inner.id, cx)).await?)
     }
 
-    /// Waits until the peer has acknowledged every byte written (or the connection finished
-    /// gracefully); fails with the error that ended the connection otherwise. What
-    /// lrp2p-std's `flush` does; here [`AsyncWrite::poll_flush`] does not wait (see
-    /// [`Connection`]). Call it after [`shutdown`](tokio::io::AsyncWriteExt::shutdown) to know
-    /// the peer has the whole stream before dropping the socket.
+    /// Waits until the peer has acknowledged every byte written, and the FIN too after a
+    /// [`shutdown`](tokio::io::AsyncWriteExt::shutdown) (or the connection finished
+    /// gracefully); fails with the error that ended the connection otherwise.
+    /// [`AsyncWrite::poll_flush`] does not wait (see [`Connection`]). Call it after `shutdown`
+    /// to know the peer has the whole stream before dropping the socket. Starts a lazy
+    /// connect. (lrp2p-std's blocking `acknowledged`.)
     pub async fn acknowledged(&self) -> io::Result<()> {
         self.inner.acknowledged().await
     }
@@ -213,8 +214,8 @@ impl OwnedWriteHalf {
         self.inner.shared.peer_key(self.inner.id)
     }
 
-    /// Waits until the peer has acknowledged every byte written (see
-    /// [`Connection::acknowledged`]).
+    /// Waits until the peer has acknowledged every byte written, FIN included after a
+    /// shutdown (see [`Connection::acknowledged`]).
     pub async fn acknowledged(&self) -> io::Result<()> {
         self.inner.acknowledged().await
     }

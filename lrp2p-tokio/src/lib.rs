@@ -11,7 +11,8 @@
 //! | `SocketListen(host, port)` | [`Socket::bind(addr, identity).await`](Socket::bind) |
 //! | `socket.ConnectTo(host, port)` | [`socket.connect(addr, peer_key).await`](Socket::connect) (0-RTT), [`socket.connect_unknown(addr).await`](Socket::connect_unknown) |
 //! | `socket.Accept()` | [`socket.accept().await`](Socket::accept) → the connection and the peer's key |
-//! | `conn.Read/Write/Close` | `AsyncRead`/`AsyncWrite`, `shutdown().await` (half-close), [`close`](Connection::close), drop |
+//! | `conn.Read/Write` | `AsyncRead`/`AsyncWrite` (`flush` is ready at once; [`acknowledged().await`](Connection::acknowledged) waits for the peer's acknowledgements) |
+//! | `conn.Close` | `AsyncWriteExt::shutdown().await` (half-close, ready at once), [`close`](Connection::close) (abort), drop |
 //!
 //! A peer *is* its static X25519 key ([`StaticSecret`], [`PublicKey`]). Knowing the peer's key,
 //! [`Socket::connect`] runs Noise IK and the first write rides in the first datagram (0-RTT);
@@ -68,17 +69,21 @@
 //!   it completes. Bound any wait
 //!   with [`tokio::time::timeout`] (there are no per-connection timeouts as in lrp2p-std).
 //!
-//! ## Flush, shutdown, close, drop
+//! ## Flush, shutdown, acknowledged, close, drop
 //!
-//! - `flush` ([`AsyncWrite::poll_flush`](tokio::io::AsyncWrite::poll_flush)) is ready at
-//!   once, as on a `TcpStream`: a write hands its bytes to the endpoint, which sends them as
-//!   congestion and flow control allow, so there is nothing left to push. (lrp2p-std's
-//!   `flush` waits until the peer acknowledged everything; tokio codecs flush after every
-//!   frame, and waiting a round trip there would make a stream stop-and-wait.) That wait is
-//!   [`Connection::acknowledged`].
+//! The same in all three adapters (lrp2p-std, lrp2p-tokio, lrp2p-async-std), as on a
+//! `TcpStream` and in quinn:
+//!
+//! - `flush` ([`AsyncWrite::poll_flush`](tokio::io::AsyncWrite::poll_flush)) is ready once
+//!   the written bytes are in the transport's hands, which is at once: a write hands its bytes
+//!   to the endpoint, which sends them as congestion and flow control allow. It only starts a
+//!   lazy connect. (tokio codecs flush after every frame; waiting a round trip there would
+//!   make a stream stop-and-wait.)
+//! - [`Connection::acknowledged`] waits until the peer has acknowledged everything written,
+//!   the FIN included after a shutdown.
 //! - `shutdown` ([`AsyncWrite::poll_shutdown`](tokio::io::AsyncWrite::poll_shutdown))
-//!   half-closes: a FIN after the bytes written; the peer reads the end of the stream and can
-//!   still write back. It does not wait for the FIN's acknowledgement either.
+//!   half-closes: it queues a FIN after the bytes written and is ready at once; the peer reads
+//!   the end of the stream and can still write back.
 //! - [`Connection::close`] aborts (the peer's reads fail with `ConnectionReset`); dropping a
 //!   connection finishes it gracefully; dropping the socket closes all its connections, after
 //!   lingering (in the driver task, never blocking the dropping task) up to 2 s for finished

@@ -41,15 +41,16 @@ async fn half_close_then_reply() {
 }
 
 #[tokio::test]
-async fn flush_does_not_wait_for_the_peer() {
+async fn flush_and_shutdown_do_not_wait_for_the_peer() {
     // A bound UDP port that never answers: nothing written can be acknowledged.
     let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let a = socket().await;
     let key = lrp2p_tokio::generate_identity().public_key();
     let mut conn = a.connect(silent.local_addr().unwrap(), key).await.unwrap();
     bounded(conn.write_all(b"into the void")).await.unwrap();
-    // A TCP-like flush: ready at once. `acknowledged` is the one that waits.
+    // TCP-like: flush and shutdown are ready at once; `acknowledged` is the one that waits.
     bounded(conn.flush()).await.unwrap();
+    bounded(conn.shutdown()).await.unwrap();
     let waiting = tokio::time::timeout(Duration::from_millis(100), conn.acknowledged()).await;
     assert!(waiting.is_err(), "nothing can have been acknowledged: {waiting:?}");
 }

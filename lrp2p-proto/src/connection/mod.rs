@@ -427,6 +427,7 @@ impl Connection {
         stats.cwnd = self.cc.window();
         stats.bytes_in_flight = self.send.bytes_in_flight();
         stats.send_buffered = self.send.buffered() as u64;
+        stats.fin_acked = self.send.is_fin_acked();
         stats.retransmits = self.send.retransmit_count();
         if let Some(session) = &self.session {
             let s = session.stats();

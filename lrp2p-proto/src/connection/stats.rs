@@ -14,6 +14,8 @@ pub struct ConnectionStats {
     pub bytes_in_flight: u64,
     /// Bytes written by the application and not yet acknowledged by the peer.
     pub send_buffered: u64,
+    /// Our FIN was cumulatively acknowledged: our stream is finished (PROTOCOL.md §8.7).
+    pub fin_acked: bool,
     /// Datagrams sent (handshake and transport).
     pub datagrams_sent: u64,
     /// Datagrams received and authenticated.

@@ -53,13 +53,18 @@ impl Connection {
         Some((self.path.remote, message.len()))
     }
 
-    /// Sends our CLOSE segment (with an ACK when we have a receive stream).
+    /// Sends our CLOSE segment, with an ACK once the peer's FIN has arrived.
     fn send_close(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        // PROTOCOL.md §7.1: an ACK segment may precede the CLOSE. Once we hold the peer's
+        // FIN, it tells a peer whose last ACKs were lost that its whole stream arrived: after
+        // both streams finished (§8.7), our CLOSE NO_ERROR then ends its side as finished
+        // too, instead of as closed by us with its FIN unacknowledged.
+        let ack = self.recv.as_ref().is_some_and(|r| r.fin_received()).then(|| self.ack_repr(now));
         let close = self.close.as_mut()?;
         close.unsent = false;
         let (code, reason) = (close.code, close.reason.clone());
         let repr = CloseRepr { seq: truncate(self.send.next_seq()), code, reason: &reason };
-        let segments = Segments { ack: None, tail: Some(Tail::Close(repr)) };
+        let segments = Segments { ack, tail: Some(Tail::Close(repr)) };
         let len = self.seal(now, &segments, buf)?;
         Some((self.path.remote, len))
     }
