@@ -9,7 +9,7 @@
 //!   contender can win by dropping, duplicating or reordering data;
 //! - [`Meter`] and [`Sample`]: wall-clock and process CPU time (user + system, all threads) of
 //!   one bulk transfer;
-//! - [`Row`], [`measure`] and [`print_table`]: medians of several runs and the markdown table.
+//! - [`Row`], [`measure`] and [`table`]: medians of several runs and the markdown table.
 
 use std::fmt::Write as _;
 use std::io;
