@@ -79,7 +79,7 @@ impl Connection {
     /// Starts the handshake if it has not started, and waits until it completes (or fails:
     /// [`io::ErrorKind::TimedOut`], [`io::ErrorKind::ConnectionRefused`], …). Never needed
     /// before reading or writing; useful to learn early that the peer is there. (lrp2p-std's
-    /// `wait_connected`.)
+    /// `connected`.)
     pub async fn connected(&self) -> io::Result<()> {
         Ok(poll_fn(|cx| self.shared.poll_connected(self.id, cx)).await?)
     }

@@ -119,7 +119,7 @@ mod socket;
 
 pub use async_net::AsyncToSocketAddrs;
 pub use lrp2p_driver::{
-    ConnectionConfig, ConnectionStats, EndpointConfig, EndpointStats, Error, PublicKey, StaticSecret,
+    ConnectionConfig, ConnectionStats, EndpointConfig, EndpointStats, Error, IoStats, PublicKey, StaticSecret,
 };
 
 pub use crate::connection::Connection;

@@ -11,7 +11,9 @@ use async_io::Timer;
 use async_net::AsyncToSocketAddrs;
 use futures_lite::future::{self, poll_fn};
 use lrp2p_driver::async_io_runtime;
-use lrp2p_driver::{EndpointConfig, EndpointStats, Error, PublicKey, SOCKET_LINGER, Shared, StaticSecret};
+use lrp2p_driver::{
+    EndpointConfig, EndpointStats, Error, IoStats, PublicKey, SOCKET_LINGER, Shared, StaticSecret,
+};
 
 use crate::connection::Connection;
 
@@ -142,6 +144,11 @@ impl Socket {
     /// The endpoint's counters (datagrams received, sent, dropped by cause).
     pub fn stats(&self) -> EndpointStats {
         self.shared.stats()
+    }
+
+    /// System calls and datagrams through the UDP socket, each way (how well batching works).
+    pub fn io_stats(&self) -> IoStats {
+        self.shared.io_stats()
     }
 }
 

@@ -273,7 +273,11 @@ impl Shared {
         conn.salvage.clear();
         match conn.handle {
             Some(handle) => state.endpoint.close(now, handle, close_code::NO_ERROR, b"closed"),
-            None => conn.closed = Some(CloseReason::Local { code: close_code::NO_ERROR }),
+            None => {
+                // Closed before its lazy connect started: it never will.
+                conn.pending_connect = None;
+                conn.closed = Some(CloseReason::Local { code: close_code::NO_ERROR });
+            }
         }
         state.after_call(&*self.io, now);
     }

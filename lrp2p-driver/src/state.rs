@@ -173,6 +173,9 @@ impl State {
         if let Some(handle) = conn.handle {
             return Ok(handle);
         }
+        if let Some(reason) = &conn.closed {
+            return Err(Error::from_reason(reason).unwrap_or(Error::Closed));
+        }
         let (remote, peer) = conn.pending_connect.take().ok_or(Error::Closed)?;
         match self.endpoint.connect(now, remote, peer) {
             Ok(handle) => {

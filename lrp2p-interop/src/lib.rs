@@ -5,7 +5,8 @@
 //! two over loopback, as dialer and as acceptor: a Noise IK connect with 0-RTT data, a few MiB
 //! each way at once verified by hash, a half-close each way, and a Noise XX exchange
 //! (`connect_unknown`). They check that the adapters share the wire protocol and the same
-//! names and semantics (`flush`, `shutdown`, `acknowledged`, `close`).
+//! names and semantics (`flush`, `shutdown`, `acknowledged`); `close` (abort), refusal and
+//! timeouts are tested in each adapter's own suite.
 //!
 //! Run them with `cargo test -p lrp2p-interop`. The scenarios are written once, over a small
 //! blocking interface that each adapter implements on its own runtime

@@ -96,7 +96,7 @@ impl Connection {
     /// Starts the handshake if it has not started, and waits until it completes (or fails:
     /// [`io::ErrorKind::TimedOut`], [`io::ErrorKind::ConnectionRefused`], …). Never needed
     /// before reading or writing; useful to learn early that the peer is there.
-    pub fn wait_connected(&self) -> io::Result<()> {
+    pub fn connected(&self) -> io::Result<()> {
         self.block(false, |cx| self.shared.poll_connected(self.id, cx))
     }
 
@@ -105,7 +105,7 @@ impl Connection {
         self.shared.connection_stats(self.id)
     }
 
-    /// Bounds how long a read (and [`wait_connected`](Connection::wait_connected)) blocks:
+    /// Bounds how long a read (and [`connected`](Connection::connected)) blocks:
     /// past it, the call fails with [`io::ErrorKind::TimedOut`]. `None` (the default) waits
     /// as long as the connection lives.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) {

@@ -76,11 +76,14 @@
 //! `ConnectionRefused`, `ConnectionReset`, `BrokenPipe`, …) carrying an [`Error`] inside
 //! ([`Error::of`] gets it back).
 //!
+//! Datagrams go in and out in batches: GSO/GRO and `recvmmsg` through quinn-udp where the
+//! kernel has them, one datagram per call where it does not (see `lrp2p_driver::UdpCore`).
+//! Blocking timeouts ([`Connection::set_read_timeout`], [`Socket::accept_timeout`]) are this
+//! crate's; the async adapters leave timeouts to their runtime's combinators.
+//!
 //! ## Not yet
 //!
-//! Future work: GSO/GRO and `sendmmsg`/`recvmmsg` (one system call per datagram today; quinn-udp
-//! is the candidate, behind `lrp2p_driver`'s I/O boundary), and a lock per connection instead
-//! of one per socket for many busy connections.
+//! A lock per connection instead of one per socket, for many busy connections.
 //!
 //! ## Modules
 //!

@@ -77,7 +77,7 @@ impl Socket {
     /// Opens a connection to the peer at `addr` whose static key is `peer` (Noise IK, 0-RTT).
     ///
     /// Returns at once, without a round trip. The handshake starts at the connection's first
-    /// read, write, flush or [`wait_connected`](Connection::wait_connected), so the first
+    /// read, write, flush or [`connected`](Connection::connected), so the first
     /// write's bytes ride in the very first datagram. A peer that does not answer makes that
     /// call (or a later one) fail with [`io::ErrorKind::TimedOut`] after `handshake_timeout`;
     /// a peer that refuses us, with [`io::ErrorKind::ConnectionRefused`].

@@ -34,7 +34,7 @@ fn hello_world_without_the_key() {
     let n = conn2.read(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"Hello World");
     conn.set_read_timeout(Some(TIMEOUT));
-    conn.wait_connected().unwrap();
+    conn.connected().unwrap();
     assert_eq!(conn.peer_public_key(), Some(peer2.public_key()));
 }
 

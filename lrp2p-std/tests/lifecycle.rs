@@ -59,7 +59,7 @@ fn close_resets_the_peer() {
     let (a, b) = (socket(), socket());
     let ca = a.connect(b.local_addr().unwrap(), b.public_key()).unwrap();
     ca.set_read_timeout(Some(TIMEOUT));
-    ca.wait_connected().unwrap();
+    ca.connected().unwrap();
     let (mut cb, _) = b.accept_timeout(TIMEOUT).unwrap();
     cb.set_read_timeout(Some(TIMEOUT));
     ca.close();
@@ -88,7 +88,7 @@ fn drop_finishes_the_stream() {
 fn dropping_the_socket_closes_its_connections() {
     let (a, b) = (socket(), socket());
     let ca = a.connect(b.local_addr().unwrap(), b.public_key()).unwrap();
-    ca.wait_connected().unwrap();
+    ca.connected().unwrap();
     let (mut cb, _) = b.accept_timeout(TIMEOUT).unwrap();
     cb.set_read_timeout(Some(TIMEOUT));
     let started = Instant::now();
@@ -119,7 +119,7 @@ fn nobody_answering_times_out() {
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     // XX too.
     let conn = a.connect_unknown(silent.local_addr().unwrap()).unwrap();
-    let err = conn.wait_connected().unwrap_err();
+    let err = conn.connected().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
 }
 
@@ -135,7 +135,7 @@ fn wrong_expected_key_fails() {
     let mut conn = dialer.connect(server.local_addr().unwrap(), impostor_key).unwrap();
     conn.set_read_timeout(Some(TIMEOUT));
     conn.write_all(b"secret").unwrap();
-    let err = conn.wait_connected().unwrap_err();
+    let err = conn.connected().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
     assert_eq!(Error::of(&err), Some(&Error::HandshakeTimeout));
     assert!(!conn.is_connected());
@@ -159,7 +159,7 @@ fn unexpected_key_is_refused() {
     // Over XX too.
     let conn = stranger.connect_unknown(addr).unwrap();
     conn.set_read_timeout(Some(TIMEOUT));
-    let err = conn.wait_connected().and_then(|()| (&conn).read(&mut [0u8; 8])).unwrap_err();
+    let err = conn.connected().and_then(|()| (&conn).read(&mut [0u8; 8])).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
 
     // The friend gets in; the stranger was never handed to `accept`.
@@ -171,6 +171,21 @@ fn unexpected_key_is_refused() {
     let mut buf = [0u8; 8];
     let n = accepted.read(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"hi");
+}
+
+#[test]
+fn close_before_the_first_write_never_connects() {
+    // Regression: `close` on a lazy connection, then `flush`, started the handshake anyway.
+    let (a, b) = (socket(), socket());
+    let mut conn = a.connect(b.local_addr().unwrap(), b.public_key()).unwrap();
+    conn.close();
+    assert!(conn.flush().is_err());
+    assert!(conn.write(b"x").is_err());
+    assert!(conn.connected().is_err());
+    assert!(!conn.is_connected());
+    let err = b.accept_timeout(Duration::from_millis(300)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "nobody may arrive: {err}");
+    assert_eq!(a.stats().datagrams_sent, 0, "nothing may leave: {:?}", a.stats());
 }
 
 #[test]

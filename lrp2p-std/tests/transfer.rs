@@ -66,7 +66,7 @@ fn bulk_both_ways_at_once() {
     conn_a.set_read_timeout(Some(TIMEOUT));
     conn_a.set_write_timeout(Some(TIMEOUT));
     (&conn_a).write_all(b"").unwrap();
-    conn_a.wait_connected().unwrap();
+    conn_a.connected().unwrap();
     let (conn_b, _) = b.accept_timeout(TIMEOUT).unwrap();
     conn_b.set_read_timeout(Some(TIMEOUT));
     conn_b.set_write_timeout(Some(TIMEOUT));

@@ -113,7 +113,7 @@ impl Connection {
     /// Starts the handshake if it has not started, and waits until it completes (or fails:
     /// [`io::ErrorKind::TimedOut`], [`io::ErrorKind::ConnectionRefused`], …). Never needed
     /// before reading or writing; useful to learn early that the peer is there.
-    /// (lrp2p-std's `wait_connected`.)
+    /// (lrp2p-std's `connected`.)
     pub async fn connected(&self) -> io::Result<()> {
         Ok(poll_fn(|cx| self.inner.shared.poll_connected(self.inner.id, cx)).await?)
     }

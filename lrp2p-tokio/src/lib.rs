@@ -105,7 +105,7 @@ mod socket;
 mod udp;
 
 pub use lrp2p_driver::{
-    ConnectionConfig, ConnectionStats, EndpointConfig, EndpointStats, Error, PublicKey, StaticSecret,
+    ConnectionConfig, ConnectionStats, EndpointConfig, EndpointStats, Error, IoStats, PublicKey, StaticSecret,
 };
 
 pub use crate::connection::{Connection, OwnedReadHalf, OwnedWriteHalf};

@@ -8,7 +8,9 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lrp2p_driver::{EndpointConfig, EndpointStats, Error, PublicKey, SOCKET_LINGER, Shared, StaticSecret};
+use lrp2p_driver::{
+    EndpointConfig, EndpointStats, Error, IoStats, PublicKey, SOCKET_LINGER, Shared, StaticSecret,
+};
 use tokio::net::{ToSocketAddrs, UdpSocket};
 use tokio::sync::oneshot;
 
@@ -167,6 +169,11 @@ impl Socket {
     /// The endpoint's counters (datagrams received, sent, dropped by cause).
     pub fn stats(&self) -> EndpointStats {
         self.shared.stats()
+    }
+
+    /// System calls and datagrams through the UDP socket, each way (how well batching works).
+    pub fn io_stats(&self) -> IoStats {
+        self.shared.io_stats()
     }
 }
 

@@ -43,7 +43,7 @@ impl Lrp2pStd {
     }
 
     /// Connects (Noise IK: the server's key is known, so 0-RTT); the handshake starts at the
-    /// connection's first read, write or `wait_connected`.
+    /// connection's first read, write or `connected`.
     fn connect(&self) -> io::Result<Connection> {
         self.client.connect(self.server.local_addr()?, self.server.public_key())
     }
@@ -56,7 +56,7 @@ impl Contender for Lrp2pStd {
 
     fn bulk(&mut self, bytes: u64, pattern: &Arc<Pattern>) -> io::Result<Sample> {
         let client = self.connect()?;
-        client.wait_connected()?;
+        client.connected()?;
         let (server, _) = self.server.accept()?;
         let (c0, s0) = (self.client.io_stats(), self.server.io_stats());
         let meter = Meter::start();
