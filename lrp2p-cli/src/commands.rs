@@ -243,7 +243,10 @@ pub(crate) async fn relay(args: &RelayArgs, ui: &Ui) -> Result<(), CliError> {
     tokio::signal::ctrl_c().await.map_err(|e| CliError::net("waiting for Ctrl-C", e))?;
     let c = running.counters.snapshot();
     ui.result(
-        &format!("forwarded {} datagrams, lost {}, queue drops {}", c.forwarded, c.lost, c.overflow),
+        &format!(
+            "forwarded {} datagrams, lost {}, queue drops {}, idle clients evicted {}",
+            c.forwarded, c.lost, c.overflow, c.evicted
+        ),
         &json!({ "event": "stopped", "counters": c }),
     );
     Ok(())
