@@ -138,6 +138,12 @@ fn bad_values_are_refused() {
         2,
         "probability",
     );
+    // Once a panic in the relay's shaper; refused up front now.
+    assert_fails(
+        &run(&["relay", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:9", "--rate-mbit", "1e-300"]),
+        2,
+        "between 0.001 and 1000000",
+    );
 }
 
 #[test]
