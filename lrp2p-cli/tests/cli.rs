@@ -1,6 +1,5 @@
-//! End-to-end tests of the real `lrp2p` binary: bad input, key files, the relay, and (once
-//! `lrp2p-tokio` is wired into `net.rs`) transfers through a lossy relay, refused peers,
-//! timeouts and `demo`.
+//! End-to-end tests of the real `lrp2p` binary: bad input, key files, the relay, transfers
+//! over `lrp2p-tokio` through a lossy relay, refused peers, timeouts, `perf` and `demo`.
 //!
 //! Every child process is bounded in time and killed (by its own handle) when a test ends.
 
