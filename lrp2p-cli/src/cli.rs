@@ -176,8 +176,8 @@ pub(crate) struct RelayArgs {
     /// Uniform jitter (±) in milliseconds; order is kept unless `--reorder` is given.
     #[arg(long, default_value_t = 0)]
     pub(crate) jitter_ms: u64,
-    /// Rate limit in Mbit/s, in each direction (bounded queue, tail drop).
-    #[arg(long)]
+    /// Rate limit in Mbit/s, in each direction (bounded queue, tail drop); 0.001 to 1000000.
+    #[arg(long, value_parser = parse_rate_mbit)]
     pub(crate) rate_mbit: Option<f64>,
     /// Probability that a datagram is held back so later ones overtake it.
     #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
@@ -196,6 +196,24 @@ fn parse_public_key(text: &str) -> Result<PublicKey, String> {
 fn parse_probability(text: &str) -> Result<f64, String> {
     let p: f64 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
     if (0.0..=1.0).contains(&p) { Ok(p) } else { Err(format!("{p} is not a probability in [0, 1]")) }
+}
+
+/// Slowest `--rate-mbit`: 1 kbit/s (a 64 KiB datagram then takes about 9 minutes).
+const MIN_RATE_MBIT: f64 = 0.001;
+/// Fastest `--rate-mbit`: 1 Tbit/s.
+const MAX_RATE_MBIT: f64 = 1e6;
+
+/// Parses a rate in Mbit/s within [`MIN_RATE_MBIT`, `MAX_RATE_MBIT`], so that every
+/// datagram's transmission time is a sane duration.
+fn parse_rate_mbit(text: &str) -> Result<f64, String> {
+    let r: f64 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
+    if (MIN_RATE_MBIT..=MAX_RATE_MBIT).contains(&r) {
+        Ok(r)
+    } else {
+        Err(format!(
+            "{text} Mbit/s is out of range: the rate must be between {MIN_RATE_MBIT} and {MAX_RATE_MBIT}"
+        ))
+    }
 }
 
 /// Parses a byte count: a number with an optional suffix K/M/G/T (powers of 1000) or
@@ -247,5 +265,16 @@ mod tests {
         assert_eq!(parse_probability("0.25"), Ok(0.25));
         assert!(parse_probability("1.5").is_err());
         assert!(parse_probability("nan").is_err());
+    }
+
+    #[test]
+    fn rates_are_bounded() {
+        assert_eq!(parse_rate_mbit("10"), Ok(10.0));
+        assert_eq!(parse_rate_mbit("0.001"), Ok(0.001));
+        assert_eq!(parse_rate_mbit("1e6"), Ok(1e6));
+        for bad in ["1e-300", "0", "-5", "nan", "inf", "1e7", "fast"] {
+            assert!(parse_rate_mbit(bad).is_err(), "{bad}");
+        }
+        assert!(parse_rate_mbit("1e-300").expect_err("tiny").contains("between 0.001 and 1000000"));
     }
 }

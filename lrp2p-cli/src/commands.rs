@@ -223,15 +223,6 @@ pub(crate) async fn relay(args: &RelayArgs, ui: &Ui) -> Result<(), CliError> {
         reorder: args.reorder,
         ..Impairment::default()
     };
-    if args.rate_mbit.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-        return Err(CliError::Net {
-            context: "--rate-mbit".into(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "the rate must be a positive number",
-            ),
-        });
-    }
     let socket = tokio::net::UdpSocket::bind(args.listen)
         .await
         .map_err(|e| CliError::net(format!("cannot listen on {}", args.listen), e))?;
@@ -243,7 +234,10 @@ pub(crate) async fn relay(args: &RelayArgs, ui: &Ui) -> Result<(), CliError> {
     tokio::signal::ctrl_c().await.map_err(|e| CliError::net("waiting for Ctrl-C", e))?;
     let c = running.counters.snapshot();
     ui.result(
-        &format!("forwarded {} datagrams, lost {}, queue drops {}", c.forwarded, c.lost, c.overflow),
+        &format!(
+            "forwarded {} datagrams, lost {}, queue drops {}, idle clients evicted {}",
+            c.forwarded, c.lost, c.overflow, c.evicted
+        ),
         &json!({ "event": "stopped", "counters": c }),
     );
     Ok(())

@@ -9,7 +9,8 @@
 //! oKbJ2l…=
 //! ```
 //!
-//! Files are created with mode 0600; an existing file is not overwritten without `--force`.
+//! Files are written with mode 0600 (an existing file replaced with `--force` is made 0600
+//! before the secret goes in); an existing file is not overwritten without `--force`.
 
 use std::io::{self, Write as _};
 use std::path::Path;
@@ -95,6 +96,13 @@ pub(crate) fn store(path: &Path, secret: &StaticSecret, force: bool) -> Result<(
         io::ErrorKind::AlreadyExists => CliError::KeyExists(path.to_owned()),
         _ => output(e),
     })?;
+    // `mode` applies only when the file is created: an existing (say 0644) regular file
+    // replaced with `--force` is narrowed before the secret is written into it.
+    #[cfg(unix)]
+    if file.metadata().map(|m| m.is_file()).unwrap_or(false) {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(output)?;
+    }
     file.write_all(render(secret).as_bytes()).map_err(output)?;
     file.flush().map_err(output)?;
     // Devices such as /dev/full report ENOSPC only here, or not at all: sync where it means something.
@@ -128,6 +136,20 @@ mod tests {
         assert!(matches!(store(&path, &secret(), false), Err(CliError::KeyExists(_))));
         store(&path, &generate(), true).expect("forced");
         assert_ne!(load(&path).expect("load").public_key(), secret().public_key());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn force_over_a_world_readable_file_makes_it_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k");
+        std::fs::write(&path, "old\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        store(&path, &secret(), true).expect("forced");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(load(&path).expect("load").public_key(), secret().public_key());
     }
 
     #[test]

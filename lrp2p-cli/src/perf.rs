@@ -19,6 +19,10 @@ use crate::output::{self, Ui};
 /// drains meanwhile).
 const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long the server waits for a client that sends nothing (like `recv`'s idle timeout):
+/// it serves one peer at a time, so a silent one must not hold it forever.
+const SERVER_IDLE: Duration = Duration::from_secs(60);
+
 /// One reporting interval.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub(crate) struct Sample {
@@ -227,30 +231,45 @@ pub(crate) async fn run_client<L: Link>(
 }
 
 /// Runs the server side over one connection: counts until end of stream, answers the total.
+/// A client that sends nothing for `idle` (or does not take the total within it) is dropped
+/// with a [`CliError::Timeout`].
 pub(crate) async fn run_server<L: Link>(
     link: &mut L,
     interval: Duration,
+    idle: Duration,
     ui: &Ui,
 ) -> Result<(u64, Vec<Sample>), CliError> {
     let lost = |e| CliError::net("connection lost", e);
+    let silent = |what: &str| {
+        CliError::Timeout(format!("the client sent nothing for {:.1} s ({what})", idle.as_secs_f64()))
+    };
     let mut buf = vec![0u8; 64 * 1024];
     let mut meter = Meter::new();
     let mut ticker = tokio::time::interval_at(meter.start + interval, interval);
     let mut total = 0u64;
+    let mut deadline = Instant::now() + idle;
     loop {
         tokio::select! {
             biased;
             _ = ticker.tick() => meter.sample(link, total, ui),
+            () = tokio::time::sleep_until(deadline) => return Err(silent("measuring")),
+            // `read` is cancel-safe.
             n = link.read(&mut buf) => match n.map_err(lost)? {
                 0 => break,
-                n => total += n as u64,
+                n => {
+                    total += n as u64;
+                    deadline = Instant::now() + idle;
+                }
             },
         }
     }
     meter.finish(link, total, ui);
-    link.write_u64(total).await.map_err(lost)?;
-    // The client waits for this total; it must arrive even if this process exits next.
-    net::finish(link).await.map_err(lost)?;
+    let answer = async {
+        link.write_u64(total).await?;
+        // The client waits for this total; it must arrive even if this process exits next.
+        net::finish(link).await
+    };
+    tokio::time::timeout(idle, answer).await.map_err(|_| silent("taking the total"))?.map_err(lost)?;
     Ok((total, meter.samples))
 }
 
@@ -271,7 +290,7 @@ pub(crate) async fn server(args: &PerfServerArgs, ui: &Ui) -> Result<(), CliErro
         let (mut conn, peer) = endpoint.accept().await.map_err(|e| CliError::net("accept", e))?;
         served += 1;
         ui.note(&format!("peer {peer} connected"));
-        match run_server(&mut conn, Duration::from_secs(1), ui).await {
+        match run_server(&mut conn, Duration::from_secs(1), SERVER_IDLE, ui).await {
             Ok((total, samples)) => {
                 let secs = samples.last().map_or(0.0, |s| s.t);
                 ui.result(
@@ -336,11 +355,31 @@ pub(crate) async fn client(args: &PerfClientArgs, ui: &Ui) -> Result<(), CliErro
 mod tests {
     use super::*;
 
+    /// The server's idle timeout in tests that expect no silence.
+    const LIMIT: Duration = Duration::from_secs(20);
+
+    #[tokio::test]
+    async fn a_silent_client_is_dropped() {
+        let (_a, mut b) = tokio::io::duplex(64 * 1024);
+        let started = std::time::Instant::now();
+        let idle = Duration::from_millis(200);
+        let result =
+            tokio::time::timeout(LIMIT, run_server(&mut b, Duration::from_secs(5), idle, &Ui::quiet()))
+                .await
+                .expect("server gave up in time");
+        let err = result.expect_err("silent client");
+        assert!(matches!(err, CliError::Timeout(_)), "{err}");
+        assert!(err.to_string().contains("sent nothing"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
     #[tokio::test]
     async fn client_and_server_agree_over_a_duplex() {
         let (mut a, mut b) = tokio::io::duplex(64 * 1024);
         let server =
-            tokio::spawn(async move { run_server(&mut b, Duration::from_millis(20), &Ui::quiet()).await });
+            tokio::spawn(
+                async move { run_server(&mut b, Duration::from_millis(20), LIMIT, &Ui::quiet()).await },
+            );
         let report = run_client(&mut a, Limit::Bytes(5_000_000), Duration::from_millis(20), &Ui::quiet())
             .await
             .expect("client");
@@ -366,7 +405,9 @@ mod tests {
         let (a, mut b) = tokio::io::duplex(64 * 1024);
         let mut a = crate::net::WithStats { inner: a, stats: Some(stats) };
         let server =
-            tokio::spawn(async move { run_server(&mut b, Duration::from_secs(5), &Ui::quiet()).await });
+            tokio::spawn(
+                async move { run_server(&mut b, Duration::from_secs(5), LIMIT, &Ui::quiet()).await },
+            );
         let report = run_client(&mut a, Limit::Bytes(100_000), Duration::from_secs(5), &Ui::quiet())
             .await
             .expect("client");
@@ -382,7 +423,9 @@ mod tests {
     async fn duration_limit_stops() {
         let (mut a, mut b) = tokio::io::duplex(64 * 1024);
         let server =
-            tokio::spawn(async move { run_server(&mut b, Duration::from_millis(50), &Ui::quiet()).await });
+            tokio::spawn(
+                async move { run_server(&mut b, Duration::from_millis(50), LIMIT, &Ui::quiet()).await },
+            );
         let started = std::time::Instant::now();
         let report = run_client(
             &mut a,

@@ -1,6 +1,5 @@
-//! End-to-end tests of the real `lrp2p` binary: bad input, key files, the relay, and (once
-//! `lrp2p-tokio` is wired into `net.rs`) transfers through a lossy relay, refused peers,
-//! timeouts and `demo`.
+//! End-to-end tests of the real `lrp2p` binary: bad input, key files, the relay, transfers
+//! over `lrp2p-tokio` through a lossy relay, refused peers, timeouts, `perf` and `demo`.
 //!
 //! Every child process is bounded in time and killed (by its own handle) when a test ends.
 
@@ -137,6 +136,12 @@ fn bad_values_are_refused() {
         &run(&["relay", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:9", "--loss", "2"]),
         2,
         "probability",
+    );
+    // Once a panic in the relay's shaper; refused up front now.
+    assert_fails(
+        &run(&["relay", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:9", "--rate-mbit", "1e-300"]),
+        2,
+        "between 0.001 and 1000000",
     );
 }
 

@@ -96,7 +96,13 @@ impl Shaper {
             if backlog_bytes + len as f64 > self.imp.queue_bytes as f64 {
                 return Fate::QueueFull;
             }
-            departure = start + Duration::from_secs_f64(len as f64 * 8.0 / rate);
+            // Checked: a rate too small for its datagram must not panic the relay.
+            let Some(end) =
+                Duration::try_from_secs_f64(len as f64 * 8.0 / rate).ok().and_then(|t| start.checked_add(t))
+            else {
+                return Fate::QueueFull;
+            };
+            departure = end;
             self.busy_until = Some(departure);
         }
         let mut release = departure + self.imp.delay;
@@ -163,6 +169,13 @@ mod tests {
         assert_eq!(fates[0], Fate::Deliver(t0 + Duration::from_millis(1)));
         assert_eq!(fates[9], Fate::Deliver(t0 + Duration::from_millis(10)));
         assert!(fates[10..].iter().all(|f| *f == Fate::QueueFull), "{fates:?}");
+    }
+
+    #[test]
+    fn absurdly_slow_rate_drops_instead_of_panicking() {
+        let imp = Impairment { rate_bps: Some(1e-300), queue_bytes: u64::MAX, ..Impairment::default() };
+        let mut s = Shaper::new(imp, 1);
+        assert_eq!(s.admit(Instant::now(), 1000), Fate::QueueFull);
     }
 
     #[test]

@@ -4,6 +4,10 @@
 //! Clients send to the relay's address; each client address gets its own upstream socket
 //! connected to the target, so replies find their way back to the right client and several
 //! clients work at once. Both directions pass through their own seeded [`impair::Shaper`].
+//!
+//! Source addresses are cheap to spoof, so the client table is bounded ([`MAX_CLIENTS`]) and
+//! a client silent in both directions for [`CLIENT_IDLE`] is evicted (its tasks end and its
+//! upstream socket closes): on a periodic sweep, and at once when the table is full.
 
 pub(crate) mod impair;
 
@@ -12,6 +16,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -25,8 +30,25 @@ use impair::{Fate, Shaper};
 const MAX_DATAGRAM: usize = 65_535;
 /// Datagrams waiting to enter one direction's shaper; more are dropped as queue overflow.
 const CHANNEL: usize = 8192;
-/// Most clients served at once; datagrams from more are dropped.
+/// Most clients served at once; datagrams from more are dropped (once idle ones are evicted).
 const MAX_CLIENTS: usize = 1024;
+/// A client that neither sent nor received anything for this long is evicted.
+const CLIENT_IDLE: Duration = Duration::from_secs(60);
+
+/// The client table's bounds (parameters so that tests can use small ones).
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    /// Most clients at once.
+    max_clients: usize,
+    /// Idle time after which a client is evicted.
+    idle: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_clients: MAX_CLIENTS, idle: CLIENT_IDLE }
+    }
+}
 
 /// What the relay did, for summaries and tests.
 #[derive(Debug, Default)]
@@ -37,6 +59,8 @@ pub(crate) struct Counters {
     pub(crate) lost: AtomicU64,
     /// Datagrams dropped by a full queue (or too many clients).
     pub(crate) overflow: AtomicU64,
+    /// Idle clients evicted.
+    pub(crate) evicted: AtomicU64,
 }
 
 /// A snapshot of [`Counters`].
@@ -48,6 +72,8 @@ pub(crate) struct CounterSnapshot {
     pub(crate) lost: u64,
     /// Datagrams dropped by a full queue.
     pub(crate) overflow: u64,
+    /// Idle clients evicted.
+    pub(crate) evicted: u64,
 }
 
 impl Counters {
@@ -57,6 +83,7 @@ impl Counters {
             forwarded: self.forwarded.load(Ordering::Relaxed),
             lost: self.lost.load(Ordering::Relaxed),
             overflow: self.overflow.load(Ordering::Relaxed),
+            evicted: self.evicted.load(Ordering::Relaxed),
         }
     }
 }
@@ -92,17 +119,61 @@ fn enlarge_buffers(socket: &UdpSocket) {
 /// Starts a relay on `listen` forwarding to `target` with `imp` in each direction, seeded by
 /// `seed`. Returns once it is ready to relay.
 pub(crate) fn spawn(listen: UdpSocket, target: SocketAddr, imp: Impairment, seed: u64) -> io::Result<Relay> {
+    spawn_with(listen, target, imp, seed, Limits::default())
+}
+
+/// [`spawn`] with explicit client-table limits.
+fn spawn_with(
+    listen: UdpSocket,
+    target: SocketAddr,
+    imp: Impairment,
+    seed: u64,
+    limits: Limits,
+) -> io::Result<Relay> {
     let addr = listen.local_addr()?;
     enlarge_buffers(&listen);
     let counters = Arc::new(Counters::default());
-    let task = tokio::spawn(accept_loop(Arc::new(listen), target, imp, seed, counters.clone()));
+    let task = tokio::spawn(accept_loop(Arc::new(listen), target, imp, seed, limits, counters.clone()));
     Ok(Relay { addr, counters, task })
+}
+
+/// When a client was last heard from or answered, in milliseconds since a relay's epoch
+/// (shared with the client's upstream reader).
+#[derive(Debug)]
+struct LastSeen {
+    /// The relay's epoch.
+    epoch: Instant,
+    /// Milliseconds since `epoch`.
+    millis: AtomicU64,
+}
+
+impl LastSeen {
+    /// Seen now.
+    fn new(epoch: Instant) -> LastSeen {
+        let seen = LastSeen { epoch, millis: AtomicU64::new(0) };
+        seen.touch();
+        seen
+    }
+
+    /// Records activity now.
+    fn touch(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.millis.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// Whether nothing happened for longer than `idle`.
+    fn idle_for(&self, idle: Duration) -> bool {
+        let seen = self.epoch + Duration::from_millis(self.millis.load(Ordering::Relaxed));
+        seen.elapsed() > idle
+    }
 }
 
 /// One client's state: the channel into its upstream direction and its tasks.
 struct Client {
     /// Datagrams from the client, towards the target.
     up: mpsc::Sender<Vec<u8>>,
+    /// Its last activity, either way.
+    seen: Arc<LastSeen>,
     /// Upstream shaper, upstream reader and downstream shaper tasks.
     tasks: [JoinHandle<()>; 3],
 }
@@ -121,28 +192,49 @@ async fn accept_loop(
     target: SocketAddr,
     imp: Impairment,
     seed: u64,
+    limits: Limits,
     counters: Arc<Counters>,
 ) {
     let mut clients: HashMap<SocketAddr, Client> = HashMap::new();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut next_index = 0u64;
+    let epoch = Instant::now();
+    let mut sweep = tokio::time::interval(limits.idle / 2);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Dropping a client aborts its tasks, which closes its upstream socket.
+    let evict_idle = |clients: &mut HashMap<SocketAddr, Client>| {
+        let before = clients.len();
+        clients.retain(|_, c| !c.seen.idle_for(limits.idle));
+        counters.evicted.fetch_add((before - clients.len()) as u64, Ordering::Relaxed);
+    };
     loop {
-        let (n, from) = match listen.recv_from(&mut buf).await {
+        let received = tokio::select! {
+            // `recv_from` is cancel-safe.
+            r = listen.recv_from(&mut buf) => r,
+            _ = sweep.tick() => {
+                evict_idle(&mut clients);
+                continue;
+            }
+        };
+        let (n, from) = match received {
             Ok(x) => x,
             // ICMP errors (a port unreachable from an earlier send) surface here: ignore them.
             Err(_) => continue,
         };
         if !clients.contains_key(&from) {
-            if clients.len() >= MAX_CLIENTS {
-                clients.retain(|_, c| !c.up.is_closed());
+            if clients.len() >= limits.max_clients {
+                evict_idle(&mut clients);
             }
-            if clients.len() >= MAX_CLIENTS {
+            if clients.len() >= limits.max_clients {
                 counters.overflow.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            let index = next_index;
+            // Distinct, reproducible randomness per client and direction.
+            let seed_up = seed ^ next_index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let seeds = (seed_up, seed_up ^ 0x5555_5555_5555_5555);
             next_index += 1;
-            match open_client(&listen, from, target, imp, seed, index, &counters).await {
+            let seen = Arc::new(LastSeen::new(epoch));
+            match open_client(&listen, from, target, imp, seeds, seen, &counters).await {
                 Ok(c) => {
                     clients.insert(from, c);
                 }
@@ -150,6 +242,7 @@ async fn accept_loop(
             }
         }
         if let Some(client) = clients.get(&from) {
+            client.seen.touch();
             if client.up.try_send(buf[..n].to_vec()).is_err() {
                 counters.overflow.fetch_add(1, Ordering::Relaxed);
             }
@@ -157,14 +250,14 @@ async fn accept_loop(
     }
 }
 
-/// Opens `client`'s upstream socket and starts its three tasks.
+/// Opens `client`'s upstream socket and starts its three tasks, seeded `(up, down)`.
 async fn open_client(
     listen: &Arc<UdpSocket>,
     client: SocketAddr,
     target: SocketAddr,
     imp: Impairment,
-    seed: u64,
-    index: u64,
+    (seed_up, seed_down): (u64, u64),
+    seen: Arc<LastSeen>,
     counters: &Arc<Counters>,
 ) -> io::Result<Client> {
     let upstream = UdpSocket::bind(crate::net::any_addr_for(target)).await?;
@@ -173,9 +266,6 @@ async fn open_client(
     upstream.connect(target).await?;
     let (up_tx, up_rx) = mpsc::channel(CHANNEL);
     let (down_tx, down_rx) = mpsc::channel(CHANNEL);
-    // Distinct, reproducible randomness per client and direction.
-    let seed_up = seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let seed_down = seed_up ^ 0x5555_5555_5555_5555;
     let up = tokio::spawn(shape(up_rx, Shaper::new(imp, seed_up), upstream.clone(), None, counters.clone()));
     let down = tokio::spawn(shape(
         down_rx,
@@ -185,11 +275,13 @@ async fn open_client(
         counters.clone(),
     ));
     let reader_counters = counters.clone();
+    let reader_seen = seen.clone();
     let reader = tokio::spawn(async move {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
             match upstream.recv(&mut buf).await {
                 Ok(n) => {
+                    reader_seen.touch();
                     if down_tx.try_send(buf[..n].to_vec()).is_err() {
                         reader_counters.overflow.fetch_add(1, Ordering::Relaxed);
                     }
@@ -198,7 +290,7 @@ async fn open_client(
             }
         }
     });
-    Ok(Client { up: up_tx, tasks: [up, reader, down] })
+    Ok(Client { up: up_tx, seen, tasks: [up, reader, down] })
 }
 
 /// A datagram waiting for its release time (ordered by time, then arrival).

@@ -152,3 +152,33 @@ async fn rate_limit_paces_delivery() {
     assert_eq!(got.len(), 100);
     assert!(took >= Duration::from_millis(95), "{took:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_clients_are_evicted_when_the_table_is_full() {
+    let target = loopback().await;
+    let addr = target.local_addr().expect("addr");
+    let _echo = echo(target);
+    let limits = Limits { max_clients: 2, idle: Duration::from_millis(1000) };
+    let relay = spawn_with(loopback().await, addr, Impairment::default(), 1, limits).expect("relay");
+    let (a, b, c) = (loopback().await, loopback().await, loopback().await);
+    let mut buf = [0u8; 16];
+    for (s, msg) in [(&a, b"a"), (&b, b"b")] {
+        s.send_to(msg, relay.addr).await.expect("send");
+        let n = timeout(WAIT, s.recv(&mut buf)).await.expect("echo in time").expect("recv");
+        assert_eq!(&buf[..n], msg);
+    }
+    // The table is full of active clients: a third is dropped.
+    c.send_to(b"c", relay.addr).await.expect("send");
+    assert!(timeout(Duration::from_millis(300), c.recv(&mut buf)).await.is_err(), "c served");
+    assert_eq!(relay.counters.snapshot().overflow, 1);
+    // Once the first two have been idle long enough, they make room.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    c.send_to(b"c", relay.addr).await.expect("send");
+    let n = timeout(WAIT, c.recv(&mut buf)).await.expect("c served in time").expect("recv");
+    assert_eq!(&buf[..n], b"c");
+    assert_eq!(relay.counters.snapshot().evicted, 2);
+    // An evicted client that comes back is a new client.
+    a.send_to(b"a", relay.addr).await.expect("send");
+    let n = timeout(WAIT, a.recv(&mut buf)).await.expect("a served again").expect("recv");
+    assert_eq!(&buf[..n], b"a");
+}

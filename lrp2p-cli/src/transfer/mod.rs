@@ -11,7 +11,9 @@
 //! and receiver → sender one status byte ([`Status`]). After an `Ok` the sender may send the
 //! next file's header, or half-close: end of stream at a header boundary ends the session.
 //! Any other status ends the session. Names are plain file names: no path separators, no
-//! `.`/`..`, no control characters, at most [`MAX_NAME`] bytes; the receiver refuses the rest.
+//! leading `.` (so no `.`/`..` and no dotfiles such as `.gitconfig` or `.envrc` planted in
+//! the output directory), no control characters, at most [`MAX_NAME`] bytes; the receiver
+//! refuses the rest.
 
 mod recv;
 mod send;
@@ -27,8 +29,10 @@ use tokio::io::{AsyncRead, AsyncReadExt as _};
 pub(crate) const MAGIC: [u8; 4] = *b"LRPF";
 /// The protocol version this tool speaks.
 pub(crate) const VERSION: u8 = 1;
-/// Longest file name, in bytes (the common file-system limit).
-pub(crate) const MAX_NAME: usize = 255;
+/// Longest file name, in bytes. The file-system limit is 255 bytes, and the receiver also
+/// creates `.NAME.partial-` + 16 hex digits (26 bytes more) and `STEM (999).EXT` (6 more):
+/// 200 keeps both well under it.
+pub(crate) const MAX_NAME: usize = 200;
 /// Largest file a receiver accepts by default: 1 TiB.
 pub(crate) const MAX_SIZE: u64 = 1 << 40;
 /// Length of the trailing hash.
@@ -150,8 +154,8 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
     if name.len() > MAX_NAME {
         return Err(format!("{} bytes long, the limit is {MAX_NAME}", name.len()));
     }
-    if name == "." || name == ".." {
-        return Err(format!("`{name}` is not a file name"));
+    if name.starts_with('.') {
+        return Err(format!("`{}` starts with `.` (hidden files are refused)", name.escape_debug()));
     }
     if name.contains(['/', '\\']) {
         return Err(format!("`{}` contains a path separator", name.escape_debug()));

@@ -121,6 +121,10 @@ async fn hostile_headers_are_refused() {
         ("oversized name", hostile(&long, 1)),
         ("traversal", hostile(b"../../etc/passwd", 1)),
         ("dot-dot", hostile(b"..", 1)),
+        ("dot", hostile(b".", 1)),
+        ("dotfile .gitconfig", hostile(b".gitconfig", 1)),
+        ("dotfile .envrc", hostile(b".envrc", 1)),
+        ("201-byte name", hostile(&[b'n'; 201], 1)),
         ("separator", hostile(b"a/b", 1)),
         ("backslash", hostile(b"a\\b", 1)),
         ("control", hostile(b"a\nb", 1)),
@@ -140,6 +144,35 @@ async fn hostile_headers_are_refused() {
         assert_eq!(status, Some(Status::Refused as u8), "{what}");
         assert!(files.is_empty(), "{what}: left behind {files:?}");
     }
+}
+
+#[test]
+fn names_are_checked_locally_too() {
+    assert!(check_name(".bashrc").expect_err("dotfile").contains("starts with `.`"));
+    assert!(check_name(&"é".repeat(101)).expect_err("202 bytes").contains("limit is 200"));
+    assert_eq!(check_name("a.b"), Ok(()));
+}
+
+/// The longest name allowed is received, including a collision's numbered name and the
+/// temporary `.NAME.partial-…` name (not ENAMETOOLONG reported as a disk error).
+#[tokio::test]
+async fn longest_name_is_stored_and_numbered() {
+    let name = format!("{}.txt", "é".repeat((MAX_NAME - 4) / 2));
+    assert_eq!(name.len(), MAX_NAME);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(&name), b"taken").expect("seed");
+    let (mut a, mut b) = duplex(16 * 1024);
+    let out = dir.path().to_owned();
+    let receiver = tokio::spawn(async move {
+        let mut sink = DirSink::new(&out).expect("sink");
+        serve(&mut b, &mut sink, MAX_SIZE, &Ui::quiet(), |_| {}).await
+    });
+    send_one(&mut a, &name, 3, &b"new"[..], &Ui::quiet(), LIMIT).await.expect("sent");
+    a.shutdown().await.expect("shutdown");
+    let got = tokio::time::timeout(LIMIT, receiver).await.expect("time").expect("join").expect("serve");
+    let numbered = format!("{} (1).txt", "é".repeat((MAX_NAME - 4) / 2));
+    assert_eq!(got[0].path.as_deref(), Some(dir.path().join(&numbered).as_path()));
+    assert_eq!(std::fs::read(dir.path().join(&numbered)).expect("numbered"), b"new");
 }
 
 #[tokio::test]
