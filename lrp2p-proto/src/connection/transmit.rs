@@ -8,19 +8,14 @@ use std::time::{Duration, Instant};
 use super::{Connection, Phase};
 use crate::arq::truncate;
 use crate::config::PACKET_OVERHEAD;
-use crate::wire::{CloseRepr, DataRepr, Segments, TAG_LEN, TRANSPORT_HEADER_LEN, Tail};
+use crate::wire::{CloseRepr, DataRepr, SEGMENT_HEADER_LEN, Segments, TAG_LEN, TRANSPORT_HEADER_LEN, Tail};
 
 use super::timer::Timer;
 
 impl Connection {
     /// Writes the next datagram this connection wants to send into `buf`; returns its
-    /// destination and length. `scratch` holds a segment's payload while it is framed.
-    pub(crate) fn poll_transmit(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8],
-        scratch: &mut [u8],
-    ) -> Option<(SocketAddr, usize)> {
+    /// destination and length.
+    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
         if self.phase == Phase::Drained || self.peer_closed {
             return None;
         }
@@ -32,9 +27,9 @@ impl Connection {
             return self.send_close(now, buf);
         }
         let len = match self.phase {
-            Phase::Established => self.build_packet(now, buf, scratch, true)?,
+            Phase::Established => self.build_packet(now, buf, true)?,
             // Lingering: only acknowledge what the peer retransmits (its FIN, most likely).
-            Phase::Lingering if self.close.is_none() => self.build_packet(now, buf, scratch, false)?,
+            Phase::Lingering if self.close.is_none() => self.build_packet(now, buf, false)?,
             _ => return None,
         };
         Some((self.path.remote, len))
@@ -70,13 +65,7 @@ impl Connection {
     }
 
     /// Builds a transport packet: ACK if one is due, DATA if allowed (and `data` is true).
-    fn build_packet(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8],
-        scratch: &mut [u8],
-        data: bool,
-    ) -> Option<usize> {
+    fn build_packet(&mut self, now: Instant, buf: &mut [u8], data: bool) -> Option<usize> {
         // Before the address is validated, within the amplification budget (PROTOCOL.md §10.4).
         let budget = usize::try_from(self.path.budget()).unwrap_or(usize::MAX);
         let datagram = buf.len().min(self.config.max_datagram_size).min(budget);
@@ -87,12 +76,12 @@ impl Connection {
         let piggyback = self.recv.is_some() && self.ack.pending > 0;
         let candidate = (want_ack || piggyback).then(|| self.ack_repr(now));
         let ack_len = candidate.as_ref().map_or(0, crate::wire::AckRepr::buffer_len);
-        let alone = datagram.saturating_sub(overhead + crate::wire::SEGMENT_HEADER_LEN);
+        let alone = datagram.saturating_sub(overhead + SEGMENT_HEADER_LEN);
         let room = alone.saturating_sub(ack_len);
         let segment = if data && room > 0 && self.may_send_data(now, room) {
             // A retransmission that exceeds the budget even alone waits; new data sized to fit
             // goes first (after a move, it is what validates the new address).
-            self.send.next_segment_within(now, room.min(scratch.len()), alone, self.right_edge)
+            self.send.next_segment_within(now, room, alone, self.right_edge)
         } else {
             None
         };
@@ -106,18 +95,22 @@ impl Connection {
         if segment.is_none() && ack.is_none() {
             return None;
         }
-        let tail = segment.as_ref().map(|seg| {
-            self.send.payload(seg.offset, seg.len, &mut scratch[..seg.len]);
-            Tail::Data(DataRepr {
-                seq: truncate(seg.seq),
-                fin: seg.fin,
-                rtx: seg.rtx,
-                ping: false,
-                payload: &scratch[..seg.len],
-            })
-        });
-        let segments = Segments { ack, tail };
-        let len = self.seal(now, &segments, buf)?;
+        // The payload goes straight from the send buffer into the datagram, after the ACK and
+        // the DATA header (what `Segments::emit` would write, without a copy in between).
+        let plain = buf.get_mut(TRANSPORT_HEADER_LEN..buf.len().checked_sub(TAG_LEN)?)?;
+        let mut n = match &ack {
+            Some(ack) => ack.emit(plain).ok()?,
+            None => 0,
+        };
+        if let Some(seg) = &segment {
+            let repr =
+                DataRepr { seq: truncate(seg.seq), fin: seg.fin, rtx: seg.rtx, ping: false, payload: &[] };
+            let rest = plain.get_mut(n..)?;
+            let len = repr.emit_header(seg.len, rest).ok()?;
+            self.send.payload(seg.offset, seg.len, &mut rest[SEGMENT_HEADER_LEN..len]);
+            n += len;
+        }
+        let len = self.seal_emitted(now, buf, n)?;
         if ack.is_some() {
             self.ack.pending = 0;
             self.ack.immediate = false;
@@ -168,10 +161,16 @@ impl Connection {
 
     /// Encrypts `segments` into `buf` as one transport packet, within the amplification budget.
     fn seal(&mut self, now: Instant, segments: &Segments<'_>, buf: &mut [u8]) -> Option<usize> {
-        let session = self.session.as_mut()?;
         let end = buf.len().checked_sub(TAG_LEN)?;
         let plain = buf.get_mut(TRANSPORT_HEADER_LEN..end)?;
         let n = segments.emit(plain).ok()?;
+        self.seal_emitted(now, buf, n)
+    }
+
+    /// Encrypts the `n` bytes of segments already written at `TRANSPORT_HEADER_LEN..` of `buf`
+    /// as one transport packet, within the amplification budget.
+    fn seal_emitted(&mut self, now: Instant, buf: &mut [u8], n: usize) -> Option<usize> {
+        let session = self.session.as_mut()?;
         if (n + TRANSPORT_HEADER_LEN + TAG_LEN) as u64 > self.path.budget() {
             self.stats.amplification_limited += 1;
             return None;

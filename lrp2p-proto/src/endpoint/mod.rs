@@ -168,7 +168,6 @@ pub struct Endpoint<R> {
     stateless: VecDeque<(SocketAddr, [u8; COOKIE_REPLY_LEN])>,
     clock: (Instant, u64),
     last_timestamp: u64,
-    scratch: Vec<u8>,
     stats: EndpointStats,
 }
 
@@ -185,7 +184,6 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     ) -> Self {
         let cookies = CookieSecrets::new(&mut rng, now);
         let guard = EarlyDataGuard::new(config.early_data, unix_ns);
-        let scratch = vec![0u8; config.connection.max_datagram_size.max(1500)];
         Endpoint {
             conn_config: Arc::new(config.connection.clone()),
             config,
@@ -198,7 +196,6 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             stateless: VecDeque::new(),
             clock: (now, unix_ns),
             last_timestamp: 0,
-            scratch,
             stats: EndpointStats::default(),
         }
     }
@@ -371,7 +368,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                 let ctx = HandshakeCtx { rng: &mut self.rng, identity: &self.identity, timestamp_ns };
                 conn.start_handshake(now, ctx);
             }
-            let sent = conn.poll_transmit(now, buf, &mut self.scratch);
+            let sent = conn.poll_transmit(now, buf);
             self.after(now, handle);
             if let Some((destination, len)) = sent {
                 // Keep it dirty: it may have more to send (round-robin with the others).

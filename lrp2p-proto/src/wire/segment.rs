@@ -298,6 +298,18 @@ impl<'a> DataRepr<'a> {
         SEGMENT_HEADER_LEN.saturating_add(self.payload.len())
     }
 
+    /// Writes the header of this segment, but for a payload of `payload_len` bytes (not
+    /// `self.payload`), at the start of `buf`; returns the segment's length. The caller writes
+    /// the payload at `SEGMENT_HEADER_LEN..` that length: framing straight from a send buffer.
+    pub fn emit_header(&self, payload_len: usize, buf: &mut [u8]) -> Result<usize, DecodeError> {
+        if payload_len == 0 && !self.fin {
+            return Err(DecodeError::EmptyData);
+        }
+        let len = SEGMENT_HEADER_LEN.saturating_add(payload_len);
+        emit_header(out(buf, len)?, self.flags(), self.seq)?;
+        Ok(len)
+    }
+
     /// Writes the segment (no extensions) at the start of `buf`; returns its length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
         self.check()?;
@@ -399,6 +411,25 @@ mod tests {
         assert_eq!(d.emit(&mut buf[..7]), Err(DecodeError::BufferTooSmall { needed: 8, had: 7 }));
         let no_fin = [6, 0x08, 0, 0, 0, 1];
         assert_eq!(DataRepr::parse(&seg(&no_fin)), Err(DecodeError::EmptyData));
+    }
+
+    #[test]
+    fn data_header_then_payload_in_place() {
+        let d = DataRepr { seq: Seq(0x0102_0304), fin: true, rtx: true, ping: false, payload: b"ab" };
+        let mut buf = [0xa5u8; 10];
+        let header = DataRepr { payload: b"", ..d };
+        assert_eq!(header.emit_header(2, &mut buf), Ok(8));
+        buf[SEGMENT_HEADER_LEN..8].copy_from_slice(b"ab");
+        let mut reference = [0xa5u8; 10];
+        assert_eq!(d.emit(&mut reference), Ok(8));
+        assert_eq!(buf, reference);
+        assert_eq!(
+            header.emit_header(2, &mut buf[..7]),
+            Err(DecodeError::BufferTooSmall { needed: 8, had: 7 })
+        );
+        let no_fin = DataRepr { fin: false, ..header };
+        assert_eq!(no_fin.emit_header(0, &mut buf), Err(DecodeError::EmptyData));
+        assert_eq!(header.emit_header(0, &mut buf), Ok(6));
     }
 
     #[test]
