@@ -157,17 +157,17 @@ pub use ring_backend::RingAead;
 mod ring_backend {
     use super::{Aead, AeadError, KEY_LEN, TAG_LEN, nonce};
     use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Tag, UnboundKey};
-    use zeroize::Zeroizing;
 
     /// ChaCha20-Poly1305 from `ring` (C and assembly; faster on most CPUs).
     ///
-    /// Holds only the 32 raw key bytes, zeroized on drop, and builds `ring`'s `LessSafeKey` on
-    /// the stack for each operation (a key copy: no measurable cost next to a 1400-byte packet).
-    /// A stored `LessSafeKey` would be ~560 bytes — its enum is sized for AES-GCM — and `ring`
-    /// does not zeroize it, so each `Session` would hold 2.5 KiB of unzeroizable keys.
-    /// The transient copies on the stack are not zeroized either (no hook in `ring`).
+    /// Holds `ring`'s key object, built once, as boringtun's sessions do: building it for each
+    /// packet (an earlier design, so as to keep only zeroized key bytes) cost 2–5 % of the CPU
+    /// of a bulk transfer, copying ~560 bytes twice per datagram. The price: `ring` does not
+    /// zeroize its key objects, so a session's keys stay in freed memory after it ends (as
+    /// with every `ring`-based transport), and each key takes ~560 bytes (its enum is sized
+    /// for AES-GCM). The RustCrypto backend (the default) zeroizes its keys.
     pub struct RingAead {
-        key: Zeroizing<[u8; KEY_LEN]>,
+        key: LessSafeKey,
     }
 
     impl core::fmt::Debug for RingAead {
@@ -177,13 +177,6 @@ mod ring_backend {
     }
 
     impl RingAead {
-        /// `ring`'s key object for this key.
-        #[inline]
-        fn ring_key(&self) -> Result<LessSafeKey, AeadError> {
-            let key = UnboundKey::new(&CHACHA20_POLY1305, &self.key[..]).map_err(|_| AeadError)?;
-            Ok(LessSafeKey::new(key))
-        }
-
         /// Seals with an arbitrary 96-bit nonce (for RFC 8439 test vectors).
         pub(super) fn seal_with_nonce(
             &self,
@@ -192,7 +185,7 @@ mod ring_backend {
             buf: &mut [u8],
         ) -> Result<[u8; TAG_LEN], AeadError> {
             let tag = self
-                .ring_key()?
+                .key
                 .seal_in_place_separate_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(ad), buf)
                 .map_err(|_| AeadError)?;
             <[u8; TAG_LEN]>::try_from(tag.as_ref()).map_err(|_| AeadError)
@@ -206,7 +199,7 @@ mod ring_backend {
             buf: &mut [u8],
             tag: &[u8; TAG_LEN],
         ) -> Result<(), AeadError> {
-            self.ring_key()?
+            self.key
                 .open_in_place_separate_tag(
                     Nonce::assume_unique_for_key(*nonce),
                     Aad::from(ad),
@@ -223,10 +216,10 @@ mod ring_backend {
         const NAME: &'static str = "ring";
 
         fn new(key: &[u8; KEY_LEN]) -> Result<Self, AeadError> {
-            let aead = RingAead { key: Zeroizing::new(*key) };
-            // Validate once, so that per-packet construction cannot fail in practice.
-            aead.ring_key()?;
-            Ok(aead)
+            // `ring` copies the key bytes into its object; the caller's copy is the caller's to
+            // zeroize.
+            let key = UnboundKey::new(&CHACHA20_POLY1305, &key[..]).map_err(|_| AeadError)?;
+            Ok(RingAead { key: LessSafeKey::new(key) })
         }
 
         #[inline]
