@@ -232,6 +232,7 @@ impl Shared {
                 Some(false) => {
                     if let Some(conn) = state.conn(id) {
                         conn.ack_waiters.register(cx.waker());
+                        state.ack_waiting.insert(id.0);
                     }
                     return Poll::Pending;
                 }

@@ -7,7 +7,7 @@
 //! moved earlier than the one the driver sleeps towards, or if datagrams wait for the socket
 //! to become writable.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Waker;
@@ -99,6 +99,11 @@ pub(crate) struct State {
     pub(crate) endpoint: Endpoint<ChaCha20Rng>,
     /// Connections by the adapter's id (stable across a lazy connect).
     pub(crate) conns: BTreeMap<u64, ConnState>,
+    /// Dropped connections by the end of their linger (`orphan_deadline`): the next one is
+    /// found without walking every connection, on every call.
+    orphans: BTreeSet<(Instant, u64)>,
+    /// Connections with `acknowledged` waiters (`ack_waiters`), likewise.
+    pub(crate) ack_waiting: BTreeSet<u64>,
     /// The adapter id of each live endpoint handle.
     pub(crate) ids: BTreeMap<ConnectionHandle, u64>,
     next_id: u64,
@@ -134,6 +139,8 @@ impl State {
         State {
             endpoint,
             conns: BTreeMap::new(),
+            orphans: BTreeSet::new(),
+            ack_waiting: BTreeSet::new(),
             ids: BTreeMap::new(),
             next_id: 0,
             incoming: VecDeque::new(),
@@ -224,7 +231,7 @@ impl State {
 
     /// The earliest of the endpoint's deadline and the dropped connections' lingers.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        let orphans = self.conns.values().filter_map(|c| c.orphan_deadline).min();
+        let orphans = self.orphans.first().map(|&(deadline, _)| deadline);
         match (self.endpoint.poll_timeout(), orphans) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -241,13 +248,11 @@ impl State {
         if self.endpoint.poll_timeout().is_some_and(|deadline| deadline <= now) {
             self.endpoint.handle_timeout(now);
         }
-        let expired: Vec<u64> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.orphan_deadline.is_some_and(|deadline| deadline <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
+        while let Some(&(deadline, id)) = self.orphans.first() {
+            if deadline > now {
+                break;
+            }
+            self.orphans.pop_first();
             self.forget(id);
             // Nobody reads it any more: abort.
             if let Some(handle) = self.conns.remove(&id).and_then(|c| c.handle) {
@@ -280,12 +285,18 @@ impl State {
             self.dispatch(now, event);
         }
         self.sender.flush(io, &mut self.endpoint, now);
-        for conn in self.conns.values_mut().filter(|c| !c.ack_waiters.is_empty()) {
-            let stats = conn.handle.and_then(|h| self.endpoint.connection_stats(h));
-            if stats.is_none_or(|stats| all_acked(conn.shut_down, &stats)) {
+        let (endpoint, conns) = (&self.endpoint, &mut self.conns);
+        self.ack_waiting.retain(|id| {
+            let Some(conn) = conns.get_mut(id).filter(|c| !c.ack_waiters.is_empty()) else {
+                return false;
+            };
+            let stats = conn.handle.and_then(|h| endpoint.connection_stats(h));
+            let done = stats.is_none_or(|stats| all_acked(conn.shut_down, &stats));
+            if done {
                 conn.ack_waiters.wake_all();
             }
-        }
+            !done
+        });
     }
 
     fn dispatch(&mut self, now: Instant, event: Event) {
@@ -327,7 +338,8 @@ impl State {
                 }
                 conn.closed = Some(reason);
                 self.ids.remove(&handle);
-                if conn.orphan_deadline.is_some() {
+                if let Some(deadline) = conn.orphan_deadline {
+                    self.orphans.remove(&(deadline, id));
                     self.conns.remove(&id);
                     return;
                 }
@@ -359,6 +371,7 @@ impl State {
         match conn.handle {
             Some(handle) if conn.closed.is_none() && !self.stopping => {
                 conn.orphan_deadline = Some(now + DROP_LINGER);
+                self.orphans.insert((now + DROP_LINGER, id.0));
                 conn.shut_down = true;
                 conn.salvage = VecDeque::new();
                 self.endpoint.shutdown(now, handle);
@@ -417,6 +430,7 @@ impl State {
         }
         self.sender.flush(io, &mut self.endpoint, now);
         self.conns.retain(|_, conn| conn.orphan_deadline.is_none());
+        self.orphans.clear();
         for conn in self.conns.values_mut() {
             conn.closed.get_or_insert(CloseReason::EndpointClosed);
             conn.wake_all();
