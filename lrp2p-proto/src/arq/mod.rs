@@ -73,6 +73,19 @@ pub(crate) fn truncate(seq: u64) -> Seq {
     Seq(seq as u32)
 }
 
+/// Below this many bytes a stream buffer is never shrunk.
+const SHRINK_FLOOR: usize = 64 * 1024;
+
+/// Gives memory back once a buffer holds under a quarter of what it has allocated (a bulk
+/// transfer's peak must not stay allocated by a connection that then idles), keeping twice what
+/// it holds. Halving at most every time the contents quarter keeps the cost amortized O(1) per
+/// byte.
+fn shrink_if_oversized(buf: &mut VecDeque<u8>) {
+    if buf.capacity() > SHRINK_FLOOR && buf.capacity() / 4 > buf.len() {
+        buf.shrink_to((2 * buf.len()).max(SHRINK_FLOOR / 2));
+    }
+}
+
 /// Copies bytes `start..` of `buf` into `out`, as many as both hold; returns how many.
 fn copy_from_deque(buf: &VecDeque<u8>, start: usize, out: &mut [u8]) -> usize {
     let (front, back) = buf.as_slices();
@@ -140,6 +153,24 @@ mod tests {
         assert_eq!(out[..2], [7, 8]);
         assert_eq!(copy_from_deque(&buf, 8, &mut out), 0);
         assert_eq!(copy_from_deque(&buf, 100, &mut out), 0);
+    }
+
+    #[test]
+    fn an_oversized_buffer_gives_memory_back() {
+        let mut buf: VecDeque<u8> = VecDeque::new();
+        buf.extend(std::iter::repeat_n(7u8, 4 << 20));
+        let peak = buf.capacity();
+        buf.drain(..(4 << 20) - 1000);
+        shrink_if_oversized(&mut buf);
+        assert!(buf.capacity() <= SHRINK_FLOOR, "{} of {peak}", buf.capacity());
+        assert_eq!(buf.len(), 1000);
+        assert!(buf.iter().all(|&b| b == 7));
+        // Small buffers are left alone.
+        let mut small: VecDeque<u8> = VecDeque::with_capacity(SHRINK_FLOOR);
+        small.push_back(1);
+        let before = small.capacity();
+        shrink_if_oversized(&mut small);
+        assert_eq!(small.capacity(), before);
     }
 
     #[test]

@@ -153,6 +153,7 @@ impl RecvStream {
     pub(crate) fn read(&mut self, out: &mut [u8]) -> usize {
         let n = copy_from_deque(&self.readable, 0, out);
         self.readable.drain(..n);
+        super::shrink_if_oversized(&mut self.readable);
         n
     }
 

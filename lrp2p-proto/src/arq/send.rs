@@ -32,11 +32,10 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use self::loss::sent_after;
 use super::{copy_from_deque, initial};
-use crate::recovery::RttEstimator;
 
-/// RFC 6675 §2: DupThresh, the number of SACKed segments above one that mark it lost.
-const DUP_THRESH: usize = 3;
+mod loss;
 
 /// Where a sent segment stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +99,8 @@ pub(crate) struct AckOutcome {
     pub(crate) largest_acked_sent: Option<Instant>,
     /// The cumulative ack advanced.
     pub(crate) new_cumulative: bool,
+    /// A segment that had been retransmitted was among those newly acknowledged.
+    pub(crate) acked_retransmission: bool,
 }
 
 /// What loss detection found.
@@ -131,12 +132,6 @@ pub(crate) enum AckError {
         /// Last sequence number of the range.
         end: u64,
     },
-}
-
-/// RFC 8985 §6.2 RACK_sent_after: whether `(t1, seq1)` was sent after `(t2, seq2)`, ties on the
-/// clock broken by sequence number.
-fn sent_after(t1: Instant, seq1: u64, t2: Instant, seq2: u64) -> bool {
-    t1 > t2 || (t1 == t2 && seq1 > seq2)
 }
 
 /// The sending half of a reliable stream (see the module documentation).
@@ -181,6 +176,8 @@ pub(crate) struct SendStream {
     rack_min_rtt: Option<Duration>,
     /// Retransmissions sent (a statistic).
     retransmits: u64,
+    /// Retransmissions found unnecessary (a statistic; see [`Self::spurious_retransmit_count`]).
+    spurious_retransmits: u64,
 }
 
 impl SendStream {
@@ -208,6 +205,7 @@ impl SendStream {
             rack: None,
             rack_min_rtt: None,
             retransmits: 0,
+            spurious_retransmits: 0,
         }
     }
 
@@ -226,6 +224,13 @@ impl SendStream {
     /// empty FIN-only segment follows if everything was already sent. Idempotent.
     pub(crate) fn finish(&mut self) {
         self.fin_requested = true;
+    }
+
+    /// Sets the most bytes the buffer may hold (unacknowledged and unsent together). Bytes
+    /// already held above a lowered capacity stay; [`write`](Self::write) takes more only once
+    /// acknowledgements bring the buffer below it.
+    pub(crate) fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity;
     }
 
     /// Bytes [`write`](Self::write) would accept now (0 after finish).
@@ -387,6 +392,7 @@ impl SendStream {
                 self.una += 1;
             }
             self.buf.drain(..released);
+            super::shrink_if_oversized(&mut self.buf);
             self.sent_len -= released;
             self.buf_offset += released as u64;
             outcome.new_cumulative = true;
@@ -412,8 +418,13 @@ impl SendStream {
 
         // RFC 6298 §3 (Karn): only segments sent once give a sample; and only a segment sent
         // after everything acknowledged so far (as RFC 8985 §6.2 and RFC 9002 §5.1 take
-        // samples from the newest acknowledged packet only).
+        // samples from the newest acknowledged packet only). An ACK that also acknowledges a
+        // retransmission gives none at all, as in Linux (`FLAG_RETRANS_DATA_ACKED`): it may be
+        // the answer to that retransmission, sent long after the segments sent once, whose own
+        // ACK was lost. (Sampling them then measures the retransmission timeout, which then grows
+        // by the sample, and so on: a lossy path's RTO diverged to tens of seconds.)
         outcome.rtt_sample = newest_unambiguous
+            .filter(|_| !outcome.acked_retransmission)
             .filter(|&sent| previous_newest.is_none_or(|newest| sent > newest))
             .map(|sent| now.saturating_duration_since(sent));
         Ok(outcome)
@@ -440,11 +451,22 @@ impl SendStream {
         outcome.acked_packets += 1;
         outcome.largest_acked_sent =
             Some(outcome.largest_acked_sent.map_or(seg.last_sent, |t| t.max(seg.last_sent)));
-        if !seg.retransmitted {
+        if seg.retransmitted {
+            outcome.acked_retransmission = true;
+        } else {
             *newest_unambiguous = Some(newest_unambiguous.map_or(seg.last_sent, |t| t.max(seg.last_sent)));
         }
         // RFC 8985 §6.2 step 2: a retransmission acknowledged sooner than min_RTT after it was
-        // sent was probably delivered by its original transmission; it does not update RACK.
+        // sent was delivered by an earlier transmission (no packet makes the round trip faster
+        // than the path's minimum): it does not update RACK, and it was spurious (RFC 3522's
+        // question, answered by timing instead of timestamps).
+        if seg.retransmitted
+            && seg.state == SegmentState::InFlight
+            && self.rack_min_rtt.is_some_and(|min| now.saturating_duration_since(seg.last_sent) < min)
+        {
+            self.spurious_retransmits += 1;
+            return;
+        }
         if seg.retransmitted
             && self.rack_min_rtt.is_some_and(|min| now.saturating_duration_since(seg.last_sent) < min)
         {
@@ -453,99 +475,6 @@ impl SendStream {
         if self.rack.is_none_or(|(t, s)| sent_after(seg.last_sent, seq, t, s)) {
             self.rack = Some((seg.last_sent, seq));
         }
-    }
-
-    /// Declares segments lost (RFC 6675 IsLost with DupThresh = 3; RFC 8985 RACK) up to the
-    /// highest SACKed sequence number; they are retransmitted lowest first.
-    pub(crate) fn detect_losses(&mut self, now: Instant, rtt: &RttEstimator) -> LossOutcome {
-        self.rack_min_rtt = rtt.min_rtt();
-        let mut outcome = LossOutcome::default();
-        let Some(top) = self.highest_sacked.and_then(|h| self.index(h.min(self.next_seq.saturating_sub(1))))
-        else {
-            return outcome;
-        };
-        // RFC 8985 §6.2 step 4: reo_wnd = min_RTT / 4, at most SRTT; step 5 compares against
-        // RACK.rtt, the latest sample.
-        let srtt = rtt.smoothed_or_initial();
-        let reo_wnd = rtt.min_rtt().map_or(Duration::ZERO, |min| min / 4).min(srtt);
-        let threshold = rtt.latest().unwrap_or(srtt).saturating_add(reo_wnd);
-
-        let mut sacked_above = 0usize;
-        for index in (0..=top).rev() {
-            let Some(&seg) = self.segments.get(index) else { continue };
-            let seq = self.una + index as u64;
-            match seg.state {
-                SegmentState::Sacked => {
-                    sacked_above = sacked_above.saturating_add(1);
-                    continue;
-                }
-                SegmentState::Lost => continue,
-                SegmentState::InFlight => {}
-            }
-            // RFC 6675 §4 IsLost: DupThresh discontiguous SACKed segments above it (segments
-            // sent once only, see the module documentation).
-            let mut lost = !seg.retransmitted && sacked_above >= DUP_THRESH;
-            // RFC 8985 §6.2 step 5: sent before the RACK segment and older than rtt + reo_wnd.
-            if let Some((rack_sent, rack_seq)) = self.rack {
-                if !lost && sent_after(rack_sent, rack_seq, seg.last_sent, seq) {
-                    match seg.last_sent.checked_add(threshold) {
-                        Some(deadline) if now >= deadline => lost = true,
-                        Some(deadline) => {
-                            outcome.next_timer =
-                                Some(outcome.next_timer.map_or(deadline, |t| t.min(deadline)));
-                        }
-                        None => {}
-                    }
-                }
-            }
-            if lost {
-                self.mark_lost(index, seq);
-                outcome.lost_bytes += self.size(seg.len);
-                outcome.lost_packets += 1;
-                outcome.largest_lost_sent =
-                    Some(outcome.largest_lost_sent.map_or(seg.last_sent, |t| t.max(seg.last_sent)));
-            }
-        }
-        outcome
-    }
-
-    /// Marks the in-flight segment at `index` (sequence number `seq`) lost.
-    fn mark_lost(&mut self, index: usize, seq: u64) {
-        let Some(seg) = self.segments.get_mut(index) else { return };
-        debug_assert_eq!(seg.state, SegmentState::InFlight);
-        seg.state = SegmentState::Lost;
-        let len = seg.len;
-        self.bytes_in_flight -= self.size(len);
-        self.packets_in_flight -= 1;
-        self.lost_packets += 1;
-        self.lost_hint = self.lost_hint.min(seq);
-    }
-
-    /// The retransmission timer expired (RFC 6298 §5.4–5.6): every segment in flight is marked
-    /// lost, to be resent lowest first; returns the bytes (with overhead) taken out of flight.
-    /// The caller backs the timer off (§5.5) and restarts it when it sends (§5.6).
-    ///
-    /// The first unacknowledged segment is resent even if it was SACKed (RFC 6298 §5.4 names it;
-    /// RFC 2018 §8: a timeout may mean the receiver reneged): a receiver holding it would have
-    /// acknowledged it cumulatively, so this is the one way out of a peer that dropped SACKed
-    /// data.
-    pub(crate) fn on_retransmission_timeout(&mut self) -> u64 {
-        let before = self.bytes_in_flight;
-        for index in 0..self.segments.len() {
-            let seq = self.una + index as u64;
-            match self.segments.get(index).map(|s| s.state) {
-                Some(SegmentState::InFlight) => self.mark_lost(index, seq),
-                Some(SegmentState::Sacked) if index == 0 => {
-                    if let Some(seg) = self.segments.get_mut(0) {
-                        seg.state = SegmentState::Lost;
-                        self.lost_packets += 1;
-                    }
-                }
-                _ => {}
-            }
-        }
-        self.lost_hint = self.una;
-        before - self.bytes_in_flight
     }
 
     /// Bytes (with overhead) of segments in flight: sent, not acknowledged, not declared lost.
@@ -590,6 +519,13 @@ impl SendStream {
     /// Retransmissions sent so far.
     pub(crate) fn retransmit_count(&self) -> u64 {
         self.retransmits
+    }
+
+    /// Retransmissions acknowledged sooner than the minimum RTT after they were sent: an
+    /// earlier transmission had arrived, so they were not needed. A lower bound (a spurious
+    /// retransmission whose acknowledgement comes later is not recognised).
+    pub(crate) fn spurious_retransmit_count(&self) -> u64 {
+        self.spurious_retransmits
     }
 
     /// Bytes a segment of `len` payload bytes counts for.

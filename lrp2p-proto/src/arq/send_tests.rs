@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::recovery::RttEstimator;
 
 impl SendStream {
     /// Checks the counters against the segments (tests).
@@ -187,14 +188,39 @@ fn karn_no_sample_from_retransmissions() {
     assert_eq!(r.acked_packets, 1);
     assert_eq!(r.rtt_sample, None);
     assert_eq!(r.largest_acked_sent, Some(t0 + ms(1000)));
-    // A segment sent once, acknowledged together with a retransmitted one, gives the sample.
+    // A segment sent once, acknowledged together with a retransmitted one, gives no sample
+    // either: the ACK may answer the retransmission, and the 598 ms since segment 2 was sent
+    // would measure the retransmission timeout, not the path (issue 9: the RTO then grew by
+    // each such sample, without bound, on a lossy path).
     let (mut s, out) = sent(t0, 3);
     s.on_retransmission_timeout();
     s.next_segment(t0 + ms(500), MSS, u64::MAX).unwrap(); // seq 0 again
     let r = s.on_ack(t0 + ms(600), out[0].seq, &[(out[2].seq, out[2].seq)]).unwrap();
     assert_eq!(r.acked_packets, 2);
-    assert_eq!(r.rtt_sample, Some(ms(598)));
+    assert!(r.acked_retransmission);
+    assert_eq!(r.rtt_sample, None);
     assert_eq!(s.retransmit_count(), 1);
+    s.check_invariants();
+}
+
+#[test]
+fn a_retransmission_acknowledged_within_min_rtt_was_spurious() {
+    let t0 = origin();
+    let rtt = estimator(ms(100));
+    let (mut s, out) = sent(t0, 2);
+    s.detect_losses(t0, &rtt); // records min_rtt
+    s.on_retransmission_timeout();
+    let rtx = s.next_segment(t0 + ms(300), MSS, u64::MAX).unwrap();
+    assert_eq!(rtx.seq, out[0].seq);
+    // The ACK of the first transmission comes 10 ms after the resend: it cannot be the resend's.
+    s.on_ack(t0 + ms(310), out[0].seq, &[]).unwrap();
+    assert_eq!(s.spurious_retransmit_count(), 1);
+    // Segment 1 is resent and acknowledged a full round trip later: that resend was needed.
+    let rtx = s.next_segment(t0 + ms(400), MSS, u64::MAX).unwrap();
+    assert_eq!(rtx.seq, out[1].seq);
+    s.on_ack(t0 + ms(500), out[1].seq, &[]).unwrap();
+    assert_eq!(s.spurious_retransmit_count(), 1);
+    assert_eq!(s.retransmit_count(), 2);
     s.check_invariants();
 }
 

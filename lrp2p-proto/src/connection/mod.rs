@@ -189,7 +189,7 @@ impl Connection {
         let cc = config.congestion.build(now, mss + PACKET_OVERHEAD as u64);
         let rtt = RttEstimator::new(config.rtt);
         let pacer = Pacer::new(now, mss, cc.window(), rtt.smoothed_or_initial());
-        let send = SendStream::new(isn, config.send_buffer, PACKET_OVERHEAD as u64);
+        let send = SendStream::new(isn, config.send_buffer_for(cc.window()), PACKET_OVERHEAD as u64);
         let right_edge = send.next_seq();
         let mut timers = TimerTable::default();
         timers.set(Timer::HandshakeGiveUp, now + config.handshake_timeout);
@@ -376,11 +376,18 @@ impl Connection {
             Some(at) => self.timers.set(Timer::LossDetection, at),
             None => self.timers.stop(Timer::LossDetection),
         }
+        self.arm_retransmit(now);
     }
 
     /// RFC 6298 §5.1/§5.3: (re)start the retransmission timer while anything is outstanding,
-    /// stop it when nothing is (§5.2). Like Linux, it runs from the oldest segment in flight
-    /// rather than from now, so a lost tail is not kept waiting a full RTO per ACK.
+    /// stop it when nothing is (§5.2). Like Linux (`tcp_rearm_rto`), it runs from the last
+    /// transmission of the oldest segment still in flight rather than from now, so a lost tail
+    /// is not kept waiting a full RTO per ACK; and it is re-armed whenever that segment may have
+    /// changed (every ACK, every loss detection), so a segment SACKed, or declared lost and
+    /// resent, never leaves behind a deadline computed from its first transmission. (A deadline
+    /// left from the first transmission of a segment resent in recovery fired one RTO after it,
+    /// while the resend was still in a full queue: issue 9's collapse at 80-160 ms.)
+    /// Idempotent: the deadline depends only on send times and the RTO.
     pub(crate) fn arm_retransmit(&mut self, now: Instant) {
         if self.send.has_in_flight() || self.send.has_lost() {
             let from = self.send.oldest_in_flight_sent().unwrap_or(now);
@@ -429,6 +436,7 @@ impl Connection {
         stats.send_buffered = self.send.buffered() as u64;
         stats.fin_acked = self.send.is_fin_acked();
         stats.retransmits = self.send.retransmit_count();
+        stats.spurious_retransmits = self.send.spurious_retransmit_count();
         if let Some(session) = &self.session {
             let s = session.stats();
             stats.replays_dropped = s.replays_dropped;

@@ -150,8 +150,7 @@ impl Connection {
             }
         }
         if let Some(sample) = outcome.rtt_sample.filter(|_| sample) {
-            let delay = Duration::from_micros(u64::from(ack.ack_delay_us.unwrap_or(0)))
-                .min(self.config.max_ack_delay);
+            let delay = Duration::from_micros(u64::from(ack.ack_delay_us.unwrap_or(0)));
             self.rtt.update(sample, delay);
         }
         if outcome.acked_bytes > 0 {
@@ -163,15 +162,15 @@ impl Connection {
         }
         if outcome.new_cumulative {
             self.rtt.reset_backoff();
-            self.arm_retransmit(now);
-            if self.write_blocked && self.send.free_space() > 0 {
-                self.write_blocked = false;
-                self.events.push_back(ConnEvent::Writable);
-            }
         }
+        // Loss detection re-arms the retransmission timer from the oldest segment still in
+        // flight, which this ACK may have changed.
         self.detect_losses(now);
-        if !self.send.has_in_flight() && !self.send.has_lost() {
-            self.timers.stop(Timer::Retransmit);
+        // The send buffer follows the congestion window (ConnectionConfig::send_buffer).
+        self.send.set_capacity(self.config.send_buffer_for(self.cc.window()));
+        if self.write_blocked && self.send.free_space() > 0 {
+            self.write_blocked = false;
+            self.events.push_back(ConnEvent::Writable);
         }
         self.check_finished(now);
         true

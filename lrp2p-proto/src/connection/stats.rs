@@ -28,8 +28,13 @@ pub struct ConnectionStats {
     pub stream_bytes_read: u64,
     /// Stream bytes accepted from the application (written).
     pub stream_bytes_written: u64,
+    /// DATA segments sent, retransmissions included (each rides in a datagram of its own).
+    pub segments_sent: u64,
     /// DATA segments retransmitted.
     pub retransmits: u64,
+    /// Retransmissions found unnecessary: acknowledged sooner than the minimum RTT after they
+    /// were sent, so an earlier transmission had arrived (a lower bound).
+    pub spurious_retransmits: u64,
     /// Bytes declared lost (by SACK/RACK or timeout).
     pub lost_packets_bytes: u64,
     /// Retransmission timeouts.

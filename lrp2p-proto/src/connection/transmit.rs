@@ -125,9 +125,7 @@ impl Connection {
             let bytes = (seg.len + PACKET_OVERHEAD) as u64;
             self.cc.on_sent(now, bytes);
             self.pacer.on_sent(bytes);
-            if seg.rtx {
-                self.stats.retransmits += 1;
-            }
+            self.stats.segments_sent += 1;
             if !self.timers.is_set(Timer::Retransmit) {
                 self.arm_retransmit(now);
             }

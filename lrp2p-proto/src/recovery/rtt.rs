@@ -7,8 +7,19 @@
 //! first sample R:       SRTT = R,  RTTVAR = R/2                               (RFC 6298 §2.2)
 //! later samples R':     RTTVAR = 3/4·RTTVAR + 1/4·|SRTT − R'|
 //!                       SRTT   = 7/8·SRTT   + 1/8·R'                          (RFC 6298 §2.3)
-//! RTO = clamp(SRTT + max(G, 4·RTTVAR), min_rto, max_rto) · 2^backoffs         (§2.2–2.5, §5.5)
+//! RTO = min(SRTT + max(G, 4·RTTVAR, min_rto) + max_ack_delay, max_rto) · 2^backoffs
+//!                       (RFC 6298 §2.2–2.5, §5.5; RFC 9002 §6.2.1; the floor as Linux's)
 //! ```
+//!
+//! # Room for the peer's ACK delay
+//!
+//! A receiver may hold an ACK for up to `max_ack_delay` (PROTOCOL.md §8.5: 25 ms) when only one
+//! packet arrived. SRTT has that delay subtracted (below), and RTTVAR collapses towards zero on a
+//! steady path, so `SRTT + 4·RTTVAR` alone ends up a fraction of a millisecond above the round
+//! trip: on a path whose RTT is above `min_rto`, every lone segment (a tail, or the first after a
+//! timeout) then times out before its delayed ACK can arrive, and each spurious timeout collapses
+//! the window to two packets again. RFC 9002 §6.2.1 adds the peer's `max_ack_delay` to the probe
+//! timeout for this reason; so does this RTO.
 //!
 //! # Karn's algorithm is the caller's job
 //!
@@ -38,13 +49,19 @@ pub struct RttConfig {
     pub initial_rtt: Duration,
     /// The RTO before the first sample. Default 1 s (RFC 6298 §2.1).
     pub initial_rto: Duration,
-    /// The floor of a computed RTO. Default 200 ms.
+    /// The floor of the RTO's variance term: the RTO is at least `SRTT + min_rto +
+    /// max_ack_delay`. Default 200 ms, Linux's `TCP_RTO_MIN`, which Linux applies the same way
+    /// (to the deviation, not to the sum).
     ///
-    /// RFC 6298 §2.4 rounds the RTO up to 1 s. That floor dates from coarse clocks and receivers
-    /// that delay acknowledgements by up to 500 ms; with fine-grained timers it mostly adds a
-    /// second of stall to every tail loss. Linux has used 200 ms (`TCP_RTO_MIN`) for decades and
-    /// QUIC (RFC 9002 §6.2) drops the floor to the timer granularity, relying on an explicit ack
-    /// delay instead. 200 ms stays above common delayed-ACK timers; RFC 8961 allows it.
+    /// RFC 6298 §2.4 rounds the whole RTO up to 1 s. That floor dates from coarse clocks and
+    /// receivers that delay acknowledgements by up to 500 ms; with fine-grained timers it mostly
+    /// adds a second of stall to every tail loss (RFC 8961 allows less). A floor on the sum,
+    /// though, protects only short paths: RTTVAR is updated on every acknowledgement, so on a
+    /// steady path it decays to microseconds within a round trip, and a long path's RTO ends up
+    /// a hair above its RTT. When a queue then fills (the RTT of a 400 ms path doubles behind a
+    /// one-BDP queue), the timer fires while the acknowledgements are merely late, and a
+    /// spurious timeout collapses the window to two packets. Flooring the deviation keeps that
+    /// margin on every path.
     pub min_rto: Duration,
     /// The ceiling of the RTO, backoff included. Default 60 s, the least RFC 6298 §2.5 allows.
     pub max_rto: Duration,
@@ -52,7 +69,14 @@ pub struct RttConfig {
     /// 1 ms, the granularity QUIC assumes (RFC 9002 §6.1.2 kGranularity) and the resolution of
     /// common OS timers.
     pub granularity: Duration,
+    /// The longest the peer may hold an ACK: added to every RTO and the most of a reported ACK
+    /// delay that is subtracted from a sample (RFC 9002 §5.3, §6.2.1). Default 25 ms, the bound
+    /// PROTOCOL.md §8.5 sets for every receiver.
+    pub max_ack_delay: Duration,
 }
+
+/// PROTOCOL.md §8.5: a receiver SHOULD NOT delay an ACK by more than 25 ms.
+pub const PROTOCOL_MAX_ACK_DELAY: Duration = Duration::from_millis(25);
 
 impl Default for RttConfig {
     fn default() -> Self {
@@ -62,6 +86,7 @@ impl Default for RttConfig {
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(60),
             granularity: Duration::from_millis(1),
+            max_ack_delay: PROTOCOL_MAX_ACK_DELAY,
         }
     }
 }
@@ -117,8 +142,9 @@ impl RttEstimator {
         let min = self.min.map_or(sample, |m| m.min(sample));
         self.min = Some(min);
 
-        // RFC 9002 §5.3: subtract the peer's ack delay only if that leaves the sample at or above
-        // min_rtt; otherwise the sample is used as measured.
+        // RFC 9002 §5.3: subtract the peer's ack delay, at most max_ack_delay, only if that leaves
+        // the sample at or above min_rtt; otherwise the sample is used as measured.
+        let ack_delay = ack_delay.min(self.config.max_ack_delay);
         let adjusted = match sample.checked_sub(ack_delay) {
             Some(a) if a >= min => a,
             _ => sample,
@@ -167,11 +193,12 @@ impl RttEstimator {
     pub fn rto(&self) -> Duration {
         let base = match (self.smoothed, self.var) {
             (Some(srtt), Some(rttvar)) => {
-                // RFC 6298 §2.2/§2.3: RTO <- SRTT + max(G, K*RTTVAR), K = 4.
-                let variance = rttvar.saturating_mul(4).max(self.config.granularity);
-                // RFC 6298 §2.4: a computed RTO is rounded up to the floor (configurable, see
-                // `RttConfig::min_rto` for why it is below the RFC's 1 s).
-                srtt.saturating_add(variance).max(self.config.min_rto)
+                // RFC 6298 §2.2/§2.3: RTO <- SRTT + max(G, K*RTTVAR), K = 4, with the variance
+                // term floored at min_rto (RFC 6298 §2.4 floors the sum; see
+                // `RttConfig::min_rto` for why the deviation, as Linux does); RFC 9002 §6.2.1:
+                // plus the peer's max_ack_delay (see the module documentation).
+                let variance = rttvar.saturating_mul(4).max(self.config.granularity).max(self.config.min_rto);
+                srtt.saturating_add(variance).saturating_add(self.config.max_ack_delay)
             }
             // RFC 6298 §2.1: until a measurement is made, RTO <- 1 second (configurable).
             _ => self.config.initial_rto,
@@ -239,8 +266,8 @@ mod tests {
         assert_eq!(rtt.rttvar(), Some(ms(50)));
         assert_eq!(rtt.min_rtt(), Some(ms(100)));
         assert_eq!(rtt.latest(), Some(ms(100)));
-        // 100 + 4 * 50 = 300 ms.
-        assert_eq!(rtt.rto(), ms(300));
+        // 100 + 4 * 50 + 25 = 325 ms.
+        assert_eq!(rtt.rto(), ms(325));
     }
 
     #[test]
@@ -251,7 +278,7 @@ mod tests {
         // RTTVAR = 3/4 * 50 + 1/4 * |100 - 200| = 62.5 ms; SRTT = 7/8 * 100 + 1/8 * 200 = 112.5.
         assert_eq!(rtt.rttvar(), Some(Duration::from_micros(62_500)));
         assert_eq!(rtt.smoothed(), Some(Duration::from_micros(112_500)));
-        assert_eq!(rtt.rto(), Duration::from_micros(112_500 + 4 * 62_500));
+        assert_eq!(rtt.rto(), Duration::from_micros(112_500 + 4 * 62_500 + 25_000));
         assert_eq!(rtt.min_rtt(), Some(ms(100)));
         assert_eq!(rtt.latest(), Some(ms(200)));
     }
@@ -264,13 +291,18 @@ mod tests {
         }
         assert_eq!(rtt.smoothed(), Some(ms(10)));
         assert!(rtt.rttvar().unwrap() < Duration::from_micros(10));
-        // 10 ms + max(G, ~0) is far below the 200 ms floor.
-        assert_eq!(rtt.rto(), ms(200));
+        // 4 * RTTVAR ~ 0 is far below the 200 ms floor of the variance term: 10 + 200 + 25.
+        assert_eq!(rtt.rto(), ms(235));
     }
 
     #[test]
     fn granularity_bounds_the_variance_term() {
-        let config = RttConfig { min_rto: Duration::ZERO, granularity: ms(5), ..RttConfig::default() };
+        let config = RttConfig {
+            min_rto: Duration::ZERO,
+            granularity: ms(5),
+            max_ack_delay: Duration::ZERO,
+            ..RttConfig::default()
+        };
         let mut rtt = RttEstimator::new(config);
         for _ in 0..200 {
             rtt.update(ms(10), Duration::ZERO);
@@ -282,9 +314,9 @@ mod tests {
     fn backoff_doubles_up_to_max_and_a_sample_resets_it() {
         let mut rtt = RttEstimator::default();
         rtt.update(ms(100), Duration::ZERO);
-        assert_eq!(rtt.rto(), ms(300));
+        assert_eq!(rtt.rto(), ms(325));
         rtt.backoff();
-        assert_eq!(rtt.rto(), ms(600));
+        assert_eq!(rtt.rto(), ms(650));
         for _ in 0..100 {
             rtt.backoff();
         }
@@ -324,6 +356,31 @@ mod tests {
         // A delay larger than the sample is ignored without underflow.
         a.update(ms(120), Duration::from_secs(10));
         assert_eq!(a.min_rtt(), Some(ms(100)));
+    }
+
+    #[test]
+    fn rto_leaves_room_for_a_delayed_ack_on_a_steady_long_path() {
+        // Issue 9: on a steady 200 ms path RTTVAR decays to nothing; the RTO must still outlast a
+        // lone segment's ACK, held by the receiver for up to 25 ms.
+        let mut rtt = RttEstimator::default();
+        for _ in 0..1000 {
+            rtt.update(ms(200), Duration::ZERO);
+        }
+        assert!(rtt.rttvar().unwrap() < Duration::from_micros(10));
+        // And keep a margin for the queue behind it: 200 + max(4 * RTTVAR, 200) + 25.
+        assert_eq!(rtt.rto(), ms(200) + ms(200) + PROTOCOL_MAX_ACK_DELAY);
+    }
+
+    #[test]
+    fn a_reported_ack_delay_is_capped_at_max_ack_delay() {
+        let mut a = RttEstimator::default();
+        let mut b = RttEstimator::default();
+        a.update(ms(100), Duration::ZERO);
+        b.update(ms(100), Duration::ZERO);
+        // 300 - 25 (capped from 150) = 275 ms.
+        a.update(ms(300), ms(150));
+        b.update(ms(275), Duration::ZERO);
+        assert_eq!(a.smoothed(), b.smoothed());
     }
 
     #[test]
