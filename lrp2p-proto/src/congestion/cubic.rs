@@ -16,7 +16,10 @@
 //! (quinn's CUBIC once overflowed after that long).
 //!
 //! Choices where the RFC leaves room:
-//! - Slow start is RFC 5681's (RFC 9438 §4.10 prefers HyStart++, RFC 9406; that is future work).
+//! - Slow start is RFC 5681's, left by HyStart++ (RFC 9406, as RFC 9438 §4.10 recommends; see
+//!   `hystart.rs` for where it goes beyond the RFC) when the RTT rises. On that rise the window
+//!   is cut to what the path holds (see `HyStart::capacity_estimate`): the rise is seen a
+//!   round trip after the queue began to build, when the window has nearly doubled again.
 //!   Acknowledged bytes are counted per packet (RFC 3465), each packet at most one MSS.
 //! - The multiplicative decrease applies `beta_cubic` to the congestion window rather than the
 //!   flight size, which the controller is not told. RFC 9438 §4.6 allows this when cwnd is
@@ -293,10 +296,10 @@ impl Controller for Cubic {
                 hystart::Phase::SlowStart => bytes,
                 hystart::Phase::Conservative if before == hystart::Phase::SlowStart => {
                     // The RTT rose: the queue is filling. The window has doubled since the
-                    // packets that showed it were sent; what the path took in a round is the
-                    // better size (a heuristic beyond RFC 9406, avoiding a one-BDP overflow).
-                    if let Some(delivered) = self.hystart.delivered_per_round() {
-                        self.window = self.window.min(delivered.max(self.min_window));
+                    // packets that showed it were sent; what the path holds is the better size
+                    // (a heuristic beyond RFC 9406, avoiding a one-BDP overflow).
+                    if let Some(capacity) = self.hystart.capacity_estimate(now, rtt.min_rtt()) {
+                        self.window = self.window.min(capacity.max(self.min_window));
                     }
                     0
                 }
