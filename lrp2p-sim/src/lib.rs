@@ -15,7 +15,8 @@
 //! - [`Summary`], [`jain_fairness`], [`goodput_mbit`]: the figures a scenario reports.
 //! - [`scenario`]: the parameters, topology helpers and report of a benchmark scenario;
 //!   [`transfer`]: real `lrp2p-proto` endpoints moving verified data (the benchmark);
-//!   [`toy`]: simple test traffic for the emulator itself.
+//!   [`toy`]: simple test traffic for the emulator itself; [`sweep`]: a scenario over a grid
+//!   of paths, one row of figures per run.
 //!
 //! ```
 //! use std::time::Duration;
@@ -41,6 +42,7 @@ pub mod scenario;
 pub mod sim;
 pub mod stats;
 pub mod summary;
+pub mod sweep;
 pub mod toy;
 pub mod transfer;
 

@@ -1,25 +1,67 @@
-//! `lrp2p-sim`: run one seeded scenario over an emulated path and print its figures.
+//! `lrp2p-sim`: run one seeded scenario over an emulated path and print its figures, or a
+//! sweep of scenarios as a table.
 //!
 //! ```text
 //! lrp2p-sim --rate-mbit 100 --rtt-ms 50 --loss 0.01 --bytes 10000000 --seed 1 [--json]
+//! lrp2p-sim sweep long-rtt [--seed 1] [--json]
 //! ```
 //!
-//! Prints the summary and a table of link counters, or with `--json` exactly one line of
-//! [`Summary`] JSON. The scenario is chosen in one place, [`run_scenario`].
+//! One scenario prints the summary and a table of link counters, or with `--json` exactly one
+//! line of [`Summary`] JSON. The scenario is chosen in one place, [`run_scenario`]. A sweep
+//! prints a Markdown table (or JSON lines) of [`lrp2p_sim::sweep`] rows.
 
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use lrp2p_sim::config::GilbertElliott;
 use lrp2p_sim::scenario::{ScenarioParams, ScenarioReport};
 use lrp2p_sim::transfer::endpoint_transfer;
 use lrp2p_sim::{Jitter, SimError, Summary};
 
-/// Run a seeded LRP2P scenario over an emulated path.
+/// Run a seeded LRP2P scenario over an emulated path, or a sweep of them.
 #[derive(Debug, Parser)]
-#[command(name = "lrp2p-sim", version, about)]
+#[command(
+    name = "lrp2p-sim",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: Option<Args>,
+}
+
+/// What else than one scenario to run.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a grid of scenarios and print one row of figures per run.
+    Sweep {
+        /// Which sweep.
+        #[arg(value_enum)]
+        which: SweepKind,
+        /// Seed of every random choice.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The sweeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SweepKind {
+    /// Lossless, one-BDP queue: 20 and 100 Mbit/s × RTT 10–600 ms.
+    LongRtt,
+}
+
+/// One scenario.
+#[derive(Debug, ClapArgs)]
 struct Args {
     /// Bottleneck rate in Mbit/s, each direction (0 = unlimited).
     #[arg(long)]
@@ -185,8 +227,39 @@ fn model_line(params: &ScenarioParams) -> String {
     )
 }
 
+/// Runs a sweep and renders it.
+fn sweep(which: SweepKind, seed: u64, json: bool) -> Result<String, SimError> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let rows = match which {
+        SweepKind::LongRtt => lrp2p_sim::sweep::long_rtt(seed, threads)?,
+    };
+    Ok(if json { lrp2p_sim::sweep::render_json(&rows) } else { lrp2p_sim::sweep::render(&rows) })
+}
+
+/// Writes `text` to stdout; a write error is a failure (a full disk must not look like success).
+fn print(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    if let Some(Command::Sweep { which, seed, json }) = cli.command {
+        return match sweep(which, seed, json) {
+            Ok(text) => print(&text),
+            Err(e) => {
+                eprintln!("lrp2p-sim: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let Some(args) = cli.run else {
+        eprintln!("lrp2p-sim: give a scenario (--rate-mbit, --rtt-ms, --bytes, --seed) or a sweep");
+        return ExitCode::from(2);
+    };
     let params = args.params();
     let report = match run_scenario(&params) {
         Ok(report) => report,
@@ -196,9 +269,5 @@ fn main() -> ExitCode {
         }
     };
     let text = if args.json { report.summary.to_json() + "\n" } else { render(&params, &report) };
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(_) => ExitCode::FAILURE,
-    }
+    print(&text)
 }

@@ -36,7 +36,7 @@ pub fn efficiency(goodput_mbit: f64, rate_bps: u64) -> f64 {
 }
 
 /// The result of one scenario run, serialized as exactly
-/// `{"ok":…,"bytes":…,"sim_secs":…,"goodput_mbit":…,"efficiency":…,"retransmits":…,"first_byte_ms":…,"jain_fairness":…}`
+/// `{"ok":…,"bytes":…,"sim_secs":…,"goodput_mbit":…,"efficiency":…,"retransmits":…,"first_byte_ms":…,"jain_fairness":…,"spurious_retransmits":…,"retransmit_ratio":…}`
 /// (fields in this order).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
@@ -56,6 +56,11 @@ pub struct Summary {
     pub first_byte_ms: Option<f64>,
     /// Jain's fairness index over the flows' goodputs.
     pub jain_fairness: f64,
+    /// Retransmissions the senders found unnecessary (acknowledged sooner than the minimum RTT
+    /// after they were sent; a lower bound).
+    pub spurious_retransmits: u64,
+    /// Retransmitted DATA datagrams over all DATA datagrams sent (0 without any).
+    pub retransmit_ratio: f64,
 }
 
 impl Summary {
@@ -80,7 +85,18 @@ impl Summary {
             retransmits,
             first_byte_ms: first_byte.map(|d| d.as_secs_f64() * 1e3),
             jain_fairness: jain_fairness(&shares),
+            spurious_retransmits: 0,
+            retransmit_ratio: 0.0,
         }
+    }
+
+    /// The same summary with the senders' spurious retransmissions and the DATA datagrams they
+    /// sent (retransmissions included), from which `retransmit_ratio` follows.
+    pub fn with_retransmissions(mut self, spurious: u64, data_datagrams: u64) -> Self {
+        self.spurious_retransmits = spurious;
+        self.retransmit_ratio =
+            if data_datagrams == 0 { 0.0 } else { self.retransmits as f64 / data_datagrams as f64 };
+        self
     }
 
     /// The summary as one line of JSON.
@@ -128,7 +144,7 @@ mod tests {
         );
         assert_eq!(
             s.to_json(),
-            r#"{"ok":true,"bytes":1000,"sim_secs":2.0,"goodput_mbit":0.004,"efficiency":0.5,"retransmits":3,"first_byte_ms":25.0,"jain_fairness":1.0}"#
+            r#"{"ok":true,"bytes":1000,"sim_secs":2.0,"goodput_mbit":0.004,"efficiency":0.5,"retransmits":3,"first_byte_ms":25.0,"jain_fairness":1.0,"spurious_retransmits":0,"retransmit_ratio":0.0}"#
         );
     }
 }

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use lrp2p_proto::config::EndpointConfig;
+use lrp2p_proto::connection::ConnectionStats;
 use lrp2p_proto::identity::StaticSecret;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -214,7 +215,12 @@ impl Transfer {
 
     /// Retransmitted datagrams over every flow of every node.
     pub fn retransmits(&self) -> u64 {
-        self.sim.nodes().map(|(_, n)| n.flows.iter().map(|f| f.stats.retransmits).sum::<u64>()).sum()
+        self.sum_stats(|s| s.retransmits)
+    }
+
+    /// `field` of every flow's latest statistics, summed over every node.
+    fn sum_stats(&self, field: impl Fn(&ConnectionStats) -> u64) -> u64 {
+        self.sim.nodes().map(|(_, n)| n.flows.iter().map(|f| field(&f.stats)).sum::<u64>()).sum()
     }
 
     /// The figures of the run: `ok` is `outcome == AllDone` and [`verified`](Self::verified);
@@ -250,6 +256,7 @@ impl Transfer {
             first.map(|t| t - start),
             &shares,
         )
+        .with_retransmissions(self.sum_stats(|s| s.spurious_retransmits), self.sum_stats(|s| s.segments_sent))
     }
 
     /// The summary with the link counters and times of the run.
