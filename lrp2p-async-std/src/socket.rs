@@ -1,15 +1,12 @@
-//! [`Socket`]: one UDP socket, one [`Endpoint`](lrp2p_proto::endpoint::Endpoint), one
+//! [`Socket`]: one UDP socket, one [`Endpoint`](lrp2p_proto::Endpoint), one
 //! driver thread; any number of connections in both directions.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Poll, Waker};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use async_io::Timer;
 use async_net::AsyncToSocketAddrs;
-use futures_lite::future::{self, poll_fn};
+use futures_lite::future::poll_fn;
 use lrp2p_driver::async_io_runtime;
 use lrp2p_driver::{
     EndpointConfig, EndpointStats, Error, IoStats, PublicKey, SOCKET_LINGER, Shared, StaticSecret,
@@ -31,7 +28,6 @@ pub fn generate_identity() -> StaticSecret {
 /// the peers can read such streams to the end (lrp2p-std's drop does the same wait in place).
 pub struct Socket {
     shared: Arc<Shared>,
-    dropped: Arc<DropSignal>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -74,12 +70,10 @@ impl Socket {
         let socket = UdpSocket::bind(&resolve(addr).await?[..])?;
         let local = socket.local_addr()?;
         let (shared, driver) = async_io_runtime::start(socket, identity, config)?;
-        let dropped = Arc::new(DropSignal::default());
-        let lingerer = linger_then_stop(shared.clone(), dropped.clone());
         std::thread::Builder::new()
             .name(format!("lrp2p-driver {local}"))
-            .spawn(move || async_io_runtime::run(future::or(driver, lingerer)))?;
-        Ok(Socket { shared, dropped })
+            .spawn(move || async_io_runtime::run(driver))?;
+        Ok(Socket { shared })
     }
 
     /// The local address the socket is bound to.
@@ -153,53 +147,9 @@ impl Socket {
 }
 
 impl Drop for Socket {
-    /// Stops at once if no finished stream waits for its acknowledgement; otherwise hands the
-    /// wait (up to 2 s) to the driver thread, which then stops. Never blocks.
+    /// Hands the driver thread the graceful stop: it stops once no finished stream waits for
+    /// its acknowledgement, or after [`SOCKET_LINGER`] (2 s). Never blocks.
     fn drop(&mut self) {
-        if self.shared.is_finishing() {
-            self.dropped.signal();
-        } else {
-            self.shared.stop();
-        }
+        self.shared.stop(SOCKET_LINGER);
     }
-}
-
-/// Tells the driver thread that the [`Socket`] was dropped.
-#[derive(Default)]
-struct DropSignal(Mutex<(bool, Option<Waker>)>);
-
-impl DropSignal {
-    fn signal(&self) {
-        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        state.0 = true;
-        if let Some(waker) = state.1.take() {
-            waker.wake();
-        }
-    }
-
-    async fn wait(&self) {
-        poll_fn(|cx| {
-            let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            if state.0 {
-                return Poll::Ready(());
-            }
-            state.1 = Some(cx.waker().clone());
-            Poll::Pending
-        })
-        .await;
-    }
-}
-
-/// Runs beside the driver on its thread: once the socket is dropped, waits up to
-/// [`SOCKET_LINGER`] for finished streams to be acknowledged, then stops the socket (which
-/// ends the driver, and with it the thread).
-async fn linger_then_stop(shared: Arc<Shared>, dropped: Arc<DropSignal>) {
-    dropped.wait().await;
-    let until = Instant::now() + SOCKET_LINGER;
-    while Instant::now() < until && shared.is_finishing() {
-        Timer::after(Duration::from_millis(2)).await;
-    }
-    shared.stop();
-    // The driver ends now; it finishes the thread.
-    future::pending::<()>().await;
 }

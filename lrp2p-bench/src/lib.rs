@@ -1,6 +1,6 @@
 //! # lrp2p-bench: what the benchmark programs share
 //!
-//! Benchmarks are programs that print figures, never timed tests (DESIGN.md, "Testing"). The
+//! Benchmarks are programs that print figures, never timed tests (`docs/ARCHITECTURE.md`). The
 //! program is `examples/loopback/main.rs`; this library holds what every contender in it uses:
 //!
 //! - [`Contender`]: the common shape of one transport under test (TCP, quinn, each LRP2P

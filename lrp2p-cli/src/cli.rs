@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use lrp2p_proto::identity::PublicKey;
+use lrp2p_proto::PublicKey;
 
 /// LRP2P: an encrypted, reliable transport over UDP with 0-RTT.
 #[derive(Debug, Parser)]

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use lrp2p_proto::identity::{KEY_LEN, StaticSecret};
+use lrp2p_proto::{KEY_LEN, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::error::CliError;

@@ -436,7 +436,7 @@ mod tests {
 
     #[tokio::test]
     async fn samples_carry_transport_statistics() {
-        let mut stats = lrp2p_proto::connection::ConnectionStats::default();
+        let mut stats = lrp2p_proto::ConnectionStats::default();
         stats.rtt = Some(Duration::from_millis(20));
         stats.cwnd = 123_456;
         stats.retransmits = 7;
@@ -463,7 +463,7 @@ mod tests {
         // total ever comes (a path that collapsed). The run still ends a grace period after
         // its duration, counting only what was acknowledged.
         let (a, _b) = tokio::io::duplex(64 * 1024);
-        let mut stats = lrp2p_proto::connection::ConnectionStats::default();
+        let mut stats = lrp2p_proto::ConnectionStats::default();
         stats.rtt = Some(Duration::from_millis(50));
         let mut a = crate::net::WithStats { inner: a, stats: Some(stats) };
         let started = std::time::Instant::now();

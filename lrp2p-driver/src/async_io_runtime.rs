@@ -104,8 +104,8 @@ impl AsyncTimer for AsyncIoTimer {
 /// [`run`]).
 pub fn start(
     socket: UdpSocket,
-    identity: lrp2p_proto::identity::StaticSecret,
-    config: lrp2p_proto::config::EndpointConfig,
+    identity: lrp2p_proto::StaticSecret,
+    config: lrp2p_proto::EndpointConfig,
 ) -> io::Result<(Arc<Shared>, impl Future<Output = ()> + Send + 'static)> {
     let shared = Shared::new(Arc::new(AsyncIoUdp::new(socket)?), identity, config);
     let driver = crate::drive(shared.clone(), AsyncIoTimer::default());

@@ -1,9 +1,9 @@
 //! Sending and receiving in batches: every datagram crosses the runtime boundary here, and
 //! nowhere else.
 //!
-//! - [`Sender`] takes what the endpoint's `poll_transmit` produces, groups it into
-//!   [`Transmit`]s (consecutive datagrams to one destination, equal in size but the last), and
-//!   hands them to [`UdpIo::try_send`]. When the socket would block, what is left waits in a
+//! - [`Sender`] takes the batches the endpoint's `poll_transmit_batch` builds (datagrams of one
+//!   connection to one destination, equal in size but the last: one segmentation-offload
+//!   call each) and hands them to [`UdpIo::try_send`]. When the socket would block, what is left waits in a
 //!   small stash (at most [`STASH_BATCHES`] batches) and nothing more is taken out of the
 //!   endpoint until the driver, woken by writability, has sent it: no datagram is dropped
 //!   because the socket buffer was momentarily full, and nothing queues without bound (the
@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use lrp2p_proto::endpoint::Endpoint;
+use lrp2p_proto::Endpoint;
 use rand_chacha::ChaCha20Rng;
 
 use crate::io::{IoStats, RecvMeta, Transmit, UdpIo};
@@ -43,9 +43,9 @@ pub(crate) const RECV_BATCH_GRO: usize = 16;
 /// with GRO, 16 buffers, 1 MiB, resident under load (quinn: 32 of 64 × 1,472 bytes, 3 MiB).
 const RECV_SLOT: usize = 65_536;
 
-/// Batches the stash holds at most: the rest of the one that met a full socket buffer, and
-/// the datagram that had already been taken out of the endpoint for the next one.
-pub(crate) const STASH_BATCHES: usize = 2;
+/// Batches the stash holds at most: the rest of the one that met a full socket buffer (the
+/// endpoint builds each batch; nothing beyond it is taken out before the stash is sent).
+pub(crate) const STASH_BATCHES: usize = 1;
 
 /// An unsent rest of a [`Transmit`], owned.
 #[derive(Debug)]
@@ -120,8 +120,9 @@ impl Sender {
         !self.stash.is_empty()
     }
 
-    /// Sends the stash, then everything the endpoint has to send. `false` when the socket
-    /// would block: the rest is stashed (or left in the endpoint) for the driver.
+    /// Sends the stash, then everything the endpoint has to send, in the batches the endpoint
+    /// builds (one connection's datagrams to one destination each). `false` when the socket
+    /// would block: the rest of that batch is stashed, and the rest stays in the endpoint.
     pub(crate) fn flush(
         &mut self,
         io: &dyn UdpIo,
@@ -140,74 +141,25 @@ impl Sender {
                 }
             }
         }
-        let max = self.max_datagram;
-        let limit = io.max_transmit_segments().clamp(1, SEND_BATCH);
-        // The batch being assembled: `buf[..len]`, `count` datagrams to `destination`.
-        let (mut len, mut count, mut segment) = (0, 0, 0);
-        let mut destination: Option<SocketAddr> = None;
-        loop {
-            // Room for one more datagram of the largest size in this batch.
-            let room = count < limit && len + max <= self.buf.len();
-            let next = if room { endpoint.poll_transmit(now, &mut self.buf[len..len + max]) } else { None };
-            match next {
-                Some(t) if t.len == 0 => {}
-                Some(t) if destination.is_none() => {
-                    (len, count, segment, destination) = (t.len, 1, t.len, Some(t.destination));
-                }
-                Some(t) if destination == Some(t.destination) && t.len <= segment => {
-                    len += t.len;
-                    count += 1;
-                    if t.len < segment {
-                        // A shorter datagram ends a batch.
-                        if !self.ship_batch(io, destination, segment, len, None) {
-                            return false;
-                        }
-                        (len, count, destination) = (0, 0, None);
-                    }
-                }
-                Some(t) => {
-                    // Another destination or a larger datagram: send the batch, and start the
-                    // next one with this datagram.
-                    if !self.ship_batch(io, destination, segment, len, Some((t.destination, t.len))) {
-                        return false;
-                    }
-                    self.buf.copy_within(len..len + t.len, 0);
-                    (len, count, segment, destination) = (t.len, 1, t.len, Some(t.destination));
-                }
-                None => {
-                    let full = !room;
-                    if count > 0 && !self.ship_batch(io, destination, segment, len, None) {
-                        return false;
-                    }
-                    if !full {
-                        return true;
-                    }
-                    (len, count, destination) = (0, 0, None);
-                }
+        // As many full datagrams as the buffer and the socket take per call.
+        let limit =
+            io.max_transmit_segments().clamp(1, SEND_BATCH).min(self.buf.len() / self.max_datagram).max(1);
+        while let Some(t) = endpoint.poll_transmit_batch(now, &mut self.buf, limit) {
+            if t.len == 0 {
+                continue;
+            }
+            let transmit = Transmit {
+                destination: t.destination,
+                segment_size: t.segment_size,
+                contents: &self.buf[..t.len],
+            };
+            if let Err(sent) = ship(io, &mut self.stats, &transmit) {
+                self.stash.push_back(Stashed::of(&transmit.skip(sent)));
+                debug_assert!(self.stash.len() <= STASH_BATCHES);
+                return false;
             }
         }
-    }
-
-    /// Ships `buf[..len]`; if the socket would block, stashes its rest and the `carried`
-    /// datagram after it (already taken out of the endpoint, for the next batch).
-    fn ship_batch(
-        &mut self,
-        io: &dyn UdpIo,
-        destination: Option<SocketAddr>,
-        segment_size: usize,
-        len: usize,
-        carried: Option<(SocketAddr, usize)>,
-    ) -> bool {
-        let Some(destination) = destination else { return true };
-        let transmit = Transmit { destination, segment_size, contents: &self.buf[..len] };
-        let Err(sent) = ship(io, &mut self.stats, &transmit) else { return true };
-        self.stash.push_back(Stashed::of(&transmit.skip(sent)));
-        if let Some((destination, n)) = carried {
-            let contents = &self.buf[len..len + n];
-            self.stash.push_back(Stashed::of(&Transmit { destination, segment_size: n, contents }));
-        }
-        debug_assert!(self.stash.len() <= STASH_BATCHES);
-        false
+        true
     }
 }
 
@@ -252,8 +204,8 @@ impl RecvBatch {
 mod tests {
     use std::sync::Mutex;
 
-    use lrp2p_proto::config::EndpointConfig;
-    use lrp2p_proto::identity::StaticSecret;
+    use lrp2p_proto::congestion::FixedWindowConfig;
+    use lrp2p_proto::{EndpointConfig, Event, StaticSecret};
     use rand_core::SeedableRng;
 
     use super::*;
@@ -331,36 +283,63 @@ mod tests {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
 
-    /// An endpoint (seeded: two calls give identical datagrams) with handshakes queued: three
-    /// to port 10, two to port 20, one to port 10.
+    /// An endpoint (seeded: two calls give identical datagrams) holding one connection, to
+    /// port 20, with 40 KB written and nothing limiting it: 30 datagrams to send (1361 payload
+    /// bytes fit a 1400-byte datagram with no ACK beside them), 29 full and a shorter last one.
     fn endpoint(now: Instant) -> Endpoint<ChaCha20Rng> {
         let mut rng = ChaCha20Rng::seed_from_u64(7);
-        let identity = StaticSecret::generate(&mut rng);
-        let peer = StaticSecret::generate(&mut rng).public_key();
-        let mut endpoint =
-            Endpoint::new(EndpointConfig::default(), identity, rng, now, 1_700_000_000_000_000_000);
-        for port in [10, 10, 10, 20, 20, 10] {
-            endpoint.connect(now, addr(port), Some(peer)).expect("connect");
+        let (key_a, key_b) = (StaticSecret::generate(&mut rng), StaticSecret::generate(&mut rng));
+        let peer = key_b.public_key();
+        let mut config = EndpointConfig::default();
+        config.early_data.start_floor = false;
+        config.connection.congestion = std::sync::Arc::new(FixedWindowConfig { window: 1 << 20 });
+        config.connection.pacing = false;
+        let unix = 1_700_000_000_000_000_000;
+        let mut a = Endpoint::new(config.clone(), key_a, ChaCha20Rng::seed_from_u64(8), now, unix);
+        let mut b = Endpoint::new(config, key_b, ChaCha20Rng::seed_from_u64(9), now, unix);
+        let conn = a.connect(now, addr(20), Some(peer)).expect("connect");
+        let mut buf = vec![0u8; 2048];
+        // The handshake, and B's first ACK (which opens A's window).
+        for _ in 0..3 {
+            while let Some(t) = a.poll_transmit(now, &mut buf) {
+                b.handle_datagram(now, addr(10), &mut buf[..t.len]);
+            }
+            while let Some(event) = b.poll_event() {
+                if let Event::Incoming { connection, .. } = event {
+                    b.accept(now, connection).expect("accept");
+                }
+            }
+            while let Some(t) = b.poll_transmit(now, &mut buf) {
+                a.handle_datagram(now, addr(20), &mut buf[..t.len]);
+            }
         }
-        endpoint
+        assert_eq!(a.write(now, conn, &[7u8; DATA]).expect("write"), DATA);
+        a
     }
 
+    /// Bytes the connection of [`endpoint`] has to send.
+    const DATA: usize = 40_000;
+
     #[test]
-    fn batches_by_destination_and_size() {
+    fn one_connection_sends_in_batches_of_equal_datagrams() {
         let now = Instant::now();
         let io = FakeIo::new(usize::MAX);
         let mut sender = Sender::new(1400);
         assert!(sender.flush(&io, &mut endpoint(now), now));
         let calls = io.calls.lock().expect("lock").clone();
-        let segment = calls[0].1;
-        assert_eq!(calls, [(addr(10), segment, 3), (addr(20), segment, 2), (addr(10), segment, 1)]);
-        assert_eq!(io.sent().len(), 6);
+        // The endpoint builds the batch: all of it in one call, to one destination.
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        let (destination, segment, count) = calls[0];
+        assert_eq!((destination, count), (addr(20), 30));
+        let sent = io.sent();
+        assert!(sent[..29].iter().all(|(_, d)| d.len() == segment));
+        assert!(sent[29].1.len() < segment);
 
-        // A socket that takes two datagrams per call gets batches of two at most.
-        let io = FakeIo { segments: 2, ..FakeIo::new(usize::MAX) };
+        // A socket that takes eight datagrams per call gets batches of eight at most.
+        let io = FakeIo { segments: 8, ..FakeIo::new(usize::MAX) };
         assert!(Sender::new(1400).flush(&io, &mut endpoint(now), now));
         let calls: Vec<usize> = io.calls.lock().expect("lock").iter().map(|c| c.2).collect();
-        assert_eq!(calls, [2, 1, 2, 1]);
+        assert_eq!(calls, [8, 8, 8, 6]);
     }
 
     #[test]
@@ -372,8 +351,7 @@ mod tests {
         let io = FakeIo::new(1);
         let mut sender = Sender::new(1400);
         let mut endpoint = endpoint(now);
-        // One datagram goes; the rest of the first batch and the datagram carried into the
-        // second wait in the stash.
+        // One datagram goes; the rest of the batch waits in the stash.
         assert!(!sender.flush(&io, &mut endpoint, now));
         assert!(sender.is_stashed());
         assert_eq!(io.sent().len(), 1);
@@ -454,9 +432,9 @@ mod tests {
         let mut sender = Sender::new(1400);
         assert!(sender.flush(&io, &mut endpoint(now), now));
         let calls = io.calls.lock().expect("lock").clone();
-        assert_eq!(calls.len(), 6);
+        assert_eq!(calls.len(), 30);
         assert!(calls.iter().all(|c| c.2 == 1));
         assert_eq!(io.sent(), reference.sent());
-        assert_eq!((sender.stats.send_calls, sender.stats.datagrams_sent), (6, 6));
+        assert_eq!((sender.stats.send_calls, sender.stats.datagrams_sent), (30, 30));
     }
 }

@@ -143,8 +143,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::{Wake, Waker};
 
-    use lrp2p_proto::config::EndpointConfig;
-    use lrp2p_proto::identity::StaticSecret;
+    use lrp2p_proto::EndpointConfig;
+    use lrp2p_proto::StaticSecret;
 
     use super::*;
     use crate::io::{RecvMeta, Transmit, UdpIo};
@@ -226,7 +226,7 @@ mod tests {
         assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
         assert!(future.as_mut().poll(&mut cx).is_pending());
 
-        shared.stop();
+        shared.stop(Duration::ZERO);
         assert_eq!(wakes.0.load(Ordering::SeqCst), 2);
         assert!(future.as_mut().poll(&mut cx).is_ready());
     }

@@ -13,7 +13,7 @@
 
 use std::io;
 
-use lrp2p_proto::connection::CloseReason;
+use lrp2p_proto::CloseReason;
 
 /// Why a connection or socket call failed. Wrapped in an [`io::Error`]; get it back with
 /// [`Error::of`].

@@ -51,7 +51,7 @@
 //!   [`AsyncTimer`] on async-io.
 //! - `error`: [`Error`].
 //!
-//! [`Endpoint`]: lrp2p_proto::endpoint::Endpoint
+//! [`Endpoint`]: lrp2p_proto::Endpoint
 //! [`Waker`]: std::task::Waker
 
 #[cfg(feature = "async-io-runtime")]
@@ -65,22 +65,23 @@ mod state;
 mod udp;
 mod wakers;
 
-pub use lrp2p_proto::config::{ConnectionConfig, EndpointConfig};
-pub use lrp2p_proto::connection::ConnectionStats;
-pub use lrp2p_proto::endpoint::EndpointStats;
-pub use lrp2p_proto::identity::{PublicKey, StaticSecret};
+pub use lrp2p_proto::ConnectionStats;
+pub use lrp2p_proto::EndpointStats;
+pub use lrp2p_proto::{ConnectionConfig, EndpointConfig};
+pub use lrp2p_proto::{PublicKey, StaticSecret};
 
 pub use crate::drive::drive;
 pub use crate::error::Error;
 pub use crate::io::{AsyncTimer, IoStats, RecvMeta, Transmit, UdpIo};
 pub use crate::shared::Shared;
-pub use crate::state::{ACCEPT_BACKLOG, DROP_LINGER, SOCKET_LINGER};
+pub use crate::state::{ACCEPT_BACKLOG, SOCKET_LINGER};
 pub use crate::udp::{MAX_TRANSMIT_BYTES, SOCKET_RECV_BUFFER, SOCKET_SEND_BUFFER, UdpCore, UdpSockRef};
 
-/// A connection of a [`Shared`]: what every `poll_*` call names. Stable from
-/// [`Shared::open`] (before the handshake starts) to the connection's end.
+/// A connection of a [`Shared`]: what every `poll_*` call names — the endpoint's own handle,
+/// valid from [`Shared::open`] (before the handshake starts) or [`Shared::poll_accept`] until
+/// [`Shared::drop_connection`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ConnId(pub(crate) u64);
+pub struct ConnId(pub(crate) lrp2p_proto::ConnectionHandle);
 
 /// A fresh static key from the operating system's RNG: a new identity.
 pub fn generate_identity() -> StaticSecret {

@@ -11,20 +11,19 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use lrp2p_proto::config::EndpointConfig;
-use lrp2p_proto::connection::{CloseReason, ConnectionStats};
-use lrp2p_proto::endpoint::{Endpoint, EndpointStats, ReadError, WriteError};
-use lrp2p_proto::identity::{PublicKey, StaticSecret};
-use lrp2p_proto::wire::close_code;
+use lrp2p_proto::{
+    ConnectionStats, Endpoint, EndpointConfig, EndpointStats, PublicKey, ReadError, StaticSecret, WriteError,
+    close_code,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use crate::ConnId;
 use crate::error::Error;
 use crate::io::{IoStats, UdpIo};
-use crate::state::{ConnState, State, unix_ns};
+use crate::state::{State, unix_ns};
 
 /// One socket's endpoint and connections behind one mutex, and its I/O. Adapters hold it in
 /// an [`Arc`], run [`drive`](crate::drive) beside it, and implement their stream types on the
@@ -76,24 +75,29 @@ impl Shared {
         self.public_key
     }
 
-    /// Records a connection to `remote` (Noise IK when `peer` is known, XX otherwise) without
-    /// starting it: the handshake starts at its first read, write, `poll_acknowledged`, `poll_connected` or
-    /// [`Shared::start`], so the first write's bytes ride in the first datagram.
+    /// Opens a connection to `remote` (Noise IK when `peer` is known, XX otherwise) without
+    /// starting it: the endpoint defers the handshake to its first read, write,
+    /// `poll_acknowledged`, `poll_connected` or [`Shared::start`], so the first write's bytes
+    /// ride in the first datagram.
     pub fn open(&self, remote: SocketAddr, peer: Option<PublicKey>) -> Result<ConnId, Error> {
         let mut state = self.lock();
         if state.stopping {
             return Err(Error::SocketClosed);
         }
-        let mut conn = ConnState::new(None, peer);
-        conn.pending_connect = Some((remote, peer));
-        Ok(ConnId(state.insert(conn)))
+        let now = Instant::now();
+        let handle =
+            state.endpoint.connect_deferred(now, remote, peer).map_err(|_| Error::TooManyConnections)?;
+        Ok(state.insert(handle, peer))
     }
 
-    /// Starts a lazy connect now (nothing else).
+    /// Starts a deferred connect now (nothing else).
     pub fn start(&self, id: ConnId) -> Result<(), Error> {
         let mut state = self.lock();
+        if let Some(Some(error)) = state.ended(id) {
+            return Err(error);
+        }
         let now = Instant::now();
-        state.start(id, now)?;
+        let _ = state.endpoint.start(now, id.0);
         state.after_call(&*self.io, now);
         Ok(())
     }
@@ -106,8 +110,8 @@ impl Shared {
                 return Poll::Ready(Err(Error::SocketClosed));
             }
             match state.incoming.pop_front() {
-                Some((id, peer)) if state.conns.contains_key(&id) => {
-                    return Poll::Ready(Ok((ConnId(id), peer)));
+                Some((handle, peer)) if state.conns.contains_key(&handle) => {
+                    return Poll::Ready(Ok((ConnId(handle), peer)));
                 }
                 Some(_) => {}
                 None => {
@@ -129,7 +133,7 @@ impl Shared {
             return Poll::Ready(end.map_or(Ok(()), Err));
         }
         let now = Instant::now();
-        state.start(id, now)?;
+        let _ = state.endpoint.start(now, id.0);
         state.after_call(&*self.io, now);
         match state.conn(id) {
             Some(conn) if conn.connected => Poll::Ready(Ok(())),
@@ -147,117 +151,109 @@ impl Shared {
             return Poll::Ready(Ok(0));
         }
         let mut state = self.lock();
-        loop {
-            if let Some(conn) = state.conn(id) {
-                if !conn.salvage.is_empty() {
-                    let n = buf.len().min(conn.salvage.len());
-                    for (dst, src) in buf.iter_mut().zip(conn.salvage.drain(..n)) {
-                        *dst = src;
-                    }
-                    return Poll::Ready(Ok(n));
+        if state.stopping {
+            return Poll::Ready(Err(Error::SocketClosed));
+        }
+        match state.conn(id) {
+            None => return Poll::Ready(Err(Error::Closed)),
+            Some(conn) if conn.eof => return Poll::Ready(Ok(0)),
+            Some(_) => {}
+        }
+        let now = Instant::now();
+        // What the connection received stays readable through the endpoint after it ended,
+        // until read to the end.
+        let result = state.endpoint.read(now, id.0, buf);
+        state.after_call(&*self.io, now);
+        match result {
+            Ok(0) => {
+                if let Some(conn) = state.conn(id) {
+                    conn.eof = true;
                 }
-                if conn.eof {
-                    return Poll::Ready(Ok(0));
-                }
+                Poll::Ready(Ok(0))
             }
-            if let Some(end) = state.ended(id) {
-                return Poll::Ready(end.map_or(Ok(0), Err));
-            }
-            let now = Instant::now();
-            let handle = state.start(id, now)?;
-            let result = state.endpoint.read(now, handle, buf);
-            if let (Ok(0), Some(conn)) = (result, state.conn(id)) {
-                conn.eof = true;
-            }
-            state.after_call(&*self.io, now);
-            match result {
-                Ok(n) => return Poll::Ready(Ok(n)),
-                Err(ReadError::Blocked) => {
+            Ok(n) => Poll::Ready(Ok(n)),
+            // Ended (the endpoint may already have let the state go): the recorded reason says
+            // whether this is the end of the stream or an error.
+            Err(_) if state.ended(id).is_some() => match state.ended(id).flatten() {
+                None => {
                     if let Some(conn) = state.conn(id) {
-                        conn.readers.register(cx.waker());
+                        conn.eof = true;
                     }
-                    return Poll::Pending;
+                    Poll::Ready(Ok(0))
                 }
-                // Ended: the dispatch above recorded why (loop to report it).
-                Err(_) if state.ended(id).is_some() => {}
-                Err(_) => return Poll::Ready(Err(Error::Closed)),
+                Some(error) => Poll::Ready(Err(error)),
+            },
+            Err(ReadError::Blocked) => {
+                if let Some(conn) = state.conn(id) {
+                    conn.readers.register(cx.waker());
+                }
+                Poll::Pending
             }
+            Err(_) => Poll::Ready(Err(Error::Closed)),
         }
     }
 
     /// Writes from `data`; `Pending` while the send buffer is full (backpressure: nothing is
-    /// buffered beyond the endpoint's `send_buffer`).
+    /// buffered beyond the endpoint's send buffer).
     pub fn poll_write(&self, id: ConnId, cx: &mut Context<'_>, data: &[u8]) -> Poll<Result<usize, Error>> {
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
         let mut state = self.lock();
-        loop {
-            if let Some(end) = state.ended(id) {
-                return Poll::Ready(Err(end_error(end)));
-            }
-            let now = Instant::now();
-            let handle = state.start(id, now)?;
-            let result = state.endpoint.write(now, handle, data);
-            state.after_call(&*self.io, now);
-            match result {
-                Ok(0) => {
-                    if let Some(conn) = state.conn(id) {
-                        conn.writers.register(cx.waker());
-                    }
-                    return Poll::Pending;
+        if let Some(end) = state.ended(id) {
+            return Poll::Ready(Err(end_error(end)));
+        }
+        let now = Instant::now();
+        let result = state.endpoint.write(now, id.0, data);
+        state.after_call(&*self.io, now);
+        match result {
+            Ok(0) => {
+                if let Some(conn) = state.conn(id) {
+                    conn.writers.register(cx.waker());
                 }
-                Ok(n) => return Poll::Ready(Ok(n)),
-                Err(WriteError::Finished) => return Poll::Ready(Err(Error::Shutdown)),
-                Err(_) if state.ended(id).is_some() => {}
-                Err(_) => return Poll::Ready(Err(Error::Closed)),
+                Poll::Pending
             }
+            Ok(n) => Poll::Ready(Ok(n)),
+            Err(WriteError::Finished) => Poll::Ready(Err(Error::Shutdown)),
+            Err(_) => Poll::Ready(Err(state.ended(id).map_or(Error::Closed, end_error))),
         }
     }
 
     /// Ready when the peer has acknowledged every byte written, and the FIN too once the
     /// stream is shut down (or the connection finished gracefully); with the error that ended
-    /// it otherwise. Starts a lazy connect. What the adapters' `acknowledged()` waits for.
+    /// it otherwise. Starts a deferred connect. What the adapters' `acknowledged()` waits for.
     pub fn poll_acknowledged(&self, id: ConnId, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut state = self.lock();
-        loop {
-            if let Some(end) = state.ended(id) {
-                return Poll::Ready(end.map_or(Ok(()), Err));
-            }
-            let now = Instant::now();
-            state.start(id, now)?;
-            state.after_call(&*self.io, now);
-            match state.acknowledged(id) {
-                Some(true) => return Poll::Ready(Ok(())),
-                Some(false) => {
-                    if let Some(conn) = state.conn(id) {
-                        conn.ack_waiters.register(cx.waker());
-                        state.ack_waiting.insert(id.0);
-                    }
-                    return Poll::Pending;
+        if let Some(end) = state.ended(id) {
+            return Poll::Ready(end.map_or(Ok(()), Err));
+        }
+        let now = Instant::now();
+        let _ = state.endpoint.start(now, id.0);
+        state.after_call(&*self.io, now);
+        match state.endpoint.is_acknowledged(id.0) {
+            Ok(true) => Poll::Ready(Ok(())),
+            Ok(false) if state.ended(id).is_none() => {
+                if let Some(conn) = state.conn(id) {
+                    conn.ack_waiters.register(cx.waker());
                 }
-                None if state.ended(id).is_some() => {}
-                None => return Poll::Ready(Err(Error::Closed)),
+                Poll::Pending
             }
+            _ => Poll::Ready(state.ended(id).flatten().map_or(Ok(()), Err)),
         }
     }
 
     /// Half-closes: queues a FIN after the bytes written so far and is ready at once (it never
     /// returns `Pending`; the FIN leaves as soon as congestion and flow control let the data
-    /// before it go). To wait until the peer has everything, FIN included, [`Shared::poll_acknowledged`]
-    /// after it.
-    /// Writing fails with [`Error::Shutdown`] from now on; reading continues.
+    /// before it go). To wait until the peer has everything, FIN included,
+    /// [`Shared::poll_acknowledged`] after it. Writing fails with [`Error::Shutdown`] from now
+    /// on; reading continues.
     pub fn poll_shutdown(&self, id: ConnId, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut state = self.lock();
         if let Some(end) = state.ended(id) {
             return Poll::Ready(end.map_or(Ok(()), Err));
         }
         let now = Instant::now();
-        let handle = state.start(id, now)?;
-        state.endpoint.shutdown(now, handle);
-        if let Some(conn) = state.conn(id) {
-            conn.shut_down = true;
-        }
+        let _ = state.endpoint.shutdown(now, id.0);
         state.after_call(&*self.io, now);
         Poll::Ready(Ok(()))
     }
@@ -266,26 +262,17 @@ impl Shared {
     /// Later calls fail with [`Error::Closed`].
     pub fn close(&self, id: ConnId) {
         let mut state = self.lock();
-        let now = Instant::now();
-        let Some(conn) = state.conn(id) else { return };
-        if conn.closed.is_some() {
+        if state.conn(id).is_none_or(|c| c.closed.is_some()) {
             return;
         }
-        conn.salvage.clear();
-        match conn.handle {
-            Some(handle) => state.endpoint.close(now, handle, close_code::NO_ERROR, b"closed"),
-            None => {
-                // Closed before its lazy connect started: it never will.
-                conn.pending_connect = None;
-                conn.closed = Some(CloseReason::Local { code: close_code::NO_ERROR });
-            }
-        }
+        let now = Instant::now();
+        let _ = state.endpoint.close(now, id.0, close_code::NO_ERROR, b"closed");
         state.after_call(&*self.io, now);
     }
 
-    /// The application dropped the connection: it finishes gracefully (a FIN after the data
-    /// written) and discards what still arrives; its state is freed when the peer finishes
-    /// too, or it is aborted after [`DROP_LINGER`](crate::DROP_LINGER).
+    /// The application dropped the connection: the endpoint finishes it on its own (a FIN after
+    /// the data written, what still arrives discarded, an abort after its `release_linger` if
+    /// the peer does not finish too) and frees it.
     pub fn drop_connection(&self, id: ConnId) {
         let mut state = self.lock();
         let now = Instant::now();
@@ -298,7 +285,7 @@ impl Shared {
     pub fn peer_key(&self, id: ConnId) -> Option<PublicKey> {
         let state = self.lock();
         let conn = state.conns.get(&id.0)?;
-        conn.peer.or_else(|| conn.handle.and_then(|h| state.endpoint.peer_key(h)))
+        conn.peer.or_else(|| state.endpoint.peer_key(id.0))
     }
 
     /// Whether the handshake has completed.
@@ -309,8 +296,8 @@ impl Shared {
     /// The connection's counters, while the endpoint still holds its state.
     pub fn connection_stats(&self, id: ConnId) -> Option<ConnectionStats> {
         let state = self.lock();
-        let handle = state.conns.get(&id.0)?.handle?;
-        state.endpoint.connection_stats(handle)
+        state.conns.get(&id.0)?;
+        state.endpoint.connection_stats(id.0)
     }
 
     /// Decides which peers to accept, by their authenticated static key; a refused peer gets
@@ -345,15 +332,19 @@ impl Shared {
     /// acknowledgement: an adapter's socket drop lingers up to
     /// [`SOCKET_LINGER`](crate::SOCKET_LINGER) while it does.
     pub fn is_finishing(&self) -> bool {
-        self.lock().finishing()
+        self.lock().endpoint.is_finishing()
     }
 
-    /// Stops the socket: aborts every connection except fully acknowledged finished ones
-    /// (each peer is told), sends a CLOSE NO_ERROR for those finished both ways (so that a
-    /// peer whose last ACKs were lost finishes too), fails every later call with [`Error::SocketClosed`], wakes every
-    /// waiter, and ends [`drive`](crate::drive).
-    pub fn stop(&self) {
-        self.lock().stop(&*self.io, Instant::now());
+    /// Stops the socket once every finished stream (shut down, or of a dropped connection) is
+    /// acknowledged, or after `linger` at the latest: what a dropped socket does, with
+    /// [`SOCKET_LINGER`](crate::SOCKET_LINGER). The driver completes it when the last
+    /// acknowledgement arrives, or at the deadline; then the endpoint closes what is left
+    /// (PROTOCOL.md §8.7: every connection aborted with a CLOSE to its peer, except fully
+    /// acknowledged finished ones; CLOSE NO_ERROR for those finished both ways), every later
+    /// call fails with [`Error::SocketClosed`], every waiter is woken, and
+    /// [`drive`](crate::drive) ends. A zero `linger` stops at once.
+    pub fn stop(&self, linger: Duration) {
+        self.lock().stop(&*self.io, Instant::now(), linger);
     }
 
     /// Whether [`Shared::stop`] was called.

@@ -35,6 +35,7 @@ impl WakerSet {
     }
 
     /// Whether anybody waits.
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.wakers.is_empty()
     }

@@ -80,8 +80,8 @@ fn write_accept_read_shutdown_acknowledged() {
         assert_eq!(got, data);
     });
     writer.join().expect("writer");
-    a.stop();
-    b.stop();
+    a.stop(Duration::ZERO);
+    b.stop(Duration::ZERO);
     assert!(a.is_stopped());
     assert_eq!(with_deadline(poll_fn(|cx| a.poll_accept(cx))), Err(Error::SocketClosed));
     driver_a.join().expect("driver a");
@@ -135,8 +135,8 @@ fn bulk_moves_many_datagrams_per_call() {
         let per_call = received.datagrams_received / received.recv_calls.max(1);
         assert!(per_call >= 4, "{per_call} datagrams per receive: {received:?}");
     }
-    a.stop();
-    b.stop();
+    a.stop(Duration::ZERO);
+    b.stop(Duration::ZERO);
     driver_a.join().expect("driver a");
     driver_b.join().expect("driver b");
 }
@@ -163,9 +163,9 @@ fn stop_sends_a_close_for_connections_finished_both_ways() {
     });
     // Both streams finished at A: nothing is left to send, but the CLOSE.
     let before = a.io_stats().datagrams_sent;
-    a.stop();
+    a.stop(Duration::ZERO);
     assert!(a.io_stats().datagrams_sent > before, "no CLOSE sent at stop");
-    b.stop();
+    b.stop(Duration::ZERO);
     driver_a.join().expect("driver a");
     driver_b.join().expect("driver b");
 }

@@ -3,7 +3,7 @@
 //! Not a test: a program that prints figures. Run it optimized, with both backends:
 //!
 //! ```text
-//! cargo run --release -p lrp2p-proto --features ring --example crypto_bench
+//! cargo run --release -p lrp2p-proto --features ring,internals --example crypto_bench
 //! ```
 //!
 //! Sections (each a `bench_*` function called from `main`):
@@ -56,7 +56,7 @@ fn bench_aead() -> Result<(), Box<dyn Error>> {
     #[cfg(not(feature = "ring"))]
     println!(
         "  ring: not built; run with `--features ring` to measure it \
-         (cargo run --release -p lrp2p-proto --features ring --example crypto_bench)"
+         (cargo run --release -p lrp2p-proto --features ring,internals --example crypto_bench)"
     );
     Ok(())
 }
@@ -102,10 +102,10 @@ fn bench_backend<A: Aead>() -> Result<(), Box<dyn Error>> {
 /// X25519 rate that bounds them: each side of IK performs one key generation and four DH
 /// (`es`, `ss`, `ee`, `se`); each side of XX one key generation and three DH.
 fn bench_handshakes() -> Result<(), Box<dyn Error>> {
+    use lrp2p_proto::StaticSecret;
     use lrp2p_proto::crypto::noise::ik::{IkInitiator, IkResponder};
     use lrp2p_proto::crypto::noise::prologue;
     use lrp2p_proto::crypto::noise::xx::{XxInitiator, XxResponder};
-    use lrp2p_proto::identity::StaticSecret;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 

@@ -2,7 +2,7 @@
 //! whose first datagram carries "Hello World", encrypted transport packets both ways, and what
 //! happens to a replayed initiation, a replayed packet and a tampered one.
 //!
-//! `cargo run --release -p lrp2p-proto --features ring --example demo`
+//! `cargo run --release -p lrp2p-proto --features ring,internals --example demo`
 
 // A program, not the core: it owns the clock and prints (the sans-IO rules bind the library).
 #![allow(clippy::disallowed_methods, clippy::print_stdout)]
@@ -10,10 +10,10 @@
 use std::error::Error;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use lrp2p_proto::StaticSecret;
 use lrp2p_proto::crypto::Session;
 use lrp2p_proto::crypto::early::{EarlyDataConfig, EarlyDataGuard};
 use lrp2p_proto::handshake::{read_ik_initiation, read_ik_response, write_ik_initiation, write_ik_response};
-use lrp2p_proto::identity::StaticSecret;
 use lrp2p_proto::wire::{
     AckRepr, ConnectionId, DataRepr, Datagram, IkInitPayload, IkResponsePayload, SackRanges, Segments, Seq,
     TRANSPORT_HEADER_LEN, Tail,
@@ -117,7 +117,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let (again, replayed) = read_ik_initiation(&bob, &init, &mut plain)?;
     let verdict = guard.check_and_record(&again.remote_static(), replayed.timestamp_ns, now_ns);
     println!("attacker replays the initiation:   {} (Noise alone would accept it)", outcome(verdict));
-    println!("\nfigures: cargo run --release -p lrp2p-proto --features ring --example crypto_bench");
+    println!("\nfigures: cargo run --release -p lrp2p-proto --features ring,internals --example crypto_bench");
     Ok(())
 }
 

@@ -10,9 +10,9 @@
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use lrp2p_proto::config::EndpointConfig;
-use lrp2p_proto::endpoint::{Endpoint, Event};
-use lrp2p_proto::identity::StaticSecret;
+use lrp2p_proto::EndpointConfig;
+use lrp2p_proto::StaticSecret;
+use lrp2p_proto::{Endpoint, Event};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         while let Some(event) = b.poll_event() {
             if let Event::Incoming { connection, .. } = event {
-                b.accept(now, connection);
+                let _ = b.accept(now, connection);
             }
         }
         while let Some(t) = b.poll_transmit(now, &mut buf) {

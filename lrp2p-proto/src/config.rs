@@ -7,11 +7,31 @@ use std::time::Duration;
 use crate::congestion::{ControllerFactory, CubicConfig};
 use crate::crypto::early::EarlyDataConfig;
 use crate::recovery::RttConfig;
-use crate::wire::{DEFAULT_MAX_DATAGRAM, TAG_LEN, TRANSPORT_HEADER_LEN};
+use crate::wire::{
+    ACK_HEADER_LEN, DEFAULT_MAX_DATAGRAM, MAX_ACK_DELAY, SEGMENT_HEADER_LEN, TAG_LEN, TRANSPORT_HEADER_LEN,
+};
+
+/// Bytes of one extension's type and length (PROTOCOL.md §7.7).
+const EXTENSION_HEADER_LEN: usize = 2;
+
+/// Bytes of one SACK range: its start and end (PROTOCOL.md §7.7).
+const SACK_RANGE_LEN: usize = 8;
+
+/// SACK ranges a full-sized DATA segment leaves room for beside its ACK.
+const SACK_RANGES_BESIDE_DATA: usize = 4;
 
 /// Bytes of a transport datagram that are not segment payload when it carries one DATA
-/// segment and an ACK with a few SACK ranges: header, tag, ACK (9 + SACK) and DATA (6) headers.
-pub(crate) const PACKET_OVERHEAD: usize = TRANSPORT_HEADER_LEN + TAG_LEN + 6 + 9 + 2 + 8 * 4;
+/// segment and an ACK with a few SACK ranges: header, tag, ACK header and its SACK extension,
+/// DATA header. The payload of a full DATA segment (the MSS) is the datagram size less this.
+pub(crate) const PACKET_OVERHEAD: usize = TRANSPORT_HEADER_LEN
+    + TAG_LEN
+    + ACK_HEADER_LEN
+    + EXTENSION_HEADER_LEN
+    + SACK_RANGES_BESIDE_DATA * SACK_RANGE_LEN
+    + SEGMENT_HEADER_LEN;
+
+/// The least DATA payload per segment, whatever `max_datagram_size` says.
+const MIN_MSS: usize = 64;
 
 /// The least send buffer a connection gets while its congestion window is small (see
 /// [`ConnectionConfig::send_buffer`]).
@@ -47,7 +67,8 @@ pub struct ConnectionConfig {
     /// Send a PING when nothing was sent for this long (keeps NAT bindings and the peer's idle
     /// timer alive). `None` disables keep-alives.
     pub keep_alive: Option<Duration>,
-    /// Longest a receiver delays an ACK (PROTOCOL.md §8.5: at most 25 ms).
+    /// Longest this side delays an ACK (PROTOCOL.md §8.5: at most 25 ms, which is also the
+    /// most it will wait; the connection's ACK policy is `connection/ack.rs`).
     pub max_ack_delay: Duration,
     /// Retransmission-timer settings.
     pub rtt: RttConfig,
@@ -62,6 +83,10 @@ pub struct ConnectionConfig {
     /// Initial sequence number; `None` draws it from the endpoint's RNG (the default). Tests use
     /// it to cross the 2^32 wrap-around.
     pub initial_seq: Option<u32>,
+    /// How long a connection the application released while it was still open
+    /// (`Endpoint::release`) may take to finish gracefully (its FIN acknowledged, the peer's FIN
+    /// received) before it is aborted with a CLOSE. Default 10 s.
+    pub release_linger: Duration,
 }
 
 impl Default for ConnectionConfig {
@@ -74,12 +99,13 @@ impl Default for ConnectionConfig {
             handshake_rto: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(30),
             keep_alive: Some(Duration::from_secs(10)),
-            max_ack_delay: Duration::from_millis(25),
+            max_ack_delay: MAX_ACK_DELAY,
             rtt: RttConfig::default(),
             congestion: Arc::new(CubicConfig::default()),
             pacing: true,
             key_update_interval: Some(Duration::from_secs(120)),
             initial_seq: None,
+            release_linger: Duration::from_secs(10),
         }
     }
 }
@@ -87,7 +113,7 @@ impl Default for ConnectionConfig {
 impl ConnectionConfig {
     /// Payload bytes of one full DATA segment.
     pub(crate) fn mss(&self) -> usize {
-        self.max_datagram_size.saturating_sub(PACKET_OVERHEAD).max(64)
+        self.max_datagram_size.saturating_sub(PACKET_OVERHEAD).max(MIN_MSS)
     }
 
     /// The send buffer for a congestion window of `cwnd` bytes (see

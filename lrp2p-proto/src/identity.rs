@@ -4,7 +4,7 @@
 //! (RFC 4648 §4), 44 characters for 32 bytes — the form WireGuard users already know:
 //!
 //! ```
-//! use lrp2p_proto::identity::{PublicKey, StaticSecret};
+//! use lrp2p_proto::{PublicKey, StaticSecret};
 //! # use rand_core::{RngCore, CryptoRng, impls};
 //! # struct Fixed(u8);
 //! # impl RngCore for Fixed {
@@ -20,7 +20,7 @@
 //! let parsed: PublicKey = text.parse()?;
 //! assert_eq!(parsed, secret.public_key());
 //! assert!("not a key".parse::<PublicKey>().is_err());
-//! # Ok::<(), lrp2p_proto::identity::ParseKeyError>(())
+//! # Ok::<(), lrp2p_proto::ParseKeyError>(())
 //! ```
 //!
 //! Secrets are zeroized on drop and never printed: their `Debug` shows only the public key.
@@ -37,7 +37,7 @@ use zeroize::Zeroizing;
 pub const KEY_LEN: usize = 32;
 
 /// Length of a public key's text form: base64 of 32 bytes with one padding character.
-pub const PUBLIC_KEY_TEXT_LEN: usize = 44;
+pub(crate) const PUBLIC_KEY_TEXT_LEN: usize = 44;
 
 /// A peer's static public key: its identity.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

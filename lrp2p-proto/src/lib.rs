@@ -8,17 +8,17 @@
 //!
 //! ## The contract
 //!
-//! One [`Endpoint`](endpoint::Endpoint) per UDP socket. The caller owns the socket, a clock and
+//! One [`Endpoint`] per UDP socket. The caller owns the socket, a clock and
 //! a [`rand_core`] RNG, and drives the endpoint with exactly four kinds of input and output:
 //!
-//! - **in**: [`handle_datagram(now, from, bytes)`](endpoint::Endpoint::handle_datagram) for every
-//!   UDP payload received, and [`handle_timeout(now)`](endpoint::Endpoint::handle_timeout) when
+//! - **in**: [`handle_datagram(now, from, bytes)`](Endpoint::handle_datagram) for every
+//!   UDP payload received, and [`handle_timeout(now)`](Endpoint::handle_timeout) when
 //!   the deadline from `poll_timeout` passes;
-//! - **out**: [`poll_transmit(now, buf)`](endpoint::Endpoint::poll_transmit) until it returns
+//! - **out**: [`poll_transmit(now, buf)`](Endpoint::poll_transmit) until it returns
 //!   `None`, sending each datagram it writes into `buf`;
-//!   [`poll_timeout()`](endpoint::Endpoint::poll_timeout) for the next deadline;
-//!   [`poll_event()`](endpoint::Endpoint::poll_event) for what the application should act on;
-//! - **application calls** on a [`ConnectionHandle`](endpoint::ConnectionHandle): `connect`,
+//!   [`poll_timeout()`](Endpoint::poll_timeout) for the next deadline;
+//!   [`poll_event()`](Endpoint::poll_event) for what the application should act on;
+//! - **application calls** on a [`ConnectionHandle`]: `connect`,
 //!   `accept`/`refuse`, `write` (returns how much it took: backpressure), `read`, `shutdown`
 //!   (half-close), `close`.
 //!
@@ -31,9 +31,7 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use lrp2p_proto::config::EndpointConfig;
-//! use lrp2p_proto::endpoint::{Endpoint, Event};
-//! use lrp2p_proto::identity::StaticSecret;
+//! use lrp2p_proto::{Endpoint, EndpointConfig, Event, StaticSecret};
 //! use rand_chacha::ChaCha20Rng;
 //! use rand_core::SeedableRng;
 //!
@@ -68,7 +66,7 @@
 //!     while let Some(event) = bob.poll_event() {
 //!         match event {
 //!             // The application decides whom to accept, by static key.
-//!             Event::Incoming { connection, .. } => bob.accept(now, connection),
+//!             Event::Incoming { connection, .. } => bob.accept(now, connection)?,
 //!             Event::Readable { connection } => {
 //!                 let n = bob.read(now, connection, &mut buf)?;
 //!                 received.extend_from_slice(&buf[..n]);
@@ -84,25 +82,60 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! ## Modules
+//! ## What the crate holds
 //!
-//! - [`endpoint`]: the endpoint, handles, events; [`config`]: its settings.
-//! - [`connection`]: per-connection types (close reasons, statistics).
-//! - [`wire`]: the v1 wire format (`docs/PROTOCOL.md` is normative), views and `Repr`s.
-//! - [`crypto`]: the Noise IK/XX handshakes, the transport session, replay protection,
-//!   0-RTT safety and DoS cookies; [`handshake`]: the handshake steps on whole datagrams.
-//! - [`recovery`], [`congestion`]: RTT estimation, CUBIC, pacing.
-//! - [`identity`]: static keys and their text form.
+//! The embedder's names are at the root: [`Endpoint`] and its [`EndpointConfig`] /
+//! [`ConnectionConfig`], the [`ConnectionHandle`]s and [`Event`]s it hands out, [`Transmit`],
+//! the errors ([`ConnectError`], [`WriteError`], [`ReadError`], [`UnknownConnection`]), keys
+//! ([`PublicKey`], [`StaticSecret`]), statistics ([`ConnectionStats`], [`EndpointStats`]),
+//! [`CloseReason`] and the [`close_code`]s. [`congestion`] is the one public module: the
+//! [`Controller`](congestion::Controller) interface for other congestion controllers.
+//!
+//! Inside: `endpoint` (routing and admission), `connection` (one connection's handshake,
+//! streams, timers and lifecycle), `arq` (the send and receive streams), `recovery` (RTT and
+//! the retransmission timer), `wire` (the v1 wire format; `docs/PROTOCOL.md` is normative),
+//! `crypto` (Noise IK/XX, the transport session, replay protection, 0-RTT safety, cookies) and
+//! `handshake` (the handshake steps on whole datagrams). `docs/ARCHITECTURE.md` draws the layers.
+//! The feature `internals` makes `wire`, `crypto` and `handshake` public for tests, benchmarks
+//! and the fuzz targets (feature `fuzzing`); they are not a stable API.
 
 pub(crate) mod arq;
-pub mod config;
+mod config;
 pub mod congestion;
-pub mod connection;
+mod connection;
+mod endpoint;
+mod error;
+mod identity;
+mod recovery;
+
+#[cfg(feature = "internals")]
 pub mod crypto;
-pub mod endpoint;
+#[cfg(not(feature = "internals"))]
+#[allow(unreachable_pub, dead_code, unused_imports)] // public only with `internals`
+pub(crate) mod crypto;
+#[cfg(feature = "internals")]
+pub mod handshake;
+#[cfg(not(feature = "internals"))]
+#[allow(unreachable_pub, dead_code, unused_imports)] // public only with `internals`
+pub(crate) mod handshake;
+#[cfg(feature = "internals")]
+pub mod wire;
+#[cfg(not(feature = "internals"))]
+#[allow(unreachable_pub, dead_code, unused_imports)] // public only with `internals`
+pub(crate) mod wire;
+
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-pub mod handshake;
-pub mod identity;
-pub mod recovery;
-pub mod wire;
+
+pub use crate::config::{ConnectionConfig, EndpointConfig, SEND_BUFFER_FLOOR};
+pub use crate::connection::{CloseReason, ConnectionStats};
+pub use crate::crypto::early::EarlyDataConfig;
+pub use crate::endpoint::{ConnectionHandle, Endpoint, EndpointStats, Event, Transmit};
+pub use crate::error::{ConnectError, ReadError, UnknownConnection, WriteError};
+pub use crate::identity::{KEY_LEN, ParseKeyError, PublicKey, StaticSecret};
+pub use crate::recovery::RttConfig;
+pub use crate::wire::{DEFAULT_MAX_DATAGRAM, MAX_ACK_DELAY, close_code};
+
+/// The name of the AEAD backend built in for transport packets: RustCrypto's
+/// `chacha20poly1305` by default, ring's with the `ring` feature.
+pub const AEAD_BACKEND: &str = <crypto::DefaultAead as crypto::Aead>::NAME;

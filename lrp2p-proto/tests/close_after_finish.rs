@@ -13,9 +13,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use common::{Pair, Side};
-use lrp2p_proto::connection::CloseReason;
-use lrp2p_proto::endpoint::Event;
-use lrp2p_proto::wire::close_code;
+use lrp2p_proto::CloseReason;
+use lrp2p_proto::Event;
+use lrp2p_proto::close_code;
 
 fn closed(events: &[Event]) -> Option<CloseReason> {
     events.iter().find_map(|e| if let Event::Closed { reason, .. } = e { Some(reason.clone()) } else { None })
@@ -45,14 +45,14 @@ fn close_after_both_finished_ends_the_peer_finished_despite_lost_acks() {
     // A's stream: written, finished, acknowledged; B's application does not read it yet.
     let now = p.now;
     p.a.write(now, a, b"from a").unwrap();
-    p.a.shutdown(now, a);
+    p.a.shutdown(now, a).unwrap();
     p.drive_until(Duration::from_secs(5), |p| p.a.connection_stats(a).is_some_and(|s| s.fin_acked));
 
     // B's stream: A receives it whole, but none of A's ACKs reach B any more.
     a_passes.set(Some(0));
     let now = p.now;
     p.b.write(now, b, b"from b").unwrap();
-    p.b.shutdown(now, b);
+    p.b.shutdown(now, b).unwrap();
     let mut got_a = Vec::new();
     p.drive_until(Duration::from_secs(5), |p| p.read_all(Side::A, a, &mut got_a));
     assert_eq!(got_a, b"from b");
@@ -62,7 +62,7 @@ fn close_after_both_finished_ends_the_peer_finished_despite_lost_acks() {
 
     // A's socket goes: its CLOSE NO_ERROR leaves, then nothing more from A.
     let now = p.now;
-    p.a.close(now, a, close_code::NO_ERROR, b"finished");
+    p.a.close(now, a, close_code::NO_ERROR, b"finished").unwrap();
     a_passes.set(Some(1));
     p.drive_until(Duration::from_secs(1), |p| closed(&p.b_events).is_some());
     assert_eq!(closed(&p.b_events), Some(CloseReason::Finished), "B ends finished, not closed by A");

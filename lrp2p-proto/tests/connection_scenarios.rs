@@ -7,9 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Pair, Side};
-use lrp2p_proto::connection::CloseReason;
-use lrp2p_proto::endpoint::{ConnectionHandle, Event};
-use lrp2p_proto::wire::{PacketType, close_code};
+use lrp2p_proto::{CloseReason, ConnectionStats, Event, close_code};
 
 fn closed(events: &[Event]) -> Option<CloseReason> {
     events.iter().find_map(|e| if let Event::Closed { reason, .. } = e { Some(reason.clone()) } else { None })
@@ -24,7 +22,8 @@ fn ik_hello_world_arrives_in_the_first_datagram() {
     assert_eq!(p.a.write(now, conn, b"Hello World").unwrap(), 11);
     p.flush();
     assert_eq!(p.wire.len(), 1, "one datagram carries handshake and data");
-    assert_eq!(PacketType::from_byte(p.wire[0].data[0]), Ok(PacketType::IkInitiation));
+    // PROTOCOL.md §2: 0x11 is an IK initiation.
+    assert_eq!(p.wire[0].data[0], 0x11);
     p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
     // The responder learns of the peer one one-way delay after connect.
     assert_eq!(p.elapsed(), p.latency);
@@ -58,8 +57,9 @@ fn xx_handshake_delivers_after_one_and_a_half_round_trips() {
     });
 }
 
-/// Moves `len` bytes each way at once and checks both arrive intact.
-fn transfer(p: &mut Pair, len: usize, limit: Duration) {
+/// Moves `len` bytes each way at once and checks both arrive intact; returns A's and B's
+/// statistics as both read the end of the stream (before the connections close).
+fn transfer(p: &mut Pair, len: usize, limit: Duration) -> (ConnectionStats, ConnectionStats) {
     let b_key = p.b.public_key();
     let (now, b_addr) = (p.now, p.b_addr);
     let a_conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
@@ -75,17 +75,18 @@ fn transfer(p: &mut Pair, len: usize, limit: Duration) {
         sent_a += p.a.write(now, a_conn, &data_a[sent_a..]).unwrap_or(0);
         sent_b += p.b.write(now, b_conn, &data_b[sent_b..]).unwrap_or(0);
         if sent_a == len && !fin_a {
-            p.a.shutdown(now, a_conn);
+            p.a.shutdown(now, a_conn).unwrap();
             fin_a = true;
         }
         if sent_b == len && !fin_b {
-            p.b.shutdown(now, b_conn);
+            p.b.shutdown(now, b_conn).unwrap();
             fin_b = true;
         }
         let eof_b = p.read_all(Side::B, b_conn, &mut got_b);
         let eof_a = p.read_all(Side::A, a_conn, &mut got_a);
         eof_a && eof_b
     });
+    let stats = (p.a.connection_stats(a_conn).unwrap(), p.b.connection_stats(b_conn).unwrap());
     assert!(got_b == data_a, "A->B stream corrupted ({} of {len} bytes)", got_b.len());
     assert!(got_a == data_b, "B->A stream corrupted ({} of {len} bytes)", got_a.len());
     p.drive_until(Duration::from_secs(10), |p| {
@@ -93,6 +94,7 @@ fn transfer(p: &mut Pair, len: usize, limit: Duration) {
     });
     assert_eq!(closed(&p.a_events), Some(CloseReason::Finished));
     assert_eq!(closed(&p.b_events), Some(CloseReason::Finished));
+    stats
 }
 
 #[test]
@@ -104,20 +106,41 @@ fn bulk_transfer_both_directions_with_half_close() {
 #[test]
 fn transfer_survives_loss_of_every_seventh_datagram() {
     let mut p = Pair::new(4);
+    let dropped = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let count = dropped.clone();
     let mut n = 0u64;
     p.filter = Box::new(move |_, _| {
         n += 1;
-        n % 7 != 0
+        let keep = n % 7 != 0;
+        count.set(count.get() + u64::from(!keep));
+        keep
     });
-    transfer(&mut p, 500_000, Duration::from_secs(120));
+    let (a, b) = transfer(&mut p, 500_000, Duration::from_secs(120));
+    // The loss happened, and was repaired: about one datagram in seven went, and both senders
+    // retransmitted (500 KB is some 370 DATA segments each way).
+    let sent = p.sent[0] + p.sent[1];
+    assert!(dropped.get() >= sent / 7 - 1, "{} of {sent} datagrams dropped", dropped.get());
+    assert!(dropped.get() >= 100, "{} dropped", dropped.get());
+    assert!(
+        a.retransmits >= 20 && b.retransmits >= 20,
+        "{} and {} retransmissions",
+        a.retransmits,
+        b.retransmits
+    );
 }
 
 #[test]
 fn sequence_numbers_wrap_around_2_pow_32() {
     let mut config = common::fresh_keys();
-    config.connection.initial_seq = Some(u32::MAX - 20);
+    let isn = u32::MAX - 20;
+    config.connection.initial_seq = Some(isn);
     let mut p = Pair::with_config(5, config.clone(), config);
-    transfer(&mut p, 200_000, Duration::from_secs(60));
+    let (a, b) = transfer(&mut p, 200_000, Duration::from_secs(60));
+    // Sequence numbers isn..=u32::MAX are 21; every segment beyond them took a number past the
+    // wrap (PROTOCOL.md §8.1), in both directions, and the streams still arrived intact.
+    let before_wrap = u64::from(u32::MAX - isn) + 1;
+    assert!(a.segments_sent > before_wrap + 100, "A sent {} segments", a.segments_sent);
+    assert!(b.segments_sent > before_wrap + 100, "B sent {} segments", b.segments_sent);
 }
 
 #[test]
@@ -128,7 +151,7 @@ fn close_with_code_and_reason_reaches_the_peer() {
         p.a_events.iter().any(|e| matches!(e, Event::Connected { .. }))
     });
     let now = p.now;
-    p.a.close(now, conn, 0x8001, b"bye");
+    p.a.close(now, conn, 0x8001, b"bye").unwrap();
     p.drive_until(Duration::from_secs(1), |p| closed(&p.b_events).is_some());
     assert_eq!(closed(&p.b_events), Some(CloseReason::Remote { code: 0x8001, reason: "bye".into() }));
     assert_eq!(closed(&p.a_events), Some(CloseReason::Local { code: 0x8001 }));
@@ -147,7 +170,7 @@ fn refused_peer_learns_it_ik_and_xx() {
         let mut p = Pair::new(7);
         let (_, incoming) = p.dial(with_key);
         let now = p.now;
-        p.b.refuse(now, incoming);
+        p.b.refuse(now, incoming).unwrap();
         p.drive_until(Duration::from_secs(2), |p| closed(&p.a_events).is_some());
         assert_eq!(closed(&p.a_events), Some(CloseReason::Refused), "with_key={with_key}");
         assert_eq!(close_code::REFUSED, 3);
@@ -228,24 +251,6 @@ fn cookie_reply_under_load_then_connection_succeeds() {
 }
 
 #[test]
-fn roaming_peer_keeps_its_connection() {
-    let mut p = Pair::new(12);
-    let (conn, incoming) = p.connect(true);
-    p.drive_for(Duration::from_secs(1));
-    let new_addr = "10.0.0.3:3333".parse().unwrap();
-    p.a_addr = new_addr;
-    let now = p.now;
-    p.a.write(now, conn, b"from my new address").unwrap();
-    let mut got = Vec::new();
-    p.drive_until(Duration::from_secs(2), |p| {
-        p.read_all(Side::B, incoming, &mut got);
-        got.len() == 19
-    });
-    assert_eq!(p.b.remote_address(incoming), Some(new_addr));
-    assert_eq!(p.b.connection_stats(incoming).unwrap().migrations, 1);
-}
-
-#[test]
 fn responder_sends_at_most_three_times_what_an_unvalidated_address_sent() {
     let mut p = Pair::new(13);
     // A's packets reach B but nothing comes back: B only ever hears the initiation and its
@@ -262,7 +267,7 @@ fn responder_sends_at_most_three_times_what_an_unvalidated_address_sent() {
 fn refused_early_data_is_resent_at_once_as_one_rtt_data() {
     // A responder that just started (start-up floor on, PROTOCOL.md §9.3) refuses 0-RTT data;
     // the initiator learns it from the response and resends without waiting for a timeout.
-    let mut p = Pair::with_config(14, common::fresh_keys(), lrp2p_proto::config::EndpointConfig::default());
+    let mut p = Pair::with_config(14, common::fresh_keys(), lrp2p_proto::EndpointConfig::default());
     let b_key = p.b.public_key();
     let (now, b_addr) = (p.now, p.b_addr);
     let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
@@ -390,7 +395,7 @@ fn nothing_is_readable_before_the_application_accepts() {
     let incoming = p.incoming().unwrap();
     let now = p.now;
     let mut buf = [0u8; 64];
-    assert_eq!(p.b.read(now, incoming, &mut buf), Err(lrp2p_proto::endpoint::ReadError::Blocked));
+    assert_eq!(p.b.read(now, incoming, &mut buf), Err(lrp2p_proto::ReadError::Blocked));
     p.accept_all();
     let mut got = Vec::new();
     p.read_all(Side::B, incoming, &mut got);
@@ -422,33 +427,19 @@ fn data_sent_before_a_close_stays_readable() {
     let (conn, incoming) = p.connect(true);
     let now = p.now;
     p.a.write(now, conn, b"last words").unwrap();
-    p.a.shutdown(now, conn);
+    p.a.shutdown(now, conn).unwrap();
     // A closes as soon as its data is acknowledged, before B's application has read it.
     p.drive_until(Duration::from_secs(5), |p| {
         p.a.connection_stats(conn).is_none_or(|s| s.send_buffered == 0)
     });
     let now = p.now;
-    p.a.close(now, conn, lrp2p_proto::wire::close_code::NO_ERROR, b"done");
+    p.a.close(now, conn, lrp2p_proto::close_code::NO_ERROR, b"done").unwrap();
     p.drive_until(Duration::from_secs(1), |p| closed(&p.b_events).is_some());
     let mut got = Vec::new();
     assert!(p.read_all(Side::B, incoming, &mut got), "the stream ends cleanly");
     assert_eq!(got, b"last words");
     p.drive_for(Duration::from_secs(1));
     assert_eq!(p.b.connection_count(), 0, "read to the end: state freed");
-}
-
-#[test]
-fn bulk_transfer_to_a_peer_that_moved_is_not_held_by_the_amplification_limit() {
-    let mut p = Pair::new(22);
-    let (conn, incoming) = p.connect(true);
-    p.drive_for(Duration::from_secs(1));
-    p.a_addr = "10.0.0.3:3333".parse().unwrap();
-    let now = p.now;
-    p.a.write(now, conn, b"x").unwrap();
-    p.drive_for(Duration::from_millis(100));
-    let took = send_b_to_a(&mut p, conn, incoming, 1_000_000);
-    assert!(took < Duration::from_secs(2), "1 MB took {took:?} after the move");
-    assert_eq!(p.b.connection_stats(incoming).unwrap().migrations, 1);
 }
 
 #[test]
@@ -465,7 +456,7 @@ fn retransmissions_beside_an_ack_stay_within_the_datagram_size() {
         n % 7 != 0
     });
     transfer(&mut p, 300_000, Duration::from_secs(120));
-    let max = lrp2p_proto::wire::DEFAULT_MAX_DATAGRAM;
+    let max = lrp2p_proto::DEFAULT_MAX_DATAGRAM;
     assert!(largest.get() <= max, "a datagram of {} bytes, max {max}", largest.get());
 }
 
@@ -486,7 +477,7 @@ fn a_connection_closed_during_its_handshake_stays_closed() {
         let conn = p.a.connect(now, b_addr, with_key.then_some(b_key)).unwrap();
         p.a.write(now, conn, b"early").unwrap();
         p.flush();
-        p.a.close(now, conn, 0x8002, b"changed my mind");
+        p.a.close(now, conn, 0x8002, b"changed my mind").unwrap();
         // (XX: A never sends its finish, so B never hears who it is.)
         p.drive_for(Duration::from_millis(100));
         p.accept_all();
@@ -494,6 +485,8 @@ fn a_connection_closed_during_its_handshake_stays_closed() {
         assert_eq!(closed(&p.a_events), Some(CloseReason::Local { code: 0x8002 }), "with_key={with_key}");
         assert!(!connected_after_closed(&p.a_events), "with_key={with_key}: {:?}", p.a_events);
         assert_eq!(p.a.connection_count(), 0, "with_key={with_key}");
+        // B holds the early data it accepted and never read until its application lets go.
+        p.release_all(Side::B);
         assert_eq!(p.b.connection_count(), 0, "with_key={with_key}");
     }
     // XX, closed after the finish went out but before B confirmed it.
@@ -502,7 +495,7 @@ fn a_connection_closed_during_its_handshake_stays_closed() {
     let conn = p.a.connect(now, b_addr, None).unwrap();
     p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
     let now = p.now;
-    p.a.close(now, conn, 0x8002, b"changed my mind");
+    p.a.close(now, conn, 0x8002, b"changed my mind").unwrap();
     p.accept_all();
     p.drive_for(Duration::from_secs(5));
     assert!(!connected_after_closed(&p.a_events), "XX, after the finish: {:?}", p.a_events);
@@ -512,7 +505,7 @@ fn a_connection_closed_during_its_handshake_stays_closed() {
     let (now, b_addr) = (p.now, p.b_addr);
     let conn = p.a.connect(now, b_addr, Some(b_key)).unwrap();
     p.flush();
-    p.a.close(now, conn, 0x8002, b"changed my mind");
+    p.a.close(now, conn, 0x8002, b"changed my mind").unwrap();
     p.drive_until(Duration::from_secs(1), |p| p.incoming().is_some());
     p.accept_all();
     p.drive_until(Duration::from_secs(1), |p| closed(&p.b_events).is_some());
@@ -526,70 +519,11 @@ fn accepting_an_incoming_connection_after_closing_it_does_nothing() {
         let mut p = Pair::new(18);
         let (_, incoming) = p.dial(with_key);
         let now = p.now;
-        p.b.close(now, incoming, 0x8003, b"");
-        p.b.accept(now, incoming);
+        p.b.close(now, incoming, 0x8003, b"").unwrap();
+        p.b.accept(now, incoming).unwrap();
         p.drive_for(Duration::from_secs(40));
         assert_eq!(closed(&p.b_events), Some(CloseReason::Local { code: 0x8003 }), "with_key={with_key}");
         assert!(!connected_after_closed(&p.b_events), "with_key={with_key}: {:?}", p.b_events);
         assert_eq!(p.b.connection_count(), 0, "with_key={with_key}");
     }
-}
-
-/// B sends `len` bytes to A; returns the virtual time until A has read them all.
-fn send_b_to_a(p: &mut Pair, a_conn: ConnectionHandle, b_conn: ConnectionHandle, len: usize) -> Duration {
-    let data = vec![7u8; len];
-    let (start, mut sent, mut got) = (p.now, 0, Vec::new());
-    p.drive_until(Duration::from_secs(60), |p| {
-        let now = p.now;
-        sent += p.b.write(now, b_conn, &data[sent..]).unwrap_or(0);
-        p.read_all(Side::A, a_conn, &mut got);
-        got.len() == len
-    });
-    p.now - start
-}
-
-/// A connected to B, and B accepted.
-fn connected(seed: u64) -> (Pair, ConnectionHandle, ConnectionHandle) {
-    let mut p = Pair::new(seed);
-    let (a_conn, b_conn) = p.connect(true);
-    p.drive_for(Duration::from_secs(1));
-    (p, a_conn, b_conn)
-}
-
-#[test]
-fn a_roamed_peer_is_validated_by_acknowledging_data_sent_there() {
-    // Found by the endpoint_ops fuzz target: after the peer moved, its new address stayed
-    // under the 3x amplification limit for good, and a transfer to it stalled.
-    let (mut p, a_conn, b_conn) = connected(20);
-    let before = send_b_to_a(&mut p, a_conn, b_conn, 300_000);
-    p.a_addr = "10.0.0.3:3333".parse().unwrap();
-    let now = p.now;
-    p.a.write(now, a_conn, b"moved").unwrap();
-    p.drive_for(Duration::from_millis(100));
-    assert_eq!(p.b.remote_address(b_conn), Some(p.a_addr));
-    let after = send_b_to_a(&mut p, a_conn, b_conn, 300_000);
-    assert!(after < 2 * before, "{after:?} after the move, {before:?} before");
-}
-
-#[test]
-fn a_new_address_that_acknowledges_nothing_sent_there_stays_limited() {
-    // An on-path attacker rewrites the source of A's packets to a victim's address V; what B
-    // sends to V never reaches A. B must send V at most 3x what came "from" V (PROTOCOL.md §12.6).
-    let (mut p, a_conn, b_conn) = connected(21);
-    // (B sends something first, so that no keep-alive of B's falls into what is measured.)
-    let now = p.now;
-    p.b.write(now, b_conn, b"x").unwrap();
-    p.drive_for(Duration::from_millis(100));
-    p.a_addr = "10.0.0.66:6666".parse().unwrap();
-    p.filter = Box::new(|side, _| side == Side::A);
-    let sent = p.sent_bytes;
-    let now = p.now;
-    p.a.write(now, a_conn, b"from V").unwrap();
-    p.drive_for(Duration::from_millis(100));
-    assert_eq!(p.b.remote_address(b_conn), Some(p.a_addr), "B moved to V");
-    let now = p.now;
-    p.b.write(now, b_conn, &[1u8; 100_000]).unwrap();
-    p.drive_for(Duration::from_secs(20));
-    let (from_v, to_v) = (p.sent_bytes[0] - sent[0], p.sent_bytes[1] - sent[1]);
-    assert!(to_v > 0 && to_v <= 3 * from_v, "{to_v} bytes sent to V, {from_v} received from it");
 }

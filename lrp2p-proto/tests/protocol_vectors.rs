@@ -3,11 +3,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+use lrp2p_proto::StaticSecret;
 use lrp2p_proto::crypto::cookie::cookie_mac;
 use lrp2p_proto::crypto::noise::ik::{IkInitiator, IkResponder};
 use lrp2p_proto::crypto::noise::prologue;
 use lrp2p_proto::crypto::{Aead, RustCryptoAead, Session};
-use lrp2p_proto::identity::StaticSecret;
 use lrp2p_proto::wire::{ConnectionId, PacketType, TRANSPORT_HEADER_LEN};
 use rand_core::{CryptoRng, RngCore, impls};
 

@@ -7,10 +7,10 @@
 
 use chacha20poly1305::aead::AeadInPlace;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce, Tag};
+use lrp2p_proto::StaticSecret;
 use lrp2p_proto::crypto::noise::ik::{IkInitiator, IkResponder};
 use lrp2p_proto::crypto::noise::xx::{XxInitiator, XxResponder};
 use lrp2p_proto::crypto::noise::{Completed, prologue};
-use lrp2p_proto::identity::StaticSecret;
 use lrp2p_proto::wire::ConnectionId;
 use rand_core::{CryptoRng, RngCore, impls};
 

@@ -3,9 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+use lrp2p_proto::StaticSecret;
 use lrp2p_proto::crypto::early::{EarlyDataConfig, EarlyDataGuard, EarlyReject};
 use lrp2p_proto::handshake::{read_ik_initiation, write_ik_initiation};
-use lrp2p_proto::identity::StaticSecret;
 use lrp2p_proto::wire::{ConnectionId, DataRepr, Datagram, IkInitPayload, Segments, Seq, Tail};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;

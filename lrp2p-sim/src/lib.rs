@@ -4,8 +4,8 @@
 //! between the nodes: links with delay, jitter, random and burst loss, duplication, reordering,
 //! corruption, a rate limit and a drop-tail queue, all driven by one seed, so that a run replays
 //! exactly. It is the integration test bed (everything delivered intact, exactly once, in order)
-//! and the congestion-control benchmark (goodput as a fraction of link capacity) of DESIGN.md
-//! "Testing".
+//! and the congestion-control benchmark (goodput as a fraction of link capacity) of the project
+//! (`docs/ARCHITECTURE.md`, "Testing").
 //!
 //! - [`Node`]: what the emulator drives (an LRP2P `Endpoint` is adapted to it).
 //! - [`LinkConfig`]: what a link does to datagrams ([`config`] describes the model).

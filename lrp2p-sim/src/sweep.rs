@@ -9,8 +9,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use lrp2p_proto::config::EndpointConfig;
-use lrp2p_proto::connection::ConnectionStats;
+use lrp2p_proto::ConnectionStats;
+use lrp2p_proto::EndpointConfig;
 
 use crate::scenario::ScenarioParams;
 use crate::sim::{RunOutcome, SimError};

@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use lrp2p_proto::connection::CloseReason;
+use lrp2p_proto::CloseReason;
 use lrp2p_sim::transfer::{Transfer, TransferOptions};
 
 use support::ms;

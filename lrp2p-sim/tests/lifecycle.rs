@@ -8,8 +8,8 @@ mod support;
 
 use std::time::Duration;
 
-use lrp2p_proto::config::EndpointConfig;
-use lrp2p_proto::connection::CloseReason;
+use lrp2p_proto::CloseReason;
+use lrp2p_proto::EndpointConfig;
 use lrp2p_sim::scenario::ScenarioParams;
 use lrp2p_sim::transfer::{Flow, Transfer, TransferOptions};
 use lrp2p_sim::{LinkConfig, RunOutcome};

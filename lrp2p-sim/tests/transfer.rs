@@ -11,7 +11,7 @@ mod support;
 
 use std::time::Duration;
 
-use lrp2p_proto::connection::CloseReason;
+use lrp2p_proto::CloseReason;
 use lrp2p_sim::scenario::{ScenarioParams, ScenarioReport};
 use lrp2p_sim::transfer::{Transfer, TransferOptions, endpoint_transfer_with};
 use lrp2p_sim::{LinkConfig, RunOutcome};

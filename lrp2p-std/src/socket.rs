@@ -1,4 +1,4 @@
-//! [`Socket`]: one UDP socket, one [`Endpoint`](lrp2p_proto::endpoint::Endpoint), one
+//! [`Socket`]: one UDP socket, one [`Endpoint`](lrp2p_proto::Endpoint), one
 //! driver thread; any number of connections in both directions.
 
 use std::io;
@@ -143,15 +143,12 @@ impl Socket {
 }
 
 impl Drop for Socket {
-    /// Waits up to 2 s for finished streams (shut down or dropped connections) to be
-    /// acknowledged, so that their peers can read them to the end; then aborts every other
-    /// connection (its peer is sent a CLOSE) and stops the driver thread.
+    /// Waits up to [`SOCKET_LINGER`] (2 s) for finished streams (shut down or dropped
+    /// connections) to be acknowledged, so that their peers can read them to the end; then
+    /// every other connection is aborted (its peer is sent a CLOSE) and the driver thread ends.
+    /// The driver does the wait, woken by the acknowledgements themselves; this joins it.
     fn drop(&mut self) {
-        let linger_until = Instant::now() + SOCKET_LINGER;
-        while Instant::now() < linger_until && self.shared.is_finishing() {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        self.shared.stop();
+        self.shared.stop(SOCKET_LINGER);
         if let Some(driver) = self.driver.take() {
             let _ = driver.join();
         }

@@ -4,15 +4,13 @@
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lrp2p_driver::{
     EndpointConfig, EndpointStats, Error, IoStats, PublicKey, SOCKET_LINGER, Shared, StaticSecret,
 };
 use tokio::net::{ToSocketAddrs, UdpSocket};
-use tokio::sync::oneshot;
 
 use crate::connection::Connection;
 use crate::udp::{TokioTimer, TokioUdp};
@@ -32,8 +30,13 @@ pub fn generate_identity() -> StaticSecret {
 /// ends. If the runtime shuts down first, the task is dropped and closes everything at once.
 pub struct Socket {
     shared: Arc<Shared>,
-    /// Dropped with the socket: the driver task's signal to linger and stop.
-    _dropped: oneshot::Sender<()>,
+}
+
+impl Drop for Socket {
+    /// Hands the driver task the graceful stop (see [`Socket`]); never blocks.
+    fn drop(&mut self) {
+        self.shared.stop(SOCKET_LINGER);
+    }
 }
 
 impl std::fmt::Debug for Socket {
@@ -52,13 +55,10 @@ struct StopOnDrop(Arc<Shared>);
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
         if !self.0.is_stopped() {
-            self.0.stop();
+            self.0.stop(Duration::ZERO);
         }
     }
 }
-
-/// How often the lingering driver task looks whether the finished streams are acknowledged.
-const LINGER_POLL: Duration = Duration::from_millis(2);
 
 impl Socket {
     /// Binds a UDP socket to `addr` with the static key `identity` and the default
@@ -85,24 +85,13 @@ impl Socket {
     ) -> io::Result<Socket> {
         let socket = UdpSocket::bind(addr).await?;
         let shared = Shared::new(Arc::new(TokioUdp::new(socket)?), identity, config);
-        let (dropped, on_drop) = oneshot::channel::<()>();
         let driver = lrp2p_driver::drive(shared.clone(), TokioTimer::new());
-        let closer = linger_then_stop(shared.clone(), on_drop);
         let guard = StopOnDrop(shared.clone());
         tokio::spawn(async move {
             let _guard = guard;
-            let (mut driver, mut closer) = (pin!(driver), pin!(closer));
-            let mut closer_done = false;
-            // Both in one task; the driver ends once the closer has stopped the socket.
-            poll_fn(|cx| {
-                if !closer_done {
-                    closer_done = closer.as_mut().poll(cx).is_ready();
-                }
-                driver.as_mut().poll(cx)
-            })
-            .await;
+            driver.await;
         });
-        Ok(Socket { shared, _dropped: dropped })
+        Ok(Socket { shared })
     }
 
     /// The local address the socket is bound to.
@@ -175,17 +164,4 @@ impl Socket {
     pub fn io_stats(&self) -> IoStats {
         self.shared.io_stats()
     }
-}
-
-/// Once the socket is dropped (`on_drop` resolves), waits up to [`SOCKET_LINGER`] for finished
-/// streams to be acknowledged, then stops the socket, which ends the driver. The same linger
-/// as lrp2p-std's `Drop`, but in the driver task rather than the dropping thread.
-async fn linger_then_stop(shared: Arc<Shared>, on_drop: oneshot::Receiver<()>) {
-    // Never sent: resolves (with an error) when the socket drops its sender.
-    let _ = on_drop.await;
-    let linger_until = Instant::now() + SOCKET_LINGER;
-    while Instant::now() < linger_until && shared.is_finishing() {
-        tokio::time::sleep(LINGER_POLL).await;
-    }
-    shared.stop();
 }

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use lrp2p_async_std::{Connection, Socket, generate_identity};
 use lrp2p_bench::{Contender, Meter, Pattern, READ_SIZE, Sample, Verifier};
-use lrp2p_proto::crypto::{Aead, DefaultAead};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::lrp2p_std::{config, lrp2p_bench_stats};
@@ -46,7 +45,7 @@ async fn connect(client: &Socket, server: &Socket) -> io::Result<Connection> {
 
 impl Contender for Lrp2pAsyncStd {
     fn name(&self) -> String {
-        format!("lrp2p-async-std [{}]", DefaultAead::NAME)
+        format!("lrp2p-async-std [{}]", lrp2p_proto::AEAD_BACKEND)
     }
 
     fn bulk(&mut self, bytes: u64, pattern: &Arc<Pattern>) -> io::Result<Sample> {

@@ -10,7 +10,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use lrp2p_bench::{Contender, Meter, Pattern, READ_SIZE, Sample, Verifier};
-use lrp2p_proto::crypto::{Aead, DefaultAead};
 use lrp2p_std::{Connection, EndpointConfig, Socket, generate_identity};
 
 /// Send and receive buffers per connection. The defaults (8 MiB each) already cover loopback's
@@ -51,7 +50,7 @@ impl Lrp2pStd {
 
 impl Contender for Lrp2pStd {
     fn name(&self) -> String {
-        format!("lrp2p-std [{}]", DefaultAead::NAME)
+        format!("lrp2p-std [{}]", lrp2p_proto::AEAD_BACKEND)
     }
 
     fn bulk(&mut self, bytes: u64, pattern: &Arc<Pattern>) -> io::Result<Sample> {

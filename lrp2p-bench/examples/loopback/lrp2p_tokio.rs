@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lrp2p_bench::{Contender, Meter, Pattern, READ_SIZE, Sample, Verifier};
-use lrp2p_proto::crypto::{Aead, DefaultAead};
 use lrp2p_tokio::{Connection, Socket, generate_identity};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -46,7 +45,7 @@ async fn connect(client: &Socket, server: &Socket) -> io::Result<Connection> {
 
 impl Contender for Lrp2pTokio {
     fn name(&self) -> String {
-        format!("lrp2p-tokio [{}]", DefaultAead::NAME)
+        format!("lrp2p-tokio [{}]", lrp2p_proto::AEAD_BACKEND)
     }
 
     fn bulk(&mut self, bytes: u64, pattern: &Arc<Pattern>) -> io::Result<Sample> {

@@ -10,8 +10,8 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 
-use lrp2p_proto::connection::ConnectionStats;
-use lrp2p_proto::identity::{PublicKey, StaticSecret};
+use lrp2p_proto::ConnectionStats;
+use lrp2p_proto::{PublicKey, StaticSecret};
 use lrp2p_tokio::EndpointConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -156,7 +156,7 @@ mod testing {
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
-    use lrp2p_proto::connection::ConnectionStats;
+    use lrp2p_proto::ConnectionStats;
     use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
     use super::Link;

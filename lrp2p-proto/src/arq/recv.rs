@@ -157,6 +157,13 @@ impl RecvStream {
         n
     }
 
+    /// Drops what waits above a gap (the connection ended: the gap will never fill); the
+    /// readable bytes stay.
+    pub(crate) fn discard_out_of_order(&mut self) {
+        self.out_of_order = BTreeMap::new();
+        self.out_of_order_bytes = 0;
+    }
+
     /// Bytes ready to [`read`](Self::read).
     pub(crate) fn readable(&self) -> usize {
         self.readable.len()

@@ -233,6 +233,20 @@ impl SendStream {
         self.capacity = capacity;
     }
 
+    /// Drops the buffered bytes and the scoreboard of a stream that will send nothing more (the
+    /// connection ended), keeping the counters.
+    pub(crate) fn discard(&mut self) {
+        self.buf = VecDeque::new();
+        self.segments = VecDeque::new();
+        self.sent_len = 0;
+        self.bytes_in_flight = 0;
+        self.packets_in_flight = 0;
+        self.lost_packets = 0;
+        self.capacity = 0;
+        self.una = self.next_seq;
+        self.lost_hint = self.next_seq;
+    }
+
     /// Bytes [`write`](Self::write) would accept now (0 after finish).
     pub(crate) fn free_space(&self) -> usize {
         if self.fin_requested { 0 } else { self.capacity.saturating_sub(self.buf.len()) }

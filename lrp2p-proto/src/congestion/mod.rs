@@ -26,12 +26,12 @@
 use std::fmt::Debug;
 use std::time::Instant;
 
-use crate::recovery::RttEstimator;
-
 pub mod cubic;
 mod hystart;
 pub mod pacing;
 
+/// What a controller sees of the round-trip time ([`Controller::on_ack`]).
+pub use crate::recovery::RttEstimator;
 pub use cubic::{Cubic, CubicConfig};
 pub use pacing::Pacer;
 

@@ -1,17 +1,30 @@
-//! One connection: its handshake, its reliable byte stream in each direction, its timers and
-//! its congestion state. The [`Endpoint`](crate::endpoint::Endpoint) owns every connection and
-//! routes datagrams, time and application calls to it; the connection answers with datagrams
-//! (through `poll_transmit`), deadlines (`poll_timeout`) and events.
+//! One connection: its handshake, its reliable byte stream in each direction, its timers, its
+//! congestion state and its lifecycle. The [`Endpoint`](crate::Endpoint) owns every connection,
+//! routes datagrams, time and application calls to it and decides admission; the connection
+//! decides everything else and answers with datagrams (`poll_transmit`), deadlines
+//! (`poll_timeout`) and events (`poll_event`). Its fields are private to this module: the
+//! endpoint goes through the methods below.
 //!
-//! - `handshake.rs`: the handshake from either side, up to the transport keys.
-//! - `receive.rs`: authenticated transport packets in: ACKs, data, CLOSE, roaming.
-//! - `transmit.rs`: datagrams out: handshake messages, ACK/DATA packets, probes, CLOSE.
-//! - `timer.rs`: the deadline table.
+//! - `initiator.rs`, `responder.rs`: each side's handshake; `handshake.rs`: what both share,
+//!   up to the transport keys and the confirmation.
+//! - `receive.rs`: datagrams in: ACKs, data, CLOSE, roaming.
+//! - `transmit.rs`: datagrams out, in batches for one path: handshake messages, ACK/DATA
+//!   packets, probes, CLOSE.
+//! - `ack.rs`: when to acknowledge, and what (PROTOCOL.md §8.5).
+//! - `lifecycle.rs`: the application's calls (write, read, shutdown, close, release) and how
+//!   a connection ends (linger, drain, the §8.7 close policy).
+//! - `path.rs`: the path to the peer and its amplification budget.
+//! - `timer.rs`: the deadline table; `stats.rs`: the counters.
 
+mod ack;
 mod handshake;
+mod initiator;
+mod lifecycle;
+mod path;
 mod receive;
+mod responder;
 mod stats;
-pub(crate) mod timer;
+mod timer;
 mod transmit;
 
 use std::collections::VecDeque;
@@ -19,6 +32,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use self::ack::AckState;
+use self::handshake::Handshake;
+use self::lifecycle::PendingClose;
+use self::path::Path;
 pub use self::stats::ConnectionStats;
 use self::timer::{Timer, TimerTable};
 use crate::arq::recv::RecvStream;
@@ -28,9 +45,11 @@ use crate::congestion::{Controller, Pacer};
 use crate::crypto::Session;
 use crate::identity::PublicKey;
 use crate::recovery::RttEstimator;
-use crate::wire::{ConnectionId, close_code};
+use crate::wire::ConnectionId;
 
-pub(crate) use self::handshake::{Handshake, HandshakeCtx};
+pub(crate) use self::handshake::HandshakeCtx;
+pub(crate) use self::receive::Received;
+pub(crate) use self::responder::{IkAdmitted, XxAdmitted};
 
 /// Why a connection ended. Every `Closed` event carries one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,7 +64,8 @@ pub enum CloseReason {
     },
     /// The peer closed it with a CLOSE segment.
     Remote {
-        /// The peer's close code (`wire::close_code`, or application-defined ≥ 0x8000).
+        /// The peer's close code ([`close_code`](crate::close_code), or application-defined
+        /// ≥ 0x8000).
         code: u16,
         /// The peer's reason text (lossily decoded UTF-8).
         reason: String,
@@ -62,146 +82,128 @@ pub enum CloseReason {
     EndpointClosed,
 }
 
-/// Something the application should know about one connection.
+/// Something the application should know about one connection (the endpoint adds the handle).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum ConnEvent {
     Incoming,
     Connected { early_data_accepted: bool },
     Readable,
     Writable,
+    Acknowledged,
     Finished,
     Closed(CloseReason),
 }
 
 /// Where the connection is in its life.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub(crate) enum Phase {
+enum Phase {
     /// Handshake in progress (see `Handshake` for the side and step).
     Handshaking,
     /// Keys established; data flows.
     Established,
     /// Closed locally or finished: lingering to answer the peer's retransmissions.
     Lingering,
-    /// Nothing left: the endpoint frees the state.
+    /// Nothing is sent or received any more; keys and send state are gone. What the application
+    /// has not read yet stays readable until it has read it or released the connection.
     Drained,
 }
 
-/// The path to the peer and its anti-amplification budget (PROTOCOL.md §10.4).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Path {
-    pub(crate) remote: SocketAddr,
-    /// The peer proved it receives at `remote`; no budget applies.
-    pub(crate) validated: bool,
-    pub(crate) received: u64,
-    pub(crate) sent: u64,
-    /// After a move to a new address: the first sequence number sent there. An ACK of it (or of
-    /// a later one) proves that the peer receives there (PROTOCOL.md §12.6).
-    pub(crate) probe: Option<u64>,
-}
-
-impl Path {
-    /// Before validation a side sends at most 3× what it received (PROTOCOL.md §10.4).
-    pub(crate) fn budget(&self) -> u64 {
-        if self.validated { u64::MAX } else { (3 * self.received).saturating_sub(self.sent) }
-    }
-}
-
-/// ACK scheduling state (PROTOCOL.md §8.5).
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct AckState {
-    /// DATA-bearing packets received since the last ACK was sent.
-    pub(crate) pending: u32,
-    /// Send an ACK at the next opportunity (out of order, FIN, PING, gap filled, window update).
-    pub(crate) immediate: bool,
-    /// When the newest acknowledged-to-be packet arrived (for ACK_DELAY).
-    pub(crate) newest_at: Option<Instant>,
-}
-
-/// A local close waiting to be sent.
-#[derive(Debug, Clone)]
-pub(crate) struct PendingClose {
-    pub(crate) code: u16,
-    pub(crate) reason: Vec<u8>,
-    /// The CLOSE packet still has to go out.
-    pub(crate) unsent: bool,
-}
-
-/// One connection's complete state.
+/// One connection's complete state (see the module documentation).
 pub(crate) struct Connection {
-    pub(crate) config: Arc<ConnectionConfig>,
+    config: Arc<ConnectionConfig>,
     /// Our connection id: the peer addresses packets to it.
-    pub(crate) local_id: ConnectionId,
+    local_id: ConnectionId,
     /// The peer's connection id, once known.
-    pub(crate) peer_id: ConnectionId,
-    pub(crate) path: Path,
-    pub(crate) phase: Phase,
-    pub(crate) handshake: Handshake,
-    pub(crate) initiator: bool,
+    peer_id: ConnectionId,
+    path: Path,
+    phase: Phase,
+    handshake: Handshake,
+    initiator: bool,
     /// Our initial sequence number (PROTOCOL.md §5.6).
-    pub(crate) local_isn: u32,
+    local_isn: u32,
     /// Responder: the replay guard let the IK early data through.
-    pub(crate) early_accepted: bool,
-    pub(crate) peer_key: Option<PublicKey>,
-    pub(crate) session: Option<Session>,
-    pub(crate) send: SendStream,
+    early_accepted: bool,
+    peer_key: Option<PublicKey>,
+    session: Option<Session>,
+    send: SendStream,
     /// Created once the peer's initial sequence number is known.
-    pub(crate) recv: Option<RecvStream>,
+    recv: Option<RecvStream>,
     /// Highest sequence number the peer's window allows (PROTOCOL.md §8.4).
-    pub(crate) right_edge: u64,
-    pub(crate) rtt: RttEstimator,
-    pub(crate) cc: Box<dyn Controller>,
-    pub(crate) pacer: Pacer,
-    pub(crate) timers: TimerTable,
-    pub(crate) ack: AckState,
-    pub(crate) close: Option<PendingClose>,
+    right_edge: u64,
+    rtt: RttEstimator,
+    cc: Box<dyn Controller>,
+    pacer: Pacer,
+    timers: TimerTable,
+    ack: AckState,
+    close: Option<PendingClose>,
     /// A handshake datagram to send at the next transmit (queued, or a retransmission).
-    pub(crate) outgoing: Option<Vec<u8>>,
-    pub(crate) events: VecDeque<ConnEvent>,
+    outgoing: Option<Vec<u8>>,
+    events: VecDeque<ConnEvent>,
     /// The application's last write was cut short: tell it when space frees up.
-    pub(crate) write_blocked: bool,
+    write_blocked: bool,
+    /// Everything written (and the FIN, once shut down) was acknowledged at the last check:
+    /// an `Acknowledged` event marks each change to true.
+    acknowledged: bool,
     /// Send a PING at the next opportunity (keep-alive, window probe).
-    pub(crate) ping_pending: bool,
-    /// The peer closed the connection: nothing more is sent or accepted; unread data stays
-    /// readable until read (or the idle timeout).
-    pub(crate) peer_closed: bool,
-    pub(crate) finished_reported: bool,
+    ping_pending: bool,
+    /// The peer closed the connection: nothing more is sent or accepted.
+    peer_closed: bool,
+    finished_reported: bool,
+    /// The application holds the handle: it connected, or accepted the connection. An incoming
+    /// connection it never accepted is freed as soon as it ends.
+    owned: bool,
+    /// The application released the handle: it reads and hears nothing more; the connection
+    /// finishes on its own and is freed when it ends.
+    released: bool,
+    /// Drained with data the application had not read: the state stays until it has read to
+    /// the end (or released the connection).
+    hold_for_reader: bool,
     /// When the last authenticated packet arrived.
-    pub(crate) last_received: Instant,
+    last_received: Instant,
     /// When to start the next key update.
-    pub(crate) key_update_at: Option<Instant>,
+    key_update_at: Option<Instant>,
     /// The send key phase last seen, and the first sequence number sent in it.
-    pub(crate) key_phase: (bool, u64),
-    pub(crate) stats: ConnectionStats,
+    key_phase: (bool, u64),
+    stats: ConnectionStats,
+}
+
+/// The identifiers a new connection is created with.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ids {
+    /// Ours, drawn by the endpoint.
+    pub(crate) local: ConnectionId,
+    /// The peer's (a responder learns it from the initiation; an initiator from the response).
+    pub(crate) peer: ConnectionId,
+    /// Our initial sequence number.
+    pub(crate) isn: u32,
 }
 
 impl Connection {
-    /// Common construction; `handshake` says which side and step this connection starts in.
-    pub(crate) fn new(
+    /// The state every connection starts from; each side's constructor (`initiator`,
+    /// `ik_responder`, `xx_responder`) sets up its handshake on top.
+    fn new(
         now: Instant,
         config: Arc<ConnectionConfig>,
-        local_id: ConnectionId,
+        ids: Ids,
         remote: SocketAddr,
         initiator: bool,
-        isn: u32,
         handshake: Handshake,
     ) -> Self {
         let mss = config.mss() as u64;
         let cc = config.congestion.build(now, mss + PACKET_OVERHEAD as u64);
         let rtt = RttEstimator::new(config.rtt);
         let pacer = Pacer::new(now, mss, cc.window(), rtt.smoothed_or_initial());
-        let send = SendStream::new(isn, config.send_buffer_for(cc.window()), PACKET_OVERHEAD as u64);
+        let send = SendStream::new(ids.isn, config.send_buffer_for(cc.window()), PACKET_OVERHEAD as u64);
         let right_edge = send.next_seq();
-        let mut timers = TimerTable::default();
-        timers.set(Timer::HandshakeGiveUp, now + config.handshake_timeout);
         Connection {
-            local_id,
-            peer_id: ConnectionId::NONE,
+            local_id: ids.local,
+            peer_id: ids.peer,
             // An initiator chose the address itself; a responder has only heard from it.
-            path: Path { remote, validated: initiator, received: 0, sent: 0, probe: None },
+            path: Path::new(remote, initiator),
             phase: Phase::Handshaking,
             handshake,
             initiator,
-            local_isn: isn,
+            local_isn: ids.isn,
             early_accepted: false,
             peer_key: None,
             session: None,
@@ -211,15 +213,19 @@ impl Connection {
             rtt,
             cc,
             pacer,
-            timers,
+            timers: TimerTable::default(),
             ack: AckState::default(),
             close: None,
             outgoing: None,
             events: VecDeque::new(),
             write_blocked: false,
+            acknowledged: true,
             ping_pending: false,
             peer_closed: false,
             finished_reported: false,
+            owned: initiator,
+            released: false,
+            hold_for_reader: false,
             last_received: now,
             key_update_at: config.key_update_interval.map(|every| now + every),
             key_phase: (false, 0),
@@ -228,97 +234,33 @@ impl Connection {
         }
     }
 
-    /// Writes application bytes into the send buffer; returns how many it took (backpressure).
-    pub(crate) fn write(&mut self, data: &[u8]) -> Result<usize, crate::endpoint::WriteError> {
-        use crate::endpoint::WriteError;
-        if self.close.is_some() || matches!(self.phase, Phase::Lingering | Phase::Drained) {
-            return Err(WriteError::Closed);
-        }
-        if self.send.is_finishing() {
-            return Err(WriteError::Finished);
-        }
-        let n = self.send.write(data);
-        if n < data.len() {
-            self.write_blocked = true;
-        }
-        Ok(n)
+    /// Our connection id.
+    pub(crate) fn local_id(&self) -> ConnectionId {
+        self.local_id
     }
 
-    /// Reads in-order bytes. `Ok(0)` with a non-empty buffer means the peer finished.
-    pub(crate) fn read(&mut self, out: &mut [u8]) -> Result<usize, crate::endpoint::ReadError> {
-        use crate::endpoint::ReadError;
-        if matches!(self.handshake, Handshake::IkReceived { .. } | Handshake::XxReceived { .. }) {
-            // Not accepted yet: nothing (not even 0-RTT data) is delivered before the application
-            // has decided to accept this peer.
-            return Err(ReadError::Blocked);
-        }
-        let Some(recv) = self.recv.as_mut() else {
-            return if self.phase == Phase::Drained {
-                Err(ReadError::Closed)
-            } else {
-                Err(ReadError::Blocked)
-            };
-        };
-        let n = recv.read(out);
-        if recv.window_opened_since_last_ack() {
-            self.ack.immediate = true;
-        }
-        if n > 0 || out.is_empty() {
-            return Ok(n);
-        }
-        let finished = recv.is_finished();
-        if self.peer_closed {
-            // Everything the peer sent before its CLOSE has been read: the state can go.
-            self.drain(None);
-        }
-        if finished {
-            return Ok(0);
-        }
-        if self.phase == Phase::Drained || self.close.is_some() || self.peer_closed {
-            return Err(ReadError::Closed);
-        }
-        Err(ReadError::Blocked)
+    /// The peer's current address.
+    pub(crate) fn remote(&self) -> SocketAddr {
+        self.path.remote
     }
 
-    /// Half-close: a FIN follows the buffered bytes.
-    pub(crate) fn shutdown(&mut self) {
-        self.send.finish();
+    /// The peer's identity, once authenticated.
+    pub(crate) fn peer_key(&self) -> Option<PublicKey> {
+        self.peer_key
     }
 
-    /// Closes the connection with `code`, telling the peer (abort when `code` is not NO_ERROR).
-    pub(crate) fn close(&mut self, now: Instant, code: u16, reason: &[u8]) {
-        if self.close.is_some() || self.phase == Phase::Drained {
-            return;
-        }
-        let reason = reason[..reason.len().min(256)].to_vec();
-        self.close = Some(PendingClose { code, reason, unsent: self.session.is_some() });
-        self.enter_linger(now, CloseReason::Local { code });
+    /// Whether this is a responder handshake in progress (counts against the half-open cap).
+    pub(crate) fn is_half_open(&self) -> bool {
+        !self.initiator && self.phase == Phase::Handshaking
     }
 
-    /// Stops all activity but answering the peer, and frees the state after 3 RTOs.
-    pub(crate) fn enter_linger(&mut self, now: Instant, reason: CloseReason) {
-        if matches!(self.phase, Phase::Lingering | Phase::Drained) {
-            return;
+    /// The next event for the application (none once it released the connection).
+    pub(crate) fn poll_event(&mut self) -> Option<ConnEvent> {
+        if self.released {
+            self.events.clear();
+            return None;
         }
-        self.phase = Phase::Lingering;
-        let rto = self.rtt.rto();
-        self.timers.clear();
-        self.timers.set(Timer::Linger, now + 3 * rto);
-        self.events.push_back(ConnEvent::Closed(reason));
-    }
-
-    /// Ends the connection at once: no further packets (idle timeout, peer's CLOSE, give-up).
-    pub(crate) fn drain(&mut self, reason: Option<CloseReason>) {
-        if self.phase == Phase::Drained {
-            return;
-        }
-        if let Some(reason) = reason {
-            if self.phase != Phase::Lingering {
-                self.events.push_back(ConnEvent::Closed(reason));
-            }
-        }
-        self.phase = Phase::Drained;
-        self.timers.clear();
+        self.events.pop_front()
     }
 
     /// The earliest deadline of this connection.
@@ -338,12 +280,13 @@ impl Connection {
                 }
                 Timer::Retransmit => self.on_retransmission_timeout(now),
                 Timer::LossDetection => self.detect_losses(now),
-                Timer::DelayedAck => self.ack.immediate = self.ack.pending > 0 || self.ack.immediate,
+                Timer::DelayedAck => self.on_delayed_ack_timer(),
                 Timer::KeepAlive => self.ping_pending = true,
                 Timer::Idle => self.drain(Some(CloseReason::IdleTimeout)),
                 Timer::Pacing => {}
                 Timer::WindowProbe => self.on_window_probe(now),
                 Timer::Linger => self.drain(None),
+                Timer::ReleaseGiveUp => self.on_release_give_up(now),
             }
         }
     }
@@ -364,7 +307,7 @@ impl Connection {
     }
 
     /// Runs loss detection (RFC 6675 / RFC 8985) and informs the congestion controller.
-    pub(crate) fn detect_losses(&mut self, now: Instant) {
+    fn detect_losses(&mut self, now: Instant) {
         let loss = self.send.detect_losses(now, &self.rtt);
         if loss.lost_packets > 0 {
             self.stats.lost_packets_bytes += loss.lost_bytes;
@@ -388,7 +331,7 @@ impl Connection {
     /// left from the first transmission of a segment resent in recovery fired one RTO after it,
     /// while the resend was still in a full queue: issue 9's collapse at 80-160 ms.)
     /// Idempotent: the deadline depends only on send times and the RTO.
-    pub(crate) fn arm_retransmit(&mut self, now: Instant) {
+    fn arm_retransmit(&mut self, now: Instant) {
         if self.send.has_in_flight() || self.send.has_lost() {
             let from = self.send.oldest_in_flight_sent().unwrap_or(now);
             self.timers.set(Timer::Retransmit, (from + self.rtt.rto()).max(now));
@@ -408,22 +351,9 @@ impl Connection {
     }
 
     /// Restarts the idle timer after an authenticated packet (PROTOCOL.md §8.7).
-    pub(crate) fn touch(&mut self, now: Instant) {
+    fn touch(&mut self, now: Instant) {
         if matches!(self.phase, Phase::Handshaking | Phase::Established) {
             self.timers.set(Timer::Idle, now + self.config.idle_timeout);
-        }
-    }
-
-    /// Queues a connection-level protocol error: CLOSE PROTOCOL_VIOLATION to the peer.
-    pub(crate) fn protocol_violation(&mut self, now: Instant) {
-        self.stats.protocol_violations += 1;
-        if self.close.is_none() {
-            self.close = Some(PendingClose {
-                code: close_code::PROTOCOL_VIOLATION,
-                reason: b"protocol violation".to_vec(),
-                unsent: self.session.is_some(),
-            });
-            self.enter_linger(now, CloseReason::ProtocolViolation);
         }
     }
 

@@ -1,35 +1,71 @@
-//! Authenticated transport packets in: ACK segments feed loss recovery and congestion control,
+//! Datagrams in, once the endpoint has routed them here by connection id: the handshake
+//! messages of an initiator (responses, cookie replies) and a responder (the XX finish), and
+//! authenticated transport packets: ACK segments feed loss recovery and congestion control,
 //! DATA segments the receive stream, CLOSE segments end the connection; a packet from a new
 //! address moves the path there (roaming).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::{CloseReason, ConnEvent, Connection, Handshake, Phase};
-use crate::arq::recv::{DataOutcome, RecvError};
-use crate::arq::{expand, truncate};
-use crate::crypto::OpenError;
-use crate::wire::{AckRepr, CloseRepr, DataRepr, Segments, Tail, close_code};
-
+use super::ack::DataArrival;
+use super::handshake::Handshake;
 use super::timer::Timer;
+use super::{CloseReason, ConnEvent, Connection, Phase};
+use crate::arq::expand;
+use crate::arq::recv::{DataOutcome, RecvError};
+use crate::crypto::OpenError;
+use crate::wire::{
+    AckRepr, CloseRepr, CookieReplyRepr, DataRepr, IkResponseRepr, MAX_SACK_RANGES, PacketType, Segments,
+    Tail, XxFinishRepr, XxResponseRepr, close_code,
+};
 
-/// What became of a transport datagram addressed to this connection.
+/// What became of a datagram routed to this connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Received {
-    /// Authenticated and processed.
+    /// Parsed (and, for transport packets, authenticated) and processed.
     Accepted,
-    /// Dropped: failed authentication, replayed, or no keys yet.
+    /// Dropped: failed authentication, replayed, no keys yet, or not expected now.
     Dropped,
+    /// Dropped: not a well-formed datagram of its type.
+    Malformed,
 }
 
 impl Connection {
-    /// Opens and processes one transport datagram from `from`.
-    pub(crate) fn handle_transport(
+    /// One datagram of `packet_type` from `from`, parsed here once (the endpoint read only its
+    /// type and receiver id to route it). Initiations never come here.
+    pub(crate) fn handle_datagram(
         &mut self,
         now: Instant,
         from: SocketAddr,
+        packet_type: PacketType,
         datagram: &mut [u8],
     ) -> Received {
+        let len = datagram.len();
+        match packet_type {
+            PacketType::Transport { .. } => return self.handle_transport(now, from, datagram),
+            PacketType::IkResponse => match IkResponseRepr::parse(datagram) {
+                Ok(repr) => self.on_ik_response(now, &repr, len),
+                Err(_) => return Received::Malformed,
+            },
+            PacketType::XxResponse => match XxResponseRepr::parse(datagram) {
+                Ok(repr) => self.on_xx_response(now, &repr, len),
+                Err(_) => return Received::Malformed,
+            },
+            PacketType::XxFinish => match XxFinishRepr::parse(datagram) {
+                Ok(repr) => self.on_xx_finish(now, &repr),
+                Err(_) => return Received::Malformed,
+            },
+            PacketType::CookieReply => match CookieReplyRepr::parse(datagram) {
+                Ok(repr) => self.on_cookie_reply(&repr),
+                Err(_) => return Received::Malformed,
+            },
+            PacketType::IkInitiation | PacketType::XxInitiation => return Received::Dropped,
+        }
+        Received::Accepted
+    }
+
+    /// Opens and processes one transport datagram from `from`.
+    fn handle_transport(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) -> Received {
         let len = datagram.len();
         let Some(session) = self.session.as_mut() else { return Received::Dropped };
         if self.phase == Phase::Drained || self.peer_closed {
@@ -54,11 +90,7 @@ impl Connection {
             // PROTOCOL.md §12.6: the new address is unproven (an on-path attacker could have
             // relayed the packet from a spoofed source), so the 3x budget applies again until
             // the peer acknowledges data sent there (new data is cut to fit the budget).
-            self.path.remote = from;
-            self.path.validated = false;
-            self.path.received = len as u64;
-            self.path.sent = 0;
-            self.path.probe = Some(self.send.next_seq());
+            self.path.move_to(from, len as u64, self.send.next_seq());
             self.stats.migrations += 1;
             self.ping_pending = true;
         }
@@ -78,7 +110,7 @@ impl Connection {
         }
         // Karn (RFC 6298 §3): what rode in a retransmitted XX finish gives no RTT sample.
         let sample = !matches!(self.handshake, Handshake::XxFinishSent { retries, .. } if retries > 0);
-        self.confirm(now);
+        self.confirm();
         let segments = match Segments::parse(plaintext) {
             Ok(segments) => segments,
             Err(_) => {
@@ -91,7 +123,7 @@ impl Connection {
     }
 
     /// Acts on the segments of one authenticated packet (PROTOCOL.md §7, §8).
-    pub(crate) fn on_segments(&mut self, now: Instant, segments: &Segments<'_>, sample: bool) {
+    fn on_segments(&mut self, now: Instant, segments: &Segments<'_>, sample: bool) {
         if let Some(ack) = &segments.ack {
             if !self.on_ack_segment(now, ack, sample) {
                 return;
@@ -99,7 +131,7 @@ impl Connection {
         }
         match &segments.tail {
             Some(Tail::Data(data)) => self.on_data_segment(now, data),
-            Some(Tail::Close(close)) => self.on_close_segment(now, close),
+            Some(Tail::Close(close)) => self.on_close_segment(close),
             None => {}
         }
     }
@@ -108,16 +140,16 @@ impl Connection {
     /// ACK was invalid (acknowledges something never sent) and the connection is closing.
     /// `sample`: whether it may give an RTT sample (not when what it acknowledges rode in a
     /// handshake message that was retransmitted: Karn, RFC 6298 §3).
-    pub(crate) fn on_ack_segment(&mut self, now: Instant, ack: &AckRepr, sample: bool) -> bool {
+    pub(super) fn on_ack_segment(&mut self, now: Instant, ack: &AckRepr, sample: bool) -> bool {
         if ack.ping {
-            self.ack.immediate = true;
+            self.ack_now();
         }
         if matches!(self.phase, Phase::Lingering | Phase::Drained) && self.close.is_some() {
             return true;
         }
         let una = self.send.una();
         let cumulative = expand(una.saturating_sub(1), ack.cumulative);
-        let mut sack = [(0u64, 0u64); crate::wire::MAX_SACK_RANGES];
+        let mut sack = [(0u64, 0u64); MAX_SACK_RANGES];
         let n = ack.sack.len();
         for (slot, &(start, end)) in sack.iter_mut().zip(ack.sack.as_slice()) {
             *slot = (expand(cumulative, start), expand(cumulative, end));
@@ -172,46 +204,42 @@ impl Connection {
             self.write_blocked = false;
             self.events.push_back(ConnEvent::Writable);
         }
+        self.check_acknowledged();
         self.check_finished(now);
         true
     }
 
     /// A DATA segment: deliver, buffer or drop it, and schedule the ACK (PROTOCOL.md §8.5).
-    pub(crate) fn on_data_segment(&mut self, now: Instant, data: &DataRepr<'_>) {
+    pub(super) fn on_data_segment(&mut self, now: Instant, data: &DataRepr<'_>) {
+        if self.recv.is_none() {
+            return;
+        }
+        if data.ping {
+            self.ack_now();
+        }
         let Some(recv) = self.recv.as_mut() else { return };
         let before = recv.readable();
-        if data.ping {
-            self.ack.immediate = true;
-        }
-        match recv.on_data(data.seq, data.payload, data.fin) {
+        let arrival = match recv.on_data(data.seq, data.payload, data.fin) {
+            // An in-order segment that filled a gap or carries FIN is acknowledged at once.
             Ok(DataOutcome::Delivered) => {
-                self.ack.pending += 1;
-                // An in-order segment that filled a gap or carries FIN is acknowledged at once.
-                if data.fin || recv.has_out_of_order() || self.ack.pending >= 2 {
-                    self.ack.immediate = true;
-                } else if !self.timers.is_set(Timer::DelayedAck) {
-                    self.timers.set(Timer::DelayedAck, now + self.config.max_ack_delay);
-                }
+                DataArrival::InOrder { at_once: data.fin || recv.has_out_of_order() }
             }
-            Ok(DataOutcome::Buffered) => {
-                self.ack.pending += 1;
-                self.ack.immediate = true;
-            }
+            Ok(DataOutcome::Buffered) => DataArrival::OutOfOrder,
             Ok(DataOutcome::Duplicate) => {
-                // The ACK may have been lost: acknowledge again (PROTOCOL.md §8.5).
                 self.stats.duplicates += 1;
-                self.ack.immediate = true;
+                DataArrival::Duplicate
             }
             Err(RecvError::BeyondWindow) => {
                 self.stats.beyond_window += 1;
-                self.ack.immediate = true;
+                DataArrival::Refused
             }
             Err(_) => {
                 self.protocol_violation(now);
                 return;
             }
-        }
-        self.ack.newest_at = Some(now);
+        };
+        self.schedule_ack(now, arrival);
+        self.discard_readable();
         let Some(recv) = self.recv.as_ref() else { return };
         let accepted = !matches!(self.phase, Phase::Handshaking);
         if accepted && before == 0 && recv.readable() > 0 {
@@ -224,55 +252,14 @@ impl Connection {
         self.check_finished(now);
     }
 
-    /// A CLOSE segment: the peer is gone; free the state without answering (PROTOCOL.md §7.6).
-    pub(crate) fn on_close_segment(&mut self, now: Instant, close: &CloseRepr<'_>) {
+    /// A CLOSE segment: the peer is gone; drain without answering (PROTOCOL.md §7.6). Data
+    /// it sent (and we acknowledged) before its CLOSE stays readable until read.
+    pub(super) fn on_close_segment(&mut self, close: &CloseRepr<'_>) {
         let reason = match close.code {
             close_code::REFUSED => CloseReason::Refused,
             code => CloseReason::Remote { code, reason: String::from_utf8_lossy(close.reason).into_owned() },
         };
         self.peer_closed = true;
-        if self.recv.as_ref().is_some_and(|r| r.readable() > 0) && !matches!(self.phase, Phase::Handshaking) {
-            // Data the peer sent (and we acknowledged) before its CLOSE stays readable: nothing
-            // more is sent or accepted, and the state goes once it is read or after the idle
-            // timeout.
-            self.enter_linger(now, reason);
-            self.timers.set(Timer::Linger, now + self.config.idle_timeout);
-        } else {
-            self.drain(Some(reason));
-        }
-    }
-
-    /// When both streams are finished (our FIN acknowledged, the peer's FIN received), linger to
-    /// acknowledge retransmissions of the peer's FIN, then free the state.
-    pub(crate) fn check_finished(&mut self, now: Instant) {
-        let peer_done = self.recv.as_ref().is_some_and(|r| r.fin_received());
-        if self.phase == Phase::Established && peer_done && self.send.is_fin_acked() {
-            self.ack.immediate = true;
-            self.enter_linger(now, CloseReason::Finished);
-        }
-    }
-
-    /// The ACK segment describing our receive state now.
-    pub(crate) fn ack_repr(&self, now: Instant) -> AckRepr {
-        let Some(recv) = self.recv.as_ref() else {
-            return AckRepr {
-                cumulative: truncate(0),
-                window: 0,
-                ping: false,
-                sack: crate::wire::SackRanges::EMPTY,
-                ack_delay_us: None,
-            };
-        };
-        let (cumulative, window, sack) = recv.ack();
-        let ack_delay_us = self
-            .ack
-            .newest_at
-            .map(|t| u32::try_from(now.saturating_duration_since(t).as_micros()).unwrap_or(u32::MAX));
-        let sack = if ack_delay_us.is_some() && sack.len() >= crate::wire::MAX_SACK_RANGES {
-            crate::wire::SackRanges::EMPTY
-        } else {
-            sack
-        };
-        AckRepr { cumulative, window, ping: self.ping_pending, sack, ack_delay_us }
+        self.drain(Some(reason));
     }
 }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 /// What a deadline is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Timer {
+pub(super) enum Timer {
     /// Retransmit the stored handshake message (initiation, or XX finish).
     Handshake = 0,
     /// Give up on a handshake that never completed.
@@ -26,9 +26,11 @@ pub(crate) enum Timer {
     WindowProbe,
     /// Release the state of a closing or finished connection.
     Linger,
+    /// A connection the application released has not finished in time: abort it.
+    ReleaseGiveUp,
 }
 
-const COUNT: usize = 10;
+const COUNT: usize = 11;
 
 const ALL: [Timer; COUNT] = [
     Timer::Handshake,
@@ -41,34 +43,35 @@ const ALL: [Timer; COUNT] = [
     Timer::Pacing,
     Timer::WindowProbe,
     Timer::Linger,
+    Timer::ReleaseGiveUp,
 ];
 
 /// One optional deadline per [`Timer`].
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct TimerTable {
+pub(super) struct TimerTable {
     deadlines: [Option<Instant>; COUNT],
 }
 
 impl TimerTable {
-    pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
+    pub(super) fn set(&mut self, timer: Timer, at: Instant) {
         self.deadlines[timer as usize] = Some(at);
     }
 
-    pub(crate) fn stop(&mut self, timer: Timer) {
+    pub(super) fn stop(&mut self, timer: Timer) {
         self.deadlines[timer as usize] = None;
     }
 
-    pub(crate) fn is_set(&self, timer: Timer) -> bool {
+    pub(super) fn is_set(&self, timer: Timer) -> bool {
         self.deadlines[timer as usize].is_some()
     }
 
     /// The earliest armed deadline.
-    pub(crate) fn next(&self) -> Option<Instant> {
+    pub(super) fn next(&self) -> Option<Instant> {
         self.deadlines.iter().flatten().min().copied()
     }
 
     /// Disarms and returns every timer due at `now`, earliest kinds first.
-    pub(crate) fn expired(&mut self, now: Instant) -> impl Iterator<Item = Timer> + use<> {
+    pub(super) fn expired(&mut self, now: Instant) -> impl Iterator<Item = Timer> + use<> {
         let mut due = [None; COUNT];
         for (slot, timer) in due.iter_mut().zip(ALL) {
             if self.deadlines[timer as usize].is_some_and(|t| t <= now) {
@@ -80,7 +83,7 @@ impl TimerTable {
     }
 
     /// Disarms everything (the connection is gone).
-    pub(crate) fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.deadlines = [None; COUNT];
     }
 }

@@ -1,42 +1,89 @@
-//! Datagrams out: a queued handshake message, a CLOSE, or a transport packet carrying an ACK
-//! segment and/or one DATA segment, within the peer's window, the congestion window, the pacer
-//! and (before the path is validated) the 3× amplification budget.
+//! Datagrams out, in batches for one path (one destination), as segmentation offload wants
+//! them: equal-sized datagrams back to back, the last one possibly shorter. Each is a queued
+//! handshake message, a CLOSE, or a transport packet carrying an ACK segment and/or one DATA
+//! segment, within the peer's window, the congestion window, the pacer and (before the path is
+//! validated) the 3× amplification budget.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::timer::Timer;
 use super::{Connection, Phase};
 use crate::arq::truncate;
 use crate::config::PACKET_OVERHEAD;
-use crate::wire::{CloseRepr, DataRepr, SEGMENT_HEADER_LEN, Segments, TAG_LEN, TRANSPORT_HEADER_LEN, Tail};
+use crate::wire::{
+    AckRepr, CloseRepr, DataRepr, SEGMENT_HEADER_LEN, Segments, TAG_LEN, TRANSPORT_HEADER_LEN, Tail,
+};
 
-use super::timer::Timer;
+/// Datagrams written back to back by [`Connection::poll_transmit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Batch {
+    /// Where every datagram of the batch goes.
+    pub(crate) destination: SocketAddr,
+    /// Bytes written in all.
+    pub(crate) len: usize,
+    /// The size of each datagram but the last, which may be shorter.
+    pub(crate) segment_size: usize,
+}
 
 impl Connection {
-    /// Writes the next datagram this connection wants to send into `buf`; returns its
-    /// destination and length.
-    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+    /// Writes up to `max_datagrams` datagrams for the current path into `buf`, back to back: the
+    /// first as large as it needs (up to the configured datagram size), the others no larger
+    /// than it; a shorter one ends the batch. A handshake message or a CLOSE only ever starts a
+    /// batch.
+    pub(crate) fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        max_datagrams: usize,
+    ) -> Option<Batch> {
+        let (mut len, mut count, mut segment_size) = (0, 0, 0);
+        while count < max_datagrams.max(1) {
+            let slot = if count == 0 {
+                &mut buf[..]
+            } else {
+                if self.outgoing.is_some() || self.close.as_ref().is_some_and(|c| c.unsent) {
+                    break;
+                }
+                let Some(slot) = buf.get_mut(len..len + segment_size) else { break };
+                slot
+            };
+            let Some(n) = self.poll_datagram(now, slot) else { break };
+            if count == 0 {
+                segment_size = n;
+            }
+            len += n;
+            count += 1;
+            if n < segment_size {
+                break;
+            }
+        }
+        (count > 0).then_some(Batch { destination: self.path.remote, len, segment_size })
+    }
+
+    /// Writes the next datagram this connection wants to send into `buf`; returns its length.
+    fn poll_datagram(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         if self.phase == Phase::Drained || self.peer_closed {
             return None;
         }
-        if let Some(message) = self.outgoing.take() {
+        if self.outgoing.as_ref().is_some_and(|m| m.len() <= buf.len()) {
+            let message = self.outgoing.take()?;
             return self.send_raw(now, &message, buf);
         }
         self.session.as_ref()?;
         if self.close.as_ref().is_some_and(|c| c.unsent) {
             return self.send_close(now, buf);
         }
-        let len = match self.phase {
-            Phase::Established => self.build_packet(now, buf, true)?,
+        match self.phase {
+            Phase::Established => self.build_packet(now, buf, true),
             // Lingering: only acknowledge what the peer retransmits (its FIN, most likely).
-            Phase::Lingering if self.close.is_none() => self.build_packet(now, buf, false)?,
-            _ => return None,
-        };
-        Some((self.path.remote, len))
+            Phase::Lingering if self.close.is_none() => self.build_packet(now, buf, false),
+            _ => None,
+        }
     }
 
     /// Sends a stored handshake message, if the amplification budget allows it.
-    fn send_raw(&mut self, now: Instant, message: &[u8], buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+    fn send_raw(&mut self, now: Instant, message: &[u8], buf: &mut [u8]) -> Option<usize> {
         let out = buf.get_mut(..message.len())?;
         if message.len() as u64 > self.path.budget() {
             // PROTOCOL.md §10.4: never more than 3× what an unvalidated address sent us.
@@ -45,11 +92,11 @@ impl Connection {
         }
         out.copy_from_slice(message);
         self.count_sent(now, message.len());
-        Some((self.path.remote, message.len()))
+        Some(message.len())
     }
 
     /// Sends our CLOSE segment, with an ACK once the peer's FIN has arrived.
-    fn send_close(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+    fn send_close(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         // PROTOCOL.md §7.1: an ACK segment may precede the CLOSE. Once we hold the peer's
         // FIN, it tells a peer whose last ACKs were lost that its whole stream arrived: after
         // both streams finished (§8.7), our CLOSE NO_ERROR then ends its side as finished
@@ -60,8 +107,7 @@ impl Connection {
         let (code, reason) = (close.code, close.reason.clone());
         let repr = CloseRepr { seq: truncate(self.send.next_seq()), code, reason: &reason };
         let segments = Segments { ack, tail: Some(Tail::Close(repr)) };
-        let len = self.seal(now, &segments, buf)?;
-        Some((self.path.remote, len))
+        self.seal(now, &segments, buf)
     }
 
     /// Builds a transport packet: ACK if one is due, DATA if allowed (and `data` is true).
@@ -70,12 +116,11 @@ impl Connection {
         let budget = usize::try_from(self.path.budget()).unwrap_or(usize::MAX);
         let datagram = buf.len().min(self.config.max_datagram_size).min(budget);
         let overhead = TRANSPORT_HEADER_LEN + TAG_LEN;
-        let want_ack = self.recv.is_some() && (self.ack.immediate || self.ping_pending);
+        let want_ack = self.ack_due();
         // An ACK that is not due yet rides along with DATA (PROTOCOL.md §8.5 piggybacking) but
         // does not make a packet of its own before the delayed-ACK rules ask for one.
-        let piggyback = self.recv.is_some() && self.ack.pending > 0;
-        let candidate = (want_ack || piggyback).then(|| self.ack_repr(now));
-        let ack_len = candidate.as_ref().map_or(0, crate::wire::AckRepr::buffer_len);
+        let candidate = (want_ack || self.ack_may_piggyback()).then(|| self.ack_repr(now));
+        let ack_len = candidate.as_ref().map_or(0, AckRepr::buffer_len);
         let alone = datagram.saturating_sub(overhead + SEGMENT_HEADER_LEN);
         let room = alone.saturating_sub(ack_len);
         let segment = if data && room > 0 && self.may_send_data(now, room) {
@@ -112,14 +157,7 @@ impl Connection {
         }
         let len = self.seal_emitted(now, buf, n)?;
         if ack.is_some() {
-            self.ack.pending = 0;
-            self.ack.immediate = false;
-            self.ack.newest_at = None;
-            self.ping_pending = false;
-            self.timers.stop(Timer::DelayedAck);
-            if let Some(recv) = self.recv.as_mut() {
-                recv.mark_ack_sent();
-            }
+            self.ack_sent();
         }
         if let Some(seg) = segment {
             let bytes = (seg.len + PACKET_OVERHEAD) as u64;

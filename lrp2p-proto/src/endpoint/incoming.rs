@@ -1,78 +1,63 @@
-//! Datagrams in: demultiplexing by connection id, and the responder's handling of initiations
-//! (PROTOCOL.md §10.2): duplicates, limits, cookies under load, Noise, the 0-RTT replay guard,
-//! and creating the connection the application is asked to accept.
+//! Datagrams in: routing by connection id, and admission of initiations (PROTOCOL.md §10.2):
+//! duplicates, limits, cookies under load, Noise, the 0-RTT replay guard; then the connection
+//! is made from what admission decided (`Connection::ik_responder`, `xx_responder`).
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use rand_core::{CryptoRng, RngCore};
 
-use super::{ConnectionHandle, Endpoint};
-use crate::arq::recv::RecvStream;
-use crate::connection::{ConnEvent, Connection, Handshake};
+use super::Endpoint;
+use crate::connection::{Connection, Ids, IkAdmitted, Received, XxAdmitted};
 use crate::handshake::{read_ik_initiation, read_xx_initiation, write_xx_response};
 use crate::wire::{
-    COOKIE_MAC_LEN, ConnectionId, CookieReplyRepr, Datagram, IkInitiationRepr, Seq, Tail, XxInitiationRepr,
-    XxResponsePayload, cookie_mac_covered,
+    COOKIE_MAC_LEN, COOKIE_REPLY_LEN, ConnectionId, CookieReplyRepr, IkInitiationRepr, PacketType, Seq, Tail,
+    XX_RESPONSE_LEN, XxInitiationRepr, XxResponsePayload, cookie_mac_covered, route,
 };
 
 impl<R: RngCore + CryptoRng> Endpoint<R> {
     /// Processes one received UDP payload from `from`. Anything malformed, unauthenticated or
     /// unexpected is dropped and counted ([`Endpoint::stats`]); nothing from the network can
     /// make this panic or grow memory beyond the configured limits.
+    ///
+    /// The endpoint reads only the type and the receiver's connection id to route a datagram
+    /// (PROTOCOL.md §3); the connection it names parses it, once, in place.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &mut [u8]) {
         self.stats.datagrams_received += 1;
-        let len = data.len();
-        let target = match Datagram::parse(data) {
+        let (packet_type, receiver) = match route(data) {
+            Ok(routed) => routed,
             Err(_) => {
                 self.stats.malformed += 1;
                 return;
             }
-            Ok(Datagram::IkInitiation(repr)) => {
-                self.on_ik_initiation(now, from, &repr, data);
-                return;
-            }
-            Ok(Datagram::XxInitiation(repr)) => {
-                self.on_xx_initiation(now, from, &repr, data);
-                return;
-            }
-            Ok(other) => other.receiver_id(),
         };
-        let Some(handle) = self.table.by_id(target) else {
+        match packet_type {
+            PacketType::IkInitiation => return self.on_ik_initiation(now, from, data),
+            PacketType::XxInitiation => return self.on_xx_initiation(now, from, data),
+            _ => {}
+        }
+        // PROTOCOL.md §3: every other datagram names a connection; 0 names none.
+        let Some(handle) = self.table.by_id(receiver).filter(|_| receiver != ConnectionId::NONE) else {
             self.stats.unknown_connection += 1;
             return;
         };
         let Some(conn) = self.table.get_mut(handle) else { return };
-        // Re-parse: the first parse borrowed `data`, which the transport path decrypts in place.
-        match Datagram::parse(data) {
-            Ok(Datagram::Transport { .. }) => {
-                conn.handle_transport(now, from, data);
-            }
-            Ok(Datagram::IkResponse(repr)) => conn.on_ik_response(now, &repr, len),
-            Ok(Datagram::XxResponse(repr)) => conn.on_xx_response(now, &repr, len),
-            Ok(Datagram::XxFinish(repr)) => conn.on_xx_finish(now, &repr),
-            Ok(Datagram::CookieReply(repr)) => conn.on_cookie_reply(&repr),
-            _ => {}
+        if conn.handle_datagram(now, from, packet_type, data) == Received::Malformed {
+            self.stats.malformed += 1;
         }
-        self.touched(now, handle);
+        self.touched(handle);
     }
 
     /// The checks every initiation passes before any expensive work (PROTOCOL.md §10.2).
     /// Returns false when the datagram was dealt with (duplicate, dropped, or cookie reply).
-    fn admit(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        sender_id: ConnectionId,
-        datagram: Admission<'_>,
-    ) -> bool {
+    fn admit(&mut self, from: SocketAddr, sender_id: ConnectionId, datagram: Admission<'_>) -> bool {
         if let Some(handle) = self.table.by_initiation(from, sender_id) {
             // PROTOCOL.md §4.8: a duplicate gets the stored response, never a second connection.
             self.stats.duplicate_initiations += 1;
             if let Some(conn) = self.table.get_mut(handle) {
                 conn.on_duplicate_initiation(datagram.len);
             }
-            self.touched(now, handle);
+            self.touched(handle);
             return false;
         }
         if self.table.half_open() >= self.config.max_half_open
@@ -91,7 +76,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                     echo: datagram.echo,
                     cookie: self.cookies.cookie_for(&from),
                 };
-                let mut bytes = [0u8; crate::wire::COOKIE_REPLY_LEN];
+                let mut bytes = [0u8; COOKIE_REPLY_LEN];
                 if reply.emit(&mut bytes).is_ok() {
                     self.stateless.push_back((from, bytes));
                     self.stats.cookie_replies += 1;
@@ -102,20 +87,17 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         true
     }
 
-    fn on_ik_initiation(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        repr: &IkInitiationRepr<'_>,
-        bytes: &[u8],
-    ) {
-        let len = bytes.len();
+    fn on_ik_initiation(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        let Ok(repr) = IkInitiationRepr::parse(bytes) else {
+            self.stats.malformed += 1;
+            return;
+        };
         let Some(admission) = Admission::new(repr.noise, repr.cookie_mac, bytes) else { return };
-        if !self.admit(now, from, repr.sender_id, admission) {
+        if !self.admit(from, repr.sender_id, admission) {
             return;
         }
         let mut plain = [0u8; crate::handshake::MAX_HANDSHAKE_DATAGRAM];
-        let Ok((noise, payload)) = read_ik_initiation(&self.identity, repr, &mut plain) else {
+        let Ok((noise, payload)) = read_ik_initiation(&self.identity, &repr, &mut plain) else {
             self.stats.handshake_failures += 1;
             return;
         };
@@ -133,94 +115,38 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             }
             _ => None,
         };
-        let handle = self.new_responder(now, from, repr.sender_id, payload.isn, |conn| {
-            conn.peer_key = Some(peer);
-            conn.handshake = Handshake::IkReceived { noise: Box::new(noise), peer_isn: payload.isn.0 };
-        });
-        let Some(handle) = handle else { return };
-        if let Some(conn) = self.table.get_mut(handle) {
-            conn.path.received += len as u64;
-            if let (Some(data), Some(recv)) = (early, conn.recv.as_mut()) {
-                // Buffered now, readable once the application accepts.
-                conn.early_accepted = recv.on_data(data.seq, data.payload, data.fin).is_ok();
-            }
-            conn.events.push_back(ConnEvent::Incoming);
-        }
-        self.touched(now, handle);
+        let ids = Ids { local: self.fresh_id(), peer: repr.sender_id, isn: self.isn() };
+        let admitted = IkAdmitted { noise, peer, peer_isn: payload.isn, early, datagram_len: bytes.len() };
+        let conn = Connection::ik_responder(now, self.conn_config.clone(), ids, from, admitted);
+        let handle = self.table.insert(conn, Some((from, repr.sender_id)));
+        self.touched(handle);
     }
 
-    fn on_xx_initiation(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        repr: &XxInitiationRepr<'_>,
-        bytes: &[u8],
-    ) {
-        let len = bytes.len();
+    fn on_xx_initiation(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        let Ok(repr) = XxInitiationRepr::parse(bytes) else {
+            self.stats.malformed += 1;
+            return;
+        };
         let Some(admission) = Admission::new(repr.noise.as_slice(), repr.cookie_mac, bytes) else { return };
-        if !self.admit(now, from, repr.sender_id, admission) {
+        if !self.admit(from, repr.sender_id, admission) {
             return;
         }
-        let Ok(received) = read_xx_initiation(&self.identity, repr) else {
+        let Ok(received) = read_xx_initiation(&self.identity, &repr) else {
             self.stats.handshake_failures += 1;
             return;
         };
-        let local_id = self.fresh_id();
-        let isn = self.isn();
-        let mut out = [0u8; crate::wire::XX_RESPONSE_LEN];
-        let payload = XxResponsePayload { responder_id: local_id, isn: Seq(isn) };
+        let ids = Ids { local: self.fresh_id(), peer: repr.sender_id, isn: self.isn() };
+        let mut out = [0u8; XX_RESPONSE_LEN];
+        let payload = XxResponsePayload { responder_id: ids.local, isn: Seq(ids.isn) };
         let Ok((noise, n)) = write_xx_response(&mut self.rng, received, repr.sender_id, &payload, &mut out)
         else {
             self.stats.handshake_failures += 1;
             return;
         };
-        let message = out[..n].to_vec();
-        let handle = self.insert_responder(now, from, repr.sender_id, local_id, isn, None, |conn| {
-            conn.handshake = Handshake::XxResponseSent { noise: Box::new(noise), message };
-        });
-        if let Some(handle) = handle {
-            if let Some(conn) = self.table.get_mut(handle) {
-                conn.path.received += len as u64;
-                conn.on_duplicate_initiation(0);
-            }
-            self.touched(now, handle);
-        }
-    }
-
-    /// Creates a responder connection for an IK initiation (the peer's isn is known).
-    fn new_responder(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        peer_id: ConnectionId,
-        peer_isn: Seq,
-        setup: impl FnOnce(&mut Connection),
-    ) -> Option<ConnectionHandle> {
-        let local_id = self.fresh_id();
-        let isn = self.isn();
-        self.insert_responder(now, from, peer_id, local_id, isn, Some(peer_isn), setup)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn insert_responder(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        peer_id: ConnectionId,
-        local_id: ConnectionId,
-        isn: u32,
-        peer_isn: Option<Seq>,
-        setup: impl FnOnce(&mut Connection),
-    ) -> Option<ConnectionHandle> {
-        let mut conn =
-            Connection::new(now, self.conn_config.clone(), local_id, from, false, isn, Handshake::Done);
-        conn.peer_id = peer_id;
-        if let Some(peer_isn) = peer_isn {
-            conn.recv =
-                Some(RecvStream::new(peer_isn.0, self.conn_config.recv_buffer, self.conn_config.mss()));
-        }
-        setup(&mut conn);
-        Some(self.table.insert(conn, Some((from, peer_id))))
+        let admitted = XxAdmitted { noise, message: out[..n].to_vec(), datagram_len: bytes.len() };
+        let conn = Connection::xx_responder(now, self.conn_config.clone(), ids, from, admitted);
+        let handle = self.table.insert(conn, Some((from, repr.sender_id)));
+        self.touched(handle);
     }
 }
 

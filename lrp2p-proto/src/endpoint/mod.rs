@@ -1,11 +1,14 @@
-//! The [`Endpoint`]: one per UDP socket. It owns every connection, demultiplexes datagrams by
-//! the receiver's connection id, runs the responder side of handshakes (cookies, half-open
-//! cap, 0-RTT replay guard), and hands the application [`Event`]s and [`ConnectionHandle`]s.
+//! The [`Endpoint`]: one per UDP socket. It owns every connection, routes datagrams to them
+//! by the receiver's connection id, admits new ones (cookies, caps, the 0-RTT replay guard, the
+//! amplification limit: `incoming.rs`), and hands the application [`Event`]s and
+//! [`ConnectionHandle`]s. Everything about a connection once admitted — its handshake, streams,
+//! timers and lifecycle — is the connection's (`crate::connection`).
 //!
 //! The contract is sans-IO: feed it datagrams ([`Endpoint::handle_datagram`]) and time
-//! ([`Endpoint::handle_timeout`]); send what [`Endpoint::poll_transmit`] writes; sleep until
-//! [`Endpoint::poll_timeout`]; act on [`Endpoint::poll_event`]. It never reads a clock or the
-//! OS RNG: `now` is a parameter and randomness comes from the RNG given to [`Endpoint::new`].
+//! ([`Endpoint::handle_timeout`]); send what [`Endpoint::poll_transmit`] (or
+//! [`Endpoint::poll_transmit_batch`]) writes; sleep until [`Endpoint::poll_timeout`]; act on
+//! [`Endpoint::poll_event`]. It never reads a clock or the OS RNG: `now` is a parameter and
+//! randomness comes from the RNG given to [`Endpoint::new`].
 
 mod incoming;
 mod table;
@@ -18,12 +21,11 @@ use std::time::Instant;
 use rand_core::{CryptoRng, RngCore};
 
 use self::table::Table;
-use crate::config::EndpointConfig;
-use crate::connection::{
-    CloseReason, ConnEvent, Connection, ConnectionStats, Handshake, HandshakeCtx, Phase,
-};
+use crate::config::{ConnectionConfig, EndpointConfig};
+use crate::connection::{CloseReason, ConnEvent, Connection, ConnectionStats, HandshakeCtx};
 use crate::crypto::cookie::CookieSecrets;
 use crate::crypto::early::EarlyDataGuard;
+use crate::error::{ConnectError, ReadError, UnknownConnection, WriteError};
 use crate::identity::{PublicKey, StaticSecret};
 use crate::wire::{COOKIE_REPLY_LEN, ConnectionId};
 
@@ -34,13 +36,19 @@ pub struct ConnectionHandle {
     generation: u32,
 }
 
-/// A datagram to send, written into the caller's buffer by [`Endpoint::poll_transmit`].
+/// Datagrams to send, written into the caller's buffer by [`Endpoint::poll_transmit`] (one
+/// datagram) or [`Endpoint::poll_transmit_batch`] (several to one destination, back to back, as
+/// UDP segmentation offload takes them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Transmit {
-    /// Where to send it.
+    /// Where to send them.
     pub destination: SocketAddr,
-    /// How many bytes of the buffer it fills.
+    /// How many bytes of the buffer they fill.
     pub len: usize,
+    /// The size of each datagram but the last, which may be shorter: `len` is one datagram when
+    /// it is at most this.
+    pub segment_size: usize,
 }
 
 /// Something the application should act on.
@@ -73,57 +81,27 @@ pub enum Event {
         /// The connection.
         connection: ConnectionHandle,
     },
+    /// Everything written so far — and the FIN, once the stream is shut down — has been
+    /// acknowledged by the peer ([`Endpoint::is_acknowledged`] turned true).
+    Acknowledged {
+        /// The connection.
+        connection: ConnectionHandle,
+    },
     /// The peer finished its stream; every byte before the FIN has been read.
     Finished {
         /// The connection.
         connection: ConnectionHandle,
     },
-    /// The connection ended; its handle is no longer valid after this.
+    /// The connection ended. Data it received and the application has not read stays readable:
+    /// the handle stays valid until the application has read to the end (`read` returns `Ok(0)`
+    /// or [`ReadError::Closed`]) or calls [`Endpoint::release`]. With nothing left to read (and
+    /// for an incoming connection never accepted) the handle is stale at once.
     Closed {
         /// The connection.
         connection: ConnectionHandle,
         /// Why.
         reason: CloseReason,
     },
-}
-
-/// Why `connect` failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConnectError {
-    /// The endpoint already holds `max_connections` connections.
-    #[error("too many connections")]
-    TooManyConnections,
-}
-
-/// Why a write failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum WriteError {
-    /// No such connection (closed and freed, or never existed).
-    #[error("unknown connection")]
-    UnknownConnection,
-    /// The stream was shut down (FIN queued); nothing more can be written.
-    #[error("stream finished")]
-    Finished,
-    /// The connection is closed.
-    #[error("connection closed")]
-    Closed,
-}
-
-/// Why a read returned no data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ReadError {
-    /// No such connection (closed and freed, or never existed).
-    #[error("unknown connection")]
-    UnknownConnection,
-    /// Nothing to read yet; wait for [`Event::Readable`].
-    #[error("no data available")]
-    Blocked,
-    /// The connection closed before the stream finished.
-    #[error("connection closed")]
-    Closed,
 }
 
 /// Endpoint-wide counters: mostly datagrams dropped, by cause.
@@ -158,7 +136,7 @@ const MAX_STATELESS: usize = 64;
 /// One UDP socket's worth of LRP2P: see the module documentation.
 pub struct Endpoint<R> {
     config: EndpointConfig,
-    conn_config: Arc<crate::config::ConnectionConfig>,
+    conn_config: Arc<ConnectionConfig>,
     identity: StaticSecret,
     rng: R,
     table: Table,
@@ -223,39 +201,54 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         remote: SocketAddr,
         peer: Option<PublicKey>,
     ) -> Result<ConnectionHandle, ConnectError> {
+        self.open(now, remote, peer, false)
+    }
+
+    /// [`connect`](Self::connect), but the handshake waits until the application first writes,
+    /// reads or calls [`start`](Self::start): a caller that sends everything `poll_transmit`
+    /// has after every call still gets its first write into the first datagram (0-RTT).
+    pub fn connect_deferred(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        peer: Option<PublicKey>,
+    ) -> Result<ConnectionHandle, ConnectError> {
+        self.open(now, remote, peer, true)
+    }
+
+    fn open(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        peer: Option<PublicKey>,
+        deferred: bool,
+    ) -> Result<ConnectionHandle, ConnectError> {
         if self.table.len() >= self.config.max_connections {
             return Err(ConnectError::TooManyConnections);
         }
         let local_id = self.fresh_id();
         let isn = self.isn();
-        let conn = Connection::new(
-            now,
-            self.conn_config.clone(),
-            local_id,
-            remote,
-            true,
-            isn,
-            Handshake::Start { peer },
-        );
+        let config = self.conn_config.clone();
+        let conn = Connection::initiator(now, config, local_id, isn, remote, peer, deferred);
         let handle = self.table.insert(conn, None);
-        self.touched(now, handle);
+        self.touched(handle);
         Ok(handle)
     }
 
-    /// Accepts an [`Event::Incoming`] connection.
-    pub fn accept(&mut self, now: Instant, connection: ConnectionHandle) {
-        if let Some(conn) = self.table.get_mut(connection) {
-            conn.accept(now, &mut self.rng);
-            self.touched(now, connection);
-        }
+    /// Starts the handshake of a [`connect_deferred`](Self::connect_deferred) connection (a
+    /// no-op for any other).
+    pub fn start(&mut self, now: Instant, connection: ConnectionHandle) -> Result<(), UnknownConnection> {
+        self.call(now, connection, |conn, _| conn.start())
+    }
+
+    /// Accepts an [`Event::Incoming`] connection: the application now holds its handle.
+    pub fn accept(&mut self, now: Instant, connection: ConnectionHandle) -> Result<(), UnknownConnection> {
+        self.call(now, connection, |conn, rng| conn.accept(now, rng))
     }
 
     /// Refuses an [`Event::Incoming`] connection: the peer gets an authenticated REFUSED.
-    pub fn refuse(&mut self, now: Instant, connection: ConnectionHandle) {
-        if let Some(conn) = self.table.get_mut(connection) {
-            conn.refuse(now, &mut self.rng);
-            self.touched(now, connection);
-        }
+    pub fn refuse(&mut self, now: Instant, connection: ConnectionHandle) -> Result<(), UnknownConnection> {
+        self.call(now, connection, |conn, rng| conn.refuse(now, rng))
     }
 
     /// Writes stream bytes; returns how many were taken (fewer than offered: backpressure, wait
@@ -266,11 +259,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         connection: ConnectionHandle,
         data: &[u8],
     ) -> Result<usize, WriteError> {
-        let conn = self.table.get_mut(connection).ok_or(WriteError::UnknownConnection)?;
-        let n = conn.write(data)?;
-        conn.stats.stream_bytes_written += n as u64;
-        self.touched(now, connection);
-        Ok(n)
+        self.call(now, connection, |conn, _| conn.write(data))?
     }
 
     /// Reads stream bytes in order. `Ok(0)` (for a non-empty `buf`) is the end of the stream.
@@ -280,29 +269,64 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         connection: ConnectionHandle,
         buf: &mut [u8],
     ) -> Result<usize, ReadError> {
-        let conn = self.table.get_mut(connection).ok_or(ReadError::UnknownConnection)?;
-        let result = conn.read(buf);
-        if let Ok(n) = result {
-            conn.stats.stream_bytes_read += n as u64;
-        }
-        self.touched(now, connection);
-        result
+        self.call(now, connection, |conn, _| conn.read(buf))?
     }
 
     /// Half-closes: a FIN follows the bytes written so far; reading continues.
-    pub fn shutdown(&mut self, now: Instant, connection: ConnectionHandle) {
-        if let Some(conn) = self.table.get_mut(connection) {
-            conn.shutdown();
-            self.touched(now, connection);
-        }
+    pub fn shutdown(&mut self, now: Instant, connection: ConnectionHandle) -> Result<(), UnknownConnection> {
+        self.call(now, connection, |conn, _| conn.shutdown())
     }
 
-    /// Closes (aborts, unless `code` is `NO_ERROR` after a finished exchange): the peer gets a
-    /// CLOSE with `code` and `reason`; nothing is sent or retransmitted afterwards.
-    pub fn close(&mut self, now: Instant, connection: ConnectionHandle, code: u16, reason: &[u8]) {
-        if let Some(conn) = self.table.get_mut(connection) {
-            conn.close(now, code, reason);
-            self.touched(now, connection);
+    /// Closes (aborts, unless `code` is [`close_code::NO_ERROR`](crate::close_code::NO_ERROR)
+    /// after a finished exchange): the peer gets a CLOSE with `code` and `reason`; nothing is
+    /// sent or retransmitted afterwards.
+    pub fn close(
+        &mut self,
+        now: Instant,
+        connection: ConnectionHandle,
+        code: u16,
+        reason: &[u8],
+    ) -> Result<(), UnknownConnection> {
+        self.call(now, connection, |conn, _| conn.close(now, code, reason))
+    }
+
+    /// The application is done with the connection; its handle is stale from now on (and no
+    /// more events name it). One that ended is freed at once. A live one finishes on its own,
+    /// as a dropped `TcpStream` does: a FIN after what was written, incoming data discarded,
+    /// and, if the peer has not finished too within
+    /// [`release_linger`](crate::ConnectionConfig::release_linger), a CLOSE.
+    pub fn release(&mut self, now: Instant, connection: ConnectionHandle) -> Result<(), UnknownConnection> {
+        let conn = self.table.get_mut(connection).ok_or(UnknownConnection)?;
+        let _ = conn.release(now);
+        self.events.retain(|e| e.connection() != connection);
+        self.touched(connection);
+        Ok(())
+    }
+
+    /// Whether every byte written on the connection, and its FIN once it is shut down, has been
+    /// acknowledged by the peer ([`Event::Acknowledged`] tells when this turns true).
+    pub fn is_acknowledged(&self, connection: ConnectionHandle) -> Result<bool, UnknownConnection> {
+        self.table.get(connection).map(Connection::is_acknowledged).ok_or(UnknownConnection)
+    }
+
+    /// Whether some connection's stream was shut down (or released) and still waits for the
+    /// peer to acknowledge it: what an application closing gracefully waits for before
+    /// [`close_all`](Self::close_all).
+    pub fn is_finishing(&self) -> bool {
+        self.table.iter().any(Connection::is_finishing)
+    }
+
+    /// The endpoint is going away (PROTOCOL.md §8.7's close policy): every live connection is
+    /// closed with a CLOSE to its peer, except those whose finished stream is fully acknowledged
+    /// (a CLOSE would make the peer discard what it has not read yet); connections finished
+    /// both ways get CLOSE NO_ERROR, with the final ACK, so that a peer whose last ACKs were
+    /// lost finishes too. Send what `poll_transmit` then has before dropping the endpoint.
+    pub fn close_all(&mut self, now: Instant) {
+        for handle in self.table.handles() {
+            if let Some(conn) = self.table.get_mut(handle) {
+                conn.close_for_endpoint(now);
+            }
+            self.touched(handle);
         }
     }
 
@@ -318,7 +342,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
 
     /// The peer's current address.
     pub fn remote_address(&self, connection: ConnectionHandle) -> Option<SocketAddr> {
-        self.table.get(connection).map(|c| c.path.remote)
+        self.table.get(connection).map(Connection::remote)
     }
 
     /// Endpoint-wide counters.
@@ -347,38 +371,69 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         while let Some(handle) = self.table.pop_due(now) {
             if let Some(conn) = self.table.get_mut(handle) {
                 conn.handle_timeout(now);
-                self.touched(now, handle);
+                self.touched(handle);
             }
         }
     }
 
     /// Writes the next datagram to send into `buf` (at least the configured datagram size).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.poll_transmit_batch(now, buf, 1)
+    }
+
+    /// Writes up to `max_datagrams` datagrams to one destination into `buf`, back to back, all
+    /// of [`Transmit::segment_size`] bytes but the last, which may be shorter: one call of UDP
+    /// segmentation offload (GSO). Room for `max_datagrams` datagrams of the configured size
+    /// gives full batches. Connections take turns, one batch each.
+    pub fn poll_transmit_batch(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        max_datagrams: usize,
+    ) -> Option<Transmit> {
         if let Some((destination, reply)) = self.stateless.pop_front() {
             let out = buf.get_mut(..reply.len())?;
             out.copy_from_slice(&reply);
             self.stats.datagrams_sent += 1;
-            return Some(Transmit { destination, len: reply.len() });
+            return Some(Transmit { destination, len: reply.len(), segment_size: reply.len() });
         }
         while let Some(handle) = self.table.next_dirty() {
             let timestamp_ns = self.unix_now(now).max(self.last_timestamp + 1);
             let Some(conn) = self.table.get_mut(handle) else { continue };
-            if matches!(conn.handshake, Handshake::Start { .. }) {
+            if conn.wants_handshake_start() {
                 self.last_timestamp = timestamp_ns;
                 let ctx = HandshakeCtx { rng: &mut self.rng, identity: &self.identity, timestamp_ns };
                 conn.start_handshake(now, ctx);
             }
-            let sent = conn.poll_transmit(now, buf);
-            self.after(now, handle);
-            if let Some((destination, len)) = sent {
+            let batch = conn.poll_transmit(now, buf, max_datagrams);
+            self.after(handle);
+            if let Some(batch) = batch {
                 // Keep it dirty: it may have more to send (round-robin with the others).
                 self.table.mark_dirty(handle);
-                self.stats.datagrams_sent += 1;
-                return Some(Transmit { destination, len });
+                self.stats.datagrams_sent += batch.len.div_ceil(batch.segment_size.max(1)) as u64;
+                return Some(Transmit {
+                    destination: batch.destination,
+                    len: batch.len,
+                    segment_size: batch.segment_size,
+                });
             }
             self.table.clear_dirty(handle);
         }
         None
+    }
+
+    /// Runs `f` on the connection, then the bookkeeping every call ends with. Every call takes
+    /// the time (the sans-IO contract), though not every one needs it.
+    fn call<T>(
+        &mut self,
+        _now: Instant,
+        connection: ConnectionHandle,
+        f: impl FnOnce(&mut Connection, &mut R) -> T,
+    ) -> Result<T, UnknownConnection> {
+        let conn = self.table.get_mut(connection).ok_or(UnknownConnection)?;
+        let out = f(conn, &mut self.rng);
+        self.touched(connection);
+        Ok(out)
     }
 
     /// A fresh random connection id, non-zero and not in use.
@@ -396,15 +451,14 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     }
 
     /// Bookkeeping after anything touched a connection: move its events to the queue,
-    /// reschedule its deadline, mark it for transmission, free it when drained.
-    fn after(&mut self, now: Instant, handle: ConnectionHandle) {
-        let _ = now;
+    /// reschedule its deadline, free it when it ended and nobody needs it.
+    fn after(&mut self, handle: ConnectionHandle) {
         let Some(conn) = self.table.get_mut(handle) else { return };
-        while let Some(event) = conn.events.pop_front() {
+        while let Some(event) = conn.poll_event() {
             let connection = handle;
             let event = match event {
                 ConnEvent::Incoming => match conn.peer_key() {
-                    Some(peer) => Event::Incoming { connection, peer, remote: conn.path.remote },
+                    Some(peer) => Event::Incoming { connection, peer, remote: conn.remote() },
                     None => continue,
                 },
                 ConnEvent::Connected { early_data_accepted } => {
@@ -412,15 +466,14 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                 }
                 ConnEvent::Readable => Event::Readable { connection },
                 ConnEvent::Writable => Event::Writable { connection },
+                ConnEvent::Acknowledged => Event::Acknowledged { connection },
                 ConnEvent::Finished => Event::Finished { connection },
                 ConnEvent::Closed(reason) => Event::Closed { connection, reason },
             };
             self.events.push_back(event);
         }
-        let drained = conn.phase == Phase::Drained;
-        let half_open = conn.is_half_open();
-        let deadline = conn.poll_timeout();
-        if drained {
+        let (freeable, half_open, deadline) = (conn.is_freeable(), conn.is_half_open(), conn.poll_timeout());
+        if freeable {
             self.table.remove(handle);
         } else {
             self.table.update(handle, deadline, half_open);
@@ -428,8 +481,23 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     }
 
     /// [`Self::after`], and the connection may now have something to send.
-    fn touched(&mut self, now: Instant, handle: ConnectionHandle) {
-        self.after(now, handle);
+    fn touched(&mut self, handle: ConnectionHandle) {
+        self.after(handle);
         self.table.mark_dirty(handle);
+    }
+}
+
+impl Event {
+    /// The connection the event is about.
+    pub fn connection(&self) -> ConnectionHandle {
+        match self {
+            Event::Incoming { connection, .. }
+            | Event::Connected { connection, .. }
+            | Event::Readable { connection }
+            | Event::Writable { connection }
+            | Event::Acknowledged { connection }
+            | Event::Finished { connection }
+            | Event::Closed { connection, .. } => *connection,
+        }
     }
 }

@@ -57,7 +57,7 @@ impl Table {
         conn: Connection,
         initiation: Option<(SocketAddr, ConnectionId)>,
     ) -> ConnectionHandle {
-        let local_id = conn.local_id;
+        let local_id = conn.local_id();
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
@@ -144,12 +144,22 @@ impl Table {
         self.update(handle, None, false);
         let Some(slot) = self.slots.get_mut(handle.index as usize) else { return };
         let Some(conn) = slot.conn.take() else { return };
-        self.by_id.remove(&conn.local_id);
+        self.by_id.remove(&conn.local_id());
         if let Some(key) = slot.initiation.take() {
             self.by_initiation.remove(&key);
         }
         self.len -= 1;
         self.free.push(handle.index);
+    }
+
+    /// Every connection held.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Connection> {
+        self.slots.iter().filter_map(|s| s.conn.as_deref())
+    }
+
+    /// The handles of every connection held.
+    pub(super) fn handles(&self) -> Vec<ConnectionHandle> {
+        (0..self.slots.len()).filter_map(|i| u32::try_from(i).ok().and_then(|i| self.handle_of(i))).collect()
     }
 
     /// The earliest deadline of all connections.

@@ -39,6 +39,9 @@
 
 use std::time::Duration;
 
+use super::backoff::backed_off;
+use crate::wire::MAX_ACK_DELAY;
+
 /// Tunables of an [`RttEstimator`]. [`RttConfig::default`] gives the values documented on each
 /// field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,9 +78,6 @@ pub struct RttConfig {
     pub max_ack_delay: Duration,
 }
 
-/// PROTOCOL.md §8.5: a receiver SHOULD NOT delay an ACK by more than 25 ms.
-pub const PROTOCOL_MAX_ACK_DELAY: Duration = Duration::from_millis(25);
-
 impl Default for RttConfig {
     fn default() -> Self {
         Self {
@@ -86,13 +86,13 @@ impl Default for RttConfig {
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(60),
             granularity: Duration::from_millis(1),
-            max_ack_delay: PROTOCOL_MAX_ACK_DELAY,
+            max_ack_delay: MAX_ACK_DELAY,
         }
     }
 }
 
 /// The highest backoff exponent counted; the RTO reaches `max_rto` long before 2^32.
-const MAX_BACKOFF_EXPONENT: u32 = 32;
+const MAX_BACKOFF_EXPONENT: u32 = super::backoff::MAX_EXPONENT;
 
 /// Estimates the round-trip time and derives the retransmission timeout (RFC 6298).
 ///
@@ -204,9 +204,8 @@ impl RttEstimator {
             _ => self.config.initial_rto,
         };
         // RFC 6298 §5.5: on expiry RTO <- RTO * 2; §2.5: a maximum of at least 60 s MAY bound it.
-        // `min` last: the ceiling wins over the floor if a configuration inverts them.
-        let factor = 1u32.checked_shl(self.backoffs).unwrap_or(u32::MAX);
-        base.saturating_mul(factor).min(self.config.max_rto)
+        // The ceiling wins over the floor if a configuration inverts them.
+        backed_off(base, self.backoffs, self.config.max_rto)
     }
 
     /// The smoothed RTT (SRTT), or `None` before the first sample.
@@ -368,7 +367,7 @@ mod tests {
         }
         assert!(rtt.rttvar().unwrap() < Duration::from_micros(10));
         // And keep a margin for the queue behind it: 200 + max(4 * RTTVAR, 200) + 25.
-        assert_eq!(rtt.rto(), ms(200) + ms(200) + PROTOCOL_MAX_ACK_DELAY);
+        assert_eq!(rtt.rto(), ms(200) + ms(200) + MAX_ACK_DELAY);
     }
 
     #[test]

@@ -65,6 +65,21 @@ pub const TAG_LEN: usize = 16;
 /// Default maximum datagram size in bytes (configurable per endpoint).
 pub const DEFAULT_MAX_DATAGRAM: usize = 1400;
 
+/// PROTOCOL.md §8.5: a receiver SHOULD NOT delay an ACK by more than this; senders allow for it
+/// in their retransmission timers.
+pub const MAX_ACK_DELAY: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// The datagram's type and its `receiver_id` (PROTOCOL.md §2, §3: the first byte, and the CID at
+/// offset 1 of every datagram), read without parsing the rest: what the endpoint needs to route
+/// a datagram to its connection, which then parses it once, in place.
+pub fn route(datagram: &[u8]) -> Result<(PacketType, ConnectionId), DecodeError> {
+    need(datagram, 9)?;
+    let packet_type = PacketType::from_byte(datagram[0])?;
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&datagram[1..9]);
+    Ok((packet_type, ConnectionId::from_bytes(id)))
+}
+
 /// The kind of a datagram, from the low nibble of its first byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PacketType {

@@ -7,9 +7,9 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use lrp2p_proto::config::EndpointConfig;
-use lrp2p_proto::endpoint::{ConnectionHandle, Endpoint, Event};
-use lrp2p_proto::identity::StaticSecret;
+use lrp2p_proto::EndpointConfig;
+use lrp2p_proto::StaticSecret;
+use lrp2p_proto::{ConnectionHandle, Endpoint, Event};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -54,6 +54,9 @@ pub struct Pair {
     pub b_events: Vec<Event>,
     pub sent: [u64; 2],
     pub sent_bytes: [u64; 2],
+    /// Connections A opened through [`Pair::dial`] and B accepted through [`Pair::accept_all`].
+    pub connected: Vec<ConnectionHandle>,
+    pub accepted: Vec<ConnectionHandle>,
 }
 
 impl Pair {
@@ -84,6 +87,8 @@ impl Pair {
             b_events: Vec::new(),
             sent: [0, 0],
             sent_bytes: [0, 0],
+            connected: Vec::new(),
+            accepted: Vec::new(),
         }
     }
 
@@ -175,9 +180,23 @@ impl Pair {
             .filter_map(|e| if let Event::Incoming { connection, .. } = e { Some(*connection) } else { None })
             .collect();
         for c in incoming {
-            self.b.accept(now, c);
+            self.b.accept(now, c).unwrap();
+            self.accepted.push(c);
         }
         self.b_events.retain(|e| !matches!(e, Event::Incoming { .. }));
+    }
+
+    /// `side`'s application lets go of every connection it holds (`Endpoint::release`): those
+    /// that ended are freed, even with data it never read.
+    pub fn release_all(&mut self, side: Side) {
+        let now = self.now;
+        let handles: Vec<ConnectionHandle> = match side {
+            Side::A => self.connected.clone(),
+            Side::B => self.accepted.clone(),
+        };
+        for handle in handles {
+            let _ = self.endpoint(side).release(now, handle);
+        }
     }
 
     /// A connects to B (Noise IK with B's key, else XX) until B's application sees the
@@ -186,6 +205,7 @@ impl Pair {
         let b_key = self.b.public_key();
         let (now, b_addr) = (self.now, self.b_addr);
         let conn = self.a.connect(now, b_addr, ik.then_some(b_key)).unwrap();
+        self.connected.push(conn);
         self.drive_until(Duration::from_secs(5), |p| p.incoming().is_some());
         (conn, self.incoming().unwrap())
     }

@@ -1,5 +1,5 @@
 //! Real LRP2P endpoints on the emulated network: a [`TransferNode`] wraps an
-//! `lrp2p_proto::endpoint::Endpoint` plus a small application that sends a verifiable byte
+//! `lrp2p_proto::Endpoint` plus a small application that sends a verifiable byte
 //! pattern, and [`endpoint_transfer`] is the congestion-control benchmark scenario built on it.
 //!
 //! Every client opens one connection to the server (Noise IK, so its first datagram carries
@@ -15,10 +15,10 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use lrp2p_proto::config::EndpointConfig;
-use lrp2p_proto::connection::{CloseReason, ConnectionStats};
-use lrp2p_proto::endpoint::{ConnectionHandle, Endpoint, Event};
-use lrp2p_proto::identity::{PublicKey, StaticSecret};
+use lrp2p_proto::EndpointConfig;
+use lrp2p_proto::{CloseReason, ConnectionStats};
+use lrp2p_proto::{ConnectionHandle, Endpoint, Event};
+use lrp2p_proto::{PublicKey, StaticSecret};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -312,7 +312,7 @@ impl TransferNode {
         while let Some(event) = self.endpoint.poll_event() {
             match event {
                 Event::Incoming { connection, .. } => {
-                    self.endpoint.accept(now, connection);
+                    let _ = self.endpoint.accept(now, connection);
                     self.flows.push(Flow::new(connection, None, self.download));
                 }
                 Event::Closed { connection, reason } => {
@@ -442,7 +442,7 @@ impl TransferNode {
             }
         }
         if self.finish {
-            self.endpoint.shutdown(now, handle);
+            let _ = self.endpoint.shutdown(now, handle);
             flow.fin_sent = true;
             flow.fin_sent_at = Some(now);
         }

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use lrp2p_proto::config::EndpointConfig;
-use lrp2p_proto::connection::ConnectionStats;
-use lrp2p_proto::identity::StaticSecret;
+use lrp2p_proto::ConnectionStats;
+use lrp2p_proto::EndpointConfig;
+use lrp2p_proto::StaticSecret;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -47,7 +47,7 @@ pub struct TransferOptions {
     /// the server's key is learned in the handshake and data waits for it (1.5 round trips).
     pub ik: bool,
     /// Shut each stream down after its data (the default), so connections end
-    /// [`CloseReason::Finished`](lrp2p_proto::connection::CloseReason::Finished). `false` leaves them open (idle) after the data.
+    /// [`CloseReason::Finished`](lrp2p_proto::CloseReason::Finished). `false` leaves them open (idle) after the data.
     pub finish: bool,
     /// Client endpoints the flows are spread over, flow `i` on endpoint `i % n`; `None` (the
     /// default) is one endpoint per flow. `Some(1)`: one endpoint opens every connection.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use lrp2p_proto::config::EndpointConfig;
+use lrp2p_proto::EndpointConfig;
 use lrp2p_sim::LinkConfig;
 use lrp2p_sim::scenario::ScenarioParams;
 use lrp2p_sim::transfer::{Transfer, TransferOptions};

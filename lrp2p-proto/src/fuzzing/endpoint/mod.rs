@@ -22,7 +22,8 @@
 //! - to an attacker's address that never sent an authentic transport packet the victim sends
 //!   at most 3× what it received from there (PROTOCOL.md §10.4);
 //! - an endpoint that received nothing and whose application did nothing for [`QUIET`] holds
-//!   no connection (none leaks).
+//!   no connection once the application releases its handles (none leaks: every connection has
+//!   ended; one that ended with unread data waited only for the application).
 //!
 //! Finally a perfect link runs for [`EPILOGUE`] of virtual time, both applications reading:
 //! every stream between two connections that are both still open must then have arrived in

@@ -121,7 +121,7 @@ impl Side {
         // (A connection may close before the application heard of it: a half-open handshake
         // that timed out. Its events are not checked.)
         let conn = self.conns.iter_mut().find(|c| c.handle == connection)?;
-        assert!(!conn.closed, "{kind} after Closed");
+        assert!(!conn.closed, "{kind} after Closed: {event:?}");
         assert!(!(conn.connected && kind == "Connected"), "a second Connected");
         conn.connected |= kind == "Connected";
         conn.closed |= kind == "Closed";
@@ -148,18 +148,27 @@ impl Side {
     pub(super) fn call(&mut self, now: Instant, i: usize, call: Call, other: &Side) {
         self.active_at = now;
         let handle = self.conns[i].handle;
+        // A call on a handle the endpoint no longer holds answers UnknownConnection, like any
+        // other: nothing to check beyond not panicking.
         match call {
-            Call::Accept => self.endpoint.accept(now, handle),
-            Call::Refuse => self.endpoint.refuse(now, handle),
+            Call::Accept => {
+                let _ = self.endpoint.accept(now, handle);
+            }
+            Call::Refuse => {
+                let _ = self.endpoint.refuse(now, handle);
+            }
             Call::Write(len) => self.write(now, i, len),
             Call::Read(len) => {
                 self.read(now, i, len, other);
             }
             Call::Shutdown => {
-                self.endpoint.shutdown(now, handle);
-                self.conns[i].shut = true;
+                if self.endpoint.shutdown(now, handle).is_ok() {
+                    self.conns[i].shut = true;
+                }
             }
-            Call::Close(code, len) => self.endpoint.close(now, handle, code, &[b'x'; 255][..len]),
+            Call::Close(code, len) => {
+                let _ = self.endpoint.close(now, handle, code, &[b'x'; 255][..len]);
+            }
         }
     }
 
@@ -247,7 +256,9 @@ impl Side {
     }
 
     /// Handles due deadlines at `now`; afterwards none may be due, and if nothing happened for
-    /// [`QUIET`], no connection may be left (each one has a handshake, idle or linger timer).
+    /// [`QUIET`], every connection has ended (each one has a handshake, idle or linger timer):
+    /// once the application releases its handles, none may be left. (One that ended with data
+    /// the application had not read is kept for it until then.)
     pub(super) fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
         self.handled_at = Some(now);
@@ -255,6 +266,13 @@ impl Side {
             assert!(deadline > now, "a deadline is still due after handle_timeout");
         }
         if now.saturating_duration_since(self.active_at) >= QUIET {
+            for conn in &mut self.conns {
+                // Released: no event names it any more (a stale handle may still have its
+                // `Closed` queued).
+                if self.endpoint.release(now, conn.handle).is_ok() {
+                    conn.closed = true;
+                }
+            }
             let count = self.endpoint.connection_count();
             assert_eq!(count, 0, "{count} connections left after {QUIET:?} of silence");
         }

@@ -1,0 +1,37 @@
+//! The path to the peer: its address, and the anti-amplification budget that applies until the
+//! peer has proven it receives there (PROTOCOL.md §10.4, §12.6).
+
+use std::net::SocketAddr;
+
+/// The path to the peer and its anti-amplification budget.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Path {
+    pub(super) remote: SocketAddr,
+    /// The peer proved it receives at `remote`; no budget applies.
+    pub(super) validated: bool,
+    /// Bytes received from `remote` since it became the path.
+    pub(super) received: u64,
+    /// Bytes sent to `remote` since it became the path.
+    pub(super) sent: u64,
+    /// After a move to a new address: the first sequence number sent there. An ACK of it (or of
+    /// a later one) proves that the peer receives there (PROTOCOL.md §12.6).
+    pub(super) probe: Option<u64>,
+}
+
+impl Path {
+    /// The path to `remote`; `validated` when this side chose the address itself (an initiator).
+    pub(super) fn new(remote: SocketAddr, validated: bool) -> Self {
+        Path { remote, validated, received: 0, sent: 0, probe: None }
+    }
+
+    /// Before validation a side sends at most 3× what it received (PROTOCOL.md §10.4).
+    pub(super) fn budget(&self) -> u64 {
+        if self.validated { u64::MAX } else { (3 * self.received).saturating_sub(self.sent) }
+    }
+
+    /// The peer moved to `remote` (PROTOCOL.md §6.4): unproven until it acknowledges data sent
+    /// there, from sequence number `probe` on; `received` bytes came from it.
+    pub(super) fn move_to(&mut self, remote: SocketAddr, received: u64, probe: u64) {
+        *self = Path { remote, validated: false, received, sent: 0, probe: Some(probe) };
+    }
+}
