@@ -117,7 +117,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     let (again, replayed) = read_ik_initiation(&bob, &init, &mut plain)?;
     let verdict = guard.check_and_record(&again.remote_static(), replayed.timestamp_ns, now_ns);
     println!("attacker replays the initiation:   {} (Noise alone would accept it)", outcome(verdict));
-    println!("\nfigures: cargo run --release -p lrp2p-proto --features ring,internals --example crypto_bench");
+    println!(
+        "\nfigures: cargo run --release -p lrp2p-proto --features ring,internals --example crypto_bench"
+    );
     Ok(())
 }
 

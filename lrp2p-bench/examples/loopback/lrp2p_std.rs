@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use lrp2p_bench::{Contender, Meter, Pattern, READ_SIZE, Sample, Verifier};
-use lrp2p_std::{Connection, EndpointConfig, Socket, generate_identity};
+use lrp2p_std::{Connection, EndpointConfig, IoStats, Socket, generate_identity};
 
 /// Send and receive buffers per connection. The defaults (8 MiB each) already cover loopback's
 /// bandwidth-delay product many times over; this only makes sure they never limit.
@@ -43,14 +43,29 @@ impl Lrp2pStd {
 
     /// Connects (Noise IK: the server's key is known, so 0-RTT); the handshake starts at the
     /// connection's first read, write or `connected`.
-    fn connect(&self) -> io::Result<Connection> {
+    pub(crate) fn connect(&self) -> io::Result<Connection> {
         self.client.connect(self.server.local_addr()?, self.server.public_key())
     }
+
+    /// The client socket (the many-connection contender shares it).
+    pub(crate) fn client(&self) -> &Socket {
+        &self.client
+    }
+
+    /// The server socket (the many-connection contender shares it).
+    pub(crate) fn server(&self) -> &Socket {
+        &self.server
+    }
+}
+
+/// The AEAD backend of this build, for the contenders' names.
+pub(crate) fn backend() -> &'static str {
+    lrp2p_proto::AEAD_BACKEND
 }
 
 impl Contender for Lrp2pStd {
     fn name(&self) -> String {
-        format!("lrp2p-std [{}]", lrp2p_proto::AEAD_BACKEND)
+        format!("lrp2p-std [{}]", backend())
     }
 
     fn bulk(&mut self, bytes: u64, pattern: &Arc<Pattern>) -> io::Result<Sample> {
@@ -81,24 +96,7 @@ impl Contender for Lrp2pStd {
             rx.join().map_err(|_| io::Error::other("receiver panicked"))?
         })?;
         let (c1, s1) = (self.client.io_stats(), self.server.io_stats());
-        // Datagrams per system call (GSO/GRO and recvmmsg batches), from lrp2p-driver's counters.
-        let per = |d: u64, calls: u64| d as f64 / calls.max(1) as f64;
-        eprintln!(
-            "lrp2p-std io: client sent {} datagrams in {} calls ({:.1}/call), received {} in {} \
-             ({:.1}/call); server sent {} in {} ({:.1}/call), received {} in {} ({:.1}/call)",
-            c1.datagrams_sent - c0.datagrams_sent,
-            c1.send_calls - c0.send_calls,
-            per(c1.datagrams_sent - c0.datagrams_sent, c1.send_calls - c0.send_calls),
-            c1.datagrams_received - c0.datagrams_received,
-            c1.recv_calls - c0.recv_calls,
-            per(c1.datagrams_received - c0.datagrams_received, c1.recv_calls - c0.recv_calls),
-            s1.datagrams_sent - s0.datagrams_sent,
-            s1.send_calls - s0.send_calls,
-            per(s1.datagrams_sent - s0.datagrams_sent, s1.send_calls - s0.send_calls),
-            s1.datagrams_received - s0.datagrams_received,
-            s1.recv_calls - s0.recv_calls,
-            per(s1.datagrams_received - s0.datagrams_received, s1.recv_calls - s0.recv_calls),
-        );
+        eprintln!("{}", io_line("lrp2p-std", (c0, c1), (s0, s1)));
         if let Some(st) = client.stats() {
             eprintln!("lrp2p-std sender: {}", lrp2p_bench_stats(&st));
         }
@@ -156,5 +154,22 @@ pub(crate) fn lrp2p_bench_stats(st: &lrp2p_std::ConnectionStats) -> String {
     format!(
         "{} datagrams, {} retransmits, {} bytes lost, {} timeouts, cwnd {} B, rtt {:?}",
         st.datagrams_sent, st.retransmits, st.lost_packets_bytes, st.timeouts, st.cwnd, st.rtt
+    )
+}
+
+/// Datagrams per system call (GSO/GRO and recvmmsg batches) of both sockets over one run, from
+/// lrp2p-driver's counters (`before`, `after` of each socket), in one line for stderr.
+pub(crate) fn io_line(label: &str, client: (IoStats, IoStats), server: (IoStats, IoStats)) -> String {
+    let per = |d: u64, calls: u64| d as f64 / calls.max(1) as f64;
+    let way = |(a, b): (IoStats, IoStats)| {
+        let (sent, send_calls) = (b.datagrams_sent - a.datagrams_sent, b.send_calls - a.send_calls);
+        let (recv, recv_calls) = (b.datagrams_received - a.datagrams_received, b.recv_calls - a.recv_calls);
+        (sent, send_calls, per(sent, send_calls), recv, recv_calls, per(recv, recv_calls))
+    };
+    let (c, s) = (way(client), way(server));
+    format!(
+        "{label} io: client sent {} datagrams in {} calls ({:.1}/call), received {} in {} \
+         ({:.1}/call); server sent {} in {} ({:.1}/call), received {} in {} ({:.1}/call)",
+        c.0, c.1, c.2, c.3, c.4, c.5, s.0, s.1, s.2, s.3, s.4, s.5
     )
 }
