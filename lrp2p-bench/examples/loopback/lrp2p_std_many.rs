@@ -1,9 +1,11 @@
-//! lrp2p-std x8: [`CONNECTIONS`] bulk connections at once between one client socket and one
-//! server socket (the blocking adapter, the same [`config`](crate::lrp2p_std::config) as the
-//! lrp2p-std contender, whose sockets this one uses).
+//! lrp2p-std x8: [`CONNECTIONS`] bulk connections at once from one client socket, either to one
+//! server socket (`lrp2p-std-8`, row `lrp2p-std x8`) or to [`CONNECTIONS`] server sockets, one
+//! peer each (`lrp2p-std-8p`, row `lrp2p-std x8 peers`): the blocking adapter, the same
+//! [`config`](crate::lrp2p_std::config) as the lrp2p-std contender, whose sockets this one uses.
 //!
-//! The point is the driver's batching with several busy peers on one socket: the datagrams per
-//! send and receive system call (GSO/GRO, recvmmsg) are logged to stderr beside each run.
+//! The point is batching with several busy connections on one socket: the datagrams per send
+//! and receive system call (GSO/GRO, recvmmsg) are logged to stderr beside each run. With
+//! several peers, every segmentation-offload batch is one peer's.
 //!
 //! Bulk: the N bytes are split in [`CONNECTIONS`] shares (N / 8 each, the remainder spread over
 //! the first ones); each connection carries the pattern from offset 0 for its share, every byte
@@ -21,22 +23,50 @@ use std::thread;
 use std::time::Duration;
 
 use lrp2p_bench::{Contender, Meter, Pattern, READ_SIZE, Sample, Verifier};
-use lrp2p_std::Connection;
+use lrp2p_std::{Connection, Socket, generate_identity};
 
-use crate::lrp2p_std::{Lrp2pStd, backend, io_line};
+use crate::lrp2p_std::{Lrp2pStd, backend, config, io_line};
 
 /// Concurrent connections of one bulk run.
 pub(crate) const CONNECTIONS: usize = 8;
 
-/// The lrp2p-std contender's two sockets; each bulk run opens [`CONNECTIONS`] fresh connections.
+/// The lrp2p-std contender's two sockets (and, with several peers, [`CONNECTIONS`] server
+/// sockets more); each bulk run opens [`CONNECTIONS`] fresh connections.
 pub(crate) struct Lrp2pStdMany {
     single: Lrp2pStd,
+    /// One server socket per connection; empty: all connections go to `single`'s server.
+    peers: Vec<Socket>,
 }
 
 impl Lrp2pStdMany {
-    /// Binds both sockets.
+    /// Binds both sockets: every connection goes to one server socket.
     pub(crate) fn new() -> io::Result<Lrp2pStdMany> {
-        Ok(Lrp2pStdMany { single: Lrp2pStd::new()? })
+        Ok(Lrp2pStdMany { single: Lrp2pStd::new()?, peers: Vec::new() })
+    }
+
+    /// Binds the two sockets and [`CONNECTIONS`] server sockets: one peer per connection.
+    pub(crate) fn with_peers() -> io::Result<Lrp2pStdMany> {
+        let peers = (0..CONNECTIONS)
+            .map(|_| Socket::bind_with_config("127.0.0.1:0", generate_identity(), config()))
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Lrp2pStdMany { single: Lrp2pStd::new()?, peers })
+    }
+
+    /// Connection `i`'s client end and the socket that accepts it.
+    fn open(&self, i: usize) -> io::Result<(Connection, &Socket)> {
+        match self.peers.get(i) {
+            Some(peer) => Ok((self.single.client().connect(peer.local_addr()?, peer.public_key())?, peer)),
+            None => Ok((self.single.connect()?, self.single.server())),
+        }
+    }
+
+    /// The row's label.
+    fn label(&self) -> String {
+        if self.peers.is_empty() {
+            format!("lrp2p-std x{CONNECTIONS}")
+        } else {
+            format!("lrp2p-std x{CONNECTIONS} peers")
+        }
     }
 }
 
@@ -91,18 +121,20 @@ fn receive(server: &Connection, pattern: &Pattern, meter: &OnceLock<Meter>) -> i
 
 impl Contender for Lrp2pStdMany {
     fn name(&self) -> String {
-        format!("lrp2p-std x{CONNECTIONS} [{}]", backend())
+        format!("{} [{}]", self.label(), backend())
     }
 
     fn bulk(&mut self, bytes: u64, pattern: &Arc<Pattern>) -> io::Result<Sample> {
         let (client_socket, server_socket) = (self.single.client(), self.single.server());
-        let clients = (0..CONNECTIONS).map(|_| self.single.connect()).collect::<io::Result<Vec<_>>>()?;
-        for client in &clients {
+        let opened = (0..CONNECTIONS).map(|i| self.open(i)).collect::<io::Result<Vec<_>>>()?;
+        for (client, _) in &opened {
             client.connected()?;
         }
-        let servers = (0..CONNECTIONS)
-            .map(|_| server_socket.accept().map(|(conn, _)| conn))
+        let servers = opened
+            .iter()
+            .map(|(_, socket)| socket.accept().map(|(conn, _)| conn))
             .collect::<io::Result<Vec<_>>>()?;
+        let clients: Vec<Connection> = opened.into_iter().map(|(client, _)| client).collect();
         let shares = shares(bytes);
         let (c0, s0) = (client_socket.io_stats(), server_socket.io_stats());
         let meter = OnceLock::new();
@@ -151,7 +183,7 @@ impl Contender for Lrp2pStdMany {
             .max_by(|a, b| a.secs.total_cmp(&b.secs))
             .ok_or_else(|| io::Error::other("no connection"))?;
         let (c1, s1) = (client_socket.io_stats(), server_socket.io_stats());
-        let label = format!("lrp2p-std x{CONNECTIONS}");
+        let label = self.label();
         eprintln!("{}", io_line(&label, (c0, c1), (s0, s1)));
         eprintln!(
             "{label}: receivers reached end of stream between {:.3} s and {:.3} s; senders: {}",

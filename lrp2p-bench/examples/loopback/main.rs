@@ -5,7 +5,7 @@
 //!     [--handshakes N] [--samples N] [--with BIN] [--rows]
 //! ```
 //!
-//! Contenders (names for `--only`): `tcp`, `quinn`, `lrp2p-std`, `lrp2p-std-8`, `lrp2p-tokio`
+//! Contenders (names for `--only`): `tcp`, `quinn`, `lrp2p-std`, `lrp2p-std-8`, `lrp2p-std-8p`, `lrp2p-tokio`
 //! and `lrp2p-async-std` (under smol). They run one after the other, never
 //! concurrently, each with both ends in this process. For each: goodput (MB/s, 10^6 bytes) and
 //! process CPU seconds (user + system, both ends) per GB, medians of K bulk transfers of N bytes
@@ -16,8 +16,10 @@
 //! `lrp2p-std-8` (row `lrp2p-std x8`) moves the N bytes over 8 connections at once between one
 //! client socket and one server socket (N / 8 each, every byte verified, all started together,
 //! the clock stopped at the last receiver's end of stream): the driver's batching with several
-//! busy peers, with datagrams per system call on stderr. Its handshake and first-byte figures
-//! are lrp2p-std's (one connection at a time), measured again on its own sockets.
+//! busy connections, with datagrams per system call on stderr; `lrp2p-std-8p` (row
+//! `lrp2p-std x8 peers`) the same from one client socket to 8 server sockets, one peer each.
+//! Their handshake and first-byte figures are lrp2p-std's (one connection at a time), measured
+//! again on their own sockets.
 //!
 //! lrp2p's AEAD backend is picked at build time (`--features ring`, for all three adapters).
 //! `--with BIN` runs another build of this program (`BIN --rows --only lrp2p-…`, same options)
@@ -48,6 +50,7 @@ fn contenders() -> Vec<(&'static str, Make)> {
         ("quinn", || Ok(Box::new(quinn::Quinn::new()?))),
         ("lrp2p-std", || Ok(Box::new(lrp2p_std::Lrp2pStd::new()?))),
         ("lrp2p-std-8", || Ok(Box::new(lrp2p_std_many::Lrp2pStdMany::new()?))),
+        ("lrp2p-std-8p", || Ok(Box::new(lrp2p_std_many::Lrp2pStdMany::with_peers()?))),
         ("lrp2p-tokio", || Ok(Box::new(lrp2p_tokio::Lrp2pTokio::new()?))),
         ("lrp2p-async-std", || Ok(Box::new(lrp2p_async_std::Lrp2pAsyncStd::new()?))),
     ]

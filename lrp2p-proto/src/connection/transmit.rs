@@ -30,17 +30,22 @@ impl Connection {
     /// Writes up to `max_datagrams` datagrams for the current path into `buf`, back to back: the
     /// first as large as it needs (up to the configured datagram size), the others no larger
     /// than it; a shorter one ends the batch. A handshake message or a CLOSE only ever starts a
-    /// batch.
+    /// batch. With `segment_size`, the batch continues one the endpoint started with another
+    /// connection to the same destination: every datagram is at most that size.
     pub(crate) fn poll_transmit(
         &mut self,
         now: Instant,
         buf: &mut [u8],
         max_datagrams: usize,
+        segment_size: Option<usize>,
     ) -> Option<Batch> {
-        let (mut len, mut count, mut segment_size) = (0, 0, 0);
+        let (mut len, mut count) = (0, 0);
+        let mut segment_size = segment_size.unwrap_or(0);
         while count < max_datagrams.max(1) {
-            let slot = if count == 0 {
+            let slot = if count == 0 && segment_size == 0 {
                 &mut buf[..]
+            } else if count == 0 {
+                buf.get_mut(..segment_size)?
             } else {
                 if self.outgoing.is_some() || self.close.as_ref().is_some_and(|c| c.unsent) {
                     break;
@@ -49,7 +54,7 @@ impl Connection {
                 slot
             };
             let Some(n) = self.poll_datagram(now, slot) else { break };
-            if count == 0 {
+            if segment_size == 0 {
                 segment_size = n;
             }
             len += n;

@@ -130,6 +130,9 @@ pub struct EndpointStats {
     pub duplicate_initiations: u64,
 }
 
+/// Datagrams one connection adds to a batch shared with others to the same peer socket.
+const QUANTUM: usize = 8;
+
 /// Cookie replies waiting to go out (stateless; bounded).
 const MAX_STATELESS: usize = 64;
 
@@ -399,27 +402,60 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         }
         while let Some(handle) = self.table.next_dirty() {
             let timestamp_ns = self.unix_now(now).max(self.last_timestamp + 1);
+            // A connection whose turn is followed by another's to the same peer socket sends a
+            // quantum, and the batch goes on with the next (see `coalesce`).
+            let shared_peer =
+                self.table.peek_dirty().and_then(|next| self.table.get(next)).map(Connection::remote);
             let Some(conn) = self.table.get_mut(handle) else { continue };
             if conn.wants_handshake_start() {
                 self.last_timestamp = timestamp_ns;
                 let ctx = HandshakeCtx { rng: &mut self.rng, identity: &self.identity, timestamp_ns };
                 conn.start_handshake(now, ctx);
             }
-            let batch = conn.poll_transmit(now, buf, max_datagrams);
+            let turn =
+                if shared_peer == Some(conn.remote()) { max_datagrams.min(QUANTUM) } else { max_datagrams };
+            let batch = conn.poll_transmit(now, buf, turn, None);
             self.after(handle);
-            if let Some(batch) = batch {
-                // Keep it dirty: it may have more to send (round-robin with the others).
-                self.table.mark_dirty(handle);
-                self.stats.datagrams_sent += batch.len.div_ceil(batch.segment_size.max(1)) as u64;
-                return Some(Transmit {
-                    destination: batch.destination,
-                    len: batch.len,
-                    segment_size: batch.segment_size,
-                });
-            }
-            self.table.clear_dirty(handle);
+            let Some(batch) = batch else {
+                self.table.clear_dirty(handle);
+                continue;
+            };
+            // Keep it dirty: it may have more to send (round-robin with the others).
+            self.table.mark_dirty(handle);
+            let mut transmit =
+                Transmit { destination: batch.destination, len: batch.len, segment_size: batch.segment_size };
+            self.coalesce(now, buf, max_datagrams, &mut transmit);
+            self.stats.datagrams_sent += transmit.len.div_ceil(transmit.segment_size.max(1)) as u64;
+            return Some(transmit);
         }
         None
+    }
+
+    /// Extends a batch whose datagrams are all full with those of the next connections in turn
+    /// that send to the same destination (several connections between two sockets), as long as
+    /// theirs fit the batch's size: one system call for all of them. Each connection adds at most
+    /// [`QUANTUM`] datagrams, so the peer sees the connections interleaved finely (each gets its
+    /// ACKs as often as alone) rather than one long run after another.
+    fn coalesce(&mut self, now: Instant, buf: &mut [u8], max_datagrams: usize, transmit: &mut Transmit) {
+        let size = transmit.segment_size.max(1);
+        let mut count = transmit.len.div_ceil(size);
+        while count < max_datagrams && transmit.len == count * size {
+            let Some(next) = self.table.peek_dirty() else { return };
+            let Some(conn) = self.table.get_mut(next) else { return };
+            if conn.remote() != transmit.destination || conn.wants_handshake_start() {
+                return;
+            }
+            let Some(rest) = buf.get_mut(transmit.len..) else { return };
+            let more = conn.poll_transmit(now, rest, (max_datagrams - count).min(QUANTUM), Some(size));
+            let _ = self.table.next_dirty();
+            self.after(next);
+            // Dirty again either way: it may have more, or a datagram larger than the batch's
+            // (then it goes in a batch of its own, at its turn).
+            self.table.mark_dirty(next);
+            let Some(more) = more else { return };
+            transmit.len += more.len;
+            count += more.len.div_ceil(size);
+        }
     }
 
     /// Runs `f` on the connection, then the bookkeeping every call ends with. Every call takes

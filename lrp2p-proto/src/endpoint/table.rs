@@ -195,6 +195,20 @@ impl Table {
         }
     }
 
+    /// The next connection that may have something to send, left on the queue.
+    pub(super) fn peek_dirty(&mut self) -> Option<ConnectionHandle> {
+        while let Some(&index) = self.dirty.front() {
+            if let Some(handle) = self.handle_of(index) {
+                return Some(handle);
+            }
+            self.dirty.pop_front();
+            if let Some(slot) = self.slots.get_mut(index as usize) {
+                slot.dirty = false;
+            }
+        }
+        None
+    }
+
     /// The next connection that may have something to send (taken off the queue).
     pub(super) fn next_dirty(&mut self) -> Option<ConnectionHandle> {
         while let Some(index) = self.dirty.pop_front() {
