@@ -10,7 +10,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use super::handshake::{Handshake, HandshakeCtx, early_room, session_from};
 use super::timer::Timer;
-use super::{ConnEvent, Connection, Ids, Phase};
+use super::{ConnEvent, Connection, Ids, Phase, Received};
 use crate::arq::recv::RecvStream;
 use crate::arq::truncate;
 use crate::config::{ConnectionConfig, PACKET_OVERHEAD};
@@ -110,19 +110,21 @@ impl Connection {
 
     /// A cookie reply for our initiation (PROTOCOL.md §10.3): store the cookie, MAC the same
     /// initiation with it and resend it once.
-    pub(super) fn on_cookie_reply(&mut self, reply: &CookieReplyRepr) {
+    pub(super) fn on_cookie_reply(&mut self, reply: &CookieReplyRepr) -> Received {
         let (ephemeral, message) = match &mut self.handshake {
             Handshake::IkSent { noise, message, .. } => (*noise.ephemeral_public(), message),
             Handshake::XxSent { noise, message, .. } => (*noise.ephemeral_public(), message),
-            _ => return,
+            _ => return Received::Unexpected,
         };
         if ephemeral[..16] != reply.echo {
-            return;
+            // PROTOCOL.md §10.3: a reply that does not echo our ephemeral key is not for us.
+            return Received::AuthFailed;
         }
         let cookie: [u8; COOKIE_LEN] = reply.cookie;
         if set_cookie_mac(message, Some(&cookie)).is_ok() {
             self.queue_handshake_message();
         }
+        Received::Accepted
     }
 
     /// After an IK or XX response authenticated: the responder's id (from the encrypted
@@ -144,13 +146,15 @@ impl Connection {
     }
 
     /// The IK response.
-    pub(super) fn on_ik_response(&mut self, now: Instant, repr: &IkResponseRepr<'_>, len: usize) {
-        let Handshake::IkSent { noise, sent_at, retries, .. } = &self.handshake else { return };
+    pub(super) fn on_ik_response(&mut self, now: Instant, repr: &IkResponseRepr<'_>, len: usize) -> Received {
+        let Handshake::IkSent { noise, sent_at, retries, .. } = &self.handshake else {
+            return Received::Unexpected;
+        };
         let (sent_at, retries) = (*sent_at, *retries);
         let mut plain = vec![0u8; repr.noise.len()];
         let Ok((keys, payload)) = read_ik_response(noise, repr, &mut plain) else {
             self.stats.auth_failures += 1;
-            return;
+            return Received::AuthFailed;
         };
         self.on_response_read(now, payload.responder_id, len, sent_at, retries);
         let early_seq = self.send.una();
@@ -159,11 +163,11 @@ impl Connection {
         self.timers.stop(Timer::Handshake);
         if self.close.is_some() {
             // Closed during the handshake: the keys only carry our CLOSE (see `establish`).
-            return;
+            return Received::Accepted;
         }
         if let Some(Tail::Close(close)) = payload.segments.tail {
             self.on_close_segment(&close);
-            return;
+            return Received::Accepted;
         }
         if let Some(ack) = payload.segments.ack {
             self.on_ack_segment(now, &ack, retries == 0);
@@ -179,20 +183,23 @@ impl Connection {
         // PROTOCOL.md §4.8: confirm promptly with a transport packet carrying an ACK.
         self.ack_now();
         self.events.push_back(ConnEvent::Connected { early_data_accepted });
+        Received::Accepted
     }
 
     /// The XX response; answers at once with message 3 carrying the first data.
-    pub(super) fn on_xx_response(&mut self, now: Instant, repr: &XxResponseRepr<'_>, len: usize) {
-        let Handshake::XxSent { noise, sent_at, retries, .. } = &self.handshake else { return };
+    pub(super) fn on_xx_response(&mut self, now: Instant, repr: &XxResponseRepr<'_>, len: usize) -> Received {
+        let Handshake::XxSent { noise, sent_at, retries, .. } = &self.handshake else {
+            return Received::Unexpected;
+        };
         if self.close.is_some() {
             // Closed during the handshake: finish nothing. The responder holds only half-open
             // state, which it expires (PROTOCOL.md §10.5).
-            return;
+            return Received::Unexpected;
         }
         let (sent_at, retries) = (*sent_at, *retries);
         let Ok((received, payload)) = read_xx_response(noise, repr) else {
             self.stats.auth_failures += 1;
-            return;
+            return Received::AuthFailed;
         };
         self.on_response_read(now, payload.responder_id, len, sent_at, retries);
         self.recv = Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.mss()));
@@ -208,7 +215,7 @@ impl Connection {
         let mut out = vec![0u8; self.config.max_datagram_size.max(XX_FINISH_MIN_LEN + 64)];
         let Ok((keys, n)) = write_xx_finish(received, self.peer_id, &finish, &mut out) else {
             self.handshake_failed();
-            return;
+            return Received::Accepted;
         };
         out.truncate(n);
         self.peer_key = Some(keys.remote_static());
@@ -220,5 +227,6 @@ impl Connection {
         self.timers.stop(Timer::HandshakeGiveUp);
         self.touch(now);
         self.arm_retransmit(now);
+        Received::Accepted
     }
 }

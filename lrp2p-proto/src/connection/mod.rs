@@ -76,6 +76,11 @@ pub enum CloseReason {
     IdleTimeout,
     /// The handshake did not complete within the handshake timeout.
     HandshakeTimeout,
+    /// Responder: the initiator never confirmed the handshake (its first authenticated
+    /// transport packet did not come within the handshake timeout, PROTOCOL.md §10.5): the
+    /// initiation was forged or replayed, or the initiator went away. 0-RTT data it carried may
+    /// have been read.
+    Unconfirmed,
     /// The peer violated the protocol (PROTOCOL.md §7.9).
     ProtocolViolation,
     /// The endpoint was shut down or its limits reached.
@@ -249,9 +254,18 @@ impl Connection {
         self.peer_key
     }
 
-    /// Whether this is a responder handshake in progress (counts against the half-open cap).
+    /// Whether this is a responder connection not yet confirmed (PROTOCOL.md §10.5): its
+    /// handshake is in progress or waits for the application, or — IK — its response went out
+    /// but the initiator has not yet proved it holds the ephemeral key with an authenticated
+    /// transport packet. It counts against the half-open cap, and ends as
+    /// [`CloseReason::Unconfirmed`] if still unconfirmed at the handshake timeout.
     pub(crate) fn is_half_open(&self) -> bool {
-        !self.initiator && self.phase == Phase::Handshaking
+        !self.initiator
+            && match self.phase {
+                Phase::Handshaking => true,
+                Phase::Established => matches!(self.handshake, Handshake::Responded { .. }),
+                Phase::Lingering | Phase::Drained => false,
+            }
     }
 
     /// The next event for the application (none once it released the connection).
@@ -276,6 +290,11 @@ impl Connection {
                 Timer::HandshakeGiveUp => {
                     if self.phase == Phase::Handshaking {
                         self.drain(Some(CloseReason::HandshakeTimeout));
+                    } else if self.is_half_open() {
+                        // PROTOCOL.md §10.5: an IK responder whose initiator never proved it
+                        // holds the ephemeral key (a forged or replayed initiation). Nothing is
+                        // sent to the unproven address.
+                        self.drain(Some(CloseReason::Unconfirmed));
                     }
                 }
                 Timer::Retransmit => self.on_retransmission_timeout(now),

@@ -19,15 +19,21 @@ use crate::wire::{
     Tail, XxFinishRepr, XxResponseRepr, close_code,
 };
 
-/// What became of a datagram routed to this connection.
+/// What became of a datagram routed to this connection: every one ends in exactly one of these
+/// (the endpoint counts them, `EndpointStats`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Received {
     /// Parsed (and, for transport packets, authenticated) and processed.
     Accepted,
-    /// Dropped: failed authentication, replayed, no keys yet, or not expected now.
-    Dropped,
     /// Dropped: not a well-formed datagram of its type.
     Malformed,
+    /// Dropped: it failed authentication (AEAD tag, Noise).
+    AuthFailed,
+    /// Dropped: a transport packet whose counter was already received (PROTOCOL.md §9.1).
+    Replayed,
+    /// Dropped: not expected in the connection's state (a response nobody waits for, a packet
+    /// before the keys or after the end).
+    Unexpected,
 }
 
 impl Connection {
@@ -42,43 +48,42 @@ impl Connection {
     ) -> Received {
         let len = datagram.len();
         match packet_type {
-            PacketType::Transport { .. } => return self.handle_transport(now, from, datagram),
+            PacketType::Transport { .. } => self.handle_transport(now, from, datagram),
             PacketType::IkResponse => match IkResponseRepr::parse(datagram) {
                 Ok(repr) => self.on_ik_response(now, &repr, len),
-                Err(_) => return Received::Malformed,
+                Err(_) => Received::Malformed,
             },
             PacketType::XxResponse => match XxResponseRepr::parse(datagram) {
                 Ok(repr) => self.on_xx_response(now, &repr, len),
-                Err(_) => return Received::Malformed,
+                Err(_) => Received::Malformed,
             },
             PacketType::XxFinish => match XxFinishRepr::parse(datagram) {
                 Ok(repr) => self.on_xx_finish(now, &repr),
-                Err(_) => return Received::Malformed,
+                Err(_) => Received::Malformed,
             },
             PacketType::CookieReply => match CookieReplyRepr::parse(datagram) {
                 Ok(repr) => self.on_cookie_reply(&repr),
-                Err(_) => return Received::Malformed,
+                Err(_) => Received::Malformed,
             },
-            PacketType::IkInitiation | PacketType::XxInitiation => return Received::Dropped,
+            PacketType::IkInitiation | PacketType::XxInitiation => Received::Unexpected,
         }
-        Received::Accepted
     }
 
     /// Opens and processes one transport datagram from `from`.
     fn handle_transport(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) -> Received {
         let len = datagram.len();
-        let Some(session) = self.session.as_mut() else { return Received::Dropped };
+        let Some(session) = self.session.as_mut() else { return Received::Unexpected };
         if self.phase == Phase::Drained || self.peer_closed {
-            return Received::Dropped;
+            return Received::Unexpected;
         }
         let highest_before = session.replay_window().highest();
         let plaintext = match session.open(datagram) {
             Ok(plaintext) => plaintext,
             Err(OpenError::Replay(_)) => {
                 self.stats.duplicates += 1;
-                return Received::Dropped;
+                return Received::Replayed;
             }
-            Err(_) => return Received::Dropped,
+            Err(_) => return Received::AuthFailed,
         };
         let counter = session.replay_window().highest();
         self.stats.datagrams_received += 1;
