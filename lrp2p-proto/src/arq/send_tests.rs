@@ -208,7 +208,7 @@ fn a_retransmission_acknowledged_within_min_rtt_was_spurious() {
     let t0 = origin();
     let rtt = estimator(ms(100));
     let (mut s, out) = sent(t0, 2);
-    s.detect_losses(t0, &rtt); // records min_rtt
+    s.detect_losses(t0, &rtt, &mut |_| {}); // records min_rtt
     s.on_retransmission_timeout();
     let rtx = s.next_segment(t0 + ms(300), MSS, u64::MAX).unwrap();
     assert_eq!(rtx.seq, out[0].seq);
@@ -253,20 +253,20 @@ fn dupthresh_marks_loss_after_three_sacks() {
     let now = t0 + ms(20); // far below RACK's threshold
     let base = out[0].seq - 1;
     s.on_ack(now, base, &[(out[1].seq, out[2].seq)]).unwrap();
-    let r = s.detect_losses(now, &rtt);
+    let r = s.detect_losses(now, &rtt, &mut |_| {});
     assert_eq!(r.lost_packets, 0);
     // RACK waits: seg 0 was sent before the delivered seg 2, deadline 0 + 100 + 25 ms.
     assert_eq!(r.next_timer, Some(t0 + ms(125)));
     // A third SACKed segment above seg 0: IsLost (RFC 6675 §4).
     s.on_ack(now, base, &[(out[1].seq, out[3].seq)]).unwrap();
-    let r = s.detect_losses(now, &rtt);
+    let r = s.detect_losses(now, &rtt, &mut |_| {});
     assert_eq!((r.lost_packets, r.lost_bytes), (1, FULL));
     assert_eq!(r.largest_lost_sent, Some(t0));
     assert!(s.has_lost());
     let rtx = s.next_segment(now, MSS, u64::MAX).unwrap();
     assert_eq!((rtx.seq, rtx.offset, rtx.len, rtx.rtx), (out[0].seq, 0, MSS, true));
     // The retransmission is not declared lost again by the same SACKs.
-    assert_eq!(s.detect_losses(now, &rtt).lost_packets, 0);
+    assert_eq!(s.detect_losses(now, &rtt, &mut |_| {}).lost_packets, 0);
     // Seg 4, above every SACK, is never scanned.
     s.check_invariants();
     assert_eq!(s.bytes_in_flight(), 2 * FULL);
@@ -278,14 +278,14 @@ fn rack_marks_loss_when_its_timer_expires() {
     let rtt = estimator(ms(100));
     let (mut s, out) = sent(t0, 3);
     s.on_ack(t0 + ms(60), out[0].seq - 1, &[(out[2].seq, out[2].seq)]).unwrap();
-    let r = s.detect_losses(t0 + ms(60), &rtt);
+    let r = s.detect_losses(t0 + ms(60), &rtt, &mut |_| {});
     assert_eq!(r.lost_packets, 0);
     // Seg 0 sent at 0, seg 1 at 1 ms; rtt 100 + reo_wnd 25 (RFC 8985 §6.2).
     assert_eq!(r.next_timer, Some(t0 + ms(125)));
-    let r = s.detect_losses(t0 + ms(125), &rtt);
+    let r = s.detect_losses(t0 + ms(125), &rtt, &mut |_| {});
     assert_eq!(r.lost_packets, 1);
     assert_eq!(r.next_timer, Some(t0 + ms(126)));
-    let r = s.detect_losses(t0 + ms(126), &rtt);
+    let r = s.detect_losses(t0 + ms(126), &rtt, &mut |_| {});
     assert_eq!((r.lost_packets, r.next_timer), (1, None));
     let first = s.next_segment(t0 + ms(126), MSS, u64::MAX).unwrap();
     let second = s.next_segment(t0 + ms(126), MSS, u64::MAX).unwrap();
@@ -306,9 +306,9 @@ fn rack_detects_a_lost_retransmission() {
     let new = s.next_segment(t0 + ms(310), MSS, u64::MAX).unwrap();
     s.on_ack(t0 + ms(410), out[0].seq - 1, &[(new.seq, new.seq)]).unwrap();
     // Sent (again) before the delivered segment: lost at 300 + 125 ms.
-    let r = s.detect_losses(t0 + ms(410), &rtt);
+    let r = s.detect_losses(t0 + ms(410), &rtt, &mut |_| {});
     assert_eq!(r.next_timer, Some(t0 + ms(425)));
-    assert_eq!(s.detect_losses(t0 + ms(425), &rtt).lost_packets, 1);
+    assert_eq!(s.detect_losses(t0 + ms(425), &rtt, &mut |_| {}).lost_packets, 1);
 }
 
 #[test]
@@ -524,7 +524,7 @@ proptest! {
                 }
                 Op::Detect { advance_ms } => {
                     now += ms(advance_ms);
-                    let r = s.detect_losses(now, &rtt);
+                    let r = s.detect_losses(now, &rtt, &mut |_| {});
                     assert!(r.next_timer.is_none_or(|t| t > now));
                 }
                 Op::Timeout => {

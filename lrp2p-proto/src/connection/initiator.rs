@@ -14,6 +14,7 @@ use super::{ConnEvent, Connection, Ids, Phase, Received};
 use crate::arq::recv::RecvStream;
 use crate::arq::truncate;
 use crate::config::{ConnectionConfig, PACKET_OVERHEAD};
+use crate::congestion::SentPacket;
 use crate::handshake::{
     read_ik_response, read_xx_response, set_cookie_mac, write_ik_initiation, write_xx_finish,
     write_xx_initiation,
@@ -102,9 +103,15 @@ impl Connection {
         out: &mut [u8],
         room: usize,
     ) -> Option<(u64, usize, bool)> {
+        let prior_in_flight = self.send.bytes_in_flight();
         let seg = self.send.next_segment(now, room, self.right_edge)?;
         self.send.payload(seg.offset, seg.len, &mut out[..seg.len]);
-        self.cc.on_sent(now, seg.len as u64 + PACKET_OVERHEAD as u64);
+        self.cc.on_sent(&SentPacket {
+            now,
+            bytes: seg.len as u64 + PACKET_OVERHEAD as u64,
+            prior_in_flight,
+            app_limited: self.send.is_app_limited(),
+        });
         Some((seg.seq, seg.len, seg.fin))
     }
 

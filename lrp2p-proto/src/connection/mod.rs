@@ -298,7 +298,9 @@ impl Connection {
                     }
                 }
                 Timer::Retransmit => self.on_retransmission_timeout(now),
-                Timer::LossDetection => self.detect_losses(now),
+                Timer::LossDetection => {
+                    self.detect_losses(now);
+                }
                 Timer::DelayedAck => self.on_delayed_ack_timer(),
                 Timer::KeepAlive => self.ping_pending = true,
                 Timer::Idle => self.drain(Some(CloseReason::IdleTimeout)),
@@ -308,6 +310,19 @@ impl Connection {
                 Timer::ReleaseGiveUp => self.on_release_give_up(now),
             }
         }
+    }
+
+    /// The path changed: RFC 9000 §9.4 — a new path (not just a new port, which a NAT rebinding
+    /// gives) starts with a new congestion controller, RTT estimator and rate samples, so that
+    /// what the old path taught does not overload the new one. What is in flight stays in
+    /// flight and is recovered as usual.
+    fn reset_congestion(&mut self, now: Instant) {
+        let mss = self.config.mss() as u64;
+        self.cc = self.config.congestion.build(now, mss + PACKET_OVERHEAD as u64);
+        self.rtt = RttEstimator::new(self.config.rtt);
+        self.pacer = Pacer::new(now, mss, self.cc.window(), self.rtt.smoothed_or_initial());
+        self.send.reset_rate_path(now);
+        self.stats.congestion_resets += 1;
     }
 
     /// RFC 6298 §5.4–5.6: the retransmission timer fired.
@@ -325,20 +340,18 @@ impl Connection {
         self.arm_retransmit(now);
     }
 
-    /// Runs loss detection (RFC 6675 / RFC 8985) and informs the congestion controller.
-    fn detect_losses(&mut self, now: Instant) {
-        let loss = self.send.detect_losses(now, &self.rtt);
-        if loss.lost_packets > 0 {
-            self.stats.lost_packets_bytes += loss.lost_bytes;
-            if let Some(sent) = loss.largest_lost_sent {
-                self.cc.on_congestion_event(now, sent, loss.lost_bytes);
-            }
-        }
+    /// Runs loss detection (RFC 6675 / RFC 8985), telling the congestion controller of each
+    /// lost packet; returns the bytes newly declared lost.
+    fn detect_losses(&mut self, now: Instant) -> u64 {
+        let cc = &mut self.cc;
+        let loss = self.send.detect_losses(now, &self.rtt, &mut |lost| cc.on_lost(lost));
+        self.stats.lost_packets_bytes += loss.lost_bytes;
         match loss.next_timer {
             Some(at) => self.timers.set(Timer::LossDetection, at),
             None => self.timers.stop(Timer::LossDetection),
         }
         self.arm_retransmit(now);
+        loss.lost_bytes
     }
 
     /// RFC 6298 §5.1/§5.3: (re)start the retransmission timer while anything is outstanding,
@@ -380,7 +393,11 @@ impl Connection {
     pub(crate) fn stats(&self) -> ConnectionStats {
         let mut stats = self.stats;
         stats.rtt = self.rtt.smoothed();
+        stats.latest_rtt = self.rtt.latest();
+        stats.min_rtt = self.rtt.min_rtt();
         stats.cwnd = self.cc.window();
+        stats.pacing_rate = self.cc.pacing_rate();
+        stats.congestion_control = self.cc.name();
         stats.bytes_in_flight = self.send.bytes_in_flight();
         stats.send_buffered = self.send.buffered() as u64;
         stats.fin_acked = self.send.is_fin_acked();

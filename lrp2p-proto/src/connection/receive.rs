@@ -13,6 +13,7 @@ use super::timer::Timer;
 use super::{CloseReason, ConnEvent, Connection, Phase};
 use crate::arq::expand;
 use crate::arq::recv::{DataOutcome, RecvError};
+use crate::congestion::Ack;
 use crate::crypto::OpenError;
 use crate::wire::{
     AckRepr, CloseRepr, CookieReplyRepr, DataRepr, IkResponseRepr, MAX_SACK_RANGES, PacketType, Segments,
@@ -95,6 +96,9 @@ impl Connection {
             // PROTOCOL.md §12.6: the new address is unproven (an on-path attacker could have
             // relayed the packet from a spoofed source), so the 3x budget applies again until
             // the peer acknowledges data sent there (new data is cut to fit the budget).
+            if from.ip() != self.path.remote.ip() {
+                self.reset_congestion(now);
+            }
             self.path.move_to(from, len as u64, self.send.next_seq());
             self.stats.migrations += 1;
             self.ping_pending = true;
@@ -190,19 +194,28 @@ impl Connection {
             let delay = Duration::from_micros(u64::from(ack.ack_delay_us.unwrap_or(0)));
             self.rtt.update(sample, delay);
         }
-        if outcome.acked_bytes > 0 {
-            if let Some(sent) = outcome.largest_acked_sent {
-                let app_limited =
-                    !self.send.has_unsent_data() && self.send.bytes_in_flight() < self.cc.window() / 2;
-                self.cc.on_ack(now, sent, outcome.acked_bytes, &self.rtt, app_limited);
-            }
-        }
         if outcome.new_cumulative {
             self.rtt.reset_backoff();
         }
+        let app_limited = !self.send.has_unsent_data() && self.send.bytes_in_flight() < self.cc.window() / 2;
         // Loss detection re-arms the retransmission timer from the oldest segment still in
-        // flight, which this ACK may have changed.
-        self.detect_losses(now);
+        // flight, which this ACK may have changed. The controller hears of the losses first,
+        // then of the ACK with its rate sample (congestion::Controller's contract).
+        let lost_bytes = self.detect_losses(now);
+        let rate = self.send.take_rate_sample(now, self.rtt.min_rtt());
+        if outcome.acked_bytes > 0 || lost_bytes > 0 {
+            self.cc.on_ack(&Ack {
+                now,
+                acked_bytes: outcome.acked_bytes,
+                lost_bytes,
+                largest_acked_sent: outcome.largest_acked_sent,
+                bytes_in_flight: self.send.bytes_in_flight(),
+                delivered: self.send.delivered_bytes(),
+                app_limited,
+                rate,
+                rtt: &self.rtt,
+            });
+        }
         // The send buffer follows the congestion window (ConnectionConfig::send_buffer).
         self.send.set_capacity(self.config.send_buffer_for(self.cc.window()));
         if self.write_blocked && self.send.free_space() > 0 {

@@ -8,8 +8,18 @@ use std::time::Duration;
 pub struct ConnectionStats {
     /// Smoothed round-trip time (RFC 6298), once measured.
     pub rtt: Option<Duration>,
+    /// The latest round-trip time sample.
+    pub latest_rtt: Option<Duration>,
+    /// The least round-trip time sample over the estimator's window.
+    pub min_rtt: Option<Duration>,
     /// Congestion window in bytes.
     pub cwnd: u64,
+    /// The congestion controller's pacing rate in bytes per second, when it sets one (BBR).
+    pub pacing_rate: Option<u64>,
+    /// The congestion controller's name (`"cubic"`, `"bbr"`, `"fixed"`).
+    pub congestion_control: &'static str,
+    /// Times the congestion state was reset because the path changed (RFC 9000 §9.4).
+    pub congestion_resets: u64,
     /// Bytes sent and not yet acknowledged or declared lost.
     pub bytes_in_flight: u64,
     /// Bytes written by the application and not yet acknowledged by the peer.

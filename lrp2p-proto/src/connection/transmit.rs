@@ -11,6 +11,7 @@ use super::timer::Timer;
 use super::{Connection, Phase};
 use crate::arq::truncate;
 use crate::config::PACKET_OVERHEAD;
+use crate::congestion::SentPacket;
 use crate::wire::{
     AckRepr, CloseRepr, DataRepr, SEGMENT_HEADER_LEN, Segments, TAG_LEN, TRANSPORT_HEADER_LEN, Tail,
 };
@@ -128,6 +129,7 @@ impl Connection {
         let ack_len = candidate.as_ref().map_or(0, AckRepr::buffer_len);
         let alone = datagram.saturating_sub(overhead + SEGMENT_HEADER_LEN);
         let room = alone.saturating_sub(ack_len);
+        let prior_in_flight = self.send.bytes_in_flight();
         let segment = if data && room > 0 && self.may_send_data(now, room) {
             // A retransmission that exceeds the budget even alone waits; new data sized to fit
             // goes first (after a move, it is what validates the new address).
@@ -166,7 +168,8 @@ impl Connection {
         }
         if let Some(seg) = segment {
             let bytes = (seg.len + PACKET_OVERHEAD) as u64;
-            self.cc.on_sent(now, bytes);
+            let app_limited = self.send.is_app_limited();
+            self.cc.on_sent(&SentPacket { now, bytes, prior_in_flight, app_limited });
             self.pacer.on_sent(bytes);
             self.stats.segments_sent += 1;
             if !self.timers.is_set(Timer::Retransmit) {
@@ -180,11 +183,16 @@ impl Connection {
     fn may_send_data(&mut self, now: Instant, room: usize) -> bool {
         let wants =
             self.send.has_lost() || self.send.has_unsent_data() && self.send.next_seq() <= self.right_edge;
+        let window = self.cc.window();
         if !wants {
+            // Nothing to send although the window has room: the application (or the peer's
+            // window) is the limit (draft-cheng-iccrg-delivery-rate-estimation-02 §3.4).
+            if self.send.bytes_in_flight() < window {
+                self.send.mark_app_limited();
+            }
             return false;
         }
         let bytes = (room.min(self.config.mss()) + PACKET_OVERHEAD) as u64;
-        let window = self.cc.window();
         if self.send.bytes_in_flight() + bytes > window.max(bytes) {
             return false;
         }
@@ -192,7 +200,8 @@ impl Connection {
             // The smoothed RTT lags when a queue drains (it moves 1/8 per sample): pacing from it
             // alone would hold the sender below the path's rate for several round trips.
             let srtt = self.rtt.smoothed_or_initial().min(self.rtt.latest().unwrap_or(Duration::MAX));
-            if let Some(at) = self.pacer.delay(now, bytes, self.config.mss() as u64, window, srtt) {
+            let mss = self.config.mss() as u64;
+            if let Some(at) = self.pacer.delay_at(now, bytes, mss, window, srtt, self.cc.pacing_rate()) {
                 self.timers.set(Timer::Pacing, at);
                 return false;
             }

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::{LossOutcome, SegmentState, SendStream};
+use crate::congestion::LostPacket;
 use crate::recovery::RttEstimator;
 
 /// RFC 6675 §2: DupThresh, the number of SACKed segments above one that mark it lost.
@@ -18,8 +19,14 @@ pub(super) fn sent_after(t1: Instant, seq1: u64, t2: Instant, seq2: u64) -> bool
 
 impl SendStream {
     /// Declares segments lost (RFC 6675 IsLost with DupThresh = 3; RFC 8985 RACK) up to the
-    /// highest SACKed sequence number; they are retransmitted lowest first.
-    pub(crate) fn detect_losses(&mut self, now: Instant, rtt: &RttEstimator) -> LossOutcome {
+    /// highest SACKed sequence number; they are retransmitted lowest first. `on_lost` hears of
+    /// each newly lost segment.
+    pub(crate) fn detect_losses(
+        &mut self,
+        now: Instant,
+        rtt: &RttEstimator,
+        on_lost: &mut dyn FnMut(&LostPacket),
+    ) -> LossOutcome {
         self.rack_min_rtt = rtt.min_rtt();
         let mut outcome = LossOutcome::default();
         let Some(top) = self.highest_sacked.and_then(|h| self.index(h.min(self.next_seq.saturating_sub(1))))
@@ -61,7 +68,15 @@ impl SendStream {
                 }
             }
             if lost {
-                self.mark_lost(index, seq);
+                let lost_total = self.mark_lost(index, seq);
+                on_lost(&LostPacket {
+                    now,
+                    sent: seg.last_sent,
+                    bytes: self.size(seg.len),
+                    tx_in_flight: seg.tx.tx_in_flight,
+                    lost_since_sent: lost_total.saturating_sub(seg.tx.lost),
+                    is_app_limited: seg.tx.app_limited,
+                });
                 outcome.lost_bytes += self.size(seg.len);
                 outcome.lost_packets += 1;
                 outcome.largest_lost_sent =
@@ -71,16 +86,19 @@ impl SendStream {
         outcome
     }
 
-    /// Marks the in-flight segment at `index` (sequence number `seq`) lost.
-    fn mark_lost(&mut self, index: usize, seq: u64) {
-        let Some(seg) = self.segments.get_mut(index) else { return };
+    /// Marks the in-flight segment at `index` (sequence number `seq`) lost; returns the bytes
+    /// lost so far (`C.lost`).
+    fn mark_lost(&mut self, index: usize, seq: u64) -> u64 {
+        let overhead = self.overhead;
+        let Some(seg) = self.segments.get_mut(index) else { return 0 };
         debug_assert_eq!(seg.state, SegmentState::InFlight);
         seg.state = SegmentState::Lost;
-        let len = seg.len;
-        self.bytes_in_flight -= self.size(len);
+        let size = (seg.len as u64).saturating_add(overhead);
+        self.bytes_in_flight -= size;
         self.packets_in_flight -= 1;
         self.lost_packets += 1;
         self.lost_hint = self.lost_hint.min(seq);
+        self.rate.on_lost(size)
     }
 
     /// The retransmission timer expired (RFC 6298 §5.4–5.6): every segment in flight is marked
@@ -96,7 +114,9 @@ impl SendStream {
         for index in 0..self.segments.len() {
             let seq = self.una + index as u64;
             match self.segments.get(index).map(|s| s.state) {
-                Some(SegmentState::InFlight) => self.mark_lost(index, seq),
+                Some(SegmentState::InFlight) => {
+                    self.mark_lost(index, seq);
+                }
                 Some(SegmentState::Sacked) if index == 0 => {
                     if let Some(seg) = self.segments.get_mut(0) {
                         seg.state = SegmentState::Lost;
