@@ -67,6 +67,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         ping: false,
         sack: SackRanges::EMPTY,
         ack_delay_us: None,
+        dsack: lrp2p_proto::wire::DsackRanges::EMPTY,
     };
     let reply = DataRepr { seq: Seq(7000), fin: false, rtx: false, ping: false, payload: b"Hi Alice" };
     let response = IkResponsePayload {

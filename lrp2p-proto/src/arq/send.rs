@@ -32,13 +32,18 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use self::probe::Probe;
+pub(crate) use self::probe::RepairedLoss;
 use self::rate::{RateEstimator, TxState};
+use self::reorder::{Reordering, Undo};
 use super::{copy_from_deque, initial};
 use crate::congestion::RateSample;
 
 mod ack;
 mod loss;
+mod probe;
 mod rate;
+mod reorder;
 
 /// Where a sent segment stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +109,13 @@ pub(crate) struct AckOutcome {
     pub(crate) new_cumulative: bool,
     /// A segment that had been retransmitted was among those newly acknowledged.
     pub(crate) acked_retransmission: bool,
+    /// Retransmissions this ACK's DSACK proved unnecessary (RFC 3708).
+    pub(crate) dsack_spurious: u64,
+    /// Every retransmission of the current recovery episode proved spurious: the congestion
+    /// response to it should be undone (once per episode).
+    pub(crate) spurious_congestion: bool,
+    /// A resent tail loss probe repaired a loss (RFC 8985 §7.4.2): the controller must hear of it.
+    pub(crate) probe_repaired: Option<RepairedLoss>,
 }
 
 /// What loss detection found.
@@ -173,8 +185,19 @@ pub(crate) struct SendStream {
     lost_hint: u64,
     /// Highest sequence number ever SACKed.
     highest_sacked: Option<u64>,
-    /// RFC 8985 RACK.xmit_ts and RACK.end_seq: the most recently sent segment delivered.
-    rack: Option<(Instant, u64)>,
+    /// Number of `Sacked` segments.
+    sacked_packets: usize,
+    /// RFC 8985 §6.2 reordering state.
+    reordering: Reordering,
+    /// The recovery episode and what can undo it (RFC 3708).
+    undo: Undo,
+    /// The tail loss probe in flight (RFC 8985 §7).
+    probe: Option<Probe>,
+    /// When the last DATA segment left.
+    last_sent: Option<Instant>,
+    /// RFC 8985 RACK.xmit_ts, RACK.end_seq and RACK.rtt: the most recently sent segment
+    /// delivered, and its round-trip time.
+    rack: Option<(Instant, u64, Duration)>,
     /// RACK.min_RTT as of the last loss detection, to filter ambiguous retransmissions.
     rack_min_rtt: Option<Duration>,
     /// Retransmissions sent (a statistic).
@@ -207,6 +230,11 @@ impl SendStream {
             lost_packets: 0,
             lost_hint: una,
             highest_sacked: None,
+            sacked_packets: 0,
+            reordering: Reordering::default(),
+            undo: Undo::default(),
+            probe: None,
+            last_sent: None,
             rack: None,
             rack_min_rtt: None,
             retransmits: 0,
@@ -323,6 +351,7 @@ impl SendStream {
             tx,
         });
         self.next_seq += 1;
+        self.last_sent = Some(now);
         self.sent_len += len;
         self.fin_sent |= fin;
         self.bytes_in_flight += self.size(len);
@@ -348,6 +377,7 @@ impl SendStream {
         let tx = self.rate.on_sent(now, self.bytes_in_flight, self.size(len));
         let seg = self.segments.get_mut(index)?;
         seg.tx = tx;
+        self.last_sent = Some(now);
         seg.state = SegmentState::InFlight;
         seg.retransmitted = true;
         seg.last_sent = now;

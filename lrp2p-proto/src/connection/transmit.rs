@@ -172,7 +172,12 @@ impl Connection {
             self.cc.on_sent(&SentPacket { now, bytes, prior_in_flight, app_limited });
             self.pacer.on_sent(bytes);
             self.stats.segments_sent += 1;
-            if !self.timers.is_set(Timer::Retransmit) {
+            if std::mem::take(&mut self.probe_pending) {
+                self.send.probe_sent(seg.seq, seg.rtx);
+            }
+            if self.timers.is_set(Timer::Retransmit) {
+                self.arm_probe();
+            } else {
                 self.arm_retransmit(now);
             }
         }
@@ -184,6 +189,10 @@ impl Connection {
         let wants =
             self.send.has_lost() || self.send.has_unsent_data() && self.send.next_seq() <= self.right_edge;
         let window = self.cc.window();
+        if wants && self.probe_pending {
+            // RFC 8985 §7.3: the probe goes regardless of the congestion window and the pacer.
+            return true;
+        }
         if !wants {
             // Nothing to send although the window has room: the application (or the peer's
             // window) is the limit (draft-cheng-iccrg-delivery-rate-estimation-02 §3.4).

@@ -147,6 +147,7 @@ fn respond(responder: &StaticSecret, guard: &mut EarlyDataGuard, rng: &mut FuzzR
                 ping: false,
                 sack: SackRanges::EMPTY,
                 ack_delay_us: None,
+                dsack: crate::wire::DsackRanges::EMPTY,
             };
             let response = IkResponsePayload {
                 responder_id: ConnectionId(6),

@@ -1,4 +1,5 @@
-//! The ACK segment: cumulative ack, receive window, and its SACK and ACK_DELAY extensions.
+//! The ACK segment: cumulative ack, receive window, and its SACK, DSACK and ACK_DELAY
+//! extensions.
 //!
 //! ```text
 //! 0             1          2                 6              9                     data_offset
@@ -12,14 +13,17 @@
 //! | 0x01 | 8·k   | start_1 u32    | end_1 u32    | ... | start_k u32  | end_k u32  |
 //! +------+-------+----------------+--------------+-----+--------------+------------+
 //! ACK_DELAY (type 0x02): | 0x02 | 4 | delay_us u32 |
+//! DSACK (type 0x03): see `dsack.rs`.
 //! ```
 //!
 //! SACK ranges are inclusive, each above the cumulative ack (RFC 1982 serial arithmetic),
-//! ascending, non-overlapping and non-adjacent. `emit` writes SACK first, then ACK_DELAY; since
-//! `data_offset` is one byte, 30 ranges leave no room for ACK_DELAY (9 + 242 + 6 > 255), and
-//! `emit` refuses that combination.
+//! ascending, non-overlapping and non-adjacent. `emit` writes SACK, DSACK, then ACK_DELAY.
+//! Since `data_offset` is one byte the extensions share [`ACK_EXTENSION_BUDGET`] bytes
+//! (PROTOCOL.md §7.7's budget): [`AckRepr::sack_room`] says how many SACK ranges fit beside the
+//! others, and `emit` refuses an ACK that does not fit.
 
-use super::ext::{EXT_ACK_DELAY, EXT_SACK};
+use super::dsack::DsackRanges;
+use super::ext::{EXT_ACK_DELAY, EXT_DSACK, EXT_SACK};
 use super::segment::{ACK_HEADER_LEN, Segment, SegmentFlags, SegmentKind};
 use super::{DecodeError, Seq, out};
 
@@ -27,6 +31,10 @@ use super::{DecodeError, Seq, out};
 pub const MAX_SACK_RANGES: usize = 30;
 /// Largest receive window an ACK can advertise (`u24`).
 pub const MAX_WINDOW: u32 = 0xFF_FFFF;
+
+/// Bytes the extensions of one ACK segment may take: `data_offset` (a `u8`) minus the fixed
+/// header (PROTOCOL.md §7.7).
+pub const ACK_EXTENSION_BUDGET: usize = u8::MAX as usize - ACK_HEADER_LEN;
 
 /// Bytes of one SACK range on the wire.
 const RANGE_LEN: usize = 8;
@@ -96,6 +104,11 @@ impl SackRanges {
         self.len
     }
 
+    /// Keeps the first `n` ranges (those nearest the cumulative ack, as receivers order them).
+    pub fn truncate(&mut self, n: usize) {
+        self.len = self.len.min(n);
+    }
+
     /// Whether there are no ranges.
     pub const fn is_empty(&self) -> bool {
         self.len == 0
@@ -157,6 +170,8 @@ pub struct AckRepr {
     pub sack: SackRanges,
     /// ACK_DELAY extension: microseconds this ACK was held.
     pub ack_delay_us: Option<u32>,
+    /// DSACK extension: sequence numbers received more than once (empty: none).
+    pub dsack: DsackRanges,
 }
 
 impl AckRepr {
@@ -169,6 +184,7 @@ impl AckRepr {
         let cumulative = segment.seq();
         let mut sack = None;
         let mut ack_delay_us = None;
+        let mut dsack = None;
         for ext in segment.extensions() {
             let ext = ext?;
             match ext.kind {
@@ -177,8 +193,9 @@ impl AckRepr {
                     let bytes: [u8; 4] = ext.value.try_into().map_err(|_| DecodeError::BadExtension)?;
                     ack_delay_us = Some(u32::from_be_bytes(bytes));
                 }
-                // A repeated SACK or ACK_DELAY is ambiguous: treat as malformed.
-                EXT_SACK | EXT_ACK_DELAY => return Err(DecodeError::BadExtension),
+                EXT_DSACK if dsack.is_none() => dsack = Some(DsackRanges::decode(ext.value)?),
+                // A repeated SACK, ACK_DELAY or DSACK is ambiguous: treat as malformed.
+                EXT_SACK | EXT_ACK_DELAY | EXT_DSACK => return Err(DecodeError::BadExtension),
                 _ => {} // PADDING and unknown types are skipped.
             }
         }
@@ -188,13 +205,23 @@ impl AckRepr {
             ping: segment.flags().contains(SegmentFlags::PING),
             sack: sack.unwrap_or_default(),
             ack_delay_us,
+            dsack: dsack.unwrap_or_default(),
         })
+    }
+
+    /// How many SACK ranges fit beside an ACK_DELAY (if `ack_delay`) and `dsack` within
+    /// [`ACK_EXTENSION_BUDGET`] (PROTOCOL.md §7.7): at most [`MAX_SACK_RANGES`].
+    pub const fn sack_room(ack_delay: bool, dsack: &DsackRanges) -> usize {
+        let delay = if ack_delay { ACK_DELAY_TLV_LEN } else { 0 };
+        let left = ACK_EXTENSION_BUDGET.saturating_sub(delay + dsack.wire_len() + 2);
+        let fit = left / RANGE_LEN;
+        if fit < MAX_SACK_RANGES { fit } else { MAX_SACK_RANGES }
     }
 
     /// Bytes [`AckRepr::emit`] writes (the data offset).
     pub const fn buffer_len(&self) -> usize {
         let delay = if self.ack_delay_us.is_some() { ACK_DELAY_TLV_LEN } else { 0 };
-        ACK_HEADER_LEN + self.sack.wire_len() + delay
+        ACK_HEADER_LEN + self.sack.wire_len() + self.dsack.wire_len() + delay
     }
 
     /// Writes the segment at the start of `buf`; returns its length.
@@ -224,6 +251,13 @@ impl AckRepr {
                 buf[at + 4..at + 8].copy_from_slice(&end.0.to_be_bytes());
                 at += RANGE_LEN;
             }
+        }
+        if !self.dsack.is_empty() {
+            let value = self.dsack.wire_len() - 2;
+            buf[at] = EXT_DSACK;
+            buf[at + 1] = u8::try_from(value).map_err(|_| DecodeError::FieldOutOfRange("DSACK length"))?;
+            self.dsack.emit_value(&mut buf[at + 2..at + 2 + value]);
+            at += 2 + value;
         }
         if let Some(delay) = self.ack_delay_us {
             buf[at] = EXT_ACK_DELAY;
@@ -281,6 +315,7 @@ mod tests {
             ping: true,
             sack: SackRanges::new(Seq(9), &[r(11, 12)]).unwrap(),
             ack_delay_us: Some(0x0102),
+            dsack: DsackRanges::EMPTY,
         };
         let mut buf = [0xa5u8; 26];
         assert_eq!(ack.emit(&mut buf), Ok(25));
@@ -294,6 +329,42 @@ mod tests {
     }
 
     #[test]
+    fn dsack_bytes_and_the_extension_budget() {
+        // PROTOCOL.md Appendix C.5: cumulative 9, window 0x400, SACK 11..=12, DSACK 5..=6,
+        // ACK_DELAY 0x0102.
+        let ack = AckRepr {
+            cumulative: Seq(9),
+            window: 0x400,
+            ping: false,
+            sack: SackRanges::new(Seq(9), &[r(11, 12)]).unwrap(),
+            ack_delay_us: Some(0x0102),
+            dsack: DsackRanges::new(&[r(5, 6)]).unwrap(),
+        };
+        let mut buf = [0u8; 64];
+        let n = ack.emit(&mut buf).unwrap();
+        assert_eq!(hex(&buf[..n]), "23010000000900040001080000000b0000000c03080000000500000006020400000102");
+        assert_eq!(parse(&buf[..n]), Ok(ack));
+        // The budget: 246 bytes of extensions. ACK_DELAY (6) and four DSACK ranges (34) leave
+        // 206: 25 SACK ranges (2 + 200).
+        let four = DsackRanges::new(&[r(1, 1), r(3, 3), r(5, 5), r(7, 7)]).unwrap();
+        assert_eq!(AckRepr::sack_room(true, &four), 25);
+        assert_eq!(AckRepr::sack_room(true, &DsackRanges::EMPTY), 29);
+        assert_eq!(AckRepr::sack_room(false, &DsackRanges::EMPTY), MAX_SACK_RANGES);
+        let many: Vec<_> = (0..25).map(|i| r(20 + 2 * i, 20 + 2 * i)).collect();
+        let full = AckRepr { sack: SackRanges::new(Seq(9), &many).unwrap(), dsack: four, ..ack };
+        // 9 + 202 + 34 + 6 = 251: a 26th range (8 more) would not fit the one-byte offset.
+        assert_eq!(full.emit(&mut [0u8; 300]), Ok(251));
+        // A DSACK twice in one ACK is ambiguous: malformed.
+        let twice = [29, 1, 0, 0, 0, 1, 0, 0, 2, 3, 8, 0, 0, 0, 1, 0, 0, 0, 1, 3, 8, 0, 0, 0, 1, 0, 0, 0, 1];
+        assert_eq!(parse(&twice), Err(DecodeError::BadExtension));
+        // A DSACK length that is not a multiple of 8, or a range spanning 2^15: malformed.
+        let odd = [17, 1, 0, 0, 0, 1, 0, 0, 2, 3, 6, 0, 0, 0, 1, 0, 0];
+        assert_eq!(parse(&odd), Err(DecodeError::BadDsack));
+        let wide = [19, 1, 0, 0, 0, 1, 0, 0, 2, 3, 8, 0, 0, 0, 1, 0, 0, 0x80, 1];
+        assert_eq!(parse(&wide), Err(DecodeError::BadDsack));
+    }
+
+    #[test]
     fn ack_emit_rejects() {
         let mut buf = [0u8; 300];
         let ack = AckRepr {
@@ -302,6 +373,7 @@ mod tests {
             ping: false,
             sack: SackRanges::EMPTY,
             ack_delay_us: None,
+            dsack: DsackRanges::EMPTY,
         };
         assert_eq!(ack.emit(&mut buf), Err(DecodeError::FieldOutOfRange("ACK window")));
         let many: Vec<_> = (0..30).map(|i| r(2 + 2 * i, 2 + 2 * i)).collect();

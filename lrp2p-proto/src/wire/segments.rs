@@ -144,6 +144,7 @@ mod tests {
                 ping: false,
                 sack: SackRanges::new(Seq(9), &[(Seq(11), Seq(12))]).unwrap(),
                 ack_delay_us: None,
+                dsack: crate::wire::DsackRanges::EMPTY,
             }),
             tail: Some(Tail::Data(DataRepr {
                 seq: Seq(10),
