@@ -46,7 +46,7 @@ pub mod sweep;
 pub mod toy;
 pub mod transfer;
 
-pub use config::{GilbertElliott, Jitter, LinkConfig};
+pub use config::{GilbertElliott, Jitter, LinkChange, LinkConfig};
 pub use network::{Delivery, LinkId, LinkView, Network};
 pub use sim::{NodeId, RunOutcome, SimError, Simulator};
 pub use stats::LinkStats;
