@@ -35,10 +35,12 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+pub mod cc;
 pub mod config;
 mod link;
 pub mod network;
 pub mod scenario;
+pub mod series;
 pub mod sim;
 pub mod stats;
 pub mod summary;
@@ -46,11 +48,12 @@ pub mod sweep;
 pub mod toy;
 pub mod transfer;
 
+pub use cc::{Cc, controller};
 pub use config::{GilbertElliott, Jitter, LinkChange, LinkConfig};
 pub use network::{Delivery, LinkId, LinkView, Network};
 pub use sim::{NodeId, RunOutcome, SimError, Simulator};
 pub use stats::LinkStats;
-pub use summary::{Summary, efficiency, goodput_mbit, jain_fairness};
+pub use summary::{AfterChange, Summary, efficiency, goodput_mbit, jain_fairness, percentile};
 
 /// Something attached to the simulated network at one address, driven in simulated time.
 ///

@@ -11,6 +11,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::Node;
+use crate::cc::Cc;
 use crate::config::{DEFAULT_MSS, LinkConfig};
 use crate::network::LinkId;
 use crate::sim::{RunOutcome, SimError, Simulator};
@@ -41,6 +42,13 @@ pub struct ScenarioParams {
     pub link: LinkConfig,
     /// Simulated time after which the run is stopped.
     pub time_limit: Duration,
+    /// The congestion controller of each flow's sender: flow `i` runs `controllers[i]`, and
+    /// every flow beyond the list the last entry. Empty (the default): the endpoint
+    /// configuration's own controller (CUBIC unless changed). See [`controller_of`](Self::controller_of).
+    pub controllers: Vec<Cc>,
+    /// When each flow opens its connection, after the start of the run: flow `i` at
+    /// `starts[i]`, every flow beyond the list at once. Empty (the default): all at once.
+    pub starts: Vec<Duration>,
 }
 
 impl ScenarioParams {
@@ -48,17 +56,40 @@ impl ScenarioParams {
     /// one BDP) and a time limit of [`default_time_limit`](Self::default_time_limit).
     pub fn new(seed: u64, rate_bps: u64, rtt: Duration, bytes: u64) -> Self {
         let link = LinkConfig::new().rate_bps(rate_bps).delay(rtt / 2);
-        let mut params = Self { seed, rate_bps, rtt, bytes, flows: 1, link, time_limit: Duration::ZERO };
+        let mut params = Self {
+            seed,
+            rate_bps,
+            rtt,
+            bytes,
+            flows: 1,
+            link,
+            time_limit: Duration::ZERO,
+            controllers: Vec::new(),
+            starts: Vec::new(),
+        };
         params.time_limit = params.default_time_limit();
         params
     }
 
-    /// Twenty times the ideal transfer time, plus 100 RTTs and 10 s: long enough for any sane
-    /// transport, short enough to stop a stuck one.
+    /// The controller flow `i` runs, if [`controllers`](Self::controllers) names one.
+    pub fn controller_of(&self, flow: usize) -> Option<Cc> {
+        self.controllers.get(flow).or(self.controllers.last()).copied()
+    }
+
+    /// When flow `i` starts, after the start of the run (see [`starts`](Self::starts)).
+    pub fn start_of(&self, flow: usize) -> Duration {
+        self.starts.get(flow).copied().unwrap_or(Duration::ZERO)
+    }
+
+    /// Twenty times the ideal transfer time, plus 100 RTTs, 10 s and the latest flow start: long
+    /// enough for any sane transport, short enough to stop a stuck one.
     pub fn default_time_limit(&self) -> Duration {
         let rate = if self.rate_bps == 0 { TOY_UNLIMITED_RATE_BPS } else { self.rate_bps };
         let ideal = Duration::from_secs_f64(self.bytes as f64 * 8.0 / rate as f64);
-        ideal.saturating_mul(20).saturating_add(self.rtt.saturating_mul(100)) + Duration::from_secs(10)
+        let last_start = self.starts.iter().max().copied().unwrap_or(Duration::ZERO);
+        ideal.saturating_mul(20).saturating_add(self.rtt.saturating_mul(100))
+            + Duration::from_secs(10)
+            + last_start
     }
 }
 
