@@ -7,6 +7,7 @@
 //! bottleneck, [`Simulator::run_until`] with [`ScenarioParams::time_limit`], then
 //! [`ScenarioReport::new`] from the summary it computes.
 
+use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use crate::Node;
 use crate::cc::Cc;
 use crate::config::{DEFAULT_MSS, LinkConfig};
 use crate::network::LinkId;
+use crate::series::FlowSeries;
 use crate::sim::{RunOutcome, SimError, Simulator};
 use crate::stats::{LinkStats, format_table};
 use crate::summary::Summary;
@@ -147,6 +149,8 @@ pub struct ScenarioReport {
     pub sim_time: Duration,
     /// Wall-clock time the run took.
     pub wall_time: Duration,
+    /// Each flow's counters over time, by flow id (empty for scenarios that keep none).
+    pub series: Vec<FlowSeries>,
 }
 
 impl ScenarioReport {
@@ -158,7 +162,31 @@ impl ScenarioReport {
         wall_time: Duration,
     ) -> Self {
         let links = sim.network().links().map(|l| (l.label.to_owned(), l.stats.clone())).collect();
-        Self { summary, outcome, links, sim_time: sim.elapsed(), wall_time }
+        Self { summary, outcome, links, sim_time: sim.elapsed(), wall_time, series: Vec::new() }
+    }
+
+    /// Each flow's goodput and retransmissions per interval of its [series](Self::series), as
+    /// CSV: `t_s,flow,goodput_mbit,segments_sent,retransmits` (the interval ending at `t_s`).
+    pub fn series_csv(&self) -> String {
+        let mut out = String::from("t_s,flow,goodput_mbit,segments_sent,retransmits\n");
+        for (flow, s) in self.series.iter().enumerate() {
+            let secs = s.interval.as_secs_f64();
+            for (k, w) in s.points.windows(2).enumerate() {
+                let goodput = if secs > 0.0 {
+                    (w[1].delivered - w[0].delivered) as f64 * 8.0 / secs / 1e6
+                } else {
+                    0.0
+                };
+                let _ = writeln!(
+                    out,
+                    "{:.1},{flow},{goodput:.3},{},{}",
+                    (k + 1) as f64 * secs,
+                    w[1].segments_sent.saturating_sub(w[0].segments_sent),
+                    w[1].retransmits.saturating_sub(w[0].retransmits),
+                );
+            }
+        }
+        out
     }
 
     /// Datagrams offered to the network over the run.

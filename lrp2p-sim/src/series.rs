@@ -1,5 +1,5 @@
 //! Time series of a transfer and the figures read from them: goodput and retransmissions over
-//! a window of time, how long a flow took to run at a new link rate, and fairness over the
+//! a window of time, how long the flows took to run at a new link rate, and fairness over the
 //! stretch when several flows competed.
 //!
 //! A [`FlowSeries`] holds one flow's cumulative counters every [`SERIES_INTERVAL`] of simulated
@@ -137,11 +137,13 @@ pub fn shares_between(flows: &[FlowSeries], from: Duration, to: Duration) -> Vec
     bytes.iter().map(|b| if total > 0.0 { b / total } else { 0.0 }).collect()
 }
 
-/// How long after `change` the flow took to run at `fraction` of `rate_bps` for good: the
-/// least `r` such that every [`RECOVERY_WINDOW`] starting on the series' grid at `change + r`
-/// or later, and ending by `end` (the last delivery), carries at least `fraction · rate_bps`.
+/// How long after `change` the flow took to run at `fraction` of `rate_bps`: the end of the
+/// first [`RECOVERY_WINDOW`] starting on the series' grid at or after `change`, and ending by
+/// `end` (the last delivery), that carried at least `fraction · rate_bps`, less `change` (so at
+/// least the window's length).
 ///
-/// `None` if no window fits between `change` and `end`, or the last one falls short.
+/// `None` if no such window fits between `change` and `end`. Goodput counts bytes as the
+/// receiver read them, in order: a loss holds the bytes behind it back for a round trip.
 pub fn recovery_time(
     flow: &FlowSeries,
     change: Duration,
@@ -150,21 +152,15 @@ pub fn recovery_time(
     fraction: f64,
 ) -> Option<Duration> {
     let goal = rate_bps * fraction;
-    let mut starts = Vec::new();
-    let mut at = change;
-    while at + RECOVERY_WINDOW <= end {
-        starts.push(at);
-        at += flow.interval.max(Duration::from_millis(1));
-    }
-    // Walk back from the last window while they all reach the goal.
-    let mut recovered = None;
-    for &start in starts.iter().rev() {
-        if flow.goodput_bps(start, start + RECOVERY_WINDOW) < goal {
-            break;
+    let step = flow.interval.max(Duration::from_millis(1));
+    let mut start = change;
+    while start + RECOVERY_WINDOW <= end {
+        if flow.goodput_bps(start, start + RECOVERY_WINDOW) >= goal {
+            return Some(start + RECOVERY_WINDOW - change);
         }
-        recovered = Some(start - change);
+        start += step;
     }
-    recovered
+    None
 }
 
 /// How `total` (all flows added up) followed the first change of `link`'s schedule, for a
@@ -249,25 +245,21 @@ mod tests {
     }
 
     #[test]
-    fn recovery_time_is_when_the_rate_holds_for_good() {
-        // 1000 B per 100 ms = 80 kbit/s. After a change at 1 s: 400 ms at nothing, a recovery,
-        // one more stall at 2.0–2.1 s, then the full rate to 4 s.
-        let mut per_point = vec![1000u64; 10];
-        per_point.extend([0; 4]);
-        per_point.extend([1000; 6]);
-        per_point.push(0);
-        per_point.extend([1000; 19]);
-        let f = flow(&per_point);
+    fn recovery_time_is_the_end_of_the_first_window_at_the_rate() {
+        // 1000 B per 100 ms = 80 kbit/s. After a change at 1 s: 400 ms at nothing, then the
+        // full rate to 3 s.
+        let f = flow(&[[1000; 10].as_slice(), &[0; 4], &[1000; 16]].concat());
         let s = Duration::from_secs;
-        let r = recovery_time(&f, s(1), s(4), 80_000.0, 0.85).unwrap();
-        // The first window clear of the stall at 2.0–2.1 s starts at 2.1 s.
-        assert_eq!(r, 1100 * MS);
-        // Without the second stall the first window clear of the first one counts.
-        let clean = flow(&[[1000; 10].as_slice(), &[0; 4], &[1000; 26]].concat());
-        assert_eq!(recovery_time(&clean, s(1), s(4), 80_000.0, 0.85), Some(400 * MS));
-        // A last window short of the goal, or no window at all: never recovered.
-        assert_eq!(recovery_time(&f, s(1), s(4), 100_000.0, 0.85), None);
+        // 0.85 of 80 kbit/s over 500 ms is 4250 bytes: the window [1.4, 1.9] s is the first.
+        assert_eq!(recovery_time(&f, s(1), s(3), 80_000.0, 0.85), Some(900 * MS));
+        // Half the rate needs 2125 bytes: [1.2, 1.7] s carries 3000.
+        assert_eq!(recovery_time(&f, s(1), s(3), 40_000.0, 0.85), Some(700 * MS));
+        // No window at the goal, or no window at all: never recovered.
+        assert_eq!(recovery_time(&f, s(1), s(3), 100_000.0, 0.85), None);
         assert_eq!(recovery_time(&f, s(1), s(1) + 400 * MS, 80_000.0, 0.85), None);
+        // A window need not start on a point: after a change at 1.35 s, [1.35, 1.85] s carries
+        // 4500 bytes (interpolated between the points).
+        assert_eq!(recovery_time(&f, s(1) + 350 * MS, s(3), 80_000.0, 0.85), Some(500 * MS));
     }
 
     #[test]
@@ -279,8 +271,9 @@ mod tests {
         let f = flow(&[[1000; 10].as_slice(), &[0; 3], &[500; 37]].concat());
         let a = after_change(&f, &link, s(5)).unwrap();
         assert_eq!((a.at_s, a.rate_mbit), (1.0, 0.04));
+        // The first window at 0.85 of 40 kbit/s (2125 bytes) is [1.3, 1.8] s: 0.8 s.
         let recovery = a.recovery_s.unwrap();
-        assert!((recovery - 0.3).abs() < 1e-9, "{recovery}");
+        assert!((recovery - 0.8).abs() < 1e-9, "{recovery}");
         assert!((a.efficiency_after_2s.unwrap() - 1.0).abs() < 1e-9);
         assert_eq!(a.retransmit_ratio_2s, 0.0);
         assert_eq!(after_change(&f, &LinkConfig::new(), s(5)), None);

@@ -37,8 +37,9 @@ pub struct AfterChange {
     pub at_s: f64,
     /// The bottleneck rate from then on, in Mbit/s.
     pub rate_mbit: f64,
-    /// Seconds after the change until the goodput of every 500 ms window from then to the last
-    /// byte reached 0.85 of the new rate (`null`: it never did).
+    /// Seconds after the change until a 500 ms window (starting at the change or a multiple of
+    /// 100 ms after it) had carried 0.85 of the new rate: the end of the first such window
+    /// (`null`: none did before the last byte).
     pub recovery_s: Option<f64>,
     /// Retransmitted over all DATA segments sent in the 2 s after the change.
     pub retransmit_ratio_2s: f64,

@@ -285,6 +285,17 @@ impl Transfer {
             .collect()
     }
 
+    /// The stretch of the run over which the flows' fairness is judged: the last 80 % of the
+    /// time every flow delivered data (from the latest first byte to the earliest last byte).
+    /// `None` for one flow, or flows that never all delivered at once.
+    pub fn fairness_window(&self) -> Option<(Duration, Duration)> {
+        let spans: Vec<_> = self.spans().into_iter().collect::<Option<_>>()?;
+        (spans.len() > 1)
+            .then(|| series::overlap(&spans))
+            .flatten()
+            .map(|span| series::tail(span, FAIRNESS_TAIL))
+    }
+
     /// Each flow's first and last delivery at the server, since the start, by flow id (`None`
     /// for a flow that delivered nothing).
     fn spans(&self) -> Vec<Option<(Duration, Duration)>> {
@@ -343,17 +354,17 @@ impl Transfer {
                 )
                 .with_rtt_samples(&self.rtt_samples());
         let series = self.series();
-        let spans: Option<Vec<_>> = self.spans().into_iter().collect();
-        if let Some(span) = spans.filter(|s| s.len() > 1).and_then(|s| series::overlap(&s)) {
-            let (from, to) = series::tail(span, FAIRNESS_TAIL);
+        if let Some((from, to)) = self.fairness_window() {
             summary.jain_tail = series::jain_between(&series, from, to);
         }
         summary.after_change = series::after_change(&FlowSeries::sum(&series), link, elapsed);
         summary
     }
 
-    /// The summary with the link counters and times of the run.
+    /// The summary with the link counters, times and flow series of the run.
     pub fn report(&self, outcome: RunOutcome) -> ScenarioReport {
-        ScenarioReport::new(&self.sim, self.summary(outcome), outcome, self.wall.elapsed())
+        let mut report = ScenarioReport::new(&self.sim, self.summary(outcome), outcome, self.wall.elapsed());
+        report.series = self.series();
+        report
     }
 }
