@@ -27,7 +27,8 @@ impl Cc {
     /// Every controller, in the order of the enum.
     pub const ALL: [Cc; 2] = [Cc::Cubic, Cc::Fixed];
 
-    /// The controller's name on the command line and in tables.
+    /// The controller's name on the command line and in tables (the one the controller gives
+    /// itself, `ConnectionStats::congestion_control`).
     pub fn name(self) -> &'static str {
         match self {
             Cc::Cubic => "cubic",
@@ -74,6 +75,10 @@ mod tests {
         assert_eq!(fixed.window(), 358 * 1400);
         let cubic = controller(Cc::Cubic, &params).build(Instant::now(), 1318);
         assert!(cubic.in_slow_start());
+        // Each name builds the controller that calls itself so (`ConnectionStats::congestion_control`).
+        for cc in Cc::ALL {
+            assert_eq!(controller(cc, &params).build(Instant::now(), 1318).name(), cc.name());
+        }
         let unlimited = ScenarioParams::new(1, 0, Duration::from_millis(40), 1);
         assert_eq!(controller(Cc::Fixed, &unlimited).build(Instant::now(), 1318).window(), 1000 * 1400);
     }
