@@ -16,6 +16,7 @@
 //!   `fixed`, a constant window of one BDP): flow `i` runs the `i`-th, every further flow the
 //!   last. In a sweep, the grid runs once per controller.
 //! - `--stagger-s S` starts flow `i` at `i · S` seconds.
+//! - `--forward-only` impairs only the data direction (the ACK path keeps rate, delay, queue).
 //! - `--change-at-s T` with `--rate-mbit-after R` and/or `--rtt-ms-after D` changes the path
 //!   (both directions) at `T` seconds of simulated time; the summary then reports how the flows
 //!   followed (`after_change`).
@@ -153,6 +154,10 @@ struct Args {
     /// Simulated seconds before the run is stopped (default: generous for the transfer).
     #[arg(long)]
     time_limit_s: Option<f64>,
+    /// Impair only the client → server direction (the data of an upload); the way back keeps
+    /// the rate, delay, queue and schedule but no loss, reordering, duplication or corruption.
+    #[arg(long)]
+    forward_only: bool,
     /// Print one line of JSON instead of tables.
     #[arg(long)]
     json: bool,
@@ -218,6 +223,12 @@ impl Args {
             if let Some(rtt) = self.rtt_ms_after {
                 link = link.change(LinkChange::delay(at, millis(rtt) / 2));
             }
+        }
+        if self.forward_only {
+            let mut clean = link.clone();
+            (clean.loss, clean.burst_loss, clean.duplicate, clean.reorder, clean.corrupt) =
+                (0.0, None, 0.0, 0.0, 0.0);
+            p.reverse_link = Some(clean);
         }
         p.link = link;
         p.time_limit = match self.time_limit_s.and_then(|s| Duration::try_from_secs_f64(s).ok()) {

@@ -40,8 +40,12 @@ pub struct ScenarioParams {
     pub bytes: u64,
     /// Number of concurrent flows (at least 1).
     pub flows: usize,
-    /// Each direction of the path: delay, impairments, rate, queue.
+    /// Each direction of the path: delay, impairments, rate, queue (the reverse direction
+    /// unless [`reverse_link`](Self::reverse_link) says otherwise).
     pub link: LinkConfig,
+    /// The server → clients direction (ACKs of an upload), if it differs from
+    /// [`link`](Self::link).
+    pub reverse_link: Option<LinkConfig>,
     /// Simulated time after which the run is stopped.
     pub time_limit: Duration,
     /// The congestion controller of each flow's sender: flow `i` runs `controllers[i]`, and
@@ -65,12 +69,19 @@ impl ScenarioParams {
             bytes,
             flows: 1,
             link,
+            reverse_link: None,
             time_limit: Duration::ZERO,
             controllers: Vec::new(),
             starts: Vec::new(),
         };
         params.time_limit = params.default_time_limit();
         params
+    }
+
+    /// The server → clients direction: [`reverse_link`](Self::reverse_link), else
+    /// [`link`](Self::link).
+    pub fn reverse(&self) -> &LinkConfig {
+        self.reverse_link.as_ref().unwrap_or(&self.link)
     }
 
     /// The controller flow `i` runs, if [`controllers`](Self::controllers) names one.
@@ -124,9 +135,20 @@ pub fn server_addr() -> SocketAddr {
 /// Routes `clients` clients and one server through a shared bottleneck each way, both configured
 /// as `link`. Nodes are not added: attach them at the returned addresses.
 pub fn dumbbell<N: Node>(sim: &mut Simulator<N>, clients: usize, link: &LinkConfig) -> Dumbbell {
+    dumbbell_with(sim, clients, link, link)
+}
+
+/// [`dumbbell`] with the client → server bottleneck configured as `forward` and the way back
+/// as `reverse`.
+pub fn dumbbell_with<N: Node>(
+    sim: &mut Simulator<N>,
+    clients: usize,
+    forward: &LinkConfig,
+    reverse: &LinkConfig,
+) -> Dumbbell {
     let net = sim.network_mut();
-    let forward = net.add_link("clients -> server", link.clone());
-    let reverse = net.add_link("server -> clients", link.clone());
+    let forward = net.add_link("clients -> server", forward.clone());
+    let reverse = net.add_link("server -> clients", reverse.clone());
     let server = server_addr();
     let clients: Vec<SocketAddr> = (0..clients.max(1)).map(client_addr).collect();
     for &c in &clients {
@@ -213,7 +235,7 @@ pub fn toy_traffic(params: &ScenarioParams) -> Result<ScenarioReport, SimError> 
     let wall = Instant::now();
     let mut sim = Simulator::<ToyNode>::new(params.seed, params.link.clone());
     let flows = params.flows.max(1);
-    let topo = dumbbell(&mut sim, flows, &params.link);
+    let topo = dumbbell_with(&mut sim, flows, &params.link, params.reverse());
     let receiver = sim.add_node(topo.server, ToyNode::Receiver(ToyReceiver::new()))?;
 
     let rate = if params.rate_bps == 0 { TOY_UNLIMITED_RATE_BPS } else { params.rate_bps };

@@ -1,6 +1,7 @@
 //! Issue 12's additions on real transfers: a link schedule followed by the flows, flows that
-//! start late and run different controllers, the senders' RTT samples, and the lossy sweep's
-//! grid run at a small size (the full sweep is a benchmark: `lrp2p-sim sweep lossy`).
+//! start late and run different controllers, a way back configured apart, the senders' RTT
+//! samples, and the lossy sweep's grid run at a small size (the full sweep is a benchmark:
+//! `lrp2p-sim sweep lossy`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -102,4 +103,18 @@ fn the_lossy_grid_runs_small() {
         let value: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(value["met"].is_boolean() && value["efficiency"].is_number(), "{line}");
     }
+}
+
+#[test]
+fn the_way_back_can_be_configured_apart() {
+    let mut params = support::params(4, 20, 40, 1_000_000);
+    params.reverse_link = Some(params.link.clone());
+    params.link = params.link.clone().loss(0.05);
+    let mut transfer = Transfer::new(&params, support::config(), TransferOptions::default()).unwrap();
+    transfer.run().unwrap();
+    assert!(transfer.verified());
+    let net = transfer.sim.network();
+    let (forward, reverse) = (transfer.topology.forward, transfer.topology.reverse);
+    assert!(net.link_stats(forward).unwrap().dropped_loss > 0);
+    assert_eq!(net.link_stats(reverse).unwrap().dropped_loss, 0);
 }

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha20Rng;
 
 use super::{Flow, TransferNode};
 use crate::cc::controller;
-use crate::scenario::{Dumbbell, ScenarioParams, ScenarioReport, dumbbell};
+use crate::scenario::{Dumbbell, ScenarioParams, ScenarioReport, dumbbell_with};
 use crate::series::{self, FlowSeries, SERIES_INTERVAL, SeriesPoint};
 use crate::sim::{NodeId, RunOutcome, SimError, Simulator};
 use crate::summary::Summary;
@@ -84,7 +84,7 @@ impl Default for TransferOptions {
 /// inspection: run it ([`run`](Self::run), or `sim.run_until` in steps), act on the nodes in
 /// between, then read the nodes or the [`summary`](Self::summary).
 pub struct Transfer {
-    /// The simulation: the server and the clients on a [`dumbbell`].
+    /// The simulation: the server and the clients on a [`dumbbell`](crate::scenario::dumbbell).
     pub sim: Simulator<TransferNode>,
     /// The addresses and links.
     pub topology: Dumbbell,
@@ -126,7 +126,7 @@ impl Transfer {
         let mut sim = Simulator::<TransferNode>::new(params.seed, params.link.clone());
         let flows = params.flows.max(1);
         let endpoints = options.client_endpoints.unwrap_or(flows).clamp(1, flows);
-        let topology = dumbbell(&mut sim, endpoints, &params.link);
+        let topology = dumbbell_with(&mut sim, endpoints, &params.link, params.reverse());
         let mut rng = ChaCha20Rng::seed_from_u64(params.seed);
         let server_key = StaticSecret::generate(&mut rng);
         let server_public = options.ik.then(|| server_key.public_key());
