@@ -28,6 +28,8 @@ pub(crate) struct Link {
     /// Fraction of a nanosecond carried between serialization times (numerator over the rate),
     /// so that long runs keep the exact rate.
     remainder: u128,
+    /// The rate `remainder` is a fraction of (a scheduled change of rate drops the rest).
+    remainder_rate: u64,
     /// Departure times of the datagrams in the queue, oldest first.
     departures: VecDeque<Instant>,
     /// Arrival time of the last datagram that keeps FIFO order.
@@ -53,6 +55,7 @@ impl Link {
             burst_bad: false,
             busy_until: None,
             remainder: 0,
+            remainder_rate: 0,
             departures: VecDeque::new(),
             last_fifo_arrival: None,
             stats: LinkStats::default(),
@@ -88,11 +91,13 @@ impl Link {
         self.stats.in_flight = self.stats.in_flight.saturating_sub(1);
     }
 
-    /// Offers a datagram at `now`. Each copy that will arrive is pushed onto `out` with its arrival
+    /// Offers a datagram at `now`; the [schedule](LinkConfig::schedule) counts from `epoch`.
+    /// Each copy that will arrive is pushed onto `out` with its arrival
     /// time; a dropped datagram is handed back for buffer reuse.
     pub(crate) fn offer(
         &mut self,
         now: Instant,
+        epoch: Instant,
         mut data: Vec<u8>,
         out: &mut Vec<(Instant, Vec<u8>)>,
     ) -> Option<Vec<u8>> {
@@ -110,10 +115,10 @@ impl Link {
             data[bit / 8] ^= 1 << (bit % 8);
             self.stats.corrupted += 1;
         }
-        let mut spare = self.enqueue(now, data, out);
+        let mut spare = self.enqueue(now, epoch, data, out);
         if let Some(copy) = copy {
             self.stats.duplicated += 1;
-            spare = self.enqueue(now, copy, out).or(spare);
+            spare = self.enqueue(now, epoch, copy, out).or(spare);
         }
         spare
     }
@@ -134,10 +139,17 @@ impl Link {
     }
 
     /// Puts one copy through the queue, the serializer and the propagation delay.
-    fn enqueue(&mut self, now: Instant, data: Vec<u8>, out: &mut Vec<(Instant, Vec<u8>)>) -> Option<Vec<u8>> {
-        let departure = match self.config.rate_bps {
+    fn enqueue(
+        &mut self,
+        now: Instant,
+        epoch: Instant,
+        data: Vec<u8>,
+        out: &mut Vec<(Instant, Vec<u8>)>,
+    ) -> Option<Vec<u8>> {
+        let since = |t: Instant| t.saturating_duration_since(epoch);
+        let departure = match self.config.rate_at(since(now)) {
             0 => now,
-            rate => {
+            _ => {
                 while self.departures.front().is_some_and(|&d| d <= now) {
                     self.departures.pop_front();
                 }
@@ -146,11 +158,22 @@ impl Link {
                     return Some(data);
                 }
                 let start = self.busy_until.filter(|&b| b > now).unwrap_or(now);
+                // Serialized at the rate in force when its serialization starts (a rate that
+                // became unlimited by then sends it at once).
+                let rate = self.config.rate_at(since(start));
+                if rate != self.remainder_rate {
+                    self.remainder = 0;
+                    self.remainder_rate = rate;
+                }
                 // n bytes occupy the link for n·8/rate seconds; the sub-nanosecond rest is carried.
-                let numerator = LinkConfig::serialization_numerator(data.len()) + self.remainder;
-                let rate = u128::from(rate);
-                self.remainder = numerator % rate;
-                let nanos = u64::try_from(numerator / rate).unwrap_or(u64::MAX);
+                let nanos = match u128::from(rate) {
+                    0 => 0,
+                    rate => {
+                        let numerator = LinkConfig::serialization_numerator(data.len()) + self.remainder;
+                        self.remainder = numerator % rate;
+                        u64::try_from(numerator / rate).unwrap_or(u64::MAX)
+                    }
+                };
                 let departure = start.checked_add(Duration::from_nanos(nanos)).unwrap_or(start);
                 self.busy_until = Some(departure);
                 self.departures.push_back(departure);
@@ -159,7 +182,7 @@ impl Link {
             }
         };
 
-        let mut arrival = self.propagate(departure);
+        let mut arrival = self.propagate(departure, self.config.delay_at(since(departure)));
         if chance(&mut self.rng, self.config.reorder) {
             // Held back and exempt from FIFO order: later datagrams overtake it.
             self.stats.reordered += 1;
@@ -176,9 +199,8 @@ impl Link {
         None
     }
 
-    /// Departure plus delay plus jitter, never before the departure.
-    fn propagate(&mut self, departure: Instant) -> Instant {
-        let delay = self.config.delay;
+    /// Departure plus `delay` plus jitter, never before the departure.
+    fn propagate(&mut self, departure: Instant, delay: Duration) -> Instant {
         let (early, deviation) = match self.config.jitter {
             Jitter::None => (false, Duration::ZERO),
             Jitter::Uniform(j) if j.is_zero() => (false, Duration::ZERO),
