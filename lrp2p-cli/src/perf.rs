@@ -188,7 +188,7 @@ pub(crate) async fn run_client<L: Link>(
     interval: Duration,
     ui: &Ui,
 ) -> Result<ClientReport, CliError> {
-    let lost = |e| CliError::net("connection lost", e);
+    let lost = |e| net::lost_server("connection lost", e);
     let buf = vec![0xa5u8; 64 * 1024];
     let mut meter = Meter::new();
     let mut ticker = tokio::time::interval_at(meter.start + interval, interval);
@@ -249,6 +249,11 @@ pub(crate) async fn run_client<L: Link>(
     }
     let server_bytes = u64::from_be_bytes(total);
     meter.finish(link, written, ui);
+    // The server's end of stream follows its total: read it, so that the connection has
+    // finished both ways and our acknowledgement of that end leaves before this process exits
+    // (the server waits for it before it counts the test as served).
+    let mut rest = [0u8; 16];
+    let _ = tokio::time::timeout(DRAIN_GRACE_MIN, link.read(&mut rest)).await;
     if server_bytes != written {
         return Err(CliError::Transfer(format!(
             "sent {written} bytes but the server counted {server_bytes}"

@@ -88,6 +88,18 @@ pub(crate) async fn finish<L: Link + ?Sized>(link: &mut L) -> io::Result<()> {
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the peer did not acknowledge the end"))?
 }
 
+/// What a connecting side (`send`, `perf client`) makes of a connection error `e` met while
+/// `context`: a refusal says the two reasons a server refuses.
+pub(crate) fn lost_server(context: &str, e: io::Error) -> crate::error::CliError {
+    if e.kind() == io::ErrorKind::ConnectionRefused {
+        return crate::error::CliError::Refused(format!(
+            "{context}: the peer refused the connection (it does not accept our key, or it is \
+             serving as many peers as its --max-peers allows: try again later)"
+        ));
+    }
+    crate::error::CliError::net(context, e)
+}
+
 /// An address for a local socket that talks to `peer`: loopback for a loopback peer, else the
 /// unspecified address of its family; any port.
 pub(crate) fn any_addr_for(peer: SocketAddr) -> SocketAddr {
