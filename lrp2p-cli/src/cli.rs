@@ -82,6 +82,9 @@ pub(crate) struct RecvArgs {
     /// Stop after this many transfers (connections); by default serve forever.
     #[arg(long)]
     pub(crate) count: Option<u64>,
+    /// Drop a sender that sends nothing for this many seconds (decimals accepted).
+    #[arg(long, default_value_t = 30.0, value_parser = parse_seconds)]
+    pub(crate) idle_secs: f64,
 }
 
 /// `lrp2p send`.
@@ -133,6 +136,9 @@ pub(crate) struct PerfServerArgs {
     /// Stop after this many tests; by default serve forever.
     #[arg(long)]
     pub(crate) count: Option<u64>,
+    /// Drop a client that sends nothing for this many seconds (decimals accepted).
+    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
+    pub(crate) idle_secs: f64,
 }
 
 /// `lrp2p perf client`.
@@ -185,6 +191,20 @@ pub(crate) struct RelayArgs {
     /// Seed of the impairments (for reproducible runs).
     #[arg(long, default_value_t = 0)]
     pub(crate) seed: u64,
+}
+
+/// Longest duration in seconds an option takes: a year.
+const MAX_SECONDS: f64 = 365.0 * 86_400.0;
+
+/// Parses a positive number of seconds (decimals accepted), at least a millisecond and at
+/// most [`MAX_SECONDS`].
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    let s: f64 = text.parse().map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if (0.001..=MAX_SECONDS).contains(&s) {
+        Ok(s)
+    } else {
+        Err(format!("{text} s is out of range: between 0.001 and {MAX_SECONDS} seconds"))
+    }
 }
 
 /// Parses a public key in its 44-character base64 form.
@@ -265,6 +285,14 @@ mod tests {
         assert_eq!(parse_probability("0.25"), Ok(0.25));
         assert!(parse_probability("1.5").is_err());
         assert!(parse_probability("nan").is_err());
+    }
+
+    #[test]
+    fn seconds() {
+        assert_eq!(parse_seconds("1.5"), Ok(1.5));
+        for bad in ["0", "-1", "nan", "inf", "1e9", "soon"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -85,9 +85,9 @@ pub(crate) async fn recv(args: &RecvArgs, ui: &Ui) -> Result<(), CliError> {
                     ui.note(&format!("lrp2p: warning: refused peer {peer}"));
                     continue;
                 }
-                let (out, ui) = (args.out.clone(), *ui);
+                let (out, ui, idle) = (args.out.clone(), *ui, Duration::from_secs_f64(args.idle_secs));
                 sessions.spawn(async move {
-                    session(conn, peer, &out, &ui).await;
+                    session(conn, peer, &out, idle, &ui).await;
                     drop(slot);
                 });
             }
@@ -118,12 +118,12 @@ async fn accept_in_slot(
 }
 
 /// Serves one peer; its failure is reported and does not stop the receiver.
-async fn session(mut conn: net::Conn, peer: PublicKey, out: &Path, ui: &Ui) {
+async fn session(mut conn: net::Conn, peer: PublicKey, out: &Path, idle: Duration, ui: &Ui) {
     let peer_text = peer.to_string();
     let result = match DirSink::new(out) {
         Ok(mut sink) => {
             let report = |r: &Received| report_received(ui, r, &peer_text);
-            transfer::serve(&mut conn, &mut sink, transfer::MAX_SIZE, ui, report).await.map(|_| ())
+            transfer::serve(&mut conn, &mut sink, transfer::MAX_SIZE, idle, ui, report).await.map(|_| ())
         }
         Err(e) => Err(e),
     };

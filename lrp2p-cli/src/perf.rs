@@ -37,10 +37,6 @@ fn drain_grace<L: Link>(link: &L) -> Duration {
     (DRAIN_GRACE_MIN + rtt.saturating_mul(DRAIN_GRACE_RTTS)).min(TOTAL_TIMEOUT)
 }
 
-/// How long the server waits for a client that sends nothing (like `recv`'s idle timeout):
-/// it serves one peer at a time, so a silent one must not hold it forever.
-const SERVER_IDLE: Duration = Duration::from_secs(60);
-
 /// One reporting interval.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub(crate) struct Sample {
@@ -269,16 +265,17 @@ pub(crate) async fn run_client<L: Link>(
 
 /// Runs the server side over one connection: counts until end of stream, answers the total.
 /// A client that sends nothing for `idle` (or does not take the total within it) is dropped
-/// with a [`CliError::Timeout`].
+/// with a [`CliError::Timeout`]; so is one that never confirmed its handshake, as soon as
+/// the transport gives up on it.
 pub(crate) async fn run_server<L: Link>(
     link: &mut L,
     interval: Duration,
     idle: Duration,
     ui: &Ui,
 ) -> Result<(u64, Vec<Sample>), CliError> {
-    let lost = |e| CliError::net("connection lost", e);
+    let lost = |e| net::lost_peer("connection lost", e);
     let silent = |what: &str| {
-        CliError::Timeout(format!("the client sent nothing for {:.1} s ({what})", idle.as_secs_f64()))
+        CliError::Timeout(format!("the client sent nothing for {} s ({what})", idle.as_secs_f64()))
     };
     let mut buf = vec![0u8; 64 * 1024];
     let mut meter = Meter::new();
@@ -327,7 +324,8 @@ pub(crate) async fn server(args: &PerfServerArgs, ui: &Ui) -> Result<(), CliErro
         let (mut conn, peer) = endpoint.accept().await.map_err(|e| CliError::net("accept", e))?;
         served += 1;
         ui.note(&format!("peer {peer} connected"));
-        match run_server(&mut conn, Duration::from_secs(1), SERVER_IDLE, ui).await {
+        match run_server(&mut conn, Duration::from_secs(1), Duration::from_secs_f64(args.idle_secs), ui).await
+        {
             Ok((total, samples)) => {
                 let secs = samples.last().map_or(0.0, |s| s.t);
                 ui.result(

@@ -88,6 +88,20 @@ pub(crate) async fn finish<L: Link + ?Sized>(link: &mut L) -> io::Result<()> {
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the peer did not acknowledge the end"))?
 }
 
+/// What a serving side (`recv`, `perf server`) makes of a connection error `e` met while
+/// `context`. On an accepted connection a handshake timeout means that the initiator never
+/// confirmed the handshake (`CloseReason::Unconfirmed`: a forged or replayed initiation, or a
+/// peer that went away at once), which is worth saying plainly.
+pub(crate) fn lost_peer(context: &str, e: io::Error) -> crate::error::CliError {
+    if matches!(lrp2p_tokio::Error::of(&e), Some(lrp2p_tokio::Error::HandshakeTimeout)) {
+        return crate::error::CliError::Timeout(format!(
+            "{context}: the peer never confirmed the handshake (a forged or replayed initiation, \
+             or a peer that went away)"
+        ));
+    }
+    crate::error::CliError::net(context, e)
+}
+
 /// What a connecting side (`send`, `perf client`) makes of a connection error `e` met while
 /// `context`: a refusal says the two reasons a server refuses.
 pub(crate) fn lost_server(context: &str, e: io::Error) -> crate::error::CliError {
