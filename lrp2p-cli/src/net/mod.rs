@@ -12,7 +12,7 @@ use std::pin::Pin;
 
 use lrp2p_proto::ConnectionStats;
 use lrp2p_proto::{PublicKey, StaticSecret};
-use lrp2p_tokio::EndpointConfig;
+use lrp2p_tokio::{EndpointConfig, EndpointStats};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A boxed future borrowing its link (what [`Link::acknowledged`] returns).
@@ -108,7 +108,7 @@ pub(crate) fn lost_server(context: &str, e: io::Error) -> crate::error::CliError
     if e.kind() == io::ErrorKind::ConnectionRefused {
         return crate::error::CliError::Refused(format!(
             "{context}: the peer refused the connection (it does not accept our key, or it is \
-             serving as many peers as its --max-peers allows: try again later)"
+             busy: at its --max-peers limit, or stopping; try again later)"
         ));
     }
     crate::error::CliError::net(context, e)
@@ -150,9 +150,15 @@ impl Endpoint {
         self.0.public_key()
     }
 
-    /// Accepts only peers whose keys are in `keys` (others are refused in the handshake).
-    pub(crate) fn allow_only(&self, keys: Vec<PublicKey>) {
-        self.0.allow_only(keys);
+    /// Decides whom to accept, by key: a refused peer gets an authenticated REFUSED in the
+    /// handshake. `acceptor` runs with the socket's lock held: it must be quick.
+    pub(crate) fn set_acceptor(&self, acceptor: impl Fn(&PublicKey) -> bool + Send + Sync + 'static) {
+        self.0.set_acceptor(acceptor);
+    }
+
+    /// The endpoint's counters: every datagram received, by outcome.
+    pub(crate) fn stats(&self) -> EndpointStats {
+        self.0.stats()
     }
 
     /// Opens a connection to `addr`: Noise IK with 0-RTT when `peer` is known (lazy: the
