@@ -160,8 +160,9 @@ pub(crate) struct ServiceArgs {
     /// (their `send` or `perf client` exits with code 5) until a slot is free.
     #[arg(long, default_value_t = 64, value_parser = parse_max_peers)]
     pub(crate) max_peers: usize,
-    /// Print the endpoint's counters every SECS seconds (default 5) on standard error, or as
-    /// one JSON object each with `--json`. They are always printed once on exit.
+    /// Print the endpoint's counters every SECS seconds (default 5): a line on standard
+    /// error, or with `--json` a JSON object on standard output. A summary is always printed
+    /// once on exit.
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "5", value_parser = parse_seconds)]
     pub(crate) stats: Option<f64>,
 }
