@@ -76,7 +76,7 @@ pub(crate) async fn send_side<L: Link>(
 /// The receiving half: hashes one file and discards it.
 pub(crate) async fn receive_side<L: Link>(link: &mut L) -> Result<Received, CliError> {
     let mut sink = DiscardSink::default();
-    let mut files = transfer::serve(link, &mut sink, u64::MAX, &Ui::quiet(), |_| {}).await?;
+    let mut files = transfer::serve(link, &mut sink, u64::MAX, transfer::IDLE, &Ui::quiet(), |_| {}).await?;
     files.pop().ok_or_else(|| CliError::Transfer("the receiver got no file".to_owned()))
 }
 
