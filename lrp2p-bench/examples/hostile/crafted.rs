@@ -225,7 +225,14 @@ impl Crafted {
 
 /// An ACK of `cumulative` with a 4096-packet window, nothing else.
 fn plain_ack(cumulative: Seq) -> AckRepr {
-    AckRepr { cumulative, window: 4096, ping: false, sack: SackRanges::EMPTY, ack_delay_us: None }
+    AckRepr {
+        cumulative,
+        window: 4096,
+        ping: false,
+        sack: SackRanges::EMPTY,
+        ack_delay_us: None,
+        dsack: lrp2p_proto::wire::DsackRanges::EMPTY,
+    }
 }
 
 /// Runs `kind` with `conns` connections (from `127.66.k.1`, or `127.67.k.1`) for `secs`, all
