@@ -56,7 +56,8 @@ impl Jitter {
 
 /// Gilbert-Elliott two-state burst-loss model.
 ///
-/// Before each datagram the chain moves: from *good* to *bad* with probability
+/// Before each datagram the chain moves (on a rate-limited link once per datagram-sized slot of
+/// time, idle slots included: see `Link`): from *good* to *bad* with probability
 /// [`p_good_to_bad`](Self::p_good_to_bad), from *bad* back to *good* with
 /// [`p_bad_to_good`](Self::p_bad_to_good). The datagram is then lost with the loss probability of
 /// the state it is in. The stationary probability of *bad* is `p / (p + r)`, so the average loss

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::{Jitter, LinkConfig};
+use crate::config::{DEFAULT_MSS, GilbertElliott, Jitter, LinkConfig};
 use crate::stats::LinkStats;
 
 /// State of one link direction (or shared bottleneck).
@@ -23,6 +23,8 @@ pub(crate) struct Link {
     rng: ChaCha8Rng,
     /// Whether the Gilbert-Elliott chain is in its bad state.
     burst_bad: bool,
+    /// When the chain last stepped.
+    burst_at: Option<Instant>,
     /// When the serializer finishes the last accepted datagram.
     busy_until: Option<Instant>,
     /// Fraction of a nanosecond carried between serialization times (numerator over the rate),
@@ -53,6 +55,7 @@ impl Link {
             queue_limit,
             rng,
             burst_bad: false,
+            burst_at: None,
             busy_until: None,
             remainder: 0,
             remainder_rate: 0,
@@ -104,7 +107,7 @@ impl Link {
         self.stats.offered += 1;
         self.stats.bytes_offered += data.len() as u64;
 
-        if self.lose() {
+        if self.lose(now, epoch) {
             self.stats.dropped_loss += 1;
             return Some(data);
         }
@@ -123,10 +126,11 @@ impl Link {
         spare
     }
 
-    /// Runs the loss models for one datagram: true if it is lost.
-    fn lose(&mut self) -> bool {
+    /// Runs the loss models for one datagram offered at `now`: true if it is lost.
+    fn lose(&mut self, now: Instant, epoch: Instant) -> bool {
         let mut lost = false;
         if let Some(ge) = self.config.burst_loss {
+            self.idle_burst_steps(now, epoch, &ge);
             let flip = if self.burst_bad { ge.p_bad_to_good } else { ge.p_good_to_bad };
             if chance(&mut self.rng, flip) {
                 self.burst_bad = !self.burst_bad;
@@ -136,6 +140,29 @@ impl Link {
         // Drawn even after a burst loss, so that the two models stay independent streams.
         let random = chance(&mut self.rng, self.config.loss);
         lost || random
+    }
+
+    /// On a rate-limited link the Gilbert-Elliott chain steps once per slot of one
+    /// [`DEFAULT_MSS`] datagram on the wire, idle slots included: a burst is a stretch of time on
+    /// the link, not of one sender's datagrams (stepping per datagram only, as netem does, makes
+    /// a sender that backs off to one datagram per timeout sit in the bad state for minutes).
+    /// The idle slots since the last datagram are stepped in closed form:
+    /// `P(bad after n) = π + (P(bad now) − π)·(1 − p − r)^n`, with `π = p / (p + r)`.
+    fn idle_burst_steps(&mut self, now: Instant, epoch: Instant, ge: &GilbertElliott) {
+        let last = self.burst_at.replace(now);
+        let rate = self.config.rate_at(now.saturating_duration_since(epoch));
+        let Some(last) = last.filter(|_| rate > 0) else { return };
+        let slot_secs = (DEFAULT_MSS * 8) as f64 / rate as f64;
+        // The datagram's own step follows; idle slots are the ones before it.
+        let idle = (now.saturating_duration_since(last).as_secs_f64() / slot_secs - 1.0).floor();
+        let (p, r) = (ge.p_good_to_bad, ge.p_bad_to_good);
+        if idle < 1.0 || p + r <= 0.0 {
+            return;
+        }
+        let pi = p / (p + r);
+        let start = if self.burst_bad { 1.0 } else { 0.0 };
+        let p_bad = pi + (start - pi) * (1.0 - p - r).powf(idle);
+        self.burst_bad = chance(&mut self.rng, p_bad.clamp(0.0, 1.0));
     }
 
     /// Puts one copy through the queue, the serializer and the propagation delay.

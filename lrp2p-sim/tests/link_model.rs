@@ -57,6 +57,36 @@ fn gilbert_elliott_average_loss_and_burst_length() {
 }
 
 #[test]
+fn gilbert_elliott_bursts_are_time_on_a_rate_limited_link() {
+    // 100 Mbit/s: one 1400-byte slot is 112 us. Datagrams 100 ms apart see the chain hundreds of
+    // slots later each time: independent losses at the average rate, no bursts of them (a
+    // per-datagram chain would lose runs of 4 on average here too).
+    let ge = GilbertElliott::with_average_loss(0.05, 4.0);
+    let cfg = LinkConfig::new().rate_bps(100_000_000).burst_loss(ge);
+    let n = 20_000;
+    let (arrivals, stats, _) = run_link(cfg.clone(), 13, n, Duration::from_millis(100), 64);
+    let loss = stats.dropped_loss as f64 / n as f64;
+    assert!((loss - 0.05).abs() < sigmas(5.0, n, 0.05) / n as f64, "average loss {loss}");
+    let mut received = vec![false; n as usize];
+    for a in &arrivals {
+        received[a.index as usize] = true;
+    }
+    let pairs = received.windows(2).filter(|w| !w[0] && !w[1]).count() as f64;
+    // Independent: a loss follows a loss 5 % of the time, not 75 %.
+    let after_loss = pairs / stats.dropped_loss as f64;
+    assert!(after_loss < 0.10, "P(loss | loss) = {after_loss}");
+    // Back to back at the line rate, the chain steps once per datagram: bursts of 4 again.
+    let (back_to_back, stats, _) = run_link(cfg, 14, N, Duration::from_micros(112), 64);
+    let mut received = vec![false; N as usize];
+    for a in &back_to_back {
+        received[a.index as usize] = true;
+    }
+    let pairs = received.windows(2).filter(|w| !w[0] && !w[1]).count() as f64;
+    let after_loss = pairs / stats.dropped_loss as f64;
+    assert!(after_loss > 0.6, "P(loss | loss) = {after_loss}");
+}
+
+#[test]
 fn bandwidth_limit_holds_within_2_percent() {
     // Odd sizes and rates, so that serialization times are not whole nanoseconds.
     for (rate, size) in [(10_000_000u64, 1250usize), (7_000_000, 1400), (123_456_789, 1337)] {
