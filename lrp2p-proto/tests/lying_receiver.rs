@@ -7,7 +7,7 @@
 //! session and the wire codecs): an IK handshake to a real [`Endpoint`], then ACKs of its own
 //! making for the DATA the endpoint's application sends. Virtual time, 10 ms each way.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -56,7 +56,6 @@ struct Liar {
 struct World {
     now: Instant,
     a: Endpoint<ChaCha20Rng>,
-    a_addr: SocketAddr,
     l_addr: SocketAddr,
     to_a: VecDeque<(Instant, Vec<u8>)>,
     to_l: VecDeque<(Instant, Vec<u8>)>,
@@ -73,7 +72,6 @@ impl World {
         World {
             now: start,
             a,
-            a_addr: "10.0.0.1:1000".parse().unwrap(),
             l_addr: "10.0.0.2:2000".parse().unwrap(),
             to_a: VecDeque::new(),
             to_l: VecDeque::new(),
