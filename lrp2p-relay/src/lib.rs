@@ -1,5 +1,10 @@
-//! A userspace UDP impairment relay (this machine has no netem): `lrp2p relay` and the relay
-//! that `demo` and the tests run in-process.
+//! # lrp2p-relay: a userspace UDP impairment relay
+//!
+//! This machine has no netem, so impairments are applied in userspace, on Tokio: the relay
+//! behind `lrp2p relay`, the one `lrp2p demo` runs in-process, and the one between the
+//! contenders of lrp2p-bench's `impaired` benchmark. [`spawn`] starts one on a bound socket;
+//! the [`impair`] module is its model (loss, rate limit with a bounded queue, delay, jitter,
+//! reordering), free of sockets and clocks.
 //!
 //! Clients send to the relay's address; each client address gets its own upstream socket
 //! connected to the target, so replies find their way back to the right client and several
@@ -9,11 +14,11 @@
 //! a client silent in both directions for [`CLIENT_IDLE`] is evicted (its tasks end and its
 //! upstream socket closes): on a periodic sweep, and at once when the table is full.
 
-pub(crate) mod impair;
+pub mod impair;
 
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -23,7 +28,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-pub(crate) use impair::Impairment;
+pub use impair::Impairment;
 use impair::{Fate, Shaper};
 
 /// Largest datagram relayed.
@@ -52,33 +57,34 @@ impl Default for Limits {
 
 /// What the relay did, for summaries and tests.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+pub struct Counters {
     /// Datagrams delivered.
-    pub(crate) forwarded: AtomicU64,
+    pub forwarded: AtomicU64,
     /// Datagrams dropped by random loss.
-    pub(crate) lost: AtomicU64,
+    pub lost: AtomicU64,
     /// Datagrams dropped by a full queue (or too many clients).
-    pub(crate) overflow: AtomicU64,
+    pub overflow: AtomicU64,
     /// Idle clients evicted.
-    pub(crate) evicted: AtomicU64,
+    pub evicted: AtomicU64,
 }
 
 /// A snapshot of [`Counters`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub(crate) struct CounterSnapshot {
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct CounterSnapshot {
     /// Datagrams delivered.
-    pub(crate) forwarded: u64,
+    pub forwarded: u64,
     /// Datagrams dropped by random loss.
-    pub(crate) lost: u64,
+    pub lost: u64,
     /// Datagrams dropped by a full queue.
-    pub(crate) overflow: u64,
+    pub overflow: u64,
     /// Idle clients evicted.
-    pub(crate) evicted: u64,
+    pub evicted: u64,
 }
 
 impl Counters {
     /// The counts now.
-    pub(crate) fn snapshot(&self) -> CounterSnapshot {
+    pub fn snapshot(&self) -> CounterSnapshot {
         CounterSnapshot {
             forwarded: self.forwarded.load(Ordering::Relaxed),
             lost: self.lost.load(Ordering::Relaxed),
@@ -90,11 +96,11 @@ impl Counters {
 
 /// A running relay; dropping it stops every task.
 #[derive(Debug)]
-pub(crate) struct Relay {
+pub struct Relay {
     /// The address clients send to.
-    pub(crate) addr: SocketAddr,
+    pub addr: SocketAddr,
     /// Its counters.
-    pub(crate) counters: Arc<Counters>,
+    pub counters: Arc<Counters>,
     /// The accepting loop (it owns the per-client tasks).
     task: JoinHandle<()>,
 }
@@ -116,9 +122,20 @@ fn enlarge_buffers(socket: &UdpSocket) {
     let _ = s.set_send_buffer_size(SOCKET_BUFFER);
 }
 
+/// The wildcard address of `peer`'s family to bind a socket that talks to `peer` (loopback
+/// stays loopback, so that a relay on 127.0.0.1 never listens on other interfaces).
+fn any_addr_for(peer: SocketAddr) -> SocketAddr {
+    let ip: IpAddr = match peer.ip() {
+        ip if ip.is_loopback() => ip,
+        IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    SocketAddr::new(ip, 0)
+}
+
 /// Starts a relay on `listen` forwarding to `target` with `imp` in each direction, seeded by
 /// `seed`. Returns once it is ready to relay.
-pub(crate) fn spawn(listen: UdpSocket, target: SocketAddr, imp: Impairment, seed: u64) -> io::Result<Relay> {
+pub fn spawn(listen: UdpSocket, target: SocketAddr, imp: Impairment, seed: u64) -> io::Result<Relay> {
     spawn_with(listen, target, imp, seed, Limits::default())
 }
 
@@ -260,7 +277,7 @@ async fn open_client(
     seen: Arc<LastSeen>,
     counters: &Arc<Counters>,
 ) -> io::Result<Client> {
-    let upstream = UdpSocket::bind(crate::net::any_addr_for(target)).await?;
+    let upstream = UdpSocket::bind(any_addr_for(target)).await?;
     enlarge_buffers(&upstream);
     let upstream = Arc::new(upstream);
     upstream.connect(target).await?;

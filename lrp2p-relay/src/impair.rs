@@ -16,19 +16,19 @@ use tokio::time::Instant;
 
 /// One direction's impairments.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Impairment {
+pub struct Impairment {
     /// Probability that a datagram is dropped.
-    pub(crate) loss: f64,
+    pub loss: f64,
     /// Fixed one-way delay.
-    pub(crate) delay: Duration,
+    pub delay: Duration,
     /// Uniform jitter: each datagram's delay varies by up to ± this.
-    pub(crate) jitter: Duration,
+    pub jitter: Duration,
     /// Link rate in bits per second; `None` for unlimited.
-    pub(crate) rate_bps: Option<f64>,
+    pub rate_bps: Option<f64>,
     /// Longest backlog the rate-limited queue holds, in bytes; datagrams beyond it are dropped.
-    pub(crate) queue_bytes: u64,
+    pub queue_bytes: u64,
     /// Probability that a datagram is held back so later ones overtake it.
-    pub(crate) reorder: f64,
+    pub reorder: f64,
 }
 
 impl Default for Impairment {
@@ -45,13 +45,13 @@ impl Default for Impairment {
 }
 
 /// Extra hold for a reordered datagram: half the delay, at least 2 ms.
-pub(crate) fn reorder_hold(imp: &Impairment) -> Duration {
+pub fn reorder_hold(imp: &Impairment) -> Duration {
     (imp.delay / 2).max(Duration::from_millis(2))
 }
 
 /// What happens to one datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Fate {
+pub enum Fate {
     /// Leaves at this time.
     Deliver(Instant),
     /// Dropped by random loss.
@@ -62,7 +62,7 @@ pub(crate) enum Fate {
 
 /// The state of one direction: RNG, link busy time, last in-order release.
 #[derive(Debug)]
-pub(crate) struct Shaper {
+pub struct Shaper {
     /// The impairments applied.
     imp: Impairment,
     /// Seeded randomness.
@@ -75,7 +75,7 @@ pub(crate) struct Shaper {
 
 impl Shaper {
     /// A shaper with its own stream of randomness.
-    pub(crate) fn new(imp: Impairment, seed: u64) -> Shaper {
+    pub fn new(imp: Impairment, seed: u64) -> Shaper {
         Shaper { imp, rng: ChaCha8Rng::seed_from_u64(seed), busy_until: None, last_release: None }
     }
 
@@ -85,7 +85,7 @@ impl Shaper {
     }
 
     /// Decides the fate of a datagram of `len` bytes arriving at `now`.
-    pub(crate) fn admit(&mut self, now: Instant, len: usize) -> Fate {
+    pub fn admit(&mut self, now: Instant, len: usize) -> Fate {
         if self.imp.loss > 0.0 && self.uniform() < self.imp.loss {
             return Fate::Lost;
         }
