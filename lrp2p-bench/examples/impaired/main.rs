@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p lrp2p-bench --example impaired -- [--secs N] [--runs K]
 //!     [--only CONDITION,...] [--contenders NAME,...] [--cc NAME,...] [--seed S]
-//!     [--capacity-secs N] [--capacity-mbit R] [--json]
+//!     [--capacity-secs N] [--capacity-mbit R] [--json FILE]
 //! ```
 //!
 //! Every run sends one bulk stream client → server over real UDP sockets on loopback, through
@@ -26,8 +26,10 @@
 //! `--capacity-secs` (default 3), and what comes out.
 //!
 //! Prints Markdown tables (goodput median and range per condition, CPU, and every run's relay
-//! counters: forwarded, lost, queue drops, held back, relay backlog drops, each way), or one
-//! JSON document with `--json`; every run is also logged to stderr as it ends.
+//! counters: forwarded, lost, queue drops, held back, relay backlog drops, each way); `--json
+//! FILE` also writes everything (every run, with its goodput second by second, and the
+//! medians) as one JSON document to FILE, or to stdout instead of the tables when FILE is `-`.
+//! Every run is also logged to stderr as it ends.
 
 mod conditions;
 mod lrp2p;
@@ -71,7 +73,7 @@ struct Args {
     seed: u64,
     capacity_secs: u64,
     capacity_mbit: f64,
-    json: bool,
+    json: Option<String>,
 }
 
 fn usage(msg: &str) -> io::Error {
@@ -79,7 +81,7 @@ fn usage(msg: &str) -> io::Error {
         io::ErrorKind::InvalidInput,
         format!(
             "{msg}\nusage: impaired [--secs N] [--runs K] [--only CONDITION,...] [--contenders NAME,...] \
-             [--cc NAME,...] [--seed S] [--capacity-secs N] [--capacity-mbit R] [--json]\n\
+             [--cc NAME,...] [--seed S] [--capacity-secs N] [--capacity-mbit R] [--json FILE]\n\
              conditions: {}\ncontenders: lrp2p, lrp2p-<cc>, quinn, quinn-cubic, quinn-bbr",
             conditions::all().iter().map(|c| c.key).collect::<Vec<_>>().join(", ")
         ),
@@ -96,7 +98,7 @@ fn parse() -> io::Result<Args> {
         seed: 1,
         capacity_secs: 3,
         capacity_mbit: 500.0,
-        json: false,
+        json: None,
     };
     let mut it = std::env::args().skip(1);
     let list = |v: String| v.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>();
@@ -112,7 +114,7 @@ fn parse() -> io::Result<Args> {
             "--seed" => args.seed = number(value()?)?,
             "--capacity-secs" => args.capacity_secs = number(value()?)?,
             "--capacity-mbit" => args.capacity_mbit = number(value()?)?.max(1) as f64,
-            "--json" => args.json = true,
+            "--json" => args.json = Some(value()?),
             "-h" | "--help" => return Err(usage("")),
             other => return Err(usage(&format!("unknown argument {other}"))),
         }
@@ -178,11 +180,15 @@ fn main() -> io::Result<()> {
             }
         }
     }
+    let json = args.json.as_ref().map(|_| report::json(&runs, args.secs, args.runs, capacity.as_ref()));
     let mut out = io::stdout().lock();
-    if args.json {
-        writeln!(out, "{:#}", report::json(&runs, args.secs, args.runs, capacity.as_ref()))?;
-    } else {
-        write!(out, "{}", report::markdown(&runs, args.secs, args.runs, capacity.as_ref()))?;
+    match (&args.json, json) {
+        (Some(path), Some(json)) if path == "-" => writeln!(out, "{json:#}")?,
+        (Some(path), Some(json)) => {
+            std::fs::write(path, format!("{json:#}\n"))?;
+            write!(out, "{}", report::markdown(&runs, args.secs, args.runs, capacity.as_ref()))?;
+        }
+        _ => write!(out, "{}", report::markdown(&runs, args.secs, args.runs, capacity.as_ref()))?,
     }
     Ok(())
 }

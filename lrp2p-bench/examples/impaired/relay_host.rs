@@ -72,10 +72,11 @@ impl Drop for RelayHost {
 pub(crate) struct Capacity {
     /// The rate offered, Mbit/s (UDP payload).
     pub(crate) offered_mbit: f64,
-    /// What came out of the relay within the window, Mbit/s.
+    /// What the relay forwarded within the window (its own counter), Mbit/s.
     pub(crate) mbit: f64,
-    /// Datagrams per second that came out.
-    pub(crate) datagrams_per_sec: f64,
+    /// What the sink read within the window, Mbit/s (less when the sink, starved of CPU,
+    /// lets its socket buffer overflow).
+    pub(crate) sink_mbit: f64,
     /// Datagrams sent to the relay over the whole check.
     pub(crate) sent: u64,
     /// The relay threads' CPU over the window, in cores, where known.
@@ -92,8 +93,9 @@ const DATAGRAM: usize = 1400;
 const TICK: Duration = Duration::from_micros(250);
 
 /// Sends 1400-byte datagrams at `mbit` Mbit/s (paced: what is due every 250 µs) through an
-/// unimpaired relay, and measures what comes out at a sink over `secs`. The sender, the
-/// relay and the sink share this machine's cores with each other (and other processes).
+/// unimpaired relay, and measures what it forwards over `secs` from the first datagram at the
+/// sink. The sender, the relay and the sink share this machine's cores with each other (and
+/// other processes).
 pub(crate) fn relay_capacity(secs: Duration, mbit: f64) -> io::Result<Capacity> {
     let sink = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
     let mut host = RelayHost::new(Impairment::default(), 0)?;
@@ -122,7 +124,7 @@ pub(crate) fn relay_capacity(secs: Duration, mbit: f64) -> io::Result<Capacity> 
     };
     let mut meter = WindowMeter::new(secs);
     let mut buf = vec![0u8; 65_536];
-    let mut datagrams = 0u64;
+    let mut forwarded_at_start = None;
     let outcome = loop {
         let now = Instant::now();
         let wait = match meter.deadline() {
@@ -133,11 +135,8 @@ pub(crate) fn relay_capacity(secs: Duration, mbit: f64) -> io::Result<Capacity> 
         sink.set_read_timeout(Some(wait))?;
         match sink.recv(&mut buf) {
             Ok(n) => {
-                let now = Instant::now();
-                if !meter.closed(now) {
-                    datagrams += 1;
-                }
-                meter.record(n, now);
+                forwarded_at_start.get_or_insert_with(|| host.counters().0.forwarded_bytes);
+                meter.record(n, Instant::now());
             }
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                 if meter.deadline().is_none() {
@@ -147,6 +146,7 @@ pub(crate) fn relay_capacity(secs: Duration, mbit: f64) -> io::Result<Capacity> 
             Err(e) => break Err(e),
         }
     };
+    let forwarded = host.counters().0.forwarded_bytes - forwarded_at_start.unwrap_or(0);
     stop.store(true, Ordering::Relaxed);
     let sent = sender.join().map_err(|_| io::Error::other("the sender panicked"))??;
     outcome?;
@@ -154,8 +154,8 @@ pub(crate) fn relay_capacity(secs: Duration, mbit: f64) -> io::Result<Capacity> 
     let w = meter.finish(String::new()).ok_or_else(|| io::Error::other("no window"))?;
     Ok(Capacity {
         offered_mbit: mbit,
-        mbit: w.mbit(),
-        datagrams_per_sec: datagrams as f64 / w.secs,
+        mbit: forwarded as f64 * 8.0 / w.secs / 1e6,
+        sink_mbit: w.mbit(),
         sent,
         cpu_relay: w.cpu_relay.map(|c| c / w.secs),
         cpu_process: w.cpu_process / w.secs,

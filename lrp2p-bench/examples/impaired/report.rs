@@ -200,10 +200,10 @@ pub(crate) fn markdown(runs: &[Run], secs: u64, rounds: usize, capacity: Option<
 pub(crate) fn capacity_line(c: &Capacity) -> String {
     let relay = c.cpu_relay.map_or(String::new(), |r| format!(", the relay's threads {r:.2}"));
     format!(
-        "Relay check (unimpaired relay, 1400-byte datagrams offered at {:.0} Mbit/s): {:.0} Mbit/s \
-         ({:.0} datagrams/s) came out; {} sent, {} forwarded, {} relay backlog drops; CPU in \
-         cores: process {:.2}{relay}.",
-        c.offered_mbit, c.mbit, c.datagrams_per_sec, c.sent, c.up.forwarded, c.up.backlog, c.cpu_process
+        "Relay check (unimpaired relay, 1400-byte datagrams offered at {:.0} Mbit/s): the relay \
+         forwarded {:.0} Mbit/s (the sink read {:.0}); {} sent, {} forwarded, {} relay backlog \
+         drops; CPU in cores: process {:.2}{relay}.",
+        c.offered_mbit, c.mbit, c.sink_mbit, c.sent, c.up.forwarded, c.up.backlog, c.cpu_process
     )
 }
 
@@ -274,7 +274,7 @@ pub(crate) fn json(runs: &[Run], secs: u64, rounds: usize, capacity: Option<&Cap
         "secs": secs,
         "rounds": rounds,
         "relay_capacity": capacity.map(|c| json!({
-            "offered_mbit": c.offered_mbit, "mbit": c.mbit, "datagrams_per_sec": c.datagrams_per_sec,
+            "offered_mbit": c.offered_mbit, "mbit": c.mbit, "sink_mbit": c.sink_mbit,
             "sent": c.sent, "cpu_process_cores": c.cpu_process,
             "cpu_relay_cores": c.cpu_relay, "up": way_json(&c.up),
         })),
