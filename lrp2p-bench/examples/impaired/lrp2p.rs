@@ -129,13 +129,19 @@ fn receive(server: &Socket, secs: Duration, pattern: &Pattern) -> io::Result<(Co
 /// The sender's loss and congestion counters in one line.
 fn sender_line(st: &ConnectionStats) -> String {
     format!(
-        "{} datagrams ({} B), {} retransmits ({} spurious), {} B declared lost, {} RTOs, cwnd {} B, srtt {:.1?}",
+        "{} {} datagrams ({} B), {} retransmits ({} spurious, {} undos), {} B declared lost, {} RTOs, \
+         {} TLPs, {} DSACKs, reordering seen {}, cwnd {} B, srtt {:.1?}",
+        st.congestion_control,
         st.datagrams_sent,
         st.bytes_sent,
         st.retransmits,
         st.spurious_retransmits,
+        st.congestion_undos,
         st.lost_packets_bytes,
         st.timeouts,
+        st.tail_loss_probes,
+        st.dsack_received,
+        st.reordering_seen,
         st.cwnd,
         st.rtt.unwrap_or_default()
     )
