@@ -132,15 +132,17 @@ fn contenders(args: &Args) -> io::Result<Vec<Box<dyn Bulk>>> {
     all.push(Box::new(quinn::Quinn::new(quinn::Cc::Cubic)));
     all.push(Box::new(quinn::Quinn::new(quinn::Cc::Bbr)));
     let Some(names) = &args.contenders else { return Ok(all) };
-    let wanted = |key: &str| {
-        names.iter().any(|n| n == key || (n == "lrp2p" || n == "quinn") && key.starts_with(&format!("{n}-")))
-    };
-    for n in names {
-        if !all.iter().any(|c| wanted(&c.key()) && (c.key() == *n || c.key().starts_with(&format!("{n}-")))) {
-            return Err(usage(&format!("unknown contender {n}")));
-        }
+    if let Some(n) = names.iter().find(|n| !all.iter().any(|c| selects(n, &c.key()))) {
+        return Err(usage(&format!("unknown contender {n}")));
     }
-    Ok(all.into_iter().filter(|c| wanted(&c.key())).collect())
+    Ok(all.into_iter().filter(|c| names.iter().any(|n| selects(n, &c.key()))).collect())
+}
+
+/// Whether `--contenders` name `name` selects the contender `key`: its own key, or `lrp2p` /
+/// `quinn` for every contender of that family.
+fn selects(name: &str, key: &str) -> bool {
+    name == key
+        || (matches!(name, "lrp2p" | "quinn") && key.strip_prefix(name).is_some_and(|r| r.starts_with('-')))
 }
 
 fn main() -> io::Result<()> {
