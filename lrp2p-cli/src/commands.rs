@@ -6,13 +6,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lrp2p_proto::PublicKey;
+use lrp2p_relay::{self as relay, Impairment};
 use serde_json::json;
 
 use crate::cli::{KeygenArgs, RecvArgs, RelayArgs, SendArgs};
 use crate::error::CliError;
 use crate::net::{self, Link as _};
 use crate::output::{self, Ui};
-use crate::relay::{self, Impairment};
 use crate::service;
 use crate::transfer::{self, DirSink, Received};
 

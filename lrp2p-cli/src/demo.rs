@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use lrp2p_proto::ConnectionStats;
+use lrp2p_relay::{self as relay, Impairment};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore as _, SeedableRng as _};
 use serde_json::json;
@@ -19,7 +20,6 @@ use crate::cli::DemoArgs;
 use crate::error::CliError;
 use crate::net::{self, Link};
 use crate::output::{self, Ui};
-use crate::relay::{self, Impairment};
 use crate::transfer::{self, DiscardSink, Received, Sent};
 
 /// Loopback, any port.
