@@ -176,6 +176,8 @@ pub(crate) struct Connection {
     hold_for_reader: bool,
     /// When the last authenticated packet arrived.
     last_received: Instant,
+    /// The closing state's bounds, once lingering.
+    linger: lifecycle::Linger,
     /// When to start the next key update.
     key_update_at: Option<Instant>,
     /// The send key phase last seen, and the first sequence number sent in it.
@@ -245,6 +247,7 @@ impl Connection {
             released: false,
             hold_for_reader: false,
             last_received: now,
+            linger: lifecycle::Linger::default(),
             key_update_at: config.key_update_interval.map(|every| now + every),
             key_phase: (false, 0),
             stats: ConnectionStats::default(),

@@ -108,15 +108,7 @@ impl Connection {
         let gap = now.saturating_duration_since(self.last_received);
         self.last_received = now;
         if self.phase == Phase::Lingering {
-            // Like TCP's TIME_WAIT restarting on a retransmitted FIN: while the peer still sends
-            // (its final ACKs were lost, so it retransmits with exponential backoff), keep
-            // answering it, waiting twice the last gap so that its next, doubled, wait fits.
-            let linger = (3 * self.rtt.rto()).max(2 * gap).min(self.config.idle_timeout);
-            self.timers.set(Timer::Linger, now + linger);
-            if let Some(close) = &mut self.close {
-                // A peer that has not seen our CLOSE gets it again, one per packet it sends.
-                close.unsent = true;
-            }
+            self.on_linger_packet(now, gap);
         }
         // Karn (RFC 6298 §3): what rode in a retransmitted XX finish gives no RTT sample.
         let sample = !matches!(self.handshake, Handshake::XxFinishSent { retries, .. } if retries > 0);
