@@ -37,6 +37,11 @@ const MIN_MSS: usize = 64;
 /// [`ConnectionConfig::send_buffer`]).
 pub const SEND_BUFFER_FLOOR: usize = 1 << 20;
 
+/// The most bytes a connection the application has not accepted yet (its
+/// [`Event::Incoming`](crate::Event::Incoming) is pending) holds of received data, and the
+/// most it advertises as its window: 64 KiB.
+pub const PENDING_RECEIVE_WINDOW: usize = 64 * 1024;
+
 /// Settings of every connection of an endpoint.
 #[derive(Clone, Debug)]
 pub struct ConnectionConfig {
@@ -151,6 +156,17 @@ pub struct EndpointConfig {
     pub accept_early_data: bool,
     /// Limits of the 0-RTT replay guard.
     pub early_data: EarlyDataConfig,
+    /// Bytes of received data all connections together may hold for their applications, in
+    /// order and not yet read, or out of order (PROTOCOL.md §10.5). Default 256 MiB.
+    ///
+    /// Half of it is a pool any connection may draw from; the other half is a reserve of equal
+    /// shares, one per connection, so that connections whose peers fill the pool (and whose
+    /// applications do not read) cannot starve the others. A connection's window is what its
+    /// own [`recv_buffer`](ConnectionConfig::recv_buffer) and this budget leave it; DATA the
+    /// budget has no room for is dropped unacknowledged and sent again later
+    /// (`ConnectionStats::receive_budget_drops`; held bytes and drops in `EndpointStats`). Set
+    /// it above the largest `recv_buffer` times the number of busy connections for full speed.
+    pub receive_memory: usize,
 }
 
 impl Default for EndpointConfig {
@@ -164,6 +180,7 @@ impl Default for EndpointConfig {
             address_limits: AddressLimits::default(),
             accept_early_data: true,
             early_data: EarlyDataConfig::default(),
+            receive_memory: 256 << 20,
         }
     }
 }

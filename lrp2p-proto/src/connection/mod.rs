@@ -11,6 +11,7 @@
 //! - `transmit.rs`: datagrams out, in batches for one path: handshake messages, ACK/DATA
 //!   packets, probes, CLOSE.
 //! - `ack.rs`: when to acknowledge, and what (PROTOCOL.md §8.5).
+//! - `budget.rs`: the receive stream's share of the endpoint's memory budget (§10.5).
 //! - `lifecycle.rs`: the application's calls (write, read, shutdown, close, release) and how
 //!   a connection ends (linger, drain, the §8.7 close policy).
 //! - `loss.rs`: loss recovery's timers and the congestion controller's losses: RACK, the tail
@@ -19,6 +20,7 @@
 //! - `timer.rs`: the deadline table; `stats.rs`: the counters.
 
 mod ack;
+mod budget;
 mod handshake;
 mod initiator;
 mod lifecycle;
@@ -36,8 +38,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use self::ack::AckState;
+use self::budget::Allowance;
 use self::handshake::Handshake;
-use self::lifecycle::PendingClose;
+use self::lifecycle::{Linger, PendingClose};
 use self::path::Path;
 pub use self::stats::ConnectionStats;
 use self::timer::{Timer, TimerTable};
@@ -143,7 +146,13 @@ pub(crate) struct Connection {
     pacer: Pacer,
     timers: TimerTable,
     ack: AckState,
+    /// What the endpoint's receive budget allowed at the start of the current call.
+    allowance: Allowance,
+    /// Bytes held and `stats.receive_budget_drops` as last reported to the endpoint.
+    reported: (usize, u64),
     close: Option<PendingClose>,
+    /// Since when, and answering how many packets, the connection lingers.
+    linger: Option<Linger>,
     /// A handshake datagram to send at the next transmit (queued, or a retransmission).
     outgoing: Option<Vec<u8>>,
     events: VecDeque<ConnEvent>,
@@ -226,7 +235,10 @@ impl Connection {
             pacer,
             timers: TimerTable::default(),
             ack: AckState::default(),
+            allowance: Allowance::default(),
+            reported: (0, 0),
             close: None,
+            linger: None,
             outgoing: None,
             events: VecDeque::new(),
             write_blocked: false,
@@ -353,6 +365,11 @@ impl Connection {
         stats.retransmits = self.send.retransmit_count();
         stats.spurious_retransmits = self.send.spurious_retransmit_count();
         stats.reordering_seen = self.send.reordering_seen();
+        if let Some(recv) = &self.recv {
+            stats.receive_held = recv.held() as u64;
+            stats.receive_window = recv.window();
+            stats.reneged = recv.reneged();
+        }
         if let Some(session) = &self.session {
             let s = session.stats();
             stats.replays_dropped = s.replays_dropped;
