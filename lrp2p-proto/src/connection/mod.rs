@@ -10,7 +10,8 @@
 //! - `receive.rs`: datagrams in: ACKs, data, CLOSE, roaming.
 //! - `transmit.rs`: datagrams out, in batches for one path: handshake messages, ACK/DATA
 //!   packets, probes, CLOSE.
-//! - `ack.rs`: when to acknowledge, and what (PROTOCOL.md §8.5).
+//! - `ack.rs`: when to acknowledge, and what (PROTOCOL.md §8.5); `echo.rs`: skipped counters
+//!   and the check of the peer's ACK_ECHO against them (§8.8).
 //! - `budget.rs`: the receive stream's share of the endpoint's memory budget (§10.5).
 //! - `lifecycle.rs`: the application's calls (write, read, shutdown, close, release) and how
 //!   a connection ends (linger, drain, the §8.7 close policy).
@@ -21,6 +22,7 @@
 
 mod ack;
 mod budget;
+mod echo;
 mod handshake;
 mod initiator;
 mod lifecycle;
@@ -39,6 +41,7 @@ use std::time::Instant;
 
 use self::ack::AckState;
 use self::budget::Allowance;
+use self::echo::CounterSkips;
 use self::handshake::Handshake;
 use self::lifecycle::{Linger, PendingClose};
 use self::path::Path;
@@ -166,6 +169,8 @@ pub(crate) struct Connection {
     /// The tail loss probe fired: the next DATA segment goes regardless of the congestion
     /// window and the pacer (RFC 8985 §7.3).
     probe_pending: bool,
+    /// The counters this side skips, to catch a peer acknowledging what it never received.
+    skips: CounterSkips,
     /// The peer closed the connection: nothing more is sent or accepted.
     peer_closed: bool,
     finished_reported: bool,
@@ -245,6 +250,7 @@ impl Connection {
             acknowledged: true,
             ping_pending: false,
             probe_pending: false,
+            skips: CounterSkips::new([0; 32]),
             peer_closed: false,
             finished_reported: false,
             owned: initiator,
@@ -256,6 +262,12 @@ impl Connection {
             stats: ConnectionStats::default(),
             config,
         }
+    }
+
+    /// Gives the connection its secret for the counter-skip schedule (PROTOCOL.md §8.8); the
+    /// endpoint calls it once, right after creating it, with bytes from its RNG.
+    pub(crate) fn seed_counter_skips(&mut self, key: [u8; 32]) {
+        self.skips = CounterSkips::new(key);
     }
 
     /// Our connection id.
