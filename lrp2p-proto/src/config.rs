@@ -37,11 +37,6 @@ const MIN_MSS: usize = 64;
 /// [`ConnectionConfig::send_buffer`]).
 pub const SEND_BUFFER_FLOOR: usize = 1 << 20;
 
-/// The most bytes a connection the application has not accepted yet (its
-/// [`Event::Incoming`](crate::Event::Incoming) is pending) holds of received data, and the
-/// most it advertises as its window: 64 KiB.
-pub const PENDING_RECEIVE_WINDOW: usize = 64 * 1024;
-
 /// Settings of every connection of an endpoint.
 #[derive(Clone, Debug)]
 pub struct ConnectionConfig {
@@ -162,7 +157,7 @@ pub struct EndpointConfig {
     /// Limits of the 0-RTT replay guard.
     pub early_data: EarlyDataConfig,
     /// Bytes of received data all connections together may hold for their applications, in
-    /// order and not yet read, or out of order (PROTOCOL.md §10.5). Default 256 MiB.
+    /// order and not yet read, or out of order (PROTOCOL.md §10.6). Default 256 MiB.
     ///
     /// Half of it is a pool any connection may draw from; the other half is a reserve of equal
     /// shares, one per connection, so that connections whose peers fill the pool (and whose

@@ -129,9 +129,7 @@ pub(crate) mod wire;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 
-pub use crate::config::{
-    AddressLimits, ConnectionConfig, EndpointConfig, PENDING_RECEIVE_WINDOW, SEND_BUFFER_FLOOR,
-};
+pub use crate::config::{AddressLimits, ConnectionConfig, EndpointConfig, SEND_BUFFER_FLOOR};
 pub use crate::congestion::Algorithm;
 pub use crate::connection::{CloseReason, ConnectionStats};
 pub use crate::crypto::early::EarlyDataConfig;

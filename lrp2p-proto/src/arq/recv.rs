@@ -14,7 +14,7 @@
 //! duplicates are recognised without storing anything.
 //!
 //! Beside its own `capacity`, a stream draws from the endpoint's receive budget (PROTOCOL
-//! §10.5): a [`Budget`] says how many more bytes it may hold. What it holds ([`held`]) counts
+//! §10.6): a [`Budget`] says how many more bytes it may hold. What it holds ([`held`]) counts
 //! each out-of-order segment at [`ENTRY_COST`] bytes beyond its payload, so that tiny segments
 //! cannot hold much more memory than they are charged. A segment the budget has no room for is
 //! dropped unacknowledged ([`RecvError::OverBudget`]); to make room for the next segment in
@@ -50,8 +50,8 @@ pub(crate) enum DataOutcome {
 /// allocation (a `BTreeMap` node holds up to 11 entries of 40 bytes; the allocator rounds up).
 pub(crate) const ENTRY_COST: usize = 64;
 
-/// What the endpoint's receive budget lets a stream hold (PROTOCOL §10.5): `allowance` bytes
-/// more than the `held_then` it held when the endpoint computed it, and at most `cap` in all.
+/// What the endpoint's receive budget lets a stream hold (PROTOCOL §10.6): `allowance` bytes
+/// more than the `held_then` it held when the endpoint computed it.
 ///
 /// The stream's own changes since (stored, read, discarded) move its room one for one, as they
 /// move every term of the endpoint's rule (`endpoint::memory`), so the budget stays exact
@@ -62,18 +62,15 @@ pub(crate) struct Budget {
     pub(crate) allowance: usize,
     /// What the stream held when `allowance` was computed.
     pub(crate) held_then: usize,
-    /// The most bytes the stream may hold in all (a connection not accepted yet).
-    pub(crate) cap: usize,
 }
 
 impl Budget {
     /// No limit beyond the stream's own capacity.
-    pub(crate) const UNLIMITED: Budget = Budget { allowance: usize::MAX, held_then: 0, cap: usize::MAX };
+    pub(crate) const UNLIMITED: Budget = Budget { allowance: usize::MAX, held_then: 0 };
 
     /// Bytes a stream holding `held` may still add.
     fn room(&self, held: usize) -> usize {
-        let budget = self.allowance.saturating_add(self.held_then).saturating_sub(held);
-        budget.min(self.cap.saturating_sub(held))
+        self.allowance.saturating_add(self.held_then).saturating_sub(held)
     }
 }
 
@@ -92,7 +89,7 @@ pub(crate) enum RecvError {
     #[error("FIN flag disagrees with an earlier copy")]
     FinMismatch,
     /// Inside the window, but the endpoint's receive budget has no room for it: dropped
-    /// without acknowledgement, the sender retransmits it later (PROTOCOL §10.5).
+    /// without acknowledgement, the sender retransmits it later (PROTOCOL §10.6).
     #[error("DATA segment beyond the receive memory budget")]
     OverBudget,
 }
@@ -142,7 +139,7 @@ impl RecvStream {
         }
     }
 
-    /// Sets what the endpoint's receive budget allows (PROTOCOL §10.5).
+    /// Sets what the endpoint's receive budget allows (PROTOCOL §10.6).
     pub(crate) fn set_budget(&mut self, budget: Budget) {
         self.budget = budget;
     }
@@ -227,7 +224,7 @@ impl RecvStream {
         Ok(DataOutcome::Delivered)
     }
 
-    /// PROTOCOL §10.5: discards out-of-order segments, highest first, until the budget has room
+    /// PROTOCOL §10.6: discards out-of-order segments, highest first, until the budget has room
     /// for `cost` more bytes, if discarding all of them would make it. Their SACK was advisory
     /// (§8.3): the sender resends them after its retransmission timeout.
     fn renege_for(&mut self, cost: usize) {

@@ -35,14 +35,6 @@ pub(super) struct AckState {
     duplicates: DsackRanges,
 }
 
-/// The ACK state at one moment (see [`Connection::ack_snapshot`]).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct AckSnapshot {
-    ack: AckState,
-    ping: bool,
-    delayed: Option<Instant>,
-}
-
 /// What became of a DATA segment, as far as acknowledging it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum DataArrival {
@@ -105,22 +97,6 @@ impl Connection {
     /// Whether an ACK not due yet would be worth carrying beside DATA.
     pub(super) fn ack_may_piggyback(&self) -> bool {
         self.recv.is_some() && self.ack.pending > 0
-    }
-
-    /// What the ACK policy owes the peer now, to restore after a packet that gets no answer.
-    pub(super) fn ack_snapshot(&self) -> AckSnapshot {
-        AckSnapshot { ack: self.ack, ping: self.ping_pending, delayed: self.timers.deadline(Timer::DelayedAck) }
-    }
-
-    /// Forgets what packets since `snapshot` asked for (PROTOCOL.md §10.5: a lingering
-    /// connection answers only some of the packets it receives).
-    pub(super) fn restore_ack(&mut self, snapshot: AckSnapshot) {
-        self.ack = snapshot.ack;
-        self.ping_pending = snapshot.ping;
-        match snapshot.delayed {
-            Some(at) => self.timers.set(Timer::DelayedAck, at),
-            None => self.timers.stop(Timer::DelayedAck),
-        }
     }
 
     /// The ACK segment describing our receive state now (its window within the receive budget).

@@ -1,14 +1,15 @@
-//! The connection's side of the endpoint's receive memory budget (PROTOCOL.md §10.5,
+//! The connection's side of the endpoint's receive memory budget (PROTOCOL.md §10.6,
 //! `endpoint::memory`): before each call the endpoint says how many more bytes this
 //! connection's receive stream may hold ([`Connection::set_receive_allowance`]); after it, the
 //! endpoint reads what the stream holds and how many DATA segments the budget turned away
-//! ([`Connection::memory_report`]). A connection the application has not accepted yet holds at
-//! most [`PENDING_RECEIVE_WINDOW`] bytes, and advertises no more.
+//! ([`Connection::memory_report`]).
+//!
+//! A connection the application has not accepted yet needs no rule of its own here: it has sent
+//! no ACK, so its peer may send only the segment `isn` (the implicit window of 1, PROTOCOL.md
+//! §8.4), and it has no transport keys to open anything else with (§4.8).
 
 use super::Connection;
-use super::handshake::Handshake;
 use crate::arq::recv::Budget;
-use crate::config::PENDING_RECEIVE_WINDOW;
 
 /// What the endpoint's budget allowed at the start of the current call.
 #[derive(Clone, Copy, Debug)]
@@ -33,17 +34,12 @@ impl Connection {
     }
 
     /// Hands the allowance to the receive stream (which may have been created during this call,
-    /// holding nothing when the endpoint computed it) with the cap of a connection the
-    /// application has not accepted yet. Call it before the stream takes data or advertises.
+    /// holding nothing when the endpoint computed it). Call it before the stream takes data or
+    /// advertises a window.
     pub(super) fn sync_receive_budget(&mut self) {
-        let pending = matches!(
-            self.handshake,
-            Handshake::IkReceived { .. } | Handshake::XxResponseSent { .. } | Handshake::XxReceived { .. }
-        );
         let Allowance { bytes, held_then } = self.allowance;
-        let cap = if pending { PENDING_RECEIVE_WINDOW } else { usize::MAX };
         if let Some(recv) = self.recv.as_mut() {
-            recv.set_budget(Budget { allowance: bytes, held_then, cap });
+            recv.set_budget(Budget { allowance: bytes, held_then });
         }
     }
 

@@ -11,9 +11,7 @@
 //! - A stream ends with FIN (`shutdown`); the connection is finished when both streams are
 //!   (PROTOCOL.md §8.7), then lingers to acknowledge a retransmitted FIN.
 //! - `close` aborts: a CLOSE goes to the peer, and the connection lingers to answer its
-//!   retransmissions with the CLOSE again (PROTOCOL.md §7.6). A lingering connection answers
-//!   only a peer's 1st, 2nd, 4th, 8th, … packets and drains one idle timeout after it began to
-//!   linger at the latest, however long the peer keeps sending (§10.5).
+//!   retransmissions with the CLOSE again (PROTOCOL.md §7.6).
 //! - Handles stay valid after the `Closed` event while unread data remains: a drained
 //!   connection keeps only what the application has not read (its keys are erased), and is freed
 //!   once that is read, or when the application releases it. An incoming connection the
@@ -24,7 +22,7 @@
 //! - When the whole endpoint goes away, [`close_for_endpoint`](Connection::close_for_endpoint)
 //!   applies the §8.7 close policy.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::handshake::Handshake;
 use super::timer::Timer;
@@ -42,15 +40,6 @@ pub(super) struct PendingClose {
     pub(super) reason: Vec<u8>,
     /// The CLOSE packet still has to go out.
     pub(super) unsent: bool,
-}
-
-/// A lingering connection's record of the packets it answers (PROTOCOL.md §10.5).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Linger {
-    /// When the connection began to linger: it drains by `since + idle_timeout` at the latest.
-    since: Instant,
-    /// Authenticated packets received since.
-    received: u64,
 }
 
 impl Connection {
@@ -267,32 +256,8 @@ impl Connection {
         self.phase = Phase::Lingering;
         let rto = self.rtt.rto();
         self.timers.clear();
-        self.timers.set(Timer::Linger, now + (3 * rto).min(self.config.idle_timeout));
-        self.linger = Some(Linger { since: now, received: 0 });
+        self.timers.set(Timer::Linger, now + 3 * rto);
         self.events.push_back(ConnEvent::Closed(reason));
-    }
-
-    /// An authenticated packet arrived while lingering, `gap` after the one before: returns
-    /// whether to answer it (our CLOSE again, or the ACK it asks for).
-    ///
-    /// Like TCP's TIME_WAIT restarting on a retransmitted FIN: while the peer still sends (its
-    /// final ACKs were lost, so it retransmits with exponential backoff), keep answering it,
-    /// waiting twice the last gap so that its next, doubled, wait fits. But a peer that sends
-    /// without end gets neither an answer to each packet nor an endless linger (RFC 9000
-    /// §10.2.1): only its 1st, 2nd, 4th, 8th, … packets are answered, and the connection drains
-    /// at the latest one idle timeout after it began to linger.
-    pub(super) fn on_linger_packet(&mut self, now: Instant, gap: Duration) -> bool {
-        let linger = self.linger.get_or_insert(Linger { since: now, received: 0 });
-        linger.received += 1;
-        let answer = linger.received.is_power_of_two();
-        let cap = linger.since + self.config.idle_timeout;
-        let wait = (3 * self.rtt.rto()).max(2 * gap).min(self.config.idle_timeout);
-        self.timers.set(Timer::Linger, (now + wait).min(cap));
-        if let Some(close) = self.close.as_mut().filter(|_| answer) {
-            // A peer that has not seen our CLOSE gets it again.
-            close.unsent = true;
-        }
-        answer
     }
 
     /// Ends the connection at once: no further packets (idle timeout, peer's CLOSE, give-up,

@@ -12,7 +12,7 @@
 //!   packets, probes, CLOSE.
 //! - `ack.rs`: when to acknowledge, and what (PROTOCOL.md §8.5); `echo.rs`: skipped counters
 //!   and the check of the peer's ACK_ECHO against them (§8.8).
-//! - `budget.rs`: the receive stream's share of the endpoint's memory budget (§10.5).
+//! - `budget.rs`: the receive stream's share of the endpoint's memory budget (§10.6).
 //! - `lifecycle.rs`: the application's calls (write, read, shutdown, close, release) and how
 //!   a connection ends (linger, drain, the §8.7 close policy).
 //! - `loss.rs`: loss recovery's timers and the congestion controller's losses: RACK, the tail
@@ -43,7 +43,7 @@ use self::ack::AckState;
 use self::budget::Allowance;
 use self::echo::CounterSkips;
 use self::handshake::Handshake;
-use self::lifecycle::{Linger, PendingClose};
+use self::lifecycle::PendingClose;
 use self::path::Path;
 pub use self::stats::ConnectionStats;
 use self::timer::{Timer, TimerTable};
@@ -154,8 +154,6 @@ pub(crate) struct Connection {
     /// Bytes held and `stats.receive_budget_drops` as last reported to the endpoint.
     reported: (usize, u64),
     close: Option<PendingClose>,
-    /// Since when, and answering how many packets, the connection lingers.
-    linger: Option<Linger>,
     /// A handshake datagram to send at the next transmit (queued, or a retransmission).
     outgoing: Option<Vec<u8>>,
     events: VecDeque<ConnEvent>,
@@ -243,7 +241,6 @@ impl Connection {
             allowance: Allowance::default(),
             reported: (0, 0),
             close: None,
-            linger: None,
             outgoing: None,
             events: VecDeque::new(),
             write_blocked: false,

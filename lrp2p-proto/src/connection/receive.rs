@@ -107,9 +107,17 @@ impl Connection {
         self.touch(now);
         let gap = now.saturating_duration_since(self.last_received);
         self.last_received = now;
-        // PROTOCOL.md §10.5: a lingering connection answers only some packets.
-        let unanswered =
-            (self.phase == Phase::Lingering && !self.on_linger_packet(now, gap)).then(|| self.ack_snapshot());
+        if self.phase == Phase::Lingering {
+            // Like TCP's TIME_WAIT restarting on a retransmitted FIN: while the peer still sends
+            // (its final ACKs were lost, so it retransmits with exponential backoff), keep
+            // answering it, waiting twice the last gap so that its next, doubled, wait fits.
+            let linger = (3 * self.rtt.rto()).max(2 * gap).min(self.config.idle_timeout);
+            self.timers.set(Timer::Linger, now + linger);
+            if let Some(close) = &mut self.close {
+                // A peer that has not seen our CLOSE gets it again, one per packet it sends.
+                close.unsent = true;
+            }
+        }
         // Karn (RFC 6298 §3): what rode in a retransmitted XX finish gives no RTT sample.
         let sample = !matches!(self.handshake, Handshake::XxFinishSent { retries, .. } if retries > 0);
         self.confirm();
@@ -121,9 +129,6 @@ impl Connection {
             }
         };
         self.on_segments(now, &segments, sample);
-        if let Some(snapshot) = unanswered {
-            self.restore_ack(snapshot);
-        }
         Received::Accepted
     }
 
@@ -292,7 +297,7 @@ impl Connection {
                 DataArrival::Refused
             }
             Err(RecvError::OverBudget) => {
-                // PROTOCOL.md §10.5: no room in the receive budget: dropped as if lost, without
+                // PROTOCOL.md §10.6: no room in the receive budget: dropped as if lost, without
                 // an answer; the sender retransmits it.
                 self.stats.receive_budget_drops += 1;
                 return;

@@ -74,10 +74,10 @@ pub struct ConnectionStats {
     /// Dropped: DATA beyond the receive window or buffer.
     pub beyond_window: u64,
     /// Dropped without acknowledgement: DATA inside the window that the endpoint's receive
-    /// memory budget had no room for (`EndpointConfig::receive_memory`, PROTOCOL.md §10.5).
+    /// memory budget had no room for (`EndpointConfig::receive_memory`, PROTOCOL.md §10.6).
     pub receive_budget_drops: u64,
     /// Out-of-order segments discarded after they were SACKed, to make room for the next
-    /// segment in order under the receive memory budget (PROTOCOL.md §8.3, §10.5).
+    /// segment in order under the receive memory budget (PROTOCOL.md §8.3, §10.6).
     pub reneged: u64,
     /// Bytes the receive stream holds now against the receive memory budget: received, not
     /// yet read, in order or not (an out-of-order segment counts a little more than its

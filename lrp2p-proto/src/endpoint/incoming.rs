@@ -8,12 +8,11 @@ use std::time::Instant;
 use rand_core::{CryptoRng, RngCore};
 
 use super::Endpoint;
-use crate::config::PENDING_RECEIVE_WINDOW;
 use crate::connection::{Connection, Ids, IkAdmitted, Received, XxAdmitted};
 use crate::handshake::{read_ik_initiation, read_xx_initiation, write_xx_response};
 use crate::wire::{
-    COOKIE_MAC_LEN, COOKIE_REPLY_LEN, ConnectionId, CookieReplyRepr, DataRepr, IkInitiationRepr, PacketType, Seq, Tail,
-    XX_RESPONSE_LEN, XxInitiationRepr, XxResponsePayload, cookie_mac_covered, route,
+    COOKIE_MAC_LEN, COOKIE_REPLY_LEN, ConnectionId, CookieReplyRepr, DataRepr, IkInitiationRepr, PacketType,
+    Seq, Tail, XX_RESPONSE_LEN, XxInitiationRepr, XxResponsePayload, cookie_mac_covered, route,
 };
 
 impl<R: RngCore + CryptoRng> Endpoint<R> {
@@ -161,10 +160,10 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     }
 
     /// Whether the receive budget has room for the early data of a new connection (PROTOCOL.md
-    /// §10.5, `memory.rs`); if not, it is refused (the initiator sends it again, §9.3), and
+    /// §10.6, `memory.rs`); if not, it is refused (the initiator sends it again, §9.3), and
     /// counted as a budget drop.
     fn has_room_for(&mut self, data: &DataRepr<'_>) -> bool {
-        let allowance = self.memory.allowance(0, self.table.len() + 1).min(PENDING_RECEIVE_WINDOW);
+        let allowance = self.memory.allowance(0, self.table.len() + 1);
         let room = data.payload.len() <= allowance;
         if !room {
             self.stats.receive_budget_drops += 1;

@@ -1,4 +1,4 @@
-//! The endpoint-wide receive memory budget (PROTOCOL.md §10.5, `EndpointConfig::receive_memory`):
+//! The endpoint-wide receive memory budget (PROTOCOL.md §10.6, `EndpointConfig::receive_memory`):
 //! what all connections' receive streams hold together — in-order bytes not yet read and
 //! out-of-order segments — stays within `B` bytes, however many peers send and however few of
 //! their applications read.

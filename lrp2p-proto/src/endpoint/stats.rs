@@ -53,7 +53,7 @@ pub struct EndpointStats {
     /// full, no room in the receive budget, disabled; also an attribute of accepted ones).
     pub early_data_refused: u64,
     /// Bytes all connections' receive streams hold now (received, not yet read, in order or
-    /// not), within `EndpointConfig::receive_memory` (PROTOCOL.md §10.5). A gauge, not a count.
+    /// not), within `EndpointConfig::receive_memory` (PROTOCOL.md §10.6). A gauge, not a count.
     pub receive_held: u64,
     /// The most `receive_held` has been.
     pub receive_held_peak: u64,
