@@ -164,8 +164,9 @@ pub struct EndpointConfig {
     /// applications do not read) cannot starve the others. A connection's window is what its
     /// own [`recv_buffer`](ConnectionConfig::recv_buffer) and this budget leave it; DATA the
     /// budget has no room for is dropped unacknowledged and sent again later
-    /// (`ConnectionStats::receive_budget_drops`; held bytes and drops in `EndpointStats`). Set
-    /// it above the largest `recv_buffer` times the number of busy connections for full speed.
+    /// (`ConnectionStats::receive_budget_drops`; held bytes and drops in `EndpointStats`). One
+    /// connection alone holds at most half of it; set it above twice the largest `recv_buffer`,
+    /// and above `recv_buffer` times the number of busy connections, for full speed.
     pub receive_memory: usize,
 }
 

@@ -471,3 +471,43 @@ fn data_beyond_the_budget_is_not_acknowledged_and_is_taken_once_memory_frees() {
         u64::from(edge - stored)
     );
 }
+
+#[test]
+fn a_connection_not_yet_accepted_holds_at_most_its_first_segment() {
+    let mut w = World::new(3, 1 << 20);
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let conn = w.client.connect(w.now, w.server_addr, Some(w.server.public_key())).unwrap();
+    let mut written = w.client.write(w.now, conn, &data).unwrap();
+    // The application leaves the connection unaccepted for two seconds.
+    let until = w.now + Duration::from_secs(2);
+    while w.now < until {
+        w.step(until);
+    }
+    let pending = w
+        .server_events
+        .iter()
+        .find_map(|e| match e {
+            Event::Incoming { connection, .. } => Some(*connection),
+            _ => None,
+        })
+        .expect("the connection is waiting for the application");
+    let stats = w.server.connection_stats(pending).unwrap();
+    // PROTOCOL.md §10.6: no window was advertised (the server sent nothing), so only
+    // `seq = isn`, the early data, came in; the client holds the rest.
+    assert!(stats.receive_held > 0 && stats.receive_held <= 1400, "{stats:?}");
+    assert_eq!(w.server.stats().receive_held, stats.receive_held);
+    assert_eq!(w.client.connection_stats(conn).unwrap().datagrams_received, 0, "the server sent nothing");
+
+    w.accept_all();
+    let mut received = Vec::new();
+    let deadline = w.now + Duration::from_secs(10);
+    while received.len() < data.len() && w.now < deadline {
+        written += w.client.write(w.now, conn, &data[written..]).unwrap_or(0);
+        let until = w.now + Duration::from_millis(10);
+        while w.now < until {
+            w.step(until);
+        }
+        w.read(pending, &mut received);
+    }
+    assert!(received == data, "{} of {} bytes after acceptance", received.len(), data.len());
+}
