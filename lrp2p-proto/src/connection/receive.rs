@@ -270,6 +270,7 @@ impl Connection {
         if data.ping {
             self.ack_now();
         }
+        self.sync_receive_budget();
         let Some(recv) = self.recv.as_mut() else { return };
         let before = recv.readable();
         let arrival = match recv.on_data(data.seq, data.payload, data.fin) {
@@ -286,6 +287,12 @@ impl Connection {
             Err(RecvError::BeyondWindow) => {
                 self.stats.beyond_window += 1;
                 DataArrival::Refused
+            }
+            Err(RecvError::OverBudget) => {
+                // PROTOCOL.md §10.6: no room in the receive budget: dropped as if lost, without
+                // an answer; the sender retransmits it.
+                self.stats.receive_budget_drops += 1;
+                return;
             }
             Err(_) => {
                 self.protocol_violation(now);
