@@ -122,8 +122,8 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
         .map_err(|e| CliError::net("cannot bind a local socket", e))?;
     let mut conn = tokio::time::timeout(timeout, endpoint.dial(args.to, args.peer))
         .await
-        .map_err(|_| CliError::Timeout(format!("no answer from {} in {} s", args.to, timeout.as_secs())))?
-        .map_err(|e| CliError::net(format!("cannot connect to {}", args.to), e))?;
+        .map_err(|_| CliError::Timeout(net::NO_ANSWER.to_owned()))?
+        .map_err(|e| net::lost_server(&format!("cannot connect to {}", args.to), e))?;
     let started = Instant::now();
     let mut total = 0u64;
     for (i, path) in args.files.iter().enumerate() {

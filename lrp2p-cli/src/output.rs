@@ -4,10 +4,28 @@
 //! `lrp2p … --json | jq` sees only JSON.
 
 use std::io::Write as _;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
+
+/// The first failure to write standard output (e.g. `> /dev/full`): the command then fails
+/// with exit code 8 even though its work succeeded (see [`stdout_failure`]).
+static STDOUT_FAILED: OnceLock<std::io::ErrorKind> = OnceLock::new();
+
+/// Writes `text` and a newline to standard output and flushes, remembering a failure.
+fn print_line(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
+        let _ = STDOUT_FAILED.set(e.kind());
+    }
+}
+
+/// Why standard output could not be written, if it could not.
+pub(crate) fn stdout_failure() -> Option<std::io::Error> {
+    STDOUT_FAILED.get().map(|kind| std::io::Error::from(*kind))
+}
 
 /// How the command reports: bars and human lines, or JSON only.
 #[derive(Clone, Copy, Debug)]
@@ -55,9 +73,7 @@ impl Ui {
     /// A human report line on standard output (not shown with `--json`).
     pub(crate) fn line(&self, text: &str) {
         if !self.json && !self.quiet {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{text}");
-            let _ = out.flush();
+            print_line(text);
         }
     }
 
@@ -73,14 +89,12 @@ impl Ui {
         if self.quiet {
             return;
         }
-        let mut out = std::io::stdout().lock();
         if self.json {
             let line = serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
-            let _ = writeln!(out, "{line}");
+            print_line(&line);
         } else {
-            let _ = writeln!(out, "{human}");
+            print_line(human);
         }
-        let _ = out.flush();
     }
 }
 

@@ -105,15 +105,24 @@ pub(crate) fn lost_peer(context: &str, e: io::Error) -> crate::error::CliError {
 
 /// What a connecting side (`send`, `perf client`) makes of a connection error `e` met while
 /// `context`: a refusal says the two reasons a server refuses.
+///
+/// A handshake that timed out cannot say why: an IK initiation sealed for another key cannot
+/// be decrypted, so the receiver cannot answer it, and looks just like a wrong port.
 pub(crate) fn lost_server(context: &str, e: io::Error) -> crate::error::CliError {
     if e.kind() == io::ErrorKind::ConnectionRefused {
         return crate::error::CliError::Refused(format!(
-            "{context}: the peer refused the connection (it does not accept our key, or it is \
+            "{context}: refused by the receiver (it does not accept our key, or it is \
              busy: at its --max-peers limit, or stopping; try again later)"
         ));
     }
+    if matches!(lrp2p_tokio::Error::of(&e), Some(lrp2p_tokio::Error::HandshakeTimeout)) {
+        return crate::error::CliError::Timeout(NO_ANSWER.to_owned());
+    }
     crate::error::CliError::net(context, e)
 }
+
+/// What a connecting side says when the handshake got no answer.
+pub(crate) const NO_ANSWER: &str = "no answer: wrong address, wrong key, or the receiver is down";
 
 /// An address for a local socket that talks to `peer`: loopback for a loopback peer, else the
 /// unspecified address of its family; any port.

@@ -196,8 +196,22 @@ impl DirSink {
                 source: io::Error::other("not a directory"),
             });
         }
+        probe_writable(dir)?;
         Ok(DirSink { dir: dir.to_owned(), current: None })
     }
+}
+
+/// Proves that files can be created in `dir` by creating (and removing) an empty one, so
+/// that a receiver that could store nothing says so before it listens.
+fn probe_writable(dir: &Path) -> Result<(), CliError> {
+    let probe = dir.join(format!(".lrp2p-probe-{:016x}", rand_core::OsRng.next_u64()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|source| CliError::Output { path: dir.to_owned(), source })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 impl Sink for DirSink {

@@ -158,7 +158,12 @@ async fn write_body<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
     Ok(hash)
 }
 
-/// The connection failed while sending `name`.
+/// The connection failed while sending `name`: a refusal (exit code 5) or no answer to the
+/// handshake (6), else a lost connection, which fails the transfer (7).
 fn lost(name: &str, e: std::io::Error) -> CliError {
-    crate::net::lost_server(&format!("connection lost while sending {name}"), e)
+    match crate::net::lost_server(&format!("connection lost while sending {name}"), e) {
+        CliError::Net { context, source } => CliError::Transfer(format!("{context}: {source}")),
+        CliError::Timeout(why) if why != crate::net::NO_ANSWER => CliError::Transfer(why),
+        other => other,
+    }
 }

@@ -1,0 +1,224 @@
+//! Regression tests of the real `lrp2p` binary for the bugs of issue 14, one test each
+//! (named after the bug). Every child process is bounded in time and killed by its own
+//! handle when a test ends.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_lrp2p");
+
+/// Runs `lrp2p args…` with standard output sent to `stdout`, to completion within 30 s.
+fn run_to(args: &[&str], stdout: Stdio) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn lrp2p");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("lrp2p {args:?} did not finish in time");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// Runs `lrp2p args…` within 30 s, capturing both streams.
+fn run(args: &[&str]) -> Output {
+    run_to(args, Stdio::piped())
+}
+
+/// Standard error as text.
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A background `lrp2p` process, killed when dropped.
+struct Background {
+    /// The process.
+    child: Child,
+    /// Its standard output, line by line.
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Background {
+    fn start(args: &[&str]) -> Background {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn lrp2p");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        Background { child, stdout }
+    }
+
+    /// The next JSON line on standard output.
+    fn json_line(&mut self) -> serde_json::Value {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("read line");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
+    }
+
+    /// Sends SIGINT (Ctrl-C).
+    fn interrupt(&self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-INT", &pid]).status().expect("kill").success());
+    }
+
+    /// Waits for the exit within `limit`; returns its exit code and stderr.
+    fn finish(mut self, limit: Duration) -> (Option<i32>, String) {
+        let deadline = Instant::now() + limit;
+        while self.child.try_wait().expect("wait").is_none() {
+            assert!(Instant::now() < deadline, "background lrp2p did not finish");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        (self.child.wait().expect("wait").code(), stderr)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A new key file at `path`; returns its public key.
+fn keygen(path: &Path) -> String {
+    let out = run(&["keygen", "--out", path.to_str().expect("utf-8 path")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+}
+
+/// A receiver on loopback with a key in `dir`, saving into `out`; its address and key.
+fn receiver(dir: &Path, out: &Path) -> (Background, String, String) {
+    let key = dir.join("recv.key");
+    keygen(&key);
+    let args = ["recv", "--json", "--listen", "127.0.0.1:0", "--key", key.to_str().expect("path")];
+    let mut recv = Background::start(&[&args[..], &["--out", out.to_str().expect("path")]].concat());
+    let ready = recv.json_line();
+    (
+        recv,
+        ready["addr"].as_str().expect("addr").to_owned(),
+        ready["public_key"].as_str().expect("key").to_owned(),
+    )
+}
+
+#[test]
+fn bug1_missing_arguments_are_named() {
+    let out = run(&["send", "--to", "127.0.0.1:7000"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("not provided: <FILES>"), "{err}");
+    let err = stderr(&run(&["perf", "client"]));
+    assert!(err.contains("--to <TO>"), "{err}");
+    let err = stderr(&run(&["recv"]));
+    assert!(err.contains("--listen <LISTEN>"), "{err}");
+}
+
+#[test]
+fn bug10_host_names_are_resolved() {
+    // Past argument parsing (exit 2 before the fix), to the missing file (exit 4).
+    let out = run(&["send", "/nonexistent/file", "--to", "localhost:7000"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot read /nonexistent/file"), "{}", stderr(&out));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn bug6_an_unwritable_output_directory_is_refused_before_listening() {
+    // /proc is a directory nobody, root included, can create files in.
+    let out = run(&["recv", "--listen", "127.0.0.1:0", "--out", "/proc"]);
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot write /proc"), "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn bug7_json_results_to_a_full_device_fail() {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+    let out = run_to(&["--json", "keygen"], Stdio::from(full));
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot write standard output: no space left"), "{}", stderr(&out));
+}
+
+#[cfg(all(unix, target_os = "linux"))]
+#[test]
+fn bug9_a_world_readable_key_file_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("k");
+    keygen(&key);
+    let k = key.to_str().expect("path");
+    let quiet = run(&["recv", "--listen", "127.0.0.1:0", "--key", k, "--out", "/proc"]);
+    assert!(!stderr(&quiet).contains("warning"), "{}", stderr(&quiet));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    // Fails fast on /proc, after loading the key.
+    let out = run(&["recv", "--listen", "127.0.0.1:0", "--key", k, "--out", "/proc"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: key file") && err.contains("mode 0644") && err.contains("chmod 600"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bug4_a_wrong_key_says_so_on_both_sides() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (recv, addr, _key) = receiver(dir.path(), dir.path());
+    let other = keygen(&dir.path().join("other.key"));
+    let file = dir.path().join("f.bin");
+    std::fs::write(&file, b"hello").expect("write");
+    let out = run(&["send", file.to_str().expect("path"), "--to", &addr, "--peer", &other]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no answer: wrong address, wrong key, or the receiver is down"),
+        "{}",
+        stderr(&out)
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    recv.interrupt();
+    let (_, err) = recv.finish(Duration::from_secs(10));
+    assert!(err.contains("undecryptable initiations: "), "{err}");
+}
+
+#[test]
+fn bug5_a_connection_lost_mid_send_exits_7() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let (recv, addr, key) = receiver(dir.path(), &out);
+    // 4 Mbit/s: 4 MiB take about 8 s, so the receiver goes away mid-file.
+    let mut relay =
+        Background::start(&["relay", "--json", "--listen", "127.0.0.1:0", "--to", &addr, "--rate-mbit", "4"]);
+    let relay_addr = relay.json_line()["addr"].as_str().expect("addr").to_owned();
+    let file = dir.path().join("big.bin");
+    std::fs::write(&file, vec![7u8; 4 << 20]).expect("payload");
+    let sender =
+        Background::start(&["send", file.to_str().expect("path"), "--to", &relay_addr, "--peer", &key]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_dir(&out).expect("dir").count() == 0 {
+        assert!(Instant::now() < deadline, "no partial file appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    recv.interrupt();
+    let _ = recv.finish(Duration::from_secs(10));
+    let (code, err) = sender.finish(Duration::from_secs(45));
+    assert_eq!(code, Some(7), "{err}");
+    assert!(err.contains("transfer failed: connection lost while sending big.bin"), "{err}");
+}
