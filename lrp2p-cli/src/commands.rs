@@ -124,10 +124,26 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
         .await
         .map_err(|_| CliError::Timeout(net::NO_ANSWER.to_owned()))?
         .map_err(|e| net::lost_server(&format!("cannot connect to {}", args.to), e))?;
+    // Ctrl-C closes the connection, so that the receiver learns it at once.
+    let sending = send_all(args, &mut conn, ui, timeout);
+    let result = tokio::select! {
+        result = sending => result,
+        _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted),
+    };
+    if matches!(result, Err(CliError::Interrupted)) {
+        conn.close();
+        // Let the CLOSE leave before the runtime stops.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    result
+}
+
+/// Sends every file of `args` over `conn`, then finishes the stream.
+async fn send_all(args: &SendArgs, conn: &mut net::Conn, ui: &Ui, timeout: Duration) -> Result<(), CliError> {
     let started = Instant::now();
     let mut total = 0u64;
     for (i, path) in args.files.iter().enumerate() {
-        let sent = transfer::send_file(&mut conn, path, ui, timeout).await?;
+        let sent = transfer::send_file(conn, path, ui, timeout).await?;
         total += sent.bytes;
         if let (0, None, Some(key)) = (i, args.peer, conn.peer_key()) {
             ui.note(&format!(
@@ -155,7 +171,7 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
     }
     // Every file is confirmed already; wait for the FIN's acknowledgement so that the receiver
     // sees the end of the session before this process exits.
-    let _ = net::finish(&mut conn).await;
+    let _ = net::finish(conn).await;
     if args.files.len() > 1 {
         let elapsed = started.elapsed();
         ui.result(

@@ -47,10 +47,11 @@ impl Ui {
         Ui { json: true, quiet: true }
     }
 
-    /// A byte progress bar for `len` bytes labelled `label` (hidden with `--json`).
-    pub(crate) fn bar(&self, label: &str, len: u64) -> ProgressBar {
+    /// A byte progress bar for `len` bytes labelled `label` (hidden with `--json`), erased
+    /// from the screen when dropped, so that a transfer cut short leaves no frozen bar.
+    pub(crate) fn bar(&self, label: &str, len: u64) -> Bar {
         if self.json || self.quiet {
-            return ProgressBar::hidden();
+            return Bar(ProgressBar::hidden());
         }
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(10));
         let style = ProgressStyle::with_template(
@@ -60,7 +61,7 @@ impl Ui {
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         bar.set_prefix(truncate(label, 12));
-        bar
+        Bar(bar)
     }
 
     /// A human note on standard error (not shown with `--json`).
@@ -95,6 +96,23 @@ impl Ui {
         } else {
             print_line(human);
         }
+    }
+}
+
+/// A progress bar that clears itself when dropped.
+#[derive(Debug)]
+pub(crate) struct Bar(ProgressBar);
+
+impl std::ops::Deref for Bar {
+    type Target = ProgressBar;
+    fn deref(&self) -> &ProgressBar {
+        &self.0
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
     }
 }
 

@@ -222,3 +222,35 @@ fn bug5_a_connection_lost_mid_send_exits_7() {
     assert_eq!(code, Some(7), "{err}");
     assert!(err.contains("transfer failed: connection lost while sending big.bin"), "{err}");
 }
+
+#[test]
+fn bug3_ctrl_c_on_the_sender_closes_and_the_receiver_says_so_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let (mut recv, addr, key) = receiver(dir.path(), &out);
+    let mut relay =
+        Background::start(&["relay", "--json", "--listen", "127.0.0.1:0", "--to", &addr, "--rate-mbit", "4"]);
+    let relay_addr = relay.json_line()["addr"].as_str().expect("addr").to_owned();
+    let file = dir.path().join("big.bin");
+    std::fs::write(&file, vec![7u8; 4 << 20]).expect("payload");
+    let sender =
+        Background::start(&["send", file.to_str().expect("path"), "--to", &relay_addr, "--peer", &key]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_dir(&out).expect("dir").count() == 0 {
+        assert!(Instant::now() < deadline, "no partial file appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    sender.interrupt();
+    let interrupted = Instant::now();
+    let (code, _) = sender.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(130));
+    // The receiver reports the failure (a JSON event) well before its 30 s idle deadline.
+    let failed = recv.json_line();
+    let failed = if failed["event"] == "connected" { recv.json_line() } else { failed };
+    assert_eq!(failed["event"], "failed", "{failed}");
+    assert!(failed["error"].as_str().is_some_and(|e| e.contains("closed the connection")), "{failed}");
+    assert!(interrupted.elapsed() < Duration::from_secs(5), "{:?}", interrupted.elapsed());
+    assert_eq!(std::fs::read_dir(&out).expect("dir").count(), 0, "a partial file was left");
+}

@@ -39,6 +39,10 @@ pub(crate) trait Link: AsyncRead + AsyncWrite + Unpin + Send {
     fn acknowledged(&self) -> Pending<'_> {
         Box::pin(std::future::ready(Ok(())))
     }
+
+    /// Closes at once: the peer is sent a CLOSE and fails at once instead of waiting for an
+    /// idle timeout (Ctrl-C). Nothing for streams that are not LRP2P connections.
+    fn close(&self) {}
 }
 
 impl Link for tokio::io::DuplexStream {}
@@ -52,6 +56,9 @@ impl Link for lrp2p_tokio::Connection {
     }
     fn acknowledged(&self) -> Pending<'_> {
         Box::pin(lrp2p_tokio::Connection::acknowledged(self))
+    }
+    fn close(&self) {
+        lrp2p_tokio::Connection::close(self);
     }
 }
 
@@ -73,6 +80,9 @@ impl Link for Conn {
     }
     fn acknowledged(&self) -> Pending<'_> {
         (**self).acknowledged()
+    }
+    fn close(&self) {
+        (**self).close();
     }
 }
 
@@ -100,6 +110,9 @@ pub(crate) fn lost_peer(context: &str, e: io::Error) -> crate::error::CliError {
              or a peer that went away)"
         ));
     }
+    if let Some(lrp2p_tokio::Error::PeerClosed { .. }) = lrp2p_tokio::Error::of(&e) {
+        return crate::error::CliError::Transfer(format!("{context}: the peer closed the connection ({e})"));
+    }
     crate::error::CliError::net(context, e)
 }
 
@@ -117,6 +130,9 @@ pub(crate) fn lost_server(context: &str, e: io::Error) -> crate::error::CliError
     }
     if matches!(lrp2p_tokio::Error::of(&e), Some(lrp2p_tokio::Error::HandshakeTimeout)) {
         return crate::error::CliError::Timeout(NO_ANSWER.to_owned());
+    }
+    if let Some(lrp2p_tokio::Error::PeerClosed { .. }) = lrp2p_tokio::Error::of(&e) {
+        return crate::error::CliError::Transfer(format!("{context}: the peer closed the connection ({e})"));
     }
     crate::error::CliError::net(context, e)
 }

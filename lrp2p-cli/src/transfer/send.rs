@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use blake2::Digest as _;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::{HASH_LEN, Hasher, Header, Status, check_name};
 use crate::error::CliError;
@@ -64,7 +64,8 @@ pub(crate) async fn send_file<L: Link>(
 /// Sends `size` bytes from `source` as the file `name`, and waits for the receiver's verdict.
 ///
 /// The verdict is read while the body is still being written, so a receiver that gives up
-/// early (refused header, full disk) stops the sender at once.
+/// early (refused header, full disk) stops the sender at once. The bar counts the body bytes
+/// the receiver has acknowledged, not those handed to the transport (see [`Progress`]).
 pub(crate) async fn send_one<L: Link, R: AsyncRead + Unpin>(
     link: &mut L,
     name: &str,
@@ -75,27 +76,21 @@ pub(crate) async fn send_one<L: Link, R: AsyncRead + Unpin>(
 ) -> Result<Sent, CliError> {
     let started = Instant::now();
     let bar = ui.bar(name, size);
-    let (mut rd, mut wr) = tokio::io::split(&mut *link);
     let header = Header { name: name.to_owned(), size };
-    let body = write_body(&mut wr, &header, source, &bar);
-    tokio::pin!(body);
-    let (status, hash) = tokio::select! {
-        // The receiver's early verdict explains a failed write best: look at it first.
-        biased;
-        early = rd.read_u8() => (early.map_err(|e| lost(name, e))?, None),
-        written = &mut body => match written {
-            Ok(hash) => {
-                let status = tokio::time::timeout(verdict_timeout, rd.read_u8())
-                    .await
-                    .map_err(|_| CliError::Timeout(format!("no verdict from the receiver on {name}")))?
-                    .map_err(|e| lost(name, e))?;
-                (status, Some(hash))
-            }
-            // A receiver that gave up said why just before closing.
-            Err(e) => match tokio::time::timeout(Duration::from_secs(1), rd.read_u8()).await {
-                Ok(Ok(status)) => (status, None),
-                _ => return Err(e),
-            },
+    let encoded = header.encode();
+    let progress = Progress::start(link, encoded.len() as u64, size);
+    let (status, hash) = match write_body(link, &encoded, &header, source, &bar, &progress).await {
+        Ok(Written::Body(hash)) => {
+            let status = verdict(link, name, verdict_timeout, &bar, &progress).await.map_err(|e| {
+                e.unwrap_or_else(|| CliError::Timeout(format!("no verdict from the receiver on {name}")))
+            })?;
+            (status, Some(hash))
+        }
+        Ok(Written::Early(status)) => (status, None),
+        // A receiver that gave up said why just before closing.
+        Err(e) => match tokio::time::timeout(Duration::from_secs(1), link.read_u8()).await {
+            Ok(Ok(status)) => (status, None),
+            _ => return Err(e),
         },
     };
     bar.finish_and_clear();
@@ -112,7 +107,10 @@ pub(crate) async fn send_one<L: Link, R: AsyncRead + Unpin>(
         (Some(Status::HashMismatch), _) => {
             Err(CliError::Transfer(format!("{name}: the receiver's hash did not match; nothing was kept")))
         }
-        (Some(Status::Refused), _) => Err(CliError::Refused(format!("the receiver refused {name}"))),
+        (Some(Status::Refused), _) => Err(CliError::Refused(format!(
+            "the receiver refused {name} (a bad name or size, or an lrp2p speaking another \
+             transfer protocol version: its log says which)"
+        ))),
         (Some(Status::DiskError), _) => Err(CliError::Transfer(format!(
             "{name}: the receiver could not store it (disk full or not writable)"
         ))),
@@ -120,15 +118,114 @@ pub(crate) async fn send_one<L: Link, R: AsyncRead + Unpin>(
     }
 }
 
-/// Writes header, body and hash; returns the hash.
-async fn write_body<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
-    wr: &mut W,
+/// Body bytes the peer has acknowledged: stream bytes written minus those still buffered
+/// unacknowledged, less what the connection carried before this file's body.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Progress {
+    /// Stream bytes written before the body (earlier files and this header), when the link
+    /// has transport statistics.
+    base: Option<u64>,
+    /// The body's size.
+    size: u64,
+}
+
+impl Progress {
+    /// Starts counting before `header_len` header bytes are written.
+    fn start<L: Link>(link: &L, header_len: u64, size: u64) -> Progress {
+        let base = link.link_stats().map(|s| s.stream_bytes_written + header_len);
+        Progress { base, size }
+    }
+
+    /// Body bytes acknowledged now, given `written` body bytes handed to the link (what
+    /// counts for links without statistics).
+    pub(crate) fn acknowledged(&self, stats: Option<lrp2p_proto::ConnectionStats>, written: u64) -> u64 {
+        match (self.base, stats) {
+            (Some(base), Some(s)) => {
+                s.stream_bytes_written.saturating_sub(s.send_buffered).saturating_sub(base).min(self.size)
+            }
+            _ => written.min(self.size),
+        }
+    }
+}
+
+/// How often the bar is refreshed while waiting for acknowledgements.
+const PROGRESS_TICK: Duration = Duration::from_millis(100);
+
+/// Waits for the verdict byte, moving the bar as acknowledgements come; `Err(None)` after
+/// `limit` without one.
+async fn verdict<L: Link>(
+    link: &mut L,
+    name: &str,
+    limit: Duration,
+    bar: &indicatif::ProgressBar,
+    progress: &Progress,
+) -> Result<u8, Option<CliError>> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut byte = [0u8; 1];
+    loop {
+        bar.set_position(progress.acknowledged(link.link_stats(), progress.size));
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => return Err(None),
+            () = tokio::time::sleep(PROGRESS_TICK) => {}
+            // `read` is cancel-safe.
+            n = link.read(&mut byte) => match n {
+                Ok(1) => return Ok(byte[0]),
+                Ok(_) => return Err(Some(lost(name, std::io::ErrorKind::UnexpectedEof.into()))),
+                Err(e) => return Err(Some(lost(name, e))),
+            },
+        }
+    }
+}
+
+/// How writing a file ended.
+enum Written {
+    /// Header, body and hash written; the hash.
+    Body([u8; HASH_LEN]),
+    /// The receiver's verdict came first (it gave up early).
+    Early(u8),
+}
+
+/// Writes `data`, unless the receiver's verdict comes first: `Ok(Some(byte))` then.
+async fn write_watching<L: Link>(link: &mut L, mut data: &[u8], name: &str) -> Result<Option<u8>, CliError> {
+    use std::task::Poll;
+    while !data.is_empty() {
+        let step = std::future::poll_fn(|cx| {
+            let mut byte = [0u8; 1];
+            let mut rb = tokio::io::ReadBuf::new(&mut byte);
+            match std::pin::Pin::new(&mut *link).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) if rb.filled().len() == 1 => return Poll::Ready(Err(Ok(byte[0]))),
+                Poll::Ready(Ok(())) => {
+                    return Poll::Ready(Err(Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof))));
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Err(e))),
+                Poll::Pending => {}
+            }
+            std::pin::Pin::new(&mut *link).poll_write(cx, data).map(Ok)
+        })
+        .await;
+        match step {
+            Ok(Ok(0)) => return Err(lost(name, std::io::ErrorKind::WriteZero.into())),
+            Ok(Ok(n)) => data = &data[n..],
+            Ok(Err(e)) | Err(Err(e)) => return Err(lost(name, e)),
+            Err(Ok(status)) => return Ok(Some(status)),
+        }
+    }
+    Ok(None)
+}
+
+/// Writes header, body and hash; returns the hash, or the verdict that came first.
+async fn write_body<L: Link, R: AsyncRead + Unpin>(
+    link: &mut L,
+    encoded: &[u8],
     header: &Header,
     mut source: R,
     bar: &indicatif::ProgressBar,
-) -> Result<[u8; HASH_LEN], CliError> {
+    progress: &Progress,
+) -> Result<Written, CliError> {
     let name = header.name.as_str();
-    wr.write_all(&header.encode()).await.map_err(|e| lost(name, e))?;
+    if let Some(status) = write_watching(link, encoded, name).await? {
+        return Ok(Written::Early(status));
+    }
     let mut hasher = Hasher::new();
     let mut buf = vec![0u8; CHUNK];
     let mut left = header.size;
@@ -148,14 +245,18 @@ async fn write_body<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
             });
         }
         hasher.update(&buf[..n]);
-        wr.write_all(&buf[..n]).await.map_err(|e| lost(name, e))?;
+        if let Some(status) = write_watching(link, &buf[..n], name).await? {
+            return Ok(Written::Early(status));
+        }
         left -= n as u64;
-        bar.inc(n as u64);
+        bar.set_position(progress.acknowledged(link.link_stats(), header.size - left));
     }
     let hash: [u8; HASH_LEN] = hasher.finalize().into();
-    wr.write_all(&hash).await.map_err(|e| lost(name, e))?;
-    wr.flush().await.map_err(|e| lost(name, e))?;
-    Ok(hash)
+    if let Some(status) = write_watching(link, &hash, name).await? {
+        return Ok(Written::Early(status));
+    }
+    link.flush().await.map_err(|e| lost(name, e))?;
+    Ok(Written::Body(hash))
 }
 
 /// The connection failed while sending `name`: a refusal (exit code 5) or no answer to the
@@ -165,5 +266,27 @@ fn lost(name: &str, e: std::io::Error) -> CliError {
         CliError::Net { context, source } => CliError::Transfer(format!("{context}: {source}")),
         CliError::Timeout(why) if why != crate::net::NO_ANSWER => CliError::Transfer(why),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_counts_acknowledged_bytes_not_buffered_ones() {
+        let mut s = lrp2p_proto::ConnectionStats::default();
+        s.stream_bytes_written = 100;
+        // 100 bytes before the body (earlier files, this header), a 1000-byte body.
+        let p = Progress { base: Some(100), size: 1000 };
+        s.stream_bytes_written = 1100;
+        s.send_buffered = 1000;
+        assert_eq!(p.acknowledged(Some(s), 1000), 0, "all written, nothing acknowledged");
+        s.send_buffered = 400;
+        assert_eq!(p.acknowledged(Some(s), 1000), 600);
+        s.send_buffered = 0;
+        assert_eq!(p.acknowledged(Some(s), 1000), 1000);
+        // A link without statistics counts what it took.
+        assert_eq!(Progress { base: None, size: 1000 }.acknowledged(None, 250), 250);
     }
 }
