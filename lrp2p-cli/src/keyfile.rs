@@ -66,11 +66,13 @@ pub(crate) fn load(path: &Path) -> Result<StaticSecret, CliError> {
             reason: format!("{} bytes is too large for a key file", meta.len()),
         });
     }
-    warn_if_exposed(path, &meta);
     let bytes = std::fs::read(path).map_err(unreadable)?;
     let text = String::from_utf8(bytes)
         .map_err(|_| CliError::KeyMalformed { path: path.to_owned(), reason: "not UTF-8 text".to_owned() })?;
-    parse(&text).map_err(|reason| CliError::KeyMalformed { path: path.to_owned(), reason })
+    let secret = parse(&text).map_err(|reason| CliError::KeyMalformed { path: path.to_owned(), reason })?;
+    // Only a real key is worth the warning.
+    warn_if_exposed(path, &meta);
+    Ok(secret)
 }
 
 /// Warns (as ssh would refuse) when a key file is readable or writable by others than its

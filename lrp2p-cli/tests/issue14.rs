@@ -254,3 +254,35 @@ fn bug3_ctrl_c_on_the_sender_closes_and_the_receiver_says_so_at_once() {
     assert!(interrupted.elapsed() < Duration::from_secs(5), "{:?}", interrupted.elapsed());
     assert_eq!(std::fs::read_dir(&out).expect("dir").count(), 0, "a partial file was left");
 }
+
+#[test]
+fn bug8_perf_server_shows_receiver_figures_and_refuses_file_senders() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server =
+        Background::start(&["perf", "server", "--json", "--listen", "127.0.0.1:0", "--count", "1"]);
+    let ready = server.json_line();
+    let (addr, key) = (ready["addr"].as_str().expect("addr"), ready["public_key"].as_str().expect("key"));
+    let file = dir.path().join("f.bin");
+    std::fs::write(&file, b"hello").expect("write");
+    let out = run(&["send", file.to_str().expect("path"), "--to", addr, "--peer", key]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not a file receiver"), "{}", stderr(&out));
+    let client = run(&["perf", "client", "--to", addr, "--peer", key, "--bytes", "2Mi"]);
+    assert!(client.status.success(), "{}", stderr(&client));
+    // `--count 1`: it exits once the refused session has ended too.
+    let mut rest = String::new();
+    let _ = server.stdout.read_to_string(&mut rest);
+    let (_, err) = server.finish(Duration::from_secs(20));
+    assert!(err.contains("wrong port"), "{err}");
+    let done = rest.lines().find(|l| l.contains("\"done\"")).unwrap_or_else(|| panic!("no result: {rest}"));
+    assert!(done.contains("\"rtt_ms\":null") && done.contains("\"cwnd\":null"), "{done}");
+}
+
+#[test]
+fn bug8_recv_refuses_a_perf_client() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_recv, addr, key) = receiver(dir.path(), dir.path());
+    let client = run(&["perf", "client", "--to", &addr, "--peer", &key, "--bytes", "1Mi"]);
+    assert_eq!(client.status.code(), Some(5), "{}", stderr(&client));
+    assert!(stderr(&client).contains("not a perf server"), "{}", stderr(&client));
+}

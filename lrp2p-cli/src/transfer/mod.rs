@@ -52,6 +52,8 @@ pub(crate) enum Status {
     Refused = 2,
     /// The receiver could not store the file (disk full, permissions).
     DiskError = 3,
+    /// The peer is not a file receiver (a perf server), or the receiver got a perf client.
+    WrongService = 4,
 }
 
 impl Status {
@@ -62,6 +64,7 @@ impl Status {
             1 => Status::HashMismatch,
             2 => Status::Refused,
             3 => Status::DiskError,
+            4 => Status::WrongService,
             _ => return None,
         })
     }
@@ -103,6 +106,9 @@ impl Header {
             return Ok(None);
         }
         r.read_exact(&mut magic[1..]).await?;
+        if magic[..] == crate::perf::HELLO[..4] {
+            return Err(HeaderError::Perf);
+        }
         if magic != MAGIC {
             return Err(HeaderError::Magic);
         }
@@ -135,8 +141,11 @@ pub(crate) enum HeaderError {
     /// Not this protocol.
     #[error("not an lrp2p file transfer (bad magic)")]
     Magic,
+    /// A perf client (`lrp2p perf client` to the wrong port).
+    #[error("a perf client (`lrp2p perf client`), not a file transfer: it has the wrong port")]
+    Perf,
     /// Another protocol version.
-    #[error("unsupported transfer protocol version {0}")]
+    #[error("unsupported transfer protocol version {0} (this lrp2p speaks version 1: upgrade it)")]
     Version(u8),
     /// A name that is not a plain file name.
     #[error("refused file name: {0}")]

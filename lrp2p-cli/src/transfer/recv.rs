@@ -73,7 +73,9 @@ pub(crate) async fn serve<L: Link, S: Sink>(
             Ok(None) => break,
             Err(HeaderError::Io(e)) => return Err(net::lost_peer("connection lost in a file header", e)),
             Err(e) => {
-                verdict(link, Status::Refused, idle.min(net::FINISH_TIMEOUT)).await;
+                let status =
+                    if matches!(e, HeaderError::Perf) { Status::WrongService } else { Status::Refused };
+                verdict(link, status, idle.min(net::FINISH_TIMEOUT)).await;
                 return Err(CliError::Refused(format!("peer sent a bad header: {e}")));
             }
         };

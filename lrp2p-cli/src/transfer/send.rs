@@ -111,6 +111,9 @@ pub(crate) async fn send_one<L: Link, R: AsyncRead + Unpin>(
             "the receiver refused {name} (a bad name or size, or an lrp2p speaking another \
              transfer protocol version: its log says which)"
         ))),
+        (Some(Status::WrongService), _) => Err(CliError::Refused(
+            "the peer is not a file receiver (a perf server?): check the address".to_owned(),
+        )),
         (Some(Status::DiskError), _) => Err(CliError::Transfer(format!(
             "{name}: the receiver could not store it (disk full or not writable)"
         ))),
