@@ -85,6 +85,11 @@ pub(crate) struct RecvArgs {
     /// Directory to save files in.
     #[arg(long, default_value = ".")]
     pub(crate) out: PathBuf,
+    /// Write the received bytes to standard output instead (reports go to standard error);
+    /// serves one sender (`--count 1` unless given), whose bytes are written as they arrive
+    /// (a hash mismatch is reported after them, exit code 7).
+    #[arg(long)]
+    pub(crate) stdout: bool,
     /// Accept only these peers' public keys (repeatable).
     #[arg(long, num_args = 1.., value_parser = parse_public_key)]
     pub(crate) allow: Vec<PublicKey>,
@@ -104,9 +109,13 @@ pub(crate) struct RecvArgs {
 /// `lrp2p send`.
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {
-    /// Files to send.
+    /// Files to send; `-` reads standard input (stored in a temporary file first, as the
+    /// size goes in the header) and sends it as `--name`.
     #[arg(required = true)]
     pub(crate) files: Vec<PathBuf>,
+    /// The name the receiver is given for standard input (`-`).
+    #[arg(long, default_value = "stdin")]
+    pub(crate) name: String,
     /// The receiver's address, HOST:PORT (a name such as `localhost:7000` is resolved).
     #[arg(long, value_parser = parse_host_port)]
     pub(crate) to: SocketAddr,

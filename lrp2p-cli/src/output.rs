@@ -14,6 +14,16 @@ use serde::Serialize;
 /// with exit code 8 even though its work succeeded (see [`stdout_failure`]).
 static STDOUT_FAILED: OnceLock<std::io::ErrorKind> = OnceLock::new();
 
+/// Writes `text` and a newline to standard error (`to_stderr`) or output, remembering a
+/// failure of standard output.
+fn print_to(text: &str, to_stderr: bool) {
+    if to_stderr {
+        let _ = writeln!(std::io::stderr(), "{text}");
+    } else {
+        print_line(text);
+    }
+}
+
 /// Writes `text` and a newline to standard output and flushes, remembering a failure.
 fn print_line(text: &str) {
     let mut out = std::io::stdout().lock();
@@ -34,17 +44,19 @@ pub(crate) struct Ui {
     pub(crate) json: bool,
     /// No output at all (tests and in-process peers that the user does not watch).
     pub(crate) quiet: bool,
+    /// Reports go to standard error: standard output carries data (`recv --stdout`).
+    pub(crate) stderr_only: bool,
 }
 
 impl Ui {
     /// A reporter for `--json` or not.
     pub(crate) fn new(json: bool) -> Ui {
-        Ui { json, quiet: false }
+        Ui { json, quiet: false, stderr_only: false }
     }
 
     /// A reporter that shows nothing.
     pub(crate) fn quiet() -> Ui {
-        Ui { json: true, quiet: true }
+        Ui { json: true, quiet: true, stderr_only: false }
     }
 
     /// A byte progress bar for `len` bytes labelled `label` (hidden with `--json`), erased
@@ -74,7 +86,7 @@ impl Ui {
     /// A human report line on standard output (not shown with `--json`).
     pub(crate) fn line(&self, text: &str) {
         if !self.json && !self.quiet {
-            print_line(text);
+            print_to(text, self.stderr_only);
         }
     }
 
@@ -92,9 +104,9 @@ impl Ui {
         }
         if self.json {
             let line = serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
-            print_line(&line);
+            print_to(&line, self.stderr_only);
         } else {
-            print_line(human);
+            print_to(human, self.stderr_only);
         }
     }
 }

@@ -286,3 +286,63 @@ fn bug8_recv_refuses_a_perf_client() {
     assert_eq!(client.status.code(), Some(5), "{}", stderr(&client));
     assert!(stderr(&client).contains("not a perf server"), "{}", stderr(&client));
 }
+
+#[test]
+fn stdin_to_stdout_end_to_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("recv.key");
+    keygen(&key);
+    let mut recv = Command::new(BIN)
+        .args(["recv", "--json", "--stdout", "--listen", "127.0.0.1:0", "--key", key.to_str().expect("path")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn recv");
+    // With --stdout the reports, the listening event included, go to standard error.
+    let mut errors = BufReader::new(recv.stderr.take().expect("stderr"));
+    // Drain standard output as it comes (a full pipe would stall the receiver).
+    let mut stdout = recv.stdout.take().expect("stdout");
+    let collected = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = stdout.read_to_end(&mut all);
+        all
+    });
+    let mut line = String::new();
+    errors.read_line(&mut line).expect("read");
+    let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let (addr, pk) = (ready["addr"].as_str().expect("addr"), ready["public_key"].as_str().expect("key"));
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let input = dir.path().join("in.bin");
+    std::fs::write(&input, &data).expect("write");
+    let sent = run_to_with_stdin(&["send", "-", "--name", "piped.bin", "--to", addr, "--peer", pk], &input);
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while recv.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "recv --stdout did not stop after one sender");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(recv.wait().expect("wait").code(), Some(0));
+    let got = collected.join().expect("reader");
+    assert!(got == data, "standard output differs: {} bytes", got.len());
+}
+
+/// Runs `lrp2p args…` with standard input from `input`, within 30 s.
+fn run_to_with_stdin(args: &[&str], input: &Path) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::from(std::fs::File::open(input).expect("input")))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn lrp2p");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("lrp2p {args:?} did not finish in time");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}

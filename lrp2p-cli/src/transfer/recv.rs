@@ -319,6 +319,33 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// Writes bodies to standard output as they arrive (`recv --stdout`): nothing can be taken
+/// back, so a body whose hash then fails is reported (exit code 7) after its bytes.
+#[derive(Debug)]
+pub(crate) struct StdoutSink(tokio::io::Stdout);
+
+impl StdoutSink {
+    /// A sink on this process's standard output.
+    pub(crate) fn new() -> StdoutSink {
+        StdoutSink(tokio::io::stdout())
+    }
+}
+
+impl Sink for StdoutSink {
+    async fn open(&mut self, _header: &Header) -> io::Result<()> {
+        Ok(())
+    }
+    async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.0.write_all(data).await
+    }
+    async fn commit(&mut self) -> io::Result<Option<PathBuf>> {
+        self.0.flush().await.map(|()| None)
+    }
+    async fn abort(&mut self) {
+        let _ = self.0.flush().await;
+    }
+}
+
 /// Hashes and counts bodies, storing nothing (for `demo`).
 #[derive(Debug, Default)]
 pub(crate) struct DiscardSink {
