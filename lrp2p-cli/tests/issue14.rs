@@ -346,3 +346,27 @@ fn run_to_with_stdin(args: &[&str], input: &Path) -> Output {
     }
     child.wait_with_output().expect("output")
 }
+
+#[cfg(unix)]
+#[test]
+fn send_dir_keeps_the_tree_and_empty_dirs_and_skips_links() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let (recv, addr, key) = receiver(dir.path(), &out);
+    let root = dir.path().join("photos");
+    std::fs::create_dir_all(root.join("2026/12")).expect("dirs");
+    std::fs::create_dir_all(root.join("empty")).expect("empty");
+    std::fs::write(root.join("2026/12/a.jpg"), vec![1u8; 200_000]).expect("a");
+    std::fs::write(root.join("notes.txt"), b"notes").expect("notes");
+    std::os::unix::fs::symlink("/etc/passwd", root.join("passwd")).expect("symlink");
+    let sent = run(&["send", root.to_str().expect("path"), "--to", &addr, "--peer", &key]);
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    assert!(stderr(&sent).contains("1 symbolic links or special files"), "{}", stderr(&sent));
+    let got = out.join("photos");
+    assert_eq!(std::fs::read(got.join("2026/12/a.jpg")).expect("a"), vec![1u8; 200_000]);
+    assert_eq!(std::fs::read(got.join("notes.txt")).expect("notes"), b"notes");
+    assert!(got.join("empty").is_dir());
+    assert!(std::fs::symlink_metadata(got.join("passwd")).is_err(), "a link was followed");
+    drop(recv);
+}

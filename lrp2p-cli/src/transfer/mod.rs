@@ -8,6 +8,14 @@
 //! BLAKE2b-256 of the body (32)
 //! ```
 //!
+//! Version 2 (`send DIR`) adds a kind byte after the version (0 file, 1 directory) and allows
+//! relative paths: `/`-separated components, each checked as a plain name (so no `..`, no
+//! absolute path, no dotfiles), at most [`MAX_PATH`] bytes. A directory entry has size 0 and
+//! the empty body's hash; the receiver creates it (that is how empty directories are kept)
+//! and never follows a symbolic link it finds on the way. Plain files are still sent as
+//! version 1, so an older receiver takes them and refuses folder entries ("unsupported
+//! transfer protocol version 2").
+//!
 //! and receiver → sender one status byte ([`Status`]). After an `Ok` the sender may send the
 //! next file's header, or half-close: end of stream at a header boundary ends the session.
 //! Any other status ends the session. Names are plain file names: no path separators, no
@@ -17,9 +25,10 @@
 
 mod recv;
 mod send;
+pub(crate) mod tree;
 
 pub(crate) use recv::{DirSink, DiscardSink, IDLE, Received, StdoutSink, serve};
-pub(crate) use send::{Sent, send_file, send_one};
+pub(crate) use send::{Sent, send_entry, send_file, send_one};
 
 use blake2::Blake2b;
 use blake2::digest::consts::U32;
@@ -29,6 +38,10 @@ use tokio::io::{AsyncRead, AsyncReadExt as _};
 pub(crate) const MAGIC: [u8; 4] = *b"LRPF";
 /// The protocol version this tool speaks.
 pub(crate) const VERSION: u8 = 1;
+/// The version with kinds and relative paths (`send DIR`).
+pub(crate) const VERSION_PATHS: u8 = 2;
+/// Longest relative path of version 2, in bytes.
+pub(crate) const MAX_PATH: usize = 1024;
 /// Longest file name, in bytes. The file-system limit is 255 bytes, and the receiver also
 /// creates `.NAME.partial-` + 16 hex digits (26 bytes more) and `STEM (999).EXT` (6 more):
 /// 200 keeps both well under it.
@@ -77,6 +90,8 @@ pub(crate) struct Header {
     pub(crate) name: String,
     /// Body length in bytes.
     pub(crate) size: u64,
+    /// A directory entry (version 2), not a file.
+    pub(crate) dir: bool,
 }
 
 impl Header {
@@ -84,9 +99,14 @@ impl Header {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let name = self.name.as_bytes();
         let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
-        let mut out = Vec::with_capacity(4 + 1 + 2 + name.len() + 8);
+        let mut out = Vec::with_capacity(4 + 2 + 2 + name.len() + 8);
         out.extend_from_slice(&MAGIC);
-        out.push(VERSION);
+        if self.dir || self.name.contains('/') {
+            out.push(VERSION_PATHS);
+            out.push(u8::from(self.dir));
+        } else {
+            out.push(VERSION);
+        }
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&name[..usize::from(len)]);
         out.extend_from_slice(&self.size.to_be_bytes());
@@ -113,22 +133,29 @@ impl Header {
             return Err(HeaderError::Magic);
         }
         let version = r.read_u8().await?;
-        if version != VERSION {
-            return Err(HeaderError::Version(version));
-        }
+        let dir = match version {
+            VERSION => false,
+            VERSION_PATHS => match r.read_u8().await? {
+                0 => false,
+                1 => true,
+                k => return Err(HeaderError::Name(format!("unknown entry kind {k}"))),
+            },
+            _ => return Err(HeaderError::Version(version)),
+        };
+        let limit = if version == VERSION { MAX_NAME } else { MAX_PATH };
         let len = usize::from(r.read_u16().await?);
-        if len > MAX_NAME {
-            return Err(HeaderError::Name(format!("{len} bytes long, the limit is {MAX_NAME}")));
+        if len > limit {
+            return Err(HeaderError::Name(format!("{len} bytes long, the limit is {limit}")));
         }
         let mut name = vec![0u8; len];
         r.read_exact(&mut name).await?;
         let name = String::from_utf8(name).map_err(|_| HeaderError::Name("not UTF-8".to_owned()))?;
-        check_name(&name).map_err(HeaderError::Name)?;
+        if version == VERSION { check_name(&name) } else { check_path(&name) }.map_err(HeaderError::Name)?;
         let size = r.read_u64().await?;
-        if size > max_size {
+        if size > max_size || (dir && size != 0) {
             return Err(HeaderError::Size(size));
         }
-        Ok(Some(Header { name, size }))
+        Ok(Some(Header { name, size, dir }))
     }
 }
 
@@ -145,7 +172,7 @@ pub(crate) enum HeaderError {
     #[error("a perf client (`lrp2p perf client`), not a file transfer: it has the wrong port")]
     Perf,
     /// Another protocol version.
-    #[error("unsupported transfer protocol version {0} (this lrp2p speaks version 1: upgrade it)")]
+    #[error("unsupported transfer protocol version {0} (this lrp2p speaks versions 1 and 2: upgrade it)")]
     Version(u8),
     /// A name that is not a plain file name.
     #[error("refused file name: {0}")]
@@ -173,6 +200,14 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
         return Err(format!("`{}` contains control characters", name.escape_debug()));
     }
     Ok(())
+}
+
+/// Checks a relative path of version 2: `/`-separated components, each a plain name.
+pub(crate) fn check_path(path: &str) -> Result<(), String> {
+    if path.len() > MAX_PATH {
+        return Err(format!("{} bytes long, the limit is {MAX_PATH}", path.len()));
+    }
+    path.split('/').try_for_each(check_name)
 }
 
 /// Lowercase hex of a hash, for summaries.

@@ -185,6 +185,10 @@ pub(crate) struct DirSink {
     dir: PathBuf,
     /// The file being received: its name, temporary path and handle.
     current: Option<(String, PathBuf, tokio::fs::File)>,
+    /// The directory the current file goes in (`dir` or one below it, version 2).
+    parent: PathBuf,
+    /// The directory entry just created (version 2), reported at its commit.
+    made_dir: Option<PathBuf>,
 }
 
 impl DirSink {
@@ -199,8 +203,27 @@ impl DirSink {
             });
         }
         probe_writable(dir)?;
-        Ok(DirSink { dir: dir.to_owned(), current: None })
+        Ok(DirSink { dir: dir.to_owned(), current: None, parent: dir.to_owned(), made_dir: None })
     }
+}
+
+/// Creates `root/parts…` one component at a time, never through a symbolic link (one found
+/// on the way is an error, as is a file); returns the directory.
+fn make_dirs(root: &Path, parts: &[&str]) -> io::Result<PathBuf> {
+    let mut path = root.to_owned();
+    for part in parts {
+        path.push(part);
+        match std::fs::create_dir(&path) {
+            Ok(()) => continue,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        // `symlink_metadata` does not follow a link: a link is not a directory here.
+        if !std::fs::symlink_metadata(&path)?.is_dir() {
+            return Err(io::Error::other(format!("{} exists and is not a directory", path.display())));
+        }
+    }
+    Ok(path)
 }
 
 /// Proves that files can be created in `dir` by creating (and removing) an empty one, so
@@ -219,11 +242,21 @@ fn probe_writable(dir: &Path) -> Result<(), CliError> {
 impl Sink for DirSink {
     async fn open(&mut self, header: &Header) -> io::Result<()> {
         self.abort().await;
+        self.made_dir = None;
+        // Names were checked component by component (no `..`, no dotfiles).
+        let mut parts: Vec<&str> = header.name.split('/').collect();
+        if header.dir {
+            let made = make_dirs(&self.dir, &parts)?;
+            self.made_dir = Some(made);
+            return Ok(());
+        }
+        let leaf = parts.pop().unwrap_or_default().to_owned();
+        self.parent = make_dirs(&self.dir, &parts)?;
         for _ in 0..16 {
-            let tmp = self.dir.join(format!(".{}.partial-{:016x}", header.name, rand_core::OsRng.next_u64()));
+            let tmp = self.parent.join(format!(".{leaf}.partial-{:016x}", rand_core::OsRng.next_u64()));
             match tokio::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).await {
                 Ok(file) => {
-                    self.current = Some((header.name.clone(), tmp, file));
+                    self.current = Some((leaf.clone(), tmp, file));
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -241,6 +274,9 @@ impl Sink for DirSink {
     }
 
     async fn commit(&mut self) -> io::Result<Option<PathBuf>> {
+        if let Some(made) = self.made_dir.take() {
+            return Ok(Some(made));
+        }
         let Some((name, tmp, mut file)) = self.current.take() else {
             return Err(io::Error::other("no file open"));
         };
@@ -248,7 +284,7 @@ impl Sink for DirSink {
             file.flush().await?;
             file.sync_all().await?;
             drop(file);
-            let dir = self.dir.clone();
+            let dir = self.parent.clone();
             let tmp = tmp.clone();
             tokio::task::spawn_blocking(move || place(&dir, &name, &tmp)).await.map_err(io::Error::other)?
         }
@@ -383,7 +419,7 @@ mod tests {
     async fn a_dropped_sink_removes_its_partial_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut sink = DirSink::new(dir.path()).expect("sink");
-        sink.open(&Header { name: "x".to_owned(), size: 3 }).await.expect("open");
+        sink.open(&Header { name: "x".to_owned(), size: 3, dir: false }).await.expect("open");
         sink.write(b"abc").await.expect("write");
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
         drop(sink);

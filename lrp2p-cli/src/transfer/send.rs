@@ -74,9 +74,21 @@ pub(crate) async fn send_one<L: Link, R: AsyncRead + Unpin>(
     ui: &Ui,
     verdict_timeout: Duration,
 ) -> Result<Sent, CliError> {
+    send_entry(link, Header { name: name.to_owned(), size, dir: false }, source, ui, verdict_timeout).await
+}
+
+/// Sends one entry (a file, or with `header.dir` a directory: no body) and waits for the
+/// receiver's verdict; see [`send_one`].
+pub(crate) async fn send_entry<L: Link, R: AsyncRead + Unpin>(
+    link: &mut L,
+    header: Header,
+    source: R,
+    ui: &Ui,
+    verdict_timeout: Duration,
+) -> Result<Sent, CliError> {
+    let (name, size) = (header.name.as_str(), header.size);
     let started = Instant::now();
     let bar = ui.bar(name, size);
-    let header = Header { name: name.to_owned(), size };
     let encoded = header.encode();
     let progress = Progress::start(link, encoded.len() as u64, size);
     let (status, hash) = match write_body(link, &encoded, &header, source, &bar, &progress).await {

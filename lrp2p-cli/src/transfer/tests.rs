@@ -77,7 +77,7 @@ async fn raw_exchange(bytes: Vec<u8>) -> (Result<Vec<Received>, CliError>, Optio
 
 fn frame(name: &str, body: &[u8], hash_of: &[u8]) -> Vec<u8> {
     use blake2::Digest as _;
-    let mut out = Header { name: name.to_owned(), size: body.len() as u64 }.encode();
+    let mut out = Header { name: name.to_owned(), size: body.len() as u64, dir: false }.encode();
     out.extend_from_slice(body);
     out.extend_from_slice(&Hasher::digest(hash_of));
     out
@@ -246,7 +246,7 @@ async fn refused_header_stops_the_sender() {
 
 #[test]
 fn header_round_trip() {
-    let h = Header { name: "x.tar.gz".to_owned(), size: 1 << 33 };
+    let h = Header { name: "x.tar.gz".to_owned(), size: 1 << 33, dir: false };
     let bytes = h.encode();
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
     let back = rt.block_on(Header::read(&mut &bytes[..], MAX_SIZE)).expect("read");
