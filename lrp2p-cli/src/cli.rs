@@ -113,6 +113,10 @@ pub(crate) struct SendArgs {
     /// size goes in the header) and sends it as `--name`.
     #[arg(required = true)]
     pub(crate) files: Vec<PathBuf>,
+    /// Resumable files: the receiver keeps what it got of an interrupted transfer, and the
+    /// next `send --resume` of the same file (name, size, hash) sends only the rest.
+    #[arg(long)]
+    pub(crate) resume: bool,
     /// The name the receiver is given for standard input (`-`).
     #[arg(long, default_value = "stdin")]
     pub(crate) name: String,

@@ -174,7 +174,7 @@ async fn send_all(args: &SendArgs, conn: &mut net::Conn, ui: &Ui, timeout: Durat
                 .map_err(|e| CliError::Input { path: "--name".into(), source: std::io::Error::other(e) })?;
             transfer::send_one(conn, &args.name, size, file, ui, timeout).await?
         } else {
-            transfer::send_file(conn, path, ui, timeout).await?
+            transfer::send_file(conn, path, ui, timeout, args.resume).await?
         };
         total += sent.bytes;
         if let (0, None, Some(key)) = (i, args.peer, conn.peer_key()) {
@@ -227,12 +227,12 @@ async fn send_tree(conn: &mut net::Conn, root: &Path, ui: &Ui, timeout: Duration
     for entry in &entries {
         let input = |source| CliError::Input { path: entry.path.clone(), source };
         let sent = if entry.dir {
-            let header = transfer::Header { name: entry.rel.clone(), size: 0, dir: true };
+            let header = transfer::Header { name: entry.rel.clone(), size: 0, dir: true, resume: None };
             transfer::send_entry(conn, header, tokio::io::empty(), ui, timeout).await?
         } else {
             let file = tokio::fs::File::open(&entry.path).await.map_err(input)?;
             let size = file.metadata().await.map_err(input)?.len();
-            let header = transfer::Header { name: entry.rel.clone(), size, dir: false };
+            let header = transfer::Header { name: entry.rel.clone(), size, dir: false, resume: None };
             files += 1;
             transfer::send_entry(conn, header, file, ui, timeout).await?
         };

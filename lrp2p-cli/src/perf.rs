@@ -554,7 +554,7 @@ mod tests {
     async fn the_server_refuses_a_file_transfer_and_says_so() {
         use tokio::io::AsyncWriteExt as _;
         let (mut a, mut b) = tokio::io::duplex(64 * 1024);
-        let header = crate::transfer::Header { name: "f".to_owned(), size: 3, dir: false };
+        let header = crate::transfer::Header { name: "f".to_owned(), size: 3, dir: false, resume: None };
         a.write_all(&header.encode()).await.expect("write");
         let err =
             run_server(&mut b, Duration::from_secs(5), LIMIT, "", &Ui::quiet()).await.expect_err("refused");

@@ -370,3 +370,80 @@ fn send_dir_keeps_the_tree_and_empty_dirs_and_skips_links() {
     assert!(std::fs::symlink_metadata(got.join("passwd")).is_err(), "a link was followed");
     drop(recv);
 }
+
+#[test]
+fn resume_after_the_sender_is_killed_at_half_sends_only_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let key = dir.path().join("recv.key");
+    keygen(&key);
+    let k = key.to_str().expect("path");
+    let o = out.to_str().expect("path");
+    let mut recv = Background::start(&[
+        "recv",
+        "--json",
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        k,
+        "--out",
+        o,
+        "--idle-secs",
+        "2",
+    ]);
+    let ready = recv.json_line();
+    let (addr, pk) = (
+        ready["addr"].as_str().expect("addr").to_owned(),
+        ready["public_key"].as_str().expect("key").to_owned(),
+    );
+    let mut relay =
+        Background::start(&["relay", "--json", "--listen", "127.0.0.1:0", "--to", &addr, "--rate-mbit", "4"]);
+    let relay_addr = relay.json_line()["addr"].as_str().expect("addr").to_owned();
+    let data: Vec<u8> = (0..(4u32 << 20)).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let file = dir.path().join("big.bin");
+    std::fs::write(&file, &data).expect("payload");
+    let f = file.to_str().expect("path");
+    let sender = Background::start(&["send", f, "--resume", "--to", &relay_addr, "--peer", &pk]);
+    // Kill the sender once the receiver holds half the file.
+    let size_on_disk = || -> u64 {
+        std::fs::read_dir(&out)
+            .expect("dir")
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while size_on_disk() < 2 << 20 {
+        assert!(Instant::now() < deadline, "the transfer did not reach half");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(sender);
+    // The receiver drops the silent sender after 2 s and keeps what it holds.
+    let dropped = recv.json_line();
+    let dropped = if dropped["event"] == "connected" { recv.json_line() } else { dropped };
+    assert_eq!(dropped["event"], "dropped", "{dropped}");
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.len() == 1 && names[0].starts_with(".big.bin.resume-"), "{names:?}");
+    // Again, straight to the receiver: only the rest is sent.
+    let again = run(&["--json", "send", f, "--resume", "--to", &addr, "--peer", &pk]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let sent: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&again.stdout).lines().next().expect("a line"))
+            .expect("json");
+    let resumed = sent["file"]["resumed_from"].as_u64().expect("resumed_from");
+    // What was in flight at the kill arrived too: at least half, never all.
+    assert!((2 << 20..4 << 20).contains(&resumed), "resumed from {resumed}");
+    assert!(std::fs::read(out.join("big.bin")).expect("received") == data, "content differs");
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["big.bin"]);
+}

@@ -16,6 +16,13 @@
 //! version 1, so an older receiver takes them and refuses folder entries ("unsupported
 //! transfer protocol version 2").
 //!
+//! Kind 2 (`send --resume`) is a resumable file: the header ends with the whole body's
+//! BLAKE2b-256, and the receiver answers it at once with status `Ok` and the number of body
+//! bytes it already holds (u64 BE) from an interrupted transfer of the same name, size and
+//! hash; the sender then sends only the rest. The final hash covers the whole file, the part
+//! held included, so a prefix that does not match fails the transfer as usual (and is
+//! discarded). An interrupted resumable file is kept as `.NAME.resume-HASH16` for next time.
+//!
 //! and receiver → sender one status byte ([`Status`]). After an `Ok` the sender may send the
 //! next file's header, or half-close: end of stream at a header boundary ends the session.
 //! Any other status ends the session. Names are plain file names: no path separators, no
@@ -92,6 +99,8 @@ pub(crate) struct Header {
     pub(crate) size: u64,
     /// A directory entry (version 2), not a file.
     pub(crate) dir: bool,
+    /// A resumable file (version 2, kind 2): the whole body's hash, sent ahead.
+    pub(crate) resume: Option<[u8; HASH_LEN]>,
 }
 
 impl Header {
@@ -101,15 +110,18 @@ impl Header {
         let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
         let mut out = Vec::with_capacity(4 + 2 + 2 + name.len() + 8);
         out.extend_from_slice(&MAGIC);
-        if self.dir || self.name.contains('/') {
+        if self.dir || self.resume.is_some() || self.name.contains('/') {
             out.push(VERSION_PATHS);
-            out.push(u8::from(self.dir));
+            out.push(if self.resume.is_some() { 2 } else { u8::from(self.dir) });
         } else {
             out.push(VERSION);
         }
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&name[..usize::from(len)]);
         out.extend_from_slice(&self.size.to_be_bytes());
+        if let Some(hash) = &self.resume {
+            out.extend_from_slice(hash);
+        }
         out
     }
 
@@ -133,11 +145,12 @@ impl Header {
             return Err(HeaderError::Magic);
         }
         let version = r.read_u8().await?;
-        let dir = match version {
-            VERSION => false,
+        let (dir, resumable) = match version {
+            VERSION => (false, false),
             VERSION_PATHS => match r.read_u8().await? {
-                0 => false,
-                1 => true,
+                0 => (false, false),
+                1 => (true, false),
+                2 => (false, true),
                 k => return Err(HeaderError::Name(format!("unknown entry kind {k}"))),
             },
             _ => return Err(HeaderError::Version(version)),
@@ -155,7 +168,13 @@ impl Header {
         if size > max_size || (dir && size != 0) {
             return Err(HeaderError::Size(size));
         }
-        Ok(Some(Header { name, size, dir }))
+        let mut resume = None;
+        if resumable {
+            let mut hash = [0u8; HASH_LEN];
+            r.read_exact(&mut hash).await?;
+            resume = Some(hash);
+        }
+        Ok(Some(Header { name, size, dir, resume }))
     }
 }
 

@@ -20,14 +20,18 @@ use crate::output::Ui;
 /// Where received bodies go.
 #[allow(async_fn_in_trait)]
 pub(crate) trait Sink {
-    /// Starts a file.
-    async fn open(&mut self, header: &Header) -> io::Result<()>;
+    /// Starts a file; returns the body bytes already held (a resumed file, see the protocol)
+    /// and the hash state over them.
+    async fn open(&mut self, header: &Header) -> io::Result<(u64, Hasher)>;
     /// Appends body bytes.
     async fn write(&mut self, data: &[u8]) -> io::Result<()>;
     /// The hash matched: make the file durable and visible; returns where it went.
     async fn commit(&mut self) -> io::Result<Option<PathBuf>>;
-    /// The file failed: remove every trace of it.
+    /// The file failed: remove every trace of it (a resumable file cut short is kept,
+    /// unless [`Sink::discard`] was called).
     async fn abort(&mut self);
+    /// What was received is wrong (hash mismatch): keep nothing of it, resumable or not.
+    fn discard(&mut self) {}
 }
 
 /// One file received and verified.
@@ -130,11 +134,17 @@ async fn receive_body<L: Link, S: Sink>(
     let storage =
         |e: io::Error| (Some(Status::DiskError), CliError::Output { path: PathBuf::from(name), source: e });
     let lost = |e: io::Error| (None, net::lost_peer(&format!("connection lost while receiving {name}"), e));
-    sink.open(header).await.map_err(storage)?;
+    let (held, mut hasher) = sink.open(header).await.map_err(storage)?;
+    if header.resume.is_some() {
+        let mut answer = vec![Status::Ok as u8];
+        answer.extend_from_slice(&held.to_be_bytes());
+        link.write_all(&answer).await.map_err(lost)?;
+        link.flush().await.map_err(lost)?;
+    }
     let bar = ui.bar(name, header.size);
-    let mut hasher = Hasher::new();
+    bar.set_position(held);
     let mut buf = vec![0u8; 64 * 1024];
-    let mut left = header.size;
+    let mut left = header.size - held;
     while left > 0 {
         let want = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
         let n = tokio::time::timeout(idle, link.read(&mut buf[..want]))
@@ -160,7 +170,8 @@ async fn receive_body<L: Link, S: Sink>(
         .map_err(|_| (None, idle_error(idle, name)))?
         .map_err(lost)?;
     let hash: [u8; HASH_LEN] = hasher.finalize().into();
-    if hash != trailer {
+    if hash != trailer || header.resume.is_some_and(|h| h != trailer) {
+        sink.discard();
         return Err((
             Some(Status::HashMismatch),
             CliError::Transfer(format!("{name}: hash mismatch, the file was discarded")),
@@ -185,6 +196,8 @@ pub(crate) struct DirSink {
     dir: PathBuf,
     /// The file being received: its name, temporary path and handle.
     current: Option<(String, PathBuf, tokio::fs::File)>,
+    /// Where the current file is kept if it is cut short (a resumable one).
+    keep: Option<PathBuf>,
     /// The directory the current file goes in (`dir` or one below it, version 2).
     parent: PathBuf,
     /// The directory entry just created (version 2), reported at its commit.
@@ -203,7 +216,7 @@ impl DirSink {
             });
         }
         probe_writable(dir)?;
-        Ok(DirSink { dir: dir.to_owned(), current: None, parent: dir.to_owned(), made_dir: None })
+        Ok(DirSink { dir: dir.to_owned(), current: None, keep: None, parent: dir.to_owned(), made_dir: None })
     }
 }
 
@@ -240,7 +253,7 @@ fn probe_writable(dir: &Path) -> Result<(), CliError> {
 }
 
 impl Sink for DirSink {
-    async fn open(&mut self, header: &Header) -> io::Result<()> {
+    async fn open(&mut self, header: &Header) -> io::Result<(u64, Hasher)> {
         self.abort().await;
         self.made_dir = None;
         // Names were checked component by component (no `..`, no dotfiles).
@@ -248,16 +261,19 @@ impl Sink for DirSink {
         if header.dir {
             let made = make_dirs(&self.dir, &parts)?;
             self.made_dir = Some(made);
-            return Ok(());
+            return Ok((0, Hasher::new()));
         }
         let leaf = parts.pop().unwrap_or_default().to_owned();
         self.parent = make_dirs(&self.dir, &parts)?;
+        if let Some(hash) = &header.resume {
+            return self.open_resumable(&leaf, header.size, hash).await;
+        }
         for _ in 0..16 {
             let tmp = self.parent.join(format!(".{leaf}.partial-{:016x}", rand_core::OsRng.next_u64()));
             match tokio::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).await {
                 Ok(file) => {
                     self.current = Some((leaf.clone(), tmp, file));
-                    return Ok(());
+                    return Ok((0, Hasher::new()));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
@@ -277,6 +293,7 @@ impl Sink for DirSink {
         if let Some(made) = self.made_dir.take() {
             return Ok(Some(made));
         }
+        self.keep = None;
         let Some((name, tmp, mut file)) = self.current.take() else {
             return Err(io::Error::other("no file open"));
         };
@@ -296,20 +313,74 @@ impl Sink for DirSink {
     }
 
     async fn abort(&mut self) {
+        self.drop_current();
+    }
+
+    fn discard(&mut self) {
+        self.forget_kept();
+    }
+}
+
+impl DirSink {
+    /// Forgets where a resumable file would be kept: it is deleted instead.
+    fn forget_kept(&mut self) {
+        self.keep = None;
+    }
+
+    /// Ends the current file: a resumable one is kept under its resume name, any other
+    /// deleted.
+    fn drop_current(&mut self) {
         if let Some((_, tmp, file)) = self.current.take() {
-            drop(file);
-            let _ = tokio::fs::remove_file(&tmp).await;
+            let _ = file.try_into_std().map(|f| f.sync_all());
+            match self.keep.take() {
+                Some(keep) if std::fs::rename(&tmp, &keep).is_ok() => {}
+                _ => {
+                    let _ = std::fs::remove_file(tmp);
+                }
+            }
         }
+    }
+
+    /// Opens a resumable file: takes over the kept part of an earlier transfer of the same
+    /// name, size and hash (renamed to a fresh temporary name, so no concurrent session
+    /// shares it), hashing what it holds; else starts empty.
+    async fn open_resumable(
+        &mut self,
+        leaf: &str,
+        size: u64,
+        hash: &[u8; HASH_LEN],
+    ) -> io::Result<(u64, Hasher)> {
+        use tokio::io::AsyncSeekExt as _;
+        let keep = self.parent.join(format!(".{leaf}.resume-{}", &super::hex(hash)[..16]));
+        let tmp = self.parent.join(format!(".{leaf}.partial-{:016x}", rand_core::OsRng.next_u64()));
+        let claimed = tokio::fs::rename(&keep, &tmp).await.is_ok();
+        let mut file =
+            tokio::fs::OpenOptions::new().read(true).write(true).create(!claimed).open(&tmp).await?;
+        let mut hasher = Hasher::new();
+        let mut held = 0u64;
+        let mut buf = vec![0u8; 64 * 1024];
+        while held < size {
+            let want = usize::try_from(size - held).map_or(buf.len(), |l| l.min(buf.len()));
+            let n = file.read(&mut buf[..want]).await?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            held += n as u64;
+        }
+        file.set_len(held).await?;
+        file.seek(std::io::SeekFrom::Start(held)).await?;
+        self.current = Some((leaf.to_owned(), tmp, file));
+        self.keep = Some(keep);
+        Ok((held, hasher))
     }
 }
 
 impl Drop for DirSink {
-    /// A session cancelled mid-file (Ctrl-C, a task aborted) leaves no partial file behind.
+    /// A session cancelled mid-file (Ctrl-C, a task aborted) leaves no partial file behind
+    /// (a resumable one is kept under its resume name).
     fn drop(&mut self) {
-        if let Some((_, tmp, file)) = self.current.take() {
-            drop(file);
-            let _ = std::fs::remove_file(tmp);
-        }
+        self.drop_current();
     }
 }
 
@@ -368,8 +439,8 @@ impl StdoutSink {
 }
 
 impl Sink for StdoutSink {
-    async fn open(&mut self, _header: &Header) -> io::Result<()> {
-        Ok(())
+    async fn open(&mut self, _header: &Header) -> io::Result<(u64, Hasher)> {
+        Ok((0, Hasher::new()))
     }
     async fn write(&mut self, data: &[u8]) -> io::Result<()> {
         self.0.write_all(data).await
@@ -390,8 +461,8 @@ pub(crate) struct DiscardSink {
 }
 
 impl Sink for DiscardSink {
-    async fn open(&mut self, _header: &Header) -> io::Result<()> {
-        Ok(())
+    async fn open(&mut self, _header: &Header) -> io::Result<(u64, Hasher)> {
+        Ok((0, Hasher::new()))
     }
     async fn write(&mut self, data: &[u8]) -> io::Result<()> {
         self.bytes += data.len() as u64;
@@ -419,7 +490,7 @@ mod tests {
     async fn a_dropped_sink_removes_its_partial_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut sink = DirSink::new(dir.path()).expect("sink");
-        sink.open(&Header { name: "x".to_owned(), size: 3, dir: false }).await.expect("open");
+        sink.open(&Header { name: "x".to_owned(), size: 3, dir: false, resume: None }).await.expect("open");
         sink.write(b"abc").await.expect("write");
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
         drop(sink);

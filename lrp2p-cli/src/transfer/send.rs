@@ -23,6 +23,9 @@ pub(crate) struct Sent {
     pub(crate) bytes: u64,
     /// BLAKE2b-256 of the body, hex.
     pub(crate) blake2b: String,
+    /// Body bytes the receiver already held from an interrupted transfer (`--resume`), not
+    /// sent again.
+    pub(crate) resumed_from: u64,
     /// From the first header byte to the verdict.
     #[serde(serialize_with = "secs")]
     pub(crate) elapsed: Duration,
@@ -41,6 +44,7 @@ pub(crate) async fn send_file<L: Link>(
     path: &Path,
     ui: &Ui,
     verdict_timeout: Duration,
+    resume: bool,
 ) -> Result<Sent, CliError> {
     let input = |source| CliError::Input { path: path.to_owned(), source };
     let name = path
@@ -54,11 +58,27 @@ pub(crate) async fn send_file<L: Link>(
     if !meta.is_file() {
         return Err(input(std::io::Error::other("not a regular file")));
     }
-    send_one(link, &name, meta.len(), file, ui, verdict_timeout).await.map_err(|e| match e {
+    let hash = if resume { Some(hash_file(path).await.map_err(input)?) } else { None };
+    let header = Header { name: name.clone(), size: meta.len(), dir: false, resume: hash };
+    send_entry(link, header, file, ui, verdict_timeout).await.map_err(|e| match e {
         // Reading the source failed mid-way: name the file.
         CliError::Input { source, .. } => input(source),
         other => other,
     })
+}
+
+/// The BLAKE2b-256 of the file at `path` (a resumable file's header carries it).
+async fn hash_file(path: &Path) -> std::io::Result<[u8; HASH_LEN]> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut hasher = Hasher::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(hasher.finalize().into());
+        }
+        hasher.update(&buf[..n]);
+    }
 }
 
 /// Sends `size` bytes from `source` as the file `name`, and waits for the receiver's verdict.
@@ -74,7 +94,14 @@ pub(crate) async fn send_one<L: Link, R: AsyncRead + Unpin>(
     ui: &Ui,
     verdict_timeout: Duration,
 ) -> Result<Sent, CliError> {
-    send_entry(link, Header { name: name.to_owned(), size, dir: false }, source, ui, verdict_timeout).await
+    send_entry(
+        link,
+        Header { name: name.to_owned(), size, dir: false, resume: None },
+        source,
+        ui,
+        verdict_timeout,
+    )
+    .await
 }
 
 /// Sends one entry (a file, or with `header.dir` a directory: no body) and waits for the
@@ -90,9 +117,11 @@ pub(crate) async fn send_entry<L: Link, R: AsyncRead + Unpin>(
     let started = Instant::now();
     let bar = ui.bar(name, size);
     let encoded = header.encode();
-    let progress = Progress::start(link, encoded.len() as u64, size);
-    let (status, hash) = match write_body(link, &encoded, &header, source, &bar, &progress).await {
-        Ok(Written::Body(hash)) => {
+    let mut progress = Progress::start(link, encoded.len() as u64, size);
+    let mut resumed_from = 0;
+    let (status, hash) = match write_body(link, &encoded, &header, source, &bar, &mut progress).await {
+        Ok(Written::Body(hash, held)) => {
+            resumed_from = held;
             let status = verdict(link, name, verdict_timeout, &bar, &progress).await.map_err(|e| {
                 e.unwrap_or_else(|| CliError::Timeout(format!("no verdict from the receiver on {name}")))
             })?;
@@ -111,6 +140,7 @@ pub(crate) async fn send_entry<L: Link, R: AsyncRead + Unpin>(
             name: name.to_owned(),
             bytes: size,
             blake2b: super::hex(&hash),
+            resumed_from,
             elapsed: started.elapsed(),
         }),
         (Some(Status::Ok), None) => {
@@ -142,24 +172,27 @@ pub(crate) struct Progress {
     base: Option<u64>,
     /// The body's size.
     size: u64,
+    /// Body bytes the receiver held already (a resumed file).
+    held: u64,
 }
 
 impl Progress {
     /// Starts counting before `header_len` header bytes are written.
     fn start<L: Link>(link: &L, header_len: u64, size: u64) -> Progress {
         let base = link.link_stats().map(|s| s.stream_bytes_written + header_len);
-        Progress { base, size }
+        Progress { base, size, held: 0 }
     }
 
     /// Body bytes acknowledged now, given `written` body bytes handed to the link (what
     /// counts for links without statistics).
     pub(crate) fn acknowledged(&self, stats: Option<lrp2p_proto::ConnectionStats>, written: u64) -> u64 {
-        match (self.base, stats) {
+        let sent = match (self.base, stats) {
             (Some(base), Some(s)) => {
-                s.stream_bytes_written.saturating_sub(s.send_buffered).saturating_sub(base).min(self.size)
+                s.stream_bytes_written.saturating_sub(s.send_buffered).saturating_sub(base)
             }
-            _ => written.min(self.size),
-        }
+            _ => written.saturating_sub(self.held),
+        };
+        (self.held + sent).min(self.size)
     }
 }
 
@@ -194,8 +227,8 @@ async fn verdict<L: Link>(
 
 /// How writing a file ended.
 enum Written {
-    /// Header, body and hash written; the hash.
-    Body([u8; HASH_LEN]),
+    /// Header, body and hash written; the hash, and the body bytes the receiver held.
+    Body([u8; HASH_LEN], u64),
     /// The receiver's verdict came first (it gave up early).
     Early(u8),
 }
@@ -235,7 +268,7 @@ async fn write_body<L: Link, R: AsyncRead + Unpin>(
     header: &Header,
     mut source: R,
     bar: &indicatif::ProgressBar,
-    progress: &Progress,
+    progress: &mut Progress,
 ) -> Result<Written, CliError> {
     let name = header.name.as_str();
     if let Some(status) = write_watching(link, encoded, name).await? {
@@ -243,7 +276,39 @@ async fn write_body<L: Link, R: AsyncRead + Unpin>(
     }
     let mut hasher = Hasher::new();
     let mut buf = vec![0u8; CHUNK];
-    let mut left = header.size;
+    if header.resume.is_some() {
+        // The receiver answers `Ok` and what it holds, or its verdict.
+        let status = link.read_u8().await.map_err(|e| lost(name, e))?;
+        if status != Status::Ok as u8 {
+            return Ok(Written::Early(status));
+        }
+        let held = link.read_u64().await.map_err(|e| lost(name, e))?;
+        if held > header.size {
+            return Err(CliError::Transfer(format!(
+                "{name}: the receiver claims {held} bytes of {}",
+                header.size
+            )));
+        }
+        // Skip what it holds (hashing it: the trailer covers the whole file).
+        let mut skip = held;
+        while skip > 0 {
+            let want = usize::try_from(skip).map_or(CHUNK, |l| l.min(CHUNK));
+            let n = source
+                .read(&mut buf[..want])
+                .await
+                .map_err(|source| CliError::Input { path: name.into(), source })?;
+            if n == 0 {
+                return Err(CliError::Input {
+                    path: name.into(),
+                    source: std::io::ErrorKind::UnexpectedEof.into(),
+                });
+            }
+            hasher.update(&buf[..n]);
+            skip -= n as u64;
+        }
+        progress.held = held;
+    }
+    let mut left = header.size - progress.held;
     while left > 0 {
         let want = usize::try_from(left).map_or(CHUNK, |l| l.min(CHUNK));
         let n = source
@@ -271,7 +336,13 @@ async fn write_body<L: Link, R: AsyncRead + Unpin>(
         return Ok(Written::Early(status));
     }
     link.flush().await.map_err(|e| lost(name, e))?;
-    Ok(Written::Body(hash))
+    if header.resume.is_some_and(|h| h != hash) {
+        return Err(CliError::Input {
+            path: name.into(),
+            source: std::io::Error::other("the file changed while being sent"),
+        });
+    }
+    Ok(Written::Body(hash, progress.held))
 }
 
 /// The connection failed while sending `name`: a refusal (exit code 5) or no answer to the
@@ -293,7 +364,7 @@ mod tests {
         let mut s = lrp2p_proto::ConnectionStats::default();
         s.stream_bytes_written = 100;
         // 100 bytes before the body (earlier files, this header), a 1000-byte body.
-        let p = Progress { base: Some(100), size: 1000 };
+        let p = Progress { base: Some(100), size: 1000, held: 0 };
         s.stream_bytes_written = 1100;
         s.send_buffered = 1000;
         assert_eq!(p.acknowledged(Some(s), 1000), 0, "all written, nothing acknowledged");
@@ -302,6 +373,6 @@ mod tests {
         s.send_buffered = 0;
         assert_eq!(p.acknowledged(Some(s), 1000), 1000);
         // A link without statistics counts what it took.
-        assert_eq!(Progress { base: None, size: 1000 }.acknowledged(None, 250), 250);
+        assert_eq!(Progress { base: None, size: 1000, held: 0 }.acknowledged(None, 250), 250);
     }
 }

@@ -107,14 +107,14 @@ mod tests {
     async fn version_2_paths_are_checked_per_component() {
         use super::super::{Header, HeaderError};
         for bad in ["a/../b", "/etc/passwd", "a//b", "a/.ssh/x", "a/b\\c"] {
-            let encoded = Header { name: bad.to_owned(), size: 1, dir: false }.encode();
+            let encoded = Header { name: bad.to_owned(), size: 1, dir: false, resume: None }.encode();
             let read = Header::read(&mut encoded.as_slice(), 10).await;
             assert!(matches!(read, Err(HeaderError::Name(_))), "{bad}: {read:?}");
         }
-        let good = Header { name: "a/b/c.txt".to_owned(), size: 1, dir: false };
+        let good = Header { name: "a/b/c.txt".to_owned(), size: 1, dir: false, resume: None };
         let read = Header::read(&mut good.encode().as_slice(), 10).await.expect("read");
         assert_eq!(read, Some(good));
-        let dir = Header { name: "a/b".to_owned(), size: 0, dir: true };
+        let dir = Header { name: "a/b".to_owned(), size: 0, dir: true, resume: None };
         assert_eq!(Header::read(&mut dir.encode().as_slice(), 10).await.expect("read"), Some(dir));
     }
 }
