@@ -130,18 +130,37 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
                 source: std::io::Error::other("not a regular file or directory"),
             });
         }
+        if meta.is_dir() {
+            // Every name in the tree is checked before anything goes on the wire.
+            transfer::tree::walk(path)?;
+        }
     }
     let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
     let timeout = Duration::from_secs(args.timeout.max(1));
     let endpoint = net::bind(net::any_addr_for(args.to), identity, args.key.is_none(), args.cc)
         .await
         .map_err(|e| CliError::net("cannot bind a local socket", e))?;
-    let mut conn = tokio::time::timeout(timeout, endpoint.dial(args.to, args.peer))
+    let remembered = crate::known_peers::lookup(args.to);
+    if let (Some(given), Some(old)) = (args.peer, remembered) {
+        if given != old {
+            ui.warn_always(&format!(
+                "WARNING: the key of {} CHANGED: remembered {old}, given {given}; if you did not expect \
+                 this, someone may be impersonating the receiver. The new key is remembered.",
+                args.to
+            ));
+            let _ = crate::known_peers::remember(args.to, &given);
+        }
+    }
+    let peer = args.peer.or(remembered);
+    if args.peer.is_none() && remembered.is_some() {
+        ui.note(&format!("using the key remembered for {} in known_peers (0-RTT)", args.to));
+    }
+    let mut conn = tokio::time::timeout(timeout, endpoint.dial(args.to, peer))
         .await
         .map_err(|_| CliError::Timeout(net::NO_ANSWER.to_owned()))?
         .map_err(|e| net::lost_server(&format!("cannot connect to {}", args.to), e))?;
     // Ctrl-C closes the connection, so that the receiver learns it at once.
-    let sending = send_all(args, &mut conn, ui, timeout);
+    let sending = send_all(args, peer, &mut conn, ui, timeout);
     let result = tokio::select! {
         result = sending => result,
         _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted),
@@ -155,7 +174,13 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
 }
 
 /// Sends every file of `args` over `conn`, then finishes the stream.
-async fn send_all(args: &SendArgs, conn: &mut net::Conn, ui: &Ui, timeout: Duration) -> Result<(), CliError> {
+async fn send_all(
+    args: &SendArgs,
+    peer: Option<PublicKey>,
+    conn: &mut net::Conn,
+    ui: &Ui,
+    timeout: Duration,
+) -> Result<(), CliError> {
     let started = Instant::now();
     let mut total = 0u64;
     for (i, path) in args.files.iter().enumerate() {
@@ -177,10 +202,18 @@ async fn send_all(args: &SendArgs, conn: &mut net::Conn, ui: &Ui, timeout: Durat
             transfer::send_file(conn, path, ui, timeout, args.resume).await?
         };
         total += sent.bytes;
-        if let (0, None, Some(key)) = (i, args.peer, conn.peer_key()) {
-            ui.note(&format!(
-                "the receiver's key is {key}: pass `--peer {key}` to authenticate it and for 0-RTT"
-            ));
+        if let (0, None, Some(key)) = (i, peer, conn.peer_key()) {
+            // Trust on first use: the next `send` to this address is IK, 0-RTT.
+            match crate::known_peers::remember(args.to, &key) {
+                Ok(path) => ui.note(&format!(
+                    "the receiver's key is {key}: remembered for {} in {}",
+                    args.to,
+                    path.display()
+                )),
+                Err(e) => ui.note(&format!(
+                    "the receiver's key is {key} (not remembered: {e}); pass `--peer {key}` for 0-RTT"
+                )),
+            }
         }
         let stats = conn.link_stats();
         ui.result(

@@ -9,6 +9,7 @@ mod commands;
 mod demo;
 mod error;
 mod keyfile;
+mod known_peers;
 mod net;
 mod output;
 mod perf;

@@ -76,6 +76,13 @@ impl Ui {
         Bar(bar)
     }
 
+    /// A warning line on standard error, shown with `--json` too (unless quiet).
+    pub(crate) fn warn_always(&self, text: &str) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr(), "lrp2p: warning: {text}");
+        }
+    }
+
     /// A human note on standard error (not shown with `--json`).
     pub(crate) fn note(&self, text: &str) {
         if !self.json && !self.quiet {

@@ -10,9 +10,19 @@ use std::time::{Duration, Instant};
 /// The binary under test.
 const BIN: &str = env!("CARGO_BIN_EXE_lrp2p");
 
+/// A fresh, empty config directory for each child, so that no test reads or writes the
+/// user's `known_peers` (nor another test's).
+fn isolated_config() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("lrp2p-test-config-{}-{n}", std::process::id()))
+}
+
 /// Runs `lrp2p args…` with standard output sent to `stdout`, to completion within 30 s.
 fn run_to(args: &[&str], stdout: Stdio) -> Output {
     let mut child = Command::new(BIN)
+        .env("LRP2P_CONFIG_DIR", isolated_config())
         .args(args)
         .stdin(Stdio::null())
         .stdout(stdout)
@@ -51,6 +61,7 @@ struct Background {
 impl Background {
     fn start(args: &[&str]) -> Background {
         let mut child = Command::new(BIN)
+            .env("LRP2P_CONFIG_DIR", isolated_config())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -293,6 +304,7 @@ fn stdin_to_stdout_end_to_end() {
     let key = dir.path().join("recv.key");
     keygen(&key);
     let mut recv = Command::new(BIN)
+        .env("LRP2P_CONFIG_DIR", isolated_config())
         .args(["recv", "--json", "--stdout", "--listen", "127.0.0.1:0", "--key", key.to_str().expect("path")])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -330,6 +342,7 @@ fn stdin_to_stdout_end_to_end() {
 /// Runs `lrp2p args…` with standard input from `input`, within 30 s.
 fn run_to_with_stdin(args: &[&str], input: &Path) -> Output {
     let mut child = Command::new(BIN)
+        .env("LRP2P_CONFIG_DIR", isolated_config())
         .args(args)
         .stdin(Stdio::from(std::fs::File::open(input).expect("input")))
         .stdout(Stdio::piped())
@@ -446,4 +459,43 @@ fn resume_after_the_sender_is_killed_at_half_sends_only_the_rest() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["big.bin"]);
+}
+
+/// Runs `lrp2p args…` with `config` as its config directory, within 30 s.
+fn run_with_config(args: &[&str], config: &Path) -> Output {
+    let child = Command::new(BIN)
+        .env("LRP2P_CONFIG_DIR", config)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn lrp2p");
+    let started = Instant::now();
+    let out = child.wait_with_output().expect("output");
+    assert!(started.elapsed() < Duration::from_secs(30), "lrp2p {args:?} took too long");
+    out
+}
+
+#[test]
+fn known_peers_trust_on_first_use_then_0rtt_and_a_loud_warning_on_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let (_recv, addr, key) = receiver(dir.path(), &out);
+    let config = dir.path().join("config");
+    let file = dir.path().join("f.txt");
+    std::fs::write(&file, b"hello").expect("write");
+    let f = file.to_str().expect("path");
+    let first = run_with_config(&["send", f, "--to", &addr], &config);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stderr(&first).contains("remembered for"), "{}", stderr(&first));
+    let known = std::fs::read_to_string(config.join("known_peers")).expect("known_peers");
+    assert!(known.contains(&format!("{addr} {key}")), "{known}");
+    let second = run_with_config(&["send", f, "--to", &addr], &config);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(stderr(&second).contains("using the key remembered"), "{}", stderr(&second));
+    let other = keygen(&dir.path().join("other.key"));
+    let third = run_with_config(&["send", f, "--to", &addr, "--peer", &other], &config);
+    assert!(stderr(&third).contains("CHANGED"), "{}", stderr(&third));
 }
