@@ -172,6 +172,9 @@ pub(crate) struct PerfServerArgs {
     /// is freed at once.
     #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
     pub(crate) idle_secs: f64,
+    /// Seconds between reports (decimals accepted, e.g. 0.1).
+    #[arg(short = 'i', long, default_value_t = 1.0, value_parser = parse_seconds)]
+    pub(crate) interval: f64,
     /// How the server serves several peers at once.
     #[command(flatten)]
     pub(crate) service: ServiceArgs,
@@ -221,6 +224,9 @@ pub(crate) struct PerfClientArgs {
     /// Seconds to send for.
     #[arg(long, default_value_t = 10)]
     pub(crate) duration: u64,
+    /// Seconds between reports (decimals accepted, e.g. 0.1).
+    #[arg(short = 'i', long, default_value_t = 1.0, value_parser = parse_seconds)]
+    pub(crate) interval: f64,
     /// Draw goodput, congestion window and RTT over time into this SVG file.
     #[arg(long)]
     pub(crate) plot: Option<PathBuf>,

@@ -387,9 +387,10 @@ pub(crate) async fn server(args: &PerfServerArgs, ui: &Ui) -> Result<(), CliErro
         );
     };
     let (idle, ui) = (Duration::from_secs_f64(args.idle_secs), *ui);
+    let interval = Duration::from_secs_f64(args.interval);
     service::run(&endpoint, &config, &ui, announce, move |mut conn, peer| async move {
         let label = short(&peer);
-        let (total, samples) = run_server(&mut conn, Duration::from_secs(1), idle, &label, &ui).await?;
+        let (total, samples) = run_server(&mut conn, interval, idle, &label, &ui).await?;
         let secs = samples.last().map_or(0.0, |s| s.t);
         ui.result(
             &format!(
@@ -432,7 +433,7 @@ pub(crate) async fn client(args: &PerfClientArgs, ui: &Ui) -> Result<(), CliErro
         .await
         .map_err(|e| CliError::net(format!("cannot connect to {}", args.to), e))?;
     let limit = args.bytes.map_or(Limit::Duration(Duration::from_secs(args.duration)), Limit::Bytes);
-    let report = run_client(&mut conn, limit, Duration::from_secs(1), ui).await?;
+    let report = run_client(&mut conn, limit, Duration::from_secs_f64(args.interval), ui).await?;
     if let Some(plot) = &args.plot {
         crate::plot::write_svg(plot, &report.samples)
             .map_err(|e| CliError::Output { path: plot.clone(), source: std::io::Error::other(e) })?;

@@ -499,3 +499,17 @@ fn known_peers_trust_on_first_use_then_0rtt_and_a_loud_warning_on_change() {
     let third = run_with_config(&["send", f, "--to", &addr, "--peer", &other], &config);
     assert!(stderr(&third).contains("CHANGED"), "{}", stderr(&third));
 }
+
+#[test]
+fn perf_interval_flag_sets_the_report_period() {
+    let mut server =
+        Background::start(&["perf", "server", "--json", "--listen", "127.0.0.1:0", "--count", "1"]);
+    let ready = server.json_line();
+    let (addr, key) = (ready["addr"].as_str().expect("addr"), ready["public_key"].as_str().expect("key"));
+    let out = run(&["--json", "perf", "client", "--to", addr, "--peer", key, "--duration", "1", "-i", "0.1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("one JSON line");
+    let samples = report["report"]["samples"].as_array().expect("samples").len();
+    assert!(samples >= 8, "{samples} samples in 1 s at -i 0.1");
+}
