@@ -151,7 +151,7 @@ fn main() {
         Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
             let help = std::env::args().any(|a| a == "-h" || a == "--help");
             if help {
-                println!("{}", e.to_string().trim_start());
+                let _ = writeln!(io::stdout(), "{}", e.to_string().trim_start());
             } else {
                 eprintln!("impaired: {}", e.to_string().trim_start());
                 std::process::exit(2);
