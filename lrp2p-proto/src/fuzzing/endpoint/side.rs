@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::ops::Call;
+use super::ops::{Call, SIZE_UNIT};
 use super::{MAX_CONNECTIONS, QUIET, UNIX_NS, addr};
 use crate::config::EndpointConfig;
 use crate::endpoint::{ConnectionHandle, Endpoint, Event};
@@ -133,9 +133,15 @@ impl Side {
         now: Instant,
         remote: SocketAddr,
         key: Option<PublicKey>,
+        deferred: bool,
     ) -> Option<usize> {
         self.active_at = now;
-        match self.endpoint.connect(now, remote, key) {
+        let opened = if deferred {
+            self.endpoint.connect_deferred(now, remote, key)
+        } else {
+            self.endpoint.connect(now, remote, key)
+        };
+        match opened {
             Ok(handle) => Some(self.register(handle)),
             Err(_) => {
                 let count = self.endpoint.connection_count();
@@ -157,17 +163,28 @@ impl Side {
             Call::Refuse => {
                 let _ = self.endpoint.refuse(now, handle);
             }
-            Call::Write(len) => self.write(now, i, len),
-            Call::Read(len) => {
-                self.read(now, i, len, other);
+            Call::Write(units) => self.write(now, i, usize::from(units) * SIZE_UNIT),
+            Call::Read(units) => {
+                self.read(now, i, usize::from(units) * SIZE_UNIT, other);
             }
             Call::Shutdown => {
                 if self.endpoint.shutdown(now, handle).is_ok() {
                     self.conns[i].shut = true;
                 }
             }
-            Call::Close(code, len) => {
-                let _ = self.endpoint.close(now, handle, code, &[b'x'; 255][..len]);
+            Call::Close { code, reason } => {
+                let _ = self.endpoint.close(now, handle, code, &[b'x'; 255][..usize::from(reason)]);
+            }
+            Call::Release => {
+                // Released: the application no longer hears of it, and its stream ends with a
+                // FIN after what was written (or a CLOSE, after `release_linger`).
+                if self.endpoint.release(now, handle).is_ok() {
+                    self.conns[i].closed = true;
+                    self.conns[i].shut = true;
+                }
+            }
+            Call::Start => {
+                let _ = self.endpoint.start(now, handle);
             }
         }
     }
