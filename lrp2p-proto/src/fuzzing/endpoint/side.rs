@@ -42,6 +42,10 @@ pub(super) struct Conn {
     /// The events `Connected` and `Closed` came.
     connected: bool,
     pub(super) closed: bool,
+    /// The application released it: calls on the handle are still made, but what they answer
+    /// is not checked (a released connection drops what arrives; `read` may answer `Ok(0)`
+    /// while the peer's stream goes on).
+    released: bool,
 }
 
 /// One endpoint and what the harness tracks about it.
@@ -102,6 +106,7 @@ impl Side {
             eof: false,
             connected: false,
             closed: false,
+            released: false,
         });
         self.conns.len() - 1
     }
@@ -179,8 +184,8 @@ impl Side {
                 // Released: the application no longer hears of it, and its stream ends with a
                 // FIN after what was written (or a CLOSE, after `release_linger`).
                 if self.endpoint.release(now, handle).is_ok() {
-                    self.conns[i].closed = true;
-                    self.conns[i].shut = true;
+                    let conn = &mut self.conns[i];
+                    (conn.closed, conn.shut, conn.released) = (true, true, true);
                 }
             }
             Call::Start => {
@@ -202,7 +207,11 @@ impl Side {
     /// Reads once into a buffer of `len` bytes and checks what came; returns the bytes read.
     pub(super) fn read(&mut self, now: Instant, i: usize, len: usize, other: &Side) -> usize {
         let mut buf = vec![0u8; len];
-        match self.endpoint.read(now, self.conns[i].handle, &mut buf) {
+        let read = self.endpoint.read(now, self.conns[i].handle, &mut buf);
+        if self.conns[i].released {
+            return 0;
+        }
+        match read {
             Ok(0) if len > 0 => {
                 self.end_of_stream(i, other);
                 0

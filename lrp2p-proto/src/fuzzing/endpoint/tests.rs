@@ -45,6 +45,19 @@ fn inputs_found_by_fuzzing() {
                 run_op(1, false),
             ],
         },
+        // Reading a released connection answers `Ok(0)` while the peer's stream goes on (the
+        // harness no longer checks what calls on released handles answer).
+        Program {
+            flags: 0,
+            ops: vec![
+                Op::PeerConnect { with_key: true, early: 0 },
+                run_op(4, true),
+                app(Peer, 0, Call::Release),
+                app(Victim, 0, Call::Write(150)),
+                app(Victim, 0, Call::Shutdown),
+                run_op(8, true),
+            ],
+        },
         // A transfer stuck after the peer moved (its new address never validated).
         Program {
             flags: 0x81,
