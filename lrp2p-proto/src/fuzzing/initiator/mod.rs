@@ -21,8 +21,11 @@
 //!
 //! Finally the first genuine response is delivered again and a perfect link runs: the handshake
 //! must complete, and both streams arrive whole and end (garbage cannot have derailed it).
+//! `seeds.rs` holds the seed corpus.
 
 mod ops;
+#[cfg(test)]
+mod seeds;
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
