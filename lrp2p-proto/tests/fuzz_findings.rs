@@ -4,9 +4,11 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Pair, Side};
+use lrp2p_proto::{Endpoint, Event};
+use rand_chacha::ChaCha20Rng;
 
 /// PROTOCOL.md §12.6 applies the 3× limit of §10.4 to a peer's new address: at most three times
 /// the bytes received *from that address* until it acknowledges data sent there. Found by
@@ -57,4 +59,148 @@ fn budget_of_a_new_address_counts_only_bytes_from_it() {
         to_attacker <= 3 * from_attacker,
         "sent {to_attacker} bytes to an unproven address that sent {from_attacker}"
     );
+}
+
+/// The packets to A on the wire, taken off it.
+fn take_to_a(p: &mut Pair) -> Vec<Vec<u8>> {
+    let (to_a, rest): (Vec<_>, Vec<_>) = p.wire.drain(..).partition(|d| d.to == Side::A);
+    p.wire = rest.into();
+    to_a.into_iter().map(|d| d.data).collect()
+}
+
+/// Bytes `endpoint` sends to `to` over the next 200 ms while nothing arrives (its timers and
+/// pacer run).
+fn sent_to(endpoint: &mut Endpoint<ChaCha20Rng>, mut now: Instant, to: SocketAddr) -> usize {
+    let mut buf = [0u8; 2048];
+    let mut sent = 0;
+    for _ in 0..40 {
+        endpoint.handle_timeout(now);
+        while let Some(t) = endpoint.poll_transmit(now, &mut buf) {
+            if t.destination == to {
+                sent += t.len;
+            }
+        }
+        now += Duration::from_millis(5);
+    }
+    sent
+}
+
+/// PROTOCOL.md §12.6 again: the packet that confirms a handshake (§4.8) can come from a new
+/// address, relayed by an on-path attacker from a spoofed source. Found by `initiator_handshake`:
+/// `handle_transport` (`connection/receive.rs`) first moves the path there (unvalidated, 3×
+/// budget), then `confirm` (`connection/handshake.rs`) sets `path.validated = true`, which
+/// validates the new address on the spot (only a packet with a counter above 0 moves the path,
+/// so the relayed one is not the peer's very first). Here an XX initiator, confirmed by a packet
+/// of its responder relayed from another address, sends there 1400 bytes for 48 (3x is 144),
+/// and would go on without limit. (The fuzzer's input: `src/fuzzing/initiator/found/`.)
+#[test]
+fn confirming_packet_from_a_new_address_does_not_validate_it_xx_initiator() {
+    let mut p = Pair::new(41);
+    let now = p.now;
+    // XX by hand, so that nothing of B's reaches A before the relay.
+    let a_conn = p.a.connect(now, p.b_addr, None).unwrap();
+    let _ = p.a.write(now, a_conn, &[1u8; 30_000]);
+    p.flush();
+    pass_to_b(&mut p); // the initiation
+    p.flush();
+    for mut datagram in take_to_a(&mut p) {
+        p.a.handle_datagram(now, p.b_addr, &mut datagram); // the XX response
+    }
+    p.flush();
+    pass_to_b(&mut p); // the finish, and data
+    let incoming = std::iter::from_fn(|| p.b.poll_event())
+        .find_map(|e| if let Event::Incoming { connection, .. } = e { Some(connection) } else { None });
+    let b_conn = incoming.expect("B's incoming connection");
+    p.b.accept(now, b_conn).unwrap();
+    p.flush();
+    // B's first packet (counter 0) is lost. A retransmits its finish; B answers with an ACK
+    // (counter 1): it reaches A first, relayed from the attacker's address, and moves the path.
+    drop(take_to_a(&mut p));
+    let mut now = now;
+    let first = loop {
+        now += Duration::from_millis(100);
+        p.now = now;
+        p.a.handle_timeout(now);
+        p.b.handle_timeout(now);
+        p.flush();
+        pass_to_b(&mut p);
+        p.flush();
+        if let Some(ack) = take_to_a(&mut p).into_iter().find(|d| d[0] == 0x18) {
+            break ack;
+        }
+        assert!(now - p.start < Duration::from_secs(10), "B sent nothing more");
+    };
+    let attacker: SocketAddr = "10.0.0.66:666".parse().unwrap();
+    p.a.handle_datagram(now, attacker, &mut first.clone());
+    assert_eq!(p.a.connection_stats(a_conn).unwrap().migrations, 1);
+    let to_attacker = sent_to(&mut p.a, now, attacker);
+    assert!(
+        to_attacker <= 3 * first.len(),
+        "sent {to_attacker} bytes to an address that sent {}",
+        first.len()
+    );
+}
+
+/// Delivers everything on the wire to B (from A's address).
+fn pass_to_b(p: &mut Pair) {
+    let (to_b, rest): (Vec<_>, Vec<_>) = p.wire.drain(..).partition(|d| d.to == Side::B);
+    p.wire = rest.into();
+    let (now, from) = (p.now, p.a_addr);
+    for mut datagram in to_b.into_iter().map(|d| d.data) {
+        p.b.handle_datagram(now, from, &mut datagram);
+    }
+}
+
+/// The same on the responder's side (IK), by reading the code, then reproduced: the initiator's
+/// confirming packet, relayed from a spoofed address, makes the responder send its data there
+/// without the 3x limit (reflection toward the spoofed address: 1400 bytes for 42 here).
+#[test]
+fn confirming_packet_from_a_new_address_does_not_validate_it_ik_responder() {
+    let mut p = Pair::new(43);
+    let (_, b_conn) = p.dial(true);
+    let now = p.now;
+    p.b.accept(now, b_conn).unwrap();
+    let _ = p.b.write(now, b_conn, &[2u8; 30_000]);
+    // The response (and what the budget let go with it) reaches A; A's confirming ACK (counter
+    // 0) is lost.
+    p.flush();
+    for mut datagram in take_to_a(&mut p) {
+        p.a.handle_datagram(now, p.b_addr, &mut datagram);
+    }
+    p.flush();
+    drop(take_to_b(&mut p));
+    // B retransmits; A acknowledges again (counter 1): that ACK reaches B first, from the
+    // victim's address, and moves the path there.
+    let mut now = now;
+    let confirm = loop {
+        now += Duration::from_millis(100);
+        p.now = now;
+        p.a.handle_timeout(now);
+        p.b.handle_timeout(now);
+        p.flush();
+        for mut datagram in take_to_a(&mut p) {
+            p.a.handle_datagram(now, p.b_addr, &mut datagram);
+        }
+        p.flush();
+        if let Some(ack) = take_to_b(&mut p).into_iter().find(|d| d[0] == 0x18) {
+            break ack;
+        }
+        assert!(now - p.start < Duration::from_secs(10), "A sent nothing more");
+    };
+    let victim: SocketAddr = "10.0.0.99:999".parse().unwrap();
+    p.b.handle_datagram(now, victim, &mut confirm.clone());
+    assert_eq!(p.b.connection_stats(b_conn).unwrap().migrations, 1);
+    let to_victim = sent_to(&mut p.b, now, victim);
+    assert!(
+        to_victim <= 3 * confirm.len(),
+        "sent {to_victim} bytes to an address that sent {}",
+        confirm.len()
+    );
+}
+
+/// The packets to B on the wire, taken off it.
+fn take_to_b(p: &mut Pair) -> Vec<Vec<u8>> {
+    let (to_b, rest): (Vec<_>, Vec<_>) = p.wire.drain(..).partition(|d| d.to == Side::B);
+    p.wire = rest.into();
+    to_b.into_iter().map(|d| d.data).collect()
 }
