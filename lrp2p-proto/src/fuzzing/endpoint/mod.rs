@@ -4,12 +4,13 @@
 //! A *victim* endpoint talks to a well-behaved *peer* endpoint over a wire the fuzzer controls
 //! (it delivers, drops, duplicates, reorders, corrupts and re-routes real datagrams), while
 //! attackers at other addresses send the victim arbitrary bytes and replays of the peer's
-//! datagrams. The application calls on both sides (connect, accept, refuse, write, read,
-//! shutdown, close, on live and stale handles) and the passing of virtual time are the
-//! fuzzer's too: a [`Program`](ops::Program) of operations that the `arbitrary` crate decodes
-//! from the input (`ops.rs`), so that the fuzzer mutates whole operations; `seeds.rs` holds the
-//! seed corpus of realistic sessions (`encode.rs` turns programs back into inputs). Both endpoints are seeded and keyed deterministically, with small
-//! limits so that the limits are reached. After every operation the harness checks:
+//! datagrams. The application calls on both sides (connect, deferred connect, start, accept,
+//! refuse, write, read, shutdown, close, release, on live and stale handles) and the passing of
+//! virtual time are the fuzzer's too: a [`Program`](ops::Program) of operations that the
+//! `arbitrary` crate decodes from the input (`ops.rs`), so that the fuzzer mutates whole
+//! operations; `seeds.rs` holds the seed corpus of realistic sessions (`encode.rs` turns
+//! programs back into inputs). Both endpoints are seeded and keyed deterministically, with
+//! small limits so that the limits are reached. After every operation the harness checks:
 //!
 //! - nothing panics; `poll_transmit` runs dry within [`MAX_TRANSMITS`] calls (no livelock);
 //! - every datagram fits the configured maximum size and goes to an address the endpoint heard
