@@ -14,6 +14,7 @@ mod output;
 mod perf;
 mod plot;
 mod relay;
+mod service;
 mod transfer;
 
 use std::io::Write as _;

@@ -93,7 +93,7 @@ impl Error {
             CloseReason::Remote { code, reason } => Error::PeerClosed { code: *code, reason: reason.clone() },
             CloseReason::Refused => Error::Refused,
             CloseReason::IdleTimeout => Error::IdleTimeout,
-            CloseReason::HandshakeTimeout => Error::HandshakeTimeout,
+            CloseReason::HandshakeTimeout | CloseReason::Unconfirmed => Error::HandshakeTimeout,
             CloseReason::ProtocolViolation => Error::ProtocolViolation,
             _ => Error::EndpointClosed,
         })

@@ -30,7 +30,14 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let mut now = Instant::now();
     let unix = 1_800_000_000_000_000_000;
-    let config = EndpointConfig { max_half_open: n + 1, cookie_threshold: n + 1, ..Default::default() };
+    // All n come from one address at once: no load signal, no per-address share.
+    let config = EndpointConfig {
+        max_half_open: n + 1,
+        cookie_threshold: n + 1,
+        handshake_budget: u32::try_from(n + 1).unwrap_or(u32::MAX),
+        address_limits: lrp2p_proto::AddressLimits::UNLIMITED,
+        ..Default::default()
+    };
     let (ka, kb) = (StaticSecret::generate(&mut rng), StaticSecret::generate(&mut rng));
     let b_public = kb.public_key();
     let mut a = Endpoint::new(config.clone(), ka, ChaCha20Rng::seed_from_u64(2), now, unix);

@@ -74,6 +74,10 @@ pub struct ConnectionConfig {
     pub rtt: RttConfig,
     /// The congestion controller (CUBIC by default).
     pub congestion: Arc<dyn ControllerFactory>,
+    /// Close a connection with PROTOCOL_VIOLATION when an ACK in a transport packet carries no
+    /// ACK_ECHO (PROTOCOL.md §8.8). Default on: without it a peer that acknowledges data it never
+    /// received cannot be caught. Off only to talk to an implementation without ACK_ECHO.
+    pub require_ack_echo: bool,
     /// Pace packets over the round trip instead of sending bursts.
     pub pacing: bool,
     /// Move the transport keys forward (a key update, PROTOCOL.md §6.5) this often, so that a
@@ -102,6 +106,7 @@ impl Default for ConnectionConfig {
             max_ack_delay: MAX_ACK_DELAY,
             rtt: RttConfig::default(),
             congestion: Arc::new(CubicConfig::default()),
+            require_ack_echo: true,
             pacing: true,
             key_update_interval: Some(Duration::from_secs(120)),
             initial_seq: None,
@@ -134,9 +139,19 @@ pub struct EndpointConfig {
     /// At most this many responder handshakes in progress; initiations beyond are dropped.
     /// (The Go library refused past 10 pending.)
     pub max_half_open: usize,
-    /// From this many responder handshakes in progress on, initiations must carry a valid cookie
-    /// MAC; others get a stateless cookie reply (PROTOCOL.md §10).
+    /// From this many responder connections half-open on (handshakes in progress, or IK ones
+    /// not yet confirmed), the endpoint is under load: initiations must carry a valid cookie MAC
+    /// for their source address; others get a stateless cookie reply (PROTOCOL.md §10.1).
     pub cookie_threshold: usize,
+    /// Initiations per second the endpoint spends Diffie-Hellman work on before it is under
+    /// load regardless of the half-open count (a token bucket of this size, refilled at this
+    /// rate; PROTOCOL.md §10.1). Under load, an initiation without a valid cookie costs a MAC
+    /// check and maybe a cookie reply, never an X25519 operation. Default 1000 (a quarter of what
+    /// one core of the development machine answers).
+    pub handshake_budget: u32,
+    /// How many responder connections one source address and one prefix may hold
+    /// (PROTOCOL.md §10.5).
+    pub address_limits: AddressLimits,
     /// Accept 0-RTT early data (still subject to the replay guard).
     pub accept_early_data: bool,
     /// Limits of the 0-RTT replay guard.
@@ -150,8 +165,47 @@ impl Default for EndpointConfig {
             max_connections: 100_000,
             max_half_open: 1024,
             cookie_threshold: 256,
+            handshake_budget: 1000,
+            address_limits: AddressLimits::default(),
             accept_early_data: true,
             early_data: EarlyDataConfig::default(),
+        }
+    }
+}
+
+/// Shares of the endpoint's tables one source may hold (PROTOCOL.md §10.5): an *address* is an
+/// IPv4 /32 or an IPv6 /64 (one host), a *prefix* an IPv4 /24 or an IPv6 /48 (one network).
+/// Initiations beyond them are dropped and counted (`EndpointStats::refused_by_address`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddressLimits {
+    /// Half-open responder connections per address. Default 64 (1/16 of `max_half_open`).
+    pub half_open_per_address: usize,
+    /// Half-open responder connections per prefix. Default 256 (1/4 of `max_half_open`).
+    pub half_open_per_prefix: usize,
+    /// Responder connections per address, half-open or not. Default 256.
+    pub connections_per_address: usize,
+    /// Responder connections per prefix, half-open or not. Default 1024.
+    pub connections_per_prefix: usize,
+}
+
+impl AddressLimits {
+    /// No limits beyond the endpoint's own caps (for tests and benchmarks that open thousands
+    /// of connections from one address).
+    pub const UNLIMITED: AddressLimits = AddressLimits {
+        half_open_per_address: usize::MAX,
+        half_open_per_prefix: usize::MAX,
+        connections_per_address: usize::MAX,
+        connections_per_prefix: usize::MAX,
+    };
+}
+
+impl Default for AddressLimits {
+    fn default() -> Self {
+        AddressLimits {
+            half_open_per_address: 64,
+            half_open_per_prefix: 256,
+            connections_per_address: 256,
+            connections_per_prefix: 1024,
         }
     }
 }

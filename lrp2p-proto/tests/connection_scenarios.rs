@@ -292,6 +292,8 @@ fn five_hundred_idle_connections_on_one_endpoint_stay_up() {
     let mut config = common::fresh_keys();
     config.max_half_open = 2000;
     config.cookie_threshold = 2000;
+    // All 500 come from one address at once.
+    config.address_limits = lrp2p_proto::AddressLimits::UNLIMITED;
     let mut p = Pair::with_config(15, config.clone(), config);
     let b_key = p.b.public_key();
     let (now, b_addr) = (p.now, p.b_addr);

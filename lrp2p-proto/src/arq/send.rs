@@ -32,10 +32,18 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use self::loss::sent_after;
+use self::probe::Probe;
+pub(crate) use self::probe::RepairedLoss;
+use self::rate::{RateEstimator, TxState};
+use self::reorder::{Reordering, Undo};
 use super::{copy_from_deque, initial};
+use crate::congestion::RateSample;
 
+mod ack;
 mod loss;
+mod probe;
+mod rate;
+mod reorder;
 
 /// Where a sent segment stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,15 +65,21 @@ struct SentSegment {
     len: usize,
     /// It ends the stream (PROTOCOL §8.7).
     fin: bool,
-    /// When it was first sent.
-
     /// When it was last (re)sent.
     last_sent: Instant,
     /// It has been sent more than once (Karn: never an RTT sample).
     retransmitted: bool,
     /// Where it stands.
     state: SegmentState,
+    /// What the connection knew when it was last sent, for the delivery-rate estimator.
+    tx: TxState,
+    /// The packet counter of its last transmission ([`NO_COUNTER`] when that was not a
+    /// transport packet, or not yet recorded).
+    counter: u64,
 }
+
+/// [`SentSegment::counter`] when the segment's packet had no transport counter.
+const NO_COUNTER: u64 = u64::MAX;
 
 /// A segment to put on the wire now: DATA with sequence number `seq` carrying stream bytes
 /// `offset..offset + len` (copied with [`SendStream::payload`]).
@@ -101,6 +115,13 @@ pub(crate) struct AckOutcome {
     pub(crate) new_cumulative: bool,
     /// A segment that had been retransmitted was among those newly acknowledged.
     pub(crate) acked_retransmission: bool,
+    /// Retransmissions this ACK's DSACK proved unnecessary (RFC 3708).
+    pub(crate) dsack_spurious: u64,
+    /// Every retransmission of the current recovery episode proved spurious: the congestion
+    /// response to it should be undone (once per episode).
+    pub(crate) spurious_congestion: bool,
+    /// A resent tail loss probe repaired a loss (RFC 8985 §7.4.2): the controller must hear of it.
+    pub(crate) probe_repaired: Option<RepairedLoss>,
 }
 
 /// What loss detection found.
@@ -124,6 +145,15 @@ pub(crate) enum AckError {
     /// The ACK covers a sequence number this side has not sent (PROTOCOL §8.2).
     #[error("acknowledges sequence number {0}, which was never sent")]
     NeverSent(u64),
+    /// The ACK acknowledges a segment whose packet its own ACK_ECHO says never arrived
+    /// (PROTOCOL.md §8.8): the receiver acknowledges what it did not receive.
+    #[error("acknowledges segment {seq}, whose packet (counter {counter}) it did not receive")]
+    Unreceived {
+        /// The segment.
+        seq: u64,
+        /// The counter of the packet that carried it.
+        counter: u64,
+    },
     /// A SACK range ends before it starts.
     #[error("SACK range {start}..={end} is empty")]
     InvalidSack {
@@ -170,14 +200,27 @@ pub(crate) struct SendStream {
     lost_hint: u64,
     /// Highest sequence number ever SACKed.
     highest_sacked: Option<u64>,
-    /// RFC 8985 RACK.xmit_ts and RACK.end_seq: the most recently sent segment delivered.
-    rack: Option<(Instant, u64)>,
+    /// Number of `Sacked` segments.
+    sacked_packets: usize,
+    /// RFC 8985 §6.2 reordering state.
+    reordering: Reordering,
+    /// The recovery episode and what can undo it (RFC 3708).
+    undo: Undo,
+    /// The tail loss probe in flight (RFC 8985 §7).
+    probe: Option<Probe>,
+    /// When the last DATA segment left.
+    last_sent: Option<Instant>,
+    /// RFC 8985 RACK.xmit_ts, RACK.end_seq and RACK.rtt: the most recently sent segment
+    /// delivered, and its round-trip time.
+    rack: Option<(Instant, u64, Duration)>,
     /// RACK.min_RTT as of the last loss detection, to filter ambiguous retransmissions.
     rack_min_rtt: Option<Duration>,
     /// Retransmissions sent (a statistic).
     retransmits: u64,
     /// Retransmissions found unnecessary (a statistic; see [`Self::spurious_retransmit_count`]).
     spurious_retransmits: u64,
+    /// Delivery-rate estimation (draft-cheng-iccrg-delivery-rate-estimation-02).
+    rate: RateEstimator,
 }
 
 impl SendStream {
@@ -202,10 +245,16 @@ impl SendStream {
             lost_packets: 0,
             lost_hint: una,
             highest_sacked: None,
+            sacked_packets: 0,
+            reordering: Reordering::default(),
+            undo: Undo::default(),
+            probe: None,
+            last_sent: None,
             rack: None,
             rack_min_rtt: None,
             retransmits: 0,
             spurious_retransmits: 0,
+            rate: RateEstimator::default(),
         }
     }
 
@@ -306,6 +355,7 @@ impl SendStream {
         }
         let seq = self.next_seq;
         let offset = self.buf_offset + self.sent_len as u64;
+        let tx = self.rate.on_sent(now, self.bytes_in_flight, self.size(len));
         self.segments.push_back(SentSegment {
             offset,
             len,
@@ -313,8 +363,11 @@ impl SendStream {
             last_sent: now,
             retransmitted: false,
             state: SegmentState::InFlight,
+            tx,
+            counter: NO_COUNTER,
         });
         self.next_seq += 1;
+        self.last_sent = Some(now);
         self.sent_len += len;
         self.fin_sent |= fin;
         self.bytes_in_flight += self.size(len);
@@ -336,7 +389,12 @@ impl SendStream {
             return None;
         };
         let seq = self.una + index as u64;
-        let seg = self.segments.get_mut(index).filter(|seg| seg.len <= max_len)?;
+        let len = self.segments.get(index).filter(|seg| seg.len <= max_len)?.len;
+        let tx = self.rate.on_sent(now, self.bytes_in_flight, self.size(len));
+        let seg = self.segments.get_mut(index)?;
+        seg.tx = tx;
+        seg.counter = NO_COUNTER;
+        self.last_sent = Some(now);
         seg.state = SegmentState::InFlight;
         seg.retransmitted = true;
         seg.last_sent = now;
@@ -363,131 +421,37 @@ impl SendStream {
         copy_from_deque(&self.buf, start, &mut out[..n])
     }
 
-    /// Processes an ACK: `cumulative` is the last in-order sequence number the peer received and
-    /// `sack` its selectively acknowledged inclusive ranges (at most `MAX_SACK_RANGES`), all
-    /// already expanded to extended sequence numbers.
-    ///
-    /// An ACK of a sequence number not yet sent is rejected whole (PROTOCOL §8.2). A cumulative
-    /// ack below the current one is stale (ACKs are reordered) and does not move anything back;
-    /// its SACK ranges are still applied, as receivers keep what they SACK.
-    pub(crate) fn on_ack(
-        &mut self,
-        now: Instant,
-        cumulative: u64,
-        sack: &[(u64, u64)],
-    ) -> Result<AckOutcome, AckError> {
-        // PROTOCOL §7.9: check the whole ACK before acting on any of it.
-        if cumulative >= self.next_seq {
-            return Err(AckError::NeverSent(cumulative));
-        }
-        for &(start, end) in sack {
-            if start > end {
-                return Err(AckError::InvalidSack { start, end });
-            }
-            if end >= self.next_seq {
-                return Err(AckError::NeverSent(end));
-            }
-        }
-
-        let mut outcome = AckOutcome::default();
-        let mut newest_unambiguous: Option<Instant> = None;
-        // The newest send time acknowledged before this ACK: a segment sent earlier that is only
-        // reported now (its SACK did not fit before) would give a sample far too large.
-        let previous_newest = self.rack.map(|(sent, _)| sent);
-
-        // Cumulative part: pop every segment up to `cumulative`, free its bytes.
-        if cumulative >= self.una {
-            let mut released = 0usize;
-            while self.una <= cumulative {
-                let Some(seg) = self.segments.pop_front() else { break };
-                self.delivered(now, self.una, &seg, &mut outcome, &mut newest_unambiguous);
-                released += seg.len;
-                self.fin_acked |= seg.fin;
-                self.una += 1;
-            }
-            self.buf.drain(..released);
-            super::shrink_if_oversized(&mut self.buf);
-            self.sent_len -= released;
-            self.buf_offset += released as u64;
-            outcome.new_cumulative = true;
-        }
-
-        // Selective part (RFC 2018): mark segments still held as SACKed.
-        for &(start, end) in sack {
-            let (Some(lo), Some(hi)) = (self.index(start.max(self.una)), self.index(end)) else {
-                continue; // entirely below the cumulative ack
-            };
-            for index in lo..=hi {
-                let Some(seg) = self.segments.get_mut(index) else { break };
-                if seg.state == SegmentState::Sacked {
-                    continue;
-                }
-                let before = *seg;
-                seg.state = SegmentState::Sacked;
-                let seq = self.una + index as u64;
-                self.delivered(now, seq, &before, &mut outcome, &mut newest_unambiguous);
-            }
-            self.highest_sacked = Some(self.highest_sacked.map_or(end, |h| h.max(end)));
-        }
-
-        // RFC 6298 §3 (Karn): only segments sent once give a sample; and only a segment sent
-        // after everything acknowledged so far (as RFC 8985 §6.2 and RFC 9002 §5.1 take
-        // samples from the newest acknowledged packet only). An ACK that also acknowledges a
-        // retransmission gives none at all, as in Linux (`FLAG_RETRANS_DATA_ACKED`): it may be
-        // the answer to that retransmission, sent long after the segments sent once, whose own
-        // ACK was lost. (Sampling them then measures the retransmission timeout, which then grows
-        // by the sample, and so on: a lossy path's RTO diverged to tens of seconds.)
-        outcome.rtt_sample = newest_unambiguous
-            .filter(|_| !outcome.acked_retransmission)
-            .filter(|&sent| previous_newest.is_none_or(|newest| sent > newest))
-            .map(|sent| now.saturating_duration_since(sent));
-        Ok(outcome)
+    /// Ends the processing of one ACK (after its loss detection): the delivery-rate sample it
+    /// produced, if valid (draft-cheng-iccrg-delivery-rate-estimation-02 §3.3).
+    pub(crate) fn take_rate_sample(&mut self, now: Instant, min_rtt: Option<Duration>) -> Option<RateSample> {
+        self.rate.take_sample(now, min_rtt)
     }
 
-    /// Accounts for `seg` (in its state before this ACK) being acknowledged for the first time.
-    fn delivered(
-        &mut self,
-        now: Instant,
-        seq: u64,
-        seg: &SentSegment,
-        outcome: &mut AckOutcome,
-        newest_unambiguous: &mut Option<Instant>,
-    ) {
-        match seg.state {
-            SegmentState::Sacked => return, // counted when it was SACKed
-            SegmentState::InFlight => {
-                self.bytes_in_flight -= self.size(seg.len);
-                self.packets_in_flight -= 1;
-            }
-            SegmentState::Lost => self.lost_packets -= 1,
-        }
-        outcome.acked_bytes += self.size(seg.len);
-        outcome.acked_packets += 1;
-        outcome.largest_acked_sent =
-            Some(outcome.largest_acked_sent.map_or(seg.last_sent, |t| t.max(seg.last_sent)));
-        if seg.retransmitted {
-            outcome.acked_retransmission = true;
-        } else {
-            *newest_unambiguous = Some(newest_unambiguous.map_or(seg.last_sent, |t| t.max(seg.last_sent)));
-        }
-        // RFC 8985 §6.2 step 2: a retransmission acknowledged sooner than min_RTT after it was
-        // sent was delivered by an earlier transmission (no packet makes the round trip faster
-        // than the path's minimum): it does not update RACK, and it was spurious (RFC 3522's
-        // question, answered by timing instead of timestamps).
-        if seg.retransmitted
-            && seg.state == SegmentState::InFlight
-            && self.rack_min_rtt.is_some_and(|min| now.saturating_duration_since(seg.last_sent) < min)
-        {
-            self.spurious_retransmits += 1;
-            return;
-        }
-        if seg.retransmitted
-            && self.rack_min_rtt.is_some_and(|min| now.saturating_duration_since(seg.last_sent) < min)
-        {
-            return;
-        }
-        if self.rack.is_none_or(|(t, s)| sent_after(seg.last_sent, seq, t, s)) {
-            self.rack = Some((seg.last_sent, seq));
+    /// The sender had nothing to send although the congestion window allowed it: an
+    /// application-limited phase (draft-cheng-iccrg-delivery-rate-estimation-02 §3.4).
+    pub(crate) fn mark_app_limited(&mut self) {
+        self.rate.mark_app_limited(self.bytes_in_flight);
+    }
+
+    /// Whether an application-limited phase is in progress (its data not yet all delivered).
+    pub(crate) fn is_app_limited(&self) -> bool {
+        self.rate.is_app_limited()
+    }
+
+    /// Bytes delivered so far (`C.delivered`).
+    pub(crate) fn delivered_bytes(&self) -> u64 {
+        self.rate.delivered()
+    }
+
+    /// The path changed at `now`: rate samples from packets sent before are not produced.
+    pub(crate) fn reset_rate_path(&mut self, now: Instant) {
+        self.rate.reset_path(now);
+    }
+
+    /// Segment `seq`, just sent, left in the transport packet with `counter` (PROTOCOL.md §8.8).
+    pub(crate) fn record_counter(&mut self, seq: u64, counter: u64) {
+        if let Some(seg) = self.index(seq).and_then(|i| self.segments.get_mut(i)) {
+            seg.counter = counter;
         }
     }
 

@@ -33,12 +33,14 @@
 //!   Linux), and `t` stops while the flow is application limited or idle (RFC 9438 §5.8): an
 //!   application-limited acknowledgement, or a gap between acknowledgements longer than the RTO
 //!   (nothing was in flight, or the RTO would have fired), shifts the epoch forward by the gap.
-//! - Spurious congestion events are not undone (RFC 9438 §4.9 is optional).
+//! - Spurious congestion events are undone (RFC 9438 §4.9): the state before the reduction
+//!   (cwnd, ssthresh, W_max, cwnd_prior, K, W_est and the epoch) is restored whole, as Linux
+//!   restores cwnd and ssthresh after a DSACK shows every retransmission was unnecessary.
 
 use std::time::{Duration, Instant};
 
 use super::hystart::{self, HyStart};
-use super::{Controller, ControllerFactory, f64_to_u64};
+use super::{Ack, Controller, ControllerFactory, LostPacket, SentPacket, f64_to_u64};
 use crate::recovery::RttEstimator;
 
 /// RFC 9438 §5.1: C SHOULD be 0.4 (segments per second³).
@@ -120,6 +122,20 @@ pub struct Cubic {
     timeout_pending: bool,
     /// HyStart++ (RFC 9406) for the first slow start.
     hystart: HyStart,
+    /// The state before the latest reduction, for RFC 9438 §4.9 (undo of a spurious one).
+    before_reduction: Option<Snapshot>,
+}
+
+/// What a reduction changes, saved so that a spurious one can be undone (RFC 9438 §4.9).
+#[derive(Debug, Clone, Copy)]
+struct Snapshot {
+    window: u64,
+    ssthresh: u64,
+    w_max: Option<f64>,
+    cwnd_prior: f64,
+    k: f64,
+    w_est: f64,
+    epoch_start: Option<Instant>,
 }
 
 impl Cubic {
@@ -150,6 +166,7 @@ impl Cubic {
             last_ack: None,
             timeout_pending: false,
             hystart: HyStart::default(),
+            before_reduction: None,
         }
     }
 
@@ -248,6 +265,19 @@ impl Cubic {
         }
     }
 
+    /// Saves what a reduction is about to change (RFC 9438 §4.9).
+    fn save(&mut self) {
+        self.before_reduction = Some(Snapshot {
+            window: self.window,
+            ssthresh: self.ssthresh,
+            w_max: self.w_max,
+            cwnd_prior: self.cwnd_prior,
+            k: self.k,
+            w_est: self.w_est,
+            epoch_start: self.epoch_start,
+        });
+    }
+
     /// The window before the reduction, remembered as cwnd_prior and W_max (RFC 9438 §4.6–4.7);
     /// returns the reduced window in bytes.
     fn reduced_window(&mut self) -> u64 {
@@ -266,10 +296,9 @@ impl Cubic {
     }
 }
 
-impl Controller for Cubic {
-    fn on_sent(&mut self, _now: Instant, _bytes: u64) {}
-
-    fn on_ack(&mut self, now: Instant, sent: Instant, bytes: u64, rtt: &RttEstimator, app_limited: bool) {
+impl Cubic {
+    /// Growth for `bytes` acknowledged at `now`, the newest of them sent at `sent`.
+    fn on_acked(&mut self, now: Instant, sent: Instant, bytes: u64, rtt: &RttEstimator, app_limited: bool) {
         let previous_ack = self.last_ack;
         self.last_ack = Some(previous_ack.map_or(now, |last| last.max(now)));
 
@@ -320,14 +349,25 @@ impl Controller for Cubic {
         }
         self.congestion_avoidance(now, bytes, rtt.smoothed_or_initial());
     }
+}
 
-    fn on_congestion_event(&mut self, now: Instant, sent: Instant, _lost_bytes: u64) {
+impl Controller for Cubic {
+    fn on_sent(&mut self, _sent: &SentPacket) {}
+
+    fn on_ack(&mut self, ack: &Ack<'_>) {
+        if let (Some(sent), true) = (ack.largest_acked_sent, ack.acked_bytes > 0) {
+            self.on_acked(ack.now, sent, ack.acked_bytes, ack.rtt, ack.app_limited);
+        }
+    }
+
+    fn on_lost(&mut self, lost: &LostPacket) {
         // RFC 9438 §4.6 / RFC 6675 §5: one reduction per window of data; a loss of a packet sent
         // before the current recovery period began was already answered.
-        if self.recovery_start.is_some_and(|start| sent <= start) {
+        if self.recovery_start.is_some_and(|start| lost.sent <= start) {
             return;
         }
-        self.recovery_start = Some(now);
+        self.recovery_start = Some(lost.now);
+        self.save();
         if self.ssthresh == u64::MAX {
             // The first loss ends slow start. The window has kept doubling for the round trip
             // the loss took to be noticed, so it can be twice what the path holds; reducing from
@@ -349,6 +389,7 @@ impl Controller for Cubic {
     fn on_retransmission_timeout(&mut self, now: Instant) {
         // RFC 5681 §3.1: when the same data times out again, ssthresh is held constant.
         if !self.timeout_pending {
+            self.save();
             // RFC 9438 §4.8: ssthresh is set with beta_cubic as in §4.6 (not Reno's half).
             self.ssthresh = self.reduced_window();
         }
@@ -363,6 +404,22 @@ impl Controller for Cubic {
         self.carry = 0.0;
     }
 
+    fn on_spurious_congestion(&mut self, _now: Instant) {
+        // RFC 9438 §4.9: restore cwnd, ssthresh, W_max, K, W_est and the epoch as they were
+        // before the congestion event; recovery is over.
+        let Some(saved) = self.before_reduction.take() else { return };
+        self.window = self.window.max(saved.window);
+        self.ssthresh = saved.ssthresh;
+        self.w_max = saved.w_max;
+        self.cwnd_prior = saved.cwnd_prior;
+        self.k = saved.k;
+        self.w_est = saved.w_est;
+        self.epoch_start = saved.epoch_start;
+        self.recovery_start = None;
+        self.timeout_pending = false;
+        self.carry = 0.0;
+    }
+
     fn window(&self) -> u64 {
         self.window
     }
@@ -374,6 +431,10 @@ impl Controller for Cubic {
     fn in_slow_start(&self) -> bool {
         // RFC 5681 §3.1: slow start while cwnd < ssthresh.
         self.window < self.ssthresh
+    }
+
+    fn name(&self) -> &'static str {
+        "cubic"
     }
 
     fn clone_box(&self) -> Box<dyn Controller> {

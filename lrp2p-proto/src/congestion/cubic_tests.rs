@@ -1,5 +1,6 @@
 //! Tests of the CUBIC controller: RFC 9438 shapes, recovery, and ten lossless days.
 use super::*;
+use crate::congestion::testing::{ack, lost};
 
 const MSS: u64 = 1000;
 const RTT: Duration = Duration::from_millis(100);
@@ -28,7 +29,7 @@ fn round(cc: &mut Cubic, rtt: &RttEstimator, start: Instant) -> Instant {
     let packets = (cc.window() / MSS).max(1);
     for i in 0..packets {
         let now = start + RTT.mul_f64(i as f64 / packets as f64);
-        cc.on_ack(now, now - RTT, MSS, rtt, false);
+        cc.on_ack(&ack(now, now - RTT, MSS, rtt, false));
     }
     start + RTT
 }
@@ -36,7 +37,7 @@ fn round(cc: &mut Cubic, rtt: &RttEstimator, start: Instant) -> Instant {
 /// Takes `cc` from slow start at `segments` to congestion avoidance through one loss at
 /// `now`, then lets the recovery round pass. Returns the time recovery ended.
 fn lose_once(cc: &mut Cubic, rtt: &RttEstimator, now: Instant) -> Instant {
-    cc.on_congestion_event(now, now - RTT / 2, MSS);
+    cc.on_lost(&lost(now, now - RTT / 2, MSS));
     // Acknowledgements of packets sent before the loss was detected do not count.
     let before = cc.window();
     let end = round(cc, rtt, now);
@@ -68,7 +69,7 @@ fn slow_start_doubles_per_rtt() {
         assert_eq!(cc.window(), expected * MSS);
     }
     // Application-limited acknowledgements say nothing about capacity (RFC 7661).
-    cc.on_ack(now, now - RTT, MSS, &rtt, true);
+    cc.on_ack(&ack(now, now - RTT, MSS, &rtt, true));
     assert_eq!(cc.window(), 320 * MSS);
 }
 
@@ -77,22 +78,22 @@ fn loss_reduces_window_to_seven_tenths_once_per_window() {
     let rtt = rtt();
     let mut cc = cubic(100);
     let t0 = origin();
-    cc.on_congestion_event(t0, t0 - RTT, MSS);
+    cc.on_lost(&lost(t0, t0 - RTT, MSS));
     assert_eq!(cc.window(), 70 * MSS);
     assert_eq!(cc.ssthresh(), 70 * MSS);
     assert!(!cc.in_slow_start());
     // More losses from the same window: the same congestion event.
     let later = t0 + RTT / 2;
-    cc.on_congestion_event(later, t0 - RTT / 2, MSS);
-    cc.on_congestion_event(later, t0, MSS);
+    cc.on_lost(&lost(later, t0 - RTT / 2, MSS));
+    cc.on_lost(&lost(later, t0, MSS));
     assert_eq!(cc.window(), 70 * MSS);
     // A loss of a packet sent after the reduction is a new event.
-    cc.on_congestion_event(later, t0 + RTT / 4, MSS);
+    cc.on_lost(&lost(later, t0 + RTT / 4, MSS));
     assert_eq!(cc.window(), 49 * MSS);
     // Never below 2 MSS.
     for i in 1..20u32 {
         let at = later + RTT * i;
-        cc.on_congestion_event(at, at - Duration::from_millis(1), MSS);
+        cc.on_lost(&lost(at, at - Duration::from_millis(1), MSS));
     }
     assert_eq!(cc.window(), 2 * MSS);
     let _ = rtt;
@@ -140,13 +141,13 @@ fn reno_friendly_region_dominates_at_short_rtt_and_small_windows() {
     rtt.update(Duration::from_millis(1), Duration::ZERO);
     let mut cc = cubic(20);
     let t0 = origin();
-    cc.on_congestion_event(t0, t0 - Duration::from_millis(1), MSS);
+    cc.on_lost(&lost(t0, t0 - Duration::from_millis(1), MSS));
     let mut now = t0 + Duration::from_millis(1);
     for _ in 0..20 {
         let packets = cc.window() / MSS;
         for i in 0..packets {
             let at = now + Duration::from_micros(1000 * i / packets);
-            cc.on_ack(at, at - Duration::from_micros(900), MSS, &rtt, false);
+            cc.on_ack(&ack(at, at - Duration::from_micros(900), MSS, &rtt, false));
         }
         now += Duration::from_millis(1);
     }
@@ -169,16 +170,16 @@ fn fast_convergence_lowers_w_max_when_the_saturation_point_drops() {
             CubicConfig { initial_window: Some(1000 * MSS), fast_convergence, ..CubicConfig::default() };
         let mut cc = Cubic::new(&config, MSS);
         let t0 = origin();
-        cc.on_congestion_event(t0, t0 - RTT, MSS);
+        cc.on_lost(&lost(t0, t0 - RTT, MSS));
         assert_eq!(cc.w_max, Some(1000.0));
         // A second event below the first W_max.
         let t1 = t0 + RTT * 2;
-        cc.on_congestion_event(t1, t0 + RTT, MSS);
+        cc.on_lost(&lost(t1, t0 + RTT, MSS));
         assert_eq!(cc.window(), 490 * MSS);
         let got = cc.w_max.unwrap();
         assert!((got - w_max).abs() < 1e-9, "fc={fast_convergence}: {got}");
         // K then measures the climb from 490 back to the lowered W_max.
-        cc.on_ack(t1 + RTT, t1 + RTT / 2, MSS, &rtt(), false);
+        cc.on_ack(&ack(t1 + RTT, t1 + RTT / 2, MSS, &rtt(), false));
         let expected_k = ((w_max - 490.0) / C).cbrt();
         assert!((cc.k - expected_k).abs() < 1e-9);
     }
@@ -226,7 +227,7 @@ fn application_limited_and_idle_time_do_not_count_towards_t() {
     let mut at = now;
     for _ in 0..3600 {
         at += Duration::from_secs(1);
-        limited.on_ack(at, at - RTT, MSS, &rtt, true);
+        limited.on_ack(&ack(at, at - RTT, MSS, &rtt, true));
         assert_eq!(limited.window(), window);
     }
     // An hour without any acknowledgement.
@@ -252,14 +253,14 @@ fn ten_lossless_days(max_window: u64, mss: u64) -> u64 {
     let mut cc = Cubic::new(&config, mss);
     let rtt = rtt();
     let t0 = origin();
-    cc.on_congestion_event(t0, t0 - RTT, mss);
+    cc.on_lost(&lost(t0, t0 - RTT, mss));
     let step = Duration::from_millis(100);
     let steps = 10 * 24 * 3600 * 10;
     let mut now = t0;
     let mut previous = cc.window();
     for _ in 0..steps {
         now += step;
-        cc.on_ack(now, now - RTT / 2, 10 * mss, &rtt, false);
+        cc.on_ack(&ack(now, now - RTT / 2, 10 * mss, &rtt, false));
         let window = cc.window();
         assert!(window >= previous, "monotone");
         assert!(window <= max_window, "bounded");

@@ -19,6 +19,11 @@
 //! the initial window (RFC 6928), so pacing never delays what a fresh connection may send at
 //! once; 256 packets bounds the burst at very high rates.
 //!
+//! A controller that sets its own pacing rate (BBR, [`Controller::pacing_rate`]) replaces
+//! `N · cwnd / smoothed_rtt` with it: [`Pacer::delay_at`].
+//!
+//! [`Controller::pacing_rate`]: super::Controller::pacing_rate
+//!
 //! Use: before sending a packet of `bytes`, call [`Pacer::delay`]. `None` means send now, then
 //! call [`Pacer::on_sent`]; `Some(t)` means arm a timer for `t` and ask again then.
 
@@ -47,10 +52,10 @@ const TOLERANCE_BYTES: f64 = 1e-3;
 pub struct Pacer {
     /// Bytes that may leave now, in `[0, capacity]`.
     tokens: f64,
-    /// The bucket size in bytes for the last (mss, window, srtt).
+    /// The bucket size in bytes for the last (mss, window, rate).
     capacity: u64,
-    /// The parameters `capacity` was computed for.
-    last: (u64, u64, Duration),
+    /// The parameters `capacity` was computed for (the rate as `f64` bits).
+    last: (u64, u64, u64),
     /// When tokens were last added.
     last_refill: Instant,
 }
@@ -59,8 +64,9 @@ impl Pacer {
     /// A pacer with a full bucket, for packets of `mss` bytes under a window of `window` bytes
     /// and a smoothed RTT of `srtt`.
     pub fn new(now: Instant, mss: u64, window: u64, srtt: Duration) -> Self {
-        let capacity = capacity(mss, window, srtt);
-        Self { tokens: capacity as f64, capacity, last: (mss, window, srtt), last_refill: now }
+        let rate = rate(window, srtt).unwrap_or(0.0);
+        let capacity = capacity(mss, window, rate);
+        Self { tokens: capacity as f64, capacity, last: (mss, window, rate.to_bits()), last_refill: now }
     }
 
     /// When a packet of `bytes` may leave: `None` for now, or the instant to try again.
@@ -76,10 +82,30 @@ impl Pacer {
         window: u64,
         srtt: Duration,
     ) -> Option<Instant> {
-        let rate = rate(window, srtt)?;
-        if self.last != (mss, window, srtt) {
-            self.last = (mss, window, srtt);
-            self.capacity = capacity(mss, window, srtt);
+        self.delay_at(now, bytes, mss, window, srtt, None)
+    }
+
+    /// [`delay`](Self::delay), at `controller_rate` bytes per second instead of
+    /// `1.25 · window / srtt` when it is given (and not 0).
+    pub fn delay_at(
+        &mut self,
+        now: Instant,
+        bytes: u64,
+        mss: u64,
+        window: u64,
+        srtt: Duration,
+        controller_rate: Option<u64>,
+    ) -> Option<Instant> {
+        let rate = match controller_rate.filter(|&r| r > 0) {
+            Some(r) => r as f64,
+            None => rate(window, srtt)?,
+        };
+        if window == 0 {
+            return None;
+        }
+        if self.last != (mss, window, rate.to_bits()) {
+            self.last = (mss, window, rate.to_bits());
+            self.capacity = capacity(mss, window, rate);
             self.tokens = self.tokens.min(self.capacity as f64);
         }
         // RFC 9002 §7.7: refill at N * cwnd / smoothed_rtt, never beyond one burst.
@@ -94,7 +120,7 @@ impl Pacer {
         }
         // Rounded up by a nanosecond so that asking again at the returned instant succeeds.
         let wait = Duration::try_from_secs_f64(missing / rate)
-            .unwrap_or(srtt)
+            .unwrap_or(srtt.max(Duration::from_millis(1)))
             .saturating_add(Duration::from_nanos(1));
         Some(now.checked_add(wait).unwrap_or(now))
     }
@@ -115,10 +141,10 @@ fn rate(window: u64, srtt: Duration) -> Option<f64> {
     Some(PACING_GAIN * window as f64 / srtt)
 }
 
-/// The bucket size in bytes: see the module documentation.
-fn capacity(mss: u64, window: u64, srtt: Duration) -> u64 {
+/// The bucket size in bytes at `rate` bytes per second: see the module documentation.
+fn capacity(mss: u64, window: u64, rate: f64) -> u64 {
     let mss = mss.max(1);
-    let burst = rate(window, srtt).map_or(0.0, |r| r * BURST_INTERVAL.as_secs_f64());
+    let burst = rate * BURST_INTERVAL.as_secs_f64();
     let burst = f64_to_u64(burst)
         .max(mss.saturating_mul(MIN_BURST_PACKETS))
         .min(mss.saturating_mul(MAX_BURST_PACKETS));
@@ -200,12 +226,13 @@ mod tests {
 
     #[test]
     fn capacity_is_bounded_by_the_window_and_two_mss() {
-        assert_eq!(capacity(MSS, 3 * MSS, SRTT), 3 * MSS);
-        assert_eq!(capacity(MSS, 2 * MSS, SRTT), 2 * MSS);
+        let cap = |mss, window, srtt| capacity(mss, window, rate(window, srtt).unwrap_or(0.0));
+        assert_eq!(cap(MSS, 3 * MSS, SRTT), 3 * MSS);
+        assert_eq!(cap(MSS, 2 * MSS, SRTT), 2 * MSS);
         // At a high rate, 2 ms of it, up to 256 packets.
-        let fast = capacity(MSS, 10_000 * MSS, Duration::from_millis(10));
+        let fast = cap(MSS, 10_000 * MSS, Duration::from_millis(10));
         assert_eq!(fast, MAX_BURST_PACKETS * MSS);
-        let medium = capacity(MSS, 1000 * MSS, Duration::from_millis(100));
+        let medium = cap(MSS, 1000 * MSS, Duration::from_millis(100));
         assert_eq!(medium, 25 * MSS);
     }
 
@@ -217,6 +244,27 @@ mod tests {
         pacer.on_sent(window);
         let at = pacer.delay(t0, 5 * MSS, MSS, window, SRTT).unwrap();
         assert_eq!(pacer.delay(at, 5 * MSS, MSS, window, SRTT), None);
+    }
+
+    #[test]
+    fn a_controller_rate_replaces_the_window_rate() {
+        let t0 = origin();
+        let mut pacer = Pacer::new(t0, MSS, WINDOW, SRTT);
+        let rate = 600_000; // B/s: 2 ms of it is 1 packet, so the burst is 10 packets
+        let mut now = t0;
+        let mut sent = 0u64;
+        let end = t0 + Duration::from_secs(5);
+        while now < end {
+            match pacer.delay_at(now, MSS, MSS, WINDOW, SRTT, Some(rate)) {
+                None => {
+                    pacer.on_sent(MSS);
+                    sent += MSS;
+                }
+                Some(at) => now = at,
+            }
+        }
+        let achieved = sent as f64 / 5.0;
+        assert!((achieved - rate as f64).abs() / (rate as f64) < 0.05, "{achieved} B/s");
     }
 
     #[test]

@@ -109,7 +109,10 @@ impl Connection {
             return;
         }
         self.phase = Phase::Established;
-        self.timers.stop(Timer::HandshakeGiveUp);
+        if self.initiator {
+            self.timers.stop(Timer::HandshakeGiveUp);
+        }
+        // A responder stays on the give-up timer until confirmed (`confirm`).
         self.touch(now);
     }
 
@@ -126,6 +129,7 @@ impl Connection {
         self.handshake = Handshake::Done;
         self.path.validated = true;
         self.timers.stop(Timer::Handshake);
+        self.timers.stop(Timer::HandshakeGiveUp);
         if self.outgoing.is_some() && !self.initiator {
             self.outgoing = None;
         }

@@ -10,10 +10,11 @@ use rand_core::{CryptoRng, RngCore};
 
 use super::handshake::{Handshake, HandshakeCtx, early_room, session_from};
 use super::timer::Timer;
-use super::{ConnEvent, Connection, Ids, Phase};
+use super::{ConnEvent, Connection, Ids, Phase, Received};
 use crate::arq::recv::RecvStream;
 use crate::arq::truncate;
 use crate::config::{ConnectionConfig, PACKET_OVERHEAD};
+use crate::congestion::SentPacket;
 use crate::handshake::{
     read_ik_response, read_xx_response, set_cookie_mac, write_ik_initiation, write_xx_finish,
     write_xx_initiation,
@@ -102,27 +103,35 @@ impl Connection {
         out: &mut [u8],
         room: usize,
     ) -> Option<(u64, usize, bool)> {
+        let prior_in_flight = self.send.bytes_in_flight();
         let seg = self.send.next_segment(now, room, self.right_edge)?;
         self.send.payload(seg.offset, seg.len, &mut out[..seg.len]);
-        self.cc.on_sent(now, seg.len as u64 + PACKET_OVERHEAD as u64);
+        self.cc.on_sent(&SentPacket {
+            now,
+            bytes: seg.len as u64 + PACKET_OVERHEAD as u64,
+            prior_in_flight,
+            app_limited: self.send.is_app_limited(),
+        });
         Some((seg.seq, seg.len, seg.fin))
     }
 
     /// A cookie reply for our initiation (PROTOCOL.md §10.3): store the cookie, MAC the same
     /// initiation with it and resend it once.
-    pub(super) fn on_cookie_reply(&mut self, reply: &CookieReplyRepr) {
+    pub(super) fn on_cookie_reply(&mut self, reply: &CookieReplyRepr) -> Received {
         let (ephemeral, message) = match &mut self.handshake {
             Handshake::IkSent { noise, message, .. } => (*noise.ephemeral_public(), message),
             Handshake::XxSent { noise, message, .. } => (*noise.ephemeral_public(), message),
-            _ => return,
+            _ => return Received::Unexpected,
         };
         if ephemeral[..16] != reply.echo {
-            return;
+            // PROTOCOL.md §10.3: a reply that does not echo our ephemeral key is not for us.
+            return Received::AuthFailed;
         }
         let cookie: [u8; COOKIE_LEN] = reply.cookie;
         if set_cookie_mac(message, Some(&cookie)).is_ok() {
             self.queue_handshake_message();
         }
+        Received::Accepted
     }
 
     /// After an IK or XX response authenticated: the responder's id (from the encrypted
@@ -144,13 +153,15 @@ impl Connection {
     }
 
     /// The IK response.
-    pub(super) fn on_ik_response(&mut self, now: Instant, repr: &IkResponseRepr<'_>, len: usize) {
-        let Handshake::IkSent { noise, sent_at, retries, .. } = &self.handshake else { return };
+    pub(super) fn on_ik_response(&mut self, now: Instant, repr: &IkResponseRepr<'_>, len: usize) -> Received {
+        let Handshake::IkSent { noise, sent_at, retries, .. } = &self.handshake else {
+            return Received::Unexpected;
+        };
         let (sent_at, retries) = (*sent_at, *retries);
         let mut plain = vec![0u8; repr.noise.len()];
         let Ok((keys, payload)) = read_ik_response(noise, repr, &mut plain) else {
             self.stats.auth_failures += 1;
-            return;
+            return Received::AuthFailed;
         };
         self.on_response_read(now, payload.responder_id, len, sent_at, retries);
         let early_seq = self.send.una();
@@ -159,11 +170,11 @@ impl Connection {
         self.timers.stop(Timer::Handshake);
         if self.close.is_some() {
             // Closed during the handshake: the keys only carry our CLOSE (see `establish`).
-            return;
+            return Received::Accepted;
         }
         if let Some(Tail::Close(close)) = payload.segments.tail {
             self.on_close_segment(&close);
-            return;
+            return Received::Accepted;
         }
         if let Some(ack) = payload.segments.ack {
             self.on_ack_segment(now, &ack, retries == 0);
@@ -171,7 +182,7 @@ impl Connection {
         let early_data_accepted = self.send.una() > early_seq;
         if !early_data_accepted && self.send.has_in_flight() {
             // PROTOCOL.md §9.3: refused early data is sent again at once as 1-RTT data.
-            self.send.on_retransmission_timeout();
+            self.send.resend_all();
         }
         if let Some(Tail::Data(data)) = payload.segments.tail {
             self.on_data_segment(now, &data);
@@ -179,20 +190,23 @@ impl Connection {
         // PROTOCOL.md §4.8: confirm promptly with a transport packet carrying an ACK.
         self.ack_now();
         self.events.push_back(ConnEvent::Connected { early_data_accepted });
+        Received::Accepted
     }
 
     /// The XX response; answers at once with message 3 carrying the first data.
-    pub(super) fn on_xx_response(&mut self, now: Instant, repr: &XxResponseRepr<'_>, len: usize) {
-        let Handshake::XxSent { noise, sent_at, retries, .. } = &self.handshake else { return };
+    pub(super) fn on_xx_response(&mut self, now: Instant, repr: &XxResponseRepr<'_>, len: usize) -> Received {
+        let Handshake::XxSent { noise, sent_at, retries, .. } = &self.handshake else {
+            return Received::Unexpected;
+        };
         if self.close.is_some() {
             // Closed during the handshake: finish nothing. The responder holds only half-open
             // state, which it expires (PROTOCOL.md §10.5).
-            return;
+            return Received::Unexpected;
         }
         let (sent_at, retries) = (*sent_at, *retries);
         let Ok((received, payload)) = read_xx_response(noise, repr) else {
             self.stats.auth_failures += 1;
-            return;
+            return Received::AuthFailed;
         };
         self.on_response_read(now, payload.responder_id, len, sent_at, retries);
         self.recv = Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.mss()));
@@ -208,7 +222,7 @@ impl Connection {
         let mut out = vec![0u8; self.config.max_datagram_size.max(XX_FINISH_MIN_LEN + 64)];
         let Ok((keys, n)) = write_xx_finish(received, self.peer_id, &finish, &mut out) else {
             self.handshake_failed();
-            return;
+            return Received::Accepted;
         };
         out.truncate(n);
         self.peer_key = Some(keys.remote_static());
@@ -220,5 +234,6 @@ impl Connection {
         self.timers.stop(Timer::HandshakeGiveUp);
         self.touch(now);
         self.arm_retransmit(now);
+        Received::Accepted
     }
 }

@@ -13,21 +13,29 @@ use super::timer::Timer;
 use super::{CloseReason, ConnEvent, Connection, Phase};
 use crate::arq::expand;
 use crate::arq::recv::{DataOutcome, RecvError};
+use crate::arq::send::AckError;
+use crate::congestion::{Ack, LostPacket};
 use crate::crypto::OpenError;
 use crate::wire::{
-    AckRepr, CloseRepr, CookieReplyRepr, DataRepr, IkResponseRepr, MAX_SACK_RANGES, PacketType, Segments,
-    Tail, XxFinishRepr, XxResponseRepr, close_code,
+    AckRepr, CloseRepr, CookieReplyRepr, DataRepr, IkResponseRepr, MAX_DSACK_RANGES, MAX_SACK_RANGES,
+    PacketType, Segments, Tail, XxFinishRepr, XxResponseRepr, close_code,
 };
 
-/// What became of a datagram routed to this connection.
+/// What became of a datagram routed to this connection: every one ends in exactly one of these
+/// (the endpoint counts them, `EndpointStats`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Received {
     /// Parsed (and, for transport packets, authenticated) and processed.
     Accepted,
-    /// Dropped: failed authentication, replayed, no keys yet, or not expected now.
-    Dropped,
     /// Dropped: not a well-formed datagram of its type.
     Malformed,
+    /// Dropped: it failed authentication (AEAD tag, Noise).
+    AuthFailed,
+    /// Dropped: a transport packet whose counter was already received (PROTOCOL.md §9.1).
+    Replayed,
+    /// Dropped: not expected in the connection's state (a response nobody waits for, a packet
+    /// before the keys or after the end).
+    Unexpected,
 }
 
 impl Connection {
@@ -42,43 +50,42 @@ impl Connection {
     ) -> Received {
         let len = datagram.len();
         match packet_type {
-            PacketType::Transport { .. } => return self.handle_transport(now, from, datagram),
+            PacketType::Transport { .. } => self.handle_transport(now, from, datagram),
             PacketType::IkResponse => match IkResponseRepr::parse(datagram) {
                 Ok(repr) => self.on_ik_response(now, &repr, len),
-                Err(_) => return Received::Malformed,
+                Err(_) => Received::Malformed,
             },
             PacketType::XxResponse => match XxResponseRepr::parse(datagram) {
                 Ok(repr) => self.on_xx_response(now, &repr, len),
-                Err(_) => return Received::Malformed,
+                Err(_) => Received::Malformed,
             },
             PacketType::XxFinish => match XxFinishRepr::parse(datagram) {
                 Ok(repr) => self.on_xx_finish(now, &repr),
-                Err(_) => return Received::Malformed,
+                Err(_) => Received::Malformed,
             },
             PacketType::CookieReply => match CookieReplyRepr::parse(datagram) {
                 Ok(repr) => self.on_cookie_reply(&repr),
-                Err(_) => return Received::Malformed,
+                Err(_) => Received::Malformed,
             },
-            PacketType::IkInitiation | PacketType::XxInitiation => return Received::Dropped,
+            PacketType::IkInitiation | PacketType::XxInitiation => Received::Unexpected,
         }
-        Received::Accepted
     }
 
     /// Opens and processes one transport datagram from `from`.
     fn handle_transport(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) -> Received {
         let len = datagram.len();
-        let Some(session) = self.session.as_mut() else { return Received::Dropped };
+        let Some(session) = self.session.as_mut() else { return Received::Unexpected };
         if self.phase == Phase::Drained || self.peer_closed {
-            return Received::Dropped;
+            return Received::Unexpected;
         }
         let highest_before = session.replay_window().highest();
         let plaintext = match session.open(datagram) {
             Ok(plaintext) => plaintext,
             Err(OpenError::Replay(_)) => {
                 self.stats.duplicates += 1;
-                return Received::Dropped;
+                return Received::Replayed;
             }
-            Err(_) => return Received::Dropped,
+            Err(_) => return Received::AuthFailed,
         };
         let counter = session.replay_window().highest();
         self.stats.datagrams_received += 1;
@@ -90,6 +97,9 @@ impl Connection {
             // PROTOCOL.md §12.6: the new address is unproven (an on-path attacker could have
             // relayed the packet from a spoofed source), so the 3x budget applies again until
             // the peer acknowledges data sent there (new data is cut to fit the budget).
+            if from.ip() != self.path.remote.ip() {
+                self.reset_congestion(now);
+            }
             self.path.move_to(from, len as u64, self.send.next_seq());
             self.stats.migrations += 1;
             self.ping_pending = true;
@@ -125,6 +135,12 @@ impl Connection {
     /// Acts on the segments of one authenticated packet (PROTOCOL.md §7, §8).
     fn on_segments(&mut self, now: Instant, segments: &Segments<'_>, sample: bool) {
         if let Some(ack) = &segments.ack {
+            // PROTOCOL.md §8.8: an ACK in a transport packet echoes the counters received.
+            if ack.echo.is_none() && self.config.require_ack_echo {
+                self.stats.echo_violations += 1;
+                self.protocol_violation(now);
+                return;
+            }
             if !self.on_ack_segment(now, ack, sample) {
                 return;
             }
@@ -154,10 +170,27 @@ impl Connection {
         for (slot, &(start, end)) in sack.iter_mut().zip(ack.sack.as_slice()) {
             *slot = (expand(cumulative, start), expand(cumulative, end));
         }
-        let outcome = match self.send.on_ack(now, cumulative, &sack[..n]) {
+        let mut dsack = [(0u64, 0u64); MAX_DSACK_RANGES];
+        let d = ack.dsack.len();
+        for (slot, &(start, end)) in dsack.iter_mut().zip(ack.dsack.as_slice()) {
+            *slot = (expand(cumulative, start), expand(cumulative, end));
+        }
+        // PROTOCOL.md §8.8: the echo claims no counter that was skipped or never sent.
+        if let (Some(echo), Some(session)) = (&ack.echo, &self.session) {
+            if self.skips.verify(echo, session.next_send_counter()).is_err() {
+                self.stats.echo_violations += 1;
+                self.protocol_violation(now);
+                return false;
+            }
+        }
+        let outcome = match self.send.on_ack(now, cumulative, &sack[..n], &dsack[..d], ack.echo.as_ref()) {
             Ok(outcome) => outcome,
-            Err(_) => {
-                // PROTOCOL.md §7.9: acknowledging a sequence number never sent.
+            Err(e) => {
+                // PROTOCOL.md §7.9: acknowledging a sequence number never sent, or (§8.8) one
+                // whose packet the ACK's own echo says never arrived.
+                if matches!(e, AckError::Unreceived { .. }) {
+                    self.stats.echo_violations += 1;
+                }
                 self.protocol_violation(now);
                 return false;
             }
@@ -185,19 +218,47 @@ impl Connection {
             let delay = Duration::from_micros(u64::from(ack.ack_delay_us.unwrap_or(0)));
             self.rtt.update(sample, delay);
         }
-        if outcome.acked_bytes > 0 {
-            if let Some(sent) = outcome.largest_acked_sent {
-                let app_limited =
-                    !self.send.has_unsent_data() && self.send.bytes_in_flight() < self.cc.window() / 2;
-                self.cc.on_ack(now, sent, outcome.acked_bytes, &self.rtt, app_limited);
-            }
-        }
         if outcome.new_cumulative {
             self.rtt.reset_backoff();
         }
+        self.stats.dsack_received +=
+            ack.dsack.as_slice().iter().map(|&(s, e)| u64::from(e.distance_from(s)) + 1).sum::<u64>();
+        let app_limited = !self.send.has_unsent_data() && self.send.bytes_in_flight() < self.cc.window() / 2;
+        if let Some(repaired) = outcome.probe_repaired {
+            // RFC 8985 §7.4.2: the tail loss probe repaired a loss: a congestion event.
+            self.cc.on_lost(&LostPacket {
+                now,
+                sent: repaired.sent,
+                bytes: repaired.bytes,
+                tx_in_flight: self.send.bytes_in_flight().saturating_add(repaired.bytes),
+                lost_since_sent: repaired.bytes,
+                is_app_limited: false,
+            });
+        }
         // Loss detection re-arms the retransmission timer from the oldest segment still in
-        // flight, which this ACK may have changed.
-        self.detect_losses(now);
+        // flight, which this ACK may have changed. The controller hears of the losses first,
+        // then of the ACK with its rate sample (congestion::Controller's contract).
+        let lost_bytes = self.detect_losses(now);
+        let rate = self.send.take_rate_sample(now, self.rtt.min_rtt());
+        if outcome.spurious_congestion {
+            // RFC 3708 / RFC 9438 §4.9: every retransmission of the last recovery was
+            // unnecessary: the reduction it caused is undone.
+            self.cc.on_spurious_congestion(now);
+            self.stats.congestion_undos += 1;
+        }
+        if outcome.acked_bytes > 0 || lost_bytes > 0 {
+            self.cc.on_ack(&Ack {
+                now,
+                acked_bytes: outcome.acked_bytes,
+                lost_bytes,
+                largest_acked_sent: outcome.largest_acked_sent,
+                bytes_in_flight: self.send.bytes_in_flight(),
+                delivered: self.send.delivered_bytes(),
+                app_limited,
+                rate,
+                rtt: &self.rtt,
+            });
+        }
         // The send buffer follows the congestion window (ConnectionConfig::send_buffer).
         self.send.set_capacity(self.config.send_buffer_for(self.cc.window()));
         if self.write_blocked && self.send.free_space() > 0 {
@@ -227,6 +288,7 @@ impl Connection {
             Ok(DataOutcome::Buffered) => DataArrival::OutOfOrder,
             Ok(DataOutcome::Duplicate) => {
                 self.stats.duplicates += 1;
+                self.record_duplicate(data.seq);
                 DataArrival::Duplicate
             }
             Err(RecvError::BeyondWindow) => {

@@ -11,7 +11,7 @@ use rand_core::{CryptoRng, RngCore};
 use super::handshake::Handshake;
 use super::lifecycle::PendingClose;
 use super::timer::Timer;
-use super::{CloseReason, ConnEvent, Connection, Ids, Phase};
+use super::{CloseReason, ConnEvent, Connection, Ids, Phase, Received};
 use crate::arq::recv::RecvStream;
 use crate::config::ConnectionConfig;
 use crate::crypto::noise::ik::IkResponderReceived;
@@ -111,18 +111,19 @@ impl Connection {
 
     /// The XX finish. Its payload carries the initiator's isn, window and first data; the
     /// initiator's key is now known and the application decides (PROTOCOL.md §4.8).
-    pub(super) fn on_xx_finish(&mut self, now: Instant, repr: &XxFinishRepr<'_>) {
+    pub(super) fn on_xx_finish(&mut self, now: Instant, repr: &XxFinishRepr<'_>) -> Received {
         let Handshake::XxResponseSent { noise, .. } = &self.handshake else {
             // A retransmitted finish: our ACK was lost; acknowledge again.
             if self.phase == Phase::Established {
                 self.ack_now();
+                return Received::Accepted;
             }
-            return;
+            return Received::Unexpected;
         };
         let mut plain = vec![0u8; repr.noise.len()];
         let Ok((keys, payload)) = read_xx_finish(noise, repr, &mut plain) else {
             self.stats.auth_failures += 1;
-            return;
+            return Received::AuthFailed;
         };
         // The finish proves the initiator received our response there (PROTOCOL.md §10.4).
         self.path.validated = true;
@@ -136,6 +137,7 @@ impl Connection {
         }
         self.handshake = Handshake::XxReceived { keys: Box::new(keys) };
         self.events.push_back(ConnEvent::Incoming);
+        Received::Accepted
     }
 
     /// The application accepts the incoming connection: it now holds the handle.
@@ -156,6 +158,8 @@ impl Connection {
             }
             Handshake::XxReceived { keys } => {
                 self.establish(now, *keys, None);
+                // The finish confirmed the initiator (its key and address) already.
+                self.timers.stop(Timer::HandshakeGiveUp);
                 // Its first transport packet (an ACK) confirms the handshake to the initiator.
                 self.ack_now();
                 self.events.push_back(ConnEvent::Connected { early_data_accepted: false });
@@ -205,7 +209,8 @@ impl Connection {
         let refusal = CloseRepr { seq: Seq(self.local_isn), code: close_code::REFUSED, reason: b"refused" };
         match std::mem::replace(&mut self.handshake, Handshake::Done) {
             Handshake::IkReceived { noise, peer_isn } => {
-                let ack = AckRepr { cumulative: Seq(peer_isn).prev(), ..self.ack_repr(now) };
+                // A handshake message's ACK echoes no counters (PROTOCOL.md §8.8).
+                let ack = AckRepr { cumulative: Seq(peer_isn).prev(), echo: None, ..self.ack_repr(now) };
                 let payload = IkResponsePayload {
                     responder_id: self.local_id,
                     isn: Seq(self.local_isn),

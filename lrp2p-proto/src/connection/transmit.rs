@@ -11,6 +11,7 @@ use super::timer::Timer;
 use super::{Connection, Phase};
 use crate::arq::truncate;
 use crate::config::PACKET_OVERHEAD;
+use crate::congestion::SentPacket;
 use crate::wire::{
     AckRepr, CloseRepr, DataRepr, SEGMENT_HEADER_LEN, Segments, TAG_LEN, TRANSPORT_HEADER_LEN, Tail,
 };
@@ -128,6 +129,7 @@ impl Connection {
         let ack_len = candidate.as_ref().map_or(0, AckRepr::buffer_len);
         let alone = datagram.saturating_sub(overhead + SEGMENT_HEADER_LEN);
         let room = alone.saturating_sub(ack_len);
+        let prior_in_flight = self.send.bytes_in_flight();
         let segment = if data && room > 0 && self.may_send_data(now, room) {
             // A retransmission that exceeds the budget even alone waits; new data sized to fit
             // goes first (after a move, it is what validates the new address).
@@ -165,11 +167,20 @@ impl Connection {
             self.ack_sent();
         }
         if let Some(seg) = segment {
+            if let Some(session) = &self.session {
+                self.send.record_counter(seg.seq, session.next_send_counter().saturating_sub(1));
+            }
             let bytes = (seg.len + PACKET_OVERHEAD) as u64;
-            self.cc.on_sent(now, bytes);
+            let app_limited = self.send.is_app_limited();
+            self.cc.on_sent(&SentPacket { now, bytes, prior_in_flight, app_limited });
             self.pacer.on_sent(bytes);
             self.stats.segments_sent += 1;
-            if !self.timers.is_set(Timer::Retransmit) {
+            if std::mem::take(&mut self.probe_pending) {
+                self.send.probe_sent(seg.seq, seg.rtx);
+            }
+            if self.timers.is_set(Timer::Retransmit) {
+                self.arm_probe();
+            } else {
                 self.arm_retransmit(now);
             }
         }
@@ -180,11 +191,20 @@ impl Connection {
     fn may_send_data(&mut self, now: Instant, room: usize) -> bool {
         let wants =
             self.send.has_lost() || self.send.has_unsent_data() && self.send.next_seq() <= self.right_edge;
+        let window = self.cc.window();
+        if wants && self.probe_pending {
+            // RFC 8985 §7.3: the probe goes regardless of the congestion window and the pacer.
+            return true;
+        }
         if !wants {
+            // Nothing to send although the window has room: the application (or the peer's
+            // window) is the limit (draft-cheng-iccrg-delivery-rate-estimation-02 §3.4).
+            if self.send.bytes_in_flight() < window {
+                self.send.mark_app_limited();
+            }
             return false;
         }
         let bytes = (room.min(self.config.mss()) + PACKET_OVERHEAD) as u64;
-        let window = self.cc.window();
         if self.send.bytes_in_flight() + bytes > window.max(bytes) {
             return false;
         }
@@ -192,7 +212,8 @@ impl Connection {
             // The smoothed RTT lags when a queue drains (it moves 1/8 per sample): pacing from it
             // alone would hold the sender below the path's rate for several round trips.
             let srtt = self.rtt.smoothed_or_initial().min(self.rtt.latest().unwrap_or(Duration::MAX));
-            if let Some(at) = self.pacer.delay(now, bytes, self.config.mss() as u64, window, srtt) {
+            let mss = self.config.mss() as u64;
+            if let Some(at) = self.pacer.delay_at(now, bytes, mss, window, srtt, self.cc.pacing_rate()) {
                 self.timers.set(Timer::Pacing, at);
                 return false;
             }
@@ -230,6 +251,13 @@ impl Connection {
             let every = self.config.key_update_interval.unwrap_or(Duration::MAX);
             self.key_update_at = now.checked_add(every);
             self.key_phase = (session.send_key_phase(), self.send.next_seq());
+        }
+        // PROTOCOL.md §8.8: now and then a counter is skipped, for the peer's echo to be checked
+        // against. Counters need only be unique (§6.3).
+        if self.skips.skip_next() {
+            let skipped = session.next_send_counter();
+            session.skip_send_counter_to(skipped.saturating_add(1));
+            self.skips.skipped(skipped);
         }
         let len = session.seal(buf, n).ok()?;
         self.count_sent(now, len);

@@ -136,6 +136,19 @@ impl EarlyDataGuard {
         self.peers.is_empty()
     }
 
+    /// Whether an initiation from `peer` stamped `timestamp_ns` was certainly seen before: this
+    /// guard accepted exactly that timestamp, and still holds it among the peer's recent ones.
+    /// What a responder drops whole (PROTOCOL.md §10.2). Not when the timestamp is merely below
+    /// the peer's floor, the start-up floor or outside the freshness window: concurrent
+    /// initiations from one peer arrive out of order (one refused by a limit at first comes back
+    /// after later ones were accepted), so such an initiation may be genuine; its early data is
+    /// refused, and its connection proceeds.
+    pub fn seen_before(&self, peer: &PublicKey, timestamp_ns: u64) -> bool {
+        self.peers
+            .get(peer)
+            .is_some_and(|record| record.recent[..usize::from(record.len)].contains(&timestamp_ns))
+    }
+
     /// Decides whether early data from `peer`, stamped `timestamp_ns` (nanoseconds since the Unix
     /// epoch, as sent), may be delivered when the responder's wall clock reads `now_unix_ns`.
     /// On `Ok` the timestamp is recorded, so the same initiation is never accepted twice.
@@ -191,6 +204,28 @@ mod tests {
 
     fn peer(n: u8) -> PublicKey {
         PublicKey::from_bytes([n; 32])
+    }
+
+    #[test]
+    fn only_a_timestamp_accepted_before_counts_as_seen() {
+        let mut g = guard(EarlyDataConfig::default());
+        assert!(!g.seen_before(&peer(1), NOW));
+        assert_eq!(g.check_and_record(&peer(1), NOW, NOW), Ok(()));
+        assert!(g.seen_before(&peer(1), NOW));
+        assert!(!g.seen_before(&peer(1), NOW + 1), "a newer initiation");
+        assert!(!g.seen_before(&peer(2), NOW), "another peer");
+        // A guard that just started refuses early data below its floor, but that is not a replay.
+        let mut fresh = EarlyDataGuard::new(EarlyDataConfig::default(), NOW);
+        assert_eq!(fresh.check_and_record(&peer(1), NOW + SEC, NOW + SEC), Err(EarlyReject::Replay));
+        assert!(!fresh.seen_before(&peer(1), NOW + SEC));
+        // Past RECENT accepted timestamps the floor rises: what falls below it may be a genuine
+        // initiation that arrived late; its early data is refused, but it is not "seen".
+        for i in 1..=20 {
+            assert_eq!(g.check_and_record(&peer(1), NOW + i, NOW), Ok(()));
+        }
+        assert!(!g.seen_before(&peer(1), NOW + 3));
+        assert_eq!(g.check_and_record(&peer(1), NOW + 3, NOW), Err(EarlyReject::Replay));
+        assert!(g.seen_before(&peer(1), NOW + 20));
     }
 
     #[test]

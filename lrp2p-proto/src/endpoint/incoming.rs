@@ -41,16 +41,40 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             self.stats.unknown_connection += 1;
             return;
         };
-        let Some(conn) = self.table.get_mut(handle) else { return };
-        if conn.handle_datagram(now, from, packet_type, data) == Received::Malformed {
-            self.stats.malformed += 1;
-        }
+        let Some(conn) = self.table.get_mut(handle) else {
+            self.stats.unknown_connection += 1;
+            return;
+        };
+        let counter = match conn.handle_datagram(now, from, packet_type, data) {
+            Received::Accepted => &mut self.stats.accepted,
+            Received::Malformed => &mut self.stats.malformed,
+            Received::AuthFailed => &mut self.stats.auth_failures,
+            Received::Replayed => &mut self.stats.replays,
+            Received::Unexpected => &mut self.stats.unexpected,
+        };
+        *counter += 1;
         self.touched(handle);
+    }
+
+    /// Whether the endpoint is under load at `now` (PROTOCOL.md §10.1): the half-open count
+    /// reached `cookie_threshold`, or the handshake budget is spent.
+    fn under_load(&mut self, now: Instant) -> bool {
+        self.table.half_open() >= self.config.cookie_threshold || self.budget.exhausted(now)
     }
 
     /// The checks every initiation passes before any expensive work (PROTOCOL.md §10.2).
     /// Returns false when the datagram was dealt with (duplicate, dropped, or cookie reply).
-    fn admit(&mut self, from: SocketAddr, sender_id: ConnectionId, datagram: Admission<'_>) -> bool {
+    /// PROTOCOL.md §10.2, in this order: a duplicate is answered from stored state; the
+    /// endpoint's caps; under load (§10.1) a valid cookie MAC for the source address, or a
+    /// cookie reply and nothing else; the source's share of the tables (§10.5). Only an
+    /// initiation past all of them costs X25519 work, which the handshake budget counts.
+    fn admit(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        sender_id: ConnectionId,
+        datagram: Admission<'_>,
+    ) -> bool {
         if let Some(handle) = self.table.by_initiation(from, sender_id) {
             // PROTOCOL.md §4.8: a duplicate gets the stored response, never a second connection.
             self.stats.duplicate_initiations += 1;
@@ -66,34 +90,39 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             self.stats.refused_by_limits += 1;
             return false;
         }
-        if self.table.half_open() >= self.config.cookie_threshold
-            && !self.cookies.verify(&from, datagram.covered, &datagram.mac)
-        {
+        if self.under_load(now) && !self.cookies.verify(&from, datagram.covered, &datagram.mac) {
             // Under load: a stateless cookie reply, smaller than the initiation (§10.1).
-            if self.stateless.len() < super::MAX_STATELESS {
-                let reply = CookieReplyRepr {
-                    receiver_id: sender_id,
-                    echo: datagram.echo,
-                    cookie: self.cookies.cookie_for(&from),
-                };
-                let mut bytes = [0u8; COOKIE_REPLY_LEN];
-                if reply.emit(&mut bytes).is_ok() {
-                    self.stateless.push_back((from, bytes));
-                    self.stats.cookie_replies += 1;
-                }
+            let reply = CookieReplyRepr {
+                receiver_id: sender_id,
+                echo: datagram.echo,
+                cookie: self.cookies.cookie_for(&from),
+            };
+            let mut bytes = [0u8; COOKIE_REPLY_LEN];
+            if self.stateless.len() < super::MAX_STATELESS && reply.emit(&mut bytes).is_ok() {
+                self.stateless.push_back((from, bytes));
+                self.stats.cookie_replies += 1;
+            } else {
+                self.stats.cookie_replies_dropped += 1;
             }
             return false;
         }
+        if !self.table.addresses.admits(&from, &self.config.address_limits) {
+            self.stats.refused_by_address += 1;
+            return false;
+        }
+        self.budget.spend(now);
         true
     }
 
     fn on_ik_initiation(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
-        let Ok(repr) = IkInitiationRepr::parse(bytes) else {
+        let parsed = IkInitiationRepr::parse(bytes)
+            .ok()
+            .and_then(|repr| Admission::new(repr.noise, repr.cookie_mac, bytes).map(|a| (repr, a)));
+        let Some((repr, admission)) = parsed else {
             self.stats.malformed += 1;
             return;
         };
-        let Some(admission) = Admission::new(repr.noise, repr.cookie_mac, bytes) else { return };
-        if !self.admit(from, repr.sender_id, admission) {
+        if !self.admit(now, from, repr.sender_id, admission) {
             return;
         }
         let mut plain = [0u8; crate::handshake::MAX_HANDSHAKE_DATAGRAM];
@@ -102,6 +131,11 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             return;
         };
         let peer = noise.remote_static();
+        if self.guard.seen_before(&peer, payload.timestamp_ns) {
+            // PROTOCOL.md §10.2: a replayed capture makes nothing and gets no answer.
+            self.stats.replayed_initiations += 1;
+            return;
+        }
         // PROTOCOL.md §9.3: every IK initiation is checked, with or without early data.
         let fresh = self.guard.check_and_record(&peer, payload.timestamp_ns, self.unix_now(now)).is_ok();
         let early = match payload.segments.tail {
@@ -117,18 +151,22 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         };
         let ids = Ids { local: self.fresh_id(), peer: repr.sender_id, isn: self.isn() };
         let admitted = IkAdmitted { noise, peer, peer_isn: payload.isn, early, datagram_len: bytes.len() };
-        let conn = Connection::ik_responder(now, self.conn_config.clone(), ids, from, admitted);
+        let mut conn = Connection::ik_responder(now, self.conn_config.clone(), ids, from, admitted);
+        conn.seed_counter_skips(self.secret());
         let handle = self.table.insert(conn, Some((from, repr.sender_id)));
+        self.stats.accepted += 1;
         self.touched(handle);
     }
 
     fn on_xx_initiation(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
-        let Ok(repr) = XxInitiationRepr::parse(bytes) else {
+        let parsed = XxInitiationRepr::parse(bytes).ok().and_then(|repr| {
+            Admission::new(repr.noise.as_slice(), repr.cookie_mac, bytes).map(|a| (repr, a))
+        });
+        let Some((repr, admission)) = parsed else {
             self.stats.malformed += 1;
             return;
         };
-        let Some(admission) = Admission::new(repr.noise.as_slice(), repr.cookie_mac, bytes) else { return };
-        if !self.admit(from, repr.sender_id, admission) {
+        if !self.admit(now, from, repr.sender_id, admission) {
             return;
         }
         let Ok(received) = read_xx_initiation(&self.identity, &repr) else {
@@ -144,8 +182,10 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             return;
         };
         let admitted = XxAdmitted { noise, message: out[..n].to_vec(), datagram_len: bytes.len() };
-        let conn = Connection::xx_responder(now, self.conn_config.clone(), ids, from, admitted);
+        let mut conn = Connection::xx_responder(now, self.conn_config.clone(), ids, from, admitted);
+        conn.seed_counter_skips(self.secret());
         let handle = self.table.insert(conn, Some((from, repr.sender_id)));
+        self.stats.accepted += 1;
         self.touched(handle);
     }
 }

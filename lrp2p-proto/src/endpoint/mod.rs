@@ -10,8 +10,12 @@
 //! [`Endpoint::poll_event`]. It never reads a clock or the OS RNG: `now` is a parameter and
 //! randomness comes from the RNG given to [`Endpoint::new`].
 
+mod admission;
 mod incoming;
+mod stats;
 mod table;
+
+pub use self::stats::EndpointStats;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -20,6 +24,7 @@ use std::time::Instant;
 
 use rand_core::{CryptoRng, RngCore};
 
+use self::admission::HandshakeBudget;
 use self::table::Table;
 use crate::config::{ConnectionConfig, EndpointConfig};
 use crate::connection::{CloseReason, ConnEvent, Connection, ConnectionStats, HandshakeCtx};
@@ -104,32 +109,6 @@ pub enum Event {
     },
 }
 
-/// Endpoint-wide counters: mostly datagrams dropped, by cause.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct EndpointStats {
-    /// Datagrams handed to `handle_datagram`.
-    pub datagrams_received: u64,
-    /// Datagrams written by `poll_transmit`.
-    pub datagrams_sent: u64,
-    /// Dropped: not a well-formed LRP2P v1 datagram.
-    pub malformed: u64,
-    /// Dropped: addressed to no connection we have.
-    pub unknown_connection: u64,
-    /// Dropped: handshake messages that failed Noise processing.
-    pub handshake_failures: u64,
-    /// Dropped: initiations beyond the half-open or connection cap.
-    pub refused_by_limits: u64,
-    /// Cookie replies sent instead of state (under load).
-    pub cookie_replies: u64,
-    /// IK initiations whose early data was delivered / refused by the replay guard.
-    pub early_data_accepted: u64,
-    /// IK initiations whose early data was refused (replay, stale, table full, disabled).
-    pub early_data_refused: u64,
-    /// Duplicate initiations answered from stored state.
-    pub duplicate_initiations: u64,
-}
-
 /// Datagrams one connection adds to a batch shared with others to the same peer socket.
 const QUANTUM: usize = 8;
 
@@ -145,6 +124,8 @@ pub struct Endpoint<R> {
     table: Table,
     guard: EarlyDataGuard,
     cookies: CookieSecrets,
+    /// Diffie-Hellman work left this second before the endpoint is under load.
+    budget: HandshakeBudget,
     events: VecDeque<Event>,
     stateless: VecDeque<(SocketAddr, [u8; COOKIE_REPLY_LEN])>,
     clock: (Instant, u64),
@@ -165,6 +146,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     ) -> Self {
         let cookies = CookieSecrets::new(&mut rng, now);
         let guard = EarlyDataGuard::new(config.early_data, unix_ns);
+        let budget = HandshakeBudget::new(config.handshake_budget, now);
         Endpoint {
             conn_config: Arc::new(config.connection.clone()),
             config,
@@ -173,6 +155,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             table: Table::default(),
             guard,
             cookies,
+            budget,
             events: VecDeque::new(),
             stateless: VecDeque::new(),
             clock: (now, unix_ns),
@@ -232,7 +215,8 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         let local_id = self.fresh_id();
         let isn = self.isn();
         let config = self.conn_config.clone();
-        let conn = Connection::initiator(now, config, local_id, isn, remote, peer, deferred);
+        let mut conn = Connection::initiator(now, config, local_id, isn, remote, peer, deferred);
+        conn.seed_counter_skips(self.secret());
         let handle = self.table.insert(conn, None);
         self.touched(handle);
         Ok(handle)
@@ -480,6 +464,13 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                 return id;
             }
         }
+    }
+
+    /// 32 random bytes for a new connection's private use (its counter-skip schedule).
+    fn secret(&mut self) -> [u8; 32] {
+        let mut key = [0u8; 32];
+        self.rng.fill_bytes(&mut key);
+        key
     }
 
     fn isn(&mut self) -> u32 {

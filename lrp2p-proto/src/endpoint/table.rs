@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::ConnectionHandle;
+use super::admission::AddressCounts;
 use crate::connection::Connection;
 use crate::wire::ConnectionId;
 
@@ -36,6 +37,8 @@ pub(super) struct Table {
     deadlines: BTreeSet<(Instant, u32)>,
     dirty: VecDeque<u32>,
     half_open: usize,
+    /// Responder connections by their initiation's source (address and prefix).
+    pub(super) addresses: AddressCounts,
 }
 
 impl Table {
@@ -76,6 +79,12 @@ impl Table {
         slot.generation = slot.generation.wrapping_add(1);
         slot.conn = Some(Box::new(conn));
         slot.initiation = initiation;
+        // A responder starts half-open (it becomes confirmed later: `update`).
+        slot.half_open = initiation.is_some();
+        if let Some((from, _)) = initiation {
+            self.half_open += 1;
+            self.addresses.add(&from);
+        }
         self.len += 1;
         self.by_id.insert(local_id, index);
         if let Some(key) = initiation {
@@ -136,6 +145,9 @@ impl Table {
             } else {
                 self.half_open = self.half_open.saturating_sub(1);
             }
+            if let Some((from, _)) = slot.initiation {
+                self.addresses.set_half_open(&from, half_open);
+            }
         }
     }
 
@@ -147,6 +159,8 @@ impl Table {
         self.by_id.remove(&conn.local_id());
         if let Some(key) = slot.initiation.take() {
             self.by_initiation.remove(&key);
+            // `update` above took it out of the half-open counts.
+            self.addresses.remove(&key.0, false);
         }
         self.len -= 1;
         self.free.push(handle.index);

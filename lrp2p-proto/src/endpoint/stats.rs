@@ -1,0 +1,75 @@
+//! [`EndpointStats`]: what became of every datagram the endpoint was handed, by cause.
+//!
+//! Every datagram passed to `handle_datagram` is counted exactly once: either `accepted` (a
+//! connection processed it, or it made one) or in one of the drop counters, so that
+//! `datagrams_received == accounted()`. Per-connection detail (retransmissions, protocol
+//! violations inside authenticated packets) is in `ConnectionStats`.
+
+/// Endpoint-wide counters (see the module documentation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointStats {
+    /// Datagrams handed to `handle_datagram`.
+    pub datagrams_received: u64,
+    /// Datagrams written by `poll_transmit`.
+    pub datagrams_sent: u64,
+    /// Processed: a connection took it (a handshake step, or an authenticated transport
+    /// packet), or an initiation made a new connection.
+    pub accepted: u64,
+    /// Dropped: not a well-formed LRP2P v1 datagram of its type (PROTOCOL.md §2, §4, §6).
+    pub malformed: u64,
+    /// Dropped: addressed to no connection we have (PROTOCOL.md §3).
+    pub unknown_connection: u64,
+    /// Dropped: initiations that failed Noise processing (PROTOCOL.md §4.1), among them IK
+    /// initiations sealed for another static key, which cannot be decrypted.
+    pub handshake_failures: u64,
+    /// Dropped: initiations beyond the half-open or connection cap (PROTOCOL.md §10.5).
+    pub refused_by_limits: u64,
+    /// Dropped: initiations beyond the share of one source address or prefix
+    /// (`EndpointConfig::address_limits`, PROTOCOL.md §10.5).
+    pub refused_by_address: u64,
+    /// Initiations answered with a stateless cookie reply instead of state (under load,
+    /// PROTOCOL.md §10.1–10.2).
+    pub cookie_replies: u64,
+    /// Initiations that needed a cookie reply when the queue of replies was full: dropped.
+    pub cookie_replies_dropped: u64,
+    /// Duplicate initiations, answered with the stored response (PROTOCOL.md §4.8).
+    pub duplicate_initiations: u64,
+    /// Dropped: IK initiations whose timestamp the replay guard holds already (a replayed
+    /// capture, PROTOCOL.md §9.3, §10.2): no state, no answer.
+    pub replayed_initiations: u64,
+    /// Dropped: datagrams for a connection that failed authentication (AEAD, Noise, a cookie
+    /// reply that does not echo our initiation).
+    pub auth_failures: u64,
+    /// Dropped: transport packets whose counter was already received (PROTOCOL.md §9.1).
+    pub replays: u64,
+    /// Dropped: datagrams a connection did not expect in its state (a response nobody waits
+    /// for, a packet before the keys or after the end).
+    pub unexpected: u64,
+    /// IK initiations whose early data was delivered (not a datagram outcome: an attribute of
+    /// accepted ones).
+    pub early_data_accepted: u64,
+    /// IK initiations whose early data was refused (stale, before the start-up floor, table
+    /// full, disabled; also an attribute of accepted ones).
+    pub early_data_refused: u64,
+}
+
+impl EndpointStats {
+    /// The datagrams counted in an outcome: `accepted` plus every drop. Equal to
+    /// `datagrams_received` at all times.
+    pub fn accounted(&self) -> u64 {
+        self.accepted
+            + self.malformed
+            + self.unknown_connection
+            + self.handshake_failures
+            + self.refused_by_limits
+            + self.refused_by_address
+            + self.cookie_replies
+            + self.cookie_replies_dropped
+            + self.duplicate_initiations
+            + self.replayed_initiations
+            + self.auth_failures
+            + self.replays
+            + self.unexpected
+    }
+}
