@@ -57,3 +57,40 @@ impl Path {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap_or_else(|_| unreachable!())
+    }
+
+    /// Issue 13: bytes from a third address Y (a delayed packet that does not move the path)
+    /// raise no budget toward the new address X.
+    #[test]
+    fn bytes_from_another_address_raise_no_budget() {
+        let (x, y) = (addr("10.0.0.66:666"), addr("10.0.0.2:2000"));
+        let mut path = Path::new(y, true);
+        path.move_to(x, 42, 10);
+        assert_eq!(path.budget(), 126);
+        path.on_received(y, 1000);
+        assert_eq!(path.budget(), 126);
+        path.on_received(x, 10);
+        assert_eq!(path.budget(), 156);
+    }
+
+    /// Issue 13: an ACK from Y of data sent to X does not validate X; one from X does.
+    #[test]
+    fn only_an_ack_from_the_new_address_validates_it() {
+        let (x, y) = (addr("10.0.0.66:666"), addr("10.0.0.2:2000"));
+        let mut path = Path::new(y, true);
+        path.move_to(x, 42, 10);
+        path.on_acknowledged(y, 20);
+        assert!(!path.validated);
+        path.on_acknowledged(x, 9);
+        assert!(!path.validated, "data sent before the move proves nothing");
+        path.on_acknowledged(x, 10);
+        assert!(path.validated);
+    }
+}
