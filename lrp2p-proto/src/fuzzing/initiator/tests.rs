@@ -102,12 +102,15 @@ fn garbage_before_the_response() {
     }
 }
 
-/// Inputs the fuzzer found (`found/`), each once a failure of the harness on a known finding,
-/// now exempted (see `tests/fuzz_findings.rs`): they keep passing.
+/// Inputs the fuzzer found (`found/`), each once a failure of the harness on a finding now
+/// fixed (see `tests/fuzz_findings.rs`): they keep passing.
 #[test]
 fn inputs_found_by_fuzzing() {
     // XX: the responder's first transport packets reach the initiator relayed from an attacker
     // before any from the responder; the relayed one confirms the handshake and validates the
     // attacker's address (`confirming_packet_from_a_new_address_does_not_validate_it_*`).
     initiator_handshake(include_bytes!("found/xx-confirmed-by-a-relay"));
+    // A tail loss probe armed from a DATA segment sent long ago had its deadline in the past
+    // (`poll_timeout` earlier than the last `handle_timeout`); now armed at the present.
+    initiator_handshake(include_bytes!("found/probe-deadline-in-the-past"));
 }
