@@ -177,6 +177,8 @@ fn confirming_packet_from_a_new_address_does_not_validate_it_ik_responder() {
     let victim: SocketAddr = "10.0.0.99:999".parse().unwrap();
     p.b.handle_datagram(now, victim, &mut confirm.clone());
     assert_eq!(p.b.connection_stats(b_conn).unwrap().migrations, 1);
+    // B's application has more to send (what it wrote first fitted its send buffer).
+    let _ = p.b.write(now, b_conn, &[2u8; 30_000]);
     let to_victim = sent_to(&mut p.b, now, victim);
     assert!(
         to_victim <= 3 * confirm.len(),
