@@ -139,13 +139,14 @@ impl Connection {
     fn on_response_read(
         &mut self,
         now: Instant,
+        from: SocketAddr,
         responder_id: ConnectionId,
         len: usize,
         sent_at: Instant,
         retries: u32,
     ) {
         self.peer_id = responder_id;
-        self.path.received += len as u64;
+        self.path.on_received(from, len);
         if retries == 0 {
             // Karn (RFC 6298 §3): only an unretransmitted exchange gives an RTT sample.
             self.rtt.update(now.saturating_duration_since(sent_at), Duration::ZERO);
@@ -153,7 +154,13 @@ impl Connection {
     }
 
     /// The IK response.
-    pub(super) fn on_ik_response(&mut self, now: Instant, repr: &IkResponseRepr<'_>, len: usize) -> Received {
+    pub(super) fn on_ik_response(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        repr: &IkResponseRepr<'_>,
+        len: usize,
+    ) -> Received {
         let Handshake::IkSent { noise, sent_at, retries, .. } = &self.handshake else {
             return Received::Unexpected;
         };
@@ -163,7 +170,7 @@ impl Connection {
             self.stats.auth_failures += 1;
             return Received::AuthFailed;
         };
-        self.on_response_read(now, payload.responder_id, len, sent_at, retries);
+        self.on_response_read(now, from, payload.responder_id, len, sent_at, retries);
         let early_seq = self.send.una();
         self.establish(now, keys, Some(payload.isn.0));
         self.handshake = Handshake::Done;
@@ -177,7 +184,7 @@ impl Connection {
             return Received::Accepted;
         }
         if let Some(ack) = payload.segments.ack {
-            self.on_ack_segment(now, &ack, retries == 0);
+            self.on_ack_segment(now, from, &ack, retries == 0);
         }
         let early_data_accepted = self.send.una() > early_seq;
         if !early_data_accepted && self.send.has_in_flight() {
@@ -194,7 +201,13 @@ impl Connection {
     }
 
     /// The XX response; answers at once with message 3 carrying the first data.
-    pub(super) fn on_xx_response(&mut self, now: Instant, repr: &XxResponseRepr<'_>, len: usize) -> Received {
+    pub(super) fn on_xx_response(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        repr: &XxResponseRepr<'_>,
+        len: usize,
+    ) -> Received {
         let Handshake::XxSent { noise, sent_at, retries, .. } = &self.handshake else {
             return Received::Unexpected;
         };
@@ -208,7 +221,7 @@ impl Connection {
             self.stats.auth_failures += 1;
             return Received::AuthFailed;
         };
-        self.on_response_read(now, payload.responder_id, len, sent_at, retries);
+        self.on_response_read(now, from, payload.responder_id, len, sent_at, retries);
         self.recv = Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.mss()));
         let room = early_room(self.config.max_datagram_size, XX_FINISH_MIN_LEN + 40);
         let mut first = vec![0u8; room];

@@ -58,7 +58,7 @@ impl Connection {
         datagram_len: usize,
     ) -> Self {
         let mut conn = Connection::new(now, config, ids, remote, false, handshake);
-        conn.path.received += datagram_len as u64;
+        conn.path.on_received(remote, datagram_len);
         conn.timers.set(Timer::HandshakeGiveUp, now + conn.config.handshake_timeout);
         conn
     }
@@ -102,8 +102,8 @@ impl Connection {
 
     /// A duplicate of the peer's initiation arrived: resend our stored response, if any
     /// (PROTOCOL.md §4.8). It never re-delivers data: the connection already exists.
-    pub(crate) fn on_duplicate_initiation(&mut self, datagram_len: usize) {
-        self.path.received += datagram_len as u64;
+    pub(crate) fn on_duplicate_initiation(&mut self, from: SocketAddr, datagram_len: usize) {
+        self.path.on_received(from, datagram_len);
         if !self.initiator && self.handshake.stored().is_some() {
             self.queue_handshake_message();
         }
@@ -111,7 +111,13 @@ impl Connection {
 
     /// The XX finish. Its payload carries the initiator's isn, window and first data; the
     /// initiator's key is now known and the application decides (PROTOCOL.md §4.8).
-    pub(super) fn on_xx_finish(&mut self, now: Instant, repr: &XxFinishRepr<'_>) -> Received {
+    pub(super) fn on_xx_finish(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        repr: &XxFinishRepr<'_>,
+        len: usize,
+    ) -> Received {
         let Handshake::XxResponseSent { noise, .. } = &self.handshake else {
             // A retransmitted finish: our ACK was lost; acknowledge again.
             if self.phase == Phase::Established {
@@ -125,12 +131,15 @@ impl Connection {
             self.stats.auth_failures += 1;
             return Received::AuthFailed;
         };
-        // The finish proves the initiator received our response there (PROTOCOL.md §10.4).
+        // The finish proves the initiator received our response, which went only to the
+        // initiation's address: that address is validated (PROTOCOL.md §10.4, §12.6), whichever
+        // address the finish came from (handshake messages never move the path).
+        self.path.on_received(from, len);
         self.path.validated = true;
         self.peer_key = Some(keys.remote_static());
         self.recv = Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.mss()));
         if let Some(ack) = payload.segments.ack {
-            self.on_ack_segment(now, &ack, true);
+            self.on_ack_segment(now, from, &ack, true);
         }
         if let Some(Tail::Data(data)) = payload.segments.tail {
             self.on_data_segment(now, &data);

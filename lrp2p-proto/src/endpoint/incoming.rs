@@ -80,7 +80,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             // PROTOCOL.md §4.8: a duplicate gets the stored response, never a second connection.
             self.stats.duplicate_initiations += 1;
             if let Some(conn) = self.table.get_mut(handle) {
-                conn.on_duplicate_initiation(datagram.len);
+                conn.on_duplicate_initiation(from, datagram.len);
             }
             self.touched(handle);
             return false;
