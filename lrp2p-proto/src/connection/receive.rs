@@ -59,11 +59,11 @@ impl Connection {
                 Err(_) => Received::Malformed,
             },
             PacketType::XxFinish => match XxFinishRepr::parse(datagram) {
-                Ok(repr) => self.on_xx_finish(now, &repr),
+                Ok(repr) => self.on_xx_finish(now, &repr, datagram),
                 Err(_) => Received::Malformed,
             },
             PacketType::CookieReply => match CookieReplyRepr::parse(datagram) {
-                Ok(repr) => self.on_cookie_reply(&repr),
+                Ok(repr) => self.on_cookie_reply(from, &repr),
                 Err(_) => Received::Malformed,
             },
             PacketType::IkInitiation | PacketType::XxInitiation => Received::Unexpected,
