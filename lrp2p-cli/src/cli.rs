@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use lrp2p_proto::PublicKey;
+use lrp2p_proto::{Algorithm, PublicKey};
+
+/// The congestion controller of `send`, `perf` and `demo` unless `--cc` says otherwise (the
+/// README's benchmark section says why).
+pub(crate) const DEFAULT_CC: Algorithm = Algorithm::Bbr;
 
 /// LRP2P: an encrypted, reliable transport over UDP with 0-RTT.
 #[derive(Debug, Parser)]
@@ -51,6 +55,10 @@ pub(crate) struct DemoArgs {
     /// Seed of the relay's impairments.
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
+    /// Congestion controller of what this side sends: bbr (model-based, for lossy and
+    /// long paths) or cubic (loss-based, RFC 9438).
+    #[arg(long, default_value_t = DEFAULT_CC)]
+    pub(crate) cc: Algorithm,
 }
 
 /// `lrp2p keygen`.
@@ -111,6 +119,10 @@ pub(crate) struct SendArgs {
     /// Give up when the peer is silent this long, in seconds.
     #[arg(long, default_value_t = 30)]
     pub(crate) timeout: u64,
+    /// Congestion controller of what this side sends: bbr (model-based, for lossy and
+    /// long paths) or cubic (loss-based, RFC 9438).
+    #[arg(long, default_value_t = DEFAULT_CC)]
+    pub(crate) cc: Algorithm,
 }
 
 /// `lrp2p perf`.
@@ -150,6 +162,10 @@ pub(crate) struct PerfServerArgs {
     /// How the server serves several peers at once.
     #[command(flatten)]
     pub(crate) service: ServiceArgs,
+    /// Congestion controller of what this side sends: bbr (model-based, for lossy and
+    /// long paths) or cubic (loss-based, RFC 9438).
+    #[arg(long, default_value_t = DEFAULT_CC)]
+    pub(crate) cc: Algorithm,
 }
 
 /// The options `recv` and `perf server` share: how many peers at once, and the endpoint's
@@ -195,6 +211,10 @@ pub(crate) struct PerfClientArgs {
     /// Draw goodput, congestion window and RTT over time into this SVG file.
     #[arg(long)]
     pub(crate) plot: Option<PathBuf>,
+    /// Congestion controller of what this side sends: bbr (model-based, for lossy and
+    /// long paths) or cubic (loss-based, RFC 9438).
+    #[arg(long, default_value_t = DEFAULT_CC)]
+    pub(crate) cc: Algorithm,
 }
 
 /// `lrp2p relay`.

@@ -6,13 +6,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lrp2p_proto::PublicKey;
+use lrp2p_relay::{self as relay, Impairment};
 use serde_json::json;
 
 use crate::cli::{KeygenArgs, RecvArgs, RelayArgs, SendArgs};
 use crate::error::CliError;
 use crate::net::{self, Link as _};
 use crate::output::{self, Ui};
-use crate::relay::{self, Impairment};
 use crate::service;
 use crate::transfer::{self, DirSink, Received};
 
@@ -45,7 +45,7 @@ pub(crate) async fn recv(args: &RecvArgs, ui: &Ui) -> Result<(), CliError> {
     let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
     // Check the output directory before going on the network.
     DirSink::new(&args.out)?;
-    let endpoint = net::bind(args.listen, identity, args.key.is_none())
+    let endpoint = net::bind(args.listen, identity, args.key.is_none(), crate::cli::DEFAULT_CC)
         .await
         .map_err(|e| CliError::net(format!("cannot listen on {}", args.listen), e))?;
     let addr = endpoint.local_addr().map_err(|e| CliError::net("local address", e))?;
@@ -117,7 +117,7 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
     }
     let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
     let timeout = Duration::from_secs(args.timeout.max(1));
-    let endpoint = net::bind(net::any_addr_for(args.to), identity, args.key.is_none())
+    let endpoint = net::bind(net::any_addr_for(args.to), identity, args.key.is_none(), args.cc)
         .await
         .map_err(|e| CliError::net("cannot bind a local socket", e))?;
     let mut conn = tokio::time::timeout(timeout, endpoint.dial(args.to, args.peer))

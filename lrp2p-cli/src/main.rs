@@ -13,7 +13,6 @@ mod net;
 mod output;
 mod perf;
 mod plot;
-mod relay;
 mod service;
 mod transfer;
 

@@ -317,7 +317,7 @@ pub(crate) async fn run_server<L: Link>(
 /// dropped after `--idle-secs` of silence.
 pub(crate) async fn server(args: &PerfServerArgs, ui: &Ui) -> Result<(), CliError> {
     let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
-    let endpoint = net::bind(args.listen, identity, args.key.is_none())
+    let endpoint = net::bind(args.listen, identity, args.key.is_none(), args.cc)
         .await
         .map_err(|e| CliError::net(format!("cannot listen on {}", args.listen), e))?;
     let addr = endpoint.local_addr().map_err(|e| CliError::net("local address", e))?;
@@ -372,7 +372,7 @@ pub(crate) async fn client(args: &PerfClientArgs, ui: &Ui) -> Result<(), CliErro
             let _ = std::fs::remove_file(plot);
         }
     }
-    let endpoint = net::bind(net::any_addr_for(args.to), identity, args.key.is_none())
+    let endpoint = net::bind(net::any_addr_for(args.to), identity, args.key.is_none(), args.cc)
         .await
         .map_err(|e| CliError::net("cannot bind a local socket", e))?;
     let mut conn = endpoint

@@ -68,6 +68,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         sack: SackRanges::EMPTY,
         ack_delay_us: None,
         dsack: lrp2p_proto::wire::DsackRanges::EMPTY,
+        echo: None,
     };
     let reply = DataRepr { seq: Seq(7000), fin: false, rtx: false, ping: false, payload: b"Hi Alice" };
     let response = IkResponsePayload {

@@ -88,8 +88,10 @@
 //! [`ConnectionConfig`], the [`ConnectionHandle`]s and [`Event`]s it hands out, [`Transmit`],
 //! the errors ([`ConnectError`], [`WriteError`], [`ReadError`], [`UnknownConnection`]), keys
 //! ([`PublicKey`], [`StaticSecret`]), statistics ([`ConnectionStats`], [`EndpointStats`]),
-//! [`CloseReason`] and the [`close_code`]s. [`congestion`] is the one public module: the
-//! [`Controller`](congestion::Controller) interface for other congestion controllers.
+//! [`CloseReason`] and the [`close_code`]s, and the built-in congestion controllers by name
+//! ([`Algorithm`]: `Algorithm::Bbr.factory()` goes into `ConnectionConfig::congestion`).
+//! [`congestion`] is the one public module: the [`Controller`](congestion::Controller)
+//! interface for other congestion controllers, and the built-in ones' configurations.
 //!
 //! Inside: `endpoint` (routing and admission), `connection` (one connection's handshake,
 //! streams, timers and lifecycle), `arq` (the send and receive streams), `recovery` (RTT and
@@ -128,6 +130,7 @@ pub(crate) mod wire;
 pub mod fuzzing;
 
 pub use crate::config::{AddressLimits, ConnectionConfig, EndpointConfig, SEND_BUFFER_FLOOR};
+pub use crate::congestion::Algorithm;
 pub use crate::connection::{CloseReason, ConnectionStats};
 pub use crate::crypto::early::EarlyDataConfig;
 pub use crate::endpoint::{ConnectionHandle, Endpoint, EndpointStats, Event, Transmit};

@@ -47,13 +47,22 @@ fn dsack() -> impl Strategy<Value = DsackRanges> {
     })
 }
 
+fn echo() -> impl Strategy<Value = Option<AckEcho>> {
+    prop::option::of((any::<u64>(), any::<u64>()).prop_map(|(top, bits)| {
+        // A valid echo: bit 0 set when top > 0, no bit below counter 0.
+        let top = top.max(1);
+        let bits = if top < 64 { bits & ((1u64 << top) - 1) } else { bits } | 1;
+        AckEcho::new(top, bits).unwrap()
+    }))
+}
+
 fn ack() -> impl Strategy<Value = AckRepr> {
-    (seq(), 0..=MAX_WINDOW, any::<bool>(), any::<Option<u32>>(), dsack()).prop_flat_map(
-        |(cumulative, window, ping, delay, dsack)| {
+    (seq(), 0..=MAX_WINDOW, any::<bool>(), any::<Option<u32>>(), dsack(), echo()).prop_flat_map(
+        |(cumulative, window, ping, delay, dsack, echo)| {
             sack(cumulative).prop_map(move |mut sack| {
-                // PROTOCOL.md §7.7's budget: SACK ranges fit beside ACK_DELAY and DSACK.
-                sack.truncate(AckRepr::sack_room(delay.is_some(), &dsack));
-                AckRepr { cumulative, window, ping, ack_delay_us: delay, sack, dsack }
+                // PROTOCOL.md §7.7's budget: SACK ranges fit beside ACK_DELAY, DSACK, ACK_ECHO.
+                sack.truncate(AckRepr::sack_room(delay.is_some(), &dsack, echo.is_some()));
+                AckRepr { cumulative, window, ping, ack_delay_us: delay, sack, dsack, echo }
             })
         },
     )

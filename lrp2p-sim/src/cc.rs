@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use lrp2p_proto::congestion::{ControllerFactory, CubicConfig, FixedWindowConfig};
+use lrp2p_proto::congestion::{BbrConfig, ControllerFactory, CubicConfig, FixedWindowConfig};
 
 use crate::config::DEFAULT_MSS;
 use crate::scenario::ScenarioParams;
@@ -18,6 +18,8 @@ pub enum Cc {
     /// CUBIC (RFC 9438) with slow start: `lrp2p-proto`'s default.
     #[default]
     Cubic,
+    /// BBR (draft-ietf-ccwg-bbr, BBRv3): a model of the path's bandwidth and round trip.
+    Bbr,
     /// A constant window of one bandwidth-delay product of the initial path (no slow start,
     /// no reduction): not congestion control, the baseline of what the ARQ alone achieves.
     Fixed,
@@ -25,13 +27,14 @@ pub enum Cc {
 
 impl Cc {
     /// Every controller, in the order of the enum.
-    pub const ALL: [Cc; 2] = [Cc::Cubic, Cc::Fixed];
+    pub const ALL: [Cc; 3] = [Cc::Cubic, Cc::Bbr, Cc::Fixed];
 
     /// The controller's name on the command line and in tables (the one the controller gives
     /// itself, `ConnectionStats::congestion_control`).
     pub fn name(self) -> &'static str {
         match self {
             Cc::Cubic => "cubic",
+            Cc::Bbr => "bbr",
             Cc::Fixed => "fixed",
         }
     }
@@ -48,6 +51,7 @@ impl fmt::Display for Cc {
 pub fn controller(cc: Cc, params: &ScenarioParams) -> Arc<dyn ControllerFactory> {
     match cc {
         Cc::Cubic => Arc::new(CubicConfig::default()),
+        Cc::Bbr => Arc::new(BbrConfig::default()),
         Cc::Fixed => {
             let packets = match params.link.bdp_packets(params.rtt, DEFAULT_MSS) {
                 usize::MAX => FIXED_WINDOW_UNLIMITED,
@@ -69,7 +73,7 @@ mod tests {
     #[allow(clippy::disallowed_methods)]
     fn names_and_windows() {
         let params = ScenarioParams::new(1, 100_000_000, Duration::from_millis(40), 1);
-        assert_eq!(Cc::ALL.map(Cc::name), ["cubic", "fixed"]);
+        assert_eq!(Cc::ALL.map(Cc::name), ["cubic", "bbr", "fixed"]);
         let fixed = controller(Cc::Fixed, &params).build(Instant::now(), 1318);
         // 100 Mbit/s × 40 ms = 500,000 bytes = 357.1 → 358 datagrams of 1400 bytes.
         assert_eq!(fixed.window(), 358 * 1400);

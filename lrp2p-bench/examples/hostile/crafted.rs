@@ -232,6 +232,7 @@ fn plain_ack(cumulative: Seq) -> AckRepr {
         sack: SackRanges::EMPTY,
         ack_delay_us: None,
         dsack: lrp2p_proto::wire::DsackRanges::EMPTY,
+        echo: None,
     }
 }
 

@@ -10,6 +10,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 
+use lrp2p_proto::Algorithm;
 use lrp2p_proto::ConnectionStats;
 use lrp2p_proto::{PublicKey, StaticSecret};
 use lrp2p_tokio::{EndpointConfig, EndpointStats};
@@ -129,13 +130,20 @@ pub(crate) fn any_addr_for(peer: SocketAddr) -> SocketAddr {
 #[derive(Debug)]
 pub(crate) struct Endpoint(lrp2p_tokio::Socket);
 
-/// Binds an endpoint on `addr` with `identity`. `fresh_key` tells that the key was made at
-/// this start-up, so 0-RTT data may be accepted at once (`early_data.start_floor = false`).
-pub(crate) async fn bind(addr: SocketAddr, identity: StaticSecret, fresh_key: bool) -> io::Result<Endpoint> {
+/// Binds an endpoint on `addr` with `identity`, sending with congestion controller `cc`.
+/// `fresh_key` tells that the key was made at this start-up, so 0-RTT data may be accepted at
+/// once (`early_data.start_floor = false`).
+pub(crate) async fn bind(
+    addr: SocketAddr,
+    identity: StaticSecret,
+    fresh_key: bool,
+    cc: Algorithm,
+) -> io::Result<Endpoint> {
     let mut config = EndpointConfig::default();
     if fresh_key {
         config.early_data.start_floor = false;
     }
+    config.connection.congestion = cc.factory();
     Ok(Endpoint(lrp2p_tokio::Socket::bind_with_config(addr, identity, config).await?))
 }
 

@@ -73,7 +73,13 @@ struct SentSegment {
     state: SegmentState,
     /// What the connection knew when it was last sent, for the delivery-rate estimator.
     tx: TxState,
+    /// The packet counter of its last transmission ([`NO_COUNTER`] when that was not a
+    /// transport packet, or not yet recorded).
+    counter: u64,
 }
+
+/// [`SentSegment::counter`] when the segment's packet had no transport counter.
+const NO_COUNTER: u64 = u64::MAX;
 
 /// A segment to put on the wire now: DATA with sequence number `seq` carrying stream bytes
 /// `offset..offset + len` (copied with [`SendStream::payload`]).
@@ -139,6 +145,15 @@ pub(crate) enum AckError {
     /// The ACK covers a sequence number this side has not sent (PROTOCOL §8.2).
     #[error("acknowledges sequence number {0}, which was never sent")]
     NeverSent(u64),
+    /// The ACK acknowledges a segment whose packet its own ACK_ECHO says never arrived
+    /// (PROTOCOL.md §8.8): the receiver acknowledges what it did not receive.
+    #[error("acknowledges segment {seq}, whose packet (counter {counter}) it did not receive")]
+    Unreceived {
+        /// The segment.
+        seq: u64,
+        /// The counter of the packet that carried it.
+        counter: u64,
+    },
     /// A SACK range ends before it starts.
     #[error("SACK range {start}..={end} is empty")]
     InvalidSack {
@@ -349,6 +364,7 @@ impl SendStream {
             retransmitted: false,
             state: SegmentState::InFlight,
             tx,
+            counter: NO_COUNTER,
         });
         self.next_seq += 1;
         self.last_sent = Some(now);
@@ -377,6 +393,7 @@ impl SendStream {
         let tx = self.rate.on_sent(now, self.bytes_in_flight, self.size(len));
         let seg = self.segments.get_mut(index)?;
         seg.tx = tx;
+        seg.counter = NO_COUNTER;
         self.last_sent = Some(now);
         seg.state = SegmentState::InFlight;
         seg.retransmitted = true;
@@ -429,6 +446,13 @@ impl SendStream {
     /// The path changed at `now`: rate samples from packets sent before are not produced.
     pub(crate) fn reset_rate_path(&mut self, now: Instant) {
         self.rate.reset_path(now);
+    }
+
+    /// Segment `seq`, just sent, left in the transport packet with `counter` (PROTOCOL.md §8.8).
+    pub(crate) fn record_counter(&mut self, seq: u64, counter: u64) {
+        if let Some(seg) = self.index(seq).and_then(|i| self.segments.get_mut(i)) {
+            seg.counter = counter;
+        }
     }
 
     /// Bytes (with overhead) of segments in flight: sent, not acknowledged, not declared lost.

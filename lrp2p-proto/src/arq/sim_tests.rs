@@ -163,7 +163,7 @@ fn transfer(
             let cumulative = expand(una - 1, cumulative);
             let ranges: Vec<(u64, u64)> =
                 sack.as_slice().iter().map(|&(a, b)| (expand(una, a), expand(una, b))).collect();
-            let outcome = s.on_ack(now, cumulative, &ranges, &[]).unwrap();
+            let outcome = s.on_ack(now, cumulative, &ranges, &[], None).unwrap();
             if let Some(sample) = outcome.rtt_sample {
                 rtt.update(sample, Duration::ZERO);
             }

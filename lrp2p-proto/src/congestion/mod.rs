@@ -8,6 +8,8 @@
 //!   new algorithms plug in without touching the connection. [`Algorithm`] names the built-in
 //!   ones.
 //! - [`cubic`]: CUBIC (RFC 9438) with Reno slow start (RFC 5681) and HyStart++ (RFC 9406).
+//! - [`bbr`]: BBRv3 (draft-ietf-ccwg-bbr-06), model based: paced at the measured bandwidth,
+//!   little affected by random loss.
 //! - [`FixedWindow`]: a constant window, for tests and benchmarks of everything else.
 //! - [`pacing`]: a token bucket that spreads a window over the round trip, or follows the
 //!   controller's own rate.
@@ -31,15 +33,19 @@
 //! (the application, or the peer's receive window, was the limit). A controller does not grow on
 //! evidence that says nothing about the path's capacity (RFC 9438 §5.8, RFC 7661).
 
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
+use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub mod bbr;
 pub mod cubic;
 mod hystart;
 pub mod pacing;
 
 /// What a controller sees of the round-trip time ([`Controller::on_ack`]).
 pub use crate::recovery::RttEstimator;
+pub use bbr::{Bbr, BbrConfig, BbrState};
 pub use cubic::{Cubic, CubicConfig};
 pub use pacing::Pacer;
 
@@ -183,13 +189,72 @@ impl Clone for Box<dyn Controller> {
 
 /// Builds a fresh [`Controller`] for each new connection.
 ///
-/// Implemented by each algorithm's configuration ([`CubicConfig`], [`FixedWindowConfig`]); a
+/// Implemented by each algorithm's configuration ([`CubicConfig`], [`BbrConfig`],
+/// [`FixedWindowConfig`]); a
 /// connection configuration holds an `Arc<dyn ControllerFactory>`.
 pub trait ControllerFactory: Send + Sync + Debug {
     /// A controller for a connection opened at `now` whose packets carry at most `mss` bytes
     /// that count against the window.
     fn build(&self, now: Instant, mss: u64) -> Box<dyn Controller>;
 }
+
+/// The built-in congestion controllers by name, for command lines, configuration files and
+/// benchmarks: `"cubic"` or `"bbr"` ([`FromStr`], [`Display`](fmt::Display)), each with its
+/// default configuration ([`factory`](Self::factory)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// CUBIC ([`CubicConfig`]), the default of `ConnectionConfig`.
+    #[default]
+    Cubic,
+    /// BBRv3 ([`BbrConfig`]).
+    Bbr,
+}
+
+impl Algorithm {
+    /// Every built-in algorithm.
+    pub const ALL: [Algorithm; 2] = [Algorithm::Cubic, Algorithm::Bbr];
+
+    /// Its name, as [`Controller::name`] reports it and [`FromStr`] reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Cubic => "cubic",
+            Algorithm::Bbr => "bbr",
+        }
+    }
+
+    /// A factory of controllers of this algorithm with its default configuration, for
+    /// `ConnectionConfig::congestion`.
+    pub fn factory(self) -> Arc<dyn ControllerFactory> {
+        match self {
+            Algorithm::Cubic => Arc::new(CubicConfig::default()),
+            Algorithm::Bbr => Arc::new(BbrConfig::default()),
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Algorithm {
+    type Err = UnknownAlgorithm;
+
+    /// `"cubic"` or `"bbr"`, in any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|algorithm| algorithm.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownAlgorithm(s.to_owned()))
+    }
+}
+
+/// A name that is not one of the built-in [`Algorithm`]s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown congestion controller {0:?} (known: cubic, bbr)")]
+pub struct UnknownAlgorithm(pub String);
 
 /// A controller whose window never changes: no slow start, no reduction on loss or timeout.
 ///

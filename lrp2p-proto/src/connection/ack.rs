@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use super::Connection;
 use super::timer::Timer;
 use crate::arq::truncate;
-use crate::wire::{AckRepr, DsackRanges, MAX_ACK_DELAY, SackRanges, Seq};
+use crate::wire::{AckEcho, AckRepr, DsackRanges, MAX_ACK_DELAY, SackRanges, Seq};
 
 /// ACK scheduling state.
 #[derive(Debug, Default, Clone, Copy)]
@@ -109,6 +109,7 @@ impl Connection {
                 sack: SackRanges::EMPTY,
                 ack_delay_us: None,
                 dsack: DsackRanges::EMPTY,
+                echo: None,
             };
         };
         let ack_delay_us = self
@@ -117,8 +118,15 @@ impl Connection {
             .map(|t| u32::try_from(now.saturating_duration_since(t).as_micros()).unwrap_or(u32::MAX));
         // PROTOCOL.md §7.7's budget: ACK_DELAY and DSACK first, SACK ranges in what is left.
         let dsack = self.ack.duplicates;
-        let (cumulative, window, sack) = recv.ack(AckRepr::sack_room(ack_delay_us.is_some(), &dsack));
-        AckRepr { cumulative, window, ping: self.ping_pending, sack, ack_delay_us, dsack }
+        // PROTOCOL.md §8.8: the counters received, from the replay window (transport packets
+        // only: a handshake message's ACK has none to echo).
+        let echo = self.session.as_ref().map(|s| {
+            let (top, received) = s.replay_window().echo();
+            AckEcho { top, received }
+        });
+        let room = AckRepr::sack_room(ack_delay_us.is_some(), &dsack, echo.is_some());
+        let (cumulative, window, sack) = recv.ack(room);
+        AckRepr { cumulative, window, ping: self.ping_pending, sack, ack_delay_us, dsack, echo }
     }
 
     /// An ACK from [`ack_repr`](Self::ack_repr) was sent (in a transport packet or in the

@@ -10,7 +10,8 @@
 //! - `receive.rs`: datagrams in: ACKs, data, CLOSE, roaming.
 //! - `transmit.rs`: datagrams out, in batches for one path: handshake messages, ACK/DATA
 //!   packets, probes, CLOSE.
-//! - `ack.rs`: when to acknowledge, and what (PROTOCOL.md §8.5).
+//! - `ack.rs`: when to acknowledge, and what (PROTOCOL.md §8.5); `echo.rs`: skipped counters
+//!   and the check of the peer's ACK_ECHO against them (§8.8).
 //! - `lifecycle.rs`: the application's calls (write, read, shutdown, close, release) and how
 //!   a connection ends (linger, drain, the §8.7 close policy).
 //! - `loss.rs`: loss recovery's timers and the congestion controller's losses: RACK, the tail
@@ -19,6 +20,7 @@
 //! - `timer.rs`: the deadline table; `stats.rs`: the counters.
 
 mod ack;
+mod echo;
 mod handshake;
 mod initiator;
 mod lifecycle;
@@ -36,6 +38,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use self::ack::AckState;
+use self::echo::CounterSkips;
 use self::handshake::Handshake;
 use self::lifecycle::PendingClose;
 use self::path::Path;
@@ -160,6 +163,8 @@ pub(crate) struct Connection {
     /// The tail loss probe fired: the next DATA segment goes regardless of the congestion
     /// window and the pacer (RFC 8985 §7.3).
     probe_pending: bool,
+    /// The counters this side skips, to catch a peer acknowledging what it never received.
+    skips: CounterSkips,
     /// The peer closed the connection: nothing more is sent or accepted.
     peer_closed: bool,
     finished_reported: bool,
@@ -237,6 +242,7 @@ impl Connection {
             acknowledged: true,
             ping_pending: false,
             probe_pending: false,
+            skips: CounterSkips::new([0; 32]),
             peer_closed: false,
             finished_reported: false,
             owned: initiator,
@@ -248,6 +254,12 @@ impl Connection {
             stats: ConnectionStats::default(),
             config,
         }
+    }
+
+    /// Gives the connection its secret for the counter-skip schedule (PROTOCOL.md §8.8); the
+    /// endpoint calls it once, right after creating it, with bytes from its RNG.
+    pub(crate) fn seed_counter_skips(&mut self, key: [u8; 32]) {
+        self.skips = CounterSkips::new(key);
     }
 
     /// Our connection id.

@@ -13,6 +13,7 @@ use super::timer::Timer;
 use super::{CloseReason, ConnEvent, Connection, Phase};
 use crate::arq::expand;
 use crate::arq::recv::{DataOutcome, RecvError};
+use crate::arq::send::AckError;
 use crate::congestion::{Ack, LostPacket};
 use crate::crypto::OpenError;
 use crate::wire::{
@@ -134,6 +135,12 @@ impl Connection {
     /// Acts on the segments of one authenticated packet (PROTOCOL.md §7, §8).
     fn on_segments(&mut self, now: Instant, segments: &Segments<'_>, sample: bool) {
         if let Some(ack) = &segments.ack {
+            // PROTOCOL.md §8.8: an ACK in a transport packet echoes the counters received.
+            if ack.echo.is_none() && self.config.require_ack_echo {
+                self.stats.echo_violations += 1;
+                self.protocol_violation(now);
+                return;
+            }
             if !self.on_ack_segment(now, ack, sample) {
                 return;
             }
@@ -168,10 +175,22 @@ impl Connection {
         for (slot, &(start, end)) in dsack.iter_mut().zip(ack.dsack.as_slice()) {
             *slot = (expand(cumulative, start), expand(cumulative, end));
         }
-        let outcome = match self.send.on_ack(now, cumulative, &sack[..n], &dsack[..d]) {
+        // PROTOCOL.md §8.8: the echo claims no counter that was skipped or never sent.
+        if let (Some(echo), Some(session)) = (&ack.echo, &self.session) {
+            if self.skips.verify(echo, session.next_send_counter()).is_err() {
+                self.stats.echo_violations += 1;
+                self.protocol_violation(now);
+                return false;
+            }
+        }
+        let outcome = match self.send.on_ack(now, cumulative, &sack[..n], &dsack[..d], ack.echo.as_ref()) {
             Ok(outcome) => outcome,
-            Err(_) => {
-                // PROTOCOL.md §7.9: acknowledging a sequence number never sent.
+            Err(e) => {
+                // PROTOCOL.md §7.9: acknowledging a sequence number never sent, or (§8.8) one
+                // whose packet the ACK's own echo says never arrived.
+                if matches!(e, AckError::Unreceived { .. }) {
+                    self.stats.echo_violations += 1;
+                }
                 self.protocol_violation(now);
                 return false;
             }

@@ -69,6 +69,8 @@ pub struct ConnectionStats {
     pub auth_failures: u64,
     /// Dropped: authenticated packets with malformed or invalid segments.
     pub protocol_violations: u64,
+    /// ACKs whose ACK_ECHO was missing or contradicted what was sent (PROTOCOL.md §8.8).
+    pub echo_violations: u64,
     /// Dropped: DATA beyond the receive window or buffer.
     pub beyond_window: u64,
     /// Duplicate DATA segments received.

@@ -167,6 +167,9 @@ impl Connection {
             self.ack_sent();
         }
         if let Some(seg) = segment {
+            if let Some(session) = &self.session {
+                self.send.record_counter(seg.seq, session.next_send_counter().saturating_sub(1));
+            }
             let bytes = (seg.len + PACKET_OVERHEAD) as u64;
             let app_limited = self.send.is_app_limited();
             self.cc.on_sent(&SentPacket { now, bytes, prior_in_flight, app_limited });
@@ -248,6 +251,13 @@ impl Connection {
             let every = self.config.key_update_interval.unwrap_or(Duration::MAX);
             self.key_update_at = now.checked_add(every);
             self.key_phase = (session.send_key_phase(), self.send.next_seq());
+        }
+        // PROTOCOL.md §8.8: now and then a counter is skipped, for the peer's echo to be checked
+        // against. Counters need only be unique (§6.3).
+        if self.skips.skip_next() {
+            let skipped = session.next_send_counter();
+            session.skip_send_counter_to(skipped.saturating_add(1));
+            self.skips.skipped(skipped);
         }
         let len = session.seal(buf, n).ok()?;
         self.count_sent(now, len);

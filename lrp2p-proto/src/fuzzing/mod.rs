@@ -148,6 +148,7 @@ fn respond(responder: &StaticSecret, guard: &mut EarlyDataGuard, rng: &mut FuzzR
                 sack: SackRanges::EMPTY,
                 ack_delay_us: None,
                 dsack: crate::wire::DsackRanges::EMPTY,
+                echo: None,
             };
             let response = IkResponsePayload {
                 responder_id: ConnectionId(6),

@@ -13,7 +13,7 @@
 //! | 0x01 | 8·k   | start_1 u32    | end_1 u32    | ... | start_k u32  | end_k u32  |
 //! +------+-------+----------------+--------------+-----+--------------+------------+
 //! ACK_DELAY (type 0x02): | 0x02 | 4 | delay_us u32 |
-//! DSACK (type 0x03): see `dsack.rs`.
+//! DSACK (type 0x03): see `dsack.rs`. ACK_ECHO (type 0x04): see `echo.rs`.
 //! ```
 //!
 //! SACK ranges are inclusive, each above the cumulative ack (RFC 1982 serial arithmetic),
@@ -23,7 +23,8 @@
 //! others, and `emit` refuses an ACK that does not fit.
 
 use super::dsack::DsackRanges;
-use super::ext::{EXT_ACK_DELAY, EXT_DSACK, EXT_SACK};
+use super::echo::{AckEcho, ECHO_TLV_LEN, ECHO_VALUE_LEN};
+use super::ext::{EXT_ACK_DELAY, EXT_ACK_ECHO, EXT_DSACK, EXT_SACK};
 use super::segment::{ACK_HEADER_LEN, Segment, SegmentFlags, SegmentKind};
 use super::{DecodeError, Seq, out};
 
@@ -172,6 +173,8 @@ pub struct AckRepr {
     pub ack_delay_us: Option<u32>,
     /// DSACK extension: sequence numbers received more than once (empty: none).
     pub dsack: DsackRanges,
+    /// ACK_ECHO extension: the packet counters received.
+    pub echo: Option<AckEcho>,
 }
 
 impl AckRepr {
@@ -185,6 +188,7 @@ impl AckRepr {
         let mut sack = None;
         let mut ack_delay_us = None;
         let mut dsack = None;
+        let mut echo = None;
         for ext in segment.extensions() {
             let ext = ext?;
             match ext.kind {
@@ -194,8 +198,11 @@ impl AckRepr {
                     ack_delay_us = Some(u32::from_be_bytes(bytes));
                 }
                 EXT_DSACK if dsack.is_none() => dsack = Some(DsackRanges::decode(ext.value)?),
-                // A repeated SACK, ACK_DELAY or DSACK is ambiguous: treat as malformed.
-                EXT_SACK | EXT_ACK_DELAY | EXT_DSACK => return Err(DecodeError::BadExtension),
+                EXT_ACK_ECHO if echo.is_none() => echo = Some(AckEcho::decode(ext.value)?),
+                // A repeated SACK, ACK_DELAY, DSACK or ACK_ECHO is ambiguous: malformed.
+                EXT_SACK | EXT_ACK_DELAY | EXT_DSACK | EXT_ACK_ECHO => {
+                    return Err(DecodeError::BadExtension);
+                }
                 _ => {} // PADDING and unknown types are skipped.
             }
         }
@@ -206,14 +213,17 @@ impl AckRepr {
             sack: sack.unwrap_or_default(),
             ack_delay_us,
             dsack: dsack.unwrap_or_default(),
+            echo,
         })
     }
 
-    /// How many SACK ranges fit beside an ACK_DELAY (if `ack_delay`) and `dsack` within
-    /// [`ACK_EXTENSION_BUDGET`] (PROTOCOL.md §7.7): at most [`MAX_SACK_RANGES`].
-    pub const fn sack_room(ack_delay: bool, dsack: &DsackRanges) -> usize {
+    /// How many SACK ranges fit beside an ACK_DELAY (if `ack_delay`), `dsack` and an
+    /// ACK_ECHO (if `echo`) within [`ACK_EXTENSION_BUDGET`] (PROTOCOL.md §7.7): at most
+    /// [`MAX_SACK_RANGES`].
+    pub const fn sack_room(ack_delay: bool, dsack: &DsackRanges, echo: bool) -> usize {
         let delay = if ack_delay { ACK_DELAY_TLV_LEN } else { 0 };
-        let left = ACK_EXTENSION_BUDGET.saturating_sub(delay + dsack.wire_len() + 2);
+        let echo = if echo { ECHO_TLV_LEN } else { 0 };
+        let left = ACK_EXTENSION_BUDGET.saturating_sub(delay + dsack.wire_len() + echo + 2);
         let fit = left / RANGE_LEN;
         if fit < MAX_SACK_RANGES { fit } else { MAX_SACK_RANGES }
     }
@@ -221,7 +231,8 @@ impl AckRepr {
     /// Bytes [`AckRepr::emit`] writes (the data offset).
     pub const fn buffer_len(&self) -> usize {
         let delay = if self.ack_delay_us.is_some() { ACK_DELAY_TLV_LEN } else { 0 };
-        ACK_HEADER_LEN + self.sack.wire_len() + self.dsack.wire_len() + delay
+        let echo = if self.echo.is_some() { ECHO_TLV_LEN } else { 0 };
+        ACK_HEADER_LEN + self.sack.wire_len() + self.dsack.wire_len() + echo + delay
     }
 
     /// Writes the segment at the start of `buf`; returns its length.
@@ -258,6 +269,13 @@ impl AckRepr {
             buf[at + 1] = u8::try_from(value).map_err(|_| DecodeError::FieldOutOfRange("DSACK length"))?;
             self.dsack.emit_value(&mut buf[at + 2..at + 2 + value]);
             at += 2 + value;
+        }
+        if let Some(echo) = &self.echo {
+            buf[at] = EXT_ACK_ECHO;
+            buf[at + 1] =
+                u8::try_from(ECHO_VALUE_LEN).map_err(|_| DecodeError::FieldOutOfRange("ACK_ECHO"))?;
+            echo.emit_value(&mut buf[at + 2..at + ECHO_TLV_LEN]);
+            at += ECHO_TLV_LEN;
         }
         if let Some(delay) = self.ack_delay_us {
             buf[at] = EXT_ACK_DELAY;
@@ -316,6 +334,7 @@ mod tests {
             sack: SackRanges::new(Seq(9), &[r(11, 12)]).unwrap(),
             ack_delay_us: Some(0x0102),
             dsack: DsackRanges::EMPTY,
+            echo: None,
         };
         let mut buf = [0xa5u8; 26];
         assert_eq!(ack.emit(&mut buf), Ok(25));
@@ -331,7 +350,7 @@ mod tests {
     #[test]
     fn dsack_bytes_and_the_extension_budget() {
         // PROTOCOL.md Appendix C.5: cumulative 9, window 0x400, SACK 11..=12, DSACK 5..=6,
-        // ACK_DELAY 0x0102.
+        // ACK_ECHO top 0x1c (counters 0x1b, 0x1a and 0x18 received), ACK_DELAY 0x0102.
         let ack = AckRepr {
             cumulative: Seq(9),
             window: 0x400,
@@ -339,21 +358,35 @@ mod tests {
             sack: SackRanges::new(Seq(9), &[r(11, 12)]).unwrap(),
             ack_delay_us: Some(0x0102),
             dsack: DsackRanges::new(&[r(5, 6)]).unwrap(),
+            echo: Some(AckEcho::new(0x1c, 0b1011).unwrap()),
         };
         let mut buf = [0u8; 64];
         let n = ack.emit(&mut buf).unwrap();
-        assert_eq!(hex(&buf[..n]), "23010000000900040001080000000b0000000c03080000000500000006020400000102");
+        assert_eq!(
+            hex(&buf[..n]),
+            "35010000000900040001080000000b0000000c030800000005000000060410000000000000001c\
+             000000000000000b020400000102"
+        );
         assert_eq!(parse(&buf[..n]), Ok(ack));
-        // The budget: 246 bytes of extensions. ACK_DELAY (6) and four DSACK ranges (34) leave
-        // 206: 25 SACK ranges (2 + 200).
+        // The budget: 246 bytes of extensions. ACK_DELAY (6), four DSACK ranges (34) and
+        // ACK_ECHO (18) leave 188: 23 SACK ranges (2 + 184).
         let four = DsackRanges::new(&[r(1, 1), r(3, 3), r(5, 5), r(7, 7)]).unwrap();
-        assert_eq!(AckRepr::sack_room(true, &four), 25);
-        assert_eq!(AckRepr::sack_room(true, &DsackRanges::EMPTY), 29);
-        assert_eq!(AckRepr::sack_room(false, &DsackRanges::EMPTY), MAX_SACK_RANGES);
-        let many: Vec<_> = (0..25).map(|i| r(20 + 2 * i, 20 + 2 * i)).collect();
+        assert_eq!(AckRepr::sack_room(true, &four, true), 23);
+        assert_eq!(AckRepr::sack_room(true, &four, false), 25);
+        assert_eq!(AckRepr::sack_room(true, &DsackRanges::EMPTY, true), 27);
+        assert_eq!(AckRepr::sack_room(false, &DsackRanges::EMPTY, false), MAX_SACK_RANGES);
+        let many: Vec<_> = (0..23).map(|i| r(20 + 2 * i, 20 + 2 * i)).collect();
         let full = AckRepr { sack: SackRanges::new(Seq(9), &many).unwrap(), dsack: four, ..ack };
-        // 9 + 202 + 34 + 6 = 251: a 26th range (8 more) would not fit the one-byte offset.
-        assert_eq!(full.emit(&mut [0u8; 300]), Ok(251));
+        // 9 + 186 + 34 + 18 + 6 = 253: a 24th range (8 more) would not fit the one-byte offset.
+        assert_eq!(full.emit(&mut [0u8; 300]), Ok(253));
+        // ACK_ECHO twice, or of the wrong length: malformed.
+        let mut echo_twice = vec![45, 1, 0, 0, 0, 1, 0, 0, 2];
+        for _ in 0..2 {
+            echo_twice.extend([4, 16, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+        }
+        assert_eq!(parse(&echo_twice), Err(DecodeError::BadExtension));
+        let echo_short = [19, 1, 0, 0, 0, 1, 0, 0, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 1];
+        assert_eq!(parse(&echo_short), Err(DecodeError::BadEcho));
         // A DSACK twice in one ACK is ambiguous: malformed.
         let twice = [29, 1, 0, 0, 0, 1, 0, 0, 2, 3, 8, 0, 0, 0, 1, 0, 0, 0, 1, 3, 8, 0, 0, 0, 1, 0, 0, 0, 1];
         assert_eq!(parse(&twice), Err(DecodeError::BadExtension));
@@ -374,6 +407,7 @@ mod tests {
             sack: SackRanges::EMPTY,
             ack_delay_us: None,
             dsack: DsackRanges::EMPTY,
+            echo: None,
         };
         assert_eq!(ack.emit(&mut buf), Err(DecodeError::FieldOutOfRange("ACK window")));
         let many: Vec<_> = (0..30).map(|i| r(2 + 2 * i, 2 + 2 * i)).collect();

@@ -12,7 +12,7 @@
 //! - `0x01` SACK: `1..=30` ranges `start u32 | end u32`, `len = 8·k` (see [`super::SackRanges`]).
 //! - `0x02` ACK_DELAY: `u32` microseconds the ACK was held.
 //! - `0x03` DSACK: `1..=4` ranges of sequence numbers received twice (see [`super::DsackRanges`]).
-//! - `0x04` ACK_ECHO: reserved (PROTOCOL.md §7.7's registry) for the packet-counter echo.
+//! - `0x04` ACK_ECHO: the packet counters received (see [`super::AckEcho`]).
 //!
 //! Unknown types are skipped. A TLV that runs past `data_offset` is malformed.
 
@@ -26,8 +26,7 @@ pub const EXT_SACK: u8 = 0x01;
 pub const EXT_ACK_DELAY: u8 = 0x02;
 /// Extension type 0x03: duplicate sequence numbers received (ACK segments only).
 pub const EXT_DSACK: u8 = 0x03;
-/// Extension type 0x04: reserved for the ACK's echo of packet counters (PROTOCOL.md §7.7);
-/// skipped as unknown until defined.
+/// Extension type 0x04: the packet counters the ACK's sender received (ACK segments only).
 pub const EXT_ACK_ECHO: u8 = 0x04;
 
 /// One extension TLV, borrowed from the segment it was read from.

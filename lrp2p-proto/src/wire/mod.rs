@@ -26,6 +26,7 @@ mod ack;
 mod cookie;
 mod datagram;
 mod dsack;
+mod echo;
 mod ext;
 mod handshake;
 mod payload;
@@ -40,6 +41,7 @@ pub use cookie::{
 };
 pub use datagram::Datagram;
 pub use dsack::{DsackRanges, MAX_DSACK_RANGES};
+pub use echo::{AckEcho, ECHO_SPAN, ECHO_TLV_LEN, Echoed};
 pub use ext::{EXT_ACK_DELAY, EXT_ACK_ECHO, EXT_DSACK, EXT_PADDING, EXT_SACK, Extension, Extensions};
 pub use handshake::{
     HANDSHAKE_HEADER_LEN, HandshakePacket, IK_INITIATION_MIN_LEN, IK_INITIATION_OVERHEAD,
@@ -204,6 +206,9 @@ pub enum DecodeError {
     /// DSACK ranges are empty, more than four, or one spans 2^15 sequence numbers or more.
     #[error("invalid DSACK ranges")]
     BadDsack,
+    /// An ACK_ECHO of the wrong length, or whose bits contradict its `top`.
+    #[error("invalid ACK_ECHO")]
+    BadEcho,
     /// Segments appear in an order or number the protocol forbids.
     #[error("invalid segment sequence")]
     BadSegmentOrder,

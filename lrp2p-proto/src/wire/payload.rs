@@ -273,6 +273,7 @@ mod tests {
             sack: SackRanges::EMPTY,
             ack_delay_us: None,
             dsack: crate::wire::DsackRanges::EMPTY,
+            echo: None,
         })
     }
 

@@ -6,13 +6,16 @@
 use std::time::Instant;
 
 use super::loss::sent_after;
-use super::{AckError, AckOutcome, RepairedLoss, SegmentState, SendStream, SentSegment};
+use super::{AckError, AckOutcome, NO_COUNTER, RepairedLoss, SegmentState, SendStream, SentSegment};
+use crate::wire::{AckEcho, Echoed};
 
 impl SendStream {
     /// Processes an ACK: `cumulative` is the last in-order sequence number the peer received and
     /// `sack` its selectively acknowledged inclusive ranges (at most `MAX_SACK_RANGES`) and
     /// `dsack` the ranges it received twice (at most `MAX_DSACK_RANGES`), all already expanded
-    /// to extended sequence numbers.
+    /// to extended sequence numbers. With the ACK's `echo` (ACK_ECHO, PROTOCOL.md §8.8), every
+    /// newly acknowledged segment sent once must have its packet among the counters echoed (or
+    /// too old for the echo to say).
     ///
     /// An ACK of a sequence number not yet sent is rejected whole (PROTOCOL §8.2). A cumulative
     /// ack below the current one is stale (ACKs are reordered) and does not move anything back;
@@ -23,6 +26,7 @@ impl SendStream {
         cumulative: u64,
         sack: &[(u64, u64)],
         dsack: &[(u64, u64)],
+        echo: Option<&AckEcho>,
     ) -> Result<AckOutcome, AckError> {
         // PROTOCOL §7.9: check the whole ACK before acting on any of it.
         if cumulative >= self.next_seq {
@@ -38,6 +42,9 @@ impl SendStream {
         }
 
         self.check_dsack(dsack)?;
+        if let Some(echo) = echo {
+            self.check_echo(cumulative, sack, echo)?;
+        }
 
         let mut outcome = AckOutcome::default();
         let mut newest_unambiguous: Option<Instant> = None;
@@ -102,6 +109,30 @@ impl SendStream {
         outcome.probe_repaired = self.settle_probe(now, repaired, dsack);
         outcome.spurious_congestion = self.settle_episode();
         Ok(outcome)
+    }
+
+    /// PROTOCOL.md §8.8: a segment the ACK newly acknowledges, sent once in a transport packet,
+    /// whose counter the echo says is missing, was never received. O(segments newly acked).
+    fn check_echo(&self, cumulative: u64, sack: &[(u64, u64)], echo: &AckEcho) -> Result<(), AckError> {
+        let check = |seq: u64, seg: &SentSegment| {
+            let claimed = seg.state == SegmentState::Sacked || seg.retransmitted || seg.counter == NO_COUNTER;
+            if !claimed && echo.echoed(seg.counter) == Echoed::Missing {
+                return Err(AckError::Unreceived { seq, counter: seg.counter });
+            }
+            Ok(())
+        };
+        let cumulative_end = cumulative.saturating_add(1).saturating_sub(self.una);
+        let count = usize::try_from(cumulative_end).unwrap_or(usize::MAX).min(self.segments.len());
+        for (i, seg) in self.segments.iter().take(count).enumerate() {
+            check(self.una + i as u64, seg)?;
+        }
+        for &(start, end) in sack {
+            let (Some(lo), Some(hi)) = (self.index(start.max(self.una)), self.index(end)) else { continue };
+            for (i, seg) in self.segments.range(lo..=hi).enumerate() {
+                check(self.una + (lo + i) as u64, seg)?;
+            }
+        }
+        Ok(())
     }
 
     /// Accounts for `seg` (in its state before this ACK) being acknowledged for the first time;

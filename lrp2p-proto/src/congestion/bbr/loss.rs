@@ -1,0 +1,264 @@
+//! How BBR answers losses (draft-ietf-ccwg-bbr-06 §5.5.10, §5.5.11, §5.6.4.4).
+//!
+//! - While probing (REFILL, UP), a loss rate above `BBR.LossThresh` over the round trip since
+//!   a lost packet was sent (`IsInflightTooHigh`) sets `inflight_longterm` to the volume in
+//!   flight at which the threshold was crossed, at least `BBR.Beta` (0.7) of the target, and
+//!   ends the probe (§5.5.10.2).
+//! - Otherwise (Drain, DOWN, CRUISE, ProbeRTT), once per round trip with losses, the
+//!   short-term bounds move to what was delivered in that round, at most 30 % down
+//!   (§5.5.10.3): `bw_shortterm = max(bw_latest, 0.7·bw_shortterm)`, and the same for
+//!   `inflight_shortterm`.
+//! - A recovery episode saves cwnd and the bounds; its end restores cwnd (§5.6.4.4), and a
+//!   spurious one restores the bounds and the probing state too (§5.5.11).
+//! - A retransmission timeout cuts cwnd to one SMSS above what is in flight (§5.6.4.4).
+
+use std::time::Instant;
+
+use super::model::{INFINITE, scale};
+use super::{Bbr, BbrState, LostPacket, Sample};
+
+/// `BBR.Beta` (§2.8): the multiplicative decrease per round trip with losses.
+const BETA: f64 = 0.7;
+
+/// What a spurious recovery restores (§2.15).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Undo {
+    /// `BBR.undo_state`: the state a loss-induced transition left.
+    pub(super) state: Option<BbrState>,
+    /// `BBR.undo_bw_shortterm`.
+    bw_shortterm: u64,
+    /// `BBR.undo_inflight_shortterm`.
+    inflight_shortterm: u64,
+    /// `BBR.undo_inflight_longterm`.
+    pub(super) inflight_longterm: u64,
+}
+
+/// Loss rounds and recovery (§2.10, §2.15, §5.6.4.4).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct LossState {
+    /// `BBR.is_loss_in_round`.
+    is_loss_in_round: bool,
+    /// `BBR.loss_round_delivered`.
+    loss_round_delivered: u64,
+    /// `BBR.loss_round_start`: this ACK ended a loss round.
+    pub(super) loss_round_start: bool,
+    /// When the current recovery episode began (`None`: not in recovery).
+    recovery_start: Option<Instant>,
+    /// `BBR.round_count` when the current recovery began.
+    pub(super) recovery_round: Option<u64>,
+    /// `BBR.prior_cwnd`: the last cwnd not modulated by recovery or ProbeRTT.
+    prior_cwnd: u64,
+    /// What a spurious recovery restores.
+    pub(super) undo: Undo,
+}
+
+impl Bbr {
+    /// §5.5.10.3 UpdateLatestDeliverySignals, near the start of ACK processing.
+    pub(super) fn update_latest_delivery_signals(&mut self, rs: &Sample) {
+        self.loss.loss_round_start = false;
+        self.model.bw_latest = self.model.bw_latest.max(rs.delivery_rate);
+        self.model.inflight_latest = self.model.inflight_latest.max(rs.delivered);
+        if rs.prior_delivered >= self.loss.loss_round_delivered {
+            self.loss.loss_round_delivered = self.delivered;
+            self.loss.loss_round_start = true;
+        }
+    }
+
+    /// §5.5.10.3 AdvanceLatestDeliverySignals, near the end of ACK processing.
+    pub(super) fn advance_latest_delivery_signals(&mut self, rs: &Sample) {
+        if self.loss.loss_round_start {
+            self.model.bw_latest = rs.delivery_rate;
+            self.model.inflight_latest = rs.delivered;
+        }
+    }
+
+    /// §5.5.10.3 ResetCongestionSignals.
+    pub(super) fn reset_congestion_signals(&mut self) {
+        self.loss.is_loss_in_round = false;
+        self.model.bw_latest = 0;
+        self.model.inflight_latest = 0;
+    }
+
+    /// §5.5.10.3 UpdateCongestionSignals, with §5.5.5 UpdateMaxBw and its §5.5.1 UpdateRound.
+    pub(super) fn update_congestion_signals(&mut self, rs: &Sample) {
+        if self.rounds.update(rs.prior_delivered, self.delivered) {
+            self.probe.rounds_since_probe_up = self.probe.rounds_since_probe_up.saturating_add(1);
+            // C.is_cwnd_limited covers the last round: the current one becomes the previous.
+            self.cwnd_limited = [false, self.cwnd_limited[0]];
+        }
+        self.model.update_max_bw(rs.delivery_rate, rs.is_app_limited);
+        if !self.loss.loss_round_start {
+            return; // wait until the end of the round trip
+        }
+        self.adapt_lower_bounds_from_congestion();
+        self.loss.is_loss_in_round = false;
+    }
+
+    /// §5.5.10.3 AdaptLowerBoundsFromCongestion: once per round, when not probing.
+    fn adapt_lower_bounds_from_congestion(&mut self) {
+        if self.state.is_probing_bw() || !self.loss.is_loss_in_round {
+            return;
+        }
+        // InitLowerBounds: the first congestion episode of this cycle.
+        if self.model.bw_shortterm == INFINITE {
+            self.model.bw_shortterm = self.model.max_bw;
+        }
+        if self.model.inflight_shortterm == INFINITE {
+            self.model.inflight_shortterm = self.cwnd;
+        }
+        // LossLowerBounds.
+        self.model.bw_shortterm = self.model.bw_latest.max(scale(self.model.bw_shortterm, BETA));
+        self.model.inflight_shortterm =
+            self.model.inflight_latest.max(scale(self.model.inflight_shortterm, BETA));
+    }
+
+    /// §5.5.10.2 IsInflightTooHigh: more than `BBR.LossThresh` of `tx_in_flight` was lost
+    /// (every LRP2P connection has selective acknowledgements).
+    pub(super) fn is_inflight_too_high(&self, lost: u64, tx_in_flight: u64) -> bool {
+        lost > scale(tx_in_flight, self.loss_thresh)
+    }
+
+    /// §5.5.10.2 HandleInflightTooHigh: the probe put too much in flight.
+    fn handle_inflight_too_high(&mut self, tx_in_flight: u64, is_app_limited: bool) {
+        self.probe.prev_probe_too_high = true;
+        self.probe.is_bw_probe_sample = false; // only react once per probe
+        if !is_app_limited {
+            self.model.inflight_longterm = tx_in_flight.max(scale(self.target_inflight(), BETA));
+        }
+        if self.state == BbrState::ProbeBwUp {
+            self.loss.undo.state = Some(BbrState::ProbeBwUp);
+            self.start_probe_bw_down();
+        }
+    }
+
+    /// §5.5.10.2 NoteLoss.
+    fn note_loss(&mut self) {
+        if !self.loss.is_loss_in_round {
+            // The first loss in this round trip.
+            self.loss.loss_round_delivered = self.delivered;
+            self.save_state_upon_loss();
+        }
+        self.loss.is_loss_in_round = true;
+    }
+
+    /// §5.5.10.2 HandleLostPacket, with §5.6.4.4 OnEnterFastRecovery for the first loss of an
+    /// episode.
+    pub(super) fn handle_lost_packet(&mut self, p: &LostPacket) {
+        if self.loss.recovery_start.is_none_or(|start| p.sent > start) {
+            self.on_enter_fast_recovery();
+        }
+        self.note_loss();
+        if !self.probe.is_bw_probe_sample {
+            return; // not a packet sent while probing bandwidth
+        }
+        if self.is_inflight_too_high(p.lost_since_sent, p.tx_in_flight) {
+            let at_loss = self.inflight_at_loss(p.bytes, p.tx_in_flight, p.lost_since_sent);
+            self.handle_inflight_too_high(at_loss, p.is_app_limited);
+        }
+    }
+
+    /// §5.5.10.2 InflightAtLoss: the volume in flight at which losses crossed
+    /// `BBR.LossThresh`, within the packet of `size` bytes sent with `tx_in_flight` in flight
+    /// and `lost` lost since:
+    /// `lost_prefix = (LossThresh · inflight_prev − lost_prev) / (1 − LossThresh)`.
+    fn inflight_at_loss(&self, size: u64, tx_in_flight: u64, lost: u64) -> u64 {
+        let inflight_prev = tx_in_flight.saturating_sub(size) as f64;
+        let lost_prev = lost.saturating_sub(size) as f64;
+        let lost_prefix = (self.loss_thresh * inflight_prev - lost_prev) / (1.0 - self.loss_thresh);
+        crate::congestion::f64_to_u64(inflight_prev + lost_prefix)
+    }
+
+    /// ACK processing's part of §5.3.1.3: an ACK that declared losses is one loss event.
+    pub(super) fn note_ack_losses(&mut self, lost_bytes: u64) {
+        if lost_bytes > 0 {
+            self.full.loss_events_in_round = self.full.loss_events_in_round.saturating_add(1);
+        }
+    }
+
+    /// Whether a loss recovery episode is under way (`InLossRecovery()`).
+    fn in_loss_recovery(&self) -> bool {
+        self.loss.recovery_start.is_some()
+    }
+
+    /// §5.6.4.4 OnEnterFastRecovery.
+    fn on_enter_fast_recovery(&mut self) {
+        self.save_cwnd();
+        self.save_state_upon_loss();
+        self.loss.recovery_start = Some(self.now);
+        self.loss.recovery_round.get_or_insert(self.rounds.count);
+    }
+
+    /// §5.6.4.4: recovery ends when a packet sent after it began is acknowledged; cwnd goes
+    /// back to what it was (the model bounds it at the end of the ACK).
+    pub(super) fn check_recovery_exit(&mut self, largest_acked_sent: Option<Instant>) {
+        let Some(start) = self.loss.recovery_start else { return };
+        if largest_acked_sent.is_some_and(|sent| sent > start) {
+            self.loss.recovery_start = None;
+            self.loss.recovery_round = None;
+            self.restore_cwnd();
+        }
+    }
+
+    /// §5.6.4.4 OnEnterRTO: nothing is in flight any more (the connection marked it lost), so
+    /// cwnd becomes one SMSS; the episode ends like a fast recovery.
+    pub(super) fn on_enter_rto(&mut self) {
+        self.save_cwnd();
+        self.save_state_upon_loss();
+        self.inflight = 0;
+        self.cwnd = self.inflight.saturating_add(self.smss);
+        self.loss.recovery_start = Some(self.now);
+        self.loss.recovery_round.get_or_insert(self.rounds.count);
+    }
+
+    /// §5.5.11.1 SaveStateUponLoss.
+    fn save_state_upon_loss(&mut self) {
+        self.save_cwnd();
+        self.loss.undo = Undo {
+            state: None,
+            bw_shortterm: self.model.bw_shortterm,
+            inflight_shortterm: self.model.inflight_shortterm,
+            inflight_longterm: self.model.inflight_longterm,
+        };
+    }
+
+    /// §5.6.4.4 SaveCwnd: the last cwnd not modulated by recovery or ProbeRTT.
+    pub(super) fn save_cwnd(&mut self) {
+        if !self.in_loss_recovery() && self.state != BbrState::ProbeRtt {
+            self.loss.prior_cwnd = self.cwnd;
+        } else {
+            self.loss.prior_cwnd = self.loss.prior_cwnd.max(self.cwnd);
+        }
+    }
+
+    /// §5.6.4.4 RestoreCwnd.
+    pub(super) fn restore_cwnd(&mut self) {
+        self.cwnd = self.cwnd.max(self.loss.prior_cwnd);
+    }
+
+    /// §5.5.11.2 HandleSpuriousLossDetection: the losses were not: restore cwnd and the
+    /// bounds, and return to the probing state the losses ended. Recovery is over.
+    pub(super) fn handle_spurious_loss_detection(&mut self) {
+        self.restore_cwnd();
+        self.loss.is_loss_in_round = false;
+        self.full.reset();
+        let undo = self.loss.undo;
+        self.model.bw_shortterm = self.model.bw_shortterm.max(undo.bw_shortterm);
+        self.model.inflight_shortterm = self.model.inflight_shortterm.max(undo.inflight_shortterm);
+        self.model.inflight_longterm = self.model.inflight_longterm.max(undo.inflight_longterm);
+        match undo.state {
+            Some(BbrState::Startup) if self.state != BbrState::Startup => {
+                self.full.reached = false;
+                if self.state != BbrState::ProbeRtt {
+                    self.enter_startup();
+                }
+            }
+            Some(BbrState::ProbeBwUp) if !matches!(self.state, BbrState::ProbeBwUp | BbrState::ProbeRtt) => {
+                self.start_probe_bw_refill();
+            }
+            _ => {}
+        }
+        self.loss.undo.state = None;
+        self.loss.recovery_start = None;
+        self.loss.recovery_round = None;
+    }
+}
