@@ -75,13 +75,25 @@ impl Connection {
                 write_ik_initiation(ctx.rng, ctx.identity, &remote, self.local_id, &payload, None, &mut out)
                     .map(|(noise, n)| {
                         out.truncate(n);
-                        Handshake::IkSent { noise: Box::new(noise), message: out, sent_at: now, retries: 0 }
+                        Handshake::IkSent {
+                            noise: Box::new(noise),
+                            message: out,
+                            sent_at: now,
+                            retries: 0,
+                            cookie_taken: false,
+                        }
                     })
             }
             None => {
                 write_xx_initiation(ctx.rng, ctx.identity, self.local_id, None, &mut out).map(|(noise, n)| {
                     out.truncate(n);
-                    Handshake::XxSent { noise: Box::new(noise), message: out, sent_at: now, retries: 0 }
+                    Handshake::XxSent {
+                        noise: Box::new(noise),
+                        message: out,
+                        sent_at: now,
+                        retries: 0,
+                        cookie_taken: false,
+                    }
                 })
             }
         };
@@ -117,16 +129,28 @@ impl Connection {
 
     /// A cookie reply for our initiation (PROTOCOL.md §10.3): store the cookie, MAC the same
     /// initiation with it and resend it once.
-    pub(super) fn on_cookie_reply(&mut self, reply: &CookieReplyRepr) -> Received {
-        let (ephemeral, message) = match &mut self.handshake {
-            Handshake::IkSent { noise, message, .. } => (*noise.ephemeral_public(), message),
-            Handshake::XxSent { noise, message, .. } => (*noise.ephemeral_public(), message),
+    pub(super) fn on_cookie_reply(&mut self, from: SocketAddr, reply: &CookieReplyRepr) -> Received {
+        let (ephemeral, message, cookie_taken) = match &mut self.handshake {
+            Handshake::IkSent { noise, message, cookie_taken, .. } => {
+                (*noise.ephemeral_public(), message, cookie_taken)
+            }
+            Handshake::XxSent { noise, message, cookie_taken, .. } => {
+                (*noise.ephemeral_public(), message, cookie_taken)
+            }
+            // PROTOCOL.md §4.7: only a handshake whose initiation was sent and whose response
+            // has not arrived takes a cookie reply.
             _ => return Received::Unexpected,
         };
         if ephemeral[..16] != reply.echo {
-            // PROTOCOL.md §10.3: a reply that does not echo our ephemeral key is not for us.
+            // PROTOCOL.md §4.7: a reply that does not echo our ephemeral key is not for us.
             return Received::AuthFailed;
         }
+        if from != self.path.remote || *cookie_taken {
+            // PROTOCOL.md §4.7: not from where the initiation went; §10.3: at most one cookie
+            // reply per initiation sent (each would make us send a whole initiation again).
+            return Received::Unexpected;
+        }
+        *cookie_taken = true;
         let cookie: [u8; COOKIE_LEN] = reply.cookie;
         if set_cookie_mac(message, Some(&cookie)).is_ok() {
             self.queue_handshake_message();
@@ -170,6 +194,13 @@ impl Connection {
             self.stats.auth_failures += 1;
             return Received::AuthFailed;
         };
+        // PROTOCOL.md §4.3, §5.6: the ACK acknowledges our early data or nothing; any other
+        // response is malformed and dropped before anything changes (§4.1): the handshake
+        // goes on, the initiation is retransmitted.
+        let early_data_sent = self.send.next_seq() != self.send.una();
+        if payload.check_ack(Seq(self.local_isn), early_data_sent).is_err() {
+            return Received::Malformed;
+        }
         self.on_response_read(now, from, payload.responder_id, len, sent_at, retries);
         let early_seq = self.send.una();
         self.establish(now, keys, Some(payload.isn.0));

@@ -137,6 +137,9 @@ pub(crate) struct Connection {
     local_isn: u32,
     /// Responder: the replay guard let the IK early data through.
     early_accepted: bool,
+    /// XX responder: what identifies the finish it processed, so that a retransmission of it
+    /// is answered and any other 0x15 datagram dropped (PROTOCOL.md §4.8).
+    xx_finish: Option<responder::FinishDigest>,
     peer_key: Option<PublicKey>,
     session: Option<Session>,
     send: SendStream,
@@ -230,6 +233,7 @@ impl Connection {
             initiator,
             local_isn: ids.isn,
             early_accepted: false,
+            xx_finish: None,
             peer_key: None,
             session: None,
             send,

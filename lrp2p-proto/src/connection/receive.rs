@@ -60,11 +60,11 @@ impl Connection {
                 Err(_) => Received::Malformed,
             },
             PacketType::XxFinish => match XxFinishRepr::parse(datagram) {
-                Ok(repr) => self.on_xx_finish(now, from, &repr, len),
+                Ok(repr) => self.on_xx_finish(now, from, &repr, datagram),
                 Err(_) => Received::Malformed,
             },
             PacketType::CookieReply => match CookieReplyRepr::parse(datagram) {
-                Ok(repr) => self.on_cookie_reply(&repr),
+                Ok(repr) => self.on_cookie_reply(from, &repr),
                 Err(_) => Received::Malformed,
             },
             PacketType::IkInitiation | PacketType::XxInitiation => Received::Unexpected,

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use blake2::{Blake2s256, Digest};
 use rand_core::{CryptoRng, RngCore};
 
 use super::handshake::Handshake;
@@ -22,6 +23,18 @@ use crate::wire::{
     AckRepr, CloseRepr, DataRepr, IK_RESPONSE_MIN_LEN, IkResponsePayload, Segments, Seq, Tail, XxFinishRepr,
     close_code,
 };
+
+/// What identifies the XX finish a responder processed, to recognise its retransmissions
+/// (PROTOCOL.md §4.8): the first 16 bytes of the BLAKE2s hash of the whole datagram.
+pub(super) type FinishDigest = [u8; 16];
+
+/// The [`FinishDigest`] of `datagram`.
+fn finish_digest(datagram: &[u8]) -> FinishDigest {
+    let hash = Blake2s256::digest(datagram);
+    let mut digest = [0u8; 16];
+    digest.copy_from_slice(&hash[..16]);
+    digest
+}
 
 /// An IK initiation the endpoint admitted and read (PROTOCOL.md §10.2).
 pub(crate) struct IkAdmitted<'a> {
@@ -109,33 +122,36 @@ impl Connection {
         }
     }
 
-    /// The XX finish. Its payload carries the initiator's isn, window and first data; the
-    /// initiator's key is now known and the application decides (PROTOCOL.md §4.8).
+    /// The XX finish (`datagram`, parsed as `repr`). Its payload carries the initiator's isn,
+    /// window and first data; the initiator's key is now known and the application decides
+    /// (PROTOCOL.md §4.8).
     pub(super) fn on_xx_finish(
         &mut self,
         now: Instant,
         from: SocketAddr,
         repr: &XxFinishRepr<'_>,
-        len: usize,
+        datagram: &[u8],
     ) -> Received {
         let Handshake::XxResponseSent { noise, .. } = &self.handshake else {
-            // A retransmitted finish: our ACK was lost; acknowledge again.
-            if self.phase == Phase::Established {
-                self.ack_now();
-                return Received::Accepted;
-            }
-            return Received::Unexpected;
+            return self.on_xx_finish_again(datagram);
         };
         let mut plain = vec![0u8; repr.noise.len()];
         let Ok((keys, payload)) = read_xx_finish(noise, repr, &mut plain) else {
             self.stats.auth_failures += 1;
             return Received::AuthFailed;
         };
+        // PROTOCOL.md §4.6, §5.6: an ACK acknowledges nothing (we sent no DATA yet). Any other
+        // finish is malformed and dropped before anything changes (§4.1): the handshake waits
+        // for the valid one.
+        if payload.check_ack(Seq(self.local_isn)).is_err() {
+            return Received::Malformed;
+        }
         // The finish proves the initiator received our response, which went only to the
         // initiation's address: that address is validated (PROTOCOL.md §10.4, §12.6), whichever
         // address the finish came from (handshake messages never move the path).
-        self.path.on_received(from, len);
+        self.path.on_received(from, datagram.len());
         self.path.validated = true;
+        self.xx_finish = Some(finish_digest(datagram));
         self.peer_key = Some(keys.remote_static());
         self.recv = Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.mss()));
         if let Some(ack) = payload.segments.ack {
@@ -146,6 +162,20 @@ impl Connection {
         }
         self.handshake = Handshake::XxReceived { keys: Box::new(keys) };
         self.events.push_back(ConnEvent::Incoming);
+        Received::Accepted
+    }
+
+    /// An XX finish once the handshake state is gone (PROTOCOL.md §4.8): a retransmission,
+    /// because our first packet was lost, is byte-identical to the finish we processed and is
+    /// answered with an ACK (one per datagram, to the peer's current address). Anything else —
+    /// any 0x15 datagram on a connection that never had an XX handshake, or one that differs
+    /// from the finish — is dropped (§3: not a datagram the connection's state accepts).
+    fn on_xx_finish_again(&mut self, datagram: &[u8]) -> Received {
+        let known = self.xx_finish.is_some_and(|digest| digest == finish_digest(datagram));
+        if !known || self.phase != Phase::Established {
+            return Received::Unexpected;
+        }
+        self.ack_now();
         Received::Accepted
     }
 
