@@ -13,6 +13,7 @@
 //! - `ack.rs`: when to acknowledge, and what (PROTOCOL.md §8.5); `echo.rs`: skipped counters
 //!   and the check of the peer's ACK_ECHO against them (§8.8).
 //! - `budget.rs`: the receive stream's share of the endpoint's memory budget (§10.6).
+//! - `keys.rs`: how long the previous receive key outlives a key update (§6.5).
 //! - `lifecycle.rs`: the application's calls (write, read, shutdown, close, release) and how
 //!   a connection ends (linger, drain, the §8.7 close policy).
 //! - `loss.rs`: loss recovery's timers and the congestion controller's losses: RACK, the tail
@@ -25,6 +26,7 @@ mod budget;
 mod echo;
 mod handshake;
 mod initiator;
+mod keys;
 mod lifecycle;
 mod loss;
 mod path;
@@ -344,6 +346,7 @@ impl Connection {
                 Timer::WindowProbe => self.on_window_probe(now),
                 Timer::Linger => self.drain(None),
                 Timer::ReleaseGiveUp => self.on_release_give_up(now),
+                Timer::KeyDiscard => self.discard_previous_key(),
             }
         }
     }
@@ -391,6 +394,7 @@ impl Connection {
             stats.replays_dropped = s.replays_dropped;
             stats.key_updates = s.key_updates_initiated + s.recv_key_rotations;
             stats.auth_failures = s.auth_failures;
+            stats.stale_key_drops = s.stale_key_drops;
         }
         stats
     }

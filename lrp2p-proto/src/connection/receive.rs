@@ -74,11 +74,14 @@ impl Connection {
     /// Opens and processes one transport datagram from `from`.
     fn handle_transport(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) -> Received {
         let len = datagram.len();
+        // PROTOCOL.md §6.5: a previous receive key past its time is gone before this packet.
+        self.expire_previous_key(now);
         let Some(session) = self.session.as_mut() else { return Received::Unexpected };
         if self.phase == Phase::Drained || self.peer_closed {
             return Received::Unexpected;
         }
         let highest_before = session.replay_window().highest();
+        let rotations_before = session.stats().recv_key_rotations;
         let plaintext = match session.open(datagram) {
             Ok(plaintext) => plaintext,
             Err(OpenError::Replay(_)) => {
@@ -88,6 +91,9 @@ impl Connection {
             Err(_) => return Received::AuthFailed,
         };
         let counter = session.replay_window().highest();
+        if session.stats().recv_key_rotations != rotations_before {
+            self.on_recv_key_rotation(now);
+        }
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += len as u64;
         // Karn (RFC 6298 §3): what rode in a retransmitted XX finish gives no RTT sample.

@@ -67,6 +67,9 @@ pub struct ConnectionStats {
     pub replays_dropped: u64,
     /// Dropped: transport packets that failed authentication.
     pub auth_failures: u64,
+    /// Dropped: transport packets of a key phase for which no key is held any more, chiefly
+    /// stragglers of the previous phase after its key was erased (PROTOCOL.md §6.5).
+    pub stale_key_drops: u64,
     /// Dropped: authenticated packets with malformed or invalid segments.
     pub protocol_violations: u64,
     /// ACKs whose ACK_ECHO was missing or contradicted what was sent (PROTOCOL.md §8.8).

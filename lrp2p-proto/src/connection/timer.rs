@@ -30,9 +30,11 @@ pub(super) enum Timer {
     Linger,
     /// A connection the application released has not finished in time: abort it.
     ReleaseGiveUp,
+    /// Erase the previous receive key after a key update (PROTOCOL.md §6.5).
+    KeyDiscard,
 }
 
-const COUNT: usize = 12;
+const COUNT: usize = 13;
 
 const ALL: [Timer; COUNT] = [
     Timer::Handshake,
@@ -47,6 +49,7 @@ const ALL: [Timer; COUNT] = [
     Timer::WindowProbe,
     Timer::Linger,
     Timer::ReleaseGiveUp,
+    Timer::KeyDiscard,
 ];
 
 /// One optional deadline per [`Timer`].

@@ -19,8 +19,8 @@
 //!   *previous* key for stragglers below the new phase's first counter — and the send side
 //!   follows into the same phase if it is not there already.
 //! - A packet of the other phase below the current phase's first counter is opened with the
-//!   previous key, until the connection calls [`Session::discard_previous_key`] (for instance
-//!   three PTOs after a rotation, as RFC 9001 §6.5 suggests).
+//!   previous key, until the connection calls [`Session::discard_previous_key`] (it does so
+//!   `min(3·RTO, 5 s)` after a rotation, PROTOCOL.md §6.5, after RFC 9001 §6.5).
 //!
 //! Nothing that fails to authenticate changes any state: the window is marked, the phase
 //! rotated and the statistics of successes updated only after the tag has verified.
@@ -111,6 +111,9 @@ pub struct SessionStats {
     pub auth_failures: u64,
     /// Datagrams dropped before decryption as malformed, out of counter range, or without a key.
     pub malformed: u64,
+    /// Of `malformed`: datagrams of a key phase no held key fits ([`OpenError::KeyPhase`]),
+    /// chiefly the previous phase's after [`Session::discard_previous_key`].
+    pub stale_key_drops: u64,
     /// Key updates this side initiated.
     pub key_updates_initiated: u64,
     /// Receive-key rotations (each completes a key update, whichever side began it).
@@ -265,14 +268,14 @@ impl<A: Aead> Session<A> {
             RecvKey::Current
         } else if counter < self.recv_phase_first {
             if self.recv_prev.is_none() {
-                return Err(self.drop_malformed(OpenError::KeyPhase));
+                return Err(self.drop_stale_key());
             }
             RecvKey::Previous
         } else if self.recv_phase_highest.is_none_or(|highest| counter > highest) {
             // PROTOCOL.md §6.3–6.5: the other phase above every counter of the current one.
             RecvKey::Next
         } else {
-            return Err(self.drop_malformed(OpenError::KeyPhase));
+            return Err(self.drop_stale_key());
         };
         // TransportHeader::parse guaranteed at least 17 + 1 + 16 bytes.
         let (head, rest) = datagram.split_at_mut(TRANSPORT_HEADER_LEN);
@@ -387,6 +390,12 @@ impl<A: Aead> Session<A> {
     fn drop_malformed(&mut self, error: OpenError) -> OpenError {
         self.stats.malformed = self.stats.malformed.saturating_add(1);
         error
+    }
+
+    /// Counts a datagram no held key fits (PROTOCOL.md §6.5) and hands its error back.
+    fn drop_stale_key(&mut self) -> OpenError {
+        self.stats.stale_key_drops = self.stats.stale_key_drops.saturating_add(1);
+        self.drop_malformed(OpenError::KeyPhase)
     }
 
     /// Widens the current phase's counter range after an authenticated packet in it.
