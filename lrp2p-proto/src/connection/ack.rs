@@ -4,8 +4,9 @@
 //!   DATA-bearing packet) or after the delayed-ACK timer, at most `max_ack_delay` (itself at
 //!   most the protocol's [`MAX_ACK_DELAY`]); one that arrives out of order, fills a gap,
 //!   carries FIN, is a duplicate or lies beyond the window is acknowledged at once.
-//! - PING, a window that reading reopened, both streams finishing, and the handshake's last
-//!   step ask for an ACK at once too.
+//! - PING, a window that reading reopened and the handshake's last step ask for an ACK at
+//!   once too; both streams finishing sends at once an ACK being held, never a second one
+//!   that repeats the last (the ACK that finished our stream is a pure ACK).
 //! - An ACK that is not due rides along with DATA (piggybacking) but never makes a packet of its
 //!   own; a packet carrying only an ACK is never acknowledged.
 //! - The ACK reports how long it was held (ACK_DELAY, PROTOCOL.md §7.7) when it had to wait,
@@ -86,6 +87,12 @@ impl Connection {
 
     /// The delayed-ACK timer fired.
     pub(super) fn on_delayed_ack_timer(&mut self) {
+        self.flush_pending_ack();
+    }
+
+    /// Sends at once an ACK that is being held for DATA received, if one is: nothing when the
+    /// last ACK sent already covered everything (PROTOCOL.md §8.5).
+    pub(super) fn flush_pending_ack(&mut self) {
         self.ack.immediate |= self.ack.pending > 0;
     }
 

@@ -251,7 +251,10 @@ impl Connection {
     pub(super) fn check_finished(&mut self, now: Instant) {
         let peer_done = self.recv.as_ref().is_some_and(|r| r.fin_received());
         if self.phase == Phase::Established && peer_done && self.send.is_fin_acked() {
-            self.ack_now();
+            // PROTOCOL.md §8.5: what is unacknowledged goes at once; but the ACK that finished
+            // our stream is a pure ACK, not to be answered by one of ours that says again what
+            // the last one said (the peer's FIN was acknowledged when it arrived).
+            self.flush_pending_ack();
             self.enter_linger(now, CloseReason::Finished);
         }
     }
