@@ -40,10 +40,18 @@ struct World {
 struct Opened {
     ack: Option<(u32, u32)>,
     data: Option<(u32, bool)>,
+    /// The ACK carried PING; the DATA carried RTX.
+    ping: bool,
+    rtx: bool,
 }
 
 impl World {
     fn new(seed: u64) -> Self {
+        Self::with_first_ack_window(seed, 64)
+    }
+
+    /// As [`World::new`], the confirming ACK advertising `window`.
+    fn with_first_ack_window(seed: u64, window: u32) -> Self {
         let start = Instant::now();
         let mut config = EndpointConfig::default();
         config.early_data.start_floor = false;
@@ -86,7 +94,7 @@ impl World {
             absorbed: 0,
         };
         // Confirm the handshake (PROTOCOL.md §4.8) with an ACK of nothing.
-        let confirm = ack(0x01, w.isn_e.wrapping_sub(1), &[&echo(0, 0)]);
+        let confirm = ack_window(0x01, w.isn_e.wrapping_sub(1), window, &[&echo(0, 0)]);
         w.send(&confirm);
         w.run(Duration::from_millis(50));
         assert!(w.events.iter().all(|e| !matches!(e, Event::Closed { .. })), "{:?}", w.events);
@@ -131,11 +139,12 @@ impl World {
             let mut d = d.clone();
             let Ok(plain) = self.session.open(&mut d) else { continue };
             let segments = Segments::parse(plain).unwrap();
-            let data = match segments.tail {
-                Some(Tail::Data(data)) => Some((data.seq.0, data.fin)),
-                _ => None,
+            let (data, rtx) = match segments.tail {
+                Some(Tail::Data(data)) => (Some((data.seq.0, data.fin)), data.rtx),
+                _ => (None, false),
             };
-            opened.push(Opened { ack: segments.ack.map(|a| (a.cumulative.0, a.window)), data });
+            let ping = segments.ack.is_some_and(|a| a.ping);
+            opened.push(Opened { ack: segments.ack.map(|a| (a.cumulative.0, a.window)), data, ping, rtx });
         }
         self.absorbed = self.out.len();
         opened
@@ -168,10 +177,15 @@ impl World {
 
 /// An ACK segment with `flags`, cumulative ack `cum`, window 64 and the TLVs `exts`.
 fn ack(flags: u8, cum: u32, exts: &[&[u8]]) -> Vec<u8> {
+    ack_window(flags, cum, 64, exts)
+}
+
+/// An ACK segment with `flags`, cumulative ack `cum`, `window` and the TLVs `exts`.
+fn ack_window(flags: u8, cum: u32, window: u32, exts: &[&[u8]]) -> Vec<u8> {
     let ext: Vec<u8> = exts.concat();
     let mut s = vec![(9 + ext.len()) as u8, flags];
     s.extend_from_slice(&cum.to_be_bytes());
-    s.extend_from_slice(&[0, 0, 64]);
+    s.extend_from_slice(&window.to_be_bytes()[1..]);
     s.extend_from_slice(&ext);
     s
 }
@@ -396,4 +410,63 @@ fn the_ack_that_finishes_both_streams_draws_no_redundant_ack() {
     );
     assert_eq!(w.read(), b"end");
     assert!(matches!(w.closed(), None | Some(CloseReason::Finished)), "{:?}", w.events);
+}
+
+/// PROTOCOL.md §7.6: an ACK in front of a CLOSE in the same packet is processed before the
+/// CLOSE: the endpoint's data it acknowledges counts as delivered.
+#[test]
+fn an_ack_in_front_of_a_close_is_processed() {
+    let mut w = World::new(303);
+    let now = w.now;
+    w.e.write(now, w.conn, b"x").unwrap();
+    w.run(Duration::from_millis(5));
+    assert!(w.absorb().iter().any(|o| o.data.is_some()), "the endpoint sent its DATA");
+    w.events.clear();
+    let close = segment(6, 0x10, w.isn, &[], &[0, 0]);
+    w.send(&[ack(0x01, w.isn_e, &[&w.honest_echo()]), close].concat());
+    w.run(Duration::from_millis(10));
+    let acknowledged = w.events.iter().position(|e| matches!(e, Event::Acknowledged { .. }));
+    let closed = w.events.iter().position(|e| matches!(e, Event::Closed { .. }));
+    assert!(acknowledged.is_some() && acknowledged < closed, "{:?}", w.events);
+    assert!(matches!(w.closed(), Some(CloseReason::Remote { code: 0, .. })), "{:?}", w.events);
+}
+
+/// PROTOCOL.md §8.4, §7.3, §8.5: DATA with PING beyond the right edge is discarded, and the
+/// PING is still answered at once, by an ACK that does not cover the DATA.
+#[test]
+fn a_ping_on_data_beyond_the_right_edge_is_answered() {
+    let mut w = World::new(304);
+    w.absorb();
+    let beyond = w.isn.wrapping_add(1_000_000);
+    w.send(&[valid_ack(&w), segment(6, 0x08, beyond, &[], b"far")].concat());
+    w.run(Duration::from_millis(1));
+    let answers: Vec<Opened> = w.absorb();
+    assert!(
+        answers.iter().any(|o| o.ack.is_some_and(|a| a.0 == w.isn.wrapping_sub(1))),
+        "no ACK at once for the PING: {answers:?}"
+    );
+    assert_eq!(w.read(), b"");
+    assert_eq!(w.closed(), None, "{:?}", w.events);
+}
+
+/// PROTOCOL.md §8.4: a first ACK with window 0 withdraws nothing already sent: the segment
+/// sent under the implicit window stays in flight and is retransmitted; no new DATA goes out
+/// (window probes do) until the window opens; then the rest follows.
+#[test]
+fn a_first_ack_with_window_zero_keeps_the_segment_already_sent() {
+    let mut w = World::with_first_ack_window(305, 0);
+    let now = w.now;
+    w.e.write(now, w.conn, &[5u8; 5000]).unwrap();
+    w.run(Duration::from_secs(3));
+    let sent = w.absorb();
+    let seqs: Vec<u32> = sent.iter().filter_map(|o| o.data.map(|d| d.0)).collect();
+    assert!(!seqs.is_empty() && seqs.iter().all(|&s| s == w.isn_e), "only seq isn_e: {sent:?}");
+    assert!(sent.iter().any(|o| o.ping && o.data.is_none()), "no window probe: {sent:?}");
+    let copies: Vec<&Opened> = sent.iter().filter(|o| o.data.is_some()).collect();
+    assert!(copies.len() >= 2 && copies[1..].iter().all(|o| o.rtx), "retransmitted: {sent:?}");
+    // The window opens (the segment received is acknowledged): new DATA follows.
+    w.send(&ack_window(0x01, w.isn_e, 64, &[&w.honest_echo()]));
+    w.run(Duration::from_millis(50));
+    let more = w.absorb();
+    assert!(more.iter().any(|o| o.data.is_some_and(|d| d.0 != w.isn_e)), "{more:?}");
 }
