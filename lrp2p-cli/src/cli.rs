@@ -197,6 +197,12 @@ pub(crate) struct ServiceArgs {
     /// once on exit.
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "5", value_parser = parse_seconds)]
     pub(crate) stats: Option<f64>,
+    /// The endpoint's receive memory budget, shared by all peers: what their connections hold
+    /// received and not yet read, in order or not (BYTES, e.g. 8Mi or 500M; at least 64Ki;
+    /// default 256Mi). DATA beyond it is dropped unacknowledged and retransmitted by the
+    /// sender, and the windows advertised shrink as it fills (PROTOCOL.md §10.6).
+    #[arg(long, value_name = "BYTES", value_parser = parse_receive_memory)]
+    pub(crate) receive_memory: Option<usize>,
 }
 
 impl ServiceArgs {
@@ -339,6 +345,18 @@ fn parse_rate_mbit(text: &str) -> Result<f64, String> {
 
 /// Parses a byte count: a number with an optional suffix K/M/G/T (powers of 1000) or
 /// Ki/Mi/Gi/Ti (powers of 1024), an optional trailing `B`.
+/// The smallest `--receive-memory`: a few segments for each of a few peers.
+pub(crate) const MIN_RECEIVE_MEMORY: usize = 64 << 10;
+
+/// `--receive-memory BYTES`: a size (see [`parse_size`]) of at least [`MIN_RECEIVE_MEMORY`].
+pub(crate) fn parse_receive_memory(text: &str) -> Result<usize, String> {
+    let bytes = usize::try_from(parse_size(text)?).map_err(|_| format!("`{text}` is too large"))?;
+    if bytes < MIN_RECEIVE_MEMORY {
+        return Err(format!("`{text}`: the receive memory budget must be at least 64Ki"));
+    }
+    Ok(bytes)
+}
+
 pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let t = t.strip_suffix(['B', 'b']).unwrap_or(t);
@@ -417,6 +435,25 @@ mod tests {
         let Command::Recv(args) = cli.command else { panic!("not recv") };
         assert_eq!(args.service.stats_every(), Some(Duration::from_millis(500)));
         assert_eq!(args.idle_secs, 30.0);
+        assert_eq!(args.service.receive_memory, None);
+    }
+
+    #[test]
+    fn receive_memory_option() {
+        let cli = Cli::try_parse_from(["lrp2p", "perf", "server", "--receive-memory", "8Mi"]).expect("parse");
+        let Command::Perf(PerfArgs { role: PerfRole::Server(args) }) = cli.command else {
+            panic!("not perf server")
+        };
+        assert_eq!(args.service.receive_memory, Some(8 << 20));
+        let cli =
+            Cli::try_parse_from(["lrp2p", "recv", "--listen", "127.0.0.1:0", "--receive-memory", "500M"])
+                .expect("parse");
+        let Command::Recv(args) = cli.command else { panic!("not recv") };
+        assert_eq!(args.service.receive_memory, Some(500_000_000));
+        assert_eq!(parse_receive_memory("64Ki"), Ok(65536));
+        for bad in ["0", "1K", "65535", "lots", "99999999999Ti"] {
+            assert!(parse_receive_memory(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -48,7 +48,8 @@ pub(crate) async fn recv(args: &RecvArgs, ui: &Ui) -> Result<(), CliError> {
     if !args.stdout {
         DirSink::new(&args.out)?;
     }
-    let endpoint = net::bind(args.listen, identity, args.key.is_none(), crate::cli::DEFAULT_CC)
+    let (fresh, memory) = (args.key.is_none(), args.service.receive_memory);
+    let endpoint = net::bind_with_memory(args.listen, identity, fresh, crate::cli::DEFAULT_CC, memory)
         .await
         .map_err(|e| CliError::net(format!("cannot listen on {}", args.listen), e))?;
     let addr = endpoint.local_addr().map_err(|e| CliError::net("local address", e))?;

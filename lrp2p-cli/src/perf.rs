@@ -369,7 +369,8 @@ async fn check_hello<L: Link>(link: &mut L, idle: Duration) -> Result<(), CliErr
 /// dropped after `--idle-secs` of silence.
 pub(crate) async fn server(args: &PerfServerArgs, ui: &Ui) -> Result<(), CliError> {
     let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
-    let endpoint = net::bind(args.listen, identity, args.key.is_none(), args.cc)
+    let (fresh, memory) = (args.key.is_none(), args.service.receive_memory);
+    let endpoint = net::bind_with_memory(args.listen, identity, fresh, args.cc, memory)
         .await
         .map_err(|e| CliError::net(format!("cannot listen on {}", args.listen), e))?;
     let addr = endpoint.local_addr().map_err(|e| CliError::net("local address", e))?;

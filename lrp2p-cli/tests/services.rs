@@ -458,3 +458,31 @@ fn stats_objects_in_json_mode_and_a_summary_at_count() {
     assert_eq!(summary["datagrams"]["accounted"], received);
     assert_eq!(std::fs::read(out.join("f.bin")).expect("file"), pattern(100_000, 3));
 }
+
+/// `--receive-memory`: the endpoint holds no more than its budget of received data (PROTOCOL.md
+/// §10.6), the transfer still completes intact (what did not fit is retransmitted), and the
+/// summary reports the peak.
+#[test]
+fn recv_keeps_within_its_receive_memory_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("big.bin");
+    let data = pattern(3_000_000, 5);
+    std::fs::write(&file, &data).expect("file");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out");
+    // Without the option the peak here is 256–500 KiB (the default budget is 256 MiB).
+    let budget = 64 << 10;
+    let (recv, addr, key) = receiver(&out, &["--count", "1", "--receive-memory", "64Ki"]);
+    let sent = run_within(
+        &["send", file.to_str().expect("path"), "--to", &addr.to_string(), "--peer", &key],
+        Duration::from_secs(60),
+    );
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let (code, stdout, stderr) = recv.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{stderr:?}");
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.last().expect("a last line")).expect("the summary is JSON");
+    let peak = summary["receive_memory"]["peak"].as_u64().expect("peak");
+    assert!(peak > 0 && peak <= budget, "peak {peak} for a budget of {budget}: {summary}");
+    assert_eq!(std::fs::read(out.join("big.bin")).expect("file"), data);
+}

@@ -164,11 +164,26 @@ pub(crate) async fn bind(
     fresh_key: bool,
     cc: Algorithm,
 ) -> io::Result<Endpoint> {
+    bind_with_memory(addr, identity, fresh_key, cc, None).await
+}
+
+/// [`bind`], with the endpoint's receive memory budget (`--receive-memory`,
+/// `EndpointConfig::receive_memory`) if given.
+pub(crate) async fn bind_with_memory(
+    addr: SocketAddr,
+    identity: StaticSecret,
+    fresh_key: bool,
+    cc: Algorithm,
+    receive_memory: Option<usize>,
+) -> io::Result<Endpoint> {
     let mut config = EndpointConfig::default();
     if fresh_key {
         config.early_data.start_floor = false;
     }
     config.connection.congestion = cc.factory();
+    if let Some(bytes) = receive_memory {
+        config.receive_memory = bytes;
+    }
     Ok(Endpoint(lrp2p_tokio::Socket::bind_with_config(addr, identity, config).await?))
 }
 

@@ -4,12 +4,13 @@
 //! Human form, one line on standard error:
 //!
 //! ```text
-//! stats [12.0 s]: datagrams in 5230 (accepted 5190, answered 2: duplicate_initiations 2, dropped 38: unknown_connection 3, auth_failures 35), out 4102; peers 2 of 64 active, 5 served, 1 failed, 1 dropped, refused 0 busy, 0 not allowed
+//! stats [12.0 s]: datagrams in 5230 (accepted 5190, answered 2: duplicate_initiations 2, dropped 38: unknown_connection 3, auth_failures 35), out 4102; receive memory 0 B held (peak 2800640 B), 0 segments over budget; peers 2 of 64 active, 5 served, 1 failed, 1 dropped, refused 0 busy, 0 not allowed
 //! ```
 //!
 //! With `--json`, one object on standard output: `{"event": "stats"|"summary", "uptime_s",
 //! "datagrams": {"received", "sent", "accepted", "accounted"}, "answered": {…},
-//! "dropped": {"total", each reason…}, "early_data": {"accepted", "refused"}, "peers": {…},
+//! "dropped": {"total", each reason…}, "early_data": {"accepted", "refused"},
+//! "receive_memory": {"held", "peak", "budget_drops"} (`--receive-memory`), "peers": {…},
 //! "accounted_ok"}`. Every datagram received is `accepted`, answered (a cookie reply or a
 //! duplicate initiation's stored response) or dropped for one reason, so `accounted` (their
 //! sum) equals `received`; a mismatch is reported as a warning.
@@ -102,14 +103,18 @@ impl Snapshot {
         };
         let p = &self.peers;
         format!(
-            "{label} [{:.1} s]: datagrams in {} (accepted {}, {}, {}), out {}; peers {} of {} active, \
-             {} served, {} failed, {} dropped, refused {} busy, {} not allowed",
+            "{label} [{:.1} s]: datagrams in {} (accepted {}, {}, {}), out {}; receive memory {} B \
+             held (peak {} B), {} segments over budget; peers {} of {} active, {} served, {} failed, \
+             {} dropped, refused {} busy, {} not allowed",
             self.uptime.as_secs_f64(),
             s.datagrams_received,
             s.accepted,
             group("answered", &self.answered()),
             group("dropped", &self.dropped()),
             s.datagrams_sent,
+            s.receive_held,
+            s.receive_held_peak,
+            s.receive_budget_drops,
             p.active,
             p.max,
             p.served,
@@ -141,6 +146,11 @@ impl Snapshot {
             "answered": object(&self.answered()),
             "dropped": object(&self.dropped()),
             "early_data": { "accepted": s.early_data_accepted, "refused": s.early_data_refused },
+            "receive_memory": {
+                "held": s.receive_held,
+                "peak": s.receive_held_peak,
+                "budget_drops": s.receive_budget_drops,
+            },
             "peers": self.peers,
             "accounted_ok": self.accounted_ok(),
         })
@@ -180,6 +190,8 @@ mod tests {
         s.duplicate_initiations = 1;
         s.unknown_connection = 2;
         s.auth_failures = 1;
+        s.receive_held_peak = 4096;
+        s.receive_budget_drops = 2;
         let peers = PeerCounts { active: 1, max: 64, served: 2, refused_busy: 3, ..PeerCounts::default() };
         Snapshot::new(s, peers, Duration::from_secs(3))
     }
@@ -190,7 +202,11 @@ mod tests {
         assert!(line.starts_with("stats [3.0 s]: datagrams in 10 (accepted 6, "), "{line}");
         assert!(line.contains("answered 1: duplicate_initiations 1"), "{line}");
         assert!(line.contains("dropped 3: unknown_connection 2, auth_failures 1"), "{line}");
-        assert!(line.contains("out 4; peers 1 of 64 active, 2 served"), "{line}");
+        assert!(
+            line.contains("out 4; receive memory 0 B held (peak 4096 B), 2 segments over budget"),
+            "{line}"
+        );
+        assert!(line.contains("; peers 1 of 64 active, 2 served"), "{line}");
         assert!(line.contains("refused 3 busy"), "{line}");
         assert!(sample().accounted_ok());
     }
@@ -206,6 +222,8 @@ mod tests {
         assert_eq!(v["answered"]["duplicate_initiations"], 1);
         assert_eq!(v["peers"]["refused_busy"], 3);
         assert_eq!(v["accounted_ok"], true);
+        assert_eq!(v["receive_memory"]["peak"], 4096);
+        assert_eq!(v["receive_memory"]["budget_drops"], 2);
     }
 
     #[test]
