@@ -9,9 +9,11 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
 
 use lrp2p_proto::Algorithm;
 use lrp2p_proto::ConnectionStats;
+use lrp2p_proto::trace::TraceSink;
 use lrp2p_proto::{PublicKey, StaticSecret};
 use lrp2p_tokio::{EndpointConfig, EndpointStats};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -164,11 +166,23 @@ pub(crate) async fn bind(
     fresh_key: bool,
     cc: Algorithm,
 ) -> io::Result<Endpoint> {
+    bind_traced(addr, identity, fresh_key, cc, None).await
+}
+
+/// [`bind`], the connections' event trace going to `trace` (`--trace FILE`).
+pub(crate) async fn bind_traced(
+    addr: SocketAddr,
+    identity: StaticSecret,
+    fresh_key: bool,
+    cc: Algorithm,
+    trace: Option<Arc<dyn TraceSink>>,
+) -> io::Result<Endpoint> {
     let mut config = EndpointConfig::default();
     if fresh_key {
         config.early_data.start_floor = false;
     }
     config.connection.congestion = cc.factory();
+    config.connection.trace = trace;
     Ok(Endpoint(lrp2p_tokio::Socket::bind_with_config(addr, identity, config).await?))
 }
 

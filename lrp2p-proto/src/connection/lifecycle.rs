@@ -158,7 +158,7 @@ impl Connection {
         }
         if matches!(self.handshake, Handshake::Start { .. }) {
             // Nothing was sent yet: nothing to tell the peer.
-            self.drain(Some(CloseReason::Local { code }));
+            self.drain(now, Some(CloseReason::Local { code }));
             return;
         }
         let reason = reason[..reason.len().min(MAX_CLOSE_REASON)].to_vec();
@@ -191,7 +191,7 @@ impl Connection {
         }
         if matches!(self.handshake, Handshake::Start { deferred: true, .. }) {
             // A deferred connect that never started: nothing was sent, nobody waits.
-            self.drain(None);
+            self.drain(now, None);
             return true;
         }
         self.shutdown();
@@ -266,6 +266,7 @@ impl Connection {
         let rto = self.rtt.rto();
         self.timers.clear();
         self.timers.set(Timer::Linger, now + 3 * rto);
+        self.trace_closed(now, &reason);
         self.events.push_back(ConnEvent::Closed(reason));
     }
 
@@ -294,12 +295,13 @@ impl Connection {
     /// Ends the connection at once: no further packets (idle timeout, peer's CLOSE, give-up,
     /// the end of a linger). The keys and the send state go; what the application has not read
     /// stays until it has.
-    pub(super) fn drain(&mut self, reason: Option<CloseReason>) {
+    pub(super) fn drain(&mut self, now: Instant, reason: Option<CloseReason>) {
         if self.phase == Phase::Drained {
             return;
         }
         if let Some(reason) = reason {
             if self.phase != Phase::Lingering {
+                self.trace_closed(now, &reason);
                 self.events.push_back(ConnEvent::Closed(reason));
             }
         }

@@ -27,6 +27,7 @@ mod handshake;
 mod initiator;
 mod lifecycle;
 mod loss;
+mod observe;
 mod path;
 mod receive;
 mod responder;
@@ -223,7 +224,7 @@ impl Connection {
         let pacer = Pacer::new(now, mss, cc.window(), rtt.smoothed_or_initial());
         let send = SendStream::new(ids.isn, config.send_buffer_for(cc.window()), PACKET_OVERHEAD as u64);
         let right_edge = send.next_seq();
-        Connection {
+        let conn = Connection {
             local_id: ids.local,
             peer_id: ids.peer,
             // An initiator chose the address itself; a responder has only heard from it.
@@ -265,7 +266,9 @@ impl Connection {
             key_phase: (false, 0),
             stats: ConnectionStats::default(),
             config,
-        }
+        };
+        conn.trace_started(now);
+        conn
     }
 
     /// Gives the connection its secret for the counter-skip schedule (PROTOCOL.md §8.8); the
@@ -324,12 +327,12 @@ impl Connection {
                 Timer::Handshake => self.on_handshake_timer(now),
                 Timer::HandshakeGiveUp => {
                     if self.phase == Phase::Handshaking {
-                        self.drain(Some(CloseReason::HandshakeTimeout));
+                        self.drain(now, Some(CloseReason::HandshakeTimeout));
                     } else if self.is_half_open() {
                         // PROTOCOL.md §10.5: an IK responder whose initiator never proved it
                         // holds the ephemeral key (a forged or replayed initiation). Nothing is
                         // sent to the unproven address.
-                        self.drain(Some(CloseReason::Unconfirmed));
+                        self.drain(now, Some(CloseReason::Unconfirmed));
                     }
                 }
                 Timer::Retransmit => self.on_retransmission_timeout(now),
@@ -339,10 +342,10 @@ impl Connection {
                 }
                 Timer::DelayedAck => self.on_delayed_ack_timer(),
                 Timer::KeepAlive => self.ping_pending = true,
-                Timer::Idle => self.drain(Some(CloseReason::IdleTimeout)),
+                Timer::Idle => self.drain(now, Some(CloseReason::IdleTimeout)),
                 Timer::Pacing => {}
                 Timer::WindowProbe => self.on_window_probe(now),
-                Timer::Linger => self.drain(None),
+                Timer::Linger => self.drain(now, None),
                 Timer::ReleaseGiveUp => self.on_release_give_up(now),
             }
         }
