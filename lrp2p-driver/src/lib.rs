@@ -81,6 +81,8 @@ mod wakers;
 pub use lrp2p_proto::ConnectionStats;
 pub use lrp2p_proto::EndpointStats;
 // The configuration types a user names, so that an adapter re-exports all of them from here.
+/// The core's structured event trace (`ConnectionConfig::trace`; `docs/TRACE.md`).
+pub use lrp2p_proto::trace;
 pub use lrp2p_proto::{AddressLimits, Algorithm, EarlyDataConfig, RttConfig};
 pub use lrp2p_proto::{CloseReason, ConnectionConfig, EndpointConfig};
 pub use lrp2p_proto::{PublicKey, StaticSecret};
