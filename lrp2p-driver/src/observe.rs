@@ -123,6 +123,14 @@ impl TraceSink for TracingSink {
             }
             return;
         };
+        // Per-packet events need no state: with their target off, not even the lock.
+        let per_packet = matches!(
+            event,
+            TraceEvent::PacketSent { kind: PacketKind::Transport, .. } | TraceEvent::PacketReceived { .. }
+        );
+        if per_packet && !tracing::enabled!(target: "lrp2p::packet", Level::TRACE) {
+            return;
+        }
         let mut conns = self.lock();
         if let TraceEvent::Started { role, pattern, remote } = event {
             if conns.len() < MAX_SPANS {
@@ -208,5 +216,67 @@ fn emit_without_span(event: &TraceEvent<'_>) {
             info!(target: "lrp2p", reason = reason_name(reason).0, "connection closed");
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    use super::*;
+
+    /// Counts events.
+    #[derive(Default)]
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl Subscriber for Counting {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, _: &Event<'_>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn installed_only_with_a_subscriber() {
+        assert!(!subscriber_present(), "no subscriber: the core's trace stays off");
+        let counting = Arc::new(Counting::default());
+        tracing::subscriber::with_default(counting.clone(), || {
+            assert!(subscriber_present());
+            let sink = TracingSink::new(None);
+            let now = Instant::now();
+            let remote = SocketAddr::from(([127, 0, 0, 1], 9));
+            let started = TraceEvent::Started {
+                role: Role::Initiator,
+                pattern: lrp2p_proto::trace::Pattern::Ik,
+                remote,
+            };
+            sink.record(now, Some(7), &started);
+            // Losses are summarised: ten in one round trip make no event until it passes.
+            let lost = TraceEvent::PacketLost {
+                first: 1,
+                last: 1,
+                packets: 1,
+                bytes: 1400,
+                trigger: lrp2p_proto::trace::LossTrigger::Rack,
+            };
+            let before = counting.0.load(std::sync::atomic::Ordering::SeqCst);
+            for i in 0..10 {
+                sink.record(now + Duration::from_millis(i), Some(7), &lost);
+            }
+            assert_eq!(counting.0.load(std::sync::atomic::Ordering::SeqCst), before);
+            sink.record(now + LOSS_SUMMARY_FLOOR, Some(7), &lost);
+            assert_eq!(counting.0.load(std::sync::atomic::Ordering::SeqCst), before + 1);
+            assert_eq!(sink.lock()[&7].lost, (0, 0));
+        });
     }
 }
