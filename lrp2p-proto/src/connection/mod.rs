@@ -47,6 +47,7 @@ use self::handshake::Handshake;
 use self::lifecycle::PendingClose;
 use self::path::Path;
 pub use self::stats::ConnectionStats;
+use self::stats::Counters;
 use self::timer::{Timer, TimerTable};
 use crate::arq::recv::RecvStream;
 use crate::arq::send::SendStream;
@@ -101,12 +102,16 @@ pub enum CloseReason {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum ConnEvent {
     Incoming,
-    Connected { early_data_accepted: bool },
+    Connected {
+        early_data_accepted: bool,
+    },
     Readable,
     Writable,
     Acknowledged,
     Finished,
-    Closed(CloseReason),
+    /// Boxed: it is the one large event, and every queued event takes its size (the queue's
+    /// capacity stays with each connection).
+    Closed(Box<CloseReason>),
 }
 
 /// Where the connection is in its life.
@@ -157,7 +162,8 @@ pub(crate) struct Connection {
     allowance: Allowance,
     /// Bytes held and `stats.receive_budget_drops` as last reported to the endpoint.
     reported: (usize, u64),
-    close: Option<PendingClose>,
+    /// Boxed: only a closing connection has one.
+    close: Option<Box<PendingClose>>,
     /// A handshake datagram to send at the next transmit (queued, or a retransmission).
     outgoing: Option<Vec<u8>>,
     events: VecDeque<ConnEvent>,
@@ -187,13 +193,16 @@ pub(crate) struct Connection {
     hold_for_reader: bool,
     /// When the last authenticated packet arrived.
     last_received: Instant,
-    /// The closing state's bounds, once lingering.
-    linger: lifecycle::Linger,
+    /// The closing state's bounds, once lingering (boxed: only a closing connection has them).
+    linger: Option<Box<lifecycle::Linger>>,
     /// When to start the next key update.
     key_update_at: Option<Instant>,
-    /// The send key phase last seen, and the first sequence number sent in it.
-    key_phase: (bool, u64),
-    stats: ConnectionStats,
+    /// The send key phase last seen (a field of its own, not a tuple with the next one, so
+    /// that it packs with the other flags)…
+    key_phase: bool,
+    /// … and the first sequence number sent in it.
+    key_phase_start: u64,
+    stats: Counters,
 }
 
 /// The identifiers a new connection is created with.
@@ -261,10 +270,11 @@ impl Connection {
             released: false,
             hold_for_reader: false,
             last_received: now,
-            linger: lifecycle::Linger::default(),
+            linger: None,
             key_update_at: config.key_update_interval.map(|every| now + every),
-            key_phase: (false, 0),
-            stats: ConnectionStats::default(),
+            key_phase: false,
+            key_phase_start: 0,
+            stats: Counters::default(),
             config,
         };
         conn.trace_started(now);
@@ -370,7 +380,7 @@ impl Connection {
 
     /// Current statistics.
     pub(crate) fn stats(&self) -> ConnectionStats {
-        let mut stats = self.stats;
+        let mut stats = self.stats.snapshot();
         stats.rtt = self.rtt.smoothed();
         stats.latest_rtt = self.rtt.latest();
         stats.min_rtt = self.rtt.min_rtt();
@@ -396,5 +406,24 @@ impl Connection {
             stats.auth_failures = s.auth_failures;
         }
         stats
+    }
+}
+#[cfg(test)]
+mod size_tests {
+    use std::mem::size_of;
+
+    /// What every idle connection holds inline (the endpoint boxes each): a field added here
+    /// costs every connection (`examples/idle_connections.rs` measures the whole, ≤ 4 KiB per
+    /// side with ring). Rarely used state is boxed (the close, the linger, CUBIC's undo
+    /// snapshot) and the statistics are counters only, the rest read at snapshot time.
+    #[test]
+    fn connection_size_is_bounded() {
+        let (connection, counters) = (size_of::<super::Connection>(), size_of::<super::Counters>());
+        // Session: ~560 bytes per ring key, 32 per RustCrypto key (crypto/session.rs).
+        let bound = if cfg!(feature = "ring") { 3392 } else { 2360 };
+        assert!(connection <= bound, "Connection is {connection} bytes (bound {bound})");
+        assert!(counters < size_of::<super::ConnectionStats>(), "{counters}");
+        assert!(size_of::<super::ConnEvent>() <= 16, "{}", size_of::<super::ConnEvent>());
+        assert!(size_of::<crate::congestion::cubic::Cubic>() <= 272);
     }
 }

@@ -259,8 +259,11 @@ impl Connection {
                     segments: Segments { ack: Some(ack), tail: Some(Tail::Close(refusal)) },
                 };
                 self.respond_ik(now, rng, *noise, &payload, peer_isn);
-                self.close =
-                    Some(PendingClose { code: close_code::REFUSED, reason: Vec::new(), unsent: false });
+                self.close = Some(Box::new(PendingClose {
+                    code: close_code::REFUSED,
+                    reason: Vec::new(),
+                    unsent: false,
+                }));
                 self.enter_linger(now, CloseReason::Refused);
             }
             Handshake::XxReceived { keys } => {

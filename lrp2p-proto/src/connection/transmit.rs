@@ -247,17 +247,17 @@ impl Connection {
         // PROTOCOL.md §6.5: a side starts a key update only once the peer has acknowledged a
         // DATA segment first sent in the current phase (so it holds the current keys too),
         // whichever side moved to that phase; otherwise the one phase bit would be ambiguous.
-        if session.send_key_phase() != self.key_phase.0 {
-            self.key_phase = (session.send_key_phase(), self.send.next_seq());
+        if session.send_key_phase() != self.key_phase {
+            (self.key_phase, self.key_phase_start) = (session.send_key_phase(), self.send.next_seq());
         }
-        let confirmed = self.send.una() > self.key_phase.1;
+        let confirmed = self.send.una() > self.key_phase_start;
         if confirmed
             && self.key_update_at.is_some_and(|at| now >= at)
             && session.initiate_key_update().is_ok()
         {
             let every = self.config.key_update_interval.unwrap_or(Duration::MAX);
             self.key_update_at = now.checked_add(every);
-            self.key_phase = (session.send_key_phase(), self.send.next_seq());
+            (self.key_phase, self.key_phase_start) = (session.send_key_phase(), self.send.next_seq());
         }
         // PROTOCOL.md §8.8: now and then a counter is skipped, for the peer's echo to be checked
         // against. Counters need only be unique (§6.3).
