@@ -5,7 +5,7 @@
 //! only when a `tracing` subscriber is in place (the global default, or the calling thread's):
 //! with none, the core records nothing and pays one branch where an event could be. Targets:
 //!
-//! - `lrp2p` (info, debug): the socket opening and stopping; per connection, in its
+//! - `lrp2p` (info, debug): the socket opened (info) and stopped (debug); per connection, in its
 //!   `connection` span (fields `cid`, `peer`, `role`, `pattern`): the handshake initiated,
 //!   cookie replies, established (with `early_data`: accepted, refused, none), path changes
 //!   (roaming), losses summarised (at most one event per smoothed RTT, and the totals at

@@ -184,4 +184,8 @@ fn handshake_and_close_are_traced_in_a_span_per_connection() {
     let events = recorder.events.lock().unwrap();
     assert!(events.iter().any(|e| e.target == "lrp2p::packet" && e.message == "sent"));
     assert!(events.iter().any(|e| e.target == "lrp2p::recovery"));
+    drop(events);
+
+    drop((ca, cb, cc, a));
+    assert_eq!(wait_for(&recorder, "socket stopped", 1).len(), 1);
 }

@@ -41,6 +41,7 @@ impl Connection {
     }
 
     /// The handshake completed.
+    #[inline]
     pub(super) fn trace_established(&self, now: Instant, early_data: EarlyData) {
         self.trace(now, || TraceEvent::Established { early_data });
     }
@@ -55,6 +56,7 @@ impl Connection {
 
     /// A datagram of `size` bytes left; `data`: the DATA segment it carries (sequence number,
     /// retransmission).
+    #[inline]
     pub(super) fn trace_sent(
         &self,
         now: Instant,
@@ -80,6 +82,7 @@ impl Connection {
     }
 
     /// Segments `first..=last` were declared lost.
+    #[inline]
     pub(super) fn trace_lost(
         &self,
         now: Instant,
@@ -99,6 +102,7 @@ impl Connection {
     }
 
     /// The congestion state after an ACK or a timeout.
+    #[inline]
     pub(super) fn trace_metrics(&self, now: Instant) {
         self.trace(now, || {
             let ssthresh = self.cc.ssthresh();
@@ -112,6 +116,7 @@ impl Connection {
     }
 
     /// An RTT sample was taken.
+    #[inline]
     pub(super) fn trace_rtt(&self, now: Instant, ack_delay: Duration) {
         self.trace(now, || TraceEvent::RttSample {
             latest: self.rtt.latest().unwrap_or_default(),
