@@ -182,6 +182,10 @@ pub(crate) struct PerfServerArgs {
     /// long paths) or cubic (loss-based, RFC 9438).
     #[arg(long, default_value_t = DEFAULT_CC)]
     pub(crate) cc: Algorithm,
+    /// Write the connections' event trace (packets sent, received and lost, congestion
+    /// window, RTT samples, handshake, close) to this file as JSON lines (docs/TRACE.md).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) trace: Option<PathBuf>,
 }
 
 /// The options `recv` and `perf server` share: how many peers at once, and the endpoint's
@@ -240,6 +244,10 @@ pub(crate) struct PerfClientArgs {
     /// long paths) or cubic (loss-based, RFC 9438).
     #[arg(long, default_value_t = DEFAULT_CC)]
     pub(crate) cc: Algorithm,
+    /// Write the connections' event trace (packets sent, received and lost, congestion
+    /// window, RTT samples, handshake, close) to this file as JSON lines (docs/TRACE.md).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) trace: Option<PathBuf>,
 }
 
 /// `lrp2p relay`.

@@ -15,6 +15,7 @@ mod output;
 mod perf;
 mod plot;
 mod service;
+mod trace_file;
 mod transfer;
 
 use std::io::Write as _;

@@ -21,6 +21,7 @@ use crate::error::CliError;
 use crate::net::{self, Link};
 use crate::output::{self, Ui};
 use crate::service;
+use crate::trace_file::TraceFile;
 
 /// First bytes of a perf client's stream: magic `LRPP`, version 1.
 pub(crate) const HELLO: [u8; 5] = *b"LRPP\x01";
@@ -370,7 +371,9 @@ async fn check_hello<L: Link>(link: &mut L, idle: Duration) -> Result<(), CliErr
 pub(crate) async fn server(args: &PerfServerArgs, ui: &Ui) -> Result<(), CliError> {
     let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
     let (fresh, memory) = (args.key.is_none(), args.service.receive_memory);
-    let endpoint = net::bind_with_memory(args.listen, identity, fresh, args.cc, memory)
+    let trace = TraceFile::create(args.trace.as_deref())?;
+    let sink = TraceFile::sink(trace.as_ref());
+    let endpoint = net::bind_with(args.listen, identity, fresh, args.cc, memory, sink)
         .await
         .map_err(|e| CliError::net(format!("cannot listen on {}", args.listen), e))?;
     let addr = endpoint.local_addr().map_err(|e| CliError::net("local address", e))?;
@@ -403,7 +406,9 @@ pub(crate) async fn server(args: &PerfServerArgs, ui: &Ui) -> Result<(), CliErro
         );
         Ok(())
     })
-    .await
+    .await?;
+    drop(endpoint);
+    trace.map_or(Ok(()), TraceFile::finish)
 }
 
 /// A peer's key shortened to label its per-second lines (several run at once).
@@ -426,7 +431,9 @@ pub(crate) async fn client(args: &PerfClientArgs, ui: &Ui) -> Result<(), CliErro
             let _ = std::fs::remove_file(plot);
         }
     }
-    let endpoint = net::bind(net::any_addr_for(args.to), identity, args.key.is_none(), args.cc)
+    let trace = TraceFile::create(args.trace.as_deref())?;
+    let sink = TraceFile::sink(trace.as_ref());
+    let endpoint = net::bind_traced(net::any_addr_for(args.to), identity, args.key.is_none(), args.cc, sink)
         .await
         .map_err(|e| CliError::net("cannot bind a local socket", e))?;
     let mut conn = endpoint
@@ -457,7 +464,8 @@ pub(crate) async fn client(args: &PerfClientArgs, ui: &Ui) -> Result<(), CliErro
         ),
         &json!({ "event": "done", "report": report }),
     );
-    Ok(())
+    drop((conn, endpoint));
+    trace.map_or(Ok(()), TraceFile::finish)
 }
 
 #[cfg(test)]

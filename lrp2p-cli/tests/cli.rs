@@ -402,6 +402,60 @@ fn perf_reports_and_plots() {
     assert!(std::fs::read_to_string(&plot).expect("svg").contains("</svg>"));
 }
 
+/// Checks a `--trace` file (docs/TRACE.md): every line a JSON object, time never going back,
+/// one connection with a `started` line first, `established`, and packets sent; with a
+/// `closed` line, the packets sent before it are its `datagrams_sent`. Returns the events.
+fn check_trace(path: &Path, role: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).expect("trace file");
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert!(lines.windows(2).all(|w| w[0]["t_us"].as_u64() <= w[1]["t_us"].as_u64()), "time went back");
+    let first = &lines[0];
+    assert_eq!((first["event"].as_str(), first["role"].as_str()), (Some("started"), Some(role)), "{first}");
+    assert!(lines.iter().all(|l| l["cid"] == first["cid"]), "one connection");
+    assert!(lines.iter().any(|l| l["event"] == "established"));
+    let closed = lines.iter().position(|l| l["event"] == "closed").expect("a closed line");
+    let sent = lines[..closed].iter().filter(|l| l["event"] == "packet_sent").count() as u64;
+    assert_eq!(Some(sent), lines[closed]["datagrams_sent"].as_u64(), "{}", lines[closed]);
+    lines
+}
+
+#[test]
+fn perf_writes_a_trace_on_each_side() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server_trace, client_trace) = (dir.path().join("server.jsonl"), dir.path().join("client.jsonl"));
+    let server_path = server_trace.to_str().expect("path");
+    let mut server = Background::start(&[
+        "perf",
+        "server",
+        "--json",
+        "--listen",
+        "127.0.0.1:0",
+        "--count",
+        "1",
+        "--trace",
+        server_path,
+    ]);
+    let ready = server.json_line();
+    let addr = ready["addr"].as_str().expect("addr").to_owned();
+    let key = ready["public_key"].as_str().expect("key").to_owned();
+    let client_path = client_trace.to_str().expect("path");
+    let args = ["perf", "client", "--to", &addr, "--peer", &key, "--bytes", "2Mi", "--trace", client_path];
+    let out = run_within(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, err) = server.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{err}");
+    let client = check_trace(&client_trace, "initiator");
+    let server = check_trace(&server_trace, "responder");
+    // The client sent 2 MiB in DATA segments; the server received them.
+    let data = |lines: &[serde_json::Value], event: &str| {
+        lines.iter().filter(|l| l["event"] == event && !l["seq"].is_null()).count()
+    };
+    assert!(data(&client, "packet_sent") >= (2 << 20) / 1400, "{}", data(&client, "packet_sent"));
+    assert!(data(&server, "packet_received") >= (2 << 20) / 1400);
+    assert!(client.iter().any(|l| l["event"] == "rtt_sample"));
+}
+
 #[cfg(unix)]
 #[test]
 fn interrupted_receiver_leaves_no_partial_file() {

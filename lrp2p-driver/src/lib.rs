@@ -36,6 +36,18 @@
 //!   earlier, or writability while datagrams are stashed; it ends when [`Shared::stop`] is
 //!   called.
 //!
+//! ## Logs
+//!
+//! The driver speaks [`tracing`](https://docs.rs/tracing): install a subscriber before
+//! creating a socket (e.g. `tracing_subscriber::fmt::init()`, filtered with `RUST_LOG`) and
+//! each connection gets a `connection` span (`cid`, `peer`, `role`, `pattern`) with events
+//! for its handshake (initiated, cookie reply, established with 0-RTT accepted or refused),
+//! path changes, losses (summarised per round trip) and its close (reason and counters), on
+//! target `lrp2p`; every packet on `lrp2p::packet` and RTT and congestion-window updates on
+//! `lrp2p::recovery`, at `trace` level. Without a subscriber nothing is recorded. These
+//! events come from the core's structured trace (`lrp2p_proto::trace`), which a
+//! `ConnectionConfig::trace` sink also receives (`docs/TRACE.md`).
+//!
 //! Errors are typed ([`Error`]); adapters return them inside [`std::io::Error`]s whose kind
 //! says what happened (`TimedOut`, `ConnectionRefused`, `ConnectionReset`, `BrokenPipe`, …),
 //! and [`Error::of`] gets them back.
@@ -49,7 +61,7 @@
 //!   GSO/GRO on quinn-udp (its docs say why that crate), for every runtime's [`UdpIo`].
 //! - `async_io_runtime` (feature `async-io-runtime`, on by default): [`UdpIo`] and
 //!   [`AsyncTimer`] on async-io.
-//! - `error`: [`Error`].
+//! - `error`: [`Error`]; `observe`: the core's trace as `tracing` events.
 //!
 //! [`Endpoint`]: lrp2p_proto::Endpoint
 //! [`Waker`]: std::task::Waker
@@ -60,6 +72,7 @@ mod batch;
 mod drive;
 mod error;
 mod io;
+mod observe;
 mod shared;
 mod state;
 mod udp;
@@ -68,6 +81,8 @@ mod wakers;
 pub use lrp2p_proto::ConnectionStats;
 pub use lrp2p_proto::EndpointStats;
 // The configuration types a user names, so that an adapter re-exports all of them from here.
+/// The core's structured event trace (`ConnectionConfig::trace`; `docs/TRACE.md`).
+pub use lrp2p_proto::trace;
 pub use lrp2p_proto::{AddressLimits, Algorithm, EarlyDataConfig, RttConfig};
 pub use lrp2p_proto::{CloseReason, ConnectionConfig, EndpointConfig};
 pub use lrp2p_proto::{PublicKey, StaticSecret};

@@ -51,7 +51,16 @@ fn end_error(end: Option<Error>) -> Error {
 impl Shared {
     /// An endpoint with the static key `identity` and `config` on `io`, its RNG seeded from
     /// the operating system. Nothing happens until [`drive`](crate::drive) runs.
-    pub fn new(io: Arc<dyn UdpIo>, identity: StaticSecret, config: EndpointConfig) -> Arc<Shared> {
+    ///
+    /// With a `tracing` subscriber in place (the global default, or this thread's), the
+    /// endpoint's trace feeds `tracing` events (see the crate documentation, "Logs").
+    pub fn new(io: Arc<dyn UdpIo>, identity: StaticSecret, mut config: EndpointConfig) -> Arc<Shared> {
+        if crate::observe::subscriber_present() {
+            let user = config.connection.trace.take();
+            config.connection.trace = Some(Arc::new(crate::observe::TracingSink::new(user)));
+            let local = io.local_addr().ok();
+            tracing::info!(target: "lrp2p", local = ?local, key = %identity.public_key(), "socket opened");
+        }
         let public_key = identity.public_key();
         let now = Instant::now();
         let max_datagram = config.connection.max_datagram_size;

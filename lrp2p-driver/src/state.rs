@@ -264,6 +264,7 @@ impl State {
     /// The socket is going away: the endpoint closes what is left (its §8.7 policy) and the
     /// CLOSEs are sent; every waiter is woken to meet `SocketClosed`, and the driver ends.
     fn finish_stop(&mut self, io: &dyn UdpIo, now: Instant) {
+        tracing::debug!(target: "lrp2p", connections = self.conns.len(), "socket stopped");
         self.stopping = true;
         self.stop_at = None;
         self.endpoint.close_all(now);

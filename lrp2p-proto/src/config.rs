@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::congestion::{ControllerFactory, CubicConfig};
 use crate::crypto::early::EarlyDataConfig;
 use crate::recovery::RttConfig;
+use crate::trace::TraceSink;
 use crate::wire::{
     ACK_HEADER_LEN, DEFAULT_MAX_DATAGRAM, MAX_ACK_DELAY, SEGMENT_HEADER_LEN, TAG_LEN, TRANSPORT_HEADER_LEN,
 };
@@ -91,6 +92,10 @@ pub struct ConnectionConfig {
     /// (`Endpoint::release`) may take to finish gracefully (its FIN acknowledged, the peer's FIN
     /// received) before it is aborted with a CLOSE. Default 10 s.
     pub release_linger: Duration,
+    /// Where the structured event trace goes (`trace`: packets sent, received and lost,
+    /// congestion window, RTT samples, handshake and close; `docs/TRACE.md`). `None` (the
+    /// default): nothing is recorded, at the cost of one branch where an event could be.
+    pub trace: Option<Arc<dyn TraceSink>>,
 }
 
 impl Default for ConnectionConfig {
@@ -111,6 +116,7 @@ impl Default for ConnectionConfig {
             key_update_interval: Some(Duration::from_secs(120)),
             initial_seq: None,
             release_linger: Duration::from_secs(10),
+            trace: None,
         }
     }
 }

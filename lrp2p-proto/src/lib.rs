@@ -90,8 +90,10 @@
 //! ([`PublicKey`], [`StaticSecret`]), statistics ([`ConnectionStats`], [`EndpointStats`]),
 //! [`CloseReason`] and the [`close_code`]s, and the built-in congestion controllers by name
 //! ([`Algorithm`]: `Algorithm::Bbr.factory()` goes into `ConnectionConfig::congestion`).
-//! [`congestion`] is the one public module: the [`Controller`](congestion::Controller)
+//! [`congestion`] is one public module: the [`Controller`](congestion::Controller)
 //! interface for other congestion controllers, and the built-in ones' configurations.
+//! [`trace`] is the other: the structured event trace ([`TraceSink`](trace::TraceSink), set in
+//! `ConnectionConfig::trace`; [`JsonLines`](trace::JsonLines) writes `docs/TRACE.md`'s format).
 //!
 //! Inside: `endpoint` (routing and admission), `connection` (one connection's handshake,
 //! streams, timers and lifecycle), `arq` (the send and receive streams), `recovery` (RTT and
@@ -109,6 +111,7 @@ mod endpoint;
 mod error;
 mod identity;
 mod recovery;
+pub mod trace;
 
 #[cfg(feature = "internals")]
 pub mod crypto;

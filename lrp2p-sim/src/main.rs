@@ -8,6 +8,7 @@
 //!           --change-at-s 3 --rate-mbit-after 50 [--rtt-ms-after 80]
 //! lrp2p-sim --rate-mbit 100 --rtt-ms 40 --bytes 100000000 --seed 1 \
 //!           --flows 2 --cc fixed,cubic [--stagger-s 1] [--series]
+//! lrp2p-sim --rate-mbit 10 --rtt-ms 40 --loss 0.01 --bytes 1000000 --seed 1 --trace run.jsonl
 //! lrp2p-sim sweep long-rtt [--seed 1] [--cc cubic,fixed] [--json]
 //! lrp2p-sim sweep lossy [--seed 1] [--cc cubic,fixed] [--bytes 100000000] [--json]
 //! ```
@@ -20,6 +21,9 @@
 //! - `--change-at-s T` with `--rate-mbit-after R` and/or `--rtt-ms-after D` changes the path
 //!   (both directions) at `T` seconds of simulated time; the summary then reports how the flows
 //!   followed (`after_change`).
+//! - `--trace FILE` writes every endpoint's event trace (packets sent, received and lost,
+//!   congestion window, RTT samples, handshake and close) to `FILE` as JSON lines, in simulated
+//!   time from the start of the run (`docs/TRACE.md`).
 //!
 //! One scenario prints the summary and a table of link counters, with `--series` each flow's
 //! goodput every 100 ms as CSV instead, or with `--json` exactly one
@@ -28,14 +32,18 @@
 //! one place, [`run_scenario`]. A sweep prints a Markdown table (or JSON lines) of
 //! [`lrp2p_sim::sweep`] rows.
 
-use std::io::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use lrp2p_proto::trace::{JsonLines, TraceSink};
 use lrp2p_sim::config::GilbertElliott;
 use lrp2p_sim::scenario::{ScenarioParams, ScenarioReport};
-use lrp2p_sim::transfer::endpoint_transfer;
+use lrp2p_sim::transfer::endpoint_transfer_traced;
 use lrp2p_sim::{Cc, Jitter, LinkChange, SimError, Summary};
 
 /// Run a seeded LRP2P scenario over an emulated path, or a sweep of them.
@@ -164,6 +172,9 @@ struct Args {
     /// Print each flow's goodput, segments sent and retransmissions every 100 ms as CSV instead.
     #[arg(long, conflicts_with = "json")]
     series: bool,
+    /// Write the endpoints' event trace to this file as JSON lines (docs/TRACE.md).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
 }
 
 /// The jitter distributions on the command line.
@@ -240,8 +251,11 @@ impl Args {
 }
 
 /// The one place that picks the scenario: real LRP2P endpoints moving verified data.
-fn run_scenario(params: &ScenarioParams) -> Result<ScenarioReport, SimError> {
-    endpoint_transfer(params)
+fn run_scenario(
+    params: &ScenarioParams,
+    trace: Option<Arc<dyn TraceSink>>,
+) -> Result<ScenarioReport, SimError> {
+    endpoint_transfer_traced(params, trace)
 }
 
 /// The human-readable report.
@@ -382,13 +396,30 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let params = args.params();
-    let report = match run_scenario(&params) {
+    let trace = match &args.trace {
+        Some(path) => match File::create(path) {
+            Ok(file) => Some(Arc::new(JsonLines::new(BufWriter::new(file)))),
+            Err(e) => {
+                eprintln!("lrp2p-sim: {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let sink = trace.clone().map(|t| t as Arc<dyn TraceSink>);
+    let report = match run_scenario(&params, sink) {
         Ok(report) => report,
         Err(e) => {
             eprintln!("lrp2p-sim: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if let Some(trace) = trace {
+        if trace.flush().is_err() || trace.errors() > 0 {
+            eprintln!("lrp2p-sim: could not write the trace");
+            return ExitCode::FAILURE;
+        }
+    }
     let text = if args.json {
         report.summary.to_json() + "\n"
     } else if args.series {

@@ -95,6 +95,17 @@
 //! `ConnectionRefused`, `ConnectionReset`, `BrokenPipe`, `NotConnected`, …) carrying an
 //! [`Error`] inside ([`Error::of`] gets it back).
 //!
+//! ## Logs and traces
+//!
+//! Install a [`tracing`](https://docs.rs/tracing) subscriber before binding a socket (e.g.
+//! `tracing_subscriber::fmt::init()`) and each connection logs, in a `connection` span (`cid`,
+//! `peer`, `role`, `pattern`), its handshake (initiated, established with 0-RTT accepted or
+//! refused), path changes, losses (summarised per round trip) and its close (reason and
+//! counters) on target `lrp2p`; every packet on `lrp2p::packet` and RTT and window updates on
+//! `lrp2p::recovery` at trace level. Without a subscriber nothing is recorded. For a structured
+//! packet-level trace as JSON lines, set `EndpointConfig::connection.trace` to a
+//! [`trace::JsonLines`] (`docs/TRACE.md`).
+//!
 //! ## Modules
 //!
 //! - `socket`: [`Socket`]; `connection`: [`Connection`] and its halves; `udp`: the tokio
@@ -108,6 +119,9 @@ pub use lrp2p_driver::{
     ConnectionConfig, ConnectionStats, EndpointConfig, EndpointStats, Error, IoStats, PublicKey, StaticSecret,
 };
 // The types of `EndpointConfig`'s and `ConnectionConfig`'s fields, and the close reason.
+/// The core's structured event trace: set `EndpointConfig::connection.trace` to a sink
+/// ([`trace::JsonLines`] writes `docs/TRACE.md`'s JSON lines).
+pub use lrp2p_driver::trace;
 pub use lrp2p_driver::{AddressLimits, Algorithm, CloseReason, EarlyDataConfig, RttConfig, SOCKET_LINGER};
 
 pub use crate::connection::{Connection, OwnedReadHalf, OwnedWriteHalf};

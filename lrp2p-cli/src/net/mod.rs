@@ -9,9 +9,11 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
 
 use lrp2p_proto::Algorithm;
 use lrp2p_proto::ConnectionStats;
+use lrp2p_proto::trace::TraceSink;
 use lrp2p_proto::{PublicKey, StaticSecret};
 use lrp2p_tokio::{EndpointConfig, EndpointStats};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -164,7 +166,7 @@ pub(crate) async fn bind(
     fresh_key: bool,
     cc: Algorithm,
 ) -> io::Result<Endpoint> {
-    bind_with_memory(addr, identity, fresh_key, cc, None).await
+    bind_with(addr, identity, fresh_key, cc, None, None).await
 }
 
 /// [`bind`], with the endpoint's receive memory budget (`--receive-memory`,
@@ -176,6 +178,29 @@ pub(crate) async fn bind_with_memory(
     cc: Algorithm,
     receive_memory: Option<usize>,
 ) -> io::Result<Endpoint> {
+    bind_with(addr, identity, fresh_key, cc, receive_memory, None).await
+}
+
+/// [`bind`], the connections' event trace going to `trace` (`--trace FILE`).
+pub(crate) async fn bind_traced(
+    addr: SocketAddr,
+    identity: StaticSecret,
+    fresh_key: bool,
+    cc: Algorithm,
+    trace: Option<Arc<dyn TraceSink>>,
+) -> io::Result<Endpoint> {
+    bind_with(addr, identity, fresh_key, cc, None, trace).await
+}
+
+/// [`bind`], with a receive memory budget and an event trace, each if given.
+pub(crate) async fn bind_with(
+    addr: SocketAddr,
+    identity: StaticSecret,
+    fresh_key: bool,
+    cc: Algorithm,
+    receive_memory: Option<usize>,
+    trace: Option<Arc<dyn TraceSink>>,
+) -> io::Result<Endpoint> {
     let mut config = EndpointConfig::default();
     if fresh_key {
         config.early_data.start_floor = false;
@@ -184,6 +209,7 @@ pub(crate) async fn bind_with_memory(
     if let Some(bytes) = receive_memory {
         config.receive_memory = bytes;
     }
+    config.connection.trace = trace;
     Ok(Endpoint(lrp2p_tokio::Socket::bind_with_config(addr, identity, config).await?))
 }
 

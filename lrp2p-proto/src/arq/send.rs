@@ -460,6 +460,11 @@ impl SendStream {
         self.bytes_in_flight
     }
 
+    /// Segments in flight.
+    pub(crate) fn packets_in_flight(&self) -> u64 {
+        self.packets_in_flight as u64
+    }
+
     /// When the earliest-sent segment still in flight was (last) sent: the retransmission timer
     /// runs from there (RFC 6298 §5.1, §5.3).
     pub(crate) fn oldest_in_flight_sent(&self) -> Option<Instant> {

@@ -208,7 +208,7 @@ fn a_retransmission_acknowledged_within_min_rtt_was_spurious() {
     let t0 = origin();
     let rtt = estimator(ms(100));
     let (mut s, out) = sent(t0, 2);
-    s.detect_losses(t0, &rtt, &mut |_| {}); // records min_rtt
+    s.detect_losses(t0, &rtt, &mut |_, _| {}); // records min_rtt
     s.on_retransmission_timeout(origin());
     let rtx = s.next_segment(t0 + ms(300), MSS, u64::MAX).unwrap();
     assert_eq!(rtx.seq, out[0].seq);
@@ -256,7 +256,7 @@ fn dupthresh_sacked_segments_drop_the_reordering_window() {
     let now = t0 + ms(20);
     let base = out[0].seq - 1;
     s.on_ack(now, base, &[(out[1].seq, out[2].seq)], &[], None).unwrap();
-    let r = s.detect_losses(now, &rtt, &mut |_| {});
+    let r = s.detect_losses(now, &rtt, &mut |_, _| {});
     assert_eq!(r.lost_packets, 0);
     // RACK waits: seg 0 was sent before the delivered seg 2 (sent at 2 ms, RACK.rtt 18 ms),
     // deadline 0 + 18 + reo_wnd 25 ms (min_RTT / 4, RFC 8985 §6.2).
@@ -264,14 +264,14 @@ fn dupthresh_sacked_segments_drop_the_reordering_window() {
     // A third SACKed segment, no reordering seen yet: reo_wnd = 0 (RFC 8985 §6.2 step 4, the
     // duplicate-ACK threshold of RFC 6675): seg 0 is lost at once (0 + RACK.rtt 17 <= 20).
     s.on_ack(now, base, &[(out[1].seq, out[3].seq)], &[], None).unwrap();
-    let r = s.detect_losses(now, &rtt, &mut |_| {});
+    let r = s.detect_losses(now, &rtt, &mut |_, _| {});
     assert_eq!((r.lost_packets, r.lost_bytes), (1, FULL));
     assert_eq!(r.largest_lost_sent, Some(t0));
     assert!(s.has_lost());
     let rtx = s.next_segment(now, MSS, u64::MAX).unwrap();
     assert_eq!((rtx.seq, rtx.offset, rtx.len, rtx.rtx), (out[0].seq, 0, MSS, true));
     // The retransmission is not declared lost again by the same SACKs.
-    assert_eq!(s.detect_losses(now, &rtt, &mut |_| {}).lost_packets, 0);
+    assert_eq!(s.detect_losses(now, &rtt, &mut |_, _| {}).lost_packets, 0);
     // Seg 4, above every SACK, is never scanned.
     s.check_invariants();
     assert_eq!(s.bytes_in_flight(), 2 * FULL);
@@ -283,15 +283,15 @@ fn rack_marks_loss_when_its_timer_expires() {
     let rtt = estimator(ms(100));
     let (mut s, out) = sent(t0, 3);
     s.on_ack(t0 + ms(60), out[0].seq - 1, &[(out[2].seq, out[2].seq)], &[], None).unwrap();
-    let r = s.detect_losses(t0 + ms(60), &rtt, &mut |_| {});
+    let r = s.detect_losses(t0 + ms(60), &rtt, &mut |_, _| {});
     assert_eq!(r.lost_packets, 0);
     // Seg 0 sent at 0, seg 1 at 1 ms; RACK.rtt 58 (seg 2 sent at 2, delivered at 60) +
     // reo_wnd 25 (RFC 8985 §6.2).
     assert_eq!(r.next_timer, Some(t0 + ms(83)));
-    let r = s.detect_losses(t0 + ms(83), &rtt, &mut |_| {});
+    let r = s.detect_losses(t0 + ms(83), &rtt, &mut |_, _| {});
     assert_eq!(r.lost_packets, 1);
     assert_eq!(r.next_timer, Some(t0 + ms(84)));
-    let r = s.detect_losses(t0 + ms(84), &rtt, &mut |_| {});
+    let r = s.detect_losses(t0 + ms(84), &rtt, &mut |_, _| {});
     assert_eq!((r.lost_packets, r.next_timer), (1, None));
     let first = s.next_segment(t0 + ms(84), MSS, u64::MAX).unwrap();
     let second = s.next_segment(t0 + ms(84), MSS, u64::MAX).unwrap();
@@ -313,7 +313,7 @@ fn rack_detects_a_lost_retransmission() {
     s.on_ack(t0 + ms(410), out[0].seq - 1, &[(new.seq, new.seq)], &[], None).unwrap();
     // Sent (again) before the delivered segment, and in recovery (the timeout) with no
     // reordering seen: reo_wnd = 0, so lost once 300 + RACK.rtt 100 <= 410 (RFC 8985 §6.2).
-    let r = s.detect_losses(t0 + ms(410), &rtt, &mut |_| {});
+    let r = s.detect_losses(t0 + ms(410), &rtt, &mut |_, _| {});
     assert_eq!((r.lost_packets, r.next_timer), (1, None));
 }
 
@@ -532,7 +532,7 @@ proptest! {
                 }
                 Op::Detect { advance_ms } => {
                     now += ms(advance_ms);
-                    let r = s.detect_losses(now, &rtt, &mut |_| {});
+                    let r = s.detect_losses(now, &rtt, &mut |_, _| {});
                     assert!(r.next_timer.is_none_or(|t| t > now));
                 }
                 Op::Timeout => {

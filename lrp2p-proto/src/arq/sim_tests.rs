@@ -176,10 +176,10 @@ fn transfer(
                 rtt.reset_backoff();
                 rto_at = s.oldest_in_flight_sent().map(|t| t + rtt.rto());
             }
-            rack_at = s.detect_losses(now, &rtt, &mut |_| {}).next_timer;
+            rack_at = s.detect_losses(now, &rtt, &mut |_, _| {}).next_timer;
         }
         if rack_at.is_some_and(|t| t <= now) {
-            rack_at = s.detect_losses(now, &rtt, &mut |_| {}).next_timer;
+            rack_at = s.detect_losses(now, &rtt, &mut |_, _| {}).next_timer;
         }
         if rto_at.is_some_and(|t| t <= now) {
             rto_at = None;

@@ -123,7 +123,7 @@ pub struct Cubic {
     /// HyStart++ (RFC 9406) for the first slow start.
     hystart: HyStart,
     /// The state before the latest reduction, for RFC 9438 §4.9 (undo of a spurious one).
-    before_reduction: Option<Snapshot>,
+    before_reduction: Option<Box<Snapshot>>,
 }
 
 /// What a reduction changes, saved so that a spurious one can be undone (RFC 9438 §4.9).
@@ -266,8 +266,11 @@ impl Cubic {
     }
 
     /// Saves what a reduction is about to change (RFC 9438 §4.9).
+    ///
+    /// Boxed: needed only around a congestion event, it would otherwise sit in every idle
+    /// connection (the allocation is reused from one reduction to the next).
     fn save(&mut self) {
-        self.before_reduction = Some(Snapshot {
+        let snapshot = Snapshot {
             window: self.window,
             ssthresh: self.ssthresh,
             w_max: self.w_max,
@@ -275,7 +278,11 @@ impl Cubic {
             k: self.k,
             w_est: self.w_est,
             epoch_start: self.epoch_start,
-        });
+        };
+        match &mut self.before_reduction {
+            Some(saved) => **saved = snapshot,
+            None => self.before_reduction = Some(Box::new(snapshot)),
+        }
     }
 
     /// The window before the reduction, remembered as cwnd_prior and W_max (RFC 9438 §4.6–4.7);

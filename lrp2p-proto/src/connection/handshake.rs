@@ -14,6 +14,7 @@ use crate::crypto::noise::ik::{IkInitiatorWaiting, IkResponderReceived};
 use crate::crypto::noise::xx::{XxInitiatorWaiting, XxResponderWaiting};
 use crate::identity::{PublicKey, StaticSecret};
 use crate::recovery::backed_off;
+use crate::trace::EarlyData;
 use crate::wire::ConnectionId;
 
 /// The longest wait between two retransmissions of a handshake message (RFC 6298 §2.5's
@@ -135,10 +136,11 @@ impl Connection {
     }
 
     /// The first authenticated transport packet confirms the handshake (PROTOCOL.md §4.8).
-    pub(super) fn confirm(&mut self) {
+    pub(super) fn confirm(&mut self, now: Instant) {
         match self.handshake {
             // (Not when the application closed it meanwhile: it already had `Closed`.)
             Handshake::XxFinishSent { .. } if self.close.is_none() => {
+                self.trace_established(now, EarlyData::None);
                 self.events.push_back(ConnEvent::Connected { early_data_accepted: false });
             }
             Handshake::XxFinishSent { .. } | Handshake::Responded { .. } => {}
@@ -155,8 +157,8 @@ impl Connection {
 
     /// The handshake could not be built (cannot happen with a valid configuration): end the
     /// attempt rather than panic.
-    pub(super) fn handshake_failed(&mut self) {
-        self.drain(Some(CloseReason::EndpointClosed));
+    pub(super) fn handshake_failed(&mut self, now: Instant) {
+        self.drain(now, Some(CloseReason::EndpointClosed));
     }
 }
 

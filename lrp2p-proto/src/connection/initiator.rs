@@ -20,6 +20,7 @@ use crate::handshake::{
     write_xx_initiation,
 };
 use crate::identity::PublicKey;
+use crate::trace::EarlyData;
 use crate::wire::{
     COOKIE_LEN, ConnectionId, CookieReplyRepr, DataRepr, IK_INITIATION_MIN_LEN, IkInitPayload,
     IkResponseRepr, Segments, Seq, Tail, XX_FINISH_MIN_LEN, XxFinishPayload, XxResponseRepr,
@@ -104,7 +105,7 @@ impl Connection {
                 self.timers.set(Timer::Handshake, now + self.config.handshake_rto);
                 self.timers.set(Timer::HandshakeGiveUp, now + self.config.handshake_timeout);
             }
-            Err(_) => self.handshake_failed(),
+            Err(_) => self.handshake_failed(now),
         }
     }
 
@@ -211,7 +212,7 @@ impl Connection {
             return Received::Accepted;
         }
         if let Some(Tail::Close(close)) = payload.segments.tail {
-            self.on_close_segment(&close);
+            self.on_close_segment(now, &close);
             return Received::Accepted;
         }
         if let Some(ack) = payload.segments.ack {
@@ -227,6 +228,7 @@ impl Connection {
         }
         // PROTOCOL.md §4.8: confirm promptly with a transport packet carrying an ACK.
         self.ack_now();
+        self.trace_established(now, EarlyData::of(early_data_accepted));
         self.events.push_back(ConnEvent::Connected { early_data_accepted });
         Received::Accepted
     }
@@ -265,7 +267,7 @@ impl Connection {
         let finish = XxFinishPayload { isn, segments: Segments { ack: Some(ack), tail } };
         let mut out = vec![0u8; self.config.max_datagram_size.max(XX_FINISH_MIN_LEN + 64)];
         let Ok((keys, n)) = write_xx_finish(received, self.peer_id, &finish, &mut out) else {
-            self.handshake_failed();
+            self.handshake_failed(now);
             return Received::Accepted;
         };
         out.truncate(n);

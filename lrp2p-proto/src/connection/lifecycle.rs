@@ -158,11 +158,11 @@ impl Connection {
         }
         if matches!(self.handshake, Handshake::Start { .. }) {
             // Nothing was sent yet: nothing to tell the peer.
-            self.drain(Some(CloseReason::Local { code }));
+            self.drain(now, Some(CloseReason::Local { code }));
             return;
         }
         let reason = reason[..reason.len().min(MAX_CLOSE_REASON)].to_vec();
-        self.close = Some(PendingClose { code, reason, unsent: self.session.is_some() });
+        self.close = Some(Box::new(PendingClose { code, reason, unsent: self.session.is_some() }));
         self.enter_linger(now, CloseReason::Local { code });
     }
 
@@ -170,11 +170,11 @@ impl Connection {
     pub(super) fn protocol_violation(&mut self, now: Instant) {
         self.stats.protocol_violations += 1;
         if self.close.is_none() {
-            self.close = Some(PendingClose {
+            self.close = Some(Box::new(PendingClose {
                 code: close_code::PROTOCOL_VIOLATION,
                 reason: b"protocol violation".to_vec(),
                 unsent: self.session.is_some(),
-            });
+            }));
             self.enter_linger(now, CloseReason::ProtocolViolation);
         }
     }
@@ -191,7 +191,7 @@ impl Connection {
         }
         if matches!(self.handshake, Handshake::Start { deferred: true, .. }) {
             // A deferred connect that never started: nothing was sent, nobody waits.
-            self.drain(None);
+            self.drain(now, None);
             return true;
         }
         self.shutdown();
@@ -265,11 +265,12 @@ impl Connection {
             return;
         }
         self.phase = Phase::Lingering;
-        self.linger = Linger { since: Some(now), received: 0 };
+        self.linger = Some(Box::new(Linger { since: Some(now), received: 0 }));
         let rto = self.rtt.rto();
         self.timers.clear();
         self.timers.set(Timer::Linger, now + 3 * rto);
-        self.events.push_back(ConnEvent::Closed(reason));
+        self.trace_closed(now, &reason);
+        self.events.push_back(ConnEvent::Closed(Box::new(reason)));
     }
 
     /// An authenticated packet arrived while lingering, `gap` after the one before it.
@@ -282,13 +283,15 @@ impl Connection {
     /// again only on the 1st, 2nd, 4th, 8th … packet received (RFC 9000 §10.2.1: "an endpoint
     /// could wait for a progressively increasing number of received packets").
     pub(super) fn on_linger_packet(&mut self, now: Instant, gap: std::time::Duration) {
-        let since = *self.linger.since.get_or_insert(now);
+        let state = self.linger.get_or_insert_with(Box::default);
+        let since = *state.since.get_or_insert(now);
+        state.received = state.received.saturating_add(1);
+        let received = state.received;
         let linger = (3 * self.rtt.rto()).max(2 * gap).min(self.config.idle_timeout);
         let end = (now + linger).min(since + self.config.idle_timeout.max(3 * self.rtt.rto()));
         self.timers.set(Timer::Linger, end.max(now));
-        self.linger.received = self.linger.received.saturating_add(1);
         if let Some(close) = &mut self.close {
-            if self.linger.received.is_power_of_two() {
+            if received.is_power_of_two() {
                 close.unsent = true;
             }
         }
@@ -297,13 +300,14 @@ impl Connection {
     /// Ends the connection at once: no further packets (idle timeout, peer's CLOSE, give-up,
     /// the end of a linger). The keys and the send state go; what the application has not read
     /// stays until it has.
-    pub(super) fn drain(&mut self, reason: Option<CloseReason>) {
+    pub(super) fn drain(&mut self, now: Instant, reason: Option<CloseReason>) {
         if self.phase == Phase::Drained {
             return;
         }
         if let Some(reason) = reason {
             if self.phase != Phase::Lingering {
-                self.events.push_back(ConnEvent::Closed(reason));
+                self.trace_closed(now, &reason);
+                self.events.push_back(ConnEvent::Closed(Box::new(reason)));
             }
         }
         self.phase = Phase::Drained;

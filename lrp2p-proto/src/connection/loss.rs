@@ -8,9 +8,11 @@ use std::time::Instant;
 
 use super::timer::Timer;
 use super::{Connection, Phase};
+use crate::arq::truncate;
 use crate::config::PACKET_OVERHEAD;
 use crate::congestion::Pacer;
 use crate::recovery::RttEstimator;
+use crate::trace::{LossTrigger, TraceEvent};
 use crate::wire::MAX_ACK_DELAY;
 
 impl Connection {
@@ -34,19 +36,38 @@ impl Connection {
         }
         // RFC 6298 §5.4: retransmit the earliest segment not acknowledged (all are marked lost;
         // the congestion window now lets one out). §5.5: back the timer off.
+        let (first, packets) = (self.send.una(), self.send.packets_in_flight());
         let lost = self.send.on_retransmission_timeout(now);
         self.stats.timeouts += 1;
         self.stats.lost_packets_bytes += lost;
         self.cc.on_retransmission_timeout(now);
         self.rtt.backoff();
         self.arm_retransmit(now);
+        if self.tracing() {
+            let last = self.send.next_seq().saturating_sub(1);
+            self.trace_lost(now, first, last, packets, lost, LossTrigger::Timeout);
+            self.trace_metrics(now);
+        }
     }
 
     /// Runs loss detection (RFC 6675 / RFC 8985), telling the congestion controller of each
     /// lost packet; returns the bytes newly declared lost.
     pub(super) fn detect_losses(&mut self, now: Instant) -> u64 {
-        let cc = &mut self.cc;
-        let loss = self.send.detect_losses(now, &self.rtt, &mut |lost| cc.on_lost(lost));
+        let (cc, config, cid) = (&mut self.cc, &self.config, self.local_id.0);
+        let loss = self.send.detect_losses(now, &self.rtt, &mut |seq, lost| {
+            cc.on_lost(lost);
+            if let Some(sink) = &config.trace {
+                let (first, bytes) = (truncate(seq).0, lost.bytes);
+                let event = TraceEvent::PacketLost {
+                    first,
+                    last: first,
+                    packets: 1,
+                    bytes,
+                    trigger: LossTrigger::Rack,
+                };
+                sink.record(now, Some(cid), &event);
+            }
+        });
         self.stats.lost_packets_bytes += loss.lost_bytes;
         match loss.next_timer {
             Some(at) => self.timers.set(Timer::LossDetection, at),

@@ -29,6 +29,7 @@ mod initiator;
 mod keys;
 mod lifecycle;
 mod loss;
+mod observe;
 mod path;
 mod receive;
 mod responder;
@@ -48,6 +49,7 @@ use self::handshake::Handshake;
 use self::lifecycle::PendingClose;
 use self::path::Path;
 pub use self::stats::ConnectionStats;
+use self::stats::Counters;
 use self::timer::{Timer, TimerTable};
 use crate::arq::recv::RecvStream;
 use crate::arq::send::SendStream;
@@ -102,12 +104,16 @@ pub enum CloseReason {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum ConnEvent {
     Incoming,
-    Connected { early_data_accepted: bool },
+    Connected {
+        early_data_accepted: bool,
+    },
     Readable,
     Writable,
     Acknowledged,
     Finished,
-    Closed(CloseReason),
+    /// Boxed: it is the one large event, and every queued event takes its size (the queue's
+    /// capacity stays with each connection).
+    Closed(Box<CloseReason>),
 }
 
 /// Where the connection is in its life.
@@ -158,7 +164,8 @@ pub(crate) struct Connection {
     allowance: Allowance,
     /// Bytes held and `stats.receive_budget_drops` as last reported to the endpoint.
     reported: (usize, u64),
-    close: Option<PendingClose>,
+    /// Boxed: only a closing connection has one.
+    close: Option<Box<PendingClose>>,
     /// A handshake datagram to send at the next transmit (queued, or a retransmission).
     outgoing: Option<Vec<u8>>,
     events: VecDeque<ConnEvent>,
@@ -188,13 +195,16 @@ pub(crate) struct Connection {
     hold_for_reader: bool,
     /// When the last authenticated packet arrived.
     last_received: Instant,
-    /// The closing state's bounds, once lingering.
-    linger: lifecycle::Linger,
+    /// The closing state's bounds, once lingering (boxed: only a closing connection has them).
+    linger: Option<Box<lifecycle::Linger>>,
     /// When to start the next key update.
     key_update_at: Option<Instant>,
-    /// The send key phase last seen, and the first sequence number sent in it.
-    key_phase: (bool, u64),
-    stats: ConnectionStats,
+    /// The send key phase last seen (a field of its own, not a tuple with the next one, so
+    /// that it packs with the other flags)…
+    key_phase: bool,
+    /// … and the first sequence number sent in it.
+    key_phase_start: u64,
+    stats: Counters,
 }
 
 /// The identifiers a new connection is created with.
@@ -225,7 +235,7 @@ impl Connection {
         let pacer = Pacer::new(now, mss, cc.window(), rtt.smoothed_or_initial());
         let send = SendStream::new(ids.isn, config.send_buffer_for(cc.window()), PACKET_OVERHEAD as u64);
         let right_edge = send.next_seq();
-        Connection {
+        let conn = Connection {
             local_id: ids.local,
             peer_id: ids.peer,
             // An initiator chose the address itself; a responder has only heard from it.
@@ -262,12 +272,15 @@ impl Connection {
             released: false,
             hold_for_reader: false,
             last_received: now,
-            linger: lifecycle::Linger::default(),
+            linger: None,
             key_update_at: config.key_update_interval.map(|every| now + every),
-            key_phase: (false, 0),
-            stats: ConnectionStats::default(),
+            key_phase: false,
+            key_phase_start: 0,
+            stats: Counters::default(),
             config,
-        }
+        };
+        conn.trace_started(now);
+        conn
     }
 
     /// Gives the connection its secret for the counter-skip schedule (PROTOCOL.md §8.8); the
@@ -326,12 +339,12 @@ impl Connection {
                 Timer::Handshake => self.on_handshake_timer(now),
                 Timer::HandshakeGiveUp => {
                     if self.phase == Phase::Handshaking {
-                        self.drain(Some(CloseReason::HandshakeTimeout));
+                        self.drain(now, Some(CloseReason::HandshakeTimeout));
                     } else if self.is_half_open() {
                         // PROTOCOL.md §10.5: an IK responder whose initiator never proved it
                         // holds the ephemeral key (a forged or replayed initiation). Nothing is
                         // sent to the unproven address.
-                        self.drain(Some(CloseReason::Unconfirmed));
+                        self.drain(now, Some(CloseReason::Unconfirmed));
                     }
                 }
                 Timer::Retransmit => self.on_retransmission_timeout(now),
@@ -341,10 +354,10 @@ impl Connection {
                 }
                 Timer::DelayedAck => self.on_delayed_ack_timer(),
                 Timer::KeepAlive => self.ping_pending = true,
-                Timer::Idle => self.drain(Some(CloseReason::IdleTimeout)),
+                Timer::Idle => self.drain(now, Some(CloseReason::IdleTimeout)),
                 Timer::Pacing => {}
                 Timer::WindowProbe => self.on_window_probe(now),
-                Timer::Linger => self.drain(None),
+                Timer::Linger => self.drain(now, None),
                 Timer::ReleaseGiveUp => self.on_release_give_up(now),
                 Timer::KeyDiscard => self.discard_previous_key(),
             }
@@ -370,7 +383,7 @@ impl Connection {
 
     /// Current statistics.
     pub(crate) fn stats(&self) -> ConnectionStats {
-        let mut stats = self.stats;
+        let mut stats = self.stats.snapshot();
         stats.rtt = self.rtt.smoothed();
         stats.latest_rtt = self.rtt.latest();
         stats.min_rtt = self.rtt.min_rtt();
@@ -397,5 +410,24 @@ impl Connection {
             stats.stale_key_drops = s.stale_key_drops;
         }
         stats
+    }
+}
+#[cfg(test)]
+mod size_tests {
+    use std::mem::size_of;
+
+    /// What every idle connection holds inline (the endpoint boxes each): a field added here
+    /// costs every connection (`examples/idle_connections.rs` measures the whole, ≤ 4 KiB per
+    /// side with ring). Rarely used state is boxed (the close, the linger, CUBIC's undo
+    /// snapshot) and the statistics are counters only, the rest read at snapshot time.
+    #[test]
+    fn connection_size_is_bounded() {
+        let (connection, counters) = (size_of::<super::Connection>(), size_of::<super::Counters>());
+        // Session: ~560 bytes per ring key, 32 per RustCrypto key (crypto/session.rs).
+        let bound = if cfg!(feature = "ring") { 3392 } else { 2360 };
+        assert!(connection <= bound, "Connection is {connection} bytes (bound {bound})");
+        assert!(counters < size_of::<super::ConnectionStats>(), "{counters}");
+        assert!(size_of::<super::ConnEvent>() <= 16, "{}", size_of::<super::ConnEvent>());
+        assert!(size_of::<crate::congestion::cubic::Cubic>() <= 272);
     }
 }

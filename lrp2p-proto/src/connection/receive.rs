@@ -16,6 +16,7 @@ use crate::arq::recv::{DataOutcome, RecvError};
 use crate::arq::send::AckError;
 use crate::congestion::{Ack, LostPacket};
 use crate::crypto::OpenError;
+use crate::trace::{PacketKind, TraceEvent};
 use crate::wire::{
     AckRepr, CloseRepr, CookieReplyRepr, DataRepr, IkResponseRepr, MAX_DSACK_RANGES, MAX_SACK_RANGES,
     PacketType, Segments, Tail, XxFinishRepr, XxResponseRepr, close_code,
@@ -42,6 +43,36 @@ impl Connection {
     /// One datagram of `packet_type` from `from`, parsed here once (the endpoint read only its
     /// type and receiver id to route it). Initiations never come here.
     pub(crate) fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        packet_type: PacketType,
+        datagram: &mut [u8],
+    ) -> Received {
+        let len = datagram.len();
+        let kind = match packet_type {
+            PacketType::Transport { .. } => return self.handle_transport(now, from, datagram),
+            PacketType::CookieReply => PacketKind::CookieReply,
+            _ => PacketKind::Handshake,
+        };
+        let received = self.handle_handshake(now, from, packet_type, datagram);
+        if received == Received::Accepted && self.tracing() {
+            self.trace(now, || TraceEvent::PacketReceived {
+                kind,
+                counter: None,
+                size: len,
+                seq: None,
+                ack: None,
+            });
+            if kind == PacketKind::CookieReply {
+                self.trace(now, || TraceEvent::CookieReceived);
+            }
+        }
+        received
+    }
+
+    /// A handshake message or cookie reply (`handle_datagram`).
+    fn handle_handshake(
         &mut self,
         now: Instant,
         from: SocketAddr,
@@ -101,7 +132,7 @@ impl Connection {
         // PROTOCOL.md §4.8, §12.6: the first authenticated packet confirms the handshake and so
         // validates the handshake's address (the peer received our handshake message there),
         // before this packet can move the path: a new address it comes from stays unproven.
-        self.confirm();
+        self.confirm(now);
         // Roaming (PROTOCOL.md §6.4): only a packet with a new highest counter moves the path,
         // so a replayed or delayed packet from an old address cannot pull it back.
         if from != self.path.remote && counter > highest_before {
@@ -111,8 +142,10 @@ impl Connection {
             if from.ip() != self.path.remote.ip() {
                 self.reset_congestion(now);
             }
+            let old = self.path.remote;
             self.path.move_to(from, len as u64, self.send.next_seq());
             self.stats.migrations += 1;
+            self.trace(now, || TraceEvent::PathChanged { from: old, to: from });
             self.ping_pending = true;
         } else {
             // PROTOCOL.md §12.6: bytes count toward the budget of the address they came from.
@@ -131,6 +164,16 @@ impl Connection {
                 return Received::Accepted;
             }
         };
+        self.trace(now, || TraceEvent::PacketReceived {
+            kind: PacketKind::Transport,
+            counter: Some(counter),
+            size: len,
+            seq: match &segments.tail {
+                Some(Tail::Data(data)) => Some(data.seq.0),
+                _ => None,
+            },
+            ack: segments.ack.as_ref().map(|ack| ack.cumulative.0),
+        });
         self.on_segments(now, from, &segments, sample);
         Received::Accepted
     }
@@ -150,7 +193,7 @@ impl Connection {
         }
         match &segments.tail {
             Some(Tail::Data(data)) => self.on_data_segment(now, data),
-            Some(Tail::Close(close)) => self.on_close_segment(close),
+            Some(Tail::Close(close)) => self.on_close_segment(now, close),
             None => {}
         }
     }
@@ -223,6 +266,7 @@ impl Connection {
         if let Some(sample) = outcome.rtt_sample.filter(|_| sample) {
             let delay = Duration::from_micros(u64::from(ack.ack_delay_us.unwrap_or(0)));
             self.rtt.update(sample, delay);
+            self.trace_rtt(now, delay);
         }
         if outcome.new_cumulative {
             self.rtt.reset_backoff();
@@ -264,6 +308,7 @@ impl Connection {
                 rate,
                 rtt: &self.rtt,
             });
+            self.trace_metrics(now);
         }
         // The send buffer follows the congestion window (ConnectionConfig::send_buffer).
         self.send.set_capacity(self.config.send_buffer_for(self.cc.window()));
@@ -329,12 +374,12 @@ impl Connection {
 
     /// A CLOSE segment: the peer is gone; drain without answering (PROTOCOL.md §7.6). Data
     /// it sent (and we acknowledged) before its CLOSE stays readable until read.
-    pub(super) fn on_close_segment(&mut self, close: &CloseRepr<'_>) {
+    pub(super) fn on_close_segment(&mut self, now: Instant, close: &CloseRepr<'_>) {
         let reason = match close.code {
             close_code::REFUSED => CloseReason::Refused,
             code => CloseReason::Remote { code, reason: String::from_utf8_lossy(close.reason).into_owned() },
         };
         self.peer_closed = true;
-        self.drain(Some(reason));
+        self.drain(now, Some(reason));
     }
 }

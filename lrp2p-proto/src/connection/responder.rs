@@ -19,6 +19,7 @@ use crate::crypto::noise::ik::IkResponderReceived;
 use crate::crypto::noise::xx::XxResponderWaiting;
 use crate::handshake::{read_xx_finish, write_ik_response};
 use crate::identity::PublicKey;
+use crate::trace::EarlyData;
 use crate::wire::{
     AckRepr, CloseRepr, DataRepr, IK_RESPONSE_MIN_LEN, IkResponsePayload, Segments, Seq, Tail, XxFinishRepr,
     close_code,
@@ -201,6 +202,7 @@ impl Connection {
                 self.timers.stop(Timer::HandshakeGiveUp);
                 // Its first transport packet (an ACK) confirms the handshake to the initiator.
                 self.ack_now();
+                self.trace_established(now, EarlyData::None);
                 self.events.push_back(ConnEvent::Connected { early_data_accepted: false });
             }
             other => {
@@ -224,7 +226,7 @@ impl Connection {
     ) {
         let mut out = vec![0u8; self.config.max_datagram_size.max(IK_RESPONSE_MIN_LEN + 300)];
         let Ok((keys, n)) = write_ik_response(rng, noise, self.peer_id, payload, &mut out) else {
-            self.handshake_failed();
+            self.handshake_failed(now);
             return;
         };
         out.truncate(n);
@@ -234,6 +236,7 @@ impl Connection {
         // The response carried the ACK.
         self.ack_sent();
         if payload.segments.tail.is_none() {
+            self.trace_established(now, EarlyData::of(self.early_accepted));
             self.events.push_back(ConnEvent::Connected { early_data_accepted: self.early_accepted });
         }
     }
@@ -256,8 +259,11 @@ impl Connection {
                     segments: Segments { ack: Some(ack), tail: Some(Tail::Close(refusal)) },
                 };
                 self.respond_ik(now, rng, *noise, &payload, peer_isn);
-                self.close =
-                    Some(PendingClose { code: close_code::REFUSED, reason: Vec::new(), unsent: false });
+                self.close = Some(Box::new(PendingClose {
+                    code: close_code::REFUSED,
+                    reason: Vec::new(),
+                    unsent: false,
+                }));
                 self.enter_linger(now, CloseReason::Refused);
             }
             Handshake::XxReceived { keys } => {

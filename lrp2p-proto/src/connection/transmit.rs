@@ -12,6 +12,7 @@ use super::{Connection, Phase};
 use crate::arq::truncate;
 use crate::config::PACKET_OVERHEAD;
 use crate::congestion::SentPacket;
+use crate::trace::PacketKind;
 use crate::wire::{
     AckRepr, CloseRepr, DataRepr, SEGMENT_HEADER_LEN, Segments, TAG_LEN, TRANSPORT_HEADER_LEN, Tail,
 };
@@ -98,6 +99,7 @@ impl Connection {
         }
         out.copy_from_slice(message);
         self.count_sent(now, message.len());
+        self.trace_sent(now, PacketKind::Handshake, message.len(), None, false);
         Some(message.len())
     }
 
@@ -112,8 +114,11 @@ impl Connection {
         close.unsent = false;
         let (code, reason) = (close.code, close.reason.clone());
         let repr = CloseRepr { seq: truncate(self.send.next_seq()), code, reason: &reason };
+        let with_ack = ack.is_some();
         let segments = Segments { ack, tail: Some(Tail::Close(repr)) };
-        self.seal(now, &segments, buf)
+        let len = self.seal(now, &segments, buf)?;
+        self.trace_sent(now, PacketKind::Transport, len, None, with_ack);
+        Some(len)
     }
 
     /// Builds a transport packet: ACK if one is due, DATA if allowed (and `data` is true).
@@ -166,6 +171,7 @@ impl Connection {
         if ack.is_some() {
             self.ack_sent();
         }
+        let traced = segment.as_ref().map(|seg| (seg.seq, seg.rtx));
         if let Some(seg) = segment {
             if let Some(session) = &self.session {
                 self.send.record_counter(seg.seq, session.next_send_counter().saturating_sub(1));
@@ -184,6 +190,7 @@ impl Connection {
                 self.arm_retransmit(now);
             }
         }
+        self.trace_sent(now, PacketKind::Transport, len, traced, ack.is_some());
         Some(len)
     }
 
@@ -240,17 +247,17 @@ impl Connection {
         // PROTOCOL.md §6.5: a side starts a key update only once the peer has acknowledged a
         // DATA segment first sent in the current phase (so it holds the current keys too),
         // whichever side moved to that phase; otherwise the one phase bit would be ambiguous.
-        if session.send_key_phase() != self.key_phase.0 {
-            self.key_phase = (session.send_key_phase(), self.send.next_seq());
+        if session.send_key_phase() != self.key_phase {
+            (self.key_phase, self.key_phase_start) = (session.send_key_phase(), self.send.next_seq());
         }
-        let confirmed = self.send.una() > self.key_phase.1;
+        let confirmed = self.send.una() > self.key_phase_start;
         if confirmed
             && self.key_update_at.is_some_and(|at| now >= at)
             && session.initiate_key_update().is_ok()
         {
             let every = self.config.key_update_interval.unwrap_or(Duration::MAX);
             self.key_update_at = now.checked_add(every);
-            self.key_phase = (session.send_key_phase(), self.send.next_seq());
+            (self.key_phase, self.key_phase_start) = (session.send_key_phase(), self.send.next_seq());
         }
         // PROTOCOL.md §8.8: now and then a counter is skipped, for the peer's echo to be checked
         // against. Counters need only be unique (§6.3).

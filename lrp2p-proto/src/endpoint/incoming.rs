@@ -10,6 +10,7 @@ use rand_core::{CryptoRng, RngCore};
 use super::Endpoint;
 use crate::connection::{Connection, Ids, IkAdmitted, Received, XxAdmitted};
 use crate::handshake::{read_ik_initiation, read_xx_initiation, write_xx_response};
+use crate::trace::TraceEvent;
 use crate::wire::{
     COOKIE_MAC_LEN, COOKIE_REPLY_LEN, ConnectionId, CookieReplyRepr, DataRepr, IkInitiationRepr, PacketType,
     Seq, Tail, XX_RESPONSE_LEN, XxInitiationRepr, XxResponsePayload, cookie_mac_covered, route,
@@ -102,6 +103,9 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             if self.stateless.len() < super::MAX_STATELESS && reply.emit(&mut bytes).is_ok() {
                 self.stateless.push_back((from, bytes));
                 self.stats.cookie_replies += 1;
+                if let Some(sink) = &self.conn_config.trace {
+                    sink.record(now, None, &TraceEvent::CookieSent { remote: from });
+                }
             } else {
                 self.stats.cookie_replies_dropped += 1;
             }

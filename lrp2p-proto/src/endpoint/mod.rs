@@ -518,7 +518,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                 ConnEvent::Writable => Event::Writable { connection },
                 ConnEvent::Acknowledged => Event::Acknowledged { connection },
                 ConnEvent::Finished => Event::Finished { connection },
-                ConnEvent::Closed(reason) => Event::Closed { connection, reason },
+                ConnEvent::Closed(reason) => Event::Closed { connection, reason: *reason },
             };
             self.events.push_back(event);
         }

@@ -31,7 +31,9 @@ use rand_chacha::ChaCha20Rng;
 mod run;
 mod sample;
 
-pub use run::{Transfer, TransferOptions, endpoint_transfer, endpoint_transfer_with};
+pub use run::{
+    Transfer, TransferOptions, endpoint_transfer, endpoint_transfer_traced, endpoint_transfer_with,
+};
 pub use sample::RTT_SAMPLE_INTERVAL;
 
 use crate::Node;

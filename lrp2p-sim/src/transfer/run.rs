@@ -2,11 +2,13 @@
 //! runs it and reports; [`endpoint_transfer`] is the benchmark scenario of the `lrp2p-sim` binary.
 //! [`Transfer::series`] and [`Transfer::rtt_samples`] gather what the nodes recorded.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lrp2p_proto::ConnectionStats;
 use lrp2p_proto::EndpointConfig;
 use lrp2p_proto::StaticSecret;
+use lrp2p_proto::trace::TraceSink;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -24,9 +26,19 @@ const FAIRNESS_TAIL: f64 = 0.8;
 /// The benchmark: `params.flows` clients upload `params.bytes` in total to one server over the
 /// dumbbell, each verifying nothing is lost, duplicated, reordered or corrupted.
 pub fn endpoint_transfer(params: &ScenarioParams) -> Result<ScenarioReport, SimError> {
+    endpoint_transfer_traced(params, None)
+}
+
+/// [`endpoint_transfer`] with every endpoint's connections recording their event trace into
+/// `trace` (`ConnectionConfig::trace`; `lrp2p-sim --trace FILE`).
+pub fn endpoint_transfer_traced(
+    params: &ScenarioParams,
+    trace: Option<Arc<dyn TraceSink>>,
+) -> Result<ScenarioReport, SimError> {
     let mut config = EndpointConfig::default();
     // Every key here is created for this run: no start-up quiet period for 0-RTT is needed.
     config.early_data.start_floor = false;
+    config.connection.trace = trace;
     endpoint_transfer_with(params, config, 0)
 }
 

@@ -18,12 +18,13 @@ pub(super) fn sent_after(t1: Instant, seq1: u64, t2: Instant, seq2: u64) -> bool
 
 impl SendStream {
     /// Declares segments lost (RFC 8985 RACK) up to the highest SACKed sequence number; they are
-    /// retransmitted lowest first. `on_lost` hears of each newly lost segment.
+    /// retransmitted lowest first. `on_lost` hears of each newly lost segment (with its sequence
+    /// number).
     pub(crate) fn detect_losses(
         &mut self,
         now: Instant,
         rtt: &RttEstimator,
-        on_lost: &mut dyn FnMut(&LostPacket),
+        on_lost: &mut dyn FnMut(u64, &LostPacket),
     ) -> LossOutcome {
         self.rack_min_rtt = rtt.min_rtt();
         let mut outcome = LossOutcome::default();
@@ -59,14 +60,17 @@ impl SendStream {
             if lost {
                 self.note_loss(now, Some(seg.last_sent), 1);
                 let lost_total = self.mark_lost(index, seq);
-                on_lost(&LostPacket {
-                    now,
-                    sent: seg.last_sent,
-                    bytes: self.size(seg.len),
-                    tx_in_flight: seg.tx.tx_in_flight,
-                    lost_since_sent: lost_total.saturating_sub(seg.tx.lost),
-                    is_app_limited: seg.tx.app_limited,
-                });
+                on_lost(
+                    seq,
+                    &LostPacket {
+                        now,
+                        sent: seg.last_sent,
+                        bytes: self.size(seg.len),
+                        tx_in_flight: seg.tx.tx_in_flight,
+                        lost_since_sent: lost_total.saturating_sub(seg.tx.lost),
+                        is_app_limited: seg.tx.app_limited,
+                    },
+                );
                 outcome.lost_bytes += self.size(seg.len);
                 outcome.lost_packets += 1;
                 outcome.largest_lost_sent =

@@ -117,7 +117,7 @@ fn losses_between_sending_and_the_ack_are_counted() {
     let base = initial(0);
     s.on_ack(t0 + Duration::from_millis(60), base - 1, &[(base + 3, base + 9)], &[], None).expect("valid");
     let mut lost = Vec::new();
-    s.detect_losses(t0 + Duration::from_millis(60), &rtt, &mut |l| lost.push(*l));
+    s.detect_losses(t0 + Duration::from_millis(60), &rtt, &mut |_, l| lost.push(*l));
     assert_eq!(lost.len(), 3);
     // Each lost packet saw the losses declared before it in this pass, itself included.
     let counted: Vec<u64> = lost.iter().map(|l| l.lost_since_sent).collect();
