@@ -90,9 +90,15 @@ pub(crate) struct RecvArgs {
     /// (a hash mismatch is reported after them, exit code 7).
     #[arg(long)]
     pub(crate) stdout: bool,
-    /// Accept only these peers' public keys (repeatable).
+    /// Accept only these peers' public keys (repeatable). Without it, the senders remembered
+    /// in `known_peers` are accepted, and a key never seen is asked about on a terminal
+    /// ("accept files from KEY at ADDR? [y/N]"), accepted with `--yes`, else refused.
     #[arg(long, num_args = 1.., value_parser = parse_public_key)]
     pub(crate) allow: Vec<PublicKey>,
+    /// Accept files from keys never seen without asking, and remember them in `known_peers`
+    /// (for scripts).
+    #[arg(long, short = 'y')]
+    pub(crate) yes: bool,
     /// Stop after this many sessions completed successfully (failed, dropped and refused
     /// peers do not count); by default serve forever.
     #[arg(long)]

@@ -378,7 +378,7 @@ pub(crate) async fn server(args: &PerfServerArgs, ui: &Ui) -> Result<(), CliErro
         max_peers: args.service.max_peers,
         count: args.count,
         stats_every: args.service.stats_every(),
-        allow: Vec::new(),
+        trust: std::sync::Arc::new(crate::service::trust::Trust::everyone()),
     };
     let announce = || {
         ui.result(

@@ -266,8 +266,16 @@ fn relay_binary_forwards_both_ways_with_delay() {
 fn start_receiver(dir: &Path, out: &Path, extra: &[&str]) -> (Background, SocketAddr, String) {
     let key = dir.join("recv.key");
     keygen(&key);
-    let mut args =
-        vec!["recv", "--json", "--listen", "127.0.0.1:0", "--key", key.to_str().expect("path"), "--out"];
+    let mut args = vec![
+        "recv",
+        "--json",
+        "--yes",
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        key.to_str().expect("path"),
+        "--out",
+    ];
     args.push(out.to_str().expect("path"));
     args.extend_from_slice(extra);
     let mut recv = Background::start(&args);

@@ -228,6 +228,26 @@ impl Socket {
         self.shared.set_acceptor(acceptor);
     }
 
+    /// As [`Socket::set_acceptor`], and `acceptor` sees the address the initiation came from
+    /// too (to name it in a log line, say).
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use lrp2p_tokio::{Socket, generate_identity};
+    ///
+    /// let socket = Socket::bind("0.0.0.0:7000", generate_identity()).await?;
+    /// // Only peers on this machine.
+    /// socket.set_acceptor_with_address(|_key, from| from.ip().is_loopback());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_acceptor_with_address(
+        &self,
+        acceptor: impl Fn(&PublicKey, std::net::SocketAddr) -> bool + Send + Sync + 'static,
+    ) {
+        self.shared.set_acceptor_with_address(acceptor);
+    }
+
     /// Accepts exactly the peers in `keys` (a convenience over [`Socket::set_acceptor`]).
     ///
     /// ```no_run
