@@ -175,7 +175,7 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
         _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted),
     };
     if matches!(result, Err(CliError::Interrupted)) {
-        conn.close();
+        conn.close_with(net::app_close::INTERRUPTED, "interrupted");
         // Let the CLOSE leave before the runtime stops.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -110,12 +110,17 @@ impl Proc {
         }
     }
 
-    /// The first JSON object printed with `"event":"listening"`: the address and key.
-    fn listening(&self) -> (String, String) {
+    /// The first JSON object printed with `"event":"listening"`.
+    fn listening_event(&self) -> serde_json::Value {
         let text = self.wait_for("\"listening\"", Duration::from_secs(20));
         let line = text.lines().find(|l| l.contains("\"listening\"")).expect("line");
         let start = line.find('{').expect("a JSON object");
-        let v: serde_json::Value = serde_json::from_str(line[start..].trim()).expect("JSON");
+        serde_json::from_str(line[start..].trim()).expect("JSON")
+    }
+
+    /// The address and key a service listens with.
+    fn listening(&self) -> (String, String) {
+        let v = self.listening_event();
         (v["addr"].as_str().expect("addr").to_owned(), v["public_key"].as_str().expect("key").to_owned())
     }
 
@@ -124,6 +129,26 @@ impl Proc {
         let stdin = self.stdin.as_mut().expect("stdin");
         stdin.write_all(text.as_bytes()).expect("write stdin");
         stdin.flush().expect("flush");
+    }
+
+    /// Sends SIGINT (Ctrl-C) to this process (its own pid only).
+    fn interrupt(&self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-INT", &pid]).status().expect("kill").success());
+    }
+
+    /// Waits for the exit within `limit`; returns its exit code.
+    fn exit_code(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                // Let the reader threads take the last bytes.
+                std::thread::sleep(Duration::from_millis(100));
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "did not exit in {limit:?}; output: {}", self.text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -300,4 +325,37 @@ fn on_a_terminal_an_unknown_sender_is_asked_about_and_remembered_on_yes() {
     let before = recv.text().matches("[y/N]").count();
     assert!(s.send(&addr, &key, &sender).status.success());
     assert_eq!(recv.text().matches("[y/N]").count(), before, "asked again");
+}
+
+#[test]
+fn ctrl_c_on_the_receiver_closes_with_a_reason_the_sender_prints_at_once() {
+    let s = Setup::new();
+    let config = s.dir.path().join("send-config");
+    let mut recv = Proc::lrp2p(&s.recv_args(&["--yes"]), &s.recv_config);
+    let (addr, key) = recv.listening();
+    // A slow path, so that the transfer is under way when the receiver is interrupted.
+    let relay = Proc::lrp2p(
+        &["relay", "--json", "--listen", "127.0.0.1:0", "--to", &addr, "--rate-mbit", "4"],
+        &config,
+    );
+    let relay_addr = relay.listening_event()["addr"].as_str().expect("addr").to_owned();
+    let big = s.dir.path().join("big.bin");
+    std::fs::write(&big, vec![7u8; 4 << 20]).expect("payload");
+    let mut sender =
+        Proc::lrp2p(&["send", big.to_str().expect("path"), "--to", &relay_addr, "--peer", &key], &config);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_dir(&s.out).expect("dir").count() == 0 {
+        assert!(Instant::now() < deadline, "no partial file appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    recv.interrupt();
+    let interrupted = Instant::now();
+    assert_eq!(sender.exit_code(Duration::from_secs(10)), Some(7), "{}", sender.text());
+    // At once: not after the sender's 30 s timeout nor the transport's idle timeout.
+    assert!(interrupted.elapsed() < Duration::from_secs(3), "{:?}", interrupted.elapsed());
+    let said = sender.text();
+    assert!(said.contains("the receiver closed the connection (interrupted)"), "{said}");
+    assert_eq!(recv.exit_code(Duration::from_secs(10)), Some(130), "{}", recv.text());
+    assert_eq!(std::fs::read_dir(&s.out).expect("dir").count(), 0, "a partial file was left");
 }

@@ -283,6 +283,19 @@ impl Shared {
         state.after_call(&*self.io, now);
     }
 
+    /// Closes every connection the application holds at once, as [`Shared::close_with`]
+    /// (what a server does when it is interrupted): each peer is sent a CLOSE with `code`
+    /// and `reason`.
+    pub fn close_all_with(&self, code: u16, reason: &[u8]) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let open: Vec<_> = state.conns.iter().filter(|(_, c)| c.closed.is_none()).map(|(h, _)| *h).collect();
+        for handle in open {
+            let _ = state.endpoint.close(now, handle, code, reason);
+        }
+        state.after_call(&*self.io, now);
+    }
+
     /// The peer's current address, while the endpoint still holds the connection.
     pub fn remote_address(&self, id: ConnId) -> Option<std::net::SocketAddr> {
         let state = self.lock();

@@ -228,6 +228,20 @@ impl Socket {
         self.shared.set_acceptor(acceptor);
     }
 
+    /// Closes every connection of this socket at once with an application's close `code`
+    /// and `reason` (see [`Connection::close_with`](crate::Connection::close_with)): what a
+    /// server does when it is interrupted, so that its peers learn it at once.
+    ///
+    /// ```no_run
+    /// # async fn example(socket: lrp2p_tokio::Socket) {
+    /// tokio::signal::ctrl_c().await.ok();
+    /// socket.close_all(0x8001, b"interrupted");
+    /// # }
+    /// ```
+    pub fn close_all(&self, code: u16, reason: &[u8]) {
+        self.shared.close_all_with(code, reason);
+    }
+
     /// As [`Socket::set_acceptor`], and `acceptor` sees the address the initiation came from
     /// too (to name it in a log line, say).
     ///

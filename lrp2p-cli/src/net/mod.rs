@@ -67,17 +67,17 @@ pub(crate) mod app_close {
 
 /// What the other side's close with one of [`app_close`]'s codes means, in words; `role` is
 /// the other side ("receiver", "sender").
-fn app_closed(e: &io::Error, role: &str) -> Option<crate::error::CliError> {
+fn app_closed(context: &str, e: &io::Error, role: &str) -> Option<crate::error::CliError> {
     let Some(lrp2p_tokio::Error::PeerClosed { code, reason }) = lrp2p_tokio::Error::of(e) else {
         return None;
     };
     let reason = reason.escape_debug();
     match *code {
-        app_close::INTERRUPTED => {
-            Some(crate::error::CliError::Transfer(format!("the {role} closed the connection ({reason})")))
-        }
+        app_close::INTERRUPTED => Some(crate::error::CliError::Transfer(format!(
+            "{context}: the {role} closed the connection ({reason})"
+        ))),
         app_close::DECLINED => Some(crate::error::CliError::Refused(format!(
-            "refused by the receiver: {reason} (it has to accept our key: `lrp2p recv --allow KEY`, \
+            "{context}: refused by the receiver: {reason} (it has to accept our key: `lrp2p recv --allow KEY`, \
              `--yes`, or `y` at its prompt)"
         ))),
         _ => None,
@@ -161,7 +161,7 @@ pub(crate) fn lost_peer(context: &str, e: io::Error) -> crate::error::CliError {
              or a peer that went away)"
         ));
     }
-    if let Some(closed) = app_closed(&e, "sender") {
+    if let Some(closed) = app_closed(context, &e, "sender") {
         return closed;
     }
     if let Some(lrp2p_tokio::Error::PeerClosed { .. }) = lrp2p_tokio::Error::of(&e) {
@@ -185,7 +185,7 @@ pub(crate) fn lost_server(context: &str, e: io::Error) -> crate::error::CliError
     if matches!(lrp2p_tokio::Error::of(&e), Some(lrp2p_tokio::Error::HandshakeTimeout)) {
         return crate::error::CliError::Timeout(NO_ANSWER.to_owned());
     }
-    if let Some(closed) = app_closed(&e, "receiver") {
+    if let Some(closed) = app_closed(context, &e, "receiver") {
         return closed;
     }
     if let Some(lrp2p_tokio::Error::PeerClosed { .. }) = lrp2p_tokio::Error::of(&e) {
@@ -247,6 +247,11 @@ impl Endpoint {
         acceptor: impl Fn(&PublicKey, SocketAddr) -> bool + Send + Sync + 'static,
     ) {
         self.0.set_acceptor_with_address(acceptor);
+    }
+
+    /// Closes every connection at once with one of the [`app_close`] codes and its reason.
+    pub(crate) fn close_all(&self, code: u16, reason: &str) {
+        self.0.close_all(code, reason.as_bytes());
     }
 
     /// The endpoint's counters: every datagram received, by outcome.

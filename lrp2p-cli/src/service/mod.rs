@@ -14,8 +14,10 @@
 //!   then on, and the sessions still running are let finish (each is bounded by its idle
 //!   deadline).
 //! - The endpoint's counters ([`stats`]) are printed every `--stats` seconds and once on
-//!   exit, Ctrl-C included: the first SIGINT aborts the running sessions (a receiver's
-//!   partial files are deleted), prints the summary and exits with code 130.
+//!   exit, Ctrl-C included: the first SIGINT closes every connection with a CLOSE carrying
+//!   the reason `interrupted` (so each peer says "the receiver closed the connection
+//!   (interrupted)" at once, exit code 7), aborts the running sessions (a receiver's partial
+//!   files are deleted), prints the summary and exits with code 130.
 
 pub(crate) mod stats;
 pub(crate) mod trust;
@@ -458,6 +460,12 @@ where
                 _ = refusal_tick.tick() => report.refusals(),
             }
         }
+    }
+    if matches!(outcome, Err(CliError::Interrupted)) && !sessions.is_empty() {
+        // Ctrl-C: every peer is told at once, with the reason, rather than left to time out.
+        endpoint.close_all(net::app_close::INTERRUPTED, "interrupted");
+        // Let the CLOSEs leave before the runtime stops.
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Aborted sessions drop their sinks, which delete partial files.
     sessions.abort_all();
