@@ -233,6 +233,13 @@ pub(crate) struct PerfClientArgs {
     /// Seconds between reports (decimals accepted, e.g. 0.1).
     #[arg(short = 'i', long, default_value_t = 1.0, value_parser = parse_seconds)]
     pub(crate) interval: f64,
+    /// Reverse: the server sends and this side counts (iperf's `-R`).
+    #[arg(short = 'R', long)]
+    pub(crate) reverse: bool,
+    /// Run this many connections at once (iperf's `-P`); their lines are labelled `[1]`…
+    /// and a `[SUM]` follows.
+    #[arg(short = 'P', long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub(crate) parallel: u8,
     /// Draw goodput, congestion window and RTT over time into this SVG file.
     #[arg(long)]
     pub(crate) plot: Option<PathBuf>,
