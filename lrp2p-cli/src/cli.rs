@@ -234,8 +234,12 @@ pub(crate) struct PerfClientArgs {
     #[arg(short = 'i', long, default_value_t = 1.0, value_parser = parse_seconds)]
     pub(crate) interval: f64,
     /// Reverse: the server sends and this side counts (iperf's `-R`).
-    #[arg(short = 'R', long)]
+    #[arg(short = 'R', long, conflicts_with = "bidir")]
     pub(crate) reverse: bool,
+    /// Both ends send at once, each for `--duration` or `--bytes` (iperf's `--bidir`); lines
+    /// are labelled `[TX]` and `[RX]`.
+    #[arg(long)]
+    pub(crate) bidir: bool,
     /// Run this many connections at once (iperf's `-P`); their lines are labelled `[1]`…
     /// and a `[SUM]` follows.
     #[arg(short = 'P', long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=64))]

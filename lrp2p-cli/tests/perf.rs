@@ -192,3 +192,35 @@ fn run_relay(to: &str) -> (Background, String) {
     let addr = relay.json_line()["addr"].as_str().expect("addr").to_owned();
     (relay, addr)
 }
+
+#[test]
+fn bidir_both_send_at_once_and_agree_both_ways() {
+    let (server, addr, key) = server("1");
+    let out = run(&[
+        "--json",
+        "perf",
+        "client",
+        "--bidir",
+        "--to",
+        &addr,
+        "--peer",
+        &key,
+        "--duration",
+        "1",
+        "-i",
+        "0.25",
+    ]);
+    let v = json(&out);
+    assert_eq!(v["direction"], "both", "{v}");
+    let (sent, received) =
+        (v["report"]["bytes"].as_u64().expect("sent"), v["report"]["received"].as_u64().expect("received"));
+    assert!(sent > 0 && received > 0, "{v}");
+    let tx = v["report"]["samples"].as_array().expect("tx samples");
+    let rx = v["report"]["received_samples"].as_array().expect("rx samples");
+    assert!(tx.len() >= 3 && rx.len() >= 3, "{v}");
+    assert!(tx.iter().all(|s| s["cwnd"].is_u64()) && rx.iter().all(|s| s["cwnd"].is_null()), "{v}");
+    let done = server.rest().into_iter().find(|v| v["event"] == "done").expect("the server's result");
+    assert_eq!(done["direction"], "both", "{done}");
+    assert_eq!(done["received"].as_u64(), Some(sent), "{done}");
+    assert_eq!(done["sent"].as_u64(), Some(received), "{done}");
+}

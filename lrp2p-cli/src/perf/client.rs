@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::io::AsyncWriteExt as _;
 
+use super::both::run_both;
 use super::meter::Sample;
 use super::stream::{ClientReport, Limit, Reporting, run_receiver, run_sender};
 use super::{Direction, hello};
@@ -29,11 +30,24 @@ struct StreamReport {
     seconds: f64,
     /// Per-interval reports.
     samples: Vec<Sample>,
+    /// With `--bidir`: bytes received from the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    received: Option<u64>,
+    /// With `--bidir`: the per-interval reports of what was received.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    received_samples: Vec<Sample>,
 }
 
 impl From<ClientReport> for StreamReport {
     fn from(r: ClientReport) -> StreamReport {
-        StreamReport { bytes: r.bytes, server_bytes: r.server_bytes, seconds: r.seconds, samples: r.samples }
+        StreamReport {
+            bytes: r.bytes,
+            server_bytes: r.server_bytes,
+            seconds: r.seconds,
+            samples: r.samples,
+            received: None,
+            received_samples: Vec::new(),
+        }
     }
 }
 
@@ -41,25 +55,41 @@ impl From<ClientReport> for StreamReport {
 async fn one(
     mut conn: net::Conn,
     limit: Limit,
-    reverse: bool,
+    direction: Direction,
     interval: Duration,
     label: String,
     ui: Ui,
 ) -> Result<StreamReport, CliError> {
-    let direction = if reverse { Direction::Down(limit) } else { Direction::Up };
     let hello = hello(direction, limit);
     conn.write_all(&hello).await.map_err(|e| net::lost_server("connection lost", e))?;
     let report = Reporting { interval, label: &label, ui: &ui };
-    if !reverse {
-        return Ok(run_sender(&mut conn, limit, hello.len() as u64, report, net::lost_server).await?.into());
-    }
+    let before = hello.len() as u64;
     let idle = match limit {
         Limit::Duration(d) => REVERSE_IDLE.max(d / 4),
         Limit::Bytes(_) => REVERSE_IDLE,
     };
-    let (bytes, samples) = run_receiver(&mut conn, idle, report, net::lost_server).await?;
-    let seconds = samples.last().map_or(0.0, |s| s.t);
-    Ok(StreamReport { bytes, server_bytes: None, seconds, samples })
+    match direction {
+        Direction::Up => Ok(run_sender(&mut conn, limit, before, report, net::lost_server).await?.into()),
+        Direction::Down(_) => {
+            let (bytes, samples) = run_receiver(&mut conn, idle, report, net::lost_server).await?;
+            let seconds = samples.last().map_or(0.0, |s| s.t);
+            let received_samples = Vec::new();
+            Ok(StreamReport { bytes, server_bytes: None, seconds, samples, received: None, received_samples })
+        }
+        Direction::Both(_) => {
+            let both = run_both(&mut conn, limit, before, idle, report, net::lost_server).await?;
+            // Let our acknowledgement of the server's end of stream leave before we exit.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(StreamReport {
+                bytes: both.sent,
+                server_bytes: None,
+                seconds: both.seconds,
+                samples: both.sent_samples,
+                received: Some(both.received),
+                received_samples: both.received_samples,
+            })
+        }
+    }
 }
 
 /// The streams' samples added up, interval by interval (as many as the shortest has): the
@@ -115,7 +145,14 @@ pub(crate) async fn client(args: &PerfClientArgs, ui: &Ui) -> Result<(), CliErro
             .await
             .map_err(|e| CliError::net(format!("cannot connect to {}", args.to), e))?;
         let label = if parallel > 1 { format!("[{}]", i + 1) } else { String::new() };
-        let task = one(conn, limit, args.reverse, interval, label, *ui);
+        let direction = if args.bidir {
+            Direction::Both(limit)
+        } else if args.reverse {
+            Direction::Down(limit)
+        } else {
+            Direction::Up
+        };
+        let task = one(conn, limit, direction, interval, label, *ui);
         tasks.spawn(async move { (i, task.await) });
     }
     let mut reports: Vec<Option<StreamReport>> = (0..parallel).map(|_| None).collect();
@@ -132,6 +169,8 @@ pub(crate) async fn client(args: &PerfClientArgs, ui: &Ui) -> Result<(), CliErro
             server_bytes: reports.iter().map(|r| r.server_bytes).sum(),
             seconds: reports.iter().map(|r| r.seconds).fold(0.0, f64::max),
             samples: sum_samples(&reports),
+            received: reports.iter().map(|r| r.received).sum(),
+            received_samples: Vec::new(),
         };
         Some((total, reports))
     };
@@ -145,14 +184,20 @@ pub(crate) async fn client(args: &PerfClientArgs, ui: &Ui) -> Result<(), CliErro
     for (i, r) in streams.iter().enumerate() {
         ui.line(&summary(&format!("[{}] ", i + 1), r, args.reverse));
     }
-    if !args.reverse && report.server_bytes.is_none() {
+    if !args.reverse && !args.bidir && report.server_bytes.is_none() {
         ui.note(
             "lrp2p: warning: the server's total did not arrive in time after the duration; \
              counting the bytes it acknowledged",
         );
     }
     let prefix = if streams.is_empty() { "" } else { "[SUM] " };
-    let direction = if args.reverse { "down" } else { "up" };
+    let direction = if args.bidir {
+        "both"
+    } else if args.reverse {
+        "down"
+    } else {
+        "up"
+    };
     ui.result(
         &summary(prefix, &report, args.reverse),
         &json!({ "event": "done", "direction": direction, "report": report, "streams": streams }),
@@ -164,6 +209,17 @@ pub(crate) async fn client(args: &PerfClientArgs, ui: &Ui) -> Result<(), CliErro
 fn summary(prefix: &str, r: &StreamReport, reverse: bool) -> String {
     let elapsed = Duration::from_secs_f64(r.seconds);
     let last = r.samples.last();
+    if let Some(received) = r.received {
+        return format!(
+            "{prefix}sent {}, received {} in {:.2} s (--bidir): {} up, {} down, {} retransmissions",
+            output::bytes(r.bytes),
+            output::bytes(received),
+            r.seconds,
+            output::rate(r.bytes, elapsed),
+            output::rate(received, elapsed),
+            last.and_then(|s| s.retransmits).map_or_else(|| "-".to_owned(), |r| r.to_string()),
+        );
+    }
     if reverse {
         return format!(
             "{prefix}received {} in {:.2} s (-R: the server sent): {}",

@@ -62,6 +62,9 @@ pub(crate) struct Meter {
     last_bytes: u64,
     /// Retransmissions counted at the previous report.
     last_retransmits: u64,
+    /// The transport's statistics at the previous report: the last sample of a connection
+    /// the transport has let go of already shows them.
+    last_stats: Option<lrp2p_proto::ConnectionStats>,
     /// The reports so far.
     pub(crate) samples: Vec<Sample>,
     /// Printed before each line (the peer, on a server serving several).
@@ -80,6 +83,7 @@ impl Meter {
             last_at: now,
             last_bytes: 0,
             last_retransmits: 0,
+            last_stats: None,
             samples: Vec::new(),
             label,
             sender,
@@ -110,7 +114,8 @@ impl Meter {
     /// Adds a sample; prints it unless `quiet`.
     fn record<L: Link>(&mut self, link: &L, bytes: u64, ui: &Ui, quiet: bool) {
         let now = Instant::now();
-        let stats = if self.sender { link.link_stats() } else { None };
+        let stats = if self.sender { link.link_stats().or(self.last_stats) } else { None };
+        self.last_stats = stats;
         let sample = Sample {
             t: (now - self.start).as_secs_f64(),
             goodput_bps: output::bits_per_second(bytes.saturating_sub(self.last_bytes), now - self.last_at),

@@ -16,10 +16,12 @@
 //!            direction 0: the client sends (the limit is informative)
 //!            direction 1: the server sends (-R), for `limit` bytes (kind 0) or
 //!                         milliseconds (kind 1, at most MAX_REVERSE)
+//!            direction 2: both send at once (--bidir), each for `limit` (see [`both`])
 //! ```
 //!
 //! A server refuses other versions, directions and kinds ("another perf protocol version").
 
+mod both;
 mod client;
 mod meter;
 mod stream;
@@ -58,6 +60,8 @@ pub(crate) enum Direction {
     Up,
     /// The server sends this much, the client counts (`-R`).
     Down(Limit),
+    /// Both send this much at once (`--bidir`).
+    Both(Limit),
 }
 
 /// The version 2 hello for `direction` (`limit` is what the client sends with `Up`).
@@ -65,6 +69,7 @@ pub(crate) fn hello(direction: Direction, limit: Limit) -> Vec<u8> {
     let (dir, limit) = match direction {
         Direction::Up => (0, limit),
         Direction::Down(limit) => (1, limit),
+        Direction::Both(limit) => (2, limit),
     };
     let (kind, value) = match limit {
         Limit::Bytes(n) => (0u8, n),
@@ -104,6 +109,7 @@ async fn check_hello<L: Link>(link: &mut L, idle: Duration) -> Result<Direction,
         match (rest[0], limit) {
             (0, Some(_)) => return Ok(Direction::Up),
             (1, Some(limit)) => return Ok(Direction::Down(limit)),
+            (2, Some(limit)) => return Ok(Direction::Both(limit)),
             _ => {}
         }
     }
@@ -173,6 +179,24 @@ pub(crate) async fn server(args: &PerfServerArgs, ui: &Ui) -> Result<(), CliErro
                         retransmits.map_or_else(|| "-".to_owned(), |r| r.to_string()),
                     ),
                     &json!({ "event": "done", "peer": peer.to_string(), "direction": "down", "report": sent }),
+                );
+            }
+            Direction::Both(limit) => {
+                let both = both::run_both(&mut conn, limit, 0, idle, report, net::lost_peer).await?;
+                ui.result(
+                    &format!(
+                        "sent {} to and received {} from {peer} in {:.2} s (--bidir): {} and {}",
+                        output::bytes(both.sent),
+                        output::bytes(both.received),
+                        both.seconds,
+                        output::rate(both.sent, Duration::from_secs_f64(both.seconds)),
+                        output::rate(both.received, Duration::from_secs_f64(both.seconds)),
+                    ),
+                    &json!({
+                        "event": "done", "peer": peer.to_string(), "direction": "both",
+                        "sent": both.sent, "received": both.received, "seconds": both.seconds,
+                        "sent_samples": both.sent_samples, "received_samples": both.received_samples,
+                    }),
                 );
             }
         }

@@ -31,7 +31,7 @@ const DRAIN_GRACE_RTTS: u32 = 4;
 /// trips of the path and [`DRAIN_GRACE_MIN`], never more than [`TOTAL_TIMEOUT`]. A run ends
 /// on time whatever the path; on one too slow to drain, the report counts the bytes the server
 /// acknowledged instead of its total.
-fn drain_grace<L: Link>(link: &L) -> Duration {
+pub(super) fn drain_grace<L: Link>(link: &L) -> Duration {
     let rtt = link.link_stats().and_then(|s| s.rtt).unwrap_or(Duration::from_secs(1));
     (DRAIN_GRACE_MIN + rtt.saturating_mul(DRAIN_GRACE_RTTS)).min(TOTAL_TIMEOUT)
 }
@@ -61,7 +61,7 @@ pub(crate) struct ClientReport {
 
 /// Bytes the peer acknowledged, when the transport says; else bytes written.
 /// `before` is what this side wrote ahead of the data (the client's hello).
-fn delivered<L: Link>(link: &L, written: u64, before: u64) -> u64 {
+pub(super) fn delivered<L: Link>(link: &L, written: u64, before: u64) -> u64 {
     link.link_stats()
         .map_or(written, |s| s.stream_bytes_written.saturating_sub(s.send_buffered).saturating_sub(before))
 }
@@ -93,7 +93,7 @@ const UNSENT_MIN: u64 = 256 * 1024;
 
 /// Whether the transport holds so much unsent data that another write would only wait in its
 /// buffer.
-fn buffer_full<L: Link>(link: &L) -> bool {
+pub(super) fn buffer_full<L: Link>(link: &L) -> bool {
     link.link_stats().is_some_and(|s| {
         let unsent = s.send_buffered.saturating_sub(s.bytes_in_flight);
         unsent > (UNSENT_WINDOWS * s.cwnd).max(UNSENT_MIN)
@@ -101,7 +101,7 @@ fn buffer_full<L: Link>(link: &L) -> bool {
 }
 
 /// How long the client waits before looking at a full buffer again.
-const UNSENT_POLL: Duration = Duration::from_millis(2);
+pub(super) const UNSENT_POLL: Duration = Duration::from_millis(2);
 
 /// Runs the sending side over `link` (the client, or the server of a `-R` test), `before`
 /// bytes (the hello) written already.
