@@ -380,6 +380,26 @@ fn demo_finishes_with_a_hash_match() {
 }
 
 #[test]
+fn demo_explains_keys_0rtt_and_the_relay_before_it_starts() {
+    let out = run_within(
+        &["demo", "--bytes", "256Ki", "--rtt-ms", "10", "--loss", "0.02"],
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("demo: ")).collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(lines[0].contains("keys:") && lines[0].contains("Noise IK"), "{err}");
+    assert!(lines[1].contains("0-RTT") && lines[1].contains("256.00 KiB"), "{err}");
+    assert!(
+        lines[2].contains("relay:")
+            && lines[2].contains("5 ms each way (10 ms RTT)")
+            && lines[2].contains("2.0 %"),
+        "{err}"
+    );
+}
+
+#[test]
 fn perf_reports_and_plots() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut server =
