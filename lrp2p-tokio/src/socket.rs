@@ -233,8 +233,9 @@ impl Socket {
     /// server does when it is interrupted, so that its peers learn it at once.
     ///
     /// ```no_run
-    /// # async fn example(socket: lrp2p_tokio::Socket) {
-    /// tokio::signal::ctrl_c().await.ok();
+    /// # async fn example(socket: lrp2p_tokio::Socket, interrupted: impl std::future::Future<Output = ()>) {
+    /// // When the process is told to stop (Ctrl-C, say): every peer learns why at once.
+    /// interrupted.await;
     /// socket.close_all(0x8001, b"interrupted");
     /// # }
     /// ```
