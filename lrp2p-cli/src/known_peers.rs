@@ -69,7 +69,12 @@ impl Entry {
 
 /// The entries of the file (none when it is missing or unreadable).
 fn entries() -> Vec<Entry> {
-    let Some(text) = path().and_then(|p| std::fs::read_to_string(p).ok()) else { return Vec::new() };
+    path().map(|p| entries_at(&p)).unwrap_or_default()
+}
+
+/// The entries of the file at `path`.
+fn entries_at(path: &std::path::Path) -> Vec<Entry> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
     text.lines().filter_map(Entry::parse).collect()
 }
 
@@ -94,29 +99,40 @@ pub(crate) fn accepted_senders() -> Vec<PublicKey> {
 
 /// Remembers `key` for the receiver at `addr`, replacing what was there.
 pub(crate) fn remember(addr: SocketAddr, key: &PublicKey) -> std::io::Result<PathBuf> {
-    update(|entries| {
-        entries.retain(|e| !matches!(e, Entry::Receiver(a, _) if *a == addr));
-        entries.push(Entry::Receiver(addr, *key));
-    })
+    update(|entries| add_receiver(entries, addr, key))
 }
 
 /// Remembers that `recv` accepts files from `key`, first seen at `from`.
 pub(crate) fn remember_sender(key: &PublicKey, from: Option<SocketAddr>) -> std::io::Result<PathBuf> {
-    update(|entries| {
-        if !entries.iter().any(|e| matches!(e, Entry::Sender(k, _) if k == key)) {
-            entries.push(Entry::Sender(*key, from));
-        }
-    })
+    update(|entries| add_sender(entries, key, from))
+}
+
+/// `addr`'s key is `key` from now on.
+fn add_receiver(entries: &mut Vec<Entry>, addr: SocketAddr, key: &PublicKey) {
+    entries.retain(|e| !matches!(e, Entry::Receiver(a, _) if *a == addr));
+    entries.push(Entry::Receiver(addr, *key));
+}
+
+/// `key` is an accepted sender, unless it was already.
+fn add_sender(entries: &mut Vec<Entry>, key: &PublicKey, from: Option<SocketAddr>) {
+    if !entries.iter().any(|e| matches!(e, Entry::Sender(k, _) if k == key)) {
+        entries.push(Entry::Sender(*key, from));
+    }
 }
 
 /// Rewrites the file with `change` applied to its entries.
 fn update(change: impl FnOnce(&mut Vec<Entry>)) -> std::io::Result<PathBuf> {
     let path =
         path().ok_or_else(|| std::io::Error::other("no config directory (set HOME or LRP2P_CONFIG_DIR)"))?;
+    update_at(path, change)
+}
+
+/// Rewrites the file at `path` with `change` applied to its entries.
+fn update_at(path: PathBuf, change: impl FnOnce(&mut Vec<Entry>)) -> std::io::Result<PathBuf> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut all = entries();
+    let mut all = entries_at(&path);
     change(&mut all);
     let mut text = String::from(
         "# lrp2p known peers (see the README's tool section)\n\
@@ -157,5 +173,28 @@ mod tests {
         assert_eq!(Entry::parse("accept not-a-key"), None);
         assert_eq!(Entry::parse("garbage"), None);
         assert_eq!(Entry::parse(""), None);
+    }
+
+    #[test]
+    fn each_side_keeps_the_others_lines_when_it_rewrites_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub").join("known_peers");
+        let (k1, k2) = (
+            lrp2p_proto::StaticSecret::from_bytes([1; 32]).public_key(),
+            lrp2p_proto::StaticSecret::from_bytes([2; 32]).public_key(),
+        );
+        let addr: SocketAddr = "192.0.2.7:7000".parse().expect("addr");
+        let from: SocketAddr = "198.51.100.4:5000".parse().expect("addr");
+        update_at(path.clone(), |e| add_sender(e, &k1, Some(from))).expect("write");
+        update_at(path.clone(), |e| add_receiver(e, addr, &k2)).expect("write");
+        update_at(path.clone(), |e| add_sender(e, &k1, None)).expect("write");
+        update_at(path.clone(), |e| add_receiver(e, addr, &k1)).expect("write");
+        assert_eq!(entries_at(&path), [Entry::Sender(k1, Some(from)), Entry::Receiver(addr, k1)]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 }
