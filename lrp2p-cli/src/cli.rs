@@ -90,9 +90,15 @@ pub(crate) struct RecvArgs {
     /// (a hash mismatch is reported after them, exit code 7).
     #[arg(long)]
     pub(crate) stdout: bool,
-    /// Accept only these peers' public keys (repeatable).
+    /// Accept only these peers' public keys (repeatable). Without it, the senders remembered
+    /// in `known_peers` are accepted, and a key never seen is asked about on a terminal
+    /// ("accept files from KEY at ADDR? [y/N]"), accepted with `--yes`, else refused.
     #[arg(long, num_args = 1.., value_parser = parse_public_key)]
     pub(crate) allow: Vec<PublicKey>,
+    /// Accept files from keys never seen without asking, and remember them in `known_peers`
+    /// (for scripts).
+    #[arg(long, short = 'y')]
+    pub(crate) yes: bool,
     /// Stop after this many sessions completed successfully (failed, dropped and refused
     /// peers do not count); by default serve forever.
     #[arg(long)]
@@ -237,6 +243,17 @@ pub(crate) struct PerfClientArgs {
     /// Seconds between reports (decimals accepted, e.g. 0.1).
     #[arg(short = 'i', long, default_value_t = 1.0, value_parser = parse_seconds)]
     pub(crate) interval: f64,
+    /// Reverse: the server sends and this side counts (iperf's `-R`).
+    #[arg(short = 'R', long, conflicts_with = "bidir")]
+    pub(crate) reverse: bool,
+    /// Both ends send at once, each for `--duration` or `--bytes` (iperf's `--bidir`); lines
+    /// are labelled `[TX]` and `[RX]`.
+    #[arg(long)]
+    pub(crate) bidir: bool,
+    /// Run this many connections at once (iperf's `-P`); their lines are labelled `[1]`…
+    /// and a `[SUM]` follows.
+    #[arg(short = 'P', long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub(crate) parallel: u8,
     /// Draw goodput, congestion window and RTT over time into this SVG file.
     #[arg(long)]
     pub(crate) plot: Option<PathBuf>,

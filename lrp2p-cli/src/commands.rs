@@ -3,6 +3,7 @@
 
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lrp2p_proto::PublicKey;
@@ -13,7 +14,7 @@ use crate::cli::{KeygenArgs, RecvArgs, RelayArgs, SendArgs};
 use crate::error::CliError;
 use crate::net::{self, Link as _};
 use crate::output::{self, Ui};
-use crate::service;
+use crate::service::{self, trust::Trust};
 use crate::transfer::{self, DirSink, Received};
 
 /// `lrp2p keygen`: a new key file (or its text on standard output); prints the public key.
@@ -54,11 +55,12 @@ pub(crate) async fn recv(args: &RecvArgs, ui: &Ui) -> Result<(), CliError> {
         .map_err(|e| CliError::net(format!("cannot listen on {}", args.listen), e))?;
     let addr = endpoint.local_addr().map_err(|e| CliError::net("local address", e))?;
     let key = endpoint.public_key().to_string();
+    let trust = Arc::new(Trust::for_recv(args.allow.clone(), args.yes));
     let config = service::Config {
         max_peers: if args.stdout { 1 } else { args.service.max_peers },
         count: if args.stdout { Some(args.count.unwrap_or(1)) } else { args.count },
         stats_every: args.service.stats_every(),
-        allow: args.allow.clone(),
+        trust: trust.clone(),
     };
     let announce = || {
         ui.result(
@@ -69,8 +71,15 @@ pub(crate) async fn recv(args: &RecvArgs, ui: &Ui) -> Result<(), CliError> {
     let (out, idle, ui_copy) = (args.out.clone(), Duration::from_secs_f64(args.idle_secs), *ui);
     let to_stdout = args.stdout;
     service::run(&endpoint, &config, ui, announce, move |conn, peer| {
-        let out = out.clone();
-        async move { session(conn, peer, (!to_stdout).then_some(out.as_path()), idle, &ui_copy).await }
+        let (out, trust) = (out.clone(), trust.clone());
+        async move {
+            // A key never seen, with a terminal: ask before reading anything of the peer's.
+            if !trust.ask(&peer, conn.peer_addr()).await {
+                conn.close_with(net::app_close::DECLINED, "it does not know our key");
+                return Err(CliError::Refused("declined at the prompt".to_owned()));
+            }
+            session(conn, peer, (!to_stdout).then_some(out.as_path()), idle, &ui_copy).await
+        }
     })
     .await
 }
@@ -167,7 +176,7 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
         _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted),
     };
     if matches!(result, Err(CliError::Interrupted)) {
-        conn.close();
+        conn.close_with(net::app_close::INTERRUPTED, "interrupted");
         // Let the CLOSE leave before the runtime stops.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

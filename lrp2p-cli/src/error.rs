@@ -8,7 +8,7 @@
 //! | 4 | input file missing or unreadable |
 //! | 5 | peer refused (or refused us) |
 //! | 6 | timed out |
-//! | 7 | transfer failed: hash mismatch, protocol violation, connection lost |
+//! | 7 | transfer failed: hash mismatch, protocol violation, connection lost, the other side interrupted (Ctrl-C) |
 //! | 8 | disk full or output not writable |
 //! | 130 | interrupted (Ctrl-C) |
 

@@ -76,6 +76,7 @@ mod tests {
                     rtt_ms: (i > 1).then_some(20.0 + t),
                     cwnd: Some(100_000 + 5_000 * u64::from(i)),
                     retransmits: Some(u64::from(i)),
+                    interval_retransmits: Some(1),
                 }
             })
             .collect();

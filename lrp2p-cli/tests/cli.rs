@@ -266,8 +266,16 @@ fn relay_binary_forwards_both_ways_with_delay() {
 fn start_receiver(dir: &Path, out: &Path, extra: &[&str]) -> (Background, SocketAddr, String) {
     let key = dir.join("recv.key");
     keygen(&key);
-    let mut args =
-        vec!["recv", "--json", "--listen", "127.0.0.1:0", "--key", key.to_str().expect("path"), "--out"];
+    let mut args = vec![
+        "recv",
+        "--json",
+        "--yes",
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        key.to_str().expect("path"),
+        "--out",
+    ];
     args.push(out.to_str().expect("path"));
     args.extend_from_slice(extra);
     let mut recv = Background::start(&args);
@@ -369,6 +377,26 @@ fn demo_finishes_with_a_hash_match() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
     assert_eq!(v["hash_match"], true);
     assert_eq!(v["bytes"], 4 << 20);
+}
+
+#[test]
+fn demo_explains_keys_0rtt_and_the_relay_before_it_starts() {
+    let out = run_within(
+        &["demo", "--bytes", "256Ki", "--rtt-ms", "10", "--loss", "0.02"],
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("demo: ")).collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(lines[0].contains("keys:") && lines[0].contains("Noise IK"), "{err}");
+    assert!(lines[1].contains("0-RTT") && lines[1].contains("256.00 KiB"), "{err}");
+    assert!(
+        lines[2].contains("relay:")
+            && lines[2].contains("5 ms each way (10 ms RTT)")
+            && lines[2].contains("2.0 %"),
+        "{err}"
+    );
 }
 
 #[test]

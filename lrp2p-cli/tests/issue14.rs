@@ -79,6 +79,16 @@ impl Background {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
     }
 
+    /// The next JSON line that is not about a peer arriving (`connected`, `remembered`).
+    fn outcome(&mut self) -> serde_json::Value {
+        loop {
+            let line = self.json_line();
+            if line["event"] != "connected" && line["event"] != "remembered" {
+                return line;
+            }
+        }
+    }
+
     /// Sends SIGINT (Ctrl-C).
     fn interrupt(&self) {
         let pid = self.child.id().to_string();
@@ -118,7 +128,7 @@ fn keygen(path: &Path) -> String {
 fn receiver(dir: &Path, out: &Path) -> (Background, String, String) {
     let key = dir.join("recv.key");
     keygen(&key);
-    let args = ["recv", "--json", "--listen", "127.0.0.1:0", "--key", key.to_str().expect("path")];
+    let args = ["recv", "--json", "--yes", "--listen", "127.0.0.1:0", "--key", key.to_str().expect("path")];
     let mut recv = Background::start(&[&args[..], &["--out", out.to_str().expect("path")]].concat());
     let ready = recv.json_line();
     (
@@ -258,10 +268,14 @@ fn bug3_ctrl_c_on_the_sender_closes_and_the_receiver_says_so_at_once() {
     let (code, _) = sender.finish(Duration::from_secs(10));
     assert_eq!(code, Some(130));
     // The receiver reports the failure (a JSON event) well before its 30 s idle deadline.
-    let failed = recv.json_line();
-    let failed = if failed["event"] == "connected" { recv.json_line() } else { failed };
+    let failed = recv.outcome();
     assert_eq!(failed["event"], "failed", "{failed}");
-    assert!(failed["error"].as_str().is_some_and(|e| e.contains("closed the connection")), "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("the sender closed the connection (interrupted)")),
+        "{failed}"
+    );
     assert!(interrupted.elapsed() < Duration::from_secs(5), "{:?}", interrupted.elapsed());
     assert_eq!(std::fs::read_dir(&out).expect("dir").count(), 0, "a partial file was left");
 }
@@ -305,7 +319,16 @@ fn stdin_to_stdout_end_to_end() {
     keygen(&key);
     let mut recv = Command::new(BIN)
         .env("LRP2P_CONFIG_DIR", isolated_config())
-        .args(["recv", "--json", "--stdout", "--listen", "127.0.0.1:0", "--key", key.to_str().expect("path")])
+        .args([
+            "recv",
+            "--json",
+            "--yes",
+            "--stdout",
+            "--listen",
+            "127.0.0.1:0",
+            "--key",
+            key.to_str().expect("path"),
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -396,6 +419,7 @@ fn resume_after_the_sender_is_killed_at_half_sends_only_the_rest() {
     let mut recv = Background::start(&[
         "recv",
         "--json",
+        "--yes",
         "--listen",
         "127.0.0.1:0",
         "--key",
@@ -434,8 +458,7 @@ fn resume_after_the_sender_is_killed_at_half_sends_only_the_rest() {
     }
     drop(sender);
     // The receiver drops the silent sender after 2 s and keeps what it holds.
-    let dropped = recv.json_line();
-    let dropped = if dropped["event"] == "connected" { recv.json_line() } else { dropped };
+    let dropped = recv.outcome();
     assert_eq!(dropped["event"], "dropped", "{dropped}");
     let names: Vec<String> = std::fs::read_dir(&out)
         .expect("dir")

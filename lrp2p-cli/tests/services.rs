@@ -318,7 +318,8 @@ fn perf_server_drops_a_silent_peer_at_its_deadline_and_frees_its_slot() {
 
 /// Starts `recv --json` into `out` with `extra` flags; returns it, its address and key.
 fn receiver(out: &Path, extra: &[&str]) -> (Service, SocketAddr, String) {
-    let mut args = vec!["recv", "--json", "--listen", "127.0.0.1:0", "--out", out.to_str().expect("path")];
+    let mut args =
+        vec!["recv", "--json", "--yes", "--listen", "127.0.0.1:0", "--out", out.to_str().expect("path")];
     args.extend_from_slice(extra);
     let mut recv = Service::start(&args);
     let (addr, key) = recv.ready();

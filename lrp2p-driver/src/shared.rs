@@ -279,6 +279,39 @@ impl Shared {
         state.after_call(&*self.io, now);
     }
 
+    /// Closes at once, as [`Shared::close`], with the application's `code` (from
+    /// `close_code::APPLICATION_MIN` up) and `reason` in the CLOSE: the peer's calls fail with
+    /// [`Error::PeerClosed`] carrying them.
+    pub fn close_with(&self, id: ConnId, code: u16, reason: &[u8]) {
+        let mut state = self.lock();
+        if state.conn(id).is_none_or(|c| c.closed.is_some()) {
+            return;
+        }
+        let now = Instant::now();
+        let _ = state.endpoint.close(now, id.0, code, reason);
+        state.after_call(&*self.io, now);
+    }
+
+    /// Closes every connection the application holds at once, as [`Shared::close_with`]
+    /// (what a server does when it is interrupted): each peer is sent a CLOSE with `code`
+    /// and `reason`.
+    pub fn close_all_with(&self, code: u16, reason: &[u8]) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let open: Vec<_> = state.conns.iter().filter(|(_, c)| c.closed.is_none()).map(|(h, _)| *h).collect();
+        for handle in open {
+            let _ = state.endpoint.close(now, handle, code, reason);
+        }
+        state.after_call(&*self.io, now);
+    }
+
+    /// The peer's current address, while the endpoint still holds the connection.
+    pub fn remote_address(&self, id: ConnId) -> Option<std::net::SocketAddr> {
+        let state = self.lock();
+        state.conns.get(&id.0)?;
+        state.endpoint.remote_address(id.0)
+    }
+
     /// The application dropped the connection: the endpoint finishes it on its own (a FIN after
     /// the data written, what still arrives discarded, an abort after its `release_linger` if
     /// the peer does not finish too) and frees it.
@@ -313,6 +346,15 @@ impl Shared {
     /// an authenticated REFUSED. It runs with the lock held: keep it quick, and do not call
     /// into the endpoint from it.
     pub fn set_acceptor(&self, acceptor: impl Fn(&PublicKey) -> bool + Send + Sync + 'static) {
+        self.lock().acceptor = Some(Arc::new(move |peer, _| acceptor(peer)));
+    }
+
+    /// As [`Shared::set_acceptor`], with the address the initiation came from too (to log or
+    /// to filter on; it is not authenticated beyond the handshake's own check).
+    pub fn set_acceptor_with_address(
+        &self,
+        acceptor: impl Fn(&PublicKey, std::net::SocketAddr) -> bool + Send + Sync + 'static,
+    ) {
         self.lock().acceptor = Some(Arc::new(acceptor));
     }
 

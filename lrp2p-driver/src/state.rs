@@ -12,6 +12,7 @@
 //! to become writable.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,8 +26,9 @@ use crate::error::Error;
 use crate::io::UdpIo;
 use crate::wakers::WakerSet;
 
-/// Decides whether to accept a peer, by its authenticated static key.
-pub(crate) type Acceptor = Arc<dyn Fn(&PublicKey) -> bool + Send + Sync>;
+/// Decides whether to accept a peer, by its authenticated static key and the address its
+/// initiation came from.
+pub(crate) type Acceptor = Arc<dyn Fn(&PublicKey, SocketAddr) -> bool + Send + Sync>;
 
 /// Accepted connections waiting for `accept`; beyond this, new peers are refused (like a TCP
 /// listen backlog).
@@ -200,8 +202,8 @@ impl State {
 
     /// Wakes the waiters of the event's interest.
     fn dispatch(&mut self, now: Instant, event: Event) {
-        if let Event::Incoming { connection, peer, .. } = event {
-            self.on_incoming(now, connection, peer);
+        if let Event::Incoming { connection, peer, remote } = event {
+            self.on_incoming(now, connection, peer, remote);
             return;
         }
         let Some(conn) = self.conns.get_mut(&event.connection()) else { return };
@@ -226,11 +228,11 @@ impl State {
         }
     }
 
-    fn on_incoming(&mut self, now: Instant, handle: ConnectionHandle, peer: PublicKey) {
+    fn on_incoming(&mut self, now: Instant, handle: ConnectionHandle, peer: PublicKey, remote: SocketAddr) {
         let wanted = !self.stopping
             && self.stop_at.is_none()
             && self.incoming.len() < ACCEPT_BACKLOG
-            && self.acceptor.as_ref().is_none_or(|acceptor| acceptor(&peer));
+            && self.acceptor.as_ref().is_none_or(|acceptor| acceptor(&peer, remote));
         if !wanted {
             let _ = self.endpoint.refuse(now, handle);
             return;

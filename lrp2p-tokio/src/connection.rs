@@ -193,6 +193,28 @@ impl Connection {
         self.inner.shared.close(self.inner.id);
     }
 
+    /// Closes at once, as [`close`](Connection::close), with an application's close `code`
+    /// (`0x8000..=0xFFFF`, see `lrp2p_proto::close_code`) and `reason` text in the CLOSE: the
+    /// peer's calls fail with `Error::PeerClosed { code, reason }` (kind
+    /// [`io::ErrorKind::ConnectionReset`]).
+    ///
+    /// ```no_run
+    /// # async fn example(socket: lrp2p_tokio::Socket, peer: lrp2p_tokio::PublicKey) -> std::io::Result<()> {
+    /// let conn = socket.connect("203.0.113.7:7000", peer).await?;
+    /// conn.close_with(0x8001, b"interrupted");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn close_with(&self, code: u16, reason: &[u8]) {
+        self.inner.shared.close_with(self.inner.id, code, reason);
+    }
+
+    /// The peer's current address (it changes when the peer roams), while the socket holds
+    /// the connection.
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.shared.remote_address(self.inner.id)
+    }
+
     /// Splits into a reading and a writing half, each usable from its own task with no lock of
     /// its own (unlike [`tokio::io::split`]). Dropping the write half shuts the writing side
     /// down (as on a `TcpStream`); the connection is dropped when both halves are.

@@ -228,6 +228,41 @@ impl Socket {
         self.shared.set_acceptor(acceptor);
     }
 
+    /// Closes every connection of this socket at once with an application's close `code`
+    /// and `reason` (see [`Connection::close_with`](crate::Connection::close_with)): what a
+    /// server does when it is interrupted, so that its peers learn it at once.
+    ///
+    /// ```no_run
+    /// # async fn example(socket: lrp2p_tokio::Socket, interrupted: impl std::future::Future<Output = ()>) {
+    /// // When the process is told to stop (Ctrl-C, say): every peer learns why at once.
+    /// interrupted.await;
+    /// socket.close_all(0x8001, b"interrupted");
+    /// # }
+    /// ```
+    pub fn close_all(&self, code: u16, reason: &[u8]) {
+        self.shared.close_all_with(code, reason);
+    }
+
+    /// As [`Socket::set_acceptor`], and `acceptor` sees the address the initiation came from
+    /// too (to name it in a log line, say).
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use lrp2p_tokio::{Socket, generate_identity};
+    ///
+    /// let socket = Socket::bind("0.0.0.0:7000", generate_identity()).await?;
+    /// // Only peers on this machine.
+    /// socket.set_acceptor_with_address(|_key, from| from.ip().is_loopback());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_acceptor_with_address(
+        &self,
+        acceptor: impl Fn(&PublicKey, std::net::SocketAddr) -> bool + Send + Sync + 'static,
+    ) {
+        self.shared.set_acceptor_with_address(acceptor);
+    }
+
     /// Accepts exactly the peers in `keys` (a convenience over [`Socket::set_acceptor`]).
     ///
     /// ```no_run

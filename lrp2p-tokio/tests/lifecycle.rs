@@ -258,3 +258,56 @@ async fn unexpected_key_is_refused() {
     let n = bounded(accepted.read(&mut buf)).await.unwrap();
     assert_eq!(&buf[..n], b"hi");
 }
+
+#[tokio::test]
+async fn close_with_carries_the_applications_code_and_reason() {
+    let (a, b) = (socket().await, socket().await);
+    let ca = a.connect(b.local_addr().unwrap(), b.public_key()).await.unwrap();
+    bounded(ca.connected()).await.unwrap();
+    let (mut cb, _) = bounded(b.accept()).await.unwrap();
+    ca.close_with(0x8001, b"interrupted");
+    let err = bounded(cb.read(&mut [0u8; 8])).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+    assert_eq!(Error::of(&err), Some(&Error::PeerClosed { code: 0x8001, reason: "interrupted".to_owned() }));
+}
+
+#[tokio::test]
+async fn close_all_tells_every_peer_the_reason() {
+    let (server, c1, c2) = (socket().await, socket().await, socket().await);
+    let mut clients = Vec::new();
+    for c in [&c1, &c2] {
+        let conn = c.connect(server.local_addr().unwrap(), server.public_key()).await.unwrap();
+        bounded(conn.connected()).await.unwrap();
+        clients.push(conn);
+    }
+    let accepted = [bounded(server.accept()).await.unwrap(), bounded(server.accept()).await.unwrap()];
+    // The accepted side knows where each peer is.
+    let mut addrs: Vec<_> = accepted.iter().map(|(conn, _)| conn.peer_addr().unwrap()).collect();
+    addrs.sort();
+    let mut want = vec![c1.local_addr().unwrap(), c2.local_addr().unwrap()];
+    want.sort();
+    assert_eq!(addrs, want);
+    server.close_all(0x8001, b"stopping");
+    for mut conn in clients {
+        let err = bounded(conn.read(&mut [0u8; 8])).await.unwrap_err();
+        assert_eq!(Error::of(&err), Some(&Error::PeerClosed { code: 0x8001, reason: "stopping".to_owned() }));
+    }
+}
+
+#[tokio::test]
+async fn an_acceptor_with_the_address_sees_where_the_initiation_came_from() {
+    let (a, b) = (socket().await, socket().await);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    {
+        let seen = seen.clone();
+        b.set_acceptor_with_address(move |key, from| {
+            *seen.lock().unwrap() = Some((*key, from));
+            false
+        });
+    }
+    let mut conn = a.connect(b.local_addr().unwrap(), b.public_key()).await.unwrap();
+    let _ = conn.write_all(b"hello").await;
+    let err = bounded(conn.connected()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+    assert_eq!(*seen.lock().unwrap(), Some((a.public_key(), a.local_addr().unwrap())));
+}

@@ -45,6 +45,45 @@ pub(crate) trait Link: AsyncRead + AsyncWrite + Unpin + Send {
     /// Closes at once: the peer is sent a CLOSE and fails at once instead of waiting for an
     /// idle timeout (Ctrl-C). Nothing for streams that are not LRP2P connections.
     fn close(&self) {}
+
+    /// Closes at once with one of the tool's [`app_close`] codes and its reason text, which
+    /// the peer prints.
+    fn close_with(&self, _code: u16, _reason: &str) {
+        self.close();
+    }
+
+    /// The peer's address, when known.
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+}
+
+/// The tool's application close codes (in the application's range of PROTOCOL.md §7.6,
+/// 0x8000 up), carried in the CLOSE with a short reason the other side prints.
+pub(crate) mod app_close {
+    /// The other side was interrupted (Ctrl-C); reason `interrupted`.
+    pub(crate) const INTERRUPTED: u16 = lrp2p_proto::close_code::APPLICATION_MIN + 1;
+    /// The receiver does not accept our key (its user answered no at the prompt).
+    pub(crate) const DECLINED: u16 = lrp2p_proto::close_code::APPLICATION_MIN + 2;
+}
+
+/// What the other side's close with one of [`app_close`]'s codes means, in words; `role` is
+/// the other side ("receiver", "sender").
+fn app_closed(context: &str, e: &io::Error, role: &str) -> Option<crate::error::CliError> {
+    let Some(lrp2p_tokio::Error::PeerClosed { code, reason }) = lrp2p_tokio::Error::of(e) else {
+        return None;
+    };
+    let reason = reason.escape_debug();
+    match *code {
+        app_close::INTERRUPTED => Some(crate::error::CliError::Transfer(format!(
+            "{context}: the {role} closed the connection ({reason})"
+        ))),
+        app_close::DECLINED => Some(crate::error::CliError::Refused(format!(
+            "{context}: refused by the receiver: {reason} (it has to accept our key: `lrp2p recv --allow KEY`, \
+             `--yes`, or `y` at its prompt)"
+        ))),
+        _ => None,
+    }
 }
 
 impl Link for tokio::io::DuplexStream {}
@@ -61,6 +100,12 @@ impl Link for lrp2p_tokio::Connection {
     }
     fn close(&self) {
         lrp2p_tokio::Connection::close(self);
+    }
+    fn close_with(&self, code: u16, reason: &str) {
+        lrp2p_tokio::Connection::close_with(self, code, reason.as_bytes());
+    }
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        lrp2p_tokio::Connection::peer_addr(self)
     }
 }
 
@@ -85,6 +130,12 @@ impl Link for Conn {
     }
     fn close(&self) {
         (**self).close();
+    }
+    fn close_with(&self, code: u16, reason: &str) {
+        (**self).close_with(code, reason);
+    }
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        (**self).peer_addr()
     }
 }
 
@@ -112,6 +163,9 @@ pub(crate) fn lost_peer(context: &str, e: io::Error) -> crate::error::CliError {
              or a peer that went away)"
         ));
     }
+    if let Some(closed) = app_closed(context, &e, "sender") {
+        return closed;
+    }
     if let Some(lrp2p_tokio::Error::PeerClosed { .. }) = lrp2p_tokio::Error::of(&e) {
         return crate::error::CliError::Transfer(format!("{context}: the peer closed the connection ({e})"));
     }
@@ -132,6 +186,9 @@ pub(crate) fn lost_server(context: &str, e: io::Error) -> crate::error::CliError
     }
     if matches!(lrp2p_tokio::Error::of(&e), Some(lrp2p_tokio::Error::HandshakeTimeout)) {
         return crate::error::CliError::Timeout(NO_ANSWER.to_owned());
+    }
+    if let Some(closed) = app_closed(context, &e, "receiver") {
+        return closed;
     }
     if let Some(lrp2p_tokio::Error::PeerClosed { .. }) = lrp2p_tokio::Error::of(&e) {
         return crate::error::CliError::Transfer(format!("{context}: the peer closed the connection ({e})"));
@@ -226,8 +283,16 @@ impl Endpoint {
 
     /// Decides whom to accept, by key: a refused peer gets an authenticated REFUSED in the
     /// handshake. `acceptor` runs with the socket's lock held: it must be quick.
-    pub(crate) fn set_acceptor(&self, acceptor: impl Fn(&PublicKey) -> bool + Send + Sync + 'static) {
-        self.0.set_acceptor(acceptor);
+    pub(crate) fn set_acceptor(
+        &self,
+        acceptor: impl Fn(&PublicKey, SocketAddr) -> bool + Send + Sync + 'static,
+    ) {
+        self.0.set_acceptor_with_address(acceptor);
+    }
+
+    /// Closes every connection at once with one of the [`app_close`] codes and its reason.
+    pub(crate) fn close_all(&self, code: u16, reason: &str) {
+        self.0.close_all(code, reason.as_bytes());
     }
 
     /// The endpoint's counters: every datagram received, by outcome.

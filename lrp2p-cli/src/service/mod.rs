@@ -14,13 +14,17 @@
 //!   then on, and the sessions still running are let finish (each is bounded by its idle
 //!   deadline).
 //! - The endpoint's counters ([`stats`]) are printed every `--stats` seconds and once on
-//!   exit, Ctrl-C included: the first SIGINT aborts the running sessions (a receiver's
-//!   partial files are deleted), prints the summary and exits with code 130.
+//!   exit, Ctrl-C included: the first SIGINT closes every connection with a CLOSE carrying
+//!   the reason `interrupted` (so each peer says "the receiver closed the connection
+//!   (interrupted)" at once, exit code 7), aborts the running sessions (a receiver's partial
+//!   files are deleted), prints the summary and exits with code 130.
 
 pub(crate) mod stats;
+pub(crate) mod trust;
 
 use std::future::Future;
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,6 +38,7 @@ use crate::error::CliError;
 use crate::net;
 use crate::output::Ui;
 use stats::{PeerCounts, Snapshot};
+use trust::{Decision, Trust};
 
 /// How the service runs (from [`crate::cli::ServiceArgs`] and the command's own flags).
 #[derive(Clone, Debug)]
@@ -44,46 +49,49 @@ pub(crate) struct Config {
     pub(crate) count: Option<u64>,
     /// Print the counters this often.
     pub(crate) stats_every: Option<Duration>,
-    /// Accept only these keys (empty: everyone).
-    pub(crate) allow: Vec<PublicKey>,
+    /// Whom to accept.
+    pub(crate) trust: Arc<Trust>,
 }
 
 /// How often refusals are reported, at most.
 const REFUSAL_REPORT: Duration = Duration::from_secs(1);
 
-/// Peers refused for one reason: how many, and the last one's key.
+/// A refused peer: its key, and where its initiation came from.
+type Refused = (PublicKey, Option<SocketAddr>);
+
+/// Peers refused for one reason: how many, and the last one's key and address.
 #[derive(Debug, Default)]
 struct Refusals {
     /// Refused so far.
     count: AtomicU64,
     /// The latest refused peer.
-    last: Mutex<Option<PublicKey>>,
+    last: Mutex<Option<Refused>>,
 }
 
 impl Refusals {
-    /// Counts a refusal of `peer`.
-    fn add(&self, peer: &PublicKey) {
+    /// Counts a refusal of `peer` from `from`.
+    fn add(&self, peer: &PublicKey, from: Option<SocketAddr>) {
         self.count.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut last) = self.last.lock() {
-            *last = Some(*peer);
+            *last = Some((*peer, from));
         }
     }
 
     /// The count and the latest peer.
-    fn get(&self) -> (u64, Option<PublicKey>) {
+    fn get(&self) -> (u64, Option<Refused>) {
         let last = self.last.lock().ok().and_then(|l| *l);
         (self.count.load(Ordering::Relaxed), last)
     }
 }
 
 /// What the endpoint's acceptor consults (with the socket's lock held, so it only touches
-/// atomics): the allow list, and the slots.
+/// atomics and short lists): the trust policy, and the slots.
 #[derive(Debug)]
 pub(crate) struct Gate {
     /// Most slots.
     max: usize,
-    /// Accept only these keys (empty: everyone).
-    allow: Vec<PublicKey>,
+    /// Whom to accept.
+    trust: Arc<Trust>,
     /// Slots taken: peers admitted whose session has not ended (including those admitted but
     /// not yet handed to the accept loop).
     taken: AtomicUsize,
@@ -93,31 +101,42 @@ pub(crate) struct Gate {
     busy: Refusals,
     /// Refused because not in the allow list.
     not_allowed: Refusals,
+    /// Refused because never seen, with nobody to ask.
+    unknown: Refusals,
 }
 
 impl Gate {
-    /// A gate of `max` slots for the peers in `allow` (everyone when empty).
-    pub(crate) fn new(max: usize, allow: Vec<PublicKey>) -> Gate {
+    /// A gate of `max` slots for the peers `trust` accepts.
+    pub(crate) fn new(max: usize, trust: Arc<Trust>) -> Gate {
         Gate {
             max,
-            allow,
+            trust,
             taken: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
             busy: Refusals::default(),
             not_allowed: Refusals::default(),
+            unknown: Refusals::default(),
         }
     }
 
-    /// Whether `peer` is in the allow list.
+    /// Whether `peer` may be served (perhaps after asking).
     fn allowed(&self, peer: &PublicKey) -> bool {
-        self.allow.is_empty() || self.allow.contains(peer)
+        matches!(self.trust.decide(peer), Decision::Admit | Decision::AdmitAndAsk)
     }
 
-    /// The acceptor's decision: admit `peer` and take a slot for it, or refuse it.
-    pub(crate) fn admit(&self, peer: &PublicKey) -> bool {
-        if !self.allowed(peer) {
-            self.not_allowed.add(peer);
-            return false;
+    /// The acceptor's decision: admit `peer`, whose initiation came from `from`, and take a
+    /// slot for it, or refuse it.
+    pub(crate) fn admit(&self, peer: &PublicKey, from: Option<SocketAddr>) -> bool {
+        match self.trust.decide(peer) {
+            Decision::Admit | Decision::AdmitAndAsk => {}
+            Decision::NotAllowed => {
+                self.not_allowed.add(peer, from);
+                return false;
+            }
+            Decision::Unknown => {
+                self.unknown.add(peer, from);
+                return false;
+            }
         }
         if self.closing.load(Ordering::Relaxed) {
             return false;
@@ -126,7 +145,7 @@ impl Gate {
         let took =
             self.taken.fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| (t < max).then_some(t + 1));
         if took.is_err() {
-            self.busy.add(peer);
+            self.busy.add(peer, from);
         }
         took.is_ok()
     }
@@ -276,8 +295,8 @@ struct Reporter<'a> {
     ui: &'a Ui,
     /// When the service started.
     started: Instant,
-    /// Refusals already reported: busy, not allowed.
-    reported: (u64, u64),
+    /// Refusals already reported: busy, not allowed, unknown.
+    reported: (u64, u64, u64),
     /// Initiations that failed Noise processing already reported.
     undecryptable: u64,
 }
@@ -293,6 +312,7 @@ impl Reporter<'_> {
             timed_out: tally.timed_out,
             refused_busy: self.gate.busy.get().0,
             refused_not_allowed: self.gate.not_allowed.get().0,
+            refused_unknown: self.gate.unknown.get().0,
         };
         Snapshot::new(self.endpoint.stats(), peers, self.started.elapsed())
     }
@@ -310,6 +330,7 @@ impl Reporter<'_> {
         let kinds = [
             (&self.gate.busy, &mut self.reported.0, "busy", busy.as_str()),
             (&self.gate.not_allowed, &mut self.reported.1, "not_allowed", "not in --allow"),
+            (&self.gate.unknown, &mut self.reported.2, "unknown", "unknown key; run with --yes or --allow"),
         ];
         for (refusals, reported, reason, why) in kinds {
             let (count, last) = refusals.get();
@@ -318,13 +339,18 @@ impl Reporter<'_> {
             if new == 0 {
                 continue;
             }
-            let last = last.map_or_else(|| "?".to_owned(), |k| k.to_string());
+            let key = last.map_or_else(|| "?".to_owned(), |(k, _)| k.to_string());
+            let from = last.and_then(|(_, a)| a).map_or_else(|| "?".to_owned(), |a| a.to_string());
+            // The unknown key is named again where the user would type it.
+            let why = if reason == "unknown" { format!("{why} {key}") } else { why.to_owned() };
             let text = if new == 1 {
-                format!("refused peer {last}: {why}")
+                format!("refused peer {key} from {from}: {why}")
             } else {
-                format!("refused {new} peers since the last report (the last {last}): {why}")
+                format!("refused {new} peers since the last report (the last {key} from {from}): {why}")
             };
-            let value = json!({ "event": "refused", "reason": reason, "peers": new, "last_peer": last });
+            let value = json!({
+                "event": "refused", "reason": reason, "peers": new, "last_peer": key, "last_addr": from,
+            });
             warn(self.ui, &text, &value);
         }
         // An IK initiation sealed for another key cannot be decrypted: count it, no more.
@@ -355,14 +381,20 @@ where
     F: Fn(net::Conn, PublicKey) -> Fut,
     Fut: Future<Output = Result<(), CliError>> + Send + 'static,
 {
-    let gate = Arc::new(Gate::new(config.max_peers, config.allow.clone()));
+    let gate = Arc::new(Gate::new(config.max_peers, config.trust.clone()));
     {
         let gate = gate.clone();
-        endpoint.set_acceptor(move |peer| gate.admit(peer));
+        endpoint.set_acceptor(move |peer, from| gate.admit(peer, Some(from)));
     }
     let mut interrupt = Interrupt::new()?;
-    let mut report =
-        Reporter { endpoint, gate: &gate, ui, started: Instant::now(), reported: (0, 0), undecryptable: 0 };
+    let mut report = Reporter {
+        endpoint,
+        gate: &gate,
+        ui,
+        started: Instant::now(),
+        reported: (0, 0, 0),
+        undecryptable: 0,
+    };
     let mut stats_tick = config.stats_every.map(every);
     let mut refusal_tick = every(REFUSAL_REPORT);
     let mut sessions: JoinSet<(PublicKey, Result<(), CliError>)> = JoinSet::new();
@@ -386,6 +418,17 @@ where
                     continue;
                 }
                 let slot = Slot(gate.clone());
+                if config.trust.to_remember(&peer) {
+                    // `--yes`: accepted, and known from now on.
+                    let from = conn.peer_addr();
+                    match config.trust.learn(&peer, from) {
+                        Ok(path) => {
+                            ui.note(&format!("new peer {peer}: remembered in {}", path.display()));
+                            ui.json_only(&json!({ "event": "remembered", "peer": peer.to_string(), "file": path }));
+                        }
+                        Err(e) => ui.note(&format!("new peer {peer} accepted (not remembered: {e})")),
+                    }
+                }
                 let active = gate.taken();
                 ui.note(&format!("peer {peer} connected ({active} of {} slots taken)", gate.max));
                 ui.json_only(&json!({ "event": "connected", "peer": peer.to_string(), "active": active }));
@@ -418,6 +461,12 @@ where
             }
         }
     }
+    if matches!(outcome, Err(CliError::Interrupted)) && !sessions.is_empty() {
+        // Ctrl-C: every peer is told at once, with the reason, rather than left to time out.
+        endpoint.close_all(net::app_close::INTERRUPTED, "interrupted");
+        // Let the CLOSEs leave before the runtime stops.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Aborted sessions drop their sinks, which delete partial files.
     sessions.abort_all();
     while let Some(joined) = sessions.join_next().await {
@@ -438,17 +487,17 @@ mod tests {
 
     #[test]
     fn the_gate_keeps_its_slots() {
-        let gate = Arc::new(Gate::new(2, Vec::new()));
-        assert!(gate.admit(&key(1)));
-        assert!(gate.admit(&key(2)));
-        assert!(!gate.admit(&key(3)), "full");
-        assert_eq!(gate.busy.get(), (1, Some(key(3))));
+        let gate = Arc::new(Gate::new(2, Arc::new(Trust::everyone())));
+        assert!(gate.admit(&key(1), None));
+        assert!(gate.admit(&key(2), None));
+        assert!(!gate.admit(&key(3), None), "full");
+        assert_eq!(gate.busy.get(), (1, Some((key(3), None))));
         drop(Slot(gate.clone()));
         assert_eq!(gate.taken(), 1);
-        assert!(gate.admit(&key(3)), "a slot was freed");
+        assert!(gate.admit(&key(3), None), "a slot was freed");
         gate.close();
         drop(Slot(gate.clone()));
-        assert!(!gate.admit(&key(4)), "closing");
+        assert!(!gate.admit(&key(4), None), "closing");
         // More releases than slots never wrap.
         for _ in 0..3 {
             drop(Slot(gate.clone()));
@@ -458,10 +507,15 @@ mod tests {
 
     #[test]
     fn the_gate_applies_the_allow_list() {
-        let gate = Gate::new(4, vec![key(1)]);
-        assert!(gate.admit(&key(1)));
-        assert!(!gate.admit(&key(2)));
-        assert_eq!(gate.not_allowed.get(), (1, Some(key(2))));
+        let gate = Gate::new(4, Arc::new(Trust::new(vec![key(1)], Vec::new(), trust::Unknown::Accept)));
+        assert!(gate.admit(&key(1), None));
+        assert!(!gate.admit(&key(2), None));
+        assert_eq!(gate.not_allowed.get(), (1, Some((key(2), None))));
         assert_eq!(gate.taken(), 1, "a refused peer takes no slot");
+        let from = "127.0.0.1:9".parse().ok();
+        let gate = Gate::new(4, Arc::new(Trust::new(Vec::new(), vec![key(1)], trust::Unknown::Refuse)));
+        assert!(gate.admit(&key(1), from), "remembered");
+        assert!(!gate.admit(&key(2), from), "unknown");
+        assert_eq!(gate.unknown.get(), (1, Some((key(2), from))));
     }
 }

@@ -41,6 +41,8 @@ pub(crate) struct PeerCounts {
     pub(crate) refused_busy: u64,
     /// Peers refused because they are not in `--allow`.
     pub(crate) refused_not_allowed: u64,
+    /// Peers refused because their key is unknown (nobody to ask, no `--yes`).
+    pub(crate) refused_unknown: u64,
 }
 
 /// The counters at one moment.
@@ -105,7 +107,7 @@ impl Snapshot {
         format!(
             "{label} [{:.1} s]: datagrams in {} (accepted {}, {}, {}), out {}; receive memory {} B \
              held (peak {} B), {} segments over budget; peers {} of {} active, {} served, {} failed, \
-             {} dropped, refused {} busy, {} not allowed",
+             {} dropped, refused {} busy, {} not allowed, {} unknown",
             self.uptime.as_secs_f64(),
             s.datagrams_received,
             s.accepted,
@@ -122,6 +124,7 @@ impl Snapshot {
             p.timed_out,
             p.refused_busy,
             p.refused_not_allowed,
+            p.refused_unknown,
         )
     }
 
