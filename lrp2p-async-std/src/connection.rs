@@ -80,6 +80,14 @@ impl Connection {
         self.shared.peer_key(self.id)
     }
 
+    /// Whether the peer is proven: for a connection from `connect`, once the handshake
+    /// completed; for an accepted one, once the initiator proved that it holds its handshake
+    /// keys at its address (PROTOCOL.md §10.5). Until then an accepted IK connection — whose
+    /// 0-RTT data is readable at once — may be a forged or replayed initiation.
+    pub fn is_confirmed(&self) -> bool {
+        self.shared.is_confirmed(self.id)
+    }
+
     /// Whether the handshake has completed.
     pub fn is_connected(&self) -> bool {
         self.shared.is_connected(self.id)
@@ -101,6 +109,15 @@ impl Connection {
     /// ```
     pub async fn connected(&self) -> io::Result<()> {
         Ok(poll_fn(|cx| self.shared.poll_connected(self.id, cx)).await?)
+    }
+
+    /// Waits until the peer is proven ([`is_confirmed`](Connection::is_confirmed)), or fails
+    /// as [`connected`](Connection::connected) does; an accepted connection never confirmed ends
+    /// with [`io::ErrorKind::TimedOut`] at the handshake timeout. A server that grants scarce
+    /// per-peer resources (a session slot, disk space) can wait for this first, so that forged
+    /// initiations hold none of them.
+    pub async fn confirmed(&self) -> io::Result<()> {
+        Ok(poll_fn(|cx| self.shared.poll_confirmed(self.id, cx)).await?)
     }
 
     /// This connection's counters, while the endpoint still holds its state.

@@ -154,6 +154,30 @@ impl Shared {
         }
     }
 
+    /// Ready once the peer is proven (see [`Shared::is_confirmed`]), or with the error that
+    /// ended the connection (an unconfirmed one ends as a handshake timeout). Starts the
+    /// handshake of an outgoing connection as [`Shared::poll_connected`] does.
+    pub fn poll_confirmed(&self, id: ConnId, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut state = self.lock();
+        if state.conn(id).is_some_and(|c| c.is_confirmed()) {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(end) = state.ended(id) {
+            return Poll::Ready(end.map_or(Ok(()), Err));
+        }
+        let now = Instant::now();
+        let _ = state.endpoint.start(now, id.0);
+        state.after_call(&*self.io, now);
+        match state.conn(id) {
+            Some(conn) if conn.is_confirmed() => Poll::Ready(Ok(())),
+            Some(conn) if conn.closed.is_none() => {
+                conn.confirm_waiters.register(cx.waker());
+                Poll::Pending
+            }
+            _ => Poll::Ready(state.ended(id).flatten().map_or(Ok(()), Err)),
+        }
+    }
+
     /// Reads into `buf`: `Ok(0)` is the end of the peer's stream (and stays so).
     pub fn poll_read(&self, id: ConnId, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Result<usize, Error>> {
         if buf.is_empty() {
@@ -333,6 +357,15 @@ impl Shared {
     /// Whether the handshake has completed.
     pub fn is_connected(&self, id: ConnId) -> bool {
         self.lock().conn(id).is_some_and(|c| c.connected)
+    }
+
+    /// Whether the peer is proven: an outgoing connection once its handshake completed; an
+    /// accepted one once the initiator proved it holds its handshake keys at its address
+    /// (PROTOCOL.md §10.5; [`Event::Confirmed`](lrp2p_proto::endpoint::Event::Confirmed)).
+    /// An accepted IK connection is readable before (its 0-RTT data) but may be a forged or
+    /// replayed initiation until then.
+    pub fn is_confirmed(&self, id: ConnId) -> bool {
+        self.lock().conn(id).is_some_and(|c| c.is_confirmed())
     }
 
     /// The connection's counters, while the endpoint still holds its state.

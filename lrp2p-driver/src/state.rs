@@ -48,6 +48,12 @@ pub(crate) struct ConnState {
     /// Waiting for every written byte to be acknowledged (`Acknowledged`, `Closed`).
     pub(crate) ack_waiters: WakerSet,
     pub(crate) connected: bool,
+    /// An accepted (responder) connection, which is half-open until `Confirmed`.
+    pub(crate) incoming: bool,
+    /// `Confirmed` came: the initiator proved its keys and address (PROTOCOL.md §10.5).
+    pub(crate) confirmed: bool,
+    /// Waiting for the confirmation (`Confirmed`, `Closed`).
+    pub(crate) confirm_waiters: WakerSet,
     pub(crate) peer: Option<PublicKey>,
     /// Why it ended, once it has.
     pub(crate) closed: Option<CloseReason>,
@@ -65,6 +71,13 @@ impl ConnState {
         self.readers.wake_all();
         self.writers.wake_all();
         self.ack_waiters.wake_all();
+        self.confirm_waiters.wake_all();
+    }
+
+    /// Whether the peer is proven: an initiator's connection once connected, a responder's
+    /// once `Confirmed`.
+    pub(crate) fn is_confirmed(&self) -> bool {
+        if self.incoming { self.confirmed } else { self.connected }
     }
 }
 
@@ -213,6 +226,10 @@ impl State {
                 conn.peer = conn.peer.or_else(|| self.endpoint.peer_key(connection));
                 conn.writers.wake_all();
             }
+            Event::Confirmed { .. } => {
+                conn.confirmed = true;
+                conn.confirm_waiters.wake_all();
+            }
             Event::Readable { .. } => conn.readers.wake_all(),
             Event::Finished { .. } => {
                 conn.eof = true;
@@ -239,6 +256,9 @@ impl State {
         }
         if self.endpoint.accept(now, handle).is_ok() {
             self.insert(handle, Some(peer));
+            if let Some(conn) = self.conns.get_mut(&handle) {
+                conn.incoming = true;
+            }
             self.incoming.push_back((handle, peer));
             self.acceptors_waiting.wake_all();
         }

@@ -97,6 +97,14 @@ impl Connection {
         self.shared.peer_key(self.id)
     }
 
+    /// Whether the peer is proven: for a connection from `connect`, once the handshake
+    /// completed; for an accepted one, once the initiator proved that it holds its handshake
+    /// keys at its address (PROTOCOL.md §10.5). Until then an accepted IK connection — whose
+    /// 0-RTT data is readable at once — may be a forged or replayed initiation.
+    pub fn is_confirmed(&self) -> bool {
+        self.shared.is_confirmed(self.id)
+    }
+
     /// Whether the handshake has completed.
     pub fn is_connected(&self) -> bool {
         self.shared.is_connected(self.id)
@@ -117,6 +125,15 @@ impl Connection {
     /// ```
     pub fn connected(&self) -> io::Result<()> {
         self.block(false, |cx| self.shared.poll_connected(self.id, cx))
+    }
+
+    /// Blocks until the peer is proven ([`is_confirmed`](Connection::is_confirmed)), or fails
+    /// as [`connected`](Connection::connected) does; an accepted connection never confirmed ends
+    /// with [`io::ErrorKind::TimedOut`] at the handshake timeout. A server that grants scarce
+    /// per-peer resources (a session slot, disk space) can wait for this first, so that forged
+    /// initiations hold none of them.
+    pub fn confirmed(&self) -> io::Result<()> {
+        self.block(false, |cx| self.shared.poll_confirmed(self.id, cx))
     }
 
     /// This connection's counters, while the endpoint still holds its state.

@@ -114,6 +114,14 @@ impl Connection {
         self.inner.shared.peer_key(self.inner.id)
     }
 
+    /// Whether the peer is proven: for a connection from `connect`, once the handshake
+    /// completed; for an accepted one, once the initiator proved that it holds its handshake
+    /// keys at its address (PROTOCOL.md §10.5). Until then an accepted IK connection — whose
+    /// 0-RTT data is readable at once — may be a forged or replayed initiation.
+    pub fn is_confirmed(&self) -> bool {
+        self.inner.shared.is_confirmed(self.inner.id)
+    }
+
     /// Whether the handshake has completed.
     pub fn is_connected(&self) -> bool {
         self.inner.shared.is_connected(self.inner.id)
@@ -135,6 +143,15 @@ impl Connection {
     /// ```
     pub async fn connected(&self) -> io::Result<()> {
         Ok(poll_fn(|cx| self.inner.shared.poll_connected(self.inner.id, cx)).await?)
+    }
+
+    /// Waits until the peer is proven ([`is_confirmed`](Connection::is_confirmed)), or fails
+    /// as [`connected`](Connection::connected) does; an accepted connection never confirmed ends
+    /// with [`io::ErrorKind::TimedOut`] at the handshake timeout. A server that grants scarce
+    /// per-peer resources (a session slot, disk space) can wait for this first, so that forged
+    /// initiations hold none of them.
+    pub async fn confirmed(&self) -> io::Result<()> {
+        Ok(poll_fn(|cx| self.inner.shared.poll_confirmed(self.inner.id, cx)).await?)
     }
 
     /// Waits until the peer has acknowledged every byte written, and the FIN too after a

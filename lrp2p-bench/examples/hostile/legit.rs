@@ -1,5 +1,6 @@
 //! The legitimate peer: an in-process lrp2p-std client speaking the `lrp2p perf` protocol to
-//! the server (write the bytes, half-close, read the server's total as a big-endian u64),
+//! the server (the hello `LRPP` 1, the bytes, half-close, then the server's total of the bytes
+//! after the hello as a big-endian u64),
 //! timing the handshake and the whole test.
 //!
 //! In-process rather than a `lrp2p perf client` child because it can time the handshake
@@ -18,6 +19,10 @@ use lrp2p_std::{EndpointConfig, Socket, generate_identity};
 
 /// Bytes per write.
 const CHUNK: usize = 64 * 1024;
+
+/// The perf client's first bytes (`lrp2p-cli/src/perf.rs`: magic `LRPP`, version 1); a server
+/// refuses a stream without them ("not a perf client").
+const HELLO: [u8; 5] = *b"LRPP\x01";
 
 /// One legitimate test: how long the handshake and the whole test took, or what failed.
 #[derive(Clone, Debug, Default)]
@@ -91,6 +96,8 @@ fn run(
     conn.connected()?;
     t.connect = Some(started.elapsed());
     let buf = vec![0xa5u8; CHUNK];
+    conn.set_write_timeout(Some(left()?));
+    conn.write_all(&HELLO)?;
     let mut written = 0u64;
     while written < bytes {
         conn.set_write_timeout(Some(left()?));

@@ -56,6 +56,13 @@ pub(crate) trait Link: AsyncRead + AsyncWrite + Unpin + Send {
     fn peer_addr(&self) -> Option<SocketAddr> {
         None
     }
+
+    /// Resolves once the peer is proven (an accepted connection: the initiator confirmed the
+    /// handshake, PROTOCOL.md §10.5); fails with the error that ended the connection. Ready at
+    /// once for streams that are not LRP2P connections.
+    fn confirmed(&self) -> Pending<'_> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// The tool's application close codes (in the application's range of PROTOCOL.md §7.6,
@@ -107,6 +114,9 @@ impl Link for lrp2p_tokio::Connection {
     fn peer_addr(&self) -> Option<SocketAddr> {
         lrp2p_tokio::Connection::peer_addr(self)
     }
+    fn confirmed(&self) -> Pending<'_> {
+        Box::pin(lrp2p_tokio::Connection::confirmed(self))
+    }
 }
 
 /// One connection as the tool holds it.
@@ -136,6 +146,9 @@ impl Link for Conn {
     }
     fn peer_addr(&self) -> Option<SocketAddr> {
         (**self).peer_addr()
+    }
+    fn confirmed(&self) -> Pending<'_> {
+        (**self).confirmed()
     }
 }
 

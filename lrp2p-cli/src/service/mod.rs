@@ -6,10 +6,16 @@
 //!   with "refused", exit code 5), so the accept loop never waits for a slot and a full
 //!   server costs a newcomer one round trip, not a timeout. The server reports refusals in
 //!   one warning line per second at most.
-//! - A slot is taken when the acceptor admits the peer and freed when its session ends: a
-//!   peer that sends nothing for `--idle-secs` is dropped (the session's own deadline), and
-//!   one whose connection ends before sending anything (never confirmed: a forged or replayed
-//!   initiation) frees its slot as soon as the transport says so.
+//! - A slot is taken only once the initiator has confirmed the handshake (it proved that it
+//!   holds its keys and receives at its address, PROTOCOL.md §10.5), and freed when its
+//!   session ends; a peer that sends nothing for `--idle-secs` is dropped (the session's own
+//!   deadline). Until confirmed, an admitted connection waits without a slot (at most
+//!   [`MAX_PENDING`] of them, above the endpoint's cookie threshold so that its cookies switch
+//!   on first): a forged or replayed IK initiation, which never confirms and ends as
+//!   unconfirmed at the handshake timeout, never takes a slot from a real peer. The acceptor
+//!   refuses in the handshake only when every slot is held by a confirmed peer.
+//! - Each source holds at most its share of the slots ([`share`]): a confirmed peer beyond it
+//!   is closed at once.
 //! - `--count N` stops after N sessions completed successfully: new peers are refused from
 //!   then on, and the sessions still running are let finish (each is bounded by its idle
 //!   deadline).
@@ -19,6 +25,7 @@
 //!   (interrupted)" at once, exit code 7), aborts the running sessions (a receiver's partial
 //!   files are deleted), prints the summary and exits with code 130.
 
+pub(crate) mod share;
 pub(crate) mod stats;
 pub(crate) mod trust;
 
@@ -52,6 +59,15 @@ pub(crate) struct Config {
     /// Whom to accept.
     pub(crate) trust: Arc<Trust>,
 }
+
+/// Most admitted connections waiting for their confirmation at once: above the endpoint's
+/// cookie threshold (256 half-open connections, PROTOCOL.md §10.2), so that under a flood of
+/// forged initiations the endpoint asks for cookies before the service refuses anyone.
+pub(crate) const MAX_PENDING: usize = 512;
+
+/// How long an admitted connection may wait for its confirmation: beyond the endpoint's
+/// handshake timeout (10 s), which ends an unconfirmed connection first.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How often refusals are reported, at most.
 const REFUSAL_REPORT: Duration = Duration::from_secs(1);
@@ -92,9 +108,12 @@ pub(crate) struct Gate {
     max: usize,
     /// Whom to accept.
     trust: Arc<Trust>,
-    /// Slots taken: peers admitted whose session has not ended (including those admitted but
-    /// not yet handed to the accept loop).
+    /// Admitted by the acceptor and not yet confirmed (or not yet given a slot).
+    pending: AtomicUsize,
+    /// Slots taken: confirmed peers whose session has not ended.
     taken: AtomicUsize,
+    /// Slots held per source.
+    shares: share::Shares,
     /// Refuse everyone from now on (`--count` reached, or stopping).
     closing: AtomicBool,
     /// Refused because every slot was taken.
@@ -103,6 +122,8 @@ pub(crate) struct Gate {
     not_allowed: Refusals,
     /// Refused because never seen, with nobody to ask.
     unknown: Refusals,
+    /// Closed because their source held its share of the slots.
+    over_share: Refusals,
 }
 
 impl Gate {
@@ -111,11 +132,14 @@ impl Gate {
         Gate {
             max,
             trust,
+            pending: AtomicUsize::new(0),
             taken: AtomicUsize::new(0),
+            shares: share::Shares::default(),
             closing: AtomicBool::new(false),
             busy: Refusals::default(),
             not_allowed: Refusals::default(),
             unknown: Refusals::default(),
+            over_share: Refusals::default(),
         }
     }
 
@@ -124,8 +148,9 @@ impl Gate {
         matches!(self.trust.decide(peer), Decision::Admit | Decision::AdmitAndAsk)
     }
 
-    /// The acceptor's decision: admit `peer`, whose initiation came from `from`, and take a
-    /// slot for it, or refuse it.
+    /// The acceptor's decision: admit `peer`, whose initiation came from `from`, to wait for
+    /// its confirmation, or refuse it (every slot held by a confirmed peer, or [`MAX_PENDING`]
+    /// waiting already).
     pub(crate) fn admit(&self, peer: &PublicKey, from: Option<SocketAddr>) -> bool {
         match self.trust.decide(peer) {
             Decision::Admit | Decision::AdmitAndAsk => {}
@@ -141,19 +166,57 @@ impl Gate {
         if self.closing.load(Ordering::Relaxed) {
             return false;
         }
-        let max = self.max;
-        let took =
-            self.taken.fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| (t < max).then_some(t + 1));
-        if took.is_err() {
+        let waiting = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| (p < MAX_PENDING).then_some(p + 1));
+        if self.taken() >= self.max || waiting.is_err() {
+            if waiting.is_ok() {
+                self.confirmed_or_gone();
+            }
             self.busy.add(peer, from);
+            return false;
         }
-        took.is_ok()
+        true
     }
 
-    /// Frees a slot.
-    fn release(&self) {
-        // Saturating: a peer admitted before the acceptor was installed holds no slot.
+    /// One admitted connection stopped waiting (confirmed or not).
+    fn confirmed_or_gone(&self) {
+        // Saturating: a peer admitted before the acceptor was installed was never counted.
+        let _ = self.pending.fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| p.checked_sub(1));
+    }
+
+    /// A slot for the confirmed `peer` from `from`, if one is free and its source is within
+    /// its share; the refusal is counted otherwise.
+    fn take(self: &Arc<Self>, peer: &PublicKey, from: Option<SocketAddr>) -> Option<Slot> {
+        let max = self.max;
+        if self.closing.load(Ordering::Relaxed)
+            || self.taken.fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| (t < max).then_some(t + 1)).is_err()
+        {
+            self.busy.add(peer, from);
+            return None;
+        }
+        let keys = from.map(share::source_keys);
+        if let Some(keys) = &keys
+            && !self.shares.try_add(keys, max)
+        {
+            self.release(None);
+            self.over_share.add(peer, from);
+            return None;
+        }
+        Some(Slot(self.clone(), keys))
+    }
+
+    /// Frees a slot and its source's share.
+    fn release(&self, keys: Option<share::Keys>) {
         let _ = self.taken.fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| t.checked_sub(1));
+        if let Some(keys) = &keys {
+            self.shares.remove(keys);
+        }
+    }
+
+    /// Admitted connections waiting for their confirmation now.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
     }
 
     /// Slots taken now.
@@ -167,12 +230,13 @@ impl Gate {
     }
 }
 
-/// One peer's slot, freed when dropped (its session ended, or was aborted).
-struct Slot(Arc<Gate>);
+/// One peer's slot (and its source's share), freed when dropped (its session ended, or was
+/// aborted).
+struct Slot(Arc<Gate>, Option<share::Keys>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.release();
+        self.0.release(self.1);
     }
 }
 
@@ -183,8 +247,10 @@ struct Tally {
     served: u64,
     /// Ended with an error.
     failed: u64,
-    /// Dropped: silent past the idle deadline, or never confirmed.
+    /// Dropped: silent past the idle deadline.
     timed_out: u64,
+    /// Accepted but never confirmed (they held no slot).
+    unconfirmed: u64,
 }
 
 impl Tally {
@@ -296,7 +362,7 @@ struct Reporter<'a> {
     /// When the service started.
     started: Instant,
     /// Refusals already reported: busy, not allowed, unknown.
-    reported: (u64, u64, u64),
+    reported: (u64, u64, u64, u64),
     /// Initiations that failed Noise processing already reported.
     undecryptable: u64,
 }
@@ -313,6 +379,9 @@ impl Reporter<'_> {
             refused_busy: self.gate.busy.get().0,
             refused_not_allowed: self.gate.not_allowed.get().0,
             refused_unknown: self.gate.unknown.get().0,
+            pending: self.gate.pending(),
+            unconfirmed: tally.unconfirmed,
+            refused_share: self.gate.over_share.get().0,
         };
         Snapshot::new(self.endpoint.stats(), peers, self.started.elapsed())
     }
@@ -331,6 +400,7 @@ impl Reporter<'_> {
             (&self.gate.busy, &mut self.reported.0, "busy", busy.as_str()),
             (&self.gate.not_allowed, &mut self.reported.1, "not_allowed", "not in --allow"),
             (&self.gate.unknown, &mut self.reported.2, "unknown", "unknown key; run with --yes or --allow"),
+            (&self.gate.over_share, &mut self.reported.3, "share", "its address or network holds its share of the slots"),
         ];
         for (refusals, reported, reason, why) in kinds {
             let (count, last) = refusals.get();
@@ -392,12 +462,14 @@ where
         gate: &gate,
         ui,
         started: Instant::now(),
-        reported: (0, 0, 0),
+        reported: (0, 0, 0, 0),
         undecryptable: 0,
     };
     let mut stats_tick = config.stats_every.map(every);
     let mut refusal_tick = every(REFUSAL_REPORT);
     let mut sessions: JoinSet<(PublicKey, Result<(), CliError>)> = JoinSet::new();
+    // Admitted connections waiting for the initiator's confirmation, without a slot.
+    let mut confirming: JoinSet<(net::Conn, PublicKey, bool)> = JoinSet::new();
     let mut tally = Tally::default();
     announce();
     let mut outcome = loop {
@@ -412,12 +484,28 @@ where
                     Ok(x) => x,
                     Err(e) => break Err(CliError::net("accept", e)),
                 };
-                // The acceptor refused these already (and took no slot); never serve one.
+                // The acceptor refused these already (and counted none); never serve one.
                 if !gate.allowed(&peer) {
                     drop(conn);
                     continue;
                 }
-                let slot = Slot(gate.clone());
+                confirming.spawn(async move {
+                    let confirmed = tokio::time::timeout(CONFIRM_TIMEOUT, conn.confirmed()).await;
+                    (conn, peer, matches!(confirmed, Ok(Ok(()))))
+                });
+            }
+            Some(joined) = confirming.join_next(), if !confirming.is_empty() => {
+                gate.confirmed_or_gone();
+                let Ok((conn, peer, confirmed)) = joined else { continue };
+                if !confirmed {
+                    // Forged, replayed, or gone at once: it never held a slot.
+                    tally.unconfirmed += 1;
+                    continue;
+                }
+                let Some(slot) = gate.take(&peer, conn.peer_addr()) else {
+                    conn.close();
+                    continue;
+                };
                 if config.trust.to_remember(&peer) {
                     // `--yes`: accepted, and known from now on.
                     let from = conn.peer_addr();
@@ -468,6 +556,7 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Aborted sessions drop their sinks, which delete partial files.
+    confirming.abort_all();
     sessions.abort_all();
     while let Some(joined) = sessions.join_next().await {
         tally.record(joined, ui);
@@ -488,21 +577,40 @@ mod tests {
     #[test]
     fn the_gate_keeps_its_slots() {
         let gate = Arc::new(Gate::new(2, Arc::new(Trust::everyone())));
-        assert!(gate.admit(&key(1), None));
-        assert!(gate.admit(&key(2), None));
-        assert!(!gate.admit(&key(3), None), "full");
-        assert_eq!(gate.busy.get(), (1, Some((key(3), None))));
-        drop(Slot(gate.clone()));
+        let from: Option<SocketAddr> = "10.0.0.1:9".parse().ok();
+        // Admitted peers wait for their confirmation without a slot: more than the slots may.
+        assert!((1..=3).all(|k| gate.admit(&key(k), from)));
+        assert_eq!((gate.pending(), gate.taken()), (3, 0));
+        gate.confirmed_or_gone();
+        let one = gate.take(&key(1), from).expect("a slot");
+        gate.confirmed_or_gone();
+        let two = gate.take(&key(2), "10.0.1.1:9".parse().ok()).expect("a slot");
+        gate.confirmed_or_gone();
+        assert!(gate.take(&key(3), from).is_none(), "full");
+        assert_eq!(gate.busy.get(), (1, Some((key(3), from))));
+        assert!(!gate.admit(&key(4), None), "every slot held by a confirmed peer: refused at once");
+        drop(one);
         assert_eq!(gate.taken(), 1);
-        assert!(gate.admit(&key(3), None), "a slot was freed");
+        assert!(gate.admit(&key(3), from), "a slot was freed");
         gate.close();
-        drop(Slot(gate.clone()));
         assert!(!gate.admit(&key(4), None), "closing");
-        // More releases than slots never wrap.
-        for _ in 0..3 {
-            drop(Slot(gate.clone()));
-        }
+        drop(two);
         assert_eq!(gate.taken(), 0);
+        // More releases than admissions never wrap.
+        (0..3).for_each(|_| gate.confirmed_or_gone());
+        assert_eq!(gate.pending(), 0);
+    }
+
+    #[test]
+    fn a_source_holds_at_most_its_share() {
+        let gate = Arc::new(Gate::new(8, Arc::new(Trust::everyone())));
+        let from: Option<SocketAddr> = "10.0.0.1:9".parse().ok();
+        let slots: Vec<Slot> = (1..=2).filter_map(|k| gate.take(&key(k), from)).collect();
+        assert_eq!(slots.len(), 2, "a quarter of 8");
+        assert!(gate.take(&key(3), from).is_none());
+        assert_eq!(gate.over_share.get().0, 1);
+        assert_eq!(gate.taken(), 2, "the refused one holds nothing");
+        assert!(gate.take(&key(3), "10.0.9.1:9".parse().ok()).is_some(), "another network");
     }
 
     #[test]
@@ -511,7 +619,7 @@ mod tests {
         assert!(gate.admit(&key(1), None));
         assert!(!gate.admit(&key(2), None));
         assert_eq!(gate.not_allowed.get(), (1, Some((key(2), None))));
-        assert_eq!(gate.taken(), 1, "a refused peer takes no slot");
+        assert_eq!(gate.pending(), 1, "a refused peer is not counted");
         let from = "127.0.0.1:9".parse().ok();
         let gate = Gate::new(4, Arc::new(Trust::new(Vec::new(), vec![key(1)], trust::Unknown::Refuse)));
         assert!(gate.admit(&key(1), from), "remembered");

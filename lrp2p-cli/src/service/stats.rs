@@ -35,8 +35,15 @@ pub(crate) struct PeerCounts {
     pub(crate) served: u64,
     /// Sessions that ended with an error.
     pub(crate) failed: u64,
-    /// Peers dropped: silent past the idle deadline, or never confirmed.
+    /// Peers waiting for the initiator's confirmation (no slot yet).
+    pub(crate) pending: usize,
+    /// Peers dropped: silent past the idle deadline.
     pub(crate) timed_out: u64,
+    /// Accepted connections that never confirmed the handshake (forged or replayed
+    /// initiations, or peers gone at once): they never held a slot.
+    pub(crate) unconfirmed: u64,
+    /// Peers refused because their address or /24 (IPv6 /64, /48) held its share of the slots.
+    pub(crate) refused_share: u64,
     /// Peers refused because every slot was taken.
     pub(crate) refused_busy: u64,
     /// Peers refused because they are not in `--allow`.
@@ -106,8 +113,9 @@ impl Snapshot {
         let p = &self.peers;
         format!(
             "{label} [{:.1} s]: datagrams in {} (accepted {}, {}, {}), out {}; receive memory {} B \
-             held (peak {} B), {} segments over budget; peers {} of {} active, {} served, {} failed, \
-             {} dropped, refused {} busy, {} not allowed, {} unknown",
+             held (peak {} B), {} segments over budget; peers {} of {} active, {} pending, {} served, \
+             {} failed, {} dropped, {} unconfirmed, refused {} busy, {} over their address's share, \
+             {} not allowed, {} unknown",
             self.uptime.as_secs_f64(),
             s.datagrams_received,
             s.accepted,
@@ -119,10 +127,13 @@ impl Snapshot {
             s.receive_budget_drops,
             p.active,
             p.max,
+            p.pending,
             p.served,
             p.failed,
             p.timed_out,
+            p.unconfirmed,
             p.refused_busy,
+            p.refused_share,
             p.refused_not_allowed,
             p.refused_unknown,
         )
@@ -209,7 +220,7 @@ mod tests {
             line.contains("out 4; receive memory 0 B held (peak 4096 B), 2 segments over budget"),
             "{line}"
         );
-        assert!(line.contains("; peers 1 of 64 active, 2 served"), "{line}");
+        assert!(line.contains("; peers 1 of 64 active, 0 pending, 2 served"), "{line}");
         assert!(line.contains("refused 3 busy"), "{line}");
         assert!(sample().accounted_ok());
     }

@@ -143,6 +143,9 @@ impl Connection {
                 self.trace_established(now, EarlyData::None);
                 self.events.push_back(ConnEvent::Connected { early_data_accepted: false });
             }
+            Handshake::Responded { .. } if self.close.is_none() => {
+                self.events.push_back(ConnEvent::Confirmed);
+            }
             Handshake::XxFinishSent { .. } | Handshake::Responded { .. } => {}
             _ => return,
         }

@@ -107,6 +107,7 @@ pub(crate) enum ConnEvent {
     Connected {
         early_data_accepted: bool,
     },
+    Confirmed,
     Readable,
     Writable,
     Acknowledged,

@@ -204,6 +204,7 @@ impl Connection {
                 self.ack_now();
                 self.trace_established(now, EarlyData::None);
                 self.events.push_back(ConnEvent::Connected { early_data_accepted: false });
+                self.events.push_back(ConnEvent::Confirmed);
             }
             other => {
                 self.handshake = other;

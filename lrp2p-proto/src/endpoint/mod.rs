@@ -79,6 +79,18 @@ pub enum Event {
         /// Whether 0-RTT early data was accepted (false for XX and when refused or replayed).
         early_data_accepted: bool,
     },
+    /// A responder connection left the half-open state (PROTOCOL.md §10.5): the initiator
+    /// proved that it holds its handshake keys and receives at its address — for IK with its
+    /// first authenticated transport packet, for XX with its finish (so it comes right after
+    /// `Connected`). Until then an IK connection may be a forged or replayed initiation (its
+    /// 0-RTT data is readable all the same), and it ends as [`CloseReason::Unconfirmed`] if
+    /// still unconfirmed at the handshake timeout. A server that keeps scarce per-peer
+    /// resources (a session slot, a file) can wait for this before granting them. Never
+    /// emitted for initiator connections, which are never half-open.
+    Confirmed {
+        /// The connection.
+        connection: ConnectionHandle,
+    },
     /// Data became readable (edge-triggered: read until `Blocked`).
     Readable {
         /// The connection.
@@ -514,6 +526,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                 ConnEvent::Connected { early_data_accepted } => {
                     Event::Connected { connection, early_data_accepted }
                 }
+                ConnEvent::Confirmed => Event::Confirmed { connection },
                 ConnEvent::Readable => Event::Readable { connection },
                 ConnEvent::Writable => Event::Writable { connection },
                 ConnEvent::Acknowledged => Event::Acknowledged { connection },
@@ -548,6 +561,7 @@ impl Event {
         match self {
             Event::Incoming { connection, .. }
             | Event::Connected { connection, .. }
+            | Event::Confirmed { connection }
             | Event::Readable { connection }
             | Event::Writable { connection }
             | Event::Acknowledged { connection }
