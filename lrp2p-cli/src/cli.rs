@@ -208,11 +208,13 @@ pub(crate) struct ServiceArgs {
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "5", value_parser = parse_seconds)]
     pub(crate) stats: Option<f64>,
     /// The endpoint's receive memory budget, shared by all peers: what their connections hold
-    /// received and not yet read, in order or not (BYTES, e.g. 8Mi or 500M; at least 64Ki;
-    /// default 256Mi). DATA beyond it is dropped unacknowledged and retransmitted by the
-    /// sender, and the windows advertised shrink as it fills (PROTOCOL.md §10.6).
-    #[arg(long, value_name = "BYTES", value_parser = parse_receive_memory)]
-    pub(crate) receive_memory: Option<usize>,
+    /// received and not yet read, in order or not (BYTES, e.g. 8Mi or 500M; at least 64Ki).
+    /// DATA beyond it is dropped unacknowledged and retransmitted by the sender, and the
+    /// windows advertised shrink as it fills (PROTOCOL.md §10.6). The default, 32Mi (the
+    /// library's is 256Mi), keeps a server within ~50 MB however many peers fill their windows
+    /// with out-of-order data; it holds many BDPs of in-order data, which is read at once.
+    #[arg(long, value_name = "BYTES", value_parser = parse_receive_memory, default_value = "32Mi")]
+    pub(crate) receive_memory: usize,
 }
 
 impl ServiceArgs {
@@ -460,7 +462,7 @@ mod tests {
         let Command::Recv(args) = cli.command else { panic!("not recv") };
         assert_eq!(args.service.stats_every(), Some(Duration::from_millis(500)));
         assert_eq!(args.idle_secs, 30.0);
-        assert_eq!(args.service.receive_memory, None);
+        assert_eq!(args.service.receive_memory, 32 << 20);
     }
 
     #[test]
@@ -469,12 +471,12 @@ mod tests {
         let Command::Perf(PerfArgs { role: PerfRole::Server(args) }) = cli.command else {
             panic!("not perf server")
         };
-        assert_eq!(args.service.receive_memory, Some(8 << 20));
+        assert_eq!(args.service.receive_memory, 8 << 20);
         let cli =
             Cli::try_parse_from(["lrp2p", "recv", "--listen", "127.0.0.1:0", "--receive-memory", "500M"])
                 .expect("parse");
         let Command::Recv(args) = cli.command else { panic!("not recv") };
-        assert_eq!(args.service.receive_memory, Some(500_000_000));
+        assert_eq!(args.service.receive_memory, 500_000_000);
         assert_eq!(parse_receive_memory("64Ki"), Ok(65536));
         for bad in ["0", "1K", "65535", "lots", "99999999999Ti"] {
             assert!(parse_receive_memory(bad).is_err(), "{bad}");

@@ -49,7 +49,7 @@ pub(crate) async fn recv(args: &RecvArgs, ui: &Ui) -> Result<(), CliError> {
     if !args.stdout {
         DirSink::new(&args.out)?;
     }
-    let (fresh, memory) = (args.key.is_none(), args.service.receive_memory);
+    let (fresh, memory) = (args.key.is_none(), Some(args.service.receive_memory));
     let endpoint = net::bind_with_memory(args.listen, identity, fresh, crate::cli::DEFAULT_CC, memory)
         .await
         .map_err(|e| CliError::net(format!("cannot listen on {}", args.listen), e))?;

@@ -127,6 +127,7 @@ fn forged_connections_end_unconfirmed_at_the_handshake_timeout_and_free_their_sl
         .filter(|e| matches!(e, Event::Closed { reason: CloseReason::Unconfirmed, .. }))
         .count();
     assert_eq!(unconfirmed, 100);
+    assert!(!p.b_events.iter().any(|e| matches!(e, Event::Confirmed { .. })), "none ever confirmed");
     for handle in incoming {
         let _ = p.b.release(p.now, handle);
     }
@@ -270,4 +271,22 @@ fn every_datagram_lands_in_exactly_one_counter() {
     assert_eq!(stats.datagrams_received, stats.accounted(), "{stats:?}");
     assert!(stats.replays > 0 && stats.auth_failures > 0 && stats.malformed > 0, "{stats:?}");
     assert!(stats.unknown_connection > 0 && stats.duplicate_initiations > 0, "{stats:?}");
+}
+
+/// `Event::Confirmed` marks the end of the half-open state (PROTOCOL.md §10.5): an IK responder
+/// gets it with the initiator's first authenticated transport packet, after `Connected`; an XX
+/// responder right after `Connected` (its finish confirmed it). Initiators never get it.
+#[test]
+fn a_genuine_responder_connection_is_confirmed_after_connected() {
+    for ik in [true, false] {
+        let mut p = Pair::new(if ik { 61 } else { 62 });
+        let (a, b) = p.connect(ik);
+        let position = |events: &[Event], want: fn(&Event) -> bool| events.iter().position(want);
+        let connected = position(&p.b_events, |e| matches!(e, Event::Connected { .. }));
+        let confirmed = position(&p.b_events, |e| matches!(e, Event::Confirmed { .. }));
+        assert!(connected.is_some() && confirmed > connected, "ik {ik}: {:?}", p.b_events);
+        assert!(p.b_events.iter().any(|e| *e == Event::Confirmed { connection: b }), "ik {ik}");
+        assert!(!p.a_events.iter().any(|e| matches!(e, Event::Confirmed { .. })), "ik {ik}: initiator");
+        let _ = a;
+    }
 }

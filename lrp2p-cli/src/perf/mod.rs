@@ -130,7 +130,7 @@ async fn check_hello<L: Link>(link: &mut L, idle: Duration) -> Result<Direction,
 /// dropped after `--idle-secs` of silence.
 pub(crate) async fn server(args: &PerfServerArgs, ui: &Ui) -> Result<(), CliError> {
     let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
-    let (fresh, memory) = (args.key.is_none(), args.service.receive_memory);
+    let (fresh, memory) = (args.key.is_none(), Some(args.service.receive_memory));
     let trace = TraceFile::create(args.trace.as_deref())?;
     let sink = TraceFile::sink(trace.as_ref());
     let endpoint = net::bind_with(args.listen, identity, fresh, args.cc, memory, sink)
