@@ -1,7 +1,8 @@
 //! # lrp2p-bench: what the benchmark programs share
 //!
 //! Benchmarks are programs that print figures, never timed tests (`docs/ARCHITECTURE.md`). The
-//! program is `examples/loopback/main.rs`; this library holds what every contender in it uses:
+//! programs are `examples/loopback/main.rs` and `examples/impaired/main.rs` (bulk goodput through
+//! lrp2p-relay's impaired link); this library holds what their contenders use:
 //!
 //! - [`Contender`]: the common shape of one transport under test (TCP, quinn, each LRP2P
 //!   adapter), with both ends in this process;

@@ -2,9 +2,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use lrp2p_proto::PublicKey;
+use lrp2p_proto::{Algorithm, PublicKey};
+
+/// The congestion controller of `send`, `perf` and `demo` unless `--cc` says otherwise (the
+/// README's benchmark section says why).
+pub(crate) const DEFAULT_CC: Algorithm = Algorithm::Bbr;
 
 /// LRP2P: an encrypted, reliable transport over UDP with 0-RTT.
 #[derive(Debug, Parser)]
@@ -50,6 +55,10 @@ pub(crate) struct DemoArgs {
     /// Seed of the relay's impairments.
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
+    /// Congestion controller of what this side sends: bbr (model-based, for lossy and
+    /// long paths) or cubic (loss-based, RFC 9438).
+    #[arg(long, default_value_t = DEFAULT_CC)]
+    pub(crate) cc: Algorithm,
 }
 
 /// `lrp2p keygen`.
@@ -79,9 +88,17 @@ pub(crate) struct RecvArgs {
     /// Accept only these peers' public keys (repeatable).
     #[arg(long, num_args = 1.., value_parser = parse_public_key)]
     pub(crate) allow: Vec<PublicKey>,
-    /// Stop after this many transfers (connections); by default serve forever.
+    /// Stop after this many sessions completed successfully (failed, dropped and refused
+    /// peers do not count); by default serve forever.
     #[arg(long)]
     pub(crate) count: Option<u64>,
+    /// Drop a sender that sends nothing for this many seconds (decimals accepted); its slot
+    /// is freed at once.
+    #[arg(long, default_value_t = 30.0, value_parser = parse_seconds)]
+    pub(crate) idle_secs: f64,
+    /// How the receiver serves several peers at once.
+    #[command(flatten)]
+    pub(crate) service: ServiceArgs,
 }
 
 /// `lrp2p send`.
@@ -102,6 +119,10 @@ pub(crate) struct SendArgs {
     /// Give up when the peer is silent this long, in seconds.
     #[arg(long, default_value_t = 30)]
     pub(crate) timeout: u64,
+    /// Congestion controller of what this side sends: bbr (model-based, for lossy and
+    /// long paths) or cubic (loss-based, RFC 9438).
+    #[arg(long, default_value_t = DEFAULT_CC)]
+    pub(crate) cc: Algorithm,
 }
 
 /// `lrp2p perf`.
@@ -130,9 +151,43 @@ pub(crate) struct PerfServerArgs {
     /// Secret key file; without it a fresh key is used (and printed).
     #[arg(long)]
     pub(crate) key: Option<PathBuf>,
-    /// Stop after this many tests; by default serve forever.
+    /// Stop after this many tests completed successfully (failed, dropped and refused peers
+    /// do not count); by default serve forever.
     #[arg(long)]
     pub(crate) count: Option<u64>,
+    /// Drop a client that sends nothing for this many seconds (decimals accepted); its slot
+    /// is freed at once.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
+    pub(crate) idle_secs: f64,
+    /// How the server serves several peers at once.
+    #[command(flatten)]
+    pub(crate) service: ServiceArgs,
+    /// Congestion controller of what this side sends: bbr (model-based, for lossy and
+    /// long paths) or cubic (loss-based, RFC 9438).
+    #[arg(long, default_value_t = DEFAULT_CC)]
+    pub(crate) cc: Algorithm,
+}
+
+/// The options `recv` and `perf server` share: how many peers at once, and the endpoint's
+/// counters. (Each has its own `--idle-secs`, whose defaults differ.)
+#[derive(Debug, Args)]
+pub(crate) struct ServiceArgs {
+    /// Serve at most this many peers at once; further peers are refused in the handshake
+    /// (their `send` or `perf client` exits with code 5) until a slot is free.
+    #[arg(long, default_value_t = 64, value_parser = parse_max_peers)]
+    pub(crate) max_peers: usize,
+    /// Print the endpoint's counters every SECS seconds (default 5): a line on standard
+    /// error, or with `--json` a JSON object on standard output. A summary is always printed
+    /// once on exit.
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "5", value_parser = parse_seconds)]
+    pub(crate) stats: Option<f64>,
+}
+
+impl ServiceArgs {
+    /// `--stats` as a duration.
+    pub(crate) fn stats_every(&self) -> Option<Duration> {
+        self.stats.map(Duration::from_secs_f64)
+    }
 }
 
 /// `lrp2p perf client`.
@@ -156,6 +211,10 @@ pub(crate) struct PerfClientArgs {
     /// Draw goodput, congestion window and RTT over time into this SVG file.
     #[arg(long)]
     pub(crate) plot: Option<PathBuf>,
+    /// Congestion controller of what this side sends: bbr (model-based, for lossy and
+    /// long paths) or cubic (loss-based, RFC 9438).
+    #[arg(long, default_value_t = DEFAULT_CC)]
+    pub(crate) cc: Algorithm,
 }
 
 /// `lrp2p relay`.
@@ -185,6 +244,29 @@ pub(crate) struct RelayArgs {
     /// Seed of the impairments (for reproducible runs).
     #[arg(long, default_value_t = 0)]
     pub(crate) seed: u64,
+}
+
+/// Most `--max-peers`: far beyond what one process serves well, small enough to be sane.
+const MAX_PEERS: usize = 100_000;
+
+/// Parses `--max-peers`: 1 to [`MAX_PEERS`].
+fn parse_max_peers(text: &str) -> Result<usize, String> {
+    let n: usize = text.parse().map_err(|_| format!("`{text}` is not a number of peers"))?;
+    if (1..=MAX_PEERS).contains(&n) { Ok(n) } else { Err(format!("{n} is not between 1 and {MAX_PEERS}")) }
+}
+
+/// Longest duration in seconds an option takes: a year.
+const MAX_SECONDS: f64 = 365.0 * 86_400.0;
+
+/// Parses a positive number of seconds (decimals accepted), at least a millisecond and at
+/// most [`MAX_SECONDS`].
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    let s: f64 = text.parse().map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if (0.001..=MAX_SECONDS).contains(&s) {
+        Ok(s)
+    } else {
+        Err(format!("{text} s is out of range: between 0.001 and {MAX_SECONDS} seconds"))
+    }
 }
 
 /// Parses a public key in its 44-character base64 form.
@@ -265,6 +347,29 @@ mod tests {
         assert_eq!(parse_probability("0.25"), Ok(0.25));
         assert!(parse_probability("1.5").is_err());
         assert!(parse_probability("nan").is_err());
+    }
+
+    #[test]
+    fn service_options() {
+        assert_eq!(parse_max_peers("64"), Ok(64));
+        assert!(parse_max_peers("0").is_err());
+        assert!(parse_max_peers("many").is_err());
+        assert_eq!(parse_seconds("1.5"), Ok(1.5));
+        for bad in ["0", "-1", "nan", "inf", "1e9", "soon"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+        let cli = Cli::try_parse_from(["lrp2p", "perf", "server", "--stats"]).expect("parse");
+        let Command::Perf(PerfArgs { role: PerfRole::Server(args) }) = cli.command else {
+            panic!("not perf server")
+        };
+        assert_eq!(args.service.stats_every(), Some(Duration::from_secs(5)));
+        assert_eq!(args.idle_secs, 10.0);
+        assert_eq!(args.service.max_peers, 64);
+        let cli = Cli::try_parse_from(["lrp2p", "recv", "--listen", "127.0.0.1:0", "--stats", "0.5"])
+            .expect("parse");
+        let Command::Recv(args) = cli.command else { panic!("not recv") };
+        assert_eq!(args.service.stats_every(), Some(Duration::from_millis(500)));
+        assert_eq!(args.idle_secs, 30.0);
     }
 
     #[test]

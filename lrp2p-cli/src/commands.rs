@@ -3,19 +3,17 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lrp2p_proto::PublicKey;
+use lrp2p_relay::{self as relay, Impairment};
 use serde_json::json;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
 
 use crate::cli::{KeygenArgs, RecvArgs, RelayArgs, SendArgs};
 use crate::error::CliError;
 use crate::net::{self, Link as _};
 use crate::output::{self, Ui};
-use crate::relay::{self, Impairment};
+use crate::service;
 use crate::transfer::{self, DirSink, Received};
 
 /// `lrp2p keygen`: a new key file (or its text on standard output); prints the public key.
@@ -41,96 +39,51 @@ pub(crate) fn keygen(args: &KeygenArgs, ui: &Ui) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Most sessions `recv` serves at once; further peers wait to be accepted.
-const MAX_SESSIONS: usize = 16;
-
-/// `lrp2p recv`: accepts peers and saves their files, several sessions at once. Ctrl-C stops
-/// it; sessions cut short leave no partial file.
+/// `lrp2p recv`: accepts peers and saves their files, up to `--max-peers` sessions at once
+/// (see [`service`]). Ctrl-C stops it; sessions cut short leave no partial file.
 pub(crate) async fn recv(args: &RecvArgs, ui: &Ui) -> Result<(), CliError> {
     let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
     // Check the output directory before going on the network.
     DirSink::new(&args.out)?;
-    let endpoint = net::bind(args.listen, identity, args.key.is_none())
+    let endpoint = net::bind(args.listen, identity, args.key.is_none(), crate::cli::DEFAULT_CC)
         .await
         .map_err(|e| CliError::net(format!("cannot listen on {}", args.listen), e))?;
-    if !args.allow.is_empty() {
-        endpoint.allow_only(args.allow.clone());
-    }
     let addr = endpoint.local_addr().map_err(|e| CliError::net("local address", e))?;
     let key = endpoint.public_key().to_string();
-    ui.result(
-        &format!("listening on {addr}, public key {key}"),
-        &json!({ "event": "listening", "addr": addr, "public_key": key }),
-    );
-    let slots = Arc::new(Semaphore::new(MAX_SESSIONS));
-    let mut sessions = JoinSet::new();
-    let mut accepted = 0u64;
-    let interrupt = tokio::signal::ctrl_c();
-    tokio::pin!(interrupt);
-    let outcome = loop {
-        if args.count.is_some_and(|c| accepted >= c) {
-            break Ok(());
-        }
-        tokio::select! {
-            _ = &mut interrupt => break Err(CliError::Interrupted),
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-            next = accept_in_slot(&endpoint, &slots) => {
-                let (conn, peer, slot) = match next {
-                    Ok(x) => x,
-                    Err(e) => break Err(e),
-                };
-                accepted += 1;
-                // The transport refuses these already; never serve one regardless.
-                if !args.allow.is_empty() && !args.allow.contains(&peer) {
-                    ui.note(&format!("lrp2p: warning: refused peer {peer}"));
-                    continue;
-                }
-                let (out, ui) = (args.out.clone(), *ui);
-                sessions.spawn(async move {
-                    session(conn, peer, &out, &ui).await;
-                    drop(slot);
-                });
-            }
-        }
+    let config = service::Config {
+        max_peers: args.service.max_peers,
+        count: args.count,
+        stats_every: args.service.stats_every(),
+        allow: args.allow.clone(),
     };
-    if outcome.is_ok() {
-        // Let the last sessions finish, unless interrupted.
-        tokio::select! {
-            _ = &mut interrupt => sessions.abort_all(),
-            () = async { while sessions.join_next().await.is_some() {} } => {}
-        }
-    } else {
-        sessions.abort_all();
-    }
-    // Aborted sessions drop their sinks, which delete partial files.
-    while sessions.join_next().await.is_some() {}
-    outcome
+    let announce = || {
+        ui.result(
+            &format!("listening on {addr}, public key {key}"),
+            &json!({ "event": "listening", "addr": addr, "public_key": key }),
+        );
+    };
+    let (out, idle, ui_copy) = (args.out.clone(), Duration::from_secs_f64(args.idle_secs), *ui);
+    service::run(&endpoint, &config, ui, announce, move |conn, peer| {
+        let out = out.clone();
+        async move { session(conn, peer, &out, idle, &ui_copy).await }
+    })
+    .await
 }
 
-/// Waits for a free session slot, then for a peer.
-async fn accept_in_slot(
-    endpoint: &net::Endpoint,
-    slots: &Arc<Semaphore>,
-) -> Result<(net::Conn, PublicKey, OwnedSemaphorePermit), CliError> {
-    let slot = slots.clone().acquire_owned().await.map_err(|e| CliError::Transfer(e.to_string()))?;
-    let (conn, peer) = endpoint.accept().await.map_err(|e| CliError::net("accept", e))?;
-    Ok((conn, peer, slot))
-}
-
-/// Serves one peer; its failure is reported and does not stop the receiver.
-async fn session(mut conn: net::Conn, peer: PublicKey, out: &Path, ui: &Ui) {
+/// Serves one peer: receives its files into `out` (each under a temporary name, renamed
+/// once verified; a name taken already, or by a concurrent session, gets a number). Its
+/// failure is returned for the service to report; it does not stop the receiver.
+async fn session(
+    mut conn: net::Conn,
+    peer: PublicKey,
+    out: &Path,
+    idle: Duration,
+    ui: &Ui,
+) -> Result<(), CliError> {
     let peer_text = peer.to_string();
-    let result = match DirSink::new(out) {
-        Ok(mut sink) => {
-            let report = |r: &Received| report_received(ui, r, &peer_text);
-            transfer::serve(&mut conn, &mut sink, transfer::MAX_SIZE, ui, report).await.map(|_| ())
-        }
-        Err(e) => Err(e),
-    };
-    if let Err(e) = result {
-        let _ = writeln!(std::io::stderr(), "lrp2p: warning: peer {peer_text}: {e}");
-        ui.json_only(&json!({ "event": "failed", "peer": peer_text, "error": e.to_string() }));
-    }
+    let mut sink = DirSink::new(out)?;
+    let report = |r: &Received| report_received(ui, r, &peer_text);
+    transfer::serve(&mut conn, &mut sink, transfer::MAX_SIZE, idle, ui, report).await.map(|_| ())
 }
 
 /// Prints one received file's summary.
@@ -164,7 +117,7 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
     }
     let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
     let timeout = Duration::from_secs(args.timeout.max(1));
-    let endpoint = net::bind(net::any_addr_for(args.to), identity, args.key.is_none())
+    let endpoint = net::bind(net::any_addr_for(args.to), identity, args.key.is_none(), args.cc)
         .await
         .map_err(|e| CliError::net("cannot bind a local socket", e))?;
     let mut conn = tokio::time::timeout(timeout, endpoint.dial(args.to, args.peer))

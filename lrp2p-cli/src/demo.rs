@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use lrp2p_proto::ConnectionStats;
+use lrp2p_relay::{self as relay, Impairment};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore as _, SeedableRng as _};
 use serde_json::json;
@@ -19,7 +20,6 @@ use crate::cli::DemoArgs;
 use crate::error::CliError;
 use crate::net::{self, Link};
 use crate::output::{self, Ui};
-use crate::relay::{self, Impairment};
 use crate::transfer::{self, DiscardSink, Received, Sent};
 
 /// Loopback, any port.
@@ -76,7 +76,7 @@ pub(crate) async fn send_side<L: Link>(
 /// The receiving half: hashes one file and discards it.
 pub(crate) async fn receive_side<L: Link>(link: &mut L) -> Result<Received, CliError> {
     let mut sink = DiscardSink::default();
-    let mut files = transfer::serve(link, &mut sink, u64::MAX, &Ui::quiet(), |_| {}).await?;
+    let mut files = transfer::serve(link, &mut sink, u64::MAX, transfer::IDLE, &Ui::quiet(), |_| {}).await?;
     files.pop().ok_or_else(|| CliError::Transfer("the receiver got no file".to_owned()))
 }
 
@@ -128,12 +128,14 @@ pub(crate) async fn run(args: &DemoArgs, ui: &Ui) -> Result<(), CliError> {
         let what = what.to_owned();
         move |e| CliError::net(what, e)
     };
-    let receiver = net::bind(LOOPBACK, crate::keyfile::generate(), true).await.map_err(setup("receiver"))?;
+    let receiver =
+        net::bind(LOOPBACK, crate::keyfile::generate(), true, args.cc).await.map_err(setup("receiver"))?;
     let receiver_addr = receiver.local_addr().map_err(setup("receiver"))?;
     let receiver_key = receiver.public_key();
     let relay_socket = tokio::net::UdpSocket::bind(LOOPBACK).await.map_err(setup("relay"))?;
     let relay = relay::spawn(relay_socket, receiver_addr, imp, args.seed).map_err(setup("relay"))?;
-    let sender = net::bind(LOOPBACK, crate::keyfile::generate(), true).await.map_err(setup("sender"))?;
+    let sender =
+        net::bind(LOOPBACK, crate::keyfile::generate(), true, args.cc).await.map_err(setup("sender"))?;
     ui.note(&format!(
         "demo: {} through a relay with {} ms RTT and {:.1} % loss each way",
         output::bytes(args.bytes),

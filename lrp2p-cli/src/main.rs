@@ -13,7 +13,7 @@ mod net;
 mod output;
 mod perf;
 mod plot;
-mod relay;
+mod service;
 mod transfer;
 
 use std::io::Write as _;

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use lrp2p_proto::PublicKey;
 use serde::Serialize;
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -14,6 +15,7 @@ use crate::cli::{PerfClientArgs, PerfServerArgs};
 use crate::error::CliError;
 use crate::net::{self, Link};
 use crate::output::{self, Ui};
+use crate::service;
 
 /// How long the client waits for the server's total after half-closing (the send buffer
 /// drains meanwhile) when it must send an exact number of bytes.
@@ -36,10 +38,6 @@ fn drain_grace<L: Link>(link: &L) -> Duration {
     let rtt = link.link_stats().and_then(|s| s.rtt).unwrap_or(Duration::from_secs(1));
     (DRAIN_GRACE_MIN + rtt.saturating_mul(DRAIN_GRACE_RTTS)).min(TOTAL_TIMEOUT)
 }
-
-/// How long the server waits for a client that sends nothing (like `recv`'s idle timeout):
-/// it serves one peer at a time, so a silent one must not hold it forever.
-const SERVER_IDLE: Duration = Duration::from_secs(60);
 
 /// One reporting interval.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -82,13 +80,16 @@ struct Meter {
     last_bytes: u64,
     /// The reports so far.
     samples: Vec<Sample>,
+    /// Printed before each line (the peer, on a server serving several).
+    label: String,
 }
 
 impl Meter {
-    /// Starts measuring now.
-    fn new() -> Meter {
+    /// Starts measuring now; `label` starts each printed line (empty: none).
+    fn new(label: &str) -> Meter {
         let now = Instant::now();
-        Meter { start: now, last_at: now, last_bytes: 0, samples: Vec::new() }
+        let label = if label.is_empty() { String::new() } else { format!("{label} ") };
+        Meter { start: now, last_at: now, last_bytes: 0, samples: Vec::new(), label }
     }
 
     /// Records a sample with `bytes` counted so far and the link's statistics.
@@ -123,7 +124,7 @@ impl Meter {
             retransmits: stats.map(|s| s.retransmits),
         };
         if !quiet {
-            ui.line(&sample.line());
+            ui.line(&format!("{}{}", self.label, sample.line()));
         }
         self.samples.push(sample);
         self.last_at = now;
@@ -188,9 +189,9 @@ pub(crate) async fn run_client<L: Link>(
     interval: Duration,
     ui: &Ui,
 ) -> Result<ClientReport, CliError> {
-    let lost = |e| CliError::net("connection lost", e);
+    let lost = |e| net::lost_server("connection lost", e);
     let buf = vec![0xa5u8; 64 * 1024];
-    let mut meter = Meter::new();
+    let mut meter = Meter::new("");
     let mut ticker = tokio::time::interval_at(meter.start + interval, interval);
     let mut written = 0u64;
     loop {
@@ -249,6 +250,11 @@ pub(crate) async fn run_client<L: Link>(
     }
     let server_bytes = u64::from_be_bytes(total);
     meter.finish(link, written, ui);
+    // The server's end of stream follows its total: read it, so that the connection has
+    // finished both ways and our acknowledgement of that end leaves before this process exits
+    // (the server waits for it before it counts the test as served).
+    let mut rest = [0u8; 16];
+    let _ = tokio::time::timeout(DRAIN_GRACE_MIN, link.read(&mut rest)).await;
     if server_bytes != written {
         return Err(CliError::Transfer(format!(
             "sent {written} bytes but the server counted {server_bytes}"
@@ -264,19 +270,21 @@ pub(crate) async fn run_client<L: Link>(
 
 /// Runs the server side over one connection: counts until end of stream, answers the total.
 /// A client that sends nothing for `idle` (or does not take the total within it) is dropped
-/// with a [`CliError::Timeout`].
+/// with a [`CliError::Timeout`]; so is one that never confirmed its handshake, as soon as
+/// the transport gives up on it. `label` starts each per-interval line.
 pub(crate) async fn run_server<L: Link>(
     link: &mut L,
     interval: Duration,
     idle: Duration,
+    label: &str,
     ui: &Ui,
 ) -> Result<(u64, Vec<Sample>), CliError> {
-    let lost = |e| CliError::net("connection lost", e);
+    let lost = |e| net::lost_peer("connection lost", e);
     let silent = |what: &str| {
-        CliError::Timeout(format!("the client sent nothing for {:.1} s ({what})", idle.as_secs_f64()))
+        CliError::Timeout(format!("the client sent nothing for {} s ({what})", idle.as_secs_f64()))
     };
     let mut buf = vec![0u8; 64 * 1024];
-    let mut meter = Meter::new();
+    let mut meter = Meter::new(label);
     let mut ticker = tokio::time::interval_at(meter.start + interval, interval);
     let mut total = 0u64;
     let mut deadline = Instant::now() + idle;
@@ -305,39 +313,48 @@ pub(crate) async fn run_server<L: Link>(
     Ok((total, meter.samples))
 }
 
-/// `lrp2p perf server`.
+/// `lrp2p perf server`: serves up to `--max-peers` clients at once (see [`service`]), each
+/// dropped after `--idle-secs` of silence.
 pub(crate) async fn server(args: &PerfServerArgs, ui: &Ui) -> Result<(), CliError> {
     let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
-    let endpoint = net::bind(args.listen, identity, args.key.is_none())
+    let endpoint = net::bind(args.listen, identity, args.key.is_none(), args.cc)
         .await
         .map_err(|e| CliError::net(format!("cannot listen on {}", args.listen), e))?;
     let addr = endpoint.local_addr().map_err(|e| CliError::net("local address", e))?;
     let key = endpoint.public_key().to_string();
-    ui.result(
-        &format!("perf server on {addr}, public key {key}"),
-        &json!({ "event": "listening", "addr": addr, "public_key": key }),
-    );
-    let mut served = 0u64;
-    while args.count.is_none_or(|c| served < c) {
-        let (mut conn, peer) = endpoint.accept().await.map_err(|e| CliError::net("accept", e))?;
-        served += 1;
-        ui.note(&format!("peer {peer} connected"));
-        match run_server(&mut conn, Duration::from_secs(1), SERVER_IDLE, ui).await {
-            Ok((total, samples)) => {
-                let secs = samples.last().map_or(0.0, |s| s.t);
-                ui.result(
-                    &format!(
-                        "received {} in {secs:.2} s: {}",
-                        output::bytes(total),
-                        output::rate(total, Duration::from_secs_f64(secs))
-                    ),
-                    &json!({ "event": "done", "peer": peer.to_string(), "bytes": total, "seconds": secs, "samples": samples }),
-                );
-            }
-            Err(e) => ui.note(&format!("lrp2p: warning: peer {peer}: {e}")),
-        }
-    }
-    Ok(())
+    let config = service::Config {
+        max_peers: args.service.max_peers,
+        count: args.count,
+        stats_every: args.service.stats_every(),
+        allow: Vec::new(),
+    };
+    let announce = || {
+        ui.result(
+            &format!("perf server on {addr}, public key {key}"),
+            &json!({ "event": "listening", "addr": addr, "public_key": key }),
+        );
+    };
+    let (idle, ui) = (Duration::from_secs_f64(args.idle_secs), *ui);
+    service::run(&endpoint, &config, &ui, announce, move |mut conn, peer| async move {
+        let label = short(&peer);
+        let (total, samples) = run_server(&mut conn, Duration::from_secs(1), idle, &label, &ui).await?;
+        let secs = samples.last().map_or(0.0, |s| s.t);
+        ui.result(
+            &format!(
+                "received {} from {peer} in {secs:.2} s: {}",
+                output::bytes(total),
+                output::rate(total, Duration::from_secs_f64(secs))
+            ),
+            &json!({ "event": "done", "peer": peer.to_string(), "bytes": total, "seconds": secs, "samples": samples }),
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// A peer's key shortened to label its per-second lines (several run at once).
+fn short(peer: &PublicKey) -> String {
+    peer.to_string().chars().take(8).collect()
 }
 
 /// `lrp2p perf client`.
@@ -355,7 +372,7 @@ pub(crate) async fn client(args: &PerfClientArgs, ui: &Ui) -> Result<(), CliErro
             let _ = std::fs::remove_file(plot);
         }
     }
-    let endpoint = net::bind(net::any_addr_for(args.to), identity, args.key.is_none())
+    let endpoint = net::bind(net::any_addr_for(args.to), identity, args.key.is_none(), args.cc)
         .await
         .map_err(|e| CliError::net("cannot bind a local socket", e))?;
     let mut conn = endpoint
@@ -402,7 +419,7 @@ mod tests {
         let started = std::time::Instant::now();
         let idle = Duration::from_millis(200);
         let result =
-            tokio::time::timeout(LIMIT, run_server(&mut b, Duration::from_secs(5), idle, &Ui::quiet()))
+            tokio::time::timeout(LIMIT, run_server(&mut b, Duration::from_secs(5), idle, "", &Ui::quiet()))
                 .await
                 .expect("server gave up in time");
         let err = result.expect_err("silent client");
@@ -414,10 +431,9 @@ mod tests {
     #[tokio::test]
     async fn client_and_server_agree_over_a_duplex() {
         let (mut a, mut b) = tokio::io::duplex(64 * 1024);
-        let server =
-            tokio::spawn(
-                async move { run_server(&mut b, Duration::from_millis(20), LIMIT, &Ui::quiet()).await },
-            );
+        let server = tokio::spawn(async move {
+            run_server(&mut b, Duration::from_millis(20), LIMIT, "", &Ui::quiet()).await
+        });
         let report = run_client(&mut a, Limit::Bytes(5_000_000), Duration::from_millis(20), &Ui::quiet())
             .await
             .expect("client");
@@ -444,7 +460,7 @@ mod tests {
         let mut a = crate::net::WithStats { inner: a, stats: Some(stats) };
         let server =
             tokio::spawn(
-                async move { run_server(&mut b, Duration::from_secs(5), LIMIT, &Ui::quiet()).await },
+                async move { run_server(&mut b, Duration::from_secs(5), LIMIT, "", &Ui::quiet()).await },
             );
         let report = run_client(&mut a, Limit::Bytes(100_000), Duration::from_secs(5), &Ui::quiet())
             .await
@@ -485,10 +501,9 @@ mod tests {
     #[tokio::test]
     async fn duration_limit_stops() {
         let (mut a, mut b) = tokio::io::duplex(64 * 1024);
-        let server =
-            tokio::spawn(
-                async move { run_server(&mut b, Duration::from_millis(50), LIMIT, &Ui::quiet()).await },
-            );
+        let server = tokio::spawn(async move {
+            run_server(&mut b, Duration::from_millis(50), LIMIT, "", &Ui::quiet()).await
+        });
         let started = std::time::Instant::now();
         let report = run_client(
             &mut a,

@@ -67,6 +67,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         ping: false,
         sack: SackRanges::EMPTY,
         ack_delay_us: None,
+        dsack: lrp2p_proto::wire::DsackRanges::EMPTY,
+        echo: None,
     };
     let reply = DataRepr { seq: Seq(7000), fin: false, rtx: false, ping: false, payload: b"Hi Alice" };
     let response = IkResponsePayload {

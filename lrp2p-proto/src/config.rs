@@ -74,6 +74,10 @@ pub struct ConnectionConfig {
     pub rtt: RttConfig,
     /// The congestion controller (CUBIC by default).
     pub congestion: Arc<dyn ControllerFactory>,
+    /// Close a connection with PROTOCOL_VIOLATION when an ACK in a transport packet carries no
+    /// ACK_ECHO (PROTOCOL.md §8.8). Default on: without it a peer that acknowledges data it never
+    /// received cannot be caught. Off only to talk to an implementation without ACK_ECHO.
+    pub require_ack_echo: bool,
     /// Pace packets over the round trip instead of sending bursts.
     pub pacing: bool,
     /// Move the transport keys forward (a key update, PROTOCOL.md §6.5) this often, so that a
@@ -102,6 +106,7 @@ impl Default for ConnectionConfig {
             max_ack_delay: MAX_ACK_DELAY,
             rtt: RttConfig::default(),
             congestion: Arc::new(CubicConfig::default()),
+            require_ack_echo: true,
             pacing: true,
             key_update_interval: Some(Duration::from_secs(120)),
             initial_seq: None,

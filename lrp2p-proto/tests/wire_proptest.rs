@@ -40,16 +40,29 @@ fn sack(cumulative: Seq) -> impl Strategy<Value = SackRanges> {
     })
 }
 
+fn dsack() -> impl Strategy<Value = DsackRanges> {
+    prop::collection::vec((any::<u32>(), 0u32..1 << 15), 0..=MAX_DSACK_RANGES).prop_map(|ranges| {
+        let ranges: Vec<_> = ranges.into_iter().map(|(s, len)| (Seq(s), Seq(s).add(len))).collect();
+        DsackRanges::new(&ranges).unwrap()
+    })
+}
+
+fn echo() -> impl Strategy<Value = Option<AckEcho>> {
+    prop::option::of((any::<u64>(), any::<u64>()).prop_map(|(top, bits)| {
+        // A valid echo: bit 0 set when top > 0, no bit below counter 0.
+        let top = top.max(1);
+        let bits = if top < 64 { bits & ((1u64 << top) - 1) } else { bits } | 1;
+        AckEcho::new(top, bits).unwrap()
+    }))
+}
+
 fn ack() -> impl Strategy<Value = AckRepr> {
-    (seq(), 0..=MAX_WINDOW, any::<bool>(), any::<Option<u32>>()).prop_flat_map(
-        |(cumulative, window, ping, delay)| {
-            sack(cumulative).prop_map(move |sack| AckRepr {
-                cumulative,
-                window,
-                ping,
-                // 30 ranges fill the one-byte data offset: no room for ACK_DELAY.
-                ack_delay_us: if sack.len() == MAX_SACK_RANGES { None } else { delay },
-                sack,
+    (seq(), 0..=MAX_WINDOW, any::<bool>(), any::<Option<u32>>(), dsack(), echo()).prop_flat_map(
+        |(cumulative, window, ping, delay, dsack, echo)| {
+            sack(cumulative).prop_map(move |mut sack| {
+                // PROTOCOL.md §7.7's budget: SACK ranges fit beside ACK_DELAY, DSACK, ACK_ECHO.
+                sack.truncate(AckRepr::sack_room(delay.is_some(), &dsack, echo.is_some()));
+                AckRepr { cumulative, window, ping, ack_delay_us: delay, sack, dsack, echo }
             })
         },
     )

@@ -14,6 +14,13 @@
 //!    never arrives before one that left earlier (netem's FIFO behaviour). Only a datagram picked
 //!    for **reordering** (probability [`LinkConfig::reorder`]) is held back by an extra
 //!    [`LinkConfig::reorder_delay`] and lets later datagrams overtake it.
+//!
+//! A **schedule** ([`LinkConfig::change`], [`LinkChange`]) changes the rate and the delay at
+//! given moments of simulated time, counted from the network's epoch (see
+//! [`Network::set_epoch`](crate::Network::set_epoch)). It is applied per datagram, at the
+//! datagram's own times: a datagram is serialized at the rate in force when its serialization
+//! starts and propagated with the delay in force when it leaves the serializer. So a rate change
+//! at `T` is exact to one datagram's serialization time, whatever the queue holds at `T`.
 
 use std::time::Duration;
 
@@ -49,7 +56,8 @@ impl Jitter {
 
 /// Gilbert-Elliott two-state burst-loss model.
 ///
-/// Before each datagram the chain moves: from *good* to *bad* with probability
+/// Before each datagram the chain moves (on a rate-limited link once per datagram-sized slot of
+/// time, idle slots included: see `Link`): from *good* to *bad* with probability
 /// [`p_good_to_bad`](Self::p_good_to_bad), from *bad* back to *good* with
 /// [`p_bad_to_good`](Self::p_bad_to_good). The datagram is then lost with the loss probability of
 /// the state it is in. The stationary probability of *bad* is `p / (p + r)`, so the average loss
@@ -89,6 +97,30 @@ impl GilbertElliott {
     }
 }
 
+/// A change of a link's rate and/or one-way delay at a moment of simulated time (see the
+/// [module](self) on how a schedule is applied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkChange {
+    /// When the change takes effect, counted from the network's epoch.
+    pub at: Duration,
+    /// The bottleneck rate from then on, in bit/s (0 = unlimited); `None` leaves it.
+    pub rate_bps: Option<u64>,
+    /// The one-way delay from then on; `None` leaves it.
+    pub delay: Option<Duration>,
+}
+
+impl LinkChange {
+    /// The rate becomes `rate_bps` at `at`.
+    pub fn rate(at: Duration, rate_bps: u64) -> Self {
+        Self { at, rate_bps: Some(rate_bps), delay: None }
+    }
+
+    /// The one-way delay becomes `delay` at `at`.
+    pub fn delay(at: Duration, delay: Duration) -> Self {
+        Self { at, rate_bps: None, delay: Some(delay) }
+    }
+}
+
 /// What one direction of a simulated path does to the datagrams it carries.
 ///
 /// All probabilities are per datagram in `[0, 1]`. The [`Default`] is a perfect link: no delay,
@@ -118,6 +150,9 @@ pub struct LinkConfig {
     /// bandwidth-delay product at this rate and an RTT of twice [`delay`](Self::delay), in
     /// datagrams of [`DEFAULT_MSS`] bytes (see [`effective_queue_limit`](Self::effective_queue_limit)).
     pub queue_packets: Option<usize>,
+    /// Changes of rate and delay over time, in order of [`LinkChange::at`]. The queue limit
+    /// stays what the initial configuration makes it.
+    pub schedule: Vec<LinkChange>,
 }
 
 impl Default for LinkConfig {
@@ -133,6 +168,7 @@ impl Default for LinkConfig {
             corrupt: 0.0,
             rate_bps: 0,
             queue_packets: None,
+            schedule: Vec::new(),
         }
     }
 }
@@ -203,6 +239,58 @@ impl LinkConfig {
         self
     }
 
+    /// Adds a change to the [schedule](Self::schedule), after every change at the same time or
+    /// earlier (so a later call wins over an earlier one at the same instant).
+    pub fn change(mut self, change: LinkChange) -> Self {
+        let index = self.schedule.partition_point(|c| c.at <= change.at);
+        self.schedule.insert(index, change);
+        self
+    }
+
+    /// The rate in force at `t` after the epoch: the last scheduled rate at or before `t`, else
+    /// [`rate_bps`](Self::rate_bps).
+    pub fn rate_at(&self, t: Duration) -> u64 {
+        self.schedule
+            .iter()
+            .take_while(|c| c.at <= t)
+            .filter_map(|c| c.rate_bps)
+            .last()
+            .unwrap_or(self.rate_bps)
+    }
+
+    /// The one-way delay in force at `t` after the epoch: the last scheduled delay at or before
+    /// `t`, else [`delay`](Self::delay).
+    pub fn delay_at(&self, t: Duration) -> Duration {
+        self.schedule.iter().take_while(|c| c.at <= t).filter_map(|c| c.delay).last().unwrap_or(self.delay)
+    }
+
+    /// The bits the link can carry between `from` and `to` after the epoch: the rate integrated
+    /// over the schedule (0 for a stretch of unlimited rate, and for `to <= from`).
+    pub fn capacity_bits(&self, from: Duration, to: Duration) -> f64 {
+        if to <= from {
+            return 0.0;
+        }
+        // The rate is constant between consecutive change times.
+        let mut edges: Vec<Duration> =
+            self.schedule.iter().map(|c| c.at).filter(|&at| at > from && at < to).collect();
+        edges.push(to);
+        let mut bits = 0.0;
+        let mut at = from;
+        for edge in edges {
+            bits += self.rate_at(at) as f64 * (edge - at).as_secs_f64();
+            at = edge;
+        }
+        bits
+    }
+
+    /// The average rate between `from` and `to` in bit/s (the rate at `from` for an empty span).
+    pub fn mean_rate_bps(&self, from: Duration, to: Duration) -> f64 {
+        if to <= from {
+            return self.rate_at(from) as f64;
+        }
+        self.capacity_bits(from, to) / (to - from).as_secs_f64()
+    }
+
     /// The bandwidth-delay product at this link's rate and the given RTT, in datagrams of `mss`
     /// bytes, rounded up and at least 1: `⌈rate · rtt / (8 · mss)⌉`.
     ///
@@ -248,6 +336,27 @@ mod tests {
         let cfg = LinkConfig::new().rate_bps(10_000_000).delay(Duration::from_millis(20));
         assert_eq!(cfg.effective_queue_limit(), cfg.bdp_packets(Duration::from_millis(40), DEFAULT_MSS));
         assert_eq!(cfg.clone().queue_packets(7).effective_queue_limit(), 7);
+    }
+
+    #[test]
+    fn schedule_sets_rate_and_delay_from_each_change_on() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        let cfg = LinkConfig::new()
+            .rate_bps(100)
+            .delay(ms(20))
+            .change(LinkChange::rate(s(3), 50))
+            .change(LinkChange::delay(s(1), ms(40)))
+            .change(LinkChange::rate(s(3), 25));
+        // Kept in order of time; the later of two changes at one instant wins.
+        assert_eq!(cfg.schedule.iter().map(|c| c.at).collect::<Vec<_>>(), [s(1), s(3), s(3)]);
+        assert_eq!((cfg.rate_at(Duration::ZERO), cfg.rate_at(s(3) - ms(1))), (100, 100));
+        assert_eq!((cfg.rate_at(s(3)), cfg.rate_at(s(100))), (25, 25));
+        assert_eq!((cfg.delay_at(ms(999)), cfg.delay_at(s(1)), cfg.delay_at(s(9))), (ms(20), ms(40), ms(40)));
+        // 2 s at 100 and 2 s at 25 bit/s.
+        assert!((cfg.capacity_bits(s(1), s(5)) - 250.0).abs() < 1e-9);
+        assert!((cfg.mean_rate_bps(s(1), s(5)) - 62.5).abs() < 1e-9);
+        assert_eq!(cfg.capacity_bits(s(5), s(1)), 0.0);
     }
 
     #[test]

@@ -8,15 +8,22 @@
 //! (`docs/ARCHITECTURE.md`, "Testing").
 //!
 //! - [`Node`]: what the emulator drives (an LRP2P `Endpoint` is adapted to it).
-//! - [`LinkConfig`]: what a link does to datagrams ([`config`] describes the model).
+//! - [`LinkConfig`]: what a link does to datagrams ([`config`] describes the model), including a
+//!   schedule of rate and delay changes ([`LinkChange`]) applied in simulated time.
 //! - [`Network`]: links, routes and datagrams in flight (usable on its own, also in real time).
 //! - [`Simulator`]: nodes on a network, driven by an event loop in simulated time.
 //! - [`LinkStats`]: what happened on each link.
-//! - [`Summary`], [`jain_fairness`], [`goodput_mbit`]: the figures a scenario reports.
-//! - [`scenario`]: the parameters, topology helpers and report of a benchmark scenario;
-//!   [`transfer`]: real `lrp2p-proto` endpoints moving verified data (the benchmark);
-//!   [`toy`]: simple test traffic for the emulator itself; [`sweep`]: a scenario over a grid
-//!   of paths, one row of figures per run.
+//! - [`Summary`], [`jain_fairness`], [`goodput_mbit`], [`percentile`]: the figures a scenario
+//!   reports (RTT percentiles as the senders measured them, fairness while flows competed, the
+//!   response to a link change: [`AfterChange`]); [`series`]: each flow's counters every 100 ms
+//!   and the windowed figures computed from them.
+//! - [`Cc`] and [`controller`]: the congestion controller of each flow by name, the one place
+//!   that maps a name to an `lrp2p-proto` controller.
+//! - [`scenario`]: the parameters (per-flow controllers and start times included), topology
+//!   helpers and report of a benchmark scenario; [`transfer`]: real `lrp2p-proto` endpoints
+//!   moving verified data (the benchmark); [`toy`]: simple test traffic for the emulator
+//!   itself; [`sweep`]: a scenario over a grid of paths, one row of figures per run (the
+//!   long-RTT grid of issue 9, the lossy grid of issue 12 judged against its targets).
 //!
 //! ```
 //! use std::time::Duration;
@@ -35,10 +42,12 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+pub mod cc;
 pub mod config;
 mod link;
 pub mod network;
 pub mod scenario;
+pub mod series;
 pub mod sim;
 pub mod stats;
 pub mod summary;
@@ -46,11 +55,12 @@ pub mod sweep;
 pub mod toy;
 pub mod transfer;
 
-pub use config::{GilbertElliott, Jitter, LinkConfig};
+pub use cc::{Cc, controller};
+pub use config::{GilbertElliott, Jitter, LinkChange, LinkConfig};
 pub use network::{Delivery, LinkId, LinkView, Network};
 pub use sim::{NodeId, RunOutcome, SimError, Simulator};
 pub use stats::LinkStats;
-pub use summary::{Summary, efficiency, goodput_mbit, jain_fairness};
+pub use summary::{AfterChange, Summary, efficiency, goodput_mbit, jain_fairness, percentile};
 
 /// Something attached to the simulated network at one address, driven in simulated time.
 ///

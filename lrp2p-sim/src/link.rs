@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::{Jitter, LinkConfig};
+use crate::config::{DEFAULT_MSS, GilbertElliott, Jitter, LinkConfig};
 use crate::stats::LinkStats;
 
 /// State of one link direction (or shared bottleneck).
@@ -23,11 +23,15 @@ pub(crate) struct Link {
     rng: ChaCha8Rng,
     /// Whether the Gilbert-Elliott chain is in its bad state.
     burst_bad: bool,
+    /// When the chain last stepped.
+    burst_at: Option<Instant>,
     /// When the serializer finishes the last accepted datagram.
     busy_until: Option<Instant>,
     /// Fraction of a nanosecond carried between serialization times (numerator over the rate),
     /// so that long runs keep the exact rate.
     remainder: u128,
+    /// The rate `remainder` is a fraction of (a scheduled change of rate drops the rest).
+    remainder_rate: u64,
     /// Departure times of the datagrams in the queue, oldest first.
     departures: VecDeque<Instant>,
     /// Arrival time of the last datagram that keeps FIFO order.
@@ -51,8 +55,10 @@ impl Link {
             queue_limit,
             rng,
             burst_bad: false,
+            burst_at: None,
             busy_until: None,
             remainder: 0,
+            remainder_rate: 0,
             departures: VecDeque::new(),
             last_fifo_arrival: None,
             stats: LinkStats::default(),
@@ -88,18 +94,20 @@ impl Link {
         self.stats.in_flight = self.stats.in_flight.saturating_sub(1);
     }
 
-    /// Offers a datagram at `now`. Each copy that will arrive is pushed onto `out` with its arrival
+    /// Offers a datagram at `now`; the [schedule](LinkConfig::schedule) counts from `epoch`.
+    /// Each copy that will arrive is pushed onto `out` with its arrival
     /// time; a dropped datagram is handed back for buffer reuse.
     pub(crate) fn offer(
         &mut self,
         now: Instant,
+        epoch: Instant,
         mut data: Vec<u8>,
         out: &mut Vec<(Instant, Vec<u8>)>,
     ) -> Option<Vec<u8>> {
         self.stats.offered += 1;
         self.stats.bytes_offered += data.len() as u64;
 
-        if self.lose() {
+        if self.lose(now, epoch) {
             self.stats.dropped_loss += 1;
             return Some(data);
         }
@@ -110,18 +118,19 @@ impl Link {
             data[bit / 8] ^= 1 << (bit % 8);
             self.stats.corrupted += 1;
         }
-        let mut spare = self.enqueue(now, data, out);
+        let mut spare = self.enqueue(now, epoch, data, out);
         if let Some(copy) = copy {
             self.stats.duplicated += 1;
-            spare = self.enqueue(now, copy, out).or(spare);
+            spare = self.enqueue(now, epoch, copy, out).or(spare);
         }
         spare
     }
 
-    /// Runs the loss models for one datagram: true if it is lost.
-    fn lose(&mut self) -> bool {
+    /// Runs the loss models for one datagram offered at `now`: true if it is lost.
+    fn lose(&mut self, now: Instant, epoch: Instant) -> bool {
         let mut lost = false;
         if let Some(ge) = self.config.burst_loss {
+            self.idle_burst_steps(now, epoch, &ge);
             let flip = if self.burst_bad { ge.p_bad_to_good } else { ge.p_good_to_bad };
             if chance(&mut self.rng, flip) {
                 self.burst_bad = !self.burst_bad;
@@ -133,11 +142,41 @@ impl Link {
         lost || random
     }
 
+    /// On a rate-limited link the Gilbert-Elliott chain steps once per slot of one
+    /// [`DEFAULT_MSS`] datagram on the wire, idle slots included: a burst is a stretch of time on
+    /// the link, not of one sender's datagrams (stepping per datagram only, as netem does, makes
+    /// a sender that backs off to one datagram per timeout sit in the bad state for minutes).
+    /// The idle slots since the last datagram are stepped in closed form:
+    /// `P(bad after n) = π + (P(bad now) − π)·(1 − p − r)^n`, with `π = p / (p + r)`.
+    fn idle_burst_steps(&mut self, now: Instant, epoch: Instant, ge: &GilbertElliott) {
+        let last = self.burst_at.replace(now);
+        let rate = self.config.rate_at(now.saturating_duration_since(epoch));
+        let Some(last) = last.filter(|_| rate > 0) else { return };
+        let slot_secs = (DEFAULT_MSS * 8) as f64 / rate as f64;
+        // The datagram's own step follows; idle slots are the ones before it.
+        let idle = (now.saturating_duration_since(last).as_secs_f64() / slot_secs - 1.0).floor();
+        let (p, r) = (ge.p_good_to_bad, ge.p_bad_to_good);
+        if idle < 1.0 || p + r <= 0.0 {
+            return;
+        }
+        let pi = p / (p + r);
+        let start = if self.burst_bad { 1.0 } else { 0.0 };
+        let p_bad = pi + (start - pi) * (1.0 - p - r).powf(idle);
+        self.burst_bad = chance(&mut self.rng, p_bad.clamp(0.0, 1.0));
+    }
+
     /// Puts one copy through the queue, the serializer and the propagation delay.
-    fn enqueue(&mut self, now: Instant, data: Vec<u8>, out: &mut Vec<(Instant, Vec<u8>)>) -> Option<Vec<u8>> {
-        let departure = match self.config.rate_bps {
+    fn enqueue(
+        &mut self,
+        now: Instant,
+        epoch: Instant,
+        data: Vec<u8>,
+        out: &mut Vec<(Instant, Vec<u8>)>,
+    ) -> Option<Vec<u8>> {
+        let since = |t: Instant| t.saturating_duration_since(epoch);
+        let departure = match self.config.rate_at(since(now)) {
             0 => now,
-            rate => {
+            _ => {
                 while self.departures.front().is_some_and(|&d| d <= now) {
                     self.departures.pop_front();
                 }
@@ -146,11 +185,22 @@ impl Link {
                     return Some(data);
                 }
                 let start = self.busy_until.filter(|&b| b > now).unwrap_or(now);
+                // Serialized at the rate in force when its serialization starts (a rate that
+                // became unlimited by then sends it at once).
+                let rate = self.config.rate_at(since(start));
+                if rate != self.remainder_rate {
+                    self.remainder = 0;
+                    self.remainder_rate = rate;
+                }
                 // n bytes occupy the link for n·8/rate seconds; the sub-nanosecond rest is carried.
-                let numerator = LinkConfig::serialization_numerator(data.len()) + self.remainder;
-                let rate = u128::from(rate);
-                self.remainder = numerator % rate;
-                let nanos = u64::try_from(numerator / rate).unwrap_or(u64::MAX);
+                let nanos = match u128::from(rate) {
+                    0 => 0,
+                    rate => {
+                        let numerator = LinkConfig::serialization_numerator(data.len()) + self.remainder;
+                        self.remainder = numerator % rate;
+                        u64::try_from(numerator / rate).unwrap_or(u64::MAX)
+                    }
+                };
                 let departure = start.checked_add(Duration::from_nanos(nanos)).unwrap_or(start);
                 self.busy_until = Some(departure);
                 self.departures.push_back(departure);
@@ -159,7 +209,7 @@ impl Link {
             }
         };
 
-        let mut arrival = self.propagate(departure);
+        let mut arrival = self.propagate(departure, self.config.delay_at(since(departure)));
         if chance(&mut self.rng, self.config.reorder) {
             // Held back and exempt from FIFO order: later datagrams overtake it.
             self.stats.reordered += 1;
@@ -176,9 +226,8 @@ impl Link {
         None
     }
 
-    /// Departure plus delay plus jitter, never before the departure.
-    fn propagate(&mut self, departure: Instant) -> Instant {
-        let delay = self.config.delay;
+    /// Departure plus `delay` plus jitter, never before the departure.
+    fn propagate(&mut self, departure: Instant, delay: Duration) -> Instant {
         let (early, deviation) = match self.config.jitter {
             Jitter::None => (false, Duration::ZERO),
             Jitter::Uniform(j) if j.is_zero() => (false, Duration::ZERO),

@@ -3,12 +3,30 @@
 //!
 //! ```text
 //! lrp2p-sim --rate-mbit 100 --rtt-ms 50 --loss 0.01 --bytes 10000000 --seed 1 [--json]
-//! lrp2p-sim sweep long-rtt [--seed 1] [--json]
+//! lrp2p-sim --rate-mbit 100 --rtt-ms 40 --bytes 100000000 --seed 1 --cc fixed
+//! lrp2p-sim --rate-mbit 100 --rtt-ms 40 --bytes 100000000 --seed 1 \
+//!           --change-at-s 3 --rate-mbit-after 50 [--rtt-ms-after 80]
+//! lrp2p-sim --rate-mbit 100 --rtt-ms 40 --bytes 100000000 --seed 1 \
+//!           --flows 2 --cc fixed,cubic [--stagger-s 1] [--series]
+//! lrp2p-sim sweep long-rtt [--seed 1] [--cc cubic,fixed] [--json]
+//! lrp2p-sim sweep lossy [--seed 1] [--cc cubic,fixed] [--bytes 100000000] [--json]
 //! ```
 //!
-//! One scenario prints the summary and a table of link counters, or with `--json` exactly one
-//! line of [`Summary`] JSON. The scenario is chosen in one place, [`run_scenario`]. A sweep
-//! prints a Markdown table (or JSON lines) of [`lrp2p_sim::sweep`] rows.
+//! - `--cc` names the congestion controller of each flow's sender (`cubic`, the default, or
+//!   `fixed`, a constant window of one BDP): flow `i` runs the `i`-th, every further flow the
+//!   last. In a sweep, the grid runs once per controller.
+//! - `--stagger-s S` starts flow `i` at `i · S` seconds.
+//! - `--forward-only` impairs only the data direction (the ACK path keeps rate, delay, queue).
+//! - `--change-at-s T` with `--rate-mbit-after R` and/or `--rtt-ms-after D` changes the path
+//!   (both directions) at `T` seconds of simulated time; the summary then reports how the flows
+//!   followed (`after_change`).
+//!
+//! One scenario prints the summary and a table of link counters, with `--series` each flow's
+//! goodput every 100 ms as CSV instead, or with `--json` exactly one
+//! line of [`Summary`] JSON (RTT percentiles as the senders measured them, Jain's index over the
+//! last 80 % of the flows' overlap, the response to a link change). The scenario is chosen in
+//! one place, [`run_scenario`]. A sweep prints a Markdown table (or JSON lines) of
+//! [`lrp2p_sim::sweep`] rows.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -18,7 +36,7 @@ use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use lrp2p_sim::config::GilbertElliott;
 use lrp2p_sim::scenario::{ScenarioParams, ScenarioReport};
 use lrp2p_sim::transfer::endpoint_transfer;
-use lrp2p_sim::{Jitter, SimError, Summary};
+use lrp2p_sim::{Cc, Jitter, LinkChange, SimError, Summary};
 
 /// Run a seeded LRP2P scenario over an emulated path, or a sweep of them.
 #[derive(Debug, Parser)]
@@ -47,6 +65,12 @@ enum Command {
         /// Seed of every random choice.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// The congestion controllers to run the grid with, comma-separated.
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "cubic")]
+        cc: Vec<Cc>,
+        /// Bytes per row of the lossy sweep (default 100 MB; the lossless row moves half).
+        #[arg(long)]
+        bytes: Option<u64>,
         /// Print JSON lines instead of a table.
         #[arg(long)]
         json: bool,
@@ -58,6 +82,8 @@ enum Command {
 enum SweepKind {
     /// Lossless, one-BDP queue: 20 and 100 Mbit/s × RTT 10–600 ms.
     LongRtt,
+    /// Issue 12's targets at 100 Mbit/s and 40 ms: loss, delay, queues, a rate change, sharing.
+    Lossy,
 }
 
 /// One scenario.
@@ -108,12 +134,36 @@ struct Args {
     /// Mean length of a loss burst, in datagrams.
     #[arg(long, default_value_t = 4.0)]
     burst_len: f64,
+    /// The congestion controller of each flow, comma-separated (flow i runs the i-th, every
+    /// further flow the last).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "cubic")]
+    cc: Vec<Cc>,
+    /// Start flow i at i times this many seconds.
+    #[arg(long, default_value_t = 0.0)]
+    stagger_s: f64,
+    /// Change the path at this many seconds of simulated time (with --rate-mbit-after and/or
+    /// --rtt-ms-after).
+    #[arg(long)]
+    change_at_s: Option<f64>,
+    /// The bottleneck rate from --change-at-s on, in Mbit/s.
+    #[arg(long, requires = "change_at_s")]
+    rate_mbit_after: Option<f64>,
+    /// The base round-trip time from --change-at-s on, in milliseconds.
+    #[arg(long, requires = "change_at_s")]
+    rtt_ms_after: Option<f64>,
     /// Simulated seconds before the run is stopped (default: generous for the transfer).
     #[arg(long)]
     time_limit_s: Option<f64>,
+    /// Impair only the client → server direction (the data of an upload); the way back keeps
+    /// the rate, delay, queue and schedule but no loss, reordering, duplication or corruption.
+    #[arg(long)]
+    forward_only: bool,
     /// Print one line of JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Print each flow's goodput, segments sent and retransmissions every 100 ms as CSV instead.
+    #[arg(long, conflicts_with = "json")]
+    series: bool,
 }
 
 /// The jitter distributions on the command line.
@@ -130,15 +180,22 @@ fn millis(ms: f64) -> Duration {
     Duration::try_from_secs_f64(ms / 1e3).unwrap_or(Duration::ZERO)
 }
 
+/// Whole bits per second from Mbit/s; the cast saturates, which is what an absurd rate deserves.
+fn bps(mbit: f64) -> u64 {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let bps = (mbit.max(0.0) * 1e6).round() as u64;
+    bps
+}
+
 impl Args {
     /// The scenario parameters these arguments describe.
     fn params(&self) -> ScenarioParams {
-        let rate_bps = (self.rate_mbit.max(0.0) * 1e6).round();
-        // Whole bits per second; the cast saturates, which is what an absurd rate deserves.
-        #[allow(clippy::cast_possible_truncation)]
-        let rate_bps = rate_bps as u64;
-        let mut p = ScenarioParams::new(self.seed, rate_bps, millis(self.rtt_ms), self.bytes);
+        let mut p = ScenarioParams::new(self.seed, bps(self.rate_mbit), millis(self.rtt_ms), self.bytes);
         p.flows = self.flows.max(1);
+        p.controllers = self.cc.clone();
+        if self.stagger_s > 0.0 {
+            p.starts = (0..p.flows).map(|i| millis(self.stagger_s * 1e3 * i as f64)).collect();
+        }
         let jitter = match (self.jitter_ms > 0.0, self.jitter_dist) {
             (false, _) => Jitter::None,
             (true, JitterDist::Uniform) => Jitter::Uniform(millis(self.jitter_ms)),
@@ -158,6 +215,20 @@ impl Args {
         }
         if self.burst_loss > 0.0 {
             link = link.burst_loss(GilbertElliott::with_average_loss(self.burst_loss, self.burst_len));
+        }
+        if let Some(at) = self.change_at_s.map(|s| millis(s * 1e3)) {
+            if let Some(rate) = self.rate_mbit_after {
+                link = link.change(LinkChange::rate(at, bps(rate)));
+            }
+            if let Some(rtt) = self.rtt_ms_after {
+                link = link.change(LinkChange::delay(at, millis(rtt) / 2));
+            }
+        }
+        if self.forward_only {
+            let mut clean = link.clone();
+            (clean.loss, clean.burst_loss, clean.duplicate, clean.reorder, clean.corrupt) =
+                (0.0, None, 0.0, 0.0, 0.0);
+            p.reverse_link = Some(clean);
         }
         p.link = link;
         p.time_limit = match self.time_limit_s.and_then(|s| Duration::try_from_secs_f64(s).ok()) {
@@ -181,7 +252,7 @@ fn render(params: &ScenarioParams, report: &ScenarioReport) -> String {
         "scenario: {} flow(s), {} bytes, {:.3} Mbit/s, RTT {:?}, seed {}\n\
          outcome:  {:?} after {:.3} s simulated ({:.3} s wall)\n\
          ok {}  bytes {}  goodput {:.3} Mbit/s  efficiency {:.3}  retransmits {}  first byte {}  \
-         fairness {:.4}\n{}\n{}\nemulator: {} datagrams in {:.3} s wall = {:.0} datagrams/s, {:.1} s wall per \
+         fairness {:.4}\n{}{}\n{}\nemulator: {} datagrams in {:.3} s wall = {:.0} datagrams/s, {:.1} s wall per \
          simulated GB\n",
         params.flows,
         params.bytes,
@@ -198,6 +269,7 @@ fn render(params: &ScenarioParams, report: &ScenarioReport) -> String {
         s.retransmits,
         first,
         s.jain_fairness,
+        figures_line(s),
         model_line(params),
         report.table(),
         report.datagrams(),
@@ -205,6 +277,30 @@ fn render(params: &ScenarioParams, report: &ScenarioReport) -> String {
         report.datagrams_per_wall_sec(),
         report.wall_time.as_secs_f64() / (s.bytes.max(1) as f64 / 1e9),
     )
+}
+
+/// The RTT percentiles, the fairness over the flows' overlap and the response to a link change.
+fn figures_line(s: &Summary) -> String {
+    let ms = |v: Option<f64>| v.map_or_else(|| String::from("-"), |v| format!("{v:.1} ms"));
+    let mut line = format!(
+        "sender RTT p50 {}  p95 {}  retransmit ratio {:.3} %  Jain (last 80 % of the overlap) {:.4}\n",
+        ms(s.rtt_p50_ms),
+        ms(s.rtt_p95_ms),
+        s.retransmit_ratio * 100.0,
+        s.jain_tail
+    );
+    if let Some(a) = &s.after_change {
+        let back = a.recovery_s.map_or_else(|| String::from("never"), |r| format!("{r:.2} s"));
+        let after = a.efficiency_after_2s.map_or_else(|| String::from("-"), |e| format!("{e:.3}"));
+        line += &format!(
+            "after the change at {:.1} s to {:.1} Mbit/s: at 0.85 of it after {back}, retransmit ratio \
+             {:.3} % over 2 s, efficiency {after} from 2 s on\n",
+            a.at_s,
+            a.rate_mbit,
+            a.retransmit_ratio_2s * 100.0,
+        );
+    }
+    line
 }
 
 /// What RFC 9438 §5.1's response function predicts for one CUBIC flow under random loss: the
@@ -227,13 +323,34 @@ fn model_line(params: &ScenarioParams) -> String {
     )
 }
 
-/// Runs a sweep and renders it.
-fn sweep(which: SweepKind, seed: u64, json: bool) -> Result<String, SimError> {
+/// Runs a sweep for each controller of `ccs` and renders it (`bytes` per row of the lossy one).
+fn sweep(
+    which: SweepKind,
+    seed: u64,
+    ccs: &[Cc],
+    bytes: Option<u64>,
+    json: bool,
+) -> Result<String, SimError> {
+    use lrp2p_sim::sweep::{self, lossy};
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let rows = match which {
-        SweepKind::LongRtt => lrp2p_sim::sweep::long_rtt(seed, threads)?,
-    };
-    Ok(if json { lrp2p_sim::sweep::render_json(&rows) } else { lrp2p_sim::sweep::render(&rows) })
+    match which {
+        SweepKind::LongRtt => {
+            let mut out = String::new();
+            for &cc in ccs {
+                let rows = sweep::long_rtt(seed, Some(cc), threads)?;
+                if json {
+                    out += &sweep::render_json(&rows);
+                } else {
+                    out += &format!("controller: {cc}\n\n{}\n", sweep::render(&rows));
+                }
+            }
+            Ok(out)
+        }
+        SweepKind::Lossy => {
+            let rows = lossy::lossy(seed, ccs, bytes.unwrap_or(lossy::BYTES), threads)?;
+            Ok(if json { lossy::render_json(&rows) } else { lossy::render(&rows) })
+        }
+    }
 }
 
 /// Writes `text` to stdout; a write error is a failure (a full disk must not look like success).
@@ -247,8 +364,8 @@ fn print(text: &str) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Sweep { which, seed, json }) = cli.command {
-        return match sweep(which, seed, json) {
+    if let Some(Command::Sweep { which, seed, cc, bytes, json }) = cli.command {
+        return match sweep(which, seed, &cc, bytes, json) {
             Ok(text) => print(&text),
             Err(e) => {
                 eprintln!("lrp2p-sim: {e}");
@@ -260,6 +377,10 @@ fn main() -> ExitCode {
         eprintln!("lrp2p-sim: give a scenario (--rate-mbit, --rtt-ms, --bytes, --seed) or a sweep");
         return ExitCode::from(2);
     };
+    if args.change_at_s.is_some() && args.rate_mbit_after.is_none() && args.rtt_ms_after.is_none() {
+        eprintln!("lrp2p-sim: --change-at-s needs --rate-mbit-after and/or --rtt-ms-after");
+        return ExitCode::from(2);
+    }
     let params = args.params();
     let report = match run_scenario(&params) {
         Ok(report) => report,
@@ -268,6 +389,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let text = if args.json { report.summary.to_json() + "\n" } else { render(&params, &report) };
+    let text = if args.json {
+        report.summary.to_json() + "\n"
+    } else if args.series {
+        report.series_csv()
+    } else {
+        render(&params, &report)
+    };
     print(&text)
 }

@@ -93,6 +93,8 @@ impl Ord for InFlight {
 #[derive(Debug)]
 pub struct Network {
     seed: u64,
+    /// The instant link schedules count from (see [`set_epoch`](Network::set_epoch)).
+    epoch: Option<Instant>,
     default_link: LinkConfig,
     links: Vec<Link>,
     routes: BTreeMap<(SocketAddr, SocketAddr), LinkId>,
@@ -112,6 +114,7 @@ impl Network {
     pub fn new(seed: u64, default_link: LinkConfig) -> Self {
         Self {
             seed,
+            epoch: None,
             default_link,
             links: Vec::new(),
             routes: BTreeMap::new(),
@@ -125,6 +128,18 @@ impl Network {
     /// The seed every link's random stream derives from.
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// Sets the instant every link's [schedule](LinkConfig::schedule) counts from. Without it,
+    /// the epoch is the time of the first datagram sent. The [`Simulator`](crate::Simulator)
+    /// sets it to the start of simulated time.
+    pub fn set_epoch(&mut self, epoch: Instant) {
+        self.epoch = Some(epoch);
+    }
+
+    /// The instant link schedules count from, once set or once a datagram was sent.
+    pub fn epoch(&self) -> Option<Instant> {
+        self.epoch
     }
 
     /// Creates a link that no route uses yet. Its random stream is the ChaCha8 stream numbered by
@@ -170,7 +185,8 @@ impl Network {
         buf.clear();
         buf.extend_from_slice(data);
         let mut arrivals = std::mem::take(&mut self.scratch);
-        let dropped = self.links[id.0].offer(now, buf, &mut arrivals);
+        let epoch = *self.epoch.get_or_insert(now);
+        let dropped = self.links[id.0].offer(now, epoch, buf, &mut arrivals);
         for (at, data) in arrivals.drain(..) {
             let seq = self.next_seq;
             self.next_seq += 1;

@@ -7,12 +7,15 @@
 //! bottleneck, [`Simulator::run_until`] with [`ScenarioParams::time_limit`], then
 //! [`ScenarioReport::new`] from the summary it computes.
 
+use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::Node;
+use crate::cc::Cc;
 use crate::config::{DEFAULT_MSS, LinkConfig};
 use crate::network::LinkId;
+use crate::series::FlowSeries;
 use crate::sim::{RunOutcome, SimError, Simulator};
 use crate::stats::{LinkStats, format_table};
 use crate::summary::Summary;
@@ -37,10 +40,21 @@ pub struct ScenarioParams {
     pub bytes: u64,
     /// Number of concurrent flows (at least 1).
     pub flows: usize,
-    /// Each direction of the path: delay, impairments, rate, queue.
+    /// Each direction of the path: delay, impairments, rate, queue (the reverse direction
+    /// unless [`reverse_link`](Self::reverse_link) says otherwise).
     pub link: LinkConfig,
+    /// The server → clients direction (ACKs of an upload), if it differs from
+    /// [`link`](Self::link).
+    pub reverse_link: Option<LinkConfig>,
     /// Simulated time after which the run is stopped.
     pub time_limit: Duration,
+    /// The congestion controller of each flow's sender: flow `i` runs `controllers[i]`, and
+    /// every flow beyond the list the last entry. Empty (the default): the endpoint
+    /// configuration's own controller (CUBIC unless changed). See [`controller_of`](Self::controller_of).
+    pub controllers: Vec<Cc>,
+    /// When each flow opens its connection, after the start of the run: flow `i` at
+    /// `starts[i]`, every flow beyond the list at once. Empty (the default): all at once.
+    pub starts: Vec<Duration>,
 }
 
 impl ScenarioParams {
@@ -48,17 +62,47 @@ impl ScenarioParams {
     /// one BDP) and a time limit of [`default_time_limit`](Self::default_time_limit).
     pub fn new(seed: u64, rate_bps: u64, rtt: Duration, bytes: u64) -> Self {
         let link = LinkConfig::new().rate_bps(rate_bps).delay(rtt / 2);
-        let mut params = Self { seed, rate_bps, rtt, bytes, flows: 1, link, time_limit: Duration::ZERO };
+        let mut params = Self {
+            seed,
+            rate_bps,
+            rtt,
+            bytes,
+            flows: 1,
+            link,
+            reverse_link: None,
+            time_limit: Duration::ZERO,
+            controllers: Vec::new(),
+            starts: Vec::new(),
+        };
         params.time_limit = params.default_time_limit();
         params
     }
 
-    /// Twenty times the ideal transfer time, plus 100 RTTs and 10 s: long enough for any sane
-    /// transport, short enough to stop a stuck one.
+    /// The server → clients direction: [`reverse_link`](Self::reverse_link), else
+    /// [`link`](Self::link).
+    pub fn reverse(&self) -> &LinkConfig {
+        self.reverse_link.as_ref().unwrap_or(&self.link)
+    }
+
+    /// The controller flow `i` runs, if [`controllers`](Self::controllers) names one.
+    pub fn controller_of(&self, flow: usize) -> Option<Cc> {
+        self.controllers.get(flow).or(self.controllers.last()).copied()
+    }
+
+    /// When flow `i` starts, after the start of the run (see [`starts`](Self::starts)).
+    pub fn start_of(&self, flow: usize) -> Duration {
+        self.starts.get(flow).copied().unwrap_or(Duration::ZERO)
+    }
+
+    /// Twenty times the ideal transfer time, plus 100 RTTs, 10 s and the latest flow start: long
+    /// enough for any sane transport, short enough to stop a stuck one.
     pub fn default_time_limit(&self) -> Duration {
         let rate = if self.rate_bps == 0 { TOY_UNLIMITED_RATE_BPS } else { self.rate_bps };
         let ideal = Duration::from_secs_f64(self.bytes as f64 * 8.0 / rate as f64);
-        ideal.saturating_mul(20).saturating_add(self.rtt.saturating_mul(100)) + Duration::from_secs(10)
+        let last_start = self.starts.iter().max().copied().unwrap_or(Duration::ZERO);
+        ideal.saturating_mul(20).saturating_add(self.rtt.saturating_mul(100))
+            + Duration::from_secs(10)
+            + last_start
     }
 }
 
@@ -91,9 +135,20 @@ pub fn server_addr() -> SocketAddr {
 /// Routes `clients` clients and one server through a shared bottleneck each way, both configured
 /// as `link`. Nodes are not added: attach them at the returned addresses.
 pub fn dumbbell<N: Node>(sim: &mut Simulator<N>, clients: usize, link: &LinkConfig) -> Dumbbell {
+    dumbbell_with(sim, clients, link, link)
+}
+
+/// [`dumbbell`] with the client → server bottleneck configured as `forward` and the way back
+/// as `reverse`.
+pub fn dumbbell_with<N: Node>(
+    sim: &mut Simulator<N>,
+    clients: usize,
+    forward: &LinkConfig,
+    reverse: &LinkConfig,
+) -> Dumbbell {
     let net = sim.network_mut();
-    let forward = net.add_link("clients -> server", link.clone());
-    let reverse = net.add_link("server -> clients", link.clone());
+    let forward = net.add_link("clients -> server", forward.clone());
+    let reverse = net.add_link("server -> clients", reverse.clone());
     let server = server_addr();
     let clients: Vec<SocketAddr> = (0..clients.max(1)).map(client_addr).collect();
     for &c in &clients {
@@ -116,6 +171,8 @@ pub struct ScenarioReport {
     pub sim_time: Duration,
     /// Wall-clock time the run took.
     pub wall_time: Duration,
+    /// Each flow's counters over time, by flow id (empty for scenarios that keep none).
+    pub series: Vec<FlowSeries>,
 }
 
 impl ScenarioReport {
@@ -127,7 +184,31 @@ impl ScenarioReport {
         wall_time: Duration,
     ) -> Self {
         let links = sim.network().links().map(|l| (l.label.to_owned(), l.stats.clone())).collect();
-        Self { summary, outcome, links, sim_time: sim.elapsed(), wall_time }
+        Self { summary, outcome, links, sim_time: sim.elapsed(), wall_time, series: Vec::new() }
+    }
+
+    /// Each flow's goodput and retransmissions per interval of its [series](Self::series), as
+    /// CSV: `t_s,flow,goodput_mbit,segments_sent,retransmits` (the interval ending at `t_s`).
+    pub fn series_csv(&self) -> String {
+        let mut out = String::from("t_s,flow,goodput_mbit,segments_sent,retransmits\n");
+        for (flow, s) in self.series.iter().enumerate() {
+            let secs = s.interval.as_secs_f64();
+            for (k, w) in s.points.windows(2).enumerate() {
+                let goodput = if secs > 0.0 {
+                    (w[1].delivered - w[0].delivered) as f64 * 8.0 / secs / 1e6
+                } else {
+                    0.0
+                };
+                let _ = writeln!(
+                    out,
+                    "{:.1},{flow},{goodput:.3},{},{}",
+                    (k + 1) as f64 * secs,
+                    w[1].segments_sent.saturating_sub(w[0].segments_sent),
+                    w[1].retransmits.saturating_sub(w[0].retransmits),
+                );
+            }
+        }
+        out
     }
 
     /// Datagrams offered to the network over the run.
@@ -154,7 +235,7 @@ pub fn toy_traffic(params: &ScenarioParams) -> Result<ScenarioReport, SimError> 
     let wall = Instant::now();
     let mut sim = Simulator::<ToyNode>::new(params.seed, params.link.clone());
     let flows = params.flows.max(1);
-    let topo = dumbbell(&mut sim, flows, &params.link);
+    let topo = dumbbell_with(&mut sim, flows, &params.link, params.reverse());
     let receiver = sim.add_node(topo.server, ToyNode::Receiver(ToyReceiver::new()))?;
 
     let rate = if params.rate_bps == 0 { TOY_UNLIMITED_RATE_BPS } else { params.rate_bps };

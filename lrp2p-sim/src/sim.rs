@@ -91,10 +91,12 @@ impl<N: Node> Simulator<N> {
     /// only ever advances by adding durations.
     pub fn new(seed: u64, default_link: LinkConfig) -> Self {
         let start = Instant::now();
+        let mut network = Network::new(seed, default_link);
+        network.set_epoch(start);
         Self {
             start,
             now: start,
-            network: Network::new(seed, default_link),
+            network,
             nodes: Vec::new(),
             by_addr: BTreeMap::new(),
             buf: vec![0; MAX_DATAGRAM],

@@ -1,5 +1,5 @@
-//! The figures a scenario reports: goodput, efficiency, fairness, and the one-line JSON
-//! [`Summary`] that benchmark scripts read.
+//! The figures a scenario reports: goodput, efficiency, fairness, RTT percentiles, and the
+//! one-line JSON [`Summary`] that benchmark scripts read.
 
 use std::time::Duration;
 
@@ -16,6 +16,36 @@ pub fn jain_fairness(shares: &[f64]) -> f64 {
         return 1.0;
     }
     sum * sum / (shares.len() as f64 * sum_sq)
+}
+
+/// The `q`-th percentile (`q` in `[0, 100]`) of `samples` by the nearest-rank method: the
+/// smallest sample with at least `q` % of all samples at or below it. `None` for no samples.
+pub fn percentile(samples: &[f64], q: f64) -> Option<f64> {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    // rank = ⌈q/100 · n⌉, at least 1; n is far below 2^52, so the float is exact.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let rank = ((q.clamp(0.0, 100.0) / 100.0 * n as f64).ceil() as usize).max(1);
+    sorted.get(rank.min(n).checked_sub(1)?).copied()
+}
+
+/// How the flows followed the link's first scheduled change (see [`Summary::after_change`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AfterChange {
+    /// When the link changed, in simulated seconds since the start.
+    pub at_s: f64,
+    /// The bottleneck rate from then on, in Mbit/s.
+    pub rate_mbit: f64,
+    /// Seconds after the change until a 500 ms window (starting at the change or a multiple of
+    /// 100 ms after it) had carried 0.85 of the new rate: the end of the first such window
+    /// (`null`: none did before the last byte).
+    pub recovery_s: Option<f64>,
+    /// Retransmitted over all DATA segments sent in the 2 s after the change.
+    pub retransmit_ratio_2s: f64,
+    /// Goodput from 2 s after the change to the last byte, over the new rate (`null` if the
+    /// transfer ended sooner).
+    pub efficiency_after_2s: Option<f64>,
 }
 
 /// Goodput in Mbit/s: application bytes delivered over `elapsed` (0 for a zero duration).
@@ -36,7 +66,7 @@ pub fn efficiency(goodput_mbit: f64, rate_bps: u64) -> f64 {
 }
 
 /// The result of one scenario run, serialized as exactly
-/// `{"ok":…,"bytes":…,"sim_secs":…,"goodput_mbit":…,"efficiency":…,"retransmits":…,"first_byte_ms":…,"jain_fairness":…,"spurious_retransmits":…,"retransmit_ratio":…}`
+/// `{"ok":…,"bytes":…,"sim_secs":…,"goodput_mbit":…,"efficiency":…,"retransmits":…,"first_byte_ms":…,"jain_fairness":…,"spurious_retransmits":…,"retransmit_ratio":…,"rtt_p50_ms":…,"rtt_p95_ms":…,"jain_tail":…,"after_change":…}`
 /// (fields in this order).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
@@ -61,6 +91,16 @@ pub struct Summary {
     pub spurious_retransmits: u64,
     /// Retransmitted DATA datagrams over all DATA datagrams sent (0 without any).
     pub retransmit_ratio: f64,
+    /// Median of the RTT samples the senders took (the latest RTT every 10 ms of simulated
+    /// time while data was in flight), in milliseconds; `null` without samples.
+    pub rtt_p50_ms: Option<f64>,
+    /// The 95th percentile of those samples, in milliseconds.
+    pub rtt_p95_ms: Option<f64>,
+    /// Jain's fairness index over the flows' goodputs in the last 80 % of the time they all
+    /// delivered data (1.0 for one flow, or flows that never overlapped).
+    pub jain_tail: f64,
+    /// After the link's first scheduled change, how the flows followed it (`null` without one).
+    pub after_change: Option<AfterChange>,
 }
 
 impl Summary {
@@ -87,7 +127,19 @@ impl Summary {
             jain_fairness: jain_fairness(&shares),
             spurious_retransmits: 0,
             retransmit_ratio: 0.0,
+            rtt_p50_ms: None,
+            rtt_p95_ms: None,
+            jain_tail: 1.0,
+            after_change: None,
         }
+    }
+
+    /// The same summary with the percentiles of the senders' RTT samples.
+    pub fn with_rtt_samples(mut self, samples: &[std::time::Duration]) -> Self {
+        let ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        self.rtt_p50_ms = percentile(&ms, 50.0);
+        self.rtt_p95_ms = percentile(&ms, 95.0);
+        self
     }
 
     /// The same summary with the senders' spurious retransmissions and the DATA datagrams they
@@ -144,7 +196,26 @@ mod tests {
         );
         assert_eq!(
             s.to_json(),
-            r#"{"ok":true,"bytes":1000,"sim_secs":2.0,"goodput_mbit":0.004,"efficiency":0.5,"retransmits":3,"first_byte_ms":25.0,"jain_fairness":1.0,"spurious_retransmits":0,"retransmit_ratio":0.0}"#
+            r#"{"ok":true,"bytes":1000,"sim_secs":2.0,"goodput_mbit":0.004,"efficiency":0.5,"retransmits":3,"first_byte_ms":25.0,"jain_fairness":1.0,"spurious_retransmits":0,"retransmit_ratio":0.0,"rtt_p50_ms":null,"rtt_p95_ms":null,"jain_tail":1.0,"after_change":null}"#
         );
+        let ms = Duration::from_millis;
+        let s = s.with_rtt_samples(&[ms(40), ms(41), ms(60), ms(42)]);
+        assert_eq!((s.rtt_p50_ms, s.rtt_p95_ms), (Some(41.0), Some(60.0)));
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let hundred: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&hundred, 50.0), Some(50.0));
+        assert_eq!(percentile(&hundred, 95.0), Some(95.0));
+        assert_eq!(percentile(&hundred, 100.0), Some(100.0));
+        assert_eq!(percentile(&hundred, 0.0), Some(1.0));
+        // Order does not matter; one sample is every percentile.
+        assert_eq!(percentile(&[3.0, 1.0, 2.0], 50.0), Some(2.0));
+        assert_eq!(percentile(&[7.0], 95.0), Some(7.0));
+        assert_eq!(percentile(&[], 50.0), None);
+        // 20 samples: the 95th percentile is the 19th.
+        let twenty: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(percentile(&twenty, 95.0), Some(19.0));
     }
 }

@@ -1,5 +1,6 @@
 //! The link model against its specification: loss, burst loss, rate, queue, delay, jitter, FIFO
-//! order, reordering, duplication and corruption, each measured over many datagrams.
+//! order, reordering, duplication and corruption, each measured over many datagrams; a schedule
+//! of rate and delay changes taking effect at its instant.
 
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
@@ -8,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::{datagram, run_link, sigmas};
-use lrp2p_sim::{GilbertElliott, Jitter, LinkConfig};
+use lrp2p_sim::{GilbertElliott, Jitter, LinkChange, LinkConfig, Network};
 
 const N: u64 = 100_000;
 const MS: Duration = Duration::from_millis(1);
@@ -53,6 +54,36 @@ fn gilbert_elliott_average_loss_and_burst_length() {
     }
     let mean_burst = lost_in_bursts as f64 / bursts as f64;
     assert!((3.4..4.6).contains(&mean_burst), "mean burst length {mean_burst}");
+}
+
+#[test]
+fn gilbert_elliott_bursts_are_time_on_a_rate_limited_link() {
+    // 100 Mbit/s: one 1400-byte slot is 112 us. Datagrams 100 ms apart see the chain hundreds of
+    // slots later each time: independent losses at the average rate, no bursts of them (a
+    // per-datagram chain would lose runs of 4 on average here too).
+    let ge = GilbertElliott::with_average_loss(0.05, 4.0);
+    let cfg = LinkConfig::new().rate_bps(100_000_000).burst_loss(ge);
+    let n = 20_000;
+    let (arrivals, stats, _) = run_link(cfg.clone(), 13, n, Duration::from_millis(100), 64);
+    let loss = stats.dropped_loss as f64 / n as f64;
+    assert!((loss - 0.05).abs() < sigmas(5.0, n, 0.05) / n as f64, "average loss {loss}");
+    let mut received = vec![false; n as usize];
+    for a in &arrivals {
+        received[a.index as usize] = true;
+    }
+    let pairs = received.windows(2).filter(|w| !w[0] && !w[1]).count() as f64;
+    // Independent: a loss follows a loss 5 % of the time, not 75 %.
+    let after_loss = pairs / stats.dropped_loss as f64;
+    assert!(after_loss < 0.10, "P(loss | loss) = {after_loss}");
+    // Back to back at the line rate, the chain steps once per datagram: bursts of 4 again.
+    let (back_to_back, stats, _) = run_link(cfg, 14, N, Duration::from_micros(112), 64);
+    let mut received = vec![false; N as usize];
+    for a in &back_to_back {
+        received[a.index as usize] = true;
+    }
+    let pairs = received.windows(2).filter(|w| !w[0] && !w[1]).count() as f64;
+    let after_loss = pairs / stats.dropped_loss as f64;
+    assert!(after_loss > 0.6, "P(loss | loss) = {after_loss}");
 }
 
 #[test]
@@ -218,4 +249,93 @@ fn every_datagram_is_accounted_for() {
     assert_eq!(arrivals.len() as u64, stats.delivered);
     assert_eq!(stats.offered, N);
     assert!(stats.dropped_queue > 0 && stats.dropped_loss > 0);
+}
+
+#[test]
+fn scheduled_rate_change_takes_effect_at_its_instant() {
+    // 1250-byte datagrams take 1 ms at 10 Mbit/s and 2 ms at 5 Mbit/s. Offered at twice the
+    // first rate into a deep queue, the serializer never idles, so arrivals are its departures.
+    let t = Duration::from_secs(1);
+    let cfg = LinkConfig::new()
+        .rate_bps(10_000_000)
+        .delay(10 * MS)
+        .queue_packets(usize::MAX)
+        .change(LinkChange::rate(t, 5_000_000));
+    let (arrivals, stats, t0) = run_link(cfg, 23, 6_000, MS / 2, 1250);
+    assert_eq!(stats.delivered, 6_000);
+    // The serializer never idles: the next datagram starts when one leaves (arrival − delay),
+    // and the gap to its own arrival is its serialization time.
+    let gaps: Vec<(Duration, Duration)> =
+        arrivals.windows(2).map(|w| (w[0].at - 10 * MS - t0, w[1].at - w[0].at)).collect();
+    let before: Vec<_> = gaps.iter().filter(|(start, _)| *start < t).collect();
+    let after: Vec<_> = gaps.iter().filter(|(start, _)| *start >= t).collect();
+    assert!(before.len() > 900 && after.len() > 2_000);
+    assert!(before.iter().all(|(_, gap)| *gap == MS), "1 ms per datagram before the change");
+    assert!(after.iter().all(|(_, gap)| *gap == 2 * MS), "2 ms per datagram from the change on");
+    // About a second's worth of datagrams (1000 at 1 ms) was queued at the change: it does not
+    // wait for them to drain.
+    let queued_at_t = arrivals.iter().filter(|a| a.sent - t0 < t && a.at - 10 * MS - t0 > t).count();
+    assert!(queued_at_t > 900, "{queued_at_t} queued at the change");
+}
+
+#[test]
+fn scheduled_rate_change_under_a_drop_tail_queue() {
+    // Offered at 10 Mbit/s into a 50-datagram queue: nothing is dropped until the rate halves
+    // at 2 s, then half the datagrams are, and the measured rate halves.
+    let t = Duration::from_secs(2);
+    let cfg = LinkConfig::new().rate_bps(10_000_000).queue_packets(50).change(LinkChange::rate(t, 5_000_000));
+    let (arrivals, stats, t0) = run_link(cfg, 24, 6_000, MS, 1250);
+    let rate = |from: Duration, to: Duration| {
+        let n = arrivals.iter().filter(|a| a.at - t0 >= from && a.at - t0 < to).count();
+        n as f64 * 1250.0 * 8.0 / (to - from).as_secs_f64()
+    };
+    let (early, late) =
+        (rate(Duration::ZERO, t), rate(t + Duration::from_millis(200), Duration::from_secs(6)));
+    assert!((early - 10e6).abs() < 0.01 * 10e6, "before: {early:.0} bit/s");
+    assert!((late - 5e6).abs() < 0.01 * 5e6, "after: {late:.0} bit/s");
+    assert!(arrivals.iter().all(|a| a.sent - t0 >= t || a.at - a.sent <= 2 * MS), "no queue before");
+    let dropped = stats.dropped_queue as f64;
+    assert!((dropped - 2_000.0).abs() < 60.0, "dropped {dropped}");
+}
+
+#[test]
+fn scheduled_delay_changes_keep_fifo_order() {
+    // One-way delay 10 ms, 30 ms from 1 s, 5 ms from 2 s; no rate limit, one datagram per ms.
+    let s = Duration::from_secs;
+    let cfg = LinkConfig::new()
+        .delay(10 * MS)
+        .change(LinkChange::delay(s(1), 30 * MS))
+        .change(LinkChange::delay(s(2), 5 * MS));
+    let (arrivals, _, t0) = run_link(cfg, 25, 3_000, MS, 100);
+    assert!(arrivals.windows(2).all(|w| w[0].index < w[1].index && w[0].at <= w[1].at));
+    for a in &arrivals {
+        let (sent, one_way) = (a.sent - t0, a.at - a.sent);
+        if sent < s(1) {
+            assert_eq!(one_way, 10 * MS);
+        } else if sent < s(2) {
+            assert_eq!(one_way, 30 * MS);
+        } else {
+            // The shorter path waits behind the datagrams still on the longer one (FIFO), then
+            // takes its own 5 ms.
+            let last_long = s(2) - MS + 30 * MS;
+            assert_eq!(a.at - t0, (sent + 5 * MS).max(last_long), "sent at {sent:?}");
+        }
+    }
+}
+
+#[test]
+fn the_schedule_counts_from_the_epoch() {
+    // An epoch set half a second before the first datagram moves the change that much earlier.
+    let t0 = std::time::Instant::now();
+    let mut net = Network::new(1, LinkConfig::new());
+    net.set_epoch(t0);
+    let cfg = LinkConfig::new().delay(10 * MS).change(LinkChange::delay(Duration::from_secs(1), 20 * MS));
+    net.set_link(common::a(), common::b(), cfg);
+    let first = t0 + Duration::from_millis(500);
+    net.send(first, common::a(), common::b(), b"early");
+    net.send(t0 + Duration::from_secs(1), common::a(), common::b(), b"late");
+    assert_eq!(net.epoch(), Some(t0));
+    let end = t0 + Duration::from_secs(10);
+    let at: Vec<_> = std::iter::from_fn(|| net.poll_delivery(end)).map(|d| d.at - t0).collect();
+    assert_eq!(at, [Duration::from_millis(510), Duration::from_millis(1_020)]);
 }

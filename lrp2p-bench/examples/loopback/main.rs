@@ -32,6 +32,8 @@ mod lrp2p_std;
 mod lrp2p_std_many;
 mod lrp2p_tokio;
 mod quinn;
+#[path = "../shared/quinn_tls.rs"]
+mod quinn_tls;
 mod tcp;
 
 use std::io::{self, Write};

@@ -10,9 +10,10 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 
+use lrp2p_proto::Algorithm;
 use lrp2p_proto::ConnectionStats;
 use lrp2p_proto::{PublicKey, StaticSecret};
-use lrp2p_tokio::EndpointConfig;
+use lrp2p_tokio::{EndpointConfig, EndpointStats};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A boxed future borrowing its link (what [`Link::acknowledged`] returns).
@@ -88,6 +89,32 @@ pub(crate) async fn finish<L: Link + ?Sized>(link: &mut L) -> io::Result<()> {
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the peer did not acknowledge the end"))?
 }
 
+/// What a serving side (`recv`, `perf server`) makes of a connection error `e` met while
+/// `context`. On an accepted connection a handshake timeout means that the initiator never
+/// confirmed the handshake (`CloseReason::Unconfirmed`: a forged or replayed initiation, or a
+/// peer that went away at once), which is worth saying plainly.
+pub(crate) fn lost_peer(context: &str, e: io::Error) -> crate::error::CliError {
+    if matches!(lrp2p_tokio::Error::of(&e), Some(lrp2p_tokio::Error::HandshakeTimeout)) {
+        return crate::error::CliError::Timeout(format!(
+            "{context}: the peer never confirmed the handshake (a forged or replayed initiation, \
+             or a peer that went away)"
+        ));
+    }
+    crate::error::CliError::net(context, e)
+}
+
+/// What a connecting side (`send`, `perf client`) makes of a connection error `e` met while
+/// `context`: a refusal says the two reasons a server refuses.
+pub(crate) fn lost_server(context: &str, e: io::Error) -> crate::error::CliError {
+    if e.kind() == io::ErrorKind::ConnectionRefused {
+        return crate::error::CliError::Refused(format!(
+            "{context}: the peer refused the connection (it does not accept our key, or it is \
+             busy: at its --max-peers limit, or stopping; try again later)"
+        ));
+    }
+    crate::error::CliError::net(context, e)
+}
+
 /// An address for a local socket that talks to `peer`: loopback for a loopback peer, else the
 /// unspecified address of its family; any port.
 pub(crate) fn any_addr_for(peer: SocketAddr) -> SocketAddr {
@@ -103,13 +130,20 @@ pub(crate) fn any_addr_for(peer: SocketAddr) -> SocketAddr {
 #[derive(Debug)]
 pub(crate) struct Endpoint(lrp2p_tokio::Socket);
 
-/// Binds an endpoint on `addr` with `identity`. `fresh_key` tells that the key was made at
-/// this start-up, so 0-RTT data may be accepted at once (`early_data.start_floor = false`).
-pub(crate) async fn bind(addr: SocketAddr, identity: StaticSecret, fresh_key: bool) -> io::Result<Endpoint> {
+/// Binds an endpoint on `addr` with `identity`, sending with congestion controller `cc`.
+/// `fresh_key` tells that the key was made at this start-up, so 0-RTT data may be accepted at
+/// once (`early_data.start_floor = false`).
+pub(crate) async fn bind(
+    addr: SocketAddr,
+    identity: StaticSecret,
+    fresh_key: bool,
+    cc: Algorithm,
+) -> io::Result<Endpoint> {
     let mut config = EndpointConfig::default();
     if fresh_key {
         config.early_data.start_floor = false;
     }
+    config.connection.congestion = cc.factory();
     Ok(Endpoint(lrp2p_tokio::Socket::bind_with_config(addr, identity, config).await?))
 }
 
@@ -124,9 +158,15 @@ impl Endpoint {
         self.0.public_key()
     }
 
-    /// Accepts only peers whose keys are in `keys` (others are refused in the handshake).
-    pub(crate) fn allow_only(&self, keys: Vec<PublicKey>) {
-        self.0.allow_only(keys);
+    /// Decides whom to accept, by key: a refused peer gets an authenticated REFUSED in the
+    /// handshake. `acceptor` runs with the socket's lock held: it must be quick.
+    pub(crate) fn set_acceptor(&self, acceptor: impl Fn(&PublicKey) -> bool + Send + Sync + 'static) {
+        self.0.set_acceptor(acceptor);
+    }
+
+    /// The endpoint's counters: every datagram received, by outcome.
+    pub(crate) fn stats(&self) -> EndpointStats {
+        self.0.stats()
     }
 
     /// Opens a connection to `addr`: Noise IK with 0-RTT when `peer` is known (lazy: the

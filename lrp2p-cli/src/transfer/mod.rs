@@ -18,7 +18,7 @@
 mod recv;
 mod send;
 
-pub(crate) use recv::{DirSink, DiscardSink, Received, serve};
+pub(crate) use recv::{DirSink, DiscardSink, IDLE, Received, serve};
 pub(crate) use send::{Sent, send_file, send_one};
 
 use blake2::Blake2b;

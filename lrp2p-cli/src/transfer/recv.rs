@@ -49,33 +49,35 @@ pub(crate) struct Received {
 ///
 /// Each verified file is reported through `on_file` as it completes. The first failure
 /// (refused header, hash mismatch, storage error, lost connection) tells the sender its
-/// status, ends the session and is returned.
+/// status, ends the session and is returned. A sender that sends nothing for `idle` at any
+/// point is dropped with a [`CliError::Timeout`], at once (the verdict is not waited on).
 pub(crate) async fn serve<L: Link, S: Sink>(
     link: &mut L,
     sink: &mut S,
     max_size: u64,
+    idle: Duration,
     ui: &Ui,
     mut on_file: impl FnMut(&Received),
 ) -> Result<Vec<Received>, CliError> {
     let mut done = Vec::new();
     loop {
-        let header = match tokio::time::timeout(IDLE, Header::read(link, max_size)).await {
+        let header = match tokio::time::timeout(idle, Header::read(link, max_size)).await {
             Err(_) => {
-                verdict(link, Status::Refused).await;
-                return Err(idle_error("waiting for a file header"));
+                verdict(link, Status::Refused, Duration::ZERO).await;
+                return Err(idle_error(idle, "waiting for a file header"));
             }
             Ok(header) => header,
         };
         let header = match header {
             Ok(Some(h)) => h,
             Ok(None) => break,
-            Err(HeaderError::Io(e)) => return Err(CliError::net("connection lost in a file header", e)),
+            Err(HeaderError::Io(e)) => return Err(net::lost_peer("connection lost in a file header", e)),
             Err(e) => {
-                verdict(link, Status::Refused).await;
+                verdict(link, Status::Refused, idle.min(net::FINISH_TIMEOUT)).await;
                 return Err(CliError::Refused(format!("peer sent a bad header: {e}")));
             }
         };
-        match receive_body(link, sink, &header, ui).await {
+        match receive_body(link, sink, &header, idle, ui).await {
             Ok(received) => {
                 on_file(&received);
                 done.push(received);
@@ -83,7 +85,7 @@ pub(crate) async fn serve<L: Link, S: Sink>(
             Err((status, error)) => {
                 sink.abort().await;
                 if let Some(status) = status {
-                    verdict(link, status).await;
+                    verdict(link, status, idle.min(net::FINISH_TIMEOUT)).await;
                 }
                 return Err(error);
             }
@@ -93,19 +95,23 @@ pub(crate) async fn serve<L: Link, S: Sink>(
     Ok(done)
 }
 
-/// How long a receiver waits for a sender that sends nothing, at any point of a session.
-pub(crate) const IDLE: Duration = Duration::from_secs(60);
+/// How long `demo`'s receiver waits for a sender that sends nothing, at any point of a
+/// session (`recv` has `--idle-secs`).
+pub(crate) const IDLE: Duration = Duration::from_secs(30);
 
-/// The sender went quiet for [`IDLE`] while the receiver was waiting for `what`.
-fn idle_error(what: &str) -> CliError {
-    CliError::Timeout(format!("the sender sent nothing for {} s ({what})", IDLE.as_secs()))
+/// The sender went quiet for `idle` while the receiver was waiting for `what`.
+fn idle_error(idle: Duration, what: &str) -> CliError {
+    CliError::Timeout(format!("the sender sent nothing for {} s ({what})", idle.as_secs_f64()))
 }
 
-/// Sends a final verdict, best effort, and waits for its acknowledgement (the session ends
-/// after it, and the process may exit).
-async fn verdict<L: Link>(link: &mut L, status: Status) {
+/// Sends a final verdict, best effort, and waits up to `wait` for its acknowledgement (the
+/// session ends after it, and the process may exit).
+async fn verdict<L: Link>(link: &mut L, status: Status, wait: Duration) {
     let _ = link.write_all(&[status as u8]).await;
-    let _ = net::finish(link).await;
+    let _ = link.shutdown().await;
+    if !wait.is_zero() {
+        let _ = tokio::time::timeout(wait, link.acknowledged()).await;
+    }
 }
 
 /// Receives one body and its hash into `sink`; on failure, the status to tell the sender
@@ -114,13 +120,14 @@ async fn receive_body<L: Link, S: Sink>(
     link: &mut L,
     sink: &mut S,
     header: &Header,
+    idle: Duration,
     ui: &Ui,
 ) -> Result<Received, (Option<Status>, CliError)> {
     let started = Instant::now();
     let name = header.name.as_str();
     let storage =
         |e: io::Error| (Some(Status::DiskError), CliError::Output { path: PathBuf::from(name), source: e });
-    let lost = |e: io::Error| (None, CliError::net(format!("connection lost while receiving {name}"), e));
+    let lost = |e: io::Error| (None, net::lost_peer(&format!("connection lost while receiving {name}"), e));
     sink.open(header).await.map_err(storage)?;
     let bar = ui.bar(name, header.size);
     let mut hasher = Hasher::new();
@@ -128,9 +135,9 @@ async fn receive_body<L: Link, S: Sink>(
     let mut left = header.size;
     while left > 0 {
         let want = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
-        let n = tokio::time::timeout(IDLE, link.read(&mut buf[..want]))
+        let n = tokio::time::timeout(idle, link.read(&mut buf[..want]))
             .await
-            .map_err(|_| (None, idle_error(name)))?
+            .map_err(|_| (None, idle_error(idle, name)))?
             .map_err(lost)?;
         if n == 0 {
             let got = header.size - left;
@@ -146,9 +153,9 @@ async fn receive_body<L: Link, S: Sink>(
     }
     bar.finish_and_clear();
     let mut trailer = [0u8; HASH_LEN];
-    tokio::time::timeout(IDLE, link.read_exact(&mut trailer))
+    tokio::time::timeout(idle, link.read_exact(&mut trailer))
         .await
-        .map_err(|_| (None, idle_error(name)))?
+        .map_err(|_| (None, idle_error(idle, name)))?
         .map_err(lost)?;
     let hash: [u8; HASH_LEN] = hasher.finalize().into();
     if hash != trailer {

@@ -160,5 +160,5 @@ async fn write_body<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
 
 /// The connection failed while sending `name`.
 fn lost(name: &str, e: std::io::Error) -> CliError {
-    CliError::net(format!("connection lost while sending {name}"), e)
+    crate::net::lost_server(&format!("connection lost while sending {name}"), e)
 }

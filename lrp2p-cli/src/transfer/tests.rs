@@ -36,7 +36,7 @@ async fn round_trip_two_files_and_collision() {
     let out = dir.path().to_owned();
     let receiver = tokio::spawn(async move {
         let mut sink = DirSink::new(&out).expect("sink");
-        serve(&mut b, &mut sink, MAX_SIZE, &Ui::quiet(), |_| {}).await
+        serve(&mut b, &mut sink, MAX_SIZE, LIMIT, &Ui::quiet(), |_| {}).await
     });
     let one = data(300_000);
     let two = data(0);
@@ -61,7 +61,7 @@ async fn raw_exchange(bytes: Vec<u8>) -> (Result<Vec<Received>, CliError>, Optio
     let out = dir.path().to_owned();
     let receiver = tokio::spawn(async move {
         let mut sink = DirSink::new(&out).expect("sink");
-        serve(&mut b, &mut sink, MAX_SIZE, &Ui::quiet(), |_| {}).await
+        serve(&mut b, &mut sink, MAX_SIZE, LIMIT, &Ui::quiet(), |_| {}).await
     });
     // The receiver may stop reading early; the write may then fail.
     let _ = a.write_all(&bytes).await;
@@ -165,7 +165,7 @@ async fn longest_name_is_stored_and_numbered() {
     let out = dir.path().to_owned();
     let receiver = tokio::spawn(async move {
         let mut sink = DirSink::new(&out).expect("sink");
-        serve(&mut b, &mut sink, MAX_SIZE, &Ui::quiet(), |_| {}).await
+        serve(&mut b, &mut sink, MAX_SIZE, LIMIT, &Ui::quiet(), |_| {}).await
     });
     send_one(&mut a, &name, 3, &b"new"[..], &Ui::quiet(), LIMIT).await.expect("sent");
     a.shutdown().await.expect("shutdown");
@@ -203,7 +203,7 @@ impl Sink for FullDisk {
 }
 
 async fn run_full_disk(mut b: DuplexStream) -> Result<Vec<Received>, CliError> {
-    serve(&mut b, &mut FullDisk { room: 10_000 }, MAX_SIZE, &Ui::quiet(), |_| {}).await
+    serve(&mut b, &mut FullDisk { room: 10_000 }, MAX_SIZE, LIMIT, &Ui::quiet(), |_| {}).await
 }
 
 #[tokio::test]
@@ -231,7 +231,7 @@ async fn refused_header_stops_the_sender() {
     let receiver = tokio::spawn(async move {
         let mut sink = DiscardSink::default();
         // A receiver with a 1 KiB limit refuses a 1 MB file before reading its body.
-        serve(&mut b, &mut sink, 1024, &Ui::quiet(), |_| {}).await
+        serve(&mut b, &mut sink, 1024, LIMIT, &Ui::quiet(), |_| {}).await
     });
     let body = data(1_000_000);
     let sent = tokio::time::timeout(
@@ -251,4 +251,22 @@ fn header_round_trip() {
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
     let back = rt.block_on(Header::read(&mut &bytes[..], MAX_SIZE)).expect("read");
     assert_eq!(back, Some(h));
+}
+
+#[tokio::test]
+async fn a_silent_sender_is_dropped_at_its_idle_deadline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut a, mut b) = duplex(1024);
+    let started = std::time::Instant::now();
+    let mut sink = DirSink::new(dir.path()).expect("sink");
+    let idle = Duration::from_millis(200);
+    let result = tokio::time::timeout(LIMIT, serve(&mut b, &mut sink, MAX_SIZE, idle, &Ui::quiet(), |_| {}))
+        .await
+        .expect("gave up in time");
+    let err = result.expect_err("silent sender");
+    assert!(matches!(err, CliError::Timeout(_)), "{err}");
+    assert!(err.to_string().contains("sent nothing for 0.2 s"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(a.read_u8().await.expect("verdict"), Status::Refused as u8);
+    assert!(listing(dir.path()).is_empty());
 }

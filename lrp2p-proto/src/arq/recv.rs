@@ -184,11 +184,11 @@ impl RecvStream {
     ///
     /// The caller must call [`mark_ack_sent`](Self::mark_ack_sent) when it sends the ACK: data
     /// is accepted only up to the right edge advertised.
-    pub(crate) fn ack(&self) -> (Seq, u32, SackRanges) {
+    pub(crate) fn ack(&self, room: usize) -> (Seq, u32, SackRanges) {
         let cumulative = self.next - 1;
         let window = self.right_edge().saturating_sub(cumulative);
         let window = u32::try_from(window).unwrap_or(MAX_WINDOW).min(MAX_WINDOW);
-        (truncate(cumulative), window, self.sack_ranges())
+        (truncate(cumulative), window, self.sack_ranges(room))
     }
 
     /// Records that the ACK from [`ack`](Self::ack) was sent: its right edge is now promised.
@@ -224,16 +224,16 @@ impl RecvStream {
 
     /// SACK ranges of the out-of-order segments, ascending so that the ones nearest the
     /// cumulative ack come first (PROTOCOL §8.3; RFC 2018 §4 puts the newest block first, but
-    /// the v1 wire format requires ascending ranges), at most `MAX_SACK_RANGES - 1` of them so
-    /// that ACK_DELAY fits too (PROTOCOL §7.7).
-    fn sack_ranges(&self) -> SackRanges {
+    /// the v1 wire format requires ascending ranges), at most `room` of them (what the ACK's
+    /// extension budget leaves beside ACK_DELAY and DSACK, PROTOCOL §7.7).
+    fn sack_ranges(&self, room: usize) -> SackRanges {
         let cumulative = truncate(self.next - 1);
         let mut ranges = SackRanges::EMPTY;
-        // Room for ACK_DELAY: one range less than the maximum. When there are more ranges than
-        // fit, the ones nearest the cumulative ack are reported plus the highest one, so that
-        // the sender always learns what arrived most recently (RFC 2018 §4's aim, within the
-        // ascending order v1 requires) and its time-based loss detection can act on it.
-        let room = MAX_SACK_RANGES - 1;
+        // When there are more ranges than fit, the ones nearest the cumulative ack are reported
+        // plus the highest one, so that the sender always learns what arrived most recently
+        // (RFC 2018 §4's aim, within the ascending order v1 requires) and its time-based loss
+        // detection can act on it.
+        let room = room.clamp(1, MAX_SACK_RANGES);
         let mut current: Option<(u64, u64)> = None;
         for &seq in self.out_of_order.keys() {
             match current {

@@ -38,7 +38,7 @@ fn read_all(r: &mut RecvStream) -> Vec<u8> {
 #[test]
 fn in_order_delivery() {
     let mut r = RecvStream::new(ISN, 1000, 100);
-    let (cumulative, window, sack) = r.ack();
+    let (cumulative, window, sack) = r.ack(MAX_SACK_RANGES - 1);
     // PROTOCOL §8.2: nothing received yet, A = isn - 1.
     assert_eq!((cumulative, window, sack), (Seq(ISN - 1), 10, SackRanges::EMPTY));
     assert_eq!(r.on_data(s(0), b"hello ", false), Ok(DataOutcome::Delivered));
@@ -50,7 +50,7 @@ fn in_order_delivery() {
     assert_eq!(&out, b"hell");
     assert_eq!(read_all(&mut r), b"o world");
     assert_eq!(r.read(&mut out), 0);
-    assert_eq!(r.ack().0, s(1));
+    assert_eq!(r.ack(MAX_SACK_RANGES - 1).0, s(1));
     assert!(!r.fin_received() && !r.is_finished());
     r.check_invariants();
 }
@@ -64,12 +64,12 @@ fn out_of_order_is_buffered_then_released() {
     assert_eq!(r.readable(), 0);
     assert_eq!(r.on_data(s(0), b"aa", false), Ok(DataOutcome::Delivered));
     assert_eq!(read_all(&mut r), b"aabbcc");
-    let (cumulative, _, sack) = r.ack();
+    let (cumulative, _, sack) = r.ack(MAX_SACK_RANGES - 1);
     assert_eq!(cumulative, s(2));
     assert_eq!(sack.as_slice(), [(s(4), s(4))]);
     assert_eq!(r.on_data(s(3), b"dd", false), Ok(DataOutcome::Delivered));
     assert_eq!(read_all(&mut r), b"ddee");
-    assert_eq!(r.ack().2, SackRanges::EMPTY);
+    assert_eq!(r.ack(MAX_SACK_RANGES - 1).2, SackRanges::EMPTY);
     r.check_invariants();
 }
 
@@ -97,7 +97,7 @@ fn sack_ranges_nearest_first_and_the_highest_at_most_29() {
     // Merge 6..=8 into one range.
     r.on_data(s(5), b"x", false).unwrap();
     r.on_data(s(7), b"x", false).unwrap();
-    let (cumulative, _, sack) = r.ack();
+    let (cumulative, _, sack) = r.ack(MAX_SACK_RANGES - 1);
     assert_eq!(cumulative, Seq(ISN - 1));
     assert_eq!(sack.len(), MAX_SACK_RANGES - 1);
     assert_eq!(sack.as_slice()[0], (s(2), s(2)));
@@ -117,17 +117,17 @@ fn wraps_around_2_pow_32() {
     assert_eq!(r.on_data(Seq(u32::MAX), b"2", false), Ok(DataOutcome::Buffered));
     assert_eq!(r.on_data(Seq(0), b"3", false), Ok(DataOutcome::Buffered));
     assert_eq!(r.on_data(Seq(2), b"5", true), Ok(DataOutcome::Buffered));
-    let (cumulative, window, sack) = r.ack();
+    let (cumulative, window, sack) = r.ack(MAX_SACK_RANGES - 1);
     assert_eq!(cumulative, Seq(u32::MAX - 2));
     assert_eq!(window, 99); // (10_000 - 4) / 100, from the cumulative ack
     assert_eq!(sack.as_slice(), [(Seq(u32::MAX), Seq(0)), (Seq(2), Seq(2))]);
     assert_eq!(sack.validate(cumulative), Ok(()));
     r.mark_ack_sent();
     assert_eq!(r.on_data(Seq(u32::MAX - 1), b"1", false), Ok(DataOutcome::Delivered));
-    assert_eq!(r.ack().0, Seq(0));
-    assert_eq!(r.ack().2.as_slice(), [(Seq(2), Seq(2))]);
+    assert_eq!(r.ack(MAX_SACK_RANGES - 1).0, Seq(0));
+    assert_eq!(r.ack(MAX_SACK_RANGES - 1).2.as_slice(), [(Seq(2), Seq(2))]);
     assert_eq!(r.on_data(at(4), b"4", false), Ok(DataOutcome::Delivered));
-    assert_eq!(r.ack().0, Seq(2));
+    assert_eq!(r.ack(MAX_SACK_RANGES - 1).0, Seq(2));
     assert_eq!(read_all(&mut r), b"012345");
     assert!(r.is_finished());
     // A duplicate from before the wrap is still recognised.
@@ -149,7 +149,7 @@ fn only_the_isn_before_the_first_ack() {
 #[test]
 fn beyond_the_right_edge_or_the_budget_is_dropped() {
     let mut r = open(ISN, 1000, 100);
-    assert_eq!(r.ack().1, 10); // right edge isn + 9
+    assert_eq!(r.ack(MAX_SACK_RANGES - 1).1, 10); // right edge isn + 9
     assert_eq!(r.on_data(s(10), b"x", false), Err(RecvError::BeyondWindow));
     assert_eq!(r.on_data(s(0x7FFF_FFFF), b"x", false), Err(RecvError::BeyondWindow));
     assert_eq!(r.on_data(s(9), b"x", false), Ok(DataOutcome::Buffered));
@@ -187,32 +187,32 @@ fn memory_stays_bounded_under_a_flood() {
 #[test]
 fn the_right_edge_never_moves_back() {
     let mut r = open(ISN, 1000, 100);
-    assert_eq!(r.ack().1, 10);
+    assert_eq!(r.ack(MAX_SACK_RANGES - 1).1, 10);
     // 500 bytes out of order: the free space now allows only 5 segments, but the edge holds.
     assert_eq!(r.on_data(s(9), &[0; 500], false), Ok(DataOutcome::Buffered));
-    assert_eq!(r.ack().1, 10);
+    assert_eq!(r.ack(MAX_SACK_RANGES - 1).1, 10);
     r.mark_ack_sent();
     for k in 0..4 {
         r.on_data(s(k), &[0; 100], false).unwrap();
     }
-    let (cumulative, window, _) = r.ack();
+    let (cumulative, window, _) = r.ack(MAX_SACK_RANGES - 1);
     assert_eq!((cumulative, window), (s(3), 6)); // edge still isn + 9
     r.mark_ack_sent();
     r.on_data(s(4), &[0; 100], false).unwrap();
-    assert_eq!(r.ack().1, 5);
+    assert_eq!(r.ack(MAX_SACK_RANGES - 1).1, 5);
     // Inside the edge but over the budget: dropped, not buffered.
     assert_eq!(r.on_data(s(5), &[0; 1], false), Err(RecvError::BeyondWindow));
     // Reading frees room, but within the edge already promised.
     read_all(&mut r);
-    assert_eq!(r.ack().1, 5);
+    assert_eq!(r.ack(MAX_SACK_RANGES - 1).1, 5);
     // Filling the gap releases the buffered segment; reading then moves the edge forward.
     for k in 5..9 {
         r.on_data(s(k), &[0; 100], false).unwrap();
     }
-    assert_eq!(r.ack().0, s(9));
-    assert_eq!(r.ack().1, 1);
+    assert_eq!(r.ack(MAX_SACK_RANGES - 1).0, s(9));
+    assert_eq!(r.ack(MAX_SACK_RANGES - 1).1, 1);
     read_all(&mut r);
-    assert_eq!(r.ack().1, 10);
+    assert_eq!(r.ack(MAX_SACK_RANGES - 1).1, 10);
     r.check_invariants();
 }
 
@@ -223,13 +223,13 @@ fn window_update_when_reading_opens_a_closed_window() {
         r.on_data(s(k), &[0; 100], false).unwrap();
     }
     r.mark_ack_sent();
-    assert_eq!(r.ack().1, 0);
+    assert_eq!(r.ack(MAX_SACK_RANGES - 1).1, 0);
     assert!(!r.window_opened_since_last_ack());
     let mut out = [0u8; 100];
     r.read(&mut out);
     // From zero to one segment.
     assert!(r.window_opened_since_last_ack());
-    assert_eq!(r.ack().1, 1);
+    assert_eq!(r.ack(MAX_SACK_RANGES - 1).1, 1);
     r.mark_ack_sent();
     assert!(!r.window_opened_since_last_ack());
     // From 1 (under a quarter, 2 segments) to 2: worth telling.
@@ -307,7 +307,7 @@ proptest! {
             r.check_invariants();
             assert!(r.advertised_right_edge >= edge);
             edge = r.advertised_right_edge;
-            let (cumulative, window, sack) = r.ack();
+            let (cumulative, window, sack) = r.ack(MAX_SACK_RANGES - 1);
             assert_eq!(sack.validate(cumulative), Ok(()));
             assert!(window <= MAX_WINDOW);
             assert!(r.out_of_order.len() <= capacity / 100);

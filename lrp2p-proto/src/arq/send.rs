@@ -32,13 +32,18 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use self::probe::Probe;
+pub(crate) use self::probe::RepairedLoss;
 use self::rate::{RateEstimator, TxState};
+use self::reorder::{Reordering, Undo};
 use super::{copy_from_deque, initial};
 use crate::congestion::RateSample;
 
 mod ack;
 mod loss;
+mod probe;
 mod rate;
+mod reorder;
 
 /// Where a sent segment stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +73,13 @@ struct SentSegment {
     state: SegmentState,
     /// What the connection knew when it was last sent, for the delivery-rate estimator.
     tx: TxState,
+    /// The packet counter of its last transmission ([`NO_COUNTER`] when that was not a
+    /// transport packet, or not yet recorded).
+    counter: u64,
 }
+
+/// [`SentSegment::counter`] when the segment's packet had no transport counter.
+const NO_COUNTER: u64 = u64::MAX;
 
 /// A segment to put on the wire now: DATA with sequence number `seq` carrying stream bytes
 /// `offset..offset + len` (copied with [`SendStream::payload`]).
@@ -104,6 +115,13 @@ pub(crate) struct AckOutcome {
     pub(crate) new_cumulative: bool,
     /// A segment that had been retransmitted was among those newly acknowledged.
     pub(crate) acked_retransmission: bool,
+    /// Retransmissions this ACK's DSACK proved unnecessary (RFC 3708).
+    pub(crate) dsack_spurious: u64,
+    /// Every retransmission of the current recovery episode proved spurious: the congestion
+    /// response to it should be undone (once per episode).
+    pub(crate) spurious_congestion: bool,
+    /// A resent tail loss probe repaired a loss (RFC 8985 §7.4.2): the controller must hear of it.
+    pub(crate) probe_repaired: Option<RepairedLoss>,
 }
 
 /// What loss detection found.
@@ -127,6 +145,15 @@ pub(crate) enum AckError {
     /// The ACK covers a sequence number this side has not sent (PROTOCOL §8.2).
     #[error("acknowledges sequence number {0}, which was never sent")]
     NeverSent(u64),
+    /// The ACK acknowledges a segment whose packet its own ACK_ECHO says never arrived
+    /// (PROTOCOL.md §8.8): the receiver acknowledges what it did not receive.
+    #[error("acknowledges segment {seq}, whose packet (counter {counter}) it did not receive")]
+    Unreceived {
+        /// The segment.
+        seq: u64,
+        /// The counter of the packet that carried it.
+        counter: u64,
+    },
     /// A SACK range ends before it starts.
     #[error("SACK range {start}..={end} is empty")]
     InvalidSack {
@@ -173,8 +200,19 @@ pub(crate) struct SendStream {
     lost_hint: u64,
     /// Highest sequence number ever SACKed.
     highest_sacked: Option<u64>,
-    /// RFC 8985 RACK.xmit_ts and RACK.end_seq: the most recently sent segment delivered.
-    rack: Option<(Instant, u64)>,
+    /// Number of `Sacked` segments.
+    sacked_packets: usize,
+    /// RFC 8985 §6.2 reordering state.
+    reordering: Reordering,
+    /// The recovery episode and what can undo it (RFC 3708).
+    undo: Undo,
+    /// The tail loss probe in flight (RFC 8985 §7).
+    probe: Option<Probe>,
+    /// When the last DATA segment left.
+    last_sent: Option<Instant>,
+    /// RFC 8985 RACK.xmit_ts, RACK.end_seq and RACK.rtt: the most recently sent segment
+    /// delivered, and its round-trip time.
+    rack: Option<(Instant, u64, Duration)>,
     /// RACK.min_RTT as of the last loss detection, to filter ambiguous retransmissions.
     rack_min_rtt: Option<Duration>,
     /// Retransmissions sent (a statistic).
@@ -207,6 +245,11 @@ impl SendStream {
             lost_packets: 0,
             lost_hint: una,
             highest_sacked: None,
+            sacked_packets: 0,
+            reordering: Reordering::default(),
+            undo: Undo::default(),
+            probe: None,
+            last_sent: None,
             rack: None,
             rack_min_rtt: None,
             retransmits: 0,
@@ -321,8 +364,10 @@ impl SendStream {
             retransmitted: false,
             state: SegmentState::InFlight,
             tx,
+            counter: NO_COUNTER,
         });
         self.next_seq += 1;
+        self.last_sent = Some(now);
         self.sent_len += len;
         self.fin_sent |= fin;
         self.bytes_in_flight += self.size(len);
@@ -348,6 +393,8 @@ impl SendStream {
         let tx = self.rate.on_sent(now, self.bytes_in_flight, self.size(len));
         let seg = self.segments.get_mut(index)?;
         seg.tx = tx;
+        seg.counter = NO_COUNTER;
+        self.last_sent = Some(now);
         seg.state = SegmentState::InFlight;
         seg.retransmitted = true;
         seg.last_sent = now;
@@ -399,6 +446,13 @@ impl SendStream {
     /// The path changed at `now`: rate samples from packets sent before are not produced.
     pub(crate) fn reset_rate_path(&mut self, now: Instant) {
         self.rate.reset_path(now);
+    }
+
+    /// Segment `seq`, just sent, left in the transport packet with `counter` (PROTOCOL.md §8.8).
+    pub(crate) fn record_counter(&mut self, seq: u64, counter: u64) {
+        if let Some(seg) = self.index(seq).and_then(|i| self.segments.get_mut(i)) {
+            seg.counter = counter;
+        }
     }
 
     /// Bytes (with overhead) of segments in flight: sent, not acknowledged, not declared lost.

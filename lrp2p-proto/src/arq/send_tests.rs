@@ -124,9 +124,9 @@ fn fin_only_segment_after_everything_was_sent() {
     assert_eq!(s.bytes_in_flight(), 2 * FULL + OVERHEAD);
     assert!(!s.is_fin_acked());
     // SACKing the FIN does not finish the stream; only the cumulative ack does (PROTOCOL §8.7).
-    s.on_ack(t0 + ms(50), out[0].seq - 1, &[(fin.seq, fin.seq)]).unwrap();
+    s.on_ack(t0 + ms(50), out[0].seq - 1, &[(fin.seq, fin.seq)], &[], None).unwrap();
     assert!(!s.is_fin_acked());
-    s.on_ack(t0 + ms(50), fin.seq, &[]).unwrap();
+    s.on_ack(t0 + ms(50), fin.seq, &[], &[], None).unwrap();
     assert!(s.is_fin_acked());
     assert_eq!(s.buffered(), 0);
     assert!(!s.has_in_flight());
@@ -138,7 +138,7 @@ fn cumulative_ack_releases_bytes() {
     let t0 = origin();
     let (mut s, out) = sent(t0, 4);
     assert_eq!(s.buffered(), 400);
-    let r = s.on_ack(t0 + ms(100), out[1].seq, &[]).unwrap();
+    let r = s.on_ack(t0 + ms(100), out[1].seq, &[], &[], None).unwrap();
     assert_eq!(r.acked_packets, 2);
     assert_eq!(r.acked_bytes, 2 * FULL);
     assert!(r.new_cumulative);
@@ -161,15 +161,15 @@ fn sack_counts_each_segment_once() {
     let t0 = origin();
     let (mut s, out) = sent(t0, 5);
     let before = out[0].seq - 1;
-    let r = s.on_ack(t0 + ms(100), before, &[(out[2].seq, out[3].seq)]).unwrap();
+    let r = s.on_ack(t0 + ms(100), before, &[(out[2].seq, out[3].seq)], &[], None).unwrap();
     assert_eq!((r.acked_packets, r.acked_bytes, r.new_cumulative), (2, 2 * FULL, false));
     assert_eq!(r.rtt_sample, Some(ms(97)));
     assert_eq!(s.bytes_in_flight(), 3 * FULL);
     // The same ACK again changes nothing.
-    let r = s.on_ack(t0 + ms(101), before, &[(out[2].seq, out[3].seq)]).unwrap();
+    let r = s.on_ack(t0 + ms(101), before, &[(out[2].seq, out[3].seq)], &[], None).unwrap();
     assert_eq!(r, AckOutcome::default());
     // The cumulative ack over them counts only the segments not SACKed before.
-    let r = s.on_ack(t0 + ms(110), out[4].seq, &[]).unwrap();
+    let r = s.on_ack(t0 + ms(110), out[4].seq, &[], &[], None).unwrap();
     assert_eq!((r.acked_packets, r.acked_bytes), (3, 3 * FULL));
     assert!(!s.has_in_flight());
     assert_eq!(s.buffered(), 0);
@@ -180,11 +180,11 @@ fn sack_counts_each_segment_once() {
 fn karn_no_sample_from_retransmissions() {
     let t0 = origin();
     let (mut s, out) = sent(t0, 2);
-    assert_eq!(s.on_retransmission_timeout(), 2 * FULL);
+    assert_eq!(s.on_retransmission_timeout(origin()), 2 * FULL);
     let rtx = s.next_segment(t0 + ms(1000), MSS, u64::MAX).unwrap();
     assert!(rtx.rtx && rtx.seq == out[0].seq);
     // Only the retransmitted segment is acknowledged: ambiguous, no sample (RFC 6298 §3).
-    let r = s.on_ack(t0 + ms(1010), out[0].seq, &[]).unwrap();
+    let r = s.on_ack(t0 + ms(1010), out[0].seq, &[], &[], None).unwrap();
     assert_eq!(r.acked_packets, 1);
     assert_eq!(r.rtt_sample, None);
     assert_eq!(r.largest_acked_sent, Some(t0 + ms(1000)));
@@ -193,9 +193,9 @@ fn karn_no_sample_from_retransmissions() {
     // would measure the retransmission timeout, not the path (issue 9: the RTO then grew by
     // each such sample, without bound, on a lossy path).
     let (mut s, out) = sent(t0, 3);
-    s.on_retransmission_timeout();
+    s.on_retransmission_timeout(origin());
     s.next_segment(t0 + ms(500), MSS, u64::MAX).unwrap(); // seq 0 again
-    let r = s.on_ack(t0 + ms(600), out[0].seq, &[(out[2].seq, out[2].seq)]).unwrap();
+    let r = s.on_ack(t0 + ms(600), out[0].seq, &[(out[2].seq, out[2].seq)], &[], None).unwrap();
     assert_eq!(r.acked_packets, 2);
     assert!(r.acked_retransmission);
     assert_eq!(r.rtt_sample, None);
@@ -209,16 +209,16 @@ fn a_retransmission_acknowledged_within_min_rtt_was_spurious() {
     let rtt = estimator(ms(100));
     let (mut s, out) = sent(t0, 2);
     s.detect_losses(t0, &rtt, &mut |_| {}); // records min_rtt
-    s.on_retransmission_timeout();
+    s.on_retransmission_timeout(origin());
     let rtx = s.next_segment(t0 + ms(300), MSS, u64::MAX).unwrap();
     assert_eq!(rtx.seq, out[0].seq);
     // The ACK of the first transmission comes 10 ms after the resend: it cannot be the resend's.
-    s.on_ack(t0 + ms(310), out[0].seq, &[]).unwrap();
+    s.on_ack(t0 + ms(310), out[0].seq, &[], &[], None).unwrap();
     assert_eq!(s.spurious_retransmit_count(), 1);
     // Segment 1 is resent and acknowledged a full round trip later: that resend was needed.
     let rtx = s.next_segment(t0 + ms(400), MSS, u64::MAX).unwrap();
     assert_eq!(rtx.seq, out[1].seq);
-    s.on_ack(t0 + ms(500), out[1].seq, &[]).unwrap();
+    s.on_ack(t0 + ms(500), out[1].seq, &[], &[], None).unwrap();
     assert_eq!(s.spurious_retransmit_count(), 1);
     assert_eq!(s.retransmit_count(), 2);
     s.check_invariants();
@@ -229,7 +229,8 @@ fn late_report_of_an_old_segment_gives_no_rtt_sample() {
     let t0 = origin();
     let (mut s, out) = sent(t0, 5);
     // The newest segment is SACKed after 50 ms: a good sample.
-    let r = s.on_ack(t0 + ms(54), out[0].seq.saturating_sub(1), &[(out[4].seq, out[4].seq)]).unwrap();
+    let r =
+        s.on_ack(t0 + ms(54), out[0].seq.saturating_sub(1), &[(out[4].seq, out[4].seq)], &[], None).unwrap();
     assert_eq!(r.rtt_sample, Some(ms(50)));
     // Segment 2 arrived long ago but is reported only now (its SACK did not fit before): the
     // time since it was sent says nothing about the path.
@@ -238,6 +239,8 @@ fn late_report_of_an_old_segment_gives_no_rtt_sample() {
             t0 + ms(2000),
             out[0].seq.saturating_sub(1),
             &[(out[2].seq, out[2].seq), (out[4].seq, out[4].seq)],
+            &[],
+            None,
         )
         .unwrap();
     assert_eq!(r.acked_packets, 1);
@@ -246,19 +249,21 @@ fn late_report_of_an_old_segment_gives_no_rtt_sample() {
 }
 
 #[test]
-fn dupthresh_marks_loss_after_three_sacks() {
+fn dupthresh_sacked_segments_drop_the_reordering_window() {
     let t0 = origin();
     let rtt = estimator(ms(100));
     let (mut s, out) = sent(t0, 5);
-    let now = t0 + ms(20); // far below RACK's threshold
+    let now = t0 + ms(20);
     let base = out[0].seq - 1;
-    s.on_ack(now, base, &[(out[1].seq, out[2].seq)]).unwrap();
+    s.on_ack(now, base, &[(out[1].seq, out[2].seq)], &[], None).unwrap();
     let r = s.detect_losses(now, &rtt, &mut |_| {});
     assert_eq!(r.lost_packets, 0);
-    // RACK waits: seg 0 was sent before the delivered seg 2, deadline 0 + 100 + 25 ms.
-    assert_eq!(r.next_timer, Some(t0 + ms(125)));
-    // A third SACKed segment above seg 0: IsLost (RFC 6675 §4).
-    s.on_ack(now, base, &[(out[1].seq, out[3].seq)]).unwrap();
+    // RACK waits: seg 0 was sent before the delivered seg 2 (sent at 2 ms, RACK.rtt 18 ms),
+    // deadline 0 + 18 + reo_wnd 25 ms (min_RTT / 4, RFC 8985 §6.2).
+    assert_eq!(r.next_timer, Some(t0 + ms(43)));
+    // A third SACKed segment, no reordering seen yet: reo_wnd = 0 (RFC 8985 §6.2 step 4, the
+    // duplicate-ACK threshold of RFC 6675): seg 0 is lost at once (0 + RACK.rtt 17 <= 20).
+    s.on_ack(now, base, &[(out[1].seq, out[3].seq)], &[], None).unwrap();
     let r = s.detect_losses(now, &rtt, &mut |_| {});
     assert_eq!((r.lost_packets, r.lost_bytes), (1, FULL));
     assert_eq!(r.largest_lost_sent, Some(t0));
@@ -277,21 +282,22 @@ fn rack_marks_loss_when_its_timer_expires() {
     let t0 = origin();
     let rtt = estimator(ms(100));
     let (mut s, out) = sent(t0, 3);
-    s.on_ack(t0 + ms(60), out[0].seq - 1, &[(out[2].seq, out[2].seq)]).unwrap();
+    s.on_ack(t0 + ms(60), out[0].seq - 1, &[(out[2].seq, out[2].seq)], &[], None).unwrap();
     let r = s.detect_losses(t0 + ms(60), &rtt, &mut |_| {});
     assert_eq!(r.lost_packets, 0);
-    // Seg 0 sent at 0, seg 1 at 1 ms; rtt 100 + reo_wnd 25 (RFC 8985 §6.2).
-    assert_eq!(r.next_timer, Some(t0 + ms(125)));
-    let r = s.detect_losses(t0 + ms(125), &rtt, &mut |_| {});
+    // Seg 0 sent at 0, seg 1 at 1 ms; RACK.rtt 58 (seg 2 sent at 2, delivered at 60) +
+    // reo_wnd 25 (RFC 8985 §6.2).
+    assert_eq!(r.next_timer, Some(t0 + ms(83)));
+    let r = s.detect_losses(t0 + ms(83), &rtt, &mut |_| {});
     assert_eq!(r.lost_packets, 1);
-    assert_eq!(r.next_timer, Some(t0 + ms(126)));
-    let r = s.detect_losses(t0 + ms(126), &rtt, &mut |_| {});
+    assert_eq!(r.next_timer, Some(t0 + ms(84)));
+    let r = s.detect_losses(t0 + ms(84), &rtt, &mut |_| {});
     assert_eq!((r.lost_packets, r.next_timer), (1, None));
-    let first = s.next_segment(t0 + ms(126), MSS, u64::MAX).unwrap();
-    let second = s.next_segment(t0 + ms(126), MSS, u64::MAX).unwrap();
+    let first = s.next_segment(t0 + ms(84), MSS, u64::MAX).unwrap();
+    let second = s.next_segment(t0 + ms(84), MSS, u64::MAX).unwrap();
     assert_eq!((first.seq, second.seq), (out[0].seq, out[1].seq));
     assert!(first.rtx && second.rtx);
-    assert_eq!(s.next_segment(t0 + ms(126), MSS, u64::MAX), None);
+    assert_eq!(s.next_segment(t0 + ms(84), MSS, u64::MAX), None);
     s.check_invariants();
 }
 
@@ -300,24 +306,24 @@ fn rack_detects_a_lost_retransmission() {
     let t0 = origin();
     let rtt = estimator(ms(100));
     let (mut s, out) = sent(t0, 1);
-    s.on_retransmission_timeout();
+    s.on_retransmission_timeout(origin());
     s.next_segment(t0 + ms(300), MSS, u64::MAX).unwrap(); // seg 0 resent at 300
     s.write(&[0; MSS]);
     let new = s.next_segment(t0 + ms(310), MSS, u64::MAX).unwrap();
-    s.on_ack(t0 + ms(410), out[0].seq - 1, &[(new.seq, new.seq)]).unwrap();
-    // Sent (again) before the delivered segment: lost at 300 + 125 ms.
+    s.on_ack(t0 + ms(410), out[0].seq - 1, &[(new.seq, new.seq)], &[], None).unwrap();
+    // Sent (again) before the delivered segment, and in recovery (the timeout) with no
+    // reordering seen: reo_wnd = 0, so lost once 300 + RACK.rtt 100 <= 410 (RFC 8985 §6.2).
     let r = s.detect_losses(t0 + ms(410), &rtt, &mut |_| {});
-    assert_eq!(r.next_timer, Some(t0 + ms(425)));
-    assert_eq!(s.detect_losses(t0 + ms(425), &rtt, &mut |_| {}).lost_packets, 1);
+    assert_eq!((r.lost_packets, r.next_timer), (1, None));
 }
 
 #[test]
 fn rto_marks_all_lost_and_resends_lowest_first() {
     let t0 = origin();
     let (mut s, out) = sent(t0, 4);
-    s.on_ack(t0 + ms(50), out[0].seq - 1, &[(out[2].seq, out[2].seq)]).unwrap();
+    s.on_ack(t0 + ms(50), out[0].seq - 1, &[(out[2].seq, out[2].seq)], &[], None).unwrap();
     assert_eq!(s.oldest_in_flight_sent(), Some(t0));
-    assert_eq!(s.on_retransmission_timeout(), 3 * FULL);
+    assert_eq!(s.on_retransmission_timeout(origin()), 3 * FULL);
     assert_eq!(s.bytes_in_flight(), 0);
     assert!(!s.has_in_flight() && s.has_lost());
     assert_eq!(s.oldest_in_flight_sent(), None);
@@ -335,8 +341,8 @@ fn rto_resends_a_sacked_first_segment() {
     // Only a receiver that dropped SACKed data leaves the first unacked segment SACKed.
     let t0 = origin();
     let (mut s, out) = sent(t0, 2);
-    s.on_ack(t0, out[0].seq - 1, &[(out[0].seq, out[1].seq)]).unwrap();
-    assert_eq!(s.on_retransmission_timeout(), 0);
+    s.on_ack(t0, out[0].seq - 1, &[(out[0].seq, out[1].seq)], &[], None).unwrap();
+    assert_eq!(s.on_retransmission_timeout(origin()), 0);
     let rtx = s.next_segment(t0, MSS, u64::MAX).unwrap();
     assert_eq!((rtx.seq, rtx.rtx), (out[0].seq, true));
     assert_eq!(s.next_segment(t0, MSS, u64::MAX), None);
@@ -347,8 +353,8 @@ fn rto_resends_a_sacked_first_segment() {
 fn sack_of_a_lost_segment_cancels_its_retransmission() {
     let t0 = origin();
     let (mut s, out) = sent(t0, 2);
-    s.on_retransmission_timeout();
-    let r = s.on_ack(t0 + ms(5), out[0].seq - 1, &[(out[0].seq, out[0].seq)]).unwrap();
+    s.on_retransmission_timeout(origin());
+    let r = s.on_ack(t0 + ms(5), out[0].seq - 1, &[(out[0].seq, out[0].seq)], &[], None).unwrap();
     assert_eq!(r.acked_packets, 1);
     assert_eq!(s.next_segment(t0 + ms(5), MSS, u64::MAX).unwrap().seq, out[1].seq);
     assert!(!s.has_lost());
@@ -360,12 +366,12 @@ fn oldest_in_flight_accounts_for_retransmissions() {
     let t0 = origin();
     let (mut s, out) = sent(t0, 3);
     assert_eq!(s.oldest_in_flight_sent(), Some(t0));
-    s.on_ack(t0 + ms(10), out[0].seq - 1, &[(out[1].seq, out[1].seq)]).unwrap();
-    s.on_retransmission_timeout();
+    s.on_ack(t0 + ms(10), out[0].seq - 1, &[(out[1].seq, out[1].seq)], &[], None).unwrap();
+    s.on_retransmission_timeout(origin());
     s.next_segment(t0 + ms(500), MSS, u64::MAX).unwrap(); // seq 0
     s.next_segment(t0 + ms(600), MSS, u64::MAX).unwrap(); // seq 2
     assert_eq!(s.oldest_in_flight_sent(), Some(t0 + ms(500)));
-    s.on_ack(t0 + ms(700), out[0].seq, &[]).unwrap();
+    s.on_ack(t0 + ms(700), out[0].seq, &[], &[], None).unwrap();
     assert_eq!(s.oldest_in_flight_sent(), Some(t0 + ms(600)));
 }
 
@@ -375,15 +381,15 @@ fn ack_of_never_sent_seq_is_rejected_whole() {
     let (mut s, out) = sent(t0, 3);
     let next = s.next_seq();
     let base = out[0].seq - 1;
-    assert_eq!(s.on_ack(t0, next, &[]), Err(AckError::NeverSent(next)));
-    assert_eq!(s.on_ack(t0, u64::MAX, &[]), Err(AckError::NeverSent(u64::MAX)));
+    assert_eq!(s.on_ack(t0, next, &[], &[], None), Err(AckError::NeverSent(next)));
+    assert_eq!(s.on_ack(t0, u64::MAX, &[], &[], None), Err(AckError::NeverSent(u64::MAX)));
     // The valid SACK range and cumulative ack are not applied either (PROTOCOL §7.9).
     assert_eq!(
-        s.on_ack(t0, out[0].seq, &[(out[2].seq, out[2].seq), (next, next + 5)]),
+        s.on_ack(t0, out[0].seq, &[(out[2].seq, out[2].seq), (next, next + 5)], &[], None),
         Err(AckError::NeverSent(next + 5))
     );
     assert_eq!(
-        s.on_ack(t0, base, &[(out[2].seq, out[1].seq)]),
+        s.on_ack(t0, base, &[(out[2].seq, out[1].seq)], &[], None),
         Err(AckError::InvalidSack { start: out[2].seq, end: out[1].seq })
     );
     assert_eq!(s.una(), out[0].seq);
@@ -393,6 +399,8 @@ fn ack_of_never_sent_seq_is_rejected_whole() {
         t0,
         out[0].seq,
         &[(0, out[0].seq), (0, 3), (out[2].seq, out[2].seq), (out[1].seq, out[2].seq)],
+        &[],
+        None,
     );
     assert_eq!(r.unwrap().acked_packets, 3);
     s.check_invariants();
@@ -402,10 +410,10 @@ fn ack_of_never_sent_seq_is_rejected_whole() {
 fn stale_ack_is_ignored() {
     let t0 = origin();
     let (mut s, out) = sent(t0, 3);
-    s.on_ack(t0 + ms(10), out[1].seq, &[]).unwrap();
-    let r = s.on_ack(t0 + ms(11), out[0].seq, &[]).unwrap();
+    s.on_ack(t0 + ms(10), out[1].seq, &[], &[], None).unwrap();
+    let r = s.on_ack(t0 + ms(11), out[0].seq, &[], &[], None).unwrap();
     assert_eq!(r, AckOutcome::default());
-    let r = s.on_ack(t0 + ms(11), out[0].seq - 1, &[(out[1].seq, out[1].seq)]).unwrap();
+    let r = s.on_ack(t0 + ms(11), out[0].seq - 1, &[(out[1].seq, out[1].seq)], &[], None).unwrap();
     assert_eq!(r, AckOutcome::default());
     assert_eq!(s.una(), out[2].seq);
     assert_eq!(s.buffered(), 100);
@@ -423,12 +431,12 @@ fn window_is_respected_but_retransmissions_are_exempt() {
     assert_eq!(first.seq, edge);
     assert_eq!(s.next_segment(t0, MSS, edge), None);
     // A zero window at the same edge still lets the lost segment go again.
-    s.on_retransmission_timeout();
+    s.on_retransmission_timeout(origin());
     let rtx = s.next_segment(t0, MSS, edge - 1).unwrap();
     assert!(rtx.rtx && rtx.seq == edge);
     assert_eq!(s.next_segment(t0, MSS, edge), None);
     // The window opens by two.
-    s.on_ack(t0, edge, &[]).unwrap();
+    s.on_ack(t0, edge, &[], &[], None).unwrap();
     assert!(s.next_segment(t0, MSS, edge + 2).is_some());
     assert!(s.next_segment(t0, MSS, edge + 2).is_some());
     assert_eq!(s.next_segment(t0, MSS, edge + 2), None);
@@ -446,7 +454,7 @@ fn backpressure_when_full_and_room_after_acks() {
     s.next_segment(t0, MSS, u64::MAX).unwrap();
     // Sent but unacknowledged bytes still count.
     assert_eq!(s.write(&[1; 10]), 0);
-    s.on_ack(t0 + ms(10), a.seq, &[]).unwrap();
+    s.on_ack(t0 + ms(10), a.seq, &[], &[], None).unwrap();
     assert_eq!(s.free_space(), 100);
     assert_eq!(s.write(&[2; 500]), 100);
     assert_eq!(s.buffered(), 300);
@@ -514,7 +522,7 @@ proptest! {
                         .collect();
                     let valid = cumulative < s.next_seq() && ranges.iter().all(|&(_, e)| e < s.next_seq());
                     let before = (s.una(), s.bytes_in_flight(), s.buffered());
-                    match s.on_ack(now, cumulative, &ranges) {
+                    match s.on_ack(now, cumulative, &ranges, &[], None) {
                         Ok(_) => assert!(valid),
                         Err(_) => {
                             assert!(!valid);
@@ -528,7 +536,7 @@ proptest! {
                     assert!(r.next_timer.is_none_or(|t| t > now));
                 }
                 Op::Timeout => {
-                    s.on_retransmission_timeout();
+                    s.on_retransmission_timeout(origin());
                     assert!(!s.has_in_flight());
                 }
             }

@@ -84,7 +84,7 @@ impl<P: Clone> Wire<P> {
 }
 
 fn send_ack(r: &mut RecvStream, wire: &mut Wire<Ack>, now: Instant) {
-    let (cumulative, window, sack) = r.ack();
+    let (cumulative, window, sack) = r.ack(crate::wire::MAX_SACK_RANGES - 1);
     r.mark_ack_sent();
     wire.send(now, Ack { cumulative, window, sack });
 }
@@ -163,7 +163,7 @@ fn transfer(
             let cumulative = expand(una - 1, cumulative);
             let ranges: Vec<(u64, u64)> =
                 sack.as_slice().iter().map(|&(a, b)| (expand(una, a), expand(una, b))).collect();
-            let outcome = s.on_ack(now, cumulative, &ranges).unwrap();
+            let outcome = s.on_ack(now, cumulative, &ranges, &[], None).unwrap();
             if let Some(sample) = outcome.rtt_sample {
                 rtt.update(sample, Duration::ZERO);
             }
@@ -184,7 +184,7 @@ fn transfer(
         if rto_at.is_some_and(|t| t <= now) {
             rto_at = None;
             if s.has_in_flight() {
-                s.on_retransmission_timeout();
+                s.on_retransmission_timeout(origin());
                 rtt.backoff();
             }
         }

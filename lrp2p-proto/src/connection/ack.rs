@@ -8,7 +8,9 @@
 //!   step ask for an ACK at once too.
 //! - An ACK that is not due rides along with DATA (piggybacking) but never makes a packet of its
 //!   own; a packet carrying only an ACK is never acknowledged.
-//! - The ACK reports how long it was held (ACK_DELAY, PROTOCOL.md §7.7) when it had to wait.
+//! - The ACK reports how long it was held (ACK_DELAY, PROTOCOL.md §7.7) when it had to wait,
+//!   and which sequence numbers arrived more than once since the last ACK (DSACK, §7.7); SACK
+//!   ranges take the rest of the extension budget, nearest the cumulative ack first.
 //!
 //! The sender's side of the delay — room for the peer's held ACKs in the retransmission
 //! timer — is the RTT estimator's (`recovery::rtt`).
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 use super::Connection;
 use super::timer::Timer;
 use crate::arq::truncate;
-use crate::wire::{AckRepr, MAX_ACK_DELAY, MAX_SACK_RANGES, SackRanges};
+use crate::wire::{AckEcho, AckRepr, DsackRanges, MAX_ACK_DELAY, SackRanges, Seq};
 
 /// ACK scheduling state.
 #[derive(Debug, Default, Clone, Copy)]
@@ -29,6 +31,8 @@ pub(super) struct AckState {
     immediate: bool,
     /// When the newest acknowledged-to-be packet arrived (for ACK_DELAY).
     newest_at: Option<Instant>,
+    /// Sequence numbers received more than once since the last ACK (DSACK, RFC 2883).
+    duplicates: DsackRanges,
 }
 
 /// What became of a DATA segment, as far as acknowledging it goes.
@@ -75,6 +79,11 @@ impl Connection {
         self.ack.newest_at = Some(now);
     }
 
+    /// DATA segment `seq` arrived again (PROTOCOL.md §7.7 DSACK): the next ACK reports it.
+    pub(super) fn record_duplicate(&mut self, seq: Seq) {
+        self.ack.duplicates.record(seq);
+    }
+
     /// The delayed-ACK timer fired.
     pub(super) fn on_delayed_ack_timer(&mut self) {
         self.ack.immediate |= self.ack.pending > 0;
@@ -99,17 +108,25 @@ impl Connection {
                 ping: false,
                 sack: SackRanges::EMPTY,
                 ack_delay_us: None,
+                dsack: DsackRanges::EMPTY,
+                echo: None,
             };
         };
-        let (cumulative, window, sack) = recv.ack();
         let ack_delay_us = self
             .ack
             .newest_at
             .map(|t| u32::try_from(now.saturating_duration_since(t).as_micros()).unwrap_or(u32::MAX));
-        // PROTOCOL.md §7.7: a full SACK leaves no room for ACK_DELAY; the ranges win.
-        let sack =
-            if ack_delay_us.is_some() && sack.len() >= MAX_SACK_RANGES { SackRanges::EMPTY } else { sack };
-        AckRepr { cumulative, window, ping: self.ping_pending, sack, ack_delay_us }
+        // PROTOCOL.md §7.7's budget: ACK_DELAY and DSACK first, SACK ranges in what is left.
+        let dsack = self.ack.duplicates;
+        // PROTOCOL.md §8.8: the counters received, from the replay window (transport packets
+        // only: a handshake message's ACK has none to echo).
+        let echo = self.session.as_ref().map(|s| {
+            let (top, received) = s.replay_window().echo();
+            AckEcho { top, received }
+        });
+        let room = AckRepr::sack_room(ack_delay_us.is_some(), &dsack, echo.is_some());
+        let (cumulative, window, sack) = recv.ack(room);
+        AckRepr { cumulative, window, ping: self.ping_pending, sack, ack_delay_us, dsack, echo }
     }
 
     /// An ACK from [`ack_repr`](Self::ack_repr) was sent (in a transport packet or in the

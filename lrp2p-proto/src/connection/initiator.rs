@@ -182,7 +182,7 @@ impl Connection {
         let early_data_accepted = self.send.una() > early_seq;
         if !early_data_accepted && self.send.has_in_flight() {
             // PROTOCOL.md §9.3: refused early data is sent again at once as 1-RTT data.
-            self.send.on_retransmission_timeout();
+            self.send.resend_all();
         }
         if let Some(Tail::Data(data)) = payload.segments.tail {
             self.on_data_segment(now, &data);

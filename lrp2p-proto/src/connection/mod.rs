@@ -10,16 +10,21 @@
 //! - `receive.rs`: datagrams in: ACKs, data, CLOSE, roaming.
 //! - `transmit.rs`: datagrams out, in batches for one path: handshake messages, ACK/DATA
 //!   packets, probes, CLOSE.
-//! - `ack.rs`: when to acknowledge, and what (PROTOCOL.md §8.5).
+//! - `ack.rs`: when to acknowledge, and what (PROTOCOL.md §8.5); `echo.rs`: skipped counters
+//!   and the check of the peer's ACK_ECHO against them (§8.8).
 //! - `lifecycle.rs`: the application's calls (write, read, shutdown, close, release) and how
 //!   a connection ends (linger, drain, the §8.7 close policy).
+//! - `loss.rs`: loss recovery's timers and the congestion controller's losses: RACK, the tail
+//!   loss probe, the retransmission timeout, undo, and a new path's fresh congestion state.
 //! - `path.rs`: the path to the peer and its amplification budget.
 //! - `timer.rs`: the deadline table; `stats.rs`: the counters.
 
 mod ack;
+mod echo;
 mod handshake;
 mod initiator;
 mod lifecycle;
+mod loss;
 mod path;
 mod receive;
 mod responder;
@@ -33,6 +38,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use self::ack::AckState;
+use self::echo::CounterSkips;
 use self::handshake::Handshake;
 use self::lifecycle::PendingClose;
 use self::path::Path;
@@ -151,6 +157,11 @@ pub(crate) struct Connection {
     acknowledged: bool,
     /// Send a PING at the next opportunity (keep-alive, window probe).
     ping_pending: bool,
+    /// The tail loss probe fired: the next DATA segment goes regardless of the congestion
+    /// window and the pacer (RFC 8985 §7.3).
+    probe_pending: bool,
+    /// The counters this side skips, to catch a peer acknowledging what it never received.
+    skips: CounterSkips,
     /// The peer closed the connection: nothing more is sent or accepted.
     peer_closed: bool,
     finished_reported: bool,
@@ -226,6 +237,8 @@ impl Connection {
             write_blocked: false,
             acknowledged: true,
             ping_pending: false,
+            probe_pending: false,
+            skips: CounterSkips::new([0; 32]),
             peer_closed: false,
             finished_reported: false,
             owned: initiator,
@@ -237,6 +250,12 @@ impl Connection {
             stats: ConnectionStats::default(),
             config,
         }
+    }
+
+    /// Gives the connection its secret for the counter-skip schedule (PROTOCOL.md §8.8); the
+    /// endpoint calls it once, right after creating it, with bytes from its RNG.
+    pub(crate) fn seed_counter_skips(&mut self, key: [u8; 32]) {
+        self.skips = CounterSkips::new(key);
     }
 
     /// Our connection id.
@@ -298,6 +317,7 @@ impl Connection {
                     }
                 }
                 Timer::Retransmit => self.on_retransmission_timeout(now),
+                Timer::Probe => self.on_probe_timeout(now),
                 Timer::LossDetection => {
                     self.detect_losses(now);
                 }
@@ -309,66 +329,6 @@ impl Connection {
                 Timer::Linger => self.drain(None),
                 Timer::ReleaseGiveUp => self.on_release_give_up(now),
             }
-        }
-    }
-
-    /// The path changed: RFC 9000 §9.4 — a new path (not just a new port, which a NAT rebinding
-    /// gives) starts with a new congestion controller, RTT estimator and rate samples, so that
-    /// what the old path taught does not overload the new one. What is in flight stays in
-    /// flight and is recovered as usual.
-    fn reset_congestion(&mut self, now: Instant) {
-        let mss = self.config.mss() as u64;
-        self.cc = self.config.congestion.build(now, mss + PACKET_OVERHEAD as u64);
-        self.rtt = RttEstimator::new(self.config.rtt);
-        self.pacer = Pacer::new(now, mss, self.cc.window(), self.rtt.smoothed_or_initial());
-        self.send.reset_rate_path(now);
-        self.stats.congestion_resets += 1;
-    }
-
-    /// RFC 6298 §5.4–5.6: the retransmission timer fired.
-    fn on_retransmission_timeout(&mut self, now: Instant) {
-        if self.phase != Phase::Established || !self.send.has_in_flight() {
-            return;
-        }
-        // RFC 6298 §5.4: retransmit the earliest segment not acknowledged (all are marked lost;
-        // the congestion window now lets one out). §5.5: back the timer off.
-        let lost = self.send.on_retransmission_timeout();
-        self.stats.timeouts += 1;
-        self.stats.lost_packets_bytes += lost;
-        self.cc.on_retransmission_timeout(now);
-        self.rtt.backoff();
-        self.arm_retransmit(now);
-    }
-
-    /// Runs loss detection (RFC 6675 / RFC 8985), telling the congestion controller of each
-    /// lost packet; returns the bytes newly declared lost.
-    fn detect_losses(&mut self, now: Instant) -> u64 {
-        let cc = &mut self.cc;
-        let loss = self.send.detect_losses(now, &self.rtt, &mut |lost| cc.on_lost(lost));
-        self.stats.lost_packets_bytes += loss.lost_bytes;
-        match loss.next_timer {
-            Some(at) => self.timers.set(Timer::LossDetection, at),
-            None => self.timers.stop(Timer::LossDetection),
-        }
-        self.arm_retransmit(now);
-        loss.lost_bytes
-    }
-
-    /// RFC 6298 §5.1/§5.3: (re)start the retransmission timer while anything is outstanding,
-    /// stop it when nothing is (§5.2). Like Linux (`tcp_rearm_rto`), it runs from the last
-    /// transmission of the oldest segment still in flight rather than from now, so a lost tail
-    /// is not kept waiting a full RTO per ACK; and it is re-armed whenever that segment may have
-    /// changed (every ACK, every loss detection), so a segment SACKed, or declared lost and
-    /// resent, never leaves behind a deadline computed from its first transmission. (A deadline
-    /// left from the first transmission of a segment resent in recovery fired one RTO after it,
-    /// while the resend was still in a full queue: issue 9's collapse at 80-160 ms.)
-    /// Idempotent: the deadline depends only on send times and the RTO.
-    fn arm_retransmit(&mut self, now: Instant) {
-        if self.send.has_in_flight() || self.send.has_lost() {
-            let from = self.send.oldest_in_flight_sent().unwrap_or(now);
-            self.timers.set(Timer::Retransmit, (from + self.rtt.rto()).max(now));
-        } else {
-            self.timers.stop(Timer::Retransmit);
         }
     }
 
@@ -396,6 +356,7 @@ impl Connection {
         stats.latest_rtt = self.rtt.latest();
         stats.min_rtt = self.rtt.min_rtt();
         stats.cwnd = self.cc.window();
+        stats.ssthresh = self.cc.ssthresh();
         stats.pacing_rate = self.cc.pacing_rate();
         stats.congestion_control = self.cc.name();
         stats.bytes_in_flight = self.send.bytes_in_flight();
@@ -403,6 +364,7 @@ impl Connection {
         stats.fin_acked = self.send.is_fin_acked();
         stats.retransmits = self.send.retransmit_count();
         stats.spurious_retransmits = self.send.spurious_retransmit_count();
+        stats.reordering_seen = self.send.reordering_seen();
         if let Some(session) = &self.session {
             let s = session.stats();
             stats.replays_dropped = s.replays_dropped;

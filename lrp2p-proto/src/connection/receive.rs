@@ -13,11 +13,12 @@ use super::timer::Timer;
 use super::{CloseReason, ConnEvent, Connection, Phase};
 use crate::arq::expand;
 use crate::arq::recv::{DataOutcome, RecvError};
-use crate::congestion::Ack;
+use crate::arq::send::AckError;
+use crate::congestion::{Ack, LostPacket};
 use crate::crypto::OpenError;
 use crate::wire::{
-    AckRepr, CloseRepr, CookieReplyRepr, DataRepr, IkResponseRepr, MAX_SACK_RANGES, PacketType, Segments,
-    Tail, XxFinishRepr, XxResponseRepr, close_code,
+    AckRepr, CloseRepr, CookieReplyRepr, DataRepr, IkResponseRepr, MAX_DSACK_RANGES, MAX_SACK_RANGES,
+    PacketType, Segments, Tail, XxFinishRepr, XxResponseRepr, close_code,
 };
 
 /// What became of a datagram routed to this connection: every one ends in exactly one of these
@@ -134,6 +135,12 @@ impl Connection {
     /// Acts on the segments of one authenticated packet (PROTOCOL.md §7, §8).
     fn on_segments(&mut self, now: Instant, segments: &Segments<'_>, sample: bool) {
         if let Some(ack) = &segments.ack {
+            // PROTOCOL.md §8.8: an ACK in a transport packet echoes the counters received.
+            if ack.echo.is_none() && self.config.require_ack_echo {
+                self.stats.echo_violations += 1;
+                self.protocol_violation(now);
+                return;
+            }
             if !self.on_ack_segment(now, ack, sample) {
                 return;
             }
@@ -163,10 +170,27 @@ impl Connection {
         for (slot, &(start, end)) in sack.iter_mut().zip(ack.sack.as_slice()) {
             *slot = (expand(cumulative, start), expand(cumulative, end));
         }
-        let outcome = match self.send.on_ack(now, cumulative, &sack[..n]) {
+        let mut dsack = [(0u64, 0u64); MAX_DSACK_RANGES];
+        let d = ack.dsack.len();
+        for (slot, &(start, end)) in dsack.iter_mut().zip(ack.dsack.as_slice()) {
+            *slot = (expand(cumulative, start), expand(cumulative, end));
+        }
+        // PROTOCOL.md §8.8: the echo claims no counter that was skipped or never sent.
+        if let (Some(echo), Some(session)) = (&ack.echo, &self.session) {
+            if self.skips.verify(echo, session.next_send_counter()).is_err() {
+                self.stats.echo_violations += 1;
+                self.protocol_violation(now);
+                return false;
+            }
+        }
+        let outcome = match self.send.on_ack(now, cumulative, &sack[..n], &dsack[..d], ack.echo.as_ref()) {
             Ok(outcome) => outcome,
-            Err(_) => {
-                // PROTOCOL.md §7.9: acknowledging a sequence number never sent.
+            Err(e) => {
+                // PROTOCOL.md §7.9: acknowledging a sequence number never sent, or (§8.8) one
+                // whose packet the ACK's own echo says never arrived.
+                if matches!(e, AckError::Unreceived { .. }) {
+                    self.stats.echo_violations += 1;
+                }
                 self.protocol_violation(now);
                 return false;
             }
@@ -197,12 +221,31 @@ impl Connection {
         if outcome.new_cumulative {
             self.rtt.reset_backoff();
         }
+        self.stats.dsack_received +=
+            ack.dsack.as_slice().iter().map(|&(s, e)| u64::from(e.distance_from(s)) + 1).sum::<u64>();
         let app_limited = !self.send.has_unsent_data() && self.send.bytes_in_flight() < self.cc.window() / 2;
+        if let Some(repaired) = outcome.probe_repaired {
+            // RFC 8985 §7.4.2: the tail loss probe repaired a loss: a congestion event.
+            self.cc.on_lost(&LostPacket {
+                now,
+                sent: repaired.sent,
+                bytes: repaired.bytes,
+                tx_in_flight: self.send.bytes_in_flight().saturating_add(repaired.bytes),
+                lost_since_sent: repaired.bytes,
+                is_app_limited: false,
+            });
+        }
         // Loss detection re-arms the retransmission timer from the oldest segment still in
         // flight, which this ACK may have changed. The controller hears of the losses first,
         // then of the ACK with its rate sample (congestion::Controller's contract).
         let lost_bytes = self.detect_losses(now);
         let rate = self.send.take_rate_sample(now, self.rtt.min_rtt());
+        if outcome.spurious_congestion {
+            // RFC 3708 / RFC 9438 §4.9: every retransmission of the last recovery was
+            // unnecessary: the reduction it caused is undone.
+            self.cc.on_spurious_congestion(now);
+            self.stats.congestion_undos += 1;
+        }
         if outcome.acked_bytes > 0 || lost_bytes > 0 {
             self.cc.on_ack(&Ack {
                 now,
@@ -245,6 +288,7 @@ impl Connection {
             Ok(DataOutcome::Buffered) => DataArrival::OutOfOrder,
             Ok(DataOutcome::Duplicate) => {
                 self.stats.duplicates += 1;
+                self.record_duplicate(data.seq);
                 DataArrival::Duplicate
             }
             Err(RecvError::BeyondWindow) => {

@@ -209,7 +209,8 @@ impl Connection {
         let refusal = CloseRepr { seq: Seq(self.local_isn), code: close_code::REFUSED, reason: b"refused" };
         match std::mem::replace(&mut self.handshake, Handshake::Done) {
             Handshake::IkReceived { noise, peer_isn } => {
-                let ack = AckRepr { cumulative: Seq(peer_isn).prev(), ..self.ack_repr(now) };
+                // A handshake message's ACK echoes no counters (PROTOCOL.md §8.8).
+                let ack = AckRepr { cumulative: Seq(peer_isn).prev(), echo: None, ..self.ack_repr(now) };
                 let payload = IkResponsePayload {
                     responder_id: self.local_id,
                     isn: Seq(self.local_isn),

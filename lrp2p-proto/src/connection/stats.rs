@@ -14,6 +14,8 @@ pub struct ConnectionStats {
     pub min_rtt: Option<Duration>,
     /// Congestion window in bytes.
     pub cwnd: u64,
+    /// Slow-start threshold in bytes (`u64::MAX` until the first congestion event).
+    pub ssthresh: u64,
     /// The congestion controller's pacing rate in bytes per second, when it sets one (BBR).
     pub pacing_rate: Option<u64>,
     /// The congestion controller's name (`"cubic"`, `"bbr"`, `"fixed"`).
@@ -42,13 +44,23 @@ pub struct ConnectionStats {
     pub segments_sent: u64,
     /// DATA segments retransmitted.
     pub retransmits: u64,
-    /// Retransmissions found unnecessary: acknowledged sooner than the minimum RTT after they
-    /// were sent, so an earlier transmission had arrived (a lower bound).
+    /// Retransmissions found unnecessary: reported twice by the peer's DSACK (RFC 3708), or
+    /// acknowledged sooner than the minimum RTT after they were sent, so an earlier transmission
+    /// had arrived.
     pub spurious_retransmits: u64,
+    /// Congestion responses undone because every retransmission they led to proved spurious
+    /// (RFC 3708 through DSACK or timing; RFC 9438 §4.9).
+    pub congestion_undos: u64,
+    /// Whether the sender has seen the path reorder (RFC 8985 `RACK.reordering_seen`).
+    pub reordering_seen: bool,
     /// Bytes declared lost (by SACK/RACK or timeout).
     pub lost_packets_bytes: u64,
     /// Retransmission timeouts.
     pub timeouts: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tail_loss_probes: u64,
+    /// Sequence numbers the peer reported receiving twice (DSACK, PROTOCOL.md §7.7).
+    pub dsack_received: u64,
     /// Handshake messages retransmitted.
     pub handshake_retransmits: u64,
     /// Dropped: replayed transport packets.
@@ -57,6 +69,8 @@ pub struct ConnectionStats {
     pub auth_failures: u64,
     /// Dropped: authenticated packets with malformed or invalid segments.
     pub protocol_violations: u64,
+    /// ACKs whose ACK_ECHO was missing or contradicted what was sent (PROTOCOL.md §8.8).
+    pub echo_violations: u64,
     /// Dropped: DATA beyond the receive window or buffer.
     pub beyond_window: u64,
     /// Duplicate DATA segments received.

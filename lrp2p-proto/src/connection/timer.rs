@@ -14,6 +14,8 @@ pub(super) enum Timer {
     Retransmit,
     /// RACK reordering-window expiry (RFC 8985 §6.3).
     LossDetection,
+    /// Tail loss probe (RFC 8985 §7).
+    Probe,
     /// Send a delayed ACK (PROTOCOL.md §8.5).
     DelayedAck,
     /// Send a PING to keep the path alive.
@@ -30,13 +32,14 @@ pub(super) enum Timer {
     ReleaseGiveUp,
 }
 
-const COUNT: usize = 11;
+const COUNT: usize = 12;
 
 const ALL: [Timer; COUNT] = [
     Timer::Handshake,
     Timer::HandshakeGiveUp,
     Timer::Retransmit,
     Timer::LossDetection,
+    Timer::Probe,
     Timer::DelayedAck,
     Timer::KeepAlive,
     Timer::Idle,
@@ -63,6 +66,11 @@ impl TimerTable {
 
     pub(super) fn is_set(&self, timer: Timer) -> bool {
         self.deadlines[timer as usize].is_some()
+    }
+
+    /// When `timer` fires, if armed.
+    pub(super) fn deadline(&self, timer: Timer) -> Option<Instant> {
+        self.deadlines[timer as usize]
     }
 
     /// The earliest armed deadline.

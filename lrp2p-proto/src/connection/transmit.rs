@@ -167,12 +167,20 @@ impl Connection {
             self.ack_sent();
         }
         if let Some(seg) = segment {
+            if let Some(session) = &self.session {
+                self.send.record_counter(seg.seq, session.next_send_counter().saturating_sub(1));
+            }
             let bytes = (seg.len + PACKET_OVERHEAD) as u64;
             let app_limited = self.send.is_app_limited();
             self.cc.on_sent(&SentPacket { now, bytes, prior_in_flight, app_limited });
             self.pacer.on_sent(bytes);
             self.stats.segments_sent += 1;
-            if !self.timers.is_set(Timer::Retransmit) {
+            if std::mem::take(&mut self.probe_pending) {
+                self.send.probe_sent(seg.seq, seg.rtx);
+            }
+            if self.timers.is_set(Timer::Retransmit) {
+                self.arm_probe();
+            } else {
                 self.arm_retransmit(now);
             }
         }
@@ -184,6 +192,10 @@ impl Connection {
         let wants =
             self.send.has_lost() || self.send.has_unsent_data() && self.send.next_seq() <= self.right_edge;
         let window = self.cc.window();
+        if wants && self.probe_pending {
+            // RFC 8985 §7.3: the probe goes regardless of the congestion window and the pacer.
+            return true;
+        }
         if !wants {
             // Nothing to send although the window has room: the application (or the peer's
             // window) is the limit (draft-cheng-iccrg-delivery-rate-estimation-02 §3.4).
@@ -239,6 +251,13 @@ impl Connection {
             let every = self.config.key_update_interval.unwrap_or(Duration::MAX);
             self.key_update_at = now.checked_add(every);
             self.key_phase = (session.send_key_phase(), self.send.next_seq());
+        }
+        // PROTOCOL.md §8.8: now and then a counter is skipped, for the peer's echo to be checked
+        // against. Counters need only be unique (§6.3).
+        if self.skips.skip_next() {
+            let skipped = session.next_send_counter();
+            session.skip_send_counter_to(skipped.saturating_add(1));
+            self.skips.skipped(skipped);
         }
         let len = session.seal(buf, n).ok()?;
         self.count_sent(now, len);

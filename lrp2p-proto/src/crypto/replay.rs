@@ -111,6 +111,32 @@ impl ReplayWindow {
         Ok(())
     }
 
+    /// What an ACK echoes of this window (PROTOCOL.md §7.7 ACK_ECHO): `top`, one more than the
+    /// highest counter marked (0 when none was), and the bits of the 64 counters from the
+    /// highest down (bit `i`: counter `top - 1 - i` marked).
+    pub fn echo(&self) -> (u64, u64) {
+        let h = self.highest;
+        let (slot, bit) = position(h);
+        if h == 0 && self.bitmap[slot] & bit == 0 {
+            return (0, 0);
+        }
+        // < 64: fits every integer type used below.
+        #[allow(clippy::cast_possible_truncation)]
+        let r = (h % BLOCK_BITS) as u32;
+        let block = h / BLOCK_BITS;
+        // Reversed, a block holds its highest counter in bit 0; the block below follows it.
+        // Bits of the current block above `r` are clear (nothing above the highest is marked).
+        let current = self.bitmap[slot].reverse_bits() >> (63 - r);
+        let below = match block.checked_sub(1) {
+            Some(prev) => {
+                let (prev_slot, _) = position(prev * BLOCK_BITS);
+                self.bitmap[prev_slot].reverse_bits().checked_shl(r + 1).unwrap_or(0)
+            }
+            None => 0,
+        };
+        (h.saturating_add(1), current | below)
+    }
+
     /// Records `counter` as received. Call only after the packet's tag has verified.
     ///
     /// RFC 6479 §2.3 ("update" half): a counter above the highest slides the window, zeroing
@@ -276,6 +302,43 @@ mod tests {
                 w.mark(c);
                 seen.insert(c);
                 highest = highest.max(c);
+            }
+        }
+    }
+
+    #[test]
+    fn echo_matches_a_naive_model() {
+        let mut w = ReplayWindow::new();
+        assert_eq!(w.echo(), (0, 0));
+        w.mark(0);
+        assert_eq!(w.echo(), (1, 1));
+        let mut seen = std::collections::BTreeSet::from([0u64]);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut counter = 0u64;
+        for _ in 0..5000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mostly forward with gaps; sometimes a straggler a little below the highest.
+            counter = match x % 10 {
+                0 => counter.saturating_sub(x % 90),
+                _ => counter + 1 + x % 3,
+            };
+            if w.check(counter).is_ok() {
+                w.mark(counter);
+                seen.insert(counter);
+            }
+            let (top, bits) = w.echo();
+            let highest = *seen.iter().next_back().unwrap();
+            assert_eq!(top, highest + 1);
+            for i in 0..64u64 {
+                let expected = highest >= i && seen.contains(&(highest - i));
+                assert_eq!(
+                    bits >> i & 1 == 1,
+                    expected,
+                    "counter {} (highest {highest})",
+                    highest.wrapping_sub(i)
+                );
             }
         }
     }

@@ -151,7 +151,8 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         };
         let ids = Ids { local: self.fresh_id(), peer: repr.sender_id, isn: self.isn() };
         let admitted = IkAdmitted { noise, peer, peer_isn: payload.isn, early, datagram_len: bytes.len() };
-        let conn = Connection::ik_responder(now, self.conn_config.clone(), ids, from, admitted);
+        let mut conn = Connection::ik_responder(now, self.conn_config.clone(), ids, from, admitted);
+        conn.seed_counter_skips(self.secret());
         let handle = self.table.insert(conn, Some((from, repr.sender_id)));
         self.stats.accepted += 1;
         self.touched(handle);
@@ -181,7 +182,8 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             return;
         };
         let admitted = XxAdmitted { noise, message: out[..n].to_vec(), datagram_len: bytes.len() };
-        let conn = Connection::xx_responder(now, self.conn_config.clone(), ids, from, admitted);
+        let mut conn = Connection::xx_responder(now, self.conn_config.clone(), ids, from, admitted);
+        conn.seed_counter_skips(self.secret());
         let handle = self.table.insert(conn, Some((from, repr.sender_id)));
         self.stats.accepted += 1;
         self.touched(handle);

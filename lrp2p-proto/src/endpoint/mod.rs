@@ -215,7 +215,8 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         let local_id = self.fresh_id();
         let isn = self.isn();
         let config = self.conn_config.clone();
-        let conn = Connection::initiator(now, config, local_id, isn, remote, peer, deferred);
+        let mut conn = Connection::initiator(now, config, local_id, isn, remote, peer, deferred);
+        conn.seed_counter_skips(self.secret());
         let handle = self.table.insert(conn, None);
         self.touched(handle);
         Ok(handle)
@@ -463,6 +464,13 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                 return id;
             }
         }
+    }
+
+    /// 32 random bytes for a new connection's private use (its counter-skip schedule).
+    fn secret(&mut self) -> [u8; 32] {
+        let mut key = [0u8; 32];
+        self.rng.fill_bytes(&mut key);
+        key
     }
 
     fn isn(&mut self) -> u32 {

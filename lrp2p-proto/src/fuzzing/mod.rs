@@ -147,6 +147,8 @@ fn respond(responder: &StaticSecret, guard: &mut EarlyDataGuard, rng: &mut FuzzR
                 ping: false,
                 sack: SackRanges::EMPTY,
                 ack_delay_us: None,
+                dsack: crate::wire::DsackRanges::EMPTY,
+                echo: None,
             };
             let response = IkResponsePayload {
                 responder_id: ConnectionId(6),

@@ -1,4 +1,5 @@
-//! The ACK segment: cumulative ack, receive window, and its SACK and ACK_DELAY extensions.
+//! The ACK segment: cumulative ack, receive window, and its SACK, DSACK and ACK_DELAY
+//! extensions.
 //!
 //! ```text
 //! 0             1          2                 6              9                     data_offset
@@ -12,14 +13,18 @@
 //! | 0x01 | 8·k   | start_1 u32    | end_1 u32    | ... | start_k u32  | end_k u32  |
 //! +------+-------+----------------+--------------+-----+--------------+------------+
 //! ACK_DELAY (type 0x02): | 0x02 | 4 | delay_us u32 |
+//! DSACK (type 0x03): see `dsack.rs`. ACK_ECHO (type 0x04): see `echo.rs`.
 //! ```
 //!
 //! SACK ranges are inclusive, each above the cumulative ack (RFC 1982 serial arithmetic),
-//! ascending, non-overlapping and non-adjacent. `emit` writes SACK first, then ACK_DELAY; since
-//! `data_offset` is one byte, 30 ranges leave no room for ACK_DELAY (9 + 242 + 6 > 255), and
-//! `emit` refuses that combination.
+//! ascending, non-overlapping and non-adjacent. `emit` writes SACK, DSACK, then ACK_DELAY.
+//! Since `data_offset` is one byte the extensions share [`ACK_EXTENSION_BUDGET`] bytes
+//! (PROTOCOL.md §7.7's budget): [`AckRepr::sack_room`] says how many SACK ranges fit beside the
+//! others, and `emit` refuses an ACK that does not fit.
 
-use super::ext::{EXT_ACK_DELAY, EXT_SACK};
+use super::dsack::DsackRanges;
+use super::echo::{AckEcho, ECHO_TLV_LEN, ECHO_VALUE_LEN};
+use super::ext::{EXT_ACK_DELAY, EXT_ACK_ECHO, EXT_DSACK, EXT_SACK};
 use super::segment::{ACK_HEADER_LEN, Segment, SegmentFlags, SegmentKind};
 use super::{DecodeError, Seq, out};
 
@@ -27,6 +32,10 @@ use super::{DecodeError, Seq, out};
 pub const MAX_SACK_RANGES: usize = 30;
 /// Largest receive window an ACK can advertise (`u24`).
 pub const MAX_WINDOW: u32 = 0xFF_FFFF;
+
+/// Bytes the extensions of one ACK segment may take: `data_offset` (a `u8`) minus the fixed
+/// header (PROTOCOL.md §7.7).
+pub const ACK_EXTENSION_BUDGET: usize = u8::MAX as usize - ACK_HEADER_LEN;
 
 /// Bytes of one SACK range on the wire.
 const RANGE_LEN: usize = 8;
@@ -96,6 +105,11 @@ impl SackRanges {
         self.len
     }
 
+    /// Keeps the first `n` ranges (those nearest the cumulative ack, as receivers order them).
+    pub fn truncate(&mut self, n: usize) {
+        self.len = self.len.min(n);
+    }
+
     /// Whether there are no ranges.
     pub const fn is_empty(&self) -> bool {
         self.len == 0
@@ -157,6 +171,10 @@ pub struct AckRepr {
     pub sack: SackRanges,
     /// ACK_DELAY extension: microseconds this ACK was held.
     pub ack_delay_us: Option<u32>,
+    /// DSACK extension: sequence numbers received more than once (empty: none).
+    pub dsack: DsackRanges,
+    /// ACK_ECHO extension: the packet counters received.
+    pub echo: Option<AckEcho>,
 }
 
 impl AckRepr {
@@ -169,6 +187,8 @@ impl AckRepr {
         let cumulative = segment.seq();
         let mut sack = None;
         let mut ack_delay_us = None;
+        let mut dsack = None;
+        let mut echo = None;
         for ext in segment.extensions() {
             let ext = ext?;
             match ext.kind {
@@ -177,8 +197,12 @@ impl AckRepr {
                     let bytes: [u8; 4] = ext.value.try_into().map_err(|_| DecodeError::BadExtension)?;
                     ack_delay_us = Some(u32::from_be_bytes(bytes));
                 }
-                // A repeated SACK or ACK_DELAY is ambiguous: treat as malformed.
-                EXT_SACK | EXT_ACK_DELAY => return Err(DecodeError::BadExtension),
+                EXT_DSACK if dsack.is_none() => dsack = Some(DsackRanges::decode(ext.value)?),
+                EXT_ACK_ECHO if echo.is_none() => echo = Some(AckEcho::decode(ext.value)?),
+                // A repeated SACK, ACK_DELAY, DSACK or ACK_ECHO is ambiguous: malformed.
+                EXT_SACK | EXT_ACK_DELAY | EXT_DSACK | EXT_ACK_ECHO => {
+                    return Err(DecodeError::BadExtension);
+                }
                 _ => {} // PADDING and unknown types are skipped.
             }
         }
@@ -188,13 +212,27 @@ impl AckRepr {
             ping: segment.flags().contains(SegmentFlags::PING),
             sack: sack.unwrap_or_default(),
             ack_delay_us,
+            dsack: dsack.unwrap_or_default(),
+            echo,
         })
+    }
+
+    /// How many SACK ranges fit beside an ACK_DELAY (if `ack_delay`), `dsack` and an
+    /// ACK_ECHO (if `echo`) within [`ACK_EXTENSION_BUDGET`] (PROTOCOL.md §7.7): at most
+    /// [`MAX_SACK_RANGES`].
+    pub const fn sack_room(ack_delay: bool, dsack: &DsackRanges, echo: bool) -> usize {
+        let delay = if ack_delay { ACK_DELAY_TLV_LEN } else { 0 };
+        let echo = if echo { ECHO_TLV_LEN } else { 0 };
+        let left = ACK_EXTENSION_BUDGET.saturating_sub(delay + dsack.wire_len() + echo + 2);
+        let fit = left / RANGE_LEN;
+        if fit < MAX_SACK_RANGES { fit } else { MAX_SACK_RANGES }
     }
 
     /// Bytes [`AckRepr::emit`] writes (the data offset).
     pub const fn buffer_len(&self) -> usize {
         let delay = if self.ack_delay_us.is_some() { ACK_DELAY_TLV_LEN } else { 0 };
-        ACK_HEADER_LEN + self.sack.wire_len() + delay
+        let echo = if self.echo.is_some() { ECHO_TLV_LEN } else { 0 };
+        ACK_HEADER_LEN + self.sack.wire_len() + self.dsack.wire_len() + echo + delay
     }
 
     /// Writes the segment at the start of `buf`; returns its length.
@@ -224,6 +262,20 @@ impl AckRepr {
                 buf[at + 4..at + 8].copy_from_slice(&end.0.to_be_bytes());
                 at += RANGE_LEN;
             }
+        }
+        if !self.dsack.is_empty() {
+            let value = self.dsack.wire_len() - 2;
+            buf[at] = EXT_DSACK;
+            buf[at + 1] = u8::try_from(value).map_err(|_| DecodeError::FieldOutOfRange("DSACK length"))?;
+            self.dsack.emit_value(&mut buf[at + 2..at + 2 + value]);
+            at += 2 + value;
+        }
+        if let Some(echo) = &self.echo {
+            buf[at] = EXT_ACK_ECHO;
+            buf[at + 1] =
+                u8::try_from(ECHO_VALUE_LEN).map_err(|_| DecodeError::FieldOutOfRange("ACK_ECHO"))?;
+            echo.emit_value(&mut buf[at + 2..at + ECHO_TLV_LEN]);
+            at += ECHO_TLV_LEN;
         }
         if let Some(delay) = self.ack_delay_us {
             buf[at] = EXT_ACK_DELAY;
@@ -281,6 +333,8 @@ mod tests {
             ping: true,
             sack: SackRanges::new(Seq(9), &[r(11, 12)]).unwrap(),
             ack_delay_us: Some(0x0102),
+            dsack: DsackRanges::EMPTY,
+            echo: None,
         };
         let mut buf = [0xa5u8; 26];
         assert_eq!(ack.emit(&mut buf), Ok(25));
@@ -294,6 +348,56 @@ mod tests {
     }
 
     #[test]
+    fn dsack_bytes_and_the_extension_budget() {
+        // PROTOCOL.md Appendix C.5: cumulative 9, window 0x400, SACK 11..=12, DSACK 5..=6,
+        // ACK_ECHO top 0x1c (counters 0x1b, 0x1a and 0x18 received), ACK_DELAY 0x0102.
+        let ack = AckRepr {
+            cumulative: Seq(9),
+            window: 0x400,
+            ping: false,
+            sack: SackRanges::new(Seq(9), &[r(11, 12)]).unwrap(),
+            ack_delay_us: Some(0x0102),
+            dsack: DsackRanges::new(&[r(5, 6)]).unwrap(),
+            echo: Some(AckEcho::new(0x1c, 0b1011).unwrap()),
+        };
+        let mut buf = [0u8; 64];
+        let n = ack.emit(&mut buf).unwrap();
+        assert_eq!(
+            hex(&buf[..n]),
+            "35010000000900040001080000000b0000000c030800000005000000060410000000000000001c\
+             000000000000000b020400000102"
+        );
+        assert_eq!(parse(&buf[..n]), Ok(ack));
+        // The budget: 246 bytes of extensions. ACK_DELAY (6), four DSACK ranges (34) and
+        // ACK_ECHO (18) leave 188: 23 SACK ranges (2 + 184).
+        let four = DsackRanges::new(&[r(1, 1), r(3, 3), r(5, 5), r(7, 7)]).unwrap();
+        assert_eq!(AckRepr::sack_room(true, &four, true), 23);
+        assert_eq!(AckRepr::sack_room(true, &four, false), 25);
+        assert_eq!(AckRepr::sack_room(true, &DsackRanges::EMPTY, true), 27);
+        assert_eq!(AckRepr::sack_room(false, &DsackRanges::EMPTY, false), MAX_SACK_RANGES);
+        let many: Vec<_> = (0..23).map(|i| r(20 + 2 * i, 20 + 2 * i)).collect();
+        let full = AckRepr { sack: SackRanges::new(Seq(9), &many).unwrap(), dsack: four, ..ack };
+        // 9 + 186 + 34 + 18 + 6 = 253: a 24th range (8 more) would not fit the one-byte offset.
+        assert_eq!(full.emit(&mut [0u8; 300]), Ok(253));
+        // ACK_ECHO twice, or of the wrong length: malformed.
+        let mut echo_twice = vec![45, 1, 0, 0, 0, 1, 0, 0, 2];
+        for _ in 0..2 {
+            echo_twice.extend([4, 16, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+        }
+        assert_eq!(parse(&echo_twice), Err(DecodeError::BadExtension));
+        let echo_short = [19, 1, 0, 0, 0, 1, 0, 0, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 1];
+        assert_eq!(parse(&echo_short), Err(DecodeError::BadEcho));
+        // A DSACK twice in one ACK is ambiguous: malformed.
+        let twice = [29, 1, 0, 0, 0, 1, 0, 0, 2, 3, 8, 0, 0, 0, 1, 0, 0, 0, 1, 3, 8, 0, 0, 0, 1, 0, 0, 0, 1];
+        assert_eq!(parse(&twice), Err(DecodeError::BadExtension));
+        // A DSACK length that is not a multiple of 8, or a range spanning 2^15: malformed.
+        let odd = [17, 1, 0, 0, 0, 1, 0, 0, 2, 3, 6, 0, 0, 0, 1, 0, 0];
+        assert_eq!(parse(&odd), Err(DecodeError::BadDsack));
+        let wide = [19, 1, 0, 0, 0, 1, 0, 0, 2, 3, 8, 0, 0, 0, 1, 0, 0, 0x80, 1];
+        assert_eq!(parse(&wide), Err(DecodeError::BadDsack));
+    }
+
+    #[test]
     fn ack_emit_rejects() {
         let mut buf = [0u8; 300];
         let ack = AckRepr {
@@ -302,6 +406,8 @@ mod tests {
             ping: false,
             sack: SackRanges::EMPTY,
             ack_delay_us: None,
+            dsack: DsackRanges::EMPTY,
+            echo: None,
         };
         assert_eq!(ack.emit(&mut buf), Err(DecodeError::FieldOutOfRange("ACK window")));
         let many: Vec<_> = (0..30).map(|i| r(2 + 2 * i, 2 + 2 * i)).collect();

@@ -11,6 +11,8 @@
 //! - `0x00` PADDING: value ignored (a normal TLV: type, len, value).
 //! - `0x01` SACK: `1..=30` ranges `start u32 | end u32`, `len = 8·k` (see [`super::SackRanges`]).
 //! - `0x02` ACK_DELAY: `u32` microseconds the ACK was held.
+//! - `0x03` DSACK: `1..=4` ranges of sequence numbers received twice (see [`super::DsackRanges`]).
+//! - `0x04` ACK_ECHO: the packet counters received (see [`super::AckEcho`]).
 //!
 //! Unknown types are skipped. A TLV that runs past `data_offset` is malformed.
 
@@ -22,6 +24,10 @@ pub const EXT_PADDING: u8 = 0x00;
 pub const EXT_SACK: u8 = 0x01;
 /// Extension type 0x02: ACK delay in microseconds, a `u32` (ACK segments only).
 pub const EXT_ACK_DELAY: u8 = 0x02;
+/// Extension type 0x03: duplicate sequence numbers received (ACK segments only).
+pub const EXT_DSACK: u8 = 0x03;
+/// Extension type 0x04: the packet counters the ACK's sender received (ACK segments only).
+pub const EXT_ACK_ECHO: u8 = 0x04;
 
 /// One extension TLV, borrowed from the segment it was read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -25,6 +25,8 @@
 mod ack;
 mod cookie;
 mod datagram;
+mod dsack;
+mod echo;
 mod ext;
 mod handshake;
 mod payload;
@@ -33,12 +35,14 @@ mod segments;
 mod seq;
 mod transport;
 
-pub use ack::{AckRepr, MAX_SACK_RANGES, MAX_WINDOW, SackRanges};
+pub use ack::{ACK_EXTENSION_BUDGET, AckRepr, MAX_SACK_RANGES, MAX_WINDOW, SackRanges};
 pub use cookie::{
     COOKIE_LEN, COOKIE_MAC_LEN, COOKIE_REPLY_LEN, CookieReplyPacket, CookieReplyRepr, cookie_mac_covered,
 };
 pub use datagram::Datagram;
-pub use ext::{EXT_ACK_DELAY, EXT_PADDING, EXT_SACK, Extension, Extensions};
+pub use dsack::{DsackRanges, MAX_DSACK_RANGES};
+pub use echo::{AckEcho, ECHO_SPAN, ECHO_TLV_LEN, Echoed};
+pub use ext::{EXT_ACK_DELAY, EXT_ACK_ECHO, EXT_DSACK, EXT_PADDING, EXT_SACK, Extension, Extensions};
 pub use handshake::{
     HANDSHAKE_HEADER_LEN, HandshakePacket, IK_INITIATION_MIN_LEN, IK_INITIATION_OVERHEAD,
     IK_RESPONSE_MIN_LEN, IK_RESPONSE_OVERHEAD, IkInitiationRepr, IkResponseRepr, RESPONSE_HEADER_LEN,
@@ -199,6 +203,12 @@ pub enum DecodeError {
     /// SACK ranges are empty, too many, unordered, overlapping or not above the cumulative ack.
     #[error("invalid SACK ranges")]
     BadSack,
+    /// DSACK ranges are empty, more than four, or one spans 2^15 sequence numbers or more.
+    #[error("invalid DSACK ranges")]
+    BadDsack,
+    /// An ACK_ECHO of the wrong length, or whose bits contradict its `top`.
+    #[error("invalid ACK_ECHO")]
+    BadEcho,
     /// Segments appear in an order or number the protocol forbids.
     #[error("invalid segment sequence")]
     BadSegmentOrder,

@@ -233,6 +233,8 @@ mod tests {
             ping: false,
             sack: SackRanges::EMPTY,
             ack_delay_us: None,
+            dsack: crate::wire::DsackRanges::EMPTY,
+            echo: None,
         })
     }
 

@@ -144,6 +144,8 @@ mod tests {
                 ping: false,
                 sack: SackRanges::new(Seq(9), &[(Seq(11), Seq(12))]).unwrap(),
                 ack_delay_us: None,
+                dsack: crate::wire::DsackRanges::EMPTY,
+                echo: None,
             }),
             tail: Some(Tail::Data(DataRepr {
                 seq: Seq(10),

@@ -11,9 +11,15 @@
 //! [`TransferOptions`] (XX instead of IK, streams left open, several connections per client
 //! endpoint), run it, look at every node's [`Flow`]s (close reasons and times) and endpoint, make a
 //! host vanish ([`TransferNode::vanish_at`]), run on, and compute the [`Summary`](crate::Summary) at the end.
+//!
+//! Flows may open late ([`ScenarioParams::starts`](crate::scenario::ScenarioParams::starts)) and
+//! run different congestion controllers (one per client endpoint,
+//! [`ScenarioParams::controllers`](crate::scenario::ScenarioParams::controllers)). Every node
+//! records its flows' counters as the run goes ([`Flow::series`], [`Flow::rtt_samples`]), from
+//! which [`Transfer::series`] and the summary's windowed figures are computed.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use lrp2p_proto::EndpointConfig;
 use lrp2p_proto::{CloseReason, ConnectionStats};
@@ -23,10 +29,14 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 mod run;
+mod sample;
 
 pub use run::{Transfer, TransferOptions, endpoint_transfer, endpoint_transfer_with};
+pub use sample::RTT_SAMPLE_INTERVAL;
 
 use crate::Node;
+use crate::series::SeriesPoint;
+use sample::Sampler;
 
 /// Wall clock handed to the endpoints (ns since the Unix epoch); simulated time runs from it.
 const UNIX_NS: u64 = 1_800_000_000_000_000_000;
@@ -83,6 +93,13 @@ pub struct Flow {
     pub connected: Option<(Instant, bool)>,
     /// When the connection closed ([`Event::Closed`]).
     pub closed_at: Option<Instant>,
+    /// The flow's counters every [`SERIES_INTERVAL`](crate::series::SERIES_INTERVAL) since the
+    /// start of the run, as this node saw them (delivered bytes on the receiving side, segments
+    /// on the sending side; zeros before the flow existed).
+    pub series: Vec<SeriesPoint>,
+    /// The sender's latest RTT every [`RTT_SAMPLE_INTERVAL`] while it had data in flight (on
+    /// the sending side only).
+    pub rtt_samples: Vec<Duration>,
 }
 
 impl Flow {
@@ -109,6 +126,17 @@ impl Flow {
             fin_sent_at: None,
             connected: None,
             closed_at: None,
+            series: Vec::new(),
+            rtt_samples: Vec::new(),
+        }
+    }
+
+    /// The counters of a [`Flow::series`] point, as they are now.
+    pub fn point(&self) -> SeriesPoint {
+        SeriesPoint {
+            delivered: self.received,
+            segments_sent: self.stats.segments_sent,
+            retransmits: self.stats.retransmits,
         }
     }
 
@@ -144,6 +172,12 @@ pub struct TransferNode {
     /// Read and write only on the endpoint's events (see
     /// [`set_event_driven`](Self::set_event_driven)).
     event_driven: bool,
+    /// Client: connections still to open, `(when, flow id)`, earliest first.
+    pending: Vec<(Instant, u32)>,
+    /// Client: the server and its key (IK), and the bytes each flow uploads.
+    peer: Option<(SocketAddr, Option<PublicKey>, u64)>,
+    /// Records the flows' series and RTT samples.
+    sampler: Sampler,
 }
 
 impl TransferNode {
@@ -170,6 +204,9 @@ impl TransferNode {
             vanished: false,
             await_release: false,
             event_driven: false,
+            pending: Vec::new(),
+            peer: None,
+            sampler: Sampler::new(start),
         }
     }
 
@@ -203,12 +240,14 @@ impl TransferNode {
         flows: &[u32],
         upload: u64,
     ) -> Self {
-        Self::build_client(config, key, seed, start, server, server_key, flows, upload, true)
+        let flows: Vec<(u32, Instant)> = flows.iter().map(|&f| (f, start)).collect();
+        Self::build_client(config, key, seed, start, server, server_key, &flows, upload, true)
     }
 
-    /// A client endpoint as [`multi_client`](Self::multi_client) builds it, shutting its
-    /// streams down after the data if `finish` (the first data is written here, before the
-    /// first datagram, so that it rides in it).
+    /// A client endpoint as [`multi_client`](Self::multi_client) builds it, but each flow
+    /// `(id, at)` opens its connection at `at` (those due at `start` at once), and shutting its
+    /// streams down after the data if `finish` (the first data is written as the connection
+    /// opens, before its first datagram, so that it rides in it).
     #[allow(clippy::too_many_arguments)]
     fn build_client(
         config: EndpointConfig,
@@ -217,24 +256,19 @@ impl TransferNode {
         start: Instant,
         server: SocketAddr,
         server_key: Option<PublicKey>,
-        flows: &[u32],
+        flows: &[(u32, Instant)],
         upload: u64,
         finish: bool,
     ) -> Self {
-        let mut endpoint = Endpoint::new(config, key, ChaCha20Rng::seed_from_u64(seed), start, UNIX_NS);
-        let flows: Vec<Flow> = flows
-            .iter()
-            .filter_map(|&flow| {
-                let handle = endpoint.connect(start, server, server_key).ok()?;
-                Some(Flow::new(handle, Some(flow), upload))
-            })
-            .collect();
+        let endpoint = Endpoint::new(config, key, ChaCha20Rng::seed_from_u64(seed), start, UNIX_NS);
+        let mut pending: Vec<(Instant, u32)> = flows.iter().map(|&(id, at)| (at, id)).collect();
+        pending.sort_unstable();
         let mut node = TransferNode {
             endpoint,
             is_server: false,
             download: 0,
             expected_flows: flows.len().max(1),
-            flows,
+            flows: Vec::new(),
             shares_at_first_finish: None,
             buf: vec![0; 65536],
             finish,
@@ -242,9 +276,24 @@ impl TransferNode {
             vanished: false,
             await_release: false,
             event_driven: false,
+            pending,
+            peer: Some((server, server_key, upload)),
+            sampler: Sampler::new(start),
         };
         node.pump(start);
         node
+    }
+
+    /// Opens the connections due by `now`. One the endpoint refuses (its `max_connections`)
+    /// is left out of [`flows`](Self::flows).
+    fn open_due(&mut self, now: Instant) {
+        let Some((server, server_key, upload)) = self.peer else { return };
+        let due = self.pending.partition_point(|&(at, _)| at <= now);
+        for (_, id) in self.pending.drain(..due) {
+            if let Ok(handle) = self.endpoint.connect(now, server, server_key) {
+                self.flows.push(Flow::new(handle, Some(id), upload));
+            }
+        }
     }
 
     /// Whether streams are shut down (FIN) once their bytes are written: `true` by default. With
@@ -309,6 +358,8 @@ impl TransferNode {
 
     /// Runs the application: handle events, read everything, write as much as accepted.
     fn pump(&mut self, now: Instant) {
+        self.sampler.observe(now, &mut self.flows);
+        self.open_due(now);
         while let Some(event) = self.endpoint.poll_event() {
             match event {
                 Event::Incoming { connection, .. } => {
@@ -479,8 +530,10 @@ impl Node for TransferNode {
         if self.vanished {
             return None;
         }
-        // Wake up at the vanishing instant too, so the host is gone exactly then.
-        [self.endpoint.poll_timeout(), self.vanish_at].into_iter().flatten().min()
+        // Wake up at the vanishing instant too, so the host is gone exactly then, and when the
+        // next connection is due.
+        let next_open = self.pending.first().map(|&(at, _)| at);
+        [self.endpoint.poll_timeout(), self.vanish_at, next_open].into_iter().flatten().min()
     }
 
     fn is_done(&self) -> bool {
@@ -491,6 +544,10 @@ impl Node for TransferNode {
         if self.await_release && self.endpoint.connection_count() > 0 {
             return false;
         }
-        if self.is_server { self.flows.len() >= self.expected_flows && all_closed } else { all_closed }
+        if self.is_server {
+            self.flows.len() >= self.expected_flows && all_closed
+        } else {
+            self.pending.is_empty() && all_closed
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Running a transfer: [`Transfer`] builds the dumbbell of [`TransferNode`]s for a scenario,
 //! runs it and reports; [`endpoint_transfer`] is the benchmark scenario of the `lrp2p-sim` binary.
+//! [`Transfer::series`] and [`Transfer::rtt_samples`] gather what the nodes recorded.
 
 use std::time::{Duration, Instant};
 
@@ -10,9 +11,15 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::{Flow, TransferNode};
-use crate::scenario::{Dumbbell, ScenarioParams, ScenarioReport, dumbbell};
+use crate::cc::controller;
+use crate::scenario::{Dumbbell, ScenarioParams, ScenarioReport, dumbbell_with};
+use crate::series::{self, FlowSeries, SERIES_INTERVAL, SeriesPoint};
 use crate::sim::{NodeId, RunOutcome, SimError, Simulator};
 use crate::summary::Summary;
+
+/// The part of the time all flows delivered over which [`Summary::jain_tail`] is computed (the
+/// rest, at the start, is left to the flows to converge).
+const FAIRNESS_TAIL: f64 = 0.8;
 
 /// The benchmark: `params.flows` clients upload `params.bytes` in total to one server over the
 /// dumbbell, each verifying nothing is lost, duplicated, reordered or corrupted.
@@ -77,7 +84,7 @@ impl Default for TransferOptions {
 /// inspection: run it ([`run`](Self::run), or `sim.run_until` in steps), act on the nodes in
 /// between, then read the nodes or the [`summary`](Self::summary).
 pub struct Transfer {
-    /// The simulation: the server and the clients on a [`dumbbell`].
+    /// The simulation: the server and the clients on a [`dumbbell`](crate::scenario::dumbbell).
     pub sim: Simulator<TransferNode>,
     /// The addresses and links.
     pub topology: Dumbbell,
@@ -105,6 +112,10 @@ impl std::fmt::Debug for Transfer {
 impl Transfer {
     /// Builds the scenario: `params.flows` connections (flow ids `0..flows`), each uploading
     /// `params.bytes / flows` bytes, from clients spread as `options` says, to one server.
+    ///
+    /// Flow `i` opens at [`ScenarioParams::start_of`]`(i)`. With
+    /// [`ScenarioParams::controllers`] set, each client endpoint runs the controller of its
+    /// first flow and the server that of flow 0 (`config`'s own otherwise).
     pub fn new(
         params: &ScenarioParams,
         config: EndpointConfig,
@@ -115,13 +126,20 @@ impl Transfer {
         let mut sim = Simulator::<TransferNode>::new(params.seed, params.link.clone());
         let flows = params.flows.max(1);
         let endpoints = options.client_endpoints.unwrap_or(flows).clamp(1, flows);
-        let topology = dumbbell(&mut sim, endpoints, &params.link);
+        let topology = dumbbell_with(&mut sim, endpoints, &params.link, params.reverse());
         let mut rng = ChaCha20Rng::seed_from_u64(params.seed);
         let server_key = StaticSecret::generate(&mut rng);
         let server_public = options.ik.then(|| server_key.public_key());
         let start = sim.start();
+        let config_for = |flow: usize| {
+            let mut config = config.clone();
+            if let Some(cc) = params.controller_of(flow) {
+                config.connection.congestion = controller(cc, params);
+            }
+            config
+        };
         let mut server_node =
-            TransferNode::server(config.clone(), server_key, params.seed ^ 1, start, flows, options.download);
+            TransferNode::server(config_for(0), server_key, params.seed ^ 1, start, flows, options.download);
         server_node.set_finish(options.finish);
         server_node.set_await_release(options.await_release);
         server_node.set_event_driven(options.event_driven);
@@ -130,11 +148,13 @@ impl Transfer {
         let mut clients = Vec::with_capacity(endpoints);
         for (i, &addr) in topology.clients.iter().enumerate() {
             let key = StaticSecret::generate(&mut rng);
-            let ids: Vec<u32> =
-                (i..flows).step_by(endpoints).map(|f| u32::try_from(f).unwrap_or(u32::MAX)).collect();
+            let ids: Vec<(u32, Instant)> = (i..flows)
+                .step_by(endpoints)
+                .map(|f| (u32::try_from(f).unwrap_or(u32::MAX), start + params.start_of(f)))
+                .collect();
             let seed = params.seed.wrapping_add(100 + i as u64);
             let mut node = TransferNode::build_client(
-                config.clone(),
+                config_for(i),
                 key,
                 seed,
                 start,
@@ -223,8 +243,78 @@ impl Transfer {
         self.sim.nodes().map(|(_, n)| n.flows.iter().map(|f| field(&f.stats)).sum::<u64>()).sum()
     }
 
+    /// Each flow's counters every [`SERIES_INTERVAL`] from the start to now, by flow id:
+    /// delivered bytes as the server read them, segments as the client sent them (uploads).
+    pub fn series(&self) -> Vec<FlowSeries> {
+        let flows = self.params.flows.max(1);
+        let step = SERIES_INTERVAL.as_nanos().max(1);
+        // Up to the first point at or after now: beyond the recorded ones, the counters as they are.
+        let len = usize::try_from(self.sim.elapsed().as_nanos().div_ceil(step) + 1).unwrap_or(usize::MAX);
+        fn of(node: &TransferNode, id: usize) -> Vec<&Flow> {
+            node.flows.iter().filter(|f| f.id.map(|i| i as usize) == Some(id)).collect()
+        }
+        let at = |flows: &[&Flow], k: usize| -> SeriesPoint {
+            flows.iter().map(|f| f.series.get(k).copied().unwrap_or_else(|| f.point())).fold(
+                SeriesPoint::default(),
+                |a, p| SeriesPoint {
+                    delivered: a.delivered + p.delivered,
+                    segments_sent: a.segments_sent + p.segments_sent,
+                    retransmits: a.retransmits + p.retransmits,
+                },
+            )
+        };
+        let clients: Vec<&TransferNode> = self.client_nodes().collect();
+        (0..flows)
+            .map(|id| {
+                let received = of(self.server_node(), id);
+                let sent: Vec<&Flow> = clients.iter().flat_map(|n| of(n, id)).collect();
+                let points = (0..len)
+                    .map(|k| SeriesPoint { delivered: at(&received, k).delivered, ..at(&sent, k) })
+                    .collect();
+                FlowSeries::new(points)
+            })
+            .collect()
+    }
+
+    /// Every RTT sample the senders took (clients, and the server when it sends a download).
+    pub fn rtt_samples(&self) -> Vec<Duration> {
+        self.sim
+            .nodes()
+            .flat_map(|(_, n)| n.flows.iter())
+            .flat_map(|f| f.rtt_samples.iter().copied())
+            .collect()
+    }
+
+    /// The stretch of the run over which the flows' fairness is judged: the last 80 % of the
+    /// time every flow delivered data (from the latest first byte to the earliest last byte).
+    /// `None` for one flow, or flows that never all delivered at once.
+    pub fn fairness_window(&self) -> Option<(Duration, Duration)> {
+        let spans: Vec<_> = self.spans().into_iter().collect::<Option<_>>()?;
+        (spans.len() > 1)
+            .then(|| series::overlap(&spans))
+            .flatten()
+            .map(|span| series::tail(span, FAIRNESS_TAIL))
+    }
+
+    /// Each flow's first and last delivery at the server, since the start, by flow id (`None`
+    /// for a flow that delivered nothing).
+    fn spans(&self) -> Vec<Option<(Duration, Duration)>> {
+        let start = self.sim.start();
+        let server = self.server_node();
+        (0..self.params.flows.max(1))
+            .map(|id| {
+                let flows = server.flows.iter().filter(|f| f.id.map(|i| i as usize) == Some(id));
+                let (first, last): (Vec<_>, Vec<_>) =
+                    flows.filter_map(|f| f.first_byte.zip(f.last_byte)).unzip();
+                Some((first.into_iter().min()? - start, last.into_iter().max()? - start))
+            })
+            .collect()
+    }
+
     /// The figures of the run: `ok` is `outcome == AllDone` and [`verified`](Self::verified);
     /// bytes, goodput and fairness count the uploads; the first byte is flow 0's at the server.
+    /// Efficiency is over the link's mean rate while the transfer ran (its schedule included);
+    /// RTT percentiles pool every sender's samples.
     pub fn summary(&self, outcome: RunOutcome) -> Summary {
         let flows = self.params.flows.max(1);
         let start = self.sim.start();
@@ -247,20 +337,34 @@ impl Transfer {
         // Fairness compares what each flow got while all were competing: the bytes each had
         // when the first one finished.
         let shares = server.shares_at_first_finish.clone().unwrap_or(per_flow_bytes);
-        Summary::new(
-            ok,
-            total,
-            elapsed,
-            self.params.rate_bps,
-            self.retransmits(),
-            first.map(|t| t - start),
-            &shares,
-        )
-        .with_retransmissions(self.sum_stats(|s| s.spurious_retransmits), self.sum_stats(|s| s.segments_sent))
+        let link = &self.params.link;
+        let rate_bps = if link.schedule.is_empty() {
+            self.params.rate_bps
+        } else {
+            // Whole bits per second of a finite rate: the cast cannot truncate meaningfully.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let mean = link.mean_rate_bps(Duration::ZERO, elapsed).round() as u64;
+            mean
+        };
+        let mut summary =
+            Summary::new(ok, total, elapsed, rate_bps, self.retransmits(), first.map(|t| t - start), &shares)
+                .with_retransmissions(
+                    self.sum_stats(|s| s.spurious_retransmits),
+                    self.sum_stats(|s| s.segments_sent),
+                )
+                .with_rtt_samples(&self.rtt_samples());
+        let series = self.series();
+        if let Some((from, to)) = self.fairness_window() {
+            summary.jain_tail = series::jain_between(&series, from, to);
+        }
+        summary.after_change = series::after_change(&FlowSeries::sum(&series), link, elapsed);
+        summary
     }
 
-    /// The summary with the link counters and times of the run.
+    /// The summary with the link counters, times and flow series of the run.
     pub fn report(&self, outcome: RunOutcome) -> ScenarioReport {
-        ScenarioReport::new(&self.sim, self.summary(outcome), outcome, self.wall.elapsed())
+        let mut report = ScenarioReport::new(&self.sim, self.summary(outcome), outcome, self.wall.elapsed());
+        report.series = self.series();
+        report
     }
 }

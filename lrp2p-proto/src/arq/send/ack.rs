@@ -6,12 +6,16 @@
 use std::time::Instant;
 
 use super::loss::sent_after;
-use super::{AckError, AckOutcome, SegmentState, SendStream, SentSegment};
+use super::{AckError, AckOutcome, NO_COUNTER, RepairedLoss, SegmentState, SendStream, SentSegment};
+use crate::wire::{AckEcho, Echoed};
 
 impl SendStream {
     /// Processes an ACK: `cumulative` is the last in-order sequence number the peer received and
-    /// `sack` its selectively acknowledged inclusive ranges (at most `MAX_SACK_RANGES`), all
-    /// already expanded to extended sequence numbers.
+    /// `sack` its selectively acknowledged inclusive ranges (at most `MAX_SACK_RANGES`) and
+    /// `dsack` the ranges it received twice (at most `MAX_DSACK_RANGES`), all already expanded
+    /// to extended sequence numbers. With the ACK's `echo` (ACK_ECHO, PROTOCOL.md §8.8), every
+    /// newly acknowledged segment sent once must have its packet among the counters echoed (or
+    /// too old for the echo to say).
     ///
     /// An ACK of a sequence number not yet sent is rejected whole (PROTOCOL §8.2). A cumulative
     /// ack below the current one is stale (ACKs are reordered) and does not move anything back;
@@ -21,6 +25,8 @@ impl SendStream {
         now: Instant,
         cumulative: u64,
         sack: &[(u64, u64)],
+        dsack: &[(u64, u64)],
+        echo: Option<&AckEcho>,
     ) -> Result<AckOutcome, AckError> {
         // PROTOCOL §7.9: check the whole ACK before acting on any of it.
         if cumulative >= self.next_seq {
@@ -35,18 +41,28 @@ impl SendStream {
             }
         }
 
+        self.check_dsack(dsack)?;
+        if let Some(echo) = echo {
+            self.check_echo(cumulative, sack, echo)?;
+        }
+
         let mut outcome = AckOutcome::default();
         let mut newest_unambiguous: Option<Instant> = None;
+        let mut repaired = None;
         // The newest send time acknowledged before this ACK: a segment sent earlier that is only
         // reported now (its SACK did not fit before) would give a sample far too large.
-        let previous_newest = self.rack.map(|(sent, _)| sent);
+        let previous_newest = self.rack.map(|(sent, _, _)| sent);
 
         // Cumulative part: pop every segment up to `cumulative`, free its bytes.
         if cumulative >= self.una {
             let mut released = 0usize;
             while self.una <= cumulative {
                 let Some(seg) = self.segments.pop_front() else { break };
-                self.delivered(now, self.una, &seg, &mut outcome, &mut newest_unambiguous);
+                if seg.state == SegmentState::Sacked {
+                    self.sacked_packets -= 1;
+                }
+                repaired =
+                    repaired.or(self.delivered(now, self.una, &seg, &mut outcome, &mut newest_unambiguous));
                 released += seg.len;
                 self.fin_acked |= seg.fin;
                 self.una += 1;
@@ -70,8 +86,10 @@ impl SendStream {
                 }
                 let before = *seg;
                 seg.state = SegmentState::Sacked;
+                self.sacked_packets += 1;
                 let seq = self.una + index as u64;
-                self.delivered(now, seq, &before, &mut outcome, &mut newest_unambiguous);
+                repaired =
+                    repaired.or(self.delivered(now, seq, &before, &mut outcome, &mut newest_unambiguous));
             }
             self.highest_sacked = Some(self.highest_sacked.map_or(end, |h| h.max(end)));
         }
@@ -87,10 +105,38 @@ impl SendStream {
             .filter(|_| !outcome.acked_retransmission)
             .filter(|&sent| previous_newest.is_none_or(|newest| sent > newest))
             .map(|sent| now.saturating_duration_since(sent));
+        outcome.dsack_spurious = self.apply_dsack(dsack);
+        outcome.probe_repaired = self.settle_probe(now, repaired, dsack);
+        outcome.spurious_congestion = self.settle_episode();
         Ok(outcome)
     }
 
-    /// Accounts for `seg` (in its state before this ACK) being acknowledged for the first time.
+    /// PROTOCOL.md §8.8: a segment the ACK newly acknowledges, sent once in a transport packet,
+    /// whose counter the echo says is missing, was never received. O(segments newly acked).
+    fn check_echo(&self, cumulative: u64, sack: &[(u64, u64)], echo: &AckEcho) -> Result<(), AckError> {
+        let check = |seq: u64, seg: &SentSegment| {
+            let claimed = seg.state == SegmentState::Sacked || seg.retransmitted || seg.counter == NO_COUNTER;
+            if !claimed && echo.echoed(seg.counter) == Echoed::Missing {
+                return Err(AckError::Unreceived { seq, counter: seg.counter });
+            }
+            Ok(())
+        };
+        let cumulative_end = cumulative.saturating_add(1).saturating_sub(self.una);
+        let count = usize::try_from(cumulative_end).unwrap_or(usize::MAX).min(self.segments.len());
+        for (i, seg) in self.segments.iter().take(count).enumerate() {
+            check(self.una + i as u64, seg)?;
+        }
+        for &(start, end) in sack {
+            let (Some(lo), Some(hi)) = (self.index(start.max(self.una)), self.index(end)) else { continue };
+            for (i, seg) in self.segments.range(lo..=hi).enumerate() {
+                check(self.una + (lo + i) as u64, seg)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Accounts for `seg` (in its state before this ACK) being acknowledged for the first time;
+    /// returns the loss it repaired if it was a resent tail loss probe (`probe.rs`).
     fn delivered(
         &mut self,
         now: Instant,
@@ -98,14 +144,18 @@ impl SendStream {
         seg: &SentSegment,
         outcome: &mut AckOutcome,
         newest_unambiguous: &mut Option<Instant>,
-    ) {
+    ) -> Option<(u64, RepairedLoss)> {
         match seg.state {
-            SegmentState::Sacked => return, // counted when it was SACKed
+            SegmentState::Sacked => return None, // counted when it was SACKed
             SegmentState::InFlight => {
                 self.bytes_in_flight -= self.size(seg.len);
                 self.packets_in_flight -= 1;
             }
-            SegmentState::Lost => self.lost_packets -= 1,
+            SegmentState::Lost => {
+                // Declared lost, delivered before it was resent: the declaration was false.
+                self.lost_packets -= 1;
+                self.note_premature_loss();
+            }
         }
         let size = self.size(seg.len);
         self.rate.on_delivered(now, seq, seg.last_sent, &seg.tx, size);
@@ -118,24 +168,24 @@ impl SendStream {
         } else {
             *newest_unambiguous = Some(newest_unambiguous.map_or(seg.last_sent, |t| t.max(seg.last_sent)));
         }
+        self.note_delivery_order(seq, seg.retransmitted);
         // RFC 8985 §6.2 step 2: a retransmission acknowledged sooner than min_RTT after it was
         // sent was delivered by an earlier transmission (no packet makes the round trip faster
-        // than the path's minimum): it does not update RACK, and it was spurious (RFC 3522's
-        // question, answered by timing instead of timestamps).
-        if seg.retransmitted
-            && seg.state == SegmentState::InFlight
-            && self.rack_min_rtt.is_some_and(|min| now.saturating_duration_since(seg.last_sent) < min)
-        {
-            self.spurious_retransmits += 1;
-            return;
+        // than the path's minimum): it does not update RACK. If it was still in flight it was
+        // spurious (RFC 3522's question, answered by timing instead of timestamps).
+        let too_soon =
+            self.rack_min_rtt.is_some_and(|min| now.saturating_duration_since(seg.last_sent) < min);
+        let repaired = self.probe_delivered(seq, seg.last_sent, size, too_soon).map(|loss| (seq, loss));
+        if seg.retransmitted {
+            self.note_acked_retransmission(seq, too_soon && seg.state == SegmentState::InFlight);
+            if too_soon {
+                return repaired;
+            }
         }
-        if seg.retransmitted
-            && self.rack_min_rtt.is_some_and(|min| now.saturating_duration_since(seg.last_sent) < min)
-        {
-            return;
+        // RFC 8985 §6.2 step 2: RACK.rtt = now - xmit_ts of the most recently sent delivered.
+        if self.rack.is_none_or(|(t, s, _)| sent_after(seg.last_sent, seq, t, s)) {
+            self.rack = Some((seg.last_sent, seq, now.saturating_duration_since(seg.last_sent)));
         }
-        if self.rack.is_none_or(|(t, s)| sent_after(seg.last_sent, seq, t, s)) {
-            self.rack = Some((seg.last_sent, seq));
-        }
+        repaired
     }
 }

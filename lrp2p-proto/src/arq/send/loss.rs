@@ -1,15 +1,14 @@
-//! Loss detection on the sender's scoreboard: RFC 6675 IsLost (DupThresh), RFC 8985 RACK's
-//! time threshold, and the retransmission timeout (RFC 6298 §5.4–5.6). Each marks segments
-//! `Lost` for [`SendStream::next_segment`] to resend, lowest sequence number first.
+//! Loss detection on the sender's scoreboard: RFC 8985 RACK's time threshold with its
+//! reordering window (`reorder.rs`: 0 until reordering is seen once DupThresh segments are
+//! SACKed, RFC 6675's duplicate-ACK threshold), and the retransmission timeout (RFC 6298
+//! §5.4–5.6). Each marks segments `Lost` for [`SendStream::next_segment`] to resend, lowest
+//! sequence number first.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{LossOutcome, SegmentState, SendStream};
 use crate::congestion::LostPacket;
 use crate::recovery::RttEstimator;
-
-/// RFC 6675 §2: DupThresh, the number of SACKed segments above one that mark it lost.
-const DUP_THRESH: usize = 3;
 
 /// RFC 8985 §6.2 RACK_sent_after: whether `(t1, seq1)` was sent after `(t2, seq2)`, ties on the
 /// clock broken by sequence number.
@@ -18,9 +17,8 @@ pub(super) fn sent_after(t1: Instant, seq1: u64, t2: Instant, seq2: u64) -> bool
 }
 
 impl SendStream {
-    /// Declares segments lost (RFC 6675 IsLost with DupThresh = 3; RFC 8985 RACK) up to the
-    /// highest SACKed sequence number; they are retransmitted lowest first. `on_lost` hears of
-    /// each newly lost segment.
+    /// Declares segments lost (RFC 8985 RACK) up to the highest SACKed sequence number; they are
+    /// retransmitted lowest first. `on_lost` hears of each newly lost segment.
     pub(crate) fn detect_losses(
         &mut self,
         now: Instant,
@@ -33,30 +31,21 @@ impl SendStream {
         else {
             return outcome;
         };
-        // RFC 8985 §6.2 step 4: reo_wnd = min_RTT / 4, at most SRTT; step 5 compares against
-        // RACK.rtt, the latest sample.
-        let srtt = rtt.smoothed_or_initial();
-        let reo_wnd = rtt.min_rtt().map_or(Duration::ZERO, |min| min / 4).min(srtt);
-        let threshold = rtt.latest().unwrap_or(srtt).saturating_add(reo_wnd);
+        // RFC 8985 §6.2 step 4: the reordering window; step 5 compares against RACK.rtt, the
+        // round trip of the most recently sent segment delivered.
+        let Some((_, _, rack_rtt)) = self.rack else { return outcome };
+        let threshold = rack_rtt.saturating_add(self.reo_wnd(rtt));
 
-        let mut sacked_above = 0usize;
         for index in (0..=top).rev() {
             let Some(&seg) = self.segments.get(index) else { continue };
             let seq = self.una + index as u64;
-            match seg.state {
-                SegmentState::Sacked => {
-                    sacked_above = sacked_above.saturating_add(1);
-                    continue;
-                }
-                SegmentState::Lost => continue,
-                SegmentState::InFlight => {}
+            if seg.state != SegmentState::InFlight {
+                continue;
             }
-            // RFC 6675 §4 IsLost: DupThresh discontiguous SACKed segments above it (segments
-            // sent once only, see the module documentation).
-            let mut lost = !seg.retransmitted && sacked_above >= DUP_THRESH;
+            let mut lost = false;
             // RFC 8985 §6.2 step 5: sent before the RACK segment and older than rtt + reo_wnd.
-            if let Some((rack_sent, rack_seq)) = self.rack {
-                if !lost && sent_after(rack_sent, rack_seq, seg.last_sent, seq) {
+            if let Some((rack_sent, rack_seq, _)) = self.rack {
+                if sent_after(rack_sent, rack_seq, seg.last_sent, seq) {
                     match seg.last_sent.checked_add(threshold) {
                         Some(deadline) if now >= deadline => lost = true,
                         Some(deadline) => {
@@ -68,6 +57,7 @@ impl SendStream {
                 }
             }
             if lost {
+                self.note_loss(now, Some(seg.last_sent), 1);
                 let lost_total = self.mark_lost(index, seq);
                 on_lost(&LostPacket {
                     now,
@@ -109,7 +99,17 @@ impl SendStream {
     /// RFC 2018 §8: a timeout may mean the receiver reneged): a receiver holding it would have
     /// acknowledged it cumulatively, so this is the one way out of a peer that dropped SACKed
     /// data.
-    pub(crate) fn on_retransmission_timeout(&mut self) -> u64 {
+    pub(crate) fn on_retransmission_timeout(&mut self, now: Instant) -> u64 {
+        self.forget_probe();
+        let in_flight = self.packets_in_flight as u64;
+        self.note_loss(now, None, in_flight);
+        self.resend_all()
+    }
+
+    /// Marks everything in flight for retransmission, as the timeout does, without starting a
+    /// recovery episode (refused early data, PROTOCOL.md §9.3); returns the bytes taken out of
+    /// flight.
+    pub(crate) fn resend_all(&mut self) -> u64 {
         let before = self.bytes_in_flight;
         for index in 0..self.segments.len() {
             let seq = self.una + index as u64;
@@ -121,6 +121,7 @@ impl SendStream {
                     if let Some(seg) = self.segments.get_mut(0) {
                         seg.state = SegmentState::Lost;
                         self.lost_packets += 1;
+                        self.sacked_packets -= 1;
                     }
                 }
                 _ => {}

@@ -27,7 +27,7 @@ fn send(s: &mut SendStream, at: Instant) -> u64 {
 
 /// Cumulatively acknowledges up to `seq` at `at`.
 fn ack(s: &mut SendStream, at: Instant, seq: u64) {
-    s.on_ack(at, seq, &[]).expect("a valid ACK");
+    s.on_ack(at, seq, &[], &[], None).expect("a valid ACK");
 }
 
 #[test]
@@ -115,7 +115,7 @@ fn losses_between_sending_and_the_ack_are_counted() {
     }
     // SACK 3..=9: 0, 1 and 2 have DupThresh SACKed segments above them.
     let base = initial(0);
-    s.on_ack(t0 + Duration::from_millis(60), base - 1, &[(base + 3, base + 9)]).expect("valid");
+    s.on_ack(t0 + Duration::from_millis(60), base - 1, &[(base + 3, base + 9)], &[], None).expect("valid");
     let mut lost = Vec::new();
     s.detect_losses(t0 + Duration::from_millis(60), &rtt, &mut |l| lost.push(*l));
     assert_eq!(lost.len(), 3);

@@ -1,19 +1,28 @@
-//! A userspace UDP impairment relay (this machine has no netem): `lrp2p relay` and the relay
-//! that `demo` and the tests run in-process.
+//! # lrp2p-relay: a userspace UDP impairment relay
+//!
+//! This machine has no netem, so impairments are applied in userspace, on Tokio: the relay
+//! behind `lrp2p relay`, the one `lrp2p demo` runs in-process, and the one between the
+//! contenders of lrp2p-bench's `impaired` benchmark. [`spawn`] starts one on a bound socket;
+//! the [`impair`] module is its model (loss, rate limit with a bounded queue, delay, jitter,
+//! reordering), free of sockets and clocks.
 //!
 //! Clients send to the relay's address; each client address gets its own upstream socket
 //! connected to the target, so replies find their way back to the right client and several
 //! clients work at once. Both directions pass through their own seeded [`impair::Shaper`].
 //!
+//! [`Counters`] count what happened, in total (what `lrp2p relay` prints) and per direction
+//! ([`WayCounters`]: forwarded, lost, queue drops, reordered, and drops because the relay
+//! itself fell behind), so that a benchmark can show the impairment it applied.
+//!
 //! Source addresses are cheap to spoof, so the client table is bounded ([`MAX_CLIENTS`]) and
 //! a client silent in both directions for [`CLIENT_IDLE`] is evicted (its tasks end and its
 //! upstream socket closes): on a periodic sweep, and at once when the table is full.
 
-pub(crate) mod impair;
+pub mod impair;
 
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -23,7 +32,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-pub(crate) use impair::Impairment;
+pub use impair::Impairment;
 use impair::{Fate, Shaper};
 
 /// Largest datagram relayed.
@@ -31,9 +40,9 @@ const MAX_DATAGRAM: usize = 65_535;
 /// Datagrams waiting to enter one direction's shaper; more are dropped as queue overflow.
 const CHANNEL: usize = 8192;
 /// Most clients served at once; datagrams from more are dropped (once idle ones are evicted).
-const MAX_CLIENTS: usize = 1024;
+pub const MAX_CLIENTS: usize = 1024;
 /// A client that neither sent nor received anything for this long is evicted.
-const CLIENT_IDLE: Duration = Duration::from_secs(60);
+pub const CLIENT_IDLE: Duration = Duration::from_secs(60);
 
 /// The client table's bounds (parameters so that tests can use small ones).
 #[derive(Clone, Copy, Debug)]
@@ -52,33 +61,97 @@ impl Default for Limits {
 
 /// What the relay did, for summaries and tests.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+pub struct Counters {
     /// Datagrams delivered.
-    pub(crate) forwarded: AtomicU64,
+    pub forwarded: AtomicU64,
     /// Datagrams dropped by random loss.
-    pub(crate) lost: AtomicU64,
+    pub lost: AtomicU64,
     /// Datagrams dropped by a full queue (or too many clients).
-    pub(crate) overflow: AtomicU64,
+    pub overflow: AtomicU64,
     /// Idle clients evicted.
-    pub(crate) evicted: AtomicU64,
+    pub evicted: AtomicU64,
+    /// Client → target, all clients together.
+    pub upstream: WayCounters,
+    /// Target → client, all clients together.
+    pub downstream: WayCounters,
+}
+
+/// One direction's counts (the totals of [`Counters`] add both directions up).
+#[derive(Debug, Default)]
+pub struct WayCounters {
+    /// Datagrams delivered.
+    pub forwarded: AtomicU64,
+    /// Bytes (UDP payload) delivered.
+    pub forwarded_bytes: AtomicU64,
+    /// Datagrams dropped by random loss.
+    pub lost: AtomicU64,
+    /// Datagrams dropped by the rate-limited queue (tail drop).
+    pub queue_full: AtomicU64,
+    /// Datagrams dropped because the shaper task had not taken the earlier ones yet: the relay
+    /// itself did not keep up. Any of these means the figures measured the relay.
+    pub backlog: AtomicU64,
+    /// Datagrams held back for reordering (delivered, and counted in `forwarded` too).
+    pub held: AtomicU64,
+}
+
+/// A snapshot of [`WayCounters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct WaySnapshot {
+    /// Datagrams delivered.
+    pub forwarded: u64,
+    /// Bytes (UDP payload) delivered.
+    pub forwarded_bytes: u64,
+    /// Datagrams dropped by random loss.
+    pub lost: u64,
+    /// Datagrams dropped by the rate-limited queue.
+    pub queue_full: u64,
+    /// Datagrams dropped because the relay did not keep up.
+    pub backlog: u64,
+    /// Datagrams held back for reordering.
+    pub held: u64,
+}
+
+impl WayCounters {
+    /// The counts now.
+    pub fn snapshot(&self) -> WaySnapshot {
+        WaySnapshot {
+            forwarded: self.forwarded.load(Ordering::Relaxed),
+            forwarded_bytes: self.forwarded_bytes.load(Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
+            queue_full: self.queue_full.load(Ordering::Relaxed),
+            backlog: self.backlog.load(Ordering::Relaxed),
+            held: self.held.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A direction through the relay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Way {
+    /// From the clients to the target.
+    Up,
+    /// From the target back to the clients.
+    Down,
 }
 
 /// A snapshot of [`Counters`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub(crate) struct CounterSnapshot {
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct CounterSnapshot {
     /// Datagrams delivered.
-    pub(crate) forwarded: u64,
+    pub forwarded: u64,
     /// Datagrams dropped by random loss.
-    pub(crate) lost: u64,
+    pub lost: u64,
     /// Datagrams dropped by a full queue.
-    pub(crate) overflow: u64,
+    pub overflow: u64,
     /// Idle clients evicted.
-    pub(crate) evicted: u64,
+    pub evicted: u64,
 }
 
 impl Counters {
     /// The counts now.
-    pub(crate) fn snapshot(&self) -> CounterSnapshot {
+    pub fn snapshot(&self) -> CounterSnapshot {
         CounterSnapshot {
             forwarded: self.forwarded.load(Ordering::Relaxed),
             lost: self.lost.load(Ordering::Relaxed),
@@ -86,15 +159,29 @@ impl Counters {
             evicted: self.evicted.load(Ordering::Relaxed),
         }
     }
+
+    /// One direction's counters.
+    fn way(&self, way: Way) -> &WayCounters {
+        match way {
+            Way::Up => &self.upstream,
+            Way::Down => &self.downstream,
+        }
+    }
+
+    /// Counts a datagram that found `way`'s shaper channel full.
+    fn backlog(&self, way: Way) {
+        self.overflow.fetch_add(1, Ordering::Relaxed);
+        self.way(way).backlog.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A running relay; dropping it stops every task.
 #[derive(Debug)]
-pub(crate) struct Relay {
+pub struct Relay {
     /// The address clients send to.
-    pub(crate) addr: SocketAddr,
+    pub addr: SocketAddr,
     /// Its counters.
-    pub(crate) counters: Arc<Counters>,
+    pub counters: Arc<Counters>,
     /// The accepting loop (it owns the per-client tasks).
     task: JoinHandle<()>,
 }
@@ -116,9 +203,20 @@ fn enlarge_buffers(socket: &UdpSocket) {
     let _ = s.set_send_buffer_size(SOCKET_BUFFER);
 }
 
+/// The wildcard address of `peer`'s family to bind a socket that talks to `peer` (loopback
+/// stays loopback, so that a relay on 127.0.0.1 never listens on other interfaces).
+fn any_addr_for(peer: SocketAddr) -> SocketAddr {
+    let ip: IpAddr = match peer.ip() {
+        ip if ip.is_loopback() => ip,
+        IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    SocketAddr::new(ip, 0)
+}
+
 /// Starts a relay on `listen` forwarding to `target` with `imp` in each direction, seeded by
 /// `seed`. Returns once it is ready to relay.
-pub(crate) fn spawn(listen: UdpSocket, target: SocketAddr, imp: Impairment, seed: u64) -> io::Result<Relay> {
+pub fn spawn(listen: UdpSocket, target: SocketAddr, imp: Impairment, seed: u64) -> io::Result<Relay> {
     spawn_with(listen, target, imp, seed, Limits::default())
 }
 
@@ -244,7 +342,7 @@ async fn accept_loop(
         if let Some(client) = clients.get(&from) {
             client.seen.touch();
             if client.up.try_send(buf[..n].to_vec()).is_err() {
-                counters.overflow.fetch_add(1, Ordering::Relaxed);
+                counters.backlog(Way::Up);
             }
         }
     }
@@ -260,19 +358,27 @@ async fn open_client(
     seen: Arc<LastSeen>,
     counters: &Arc<Counters>,
 ) -> io::Result<Client> {
-    let upstream = UdpSocket::bind(crate::net::any_addr_for(target)).await?;
+    let upstream = UdpSocket::bind(any_addr_for(target)).await?;
     enlarge_buffers(&upstream);
     let upstream = Arc::new(upstream);
     upstream.connect(target).await?;
     let (up_tx, up_rx) = mpsc::channel(CHANNEL);
     let (down_tx, down_rx) = mpsc::channel(CHANNEL);
-    let up = tokio::spawn(shape(up_rx, Shaper::new(imp, seed_up), upstream.clone(), None, counters.clone()));
+    let up = tokio::spawn(shape(
+        up_rx,
+        Shaper::new(imp, seed_up),
+        upstream.clone(),
+        None,
+        counters.clone(),
+        Way::Up,
+    ));
     let down = tokio::spawn(shape(
         down_rx,
         Shaper::new(imp, seed_down),
         listen.clone(),
         Some(client),
         counters.clone(),
+        Way::Down,
     ));
     let reader_counters = counters.clone();
     let reader_seen = seen.clone();
@@ -283,7 +389,7 @@ async fn open_client(
                 Ok(n) => {
                     reader_seen.touch();
                     if down_tx.try_send(buf[..n].to_vec()).is_err() {
-                        reader_counters.overflow.fetch_add(1, Ordering::Relaxed);
+                        reader_counters.backlog(Way::Down);
                     }
                 }
                 Err(_) => continue,
@@ -304,17 +410,20 @@ struct Pending {
     data: Vec<u8>,
 }
 
-/// One direction: admits datagrams through `shaper` and sends each at its release time, to
-/// `dest` or, when `None`, on the connected `socket`.
+/// One direction (`way`, counted there and in the totals): admits datagrams through `shaper`
+/// and sends each at its release time, to `dest` or, when `None`, on the connected `socket`.
 async fn shape(
     mut rx: mpsc::Receiver<Vec<u8>>,
     mut shaper: Shaper,
     socket: Arc<UdpSocket>,
     dest: Option<SocketAddr>,
     counters: Arc<Counters>,
+    way: Way,
 ) {
+    let counts = counters.way(way);
     let mut heap: BinaryHeap<std::cmp::Reverse<Pending>> = BinaryHeap::new();
     let mut seq = 0u64;
+    let mut held_before = 0;
     loop {
         let next = heap.peek().map(|p| p.0.at);
         tokio::select! {
@@ -324,9 +433,21 @@ async fn shape(
                     Fate::Deliver(at) => {
                         seq += 1;
                         heap.push(std::cmp::Reverse(Pending { at, seq, data }));
+                        // Several clients' shapers add to one count: each adds its own news.
+                        let held = shaper.held();
+                        if held > held_before {
+                            counts.held.fetch_add(held - held_before, Ordering::Relaxed);
+                            held_before = held;
+                        }
                     }
-                    Fate::Lost => { counters.lost.fetch_add(1, Ordering::Relaxed); }
-                    Fate::QueueFull => { counters.overflow.fetch_add(1, Ordering::Relaxed); }
+                    Fate::Lost => {
+                        counters.lost.fetch_add(1, Ordering::Relaxed);
+                        counts.lost.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Fate::QueueFull => {
+                        counters.overflow.fetch_add(1, Ordering::Relaxed);
+                        counts.queue_full.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
             () = sleep_until(next), if next.is_some() => {
@@ -339,6 +460,8 @@ async fn shape(
                     };
                     if sent.is_ok() {
                         counters.forwarded.fetch_add(1, Ordering::Relaxed);
+                        counts.forwarded.fetch_add(1, Ordering::Relaxed);
+                        counts.forwarded_bytes.fetch_add(p.data.len() as u64, Ordering::Relaxed);
                     }
                 }
             }

@@ -5,20 +5,31 @@
 //!   one-BDP drop-tail queue: efficiency beside the best a slow start that doubles per round
 //!   trip allows ([`slow_start_bound`]), retransmissions, and spurious ones as the sender found
 //!   them and as the receiver saw them (duplicates).
+//! - [`lossy`]: issue 12's grid at 100 Mbit/s and 40 ms — random and burst loss, delayed
+//!   datagrams, deep and shallow queues, a rate that halves, flows sharing the bottleneck —
+//!   per congestion controller, each row against its target.
+//!
+//! Every sweep runs its scenarios with [`run_grid`], which fills one [`Row`] per scenario.
 
 use std::fmt::Write as _;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use lrp2p_proto::ConnectionStats;
 use lrp2p_proto::EndpointConfig;
 
+use crate::cc::Cc;
 use crate::scenario::ScenarioParams;
+use crate::series;
 use crate::sim::{RunOutcome, SimError};
+use crate::summary::Summary;
 use crate::transfer::{Transfer, TransferOptions};
 
+pub mod lossy;
+
 /// Payload bytes per full DATA datagram at the default datagram size (1400 bytes less the
-/// connection's per-packet allowance).
-const PAYLOAD_PER_DATAGRAM: f64 = 1318.0;
+/// connection's per-packet allowance): the MSS of the throughput models.
+pub const PAYLOAD_PER_DATAGRAM: f64 = 1318.0;
 
 /// Bytes a full DATA datagram occupies on the link: the payload plus the transport header
 /// (17), the AEAD tag (16) and the DATA segment header (6).
@@ -73,7 +84,7 @@ pub struct Row {
     pub bytes: u64,
     /// Every byte arrived intact within the time limit.
     pub ok: bool,
-    /// Goodput over the bottleneck rate.
+    /// Goodput over the bottleneck rate (its mean while the transfer ran, under a schedule).
     pub efficiency: f64,
     /// [`slow_start_bound`] for this path and size.
     pub bound: f64,
@@ -90,28 +101,50 @@ pub struct Row {
     pub timeouts: u64,
     /// Simulated seconds of the run.
     pub sim_secs: f64,
+    /// The controller each flow ran, by flow id.
+    pub controllers: Vec<Cc>,
+    /// The run's whole summary (RTT percentiles, fairness, the response to a link change).
+    pub summary: Summary,
+    /// Each flow's part of the bytes delivered over the run's
+    /// [fairness window](Transfer::fairness_window), by flow id (empty without one).
+    pub shares: Vec<f64>,
+    /// Wall-clock seconds the run took.
+    pub wall_secs: f64,
 }
 
 /// The long-RTT sweep of issue 9: 20 and 100 Mbit/s × RTT 10, 40, 100, 200, 400 and 600 ms,
-/// lossless, one-BDP drop-tail queue, 30 MB at 20 Mbit/s and 100 MB at 100 Mbit/s, one flow.
-/// Runs on up to `threads` threads.
-pub fn long_rtt(seed: u64, threads: usize) -> Result<Vec<Row>, SimError> {
+/// lossless, one-BDP drop-tail queue, 30 MB at 20 Mbit/s and 100 MB at 100 Mbit/s, one flow
+/// running `cc` (`None`: the default, CUBIC). Runs on up to `threads` threads.
+pub fn long_rtt(seed: u64, cc: Option<Cc>, threads: usize) -> Result<Vec<Row>, SimError> {
     let mut grid = Vec::new();
     for (rate_mbit, bytes) in [(20u64, 30_000_000u64), (100, 100_000_000)] {
         for rtt_ms in [10u64, 40, 100, 200, 400, 600] {
-            grid.push(ScenarioParams::new(seed, rate_mbit * 1_000_000, Duration::from_millis(rtt_ms), bytes));
+            let mut params =
+                ScenarioParams::new(seed, rate_mbit * 1_000_000, Duration::from_millis(rtt_ms), bytes);
+            params.controllers.extend(cc);
+            grid.push(params);
         }
     }
     run_grid(&grid, threads)
 }
 
-/// Runs every scenario of `grid` (upload only, default endpoint configuration), in order.
+/// Runs every scenario of `grid` (upload only, default endpoint configuration) on up to
+/// `threads` threads, each taking the next scenario as it finishes one; rows in grid order.
 pub fn run_grid(grid: &[ScenarioParams], threads: usize) -> Result<Vec<Row>, SimError> {
-    let chunk = grid.len().div_ceil(threads.clamp(1, grid.len().max(1))).max(1);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = grid
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(run_one).collect::<Vec<_>>()))
+    let next = AtomicUsize::new(0);
+    let threads = threads.clamp(1, grid.len().max(1));
+    let mut done: Vec<(usize, Result<Row, SimError>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut rows = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(params) = grid.get(i) else { return rows };
+                        rows.push((i, run_one(params)));
+                    }
+                })
+            })
             .collect();
         let mut rows = Vec::with_capacity(grid.len());
         for worker in workers {
@@ -120,12 +153,16 @@ pub fn run_grid(grid: &[ScenarioParams], threads: usize) -> Result<Vec<Row>, Sim
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        rows.into_iter().collect()
-    })
+        rows
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, row)| row).collect()
 }
 
 /// One scenario of a sweep, with the counters of both ends.
 fn run_one(params: &ScenarioParams) -> Result<Row, SimError> {
+    #[allow(clippy::disallowed_methods)] // wall-clock time of the run, for the report only
+    let wall = Instant::now();
     let mut config = EndpointConfig::default();
     // Keys made for this run: no start-up quiet period for 0-RTT is needed.
     config.early_data.start_floor = false;
@@ -137,6 +174,11 @@ fn run_one(params: &ScenarioParams) -> Result<Row, SimError> {
             if server { vec![transfer.server_node()] } else { transfer.client_nodes().collect() };
         nodes.iter().flat_map(|n| n.flows.iter()).map(|flow| f(&flow.stats)).sum()
     };
+    let shares = transfer
+        .fairness_window()
+        .map(|(from, to)| series::shares_between(&transfer.series(), from, to))
+        .unwrap_or_default();
+    let flows = params.flows.max(1);
     Ok(Row {
         rate_mbit: params.rate_bps / 1_000_000,
         rtt: params.rtt,
@@ -150,6 +192,10 @@ fn run_one(params: &ScenarioParams) -> Result<Row, SimError> {
         duplicates_received: sum(&|s| s.duplicates, true),
         timeouts: sum(&|s| s.timeouts, false),
         sim_secs: summary.sim_secs,
+        controllers: (0..flows).map(|i| params.controller_of(i).unwrap_or_default()).collect(),
+        summary,
+        shares,
+        wall_secs: wall.elapsed().as_secs_f64(),
     })
 }
 
@@ -189,7 +235,7 @@ pub fn render_json(rows: &[Row]) -> String {
             out,
             "{{\"rate_mbit\":{},\"rtt_ms\":{},\"bytes\":{},\"ok\":{},\"efficiency\":{:.4},\"bound\":{:.4},\
              \"retransmits\":{},\"retransmit_ratio\":{:.6},\"spurious_retransmits\":{},\
-             \"duplicates_received\":{},\"timeouts\":{},\"sim_secs\":{:.3}}}",
+             \"duplicates_received\":{},\"timeouts\":{},\"sim_secs\":{:.3},\"cc\":\"{}\"}}",
             r.rate_mbit,
             r.rtt.as_millis(),
             r.bytes,
@@ -202,6 +248,7 @@ pub fn render_json(rows: &[Row]) -> String {
             r.duplicates_received,
             r.timeouts,
             r.sim_secs,
+            r.controllers.first().copied().unwrap_or_default(),
         );
     }
     out

@@ -182,3 +182,42 @@ async fn idle_clients_are_evicted_when_the_table_is_full() {
     let n = timeout(WAIT, a.recv(&mut buf)).await.expect("a served again").expect("recv");
     assert_eq!(&buf[..n], b"a");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_direction_is_counted_on_its_own() {
+    let target = loopback().await;
+    let addr = target.local_addr().expect("addr");
+    let _echo = echo(target);
+    let imp = Impairment {
+        loss: 0.1,
+        reorder: 0.2,
+        reorder_hold: Some(Duration::from_millis(2)),
+        ..Impairment::default()
+    };
+    let relay = relay_to(addr, imp, 5).await;
+    let client = Arc::new(loopback().await);
+    let sender = {
+        let (client, to) = (client.clone(), relay.addr);
+        tokio::spawn(async move { send_numbered(&client, to, 1000, 10).await })
+    };
+    let mut echoed = 0u64;
+    let mut buf = [0u8; 2048];
+    let mut wait = WAIT;
+    while let Ok(Ok(_)) = timeout(wait, client.recv(&mut buf)).await {
+        echoed += 1;
+        wait = Duration::from_millis(300);
+    }
+    sender.await.expect("sender");
+    let (up, down) = (relay.counters.upstream.snapshot(), relay.counters.downstream.snapshot());
+    assert_eq!(up.forwarded + up.lost, 1000, "{up:?}");
+    assert_eq!(down.forwarded + down.lost, up.forwarded, "{down:?}");
+    assert_eq!(down.forwarded, echoed);
+    assert_eq!(up.forwarded_bytes, 100 * up.forwarded);
+    assert!((50..150).contains(&up.lost), "{up:?}");
+    assert!(up.held > 100 && down.held > 100, "{up:?} {down:?}");
+    assert_eq!((up.queue_full, up.backlog, down.queue_full, down.backlog), (0, 0, 0, 0));
+    let total = relay.counters.snapshot();
+    assert_eq!(total.forwarded, up.forwarded + down.forwarded);
+    assert_eq!(total.lost, up.lost + down.lost);
+    assert_eq!(total.overflow, 0);
+}
