@@ -67,6 +67,15 @@ impl Connection {
     ///
     /// [`Socket::connect`]: crate::Socket::connect
     /// [`Socket::connect_unknown`]: crate::Socket::connect_unknown
+    ///
+    /// ```no_run
+    /// # async fn example(socket: lrp2p_async_std::Socket, peer: lrp2p_async_std::PublicKey) -> std::io::Result<()> {
+    /// let conn = socket.connect_unknown("203.0.113.7:7000").await?;
+    /// conn.connected().await?;
+    /// assert!(conn.peer_public_key().is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn peer_public_key(&self) -> Option<PublicKey> {
         self.shared.peer_key(self.id)
     }
@@ -80,11 +89,32 @@ impl Connection {
     /// [`io::ErrorKind::TimedOut`], [`io::ErrorKind::ConnectionRefused`], …). Never needed
     /// before reading or writing; useful to learn early that the peer is there. (lrp2p-std's
     /// `connected`.)
+    ///
+    /// ```no_run
+    /// # async fn example(socket: lrp2p_async_std::Socket, peer: lrp2p_async_std::PublicKey) -> std::io::Result<()> {
+    /// let conn = socket.connect("203.0.113.7:7000", peer).await?;
+    /// // Fails with TimedOut or ConnectionRefused if the peer is not there or refuses us.
+    /// conn.connected().await?;
+    /// assert!(conn.is_connected());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn connected(&self) -> io::Result<()> {
         Ok(poll_fn(|cx| self.shared.poll_connected(self.id, cx)).await?)
     }
 
     /// This connection's counters, while the endpoint still holds its state.
+    ///
+    /// ```no_run
+    /// # async fn example(socket: lrp2p_async_std::Socket, peer: lrp2p_async_std::PublicKey) -> std::io::Result<()> {
+    /// let conn = socket.connect("203.0.113.7:7000", peer).await?;
+    /// conn.connected().await?;
+    /// if let Some(stats) = conn.stats() {
+    ///     println!("{stats:?}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stats(&self) -> Option<ConnectionStats> {
         self.shared.connection_stats(self.id)
     }
@@ -94,6 +124,18 @@ impl Connection {
     /// [`io::ErrorKind::BrokenPipe`] from now on; reading continues. What
     /// `AsyncWriteExt::close` does too. To wait until the peer has the whole stream, await
     /// [`acknowledged`](Connection::acknowledged) after it.
+    ///
+    /// ```no_run
+    /// # async fn example(socket: lrp2p_async_std::Socket, peer: lrp2p_async_std::PublicKey) -> std::io::Result<()> {
+    /// use futures_lite::AsyncWriteExt;
+    ///
+    /// let mut conn = socket.connect("203.0.113.7:7000", peer).await?;
+    /// conn.write_all(b"the whole message").await?;
+    /// conn.shutdown()?;
+    /// conn.acknowledged().await?; // the peer has every byte and the FIN
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn shutdown(&self) -> io::Result<()> {
         let mut cx = Context::from_waker(std::task::Waker::noop());
         match self.shared.poll_shutdown(self.id, &mut cx) {
@@ -109,6 +151,15 @@ impl Connection {
     /// [`acknowledged`](Connection::acknowledged) first (or just drop the connection). Later
     /// calls fail with [`io::ErrorKind::NotConnected`]. It shadows `AsyncWriteExt::close`
     /// (a half-close; see [`Connection`]).
+    ///
+    /// ```no_run
+    /// # async fn example(socket: lrp2p_async_std::Socket, peer: lrp2p_async_std::PublicKey) -> std::io::Result<()> {
+    /// let conn = socket.connect("203.0.113.7:7000", peer).await?;
+    /// // Gave up waiting: abort, the peer's reads fail with ConnectionReset.
+    /// conn.close();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn close(&self) {
         self.shared.close(self.id);
     }

@@ -57,11 +57,33 @@ impl Socket {
     /// refuses early data for 30 s (it still arrives, one round trip later). If `identity` was
     /// generated at this start-up, use [`Socket::bind_with_config`] with
     /// `early_data.start_floor = false`.
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use lrp2p_async_std::{Socket, generate_identity};
+    ///
+    /// let socket = Socket::bind("0.0.0.0:7000", generate_identity()).await?;
+    /// println!("listening on {} as {}", socket.local_addr()?, socket.public_key());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn bind(addr: impl AsyncToSocketAddrs, identity: StaticSecret) -> io::Result<Socket> {
         Socket::bind_with_config(addr, identity, EndpointConfig::default()).await
     }
 
     /// [`Socket::bind`] with an explicit configuration.
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use lrp2p_async_std::{EndpointConfig, Socket, generate_identity};
+    ///
+    /// // A key generated at start-up: nothing sent to it before can be replayed, so allow 0-RTT at once.
+    /// let mut config = EndpointConfig::default();
+    /// config.early_data.start_floor = false;
+    /// let socket = Socket::bind_with_config("127.0.0.1:0", generate_identity(), config).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn bind_with_config(
         addr: impl AsyncToSocketAddrs,
         identity: StaticSecret,
@@ -93,6 +115,21 @@ impl Socket {
     /// first write's bytes ride in the very first datagram. A peer that does not answer makes
     /// that call (or a later one) fail with [`io::ErrorKind::TimedOut`] after
     /// `handshake_timeout`; a peer that refuses us, with [`io::ErrorKind::ConnectionRefused`].
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use futures_lite::AsyncWriteExt;
+    /// use lrp2p_async_std::{PublicKey, Socket, generate_identity};
+    ///
+    /// let friend: PublicKey = "u4NbLwV1oPSqL3WfhR9hB9Jm0n2XkzvVmXDLb0z0bHY=".parse().expect("a key");
+    /// let socket = Socket::bind("0.0.0.0:0", generate_identity()).await?;
+    /// let mut conn = socket.connect("203.0.113.7:7000", friend).await?;
+    /// conn.write_all(b"hello").await?; // rides in the first datagram
+    /// conn.shutdown()?;
+    /// conn.acknowledged().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn connect(&self, addr: impl AsyncToSocketAddrs, peer: PublicKey) -> io::Result<Connection> {
         self.open(addr, Some(peer)).await
     }
@@ -100,6 +137,18 @@ impl Socket {
     /// Opens a connection to whoever answers at `addr` (Noise XX: one more round trip, and
     /// the peer's key is learnt from the handshake: see [`Connection::peer_public_key`]).
     /// The handshake starts at once; this does not wait for it.
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use lrp2p_async_std::{Socket, generate_identity};
+    ///
+    /// let socket = Socket::bind("0.0.0.0:0", generate_identity()).await?;
+    /// let conn = socket.connect_unknown("203.0.113.7:7000").await?;
+    /// conn.connected().await?;
+    /// println!("talking to {:?}", conn.peer_public_key());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn connect_unknown(&self, addr: impl AsyncToSocketAddrs) -> io::Result<Connection> {
         let conn = self.open(addr, None).await?;
         conn.start()?;
@@ -115,6 +164,20 @@ impl Socket {
     /// Waits for a peer to connect; returns the connection and the peer's authenticated key.
     /// Every peer is accepted unless an acceptor says otherwise ([`Socket::set_acceptor`]).
     /// Cancel-safe: dropping the future loses no connection.
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use futures_lite::AsyncReadExt;
+    /// use lrp2p_async_std::{Socket, generate_identity};
+    ///
+    /// let socket = Socket::bind("0.0.0.0:7000", generate_identity()).await?;
+    /// let (mut conn, peer) = socket.accept().await?;
+    /// let mut received = Vec::new();
+    /// conn.read_to_end(&mut received).await?;
+    /// println!("{peer}: {} bytes", received.len());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn accept(&self) -> io::Result<(Connection, PublicKey)> {
         let (id, peer) = poll_fn(|cx| self.shared.poll_accept(cx)).await?;
         Ok((Connection::new(self.shared.clone(), id), peer))
@@ -126,16 +189,48 @@ impl Socket {
     ///
     /// It runs with the socket's lock held (on the driver thread, or in whichever call
     /// dispatches the endpoint's events): keep it quick, and do not call into the socket from it.
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use lrp2p_async_std::{PublicKey, Socket, generate_identity};
+    ///
+    /// let friend: PublicKey = "u4NbLwV1oPSqL3WfhR9hB9Jm0n2XkzvVmXDLb0z0bHY=".parse().expect("a key");
+    /// let socket = Socket::bind("0.0.0.0:7000", generate_identity()).await?;
+    /// socket.set_acceptor(move |key| *key == friend);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_acceptor(&self, acceptor: impl Fn(&PublicKey) -> bool + Send + Sync + 'static) {
         self.shared.set_acceptor(acceptor);
     }
 
     /// Accepts exactly the peers in `keys` (a convenience over [`Socket::set_acceptor`]).
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use lrp2p_async_std::{PublicKey, Socket, generate_identity};
+    ///
+    /// let friend: PublicKey = "u4NbLwV1oPSqL3WfhR9hB9Jm0n2XkzvVmXDLb0z0bHY=".parse().expect("a key");
+    /// let socket = Socket::bind("0.0.0.0:7000", generate_identity()).await?;
+    /// socket.allow_only([friend]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn allow_only(&self, keys: impl IntoIterator<Item = PublicKey>) {
         self.shared.allow_only(keys);
     }
 
     /// The endpoint's counters (datagrams received, sent, dropped by cause).
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use lrp2p_async_std::{Socket, generate_identity};
+    ///
+    /// let socket = Socket::bind("127.0.0.1:0", generate_identity()).await?;
+    /// println!("{:?} {:?}", socket.stats(), socket.io_stats());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stats(&self) -> EndpointStats {
         self.shared.stats()
     }

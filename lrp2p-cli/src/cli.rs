@@ -85,6 +85,11 @@ pub(crate) struct RecvArgs {
     /// Directory to save files in.
     #[arg(long, default_value = ".")]
     pub(crate) out: PathBuf,
+    /// Write the received bytes to standard output instead (reports go to standard error);
+    /// serves one sender (`--count 1` unless given), whose bytes are written as they arrive
+    /// (a hash mismatch is reported after them, exit code 7).
+    #[arg(long)]
+    pub(crate) stdout: bool,
     /// Accept only these peers' public keys (repeatable).
     #[arg(long, num_args = 1.., value_parser = parse_public_key)]
     pub(crate) allow: Vec<PublicKey>,
@@ -104,11 +109,19 @@ pub(crate) struct RecvArgs {
 /// `lrp2p send`.
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {
-    /// Files to send.
+    /// Files to send; `-` reads standard input (stored in a temporary file first, as the
+    /// size goes in the header) and sends it as `--name`.
     #[arg(required = true)]
     pub(crate) files: Vec<PathBuf>,
-    /// The receiver's address.
+    /// Resumable files: the receiver keeps what it got of an interrupted transfer, and the
+    /// next `send --resume` of the same file (name, size, hash) sends only the rest.
     #[arg(long)]
+    pub(crate) resume: bool,
+    /// The name the receiver is given for standard input (`-`).
+    #[arg(long, default_value = "stdin")]
+    pub(crate) name: String,
+    /// The receiver's address, HOST:PORT (a name such as `localhost:7000` is resolved).
+    #[arg(long, value_parser = parse_host_port)]
     pub(crate) to: SocketAddr,
     /// The receiver's public key: enables 0-RTT and authenticates the receiver.
     #[arg(long, value_parser = parse_public_key)]
@@ -159,6 +172,9 @@ pub(crate) struct PerfServerArgs {
     /// is freed at once.
     #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
     pub(crate) idle_secs: f64,
+    /// Seconds between reports (decimals accepted, e.g. 0.1).
+    #[arg(short = 'i', long, default_value_t = 1.0, value_parser = parse_seconds)]
+    pub(crate) interval: f64,
     /// How the server serves several peers at once.
     #[command(flatten)]
     pub(crate) service: ServiceArgs,
@@ -193,8 +209,8 @@ impl ServiceArgs {
 /// `lrp2p perf client`.
 #[derive(Debug, Args)]
 pub(crate) struct PerfClientArgs {
-    /// The server's address.
-    #[arg(long)]
+    /// The server's address, HOST:PORT (a name is resolved).
+    #[arg(long, value_parser = parse_host_port)]
     pub(crate) to: SocketAddr,
     /// The server's public key (0-RTT).
     #[arg(long, value_parser = parse_public_key)]
@@ -208,6 +224,9 @@ pub(crate) struct PerfClientArgs {
     /// Seconds to send for.
     #[arg(long, default_value_t = 10)]
     pub(crate) duration: u64,
+    /// Seconds between reports (decimals accepted, e.g. 0.1).
+    #[arg(short = 'i', long, default_value_t = 1.0, value_parser = parse_seconds)]
+    pub(crate) interval: f64,
     /// Draw goodput, congestion window and RTT over time into this SVG file.
     #[arg(long)]
     pub(crate) plot: Option<PathBuf>,
@@ -223,8 +242,8 @@ pub(crate) struct RelayArgs {
     /// Address clients send to.
     #[arg(long)]
     pub(crate) listen: SocketAddr,
-    /// Address datagrams are forwarded to.
-    #[arg(long)]
+    /// Address datagrams are forwarded to, HOST:PORT (a name is resolved).
+    #[arg(long, value_parser = parse_host_port)]
     pub(crate) to: SocketAddr,
     /// Loss probability, in each direction.
     #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
@@ -267,6 +286,26 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
     } else {
         Err(format!("{text} s is out of range: between 0.001 and {MAX_SECONDS} seconds"))
     }
+}
+
+/// Parses HOST:PORT: a socket address, or a host name resolved now (its first IPv4 address,
+/// else its first address), so that `localhost:7000` reaches a receiver on 127.0.0.1.
+pub(crate) fn parse_host_port(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs as _;
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if !text.contains(':') {
+        return Err(format!("`{text}` is not HOST:PORT (the port is missing)"));
+    }
+    let addrs: Vec<SocketAddr> =
+        text.to_socket_addrs().map_err(|e| format!("`{text}` is not a usable HOST:PORT: {e}"))?.collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("`{text}` resolves to no address"))
 }
 
 /// Parses a public key in its 44-character base64 form.
@@ -340,6 +379,14 @@ mod tests {
         assert!(parse_size("x").is_err());
         assert!(parse_size("1Q").is_err());
         assert!(parse_size("99999999999Ti").is_err());
+    }
+
+    #[test]
+    fn host_names_resolve() {
+        assert_eq!(parse_host_port("127.0.0.1:7000"), Ok("127.0.0.1:7000".parse().expect("addr")));
+        assert_eq!(parse_host_port("localhost:7000"), Ok("127.0.0.1:7000".parse().expect("addr")));
+        assert!(parse_host_port("localhost").expect_err("no port").contains("port is missing"));
+        assert!(parse_host_port("999.1.1.1:5").is_err());
     }
 
     #[test]

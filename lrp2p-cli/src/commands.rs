@@ -43,16 +43,19 @@ pub(crate) fn keygen(args: &KeygenArgs, ui: &Ui) -> Result<(), CliError> {
 /// (see [`service`]). Ctrl-C stops it; sessions cut short leave no partial file.
 pub(crate) async fn recv(args: &RecvArgs, ui: &Ui) -> Result<(), CliError> {
     let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
+    let ui = &Ui { stderr_only: args.stdout, ..*ui };
     // Check the output directory before going on the network.
-    DirSink::new(&args.out)?;
+    if !args.stdout {
+        DirSink::new(&args.out)?;
+    }
     let endpoint = net::bind(args.listen, identity, args.key.is_none(), crate::cli::DEFAULT_CC)
         .await
         .map_err(|e| CliError::net(format!("cannot listen on {}", args.listen), e))?;
     let addr = endpoint.local_addr().map_err(|e| CliError::net("local address", e))?;
     let key = endpoint.public_key().to_string();
     let config = service::Config {
-        max_peers: args.service.max_peers,
-        count: args.count,
+        max_peers: if args.stdout { 1 } else { args.service.max_peers },
+        count: if args.stdout { Some(args.count.unwrap_or(1)) } else { args.count },
         stats_every: args.service.stats_every(),
         allow: args.allow.clone(),
     };
@@ -63,27 +66,37 @@ pub(crate) async fn recv(args: &RecvArgs, ui: &Ui) -> Result<(), CliError> {
         );
     };
     let (out, idle, ui_copy) = (args.out.clone(), Duration::from_secs_f64(args.idle_secs), *ui);
+    let to_stdout = args.stdout;
     service::run(&endpoint, &config, ui, announce, move |conn, peer| {
         let out = out.clone();
-        async move { session(conn, peer, &out, idle, &ui_copy).await }
+        async move { session(conn, peer, (!to_stdout).then_some(out.as_path()), idle, &ui_copy).await }
     })
     .await
 }
 
 /// Serves one peer: receives its files into `out` (each under a temporary name, renamed
-/// once verified; a name taken already, or by a concurrent session, gets a number). Its
-/// failure is returned for the service to report; it does not stop the receiver.
+/// once verified; a name taken already, or by a concurrent session, gets a number), or to
+/// standard output without `out`. Its failure is returned for the service to report; it
+/// does not stop the receiver.
 async fn session(
     mut conn: net::Conn,
     peer: PublicKey,
-    out: &Path,
+    out: Option<&Path>,
     idle: Duration,
     ui: &Ui,
 ) -> Result<(), CliError> {
     let peer_text = peer.to_string();
-    let mut sink = DirSink::new(out)?;
     let report = |r: &Received| report_received(ui, r, &peer_text);
-    transfer::serve(&mut conn, &mut sink, transfer::MAX_SIZE, idle, ui, report).await.map(|_| ())
+    match out {
+        Some(out) => {
+            let mut sink = DirSink::new(out)?;
+            transfer::serve(&mut conn, &mut sink, transfer::MAX_SIZE, idle, ui, report).await.map(|_| ())
+        }
+        None => {
+            let mut sink = transfer::StdoutSink::new();
+            transfer::serve(&mut conn, &mut sink, transfer::MAX_SIZE, idle, ui, report).await.map(|_| ())
+        }
+    }
 }
 
 /// Prints one received file's summary.
@@ -105,14 +118,21 @@ fn report_received(ui: &Ui, r: &Received, peer: &str) {
 /// `lrp2p send`: sends every file over one connection, each confirmed by the receiver.
 pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
     // Every file must be readable before anything goes on the wire.
-    for path in &args.files {
+    if args.files.iter().filter(|p| is_stdin(p)).count() > 1 {
+        return Err(CliError::Input { path: "-".into(), source: std::io::Error::other("given twice") });
+    }
+    for path in args.files.iter().filter(|p| !is_stdin(p)) {
         let meta =
             std::fs::metadata(path).map_err(|source| CliError::Input { path: path.clone(), source })?;
-        if !meta.is_file() {
+        if !meta.is_file() && !meta.is_dir() {
             return Err(CliError::Input {
                 path: path.clone(),
-                source: std::io::Error::other("not a regular file"),
+                source: std::io::Error::other("not a regular file or directory"),
             });
+        }
+        if meta.is_dir() {
+            // Every name in the tree is checked before anything goes on the wire.
+            transfer::tree::walk(path)?;
         }
     }
     let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
@@ -120,19 +140,80 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
     let endpoint = net::bind(net::any_addr_for(args.to), identity, args.key.is_none(), args.cc)
         .await
         .map_err(|e| CliError::net("cannot bind a local socket", e))?;
-    let mut conn = tokio::time::timeout(timeout, endpoint.dial(args.to, args.peer))
+    let remembered = crate::known_peers::lookup(args.to);
+    if let (Some(given), Some(old)) = (args.peer, remembered) {
+        if given != old {
+            ui.warn_always(&format!(
+                "WARNING: the key of {} CHANGED: remembered {old}, given {given}; if you did not expect \
+                 this, someone may be impersonating the receiver. The new key is remembered.",
+                args.to
+            ));
+            let _ = crate::known_peers::remember(args.to, &given);
+        }
+    }
+    let peer = args.peer.or(remembered);
+    if args.peer.is_none() && remembered.is_some() {
+        ui.note(&format!("using the key remembered for {} in known_peers (0-RTT)", args.to));
+    }
+    let mut conn = tokio::time::timeout(timeout, endpoint.dial(args.to, peer))
         .await
-        .map_err(|_| CliError::Timeout(format!("no answer from {} in {} s", args.to, timeout.as_secs())))?
-        .map_err(|e| CliError::net(format!("cannot connect to {}", args.to), e))?;
+        .map_err(|_| CliError::Timeout(net::NO_ANSWER.to_owned()))?
+        .map_err(|e| net::lost_server(&format!("cannot connect to {}", args.to), e))?;
+    // Ctrl-C closes the connection, so that the receiver learns it at once.
+    let sending = send_all(args, peer, &mut conn, ui, timeout);
+    let result = tokio::select! {
+        result = sending => result,
+        _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted),
+    };
+    if matches!(result, Err(CliError::Interrupted)) {
+        conn.close();
+        // Let the CLOSE leave before the runtime stops.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    result
+}
+
+/// Sends every file of `args` over `conn`, then finishes the stream.
+async fn send_all(
+    args: &SendArgs,
+    peer: Option<PublicKey>,
+    conn: &mut net::Conn,
+    ui: &Ui,
+    timeout: Duration,
+) -> Result<(), CliError> {
     let started = Instant::now();
     let mut total = 0u64;
     for (i, path) in args.files.iter().enumerate() {
-        let sent = transfer::send_file(&mut conn, path, ui, timeout).await?;
+        if path.is_dir() {
+            total += send_tree(conn, path, ui, timeout).await?;
+            continue;
+        }
+        let sent = if is_stdin(path) {
+            let spooled = Spooled::from_stdin().await?;
+            let file = tokio::fs::File::open(&spooled.0)
+                .await
+                .map_err(|source| CliError::Input { path: "standard input".into(), source })?;
+            let size =
+                file.metadata().await.map_err(|source| CliError::Input { path: "-".into(), source })?.len();
+            transfer::check_name(&args.name)
+                .map_err(|e| CliError::Input { path: "--name".into(), source: std::io::Error::other(e) })?;
+            transfer::send_one(conn, &args.name, size, file, ui, timeout).await?
+        } else {
+            transfer::send_file(conn, path, ui, timeout, args.resume).await?
+        };
         total += sent.bytes;
-        if let (0, None, Some(key)) = (i, args.peer, conn.peer_key()) {
-            ui.note(&format!(
-                "the receiver's key is {key}: pass `--peer {key}` to authenticate it and for 0-RTT"
-            ));
+        if let (0, None, Some(key)) = (i, peer, conn.peer_key()) {
+            // Trust on first use: the next `send` to this address is IK, 0-RTT.
+            match crate::known_peers::remember(args.to, &key) {
+                Ok(path) => ui.note(&format!(
+                    "the receiver's key is {key}: remembered for {} in {}",
+                    args.to,
+                    path.display()
+                )),
+                Err(e) => ui.note(&format!(
+                    "the receiver's key is {key} (not remembered: {e}); pass `--peer {key}` for 0-RTT"
+                )),
+            }
         }
         let stats = conn.link_stats();
         ui.result(
@@ -155,7 +236,7 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
     }
     // Every file is confirmed already; wait for the FIN's acknowledgement so that the receiver
     // sees the end of the session before this process exits.
-    let _ = net::finish(&mut conn).await;
+    let _ = net::finish(conn).await;
     if args.files.len() > 1 {
         let elapsed = started.elapsed();
         ui.result(
@@ -164,6 +245,70 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
         );
     }
     Ok(())
+}
+
+/// Sends the tree at `root` (see [`transfer::tree`]); returns the bytes of its files.
+async fn send_tree(conn: &mut net::Conn, root: &Path, ui: &Ui, timeout: Duration) -> Result<u64, CliError> {
+    let (entries, skipped) = transfer::tree::walk(root)?;
+    if skipped > 0 {
+        ui.note(&format!(
+            "lrp2p: warning: {skipped} symbolic links or special files in {} not sent",
+            root.display()
+        ));
+    }
+    let (mut bytes, mut files) = (0, 0);
+    for entry in &entries {
+        let input = |source| CliError::Input { path: entry.path.clone(), source };
+        let sent = if entry.dir {
+            let header = transfer::Header { name: entry.rel.clone(), size: 0, dir: true, resume: None };
+            transfer::send_entry(conn, header, tokio::io::empty(), ui, timeout).await?
+        } else {
+            let file = tokio::fs::File::open(&entry.path).await.map_err(input)?;
+            let size = file.metadata().await.map_err(input)?.len();
+            let header = transfer::Header { name: entry.rel.clone(), size, dir: false, resume: None };
+            files += 1;
+            transfer::send_entry(conn, header, file, ui, timeout).await?
+        };
+        bytes += sent.bytes;
+    }
+    ui.result(
+        &format!("sent {} ({files} files, {} entries, {}), hashes confirmed", root.display(), entries.len(), output::bytes(bytes)),
+        &json!({ "event": "sent_tree", "root": root, "files": files, "entries": entries.len(), "bytes": bytes }),
+    );
+    Ok(bytes)
+}
+
+/// Whether `path` is `-`, standard input.
+fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Standard input stored in a private temporary file (the header needs the size first),
+/// removed when dropped.
+struct Spooled(std::path::PathBuf);
+
+impl Spooled {
+    /// Reads all of standard input into a new temporary file.
+    async fn from_stdin() -> Result<Spooled, CliError> {
+        use rand_core::RngCore as _;
+        let path = std::env::temp_dir().join(format!(".lrp2p-stdin-{:016x}", rand_core::OsRng.next_u64()));
+        let output = |source| CliError::Output { path: path.clone(), source };
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut file = options.open(&path).await.map_err(output)?;
+        let spooled = Spooled(path.clone());
+        tokio::io::copy(&mut tokio::io::stdin(), &mut file).await.map_err(output)?;
+        tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(output)?;
+        Ok(spooled)
+    }
+}
+
+impl Drop for Spooled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// `lrp2p relay`: runs until interrupted, then prints its counters.

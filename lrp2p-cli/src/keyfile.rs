@@ -69,7 +69,37 @@ pub(crate) fn load(path: &Path) -> Result<StaticSecret, CliError> {
     let bytes = std::fs::read(path).map_err(unreadable)?;
     let text = String::from_utf8(bytes)
         .map_err(|_| CliError::KeyMalformed { path: path.to_owned(), reason: "not UTF-8 text".to_owned() })?;
-    parse(&text).map_err(|reason| CliError::KeyMalformed { path: path.to_owned(), reason })
+    let secret = parse(&text).map_err(|reason| CliError::KeyMalformed { path: path.to_owned(), reason })?;
+    // Only a real key is worth the warning.
+    warn_if_exposed(path, &meta);
+    Ok(secret)
+}
+
+/// Warns (as ssh would refuse) when a key file is readable or writable by others than its
+/// owner: the secret in it may be known to them.
+fn warn_if_exposed(path: &Path, meta: &std::fs::Metadata) {
+    if let Some(mode) = exposed_mode(meta) {
+        let p = path.display();
+        let _ = writeln!(
+            io::stderr(),
+            "lrp2p: warning: key file {p} is accessible by others (mode {mode:04o}); run `chmod 600 {p}`"
+        );
+    }
+}
+
+/// The permission bits of a key file open to group or others, if it is.
+fn exposed_mode(meta: &std::fs::Metadata) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = meta.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
 }
 
 /// Loads `path` if given, or makes a fresh identity for this run.

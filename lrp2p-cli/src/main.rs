@@ -9,6 +9,7 @@ mod commands;
 mod demo;
 mod error;
 mod keyfile;
+mod known_peers;
 mod net;
 mod output;
 mod perf;
@@ -50,6 +51,11 @@ fn main() -> ExitCode {
     });
     // Do not wait for tasks still blocked on the network.
     runtime.shutdown_background();
+    // A result that could not be printed (`> /dev/full`) is a failure too.
+    let result = result.and_then(|()| match output::stdout_failure() {
+        Some(source) => Err(CliError::Output { path: "standard output".into(), source }),
+        None => Ok(()),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
@@ -75,8 +81,17 @@ fn clap_exit(e: &clap::Error) -> ExitCode {
         return ExitCode::from(2);
     }
     let rendered = e.render().to_string();
-    let line = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
-    let line = line.strip_prefix("error: ").unwrap_or(line);
+    let line = usage_line(&rendered);
     let _ = writeln!(std::io::stderr(), "lrp2p: error: {line} (see `lrp2p --help`)");
     ExitCode::from(2)
+}
+
+/// clap's message in one line: its first paragraph, the indented lines that follow the first
+/// (the missing arguments' names) joined to it.
+fn usage_line(rendered: &str) -> String {
+    let mut lines = rendered.lines().skip_while(|l| l.trim().is_empty());
+    let first = lines.next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first).trim_end();
+    let rest: Vec<&str> = lines.take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+    if rest.is_empty() { first.to_owned() } else { format!("{first} {}", rest.join(", ")) }
 }

@@ -4,10 +4,38 @@
 //! `lrp2p … --json | jq` sees only JSON.
 
 use std::io::Write as _;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
+
+/// The first failure to write standard output (e.g. `> /dev/full`): the command then fails
+/// with exit code 8 even though its work succeeded (see [`stdout_failure`]).
+static STDOUT_FAILED: OnceLock<std::io::ErrorKind> = OnceLock::new();
+
+/// Writes `text` and a newline to standard error (`to_stderr`) or output, remembering a
+/// failure of standard output.
+fn print_to(text: &str, to_stderr: bool) {
+    if to_stderr {
+        let _ = writeln!(std::io::stderr(), "{text}");
+    } else {
+        print_line(text);
+    }
+}
+
+/// Writes `text` and a newline to standard output and flushes, remembering a failure.
+fn print_line(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
+        let _ = STDOUT_FAILED.set(e.kind());
+    }
+}
+
+/// Why standard output could not be written, if it could not.
+pub(crate) fn stdout_failure() -> Option<std::io::Error> {
+    STDOUT_FAILED.get().map(|kind| std::io::Error::from(*kind))
+}
 
 /// How the command reports: bars and human lines, or JSON only.
 #[derive(Clone, Copy, Debug)]
@@ -16,23 +44,26 @@ pub(crate) struct Ui {
     pub(crate) json: bool,
     /// No output at all (tests and in-process peers that the user does not watch).
     pub(crate) quiet: bool,
+    /// Reports go to standard error: standard output carries data (`recv --stdout`).
+    pub(crate) stderr_only: bool,
 }
 
 impl Ui {
     /// A reporter for `--json` or not.
     pub(crate) fn new(json: bool) -> Ui {
-        Ui { json, quiet: false }
+        Ui { json, quiet: false, stderr_only: false }
     }
 
     /// A reporter that shows nothing.
     pub(crate) fn quiet() -> Ui {
-        Ui { json: true, quiet: true }
+        Ui { json: true, quiet: true, stderr_only: false }
     }
 
-    /// A byte progress bar for `len` bytes labelled `label` (hidden with `--json`).
-    pub(crate) fn bar(&self, label: &str, len: u64) -> ProgressBar {
+    /// A byte progress bar for `len` bytes labelled `label` (hidden with `--json`), erased
+    /// from the screen when dropped, so that a transfer cut short leaves no frozen bar.
+    pub(crate) fn bar(&self, label: &str, len: u64) -> Bar {
         if self.json || self.quiet {
-            return ProgressBar::hidden();
+            return Bar(ProgressBar::hidden());
         }
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(10));
         let style = ProgressStyle::with_template(
@@ -42,7 +73,14 @@ impl Ui {
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         bar.set_prefix(truncate(label, 12));
-        bar
+        Bar(bar)
+    }
+
+    /// A warning line on standard error, shown with `--json` too (unless quiet).
+    pub(crate) fn warn_always(&self, text: &str) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr(), "lrp2p: warning: {text}");
+        }
     }
 
     /// A human note on standard error (not shown with `--json`).
@@ -55,9 +93,7 @@ impl Ui {
     /// A human report line on standard output (not shown with `--json`).
     pub(crate) fn line(&self, text: &str) {
         if !self.json && !self.quiet {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{text}");
-            let _ = out.flush();
+            print_to(text, self.stderr_only);
         }
     }
 
@@ -73,14 +109,29 @@ impl Ui {
         if self.quiet {
             return;
         }
-        let mut out = std::io::stdout().lock();
         if self.json {
             let line = serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
-            let _ = writeln!(out, "{line}");
+            print_to(&line, self.stderr_only);
         } else {
-            let _ = writeln!(out, "{human}");
+            print_to(human, self.stderr_only);
         }
-        let _ = out.flush();
+    }
+}
+
+/// A progress bar that clears itself when dropped.
+#[derive(Debug)]
+pub(crate) struct Bar(ProgressBar);
+
+impl std::ops::Deref for Bar {
+    type Target = ProgressBar;
+    fn deref(&self) -> &ProgressBar {
+        &self.0
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
     }
 }
 

@@ -1,7 +1,12 @@
 //! `lrp2p perf server|client`: an iperf-like measurement. The client writes as fast as the
 //! connection allows for `--duration` or `--bytes`, then half-closes; the server counts and
 //! answers with the total (u64, big-endian), so both agree on what arrived. Each second both
-//! print goodput, RTT, congestion window and retransmissions; `--plot` draws them.
+//! print goodput (the client also RTT, congestion window and retransmissions; the server only
+//! what a receiver knows); `--plot` draws them.
+//!
+//! The client's stream starts with [`HELLO`] (`LRPP` and version 1), so that a perf server
+//! refuses a file transfer (`lrp2p send` to the wrong port) and `recv` refuses a perf client,
+//! each saying so; a sender told [`Status::WrongService`](crate::transfer::Status) prints why.
 
 use std::time::Duration;
 
@@ -16,6 +21,9 @@ use crate::error::CliError;
 use crate::net::{self, Link};
 use crate::output::{self, Ui};
 use crate::service;
+
+/// First bytes of a perf client's stream: magic `LRPP`, version 1.
+pub(crate) const HELLO: [u8; 5] = *b"LRPP\x01";
 
 /// How long the client waits for the server's total after half-closing (the send buffer
 /// drains meanwhile) when it must send an exact number of bytes.
@@ -59,6 +67,14 @@ pub(crate) struct Sample {
 impl Sample {
     /// The human line for this sample.
     fn line(&self) -> String {
+        if self.rtt_ms.is_none() && self.cwnd.is_none() && self.retransmits.is_none() {
+            return format!(
+                "[{:>6.1} s] {:>13}  total {}",
+                self.t,
+                output::bitrate(self.goodput_bps),
+                output::bytes(self.bytes)
+            );
+        }
         format!(
             "[{:>6.1} s] {:>13}  rtt {:>9}  cwnd {:>11}  retrans {}",
             self.t,
@@ -82,14 +98,16 @@ struct Meter {
     samples: Vec<Sample>,
     /// Printed before each line (the peer, on a server serving several).
     label: String,
+    /// Whether this side sends: only a sender knows RTT, window and retransmissions.
+    sender: bool,
 }
 
 impl Meter {
     /// Starts measuring now; `label` starts each printed line (empty: none).
-    fn new(label: &str) -> Meter {
+    fn new(label: &str, sender: bool) -> Meter {
         let now = Instant::now();
         let label = if label.is_empty() { String::new() } else { format!("{label} ") };
-        Meter { start: now, last_at: now, last_bytes: 0, samples: Vec::new(), label }
+        Meter { start: now, last_at: now, last_bytes: 0, samples: Vec::new(), label, sender }
     }
 
     /// Records a sample with `bytes` counted so far and the link's statistics.
@@ -114,7 +132,7 @@ impl Meter {
     /// Adds a sample; prints it unless `quiet`.
     fn record<L: Link>(&mut self, link: &L, bytes: u64, ui: &Ui, quiet: bool) {
         let now = Instant::now();
-        let stats = link.link_stats();
+        let stats = if self.sender { link.link_stats() } else { None };
         let sample = Sample {
             t: (now - self.start).as_secs_f64(),
             goodput_bps: output::bits_per_second(bytes.saturating_sub(self.last_bytes), now - self.last_at),
@@ -157,7 +175,9 @@ pub(crate) struct ClientReport {
 
 /// Bytes the peer acknowledged, when the transport says; else bytes written.
 fn delivered<L: Link>(link: &L, written: u64) -> u64 {
-    link.link_stats().map_or(written, |s| s.stream_bytes_written.saturating_sub(s.send_buffered))
+    let hello = HELLO.len() as u64;
+    link.link_stats()
+        .map_or(written, |s| s.stream_bytes_written.saturating_sub(s.send_buffered).saturating_sub(hello))
 }
 
 /// The most written-but-unsent data the client keeps in the transport's send buffer, as a
@@ -191,7 +211,8 @@ pub(crate) async fn run_client<L: Link>(
 ) -> Result<ClientReport, CliError> {
     let lost = |e| net::lost_server("connection lost", e);
     let buf = vec![0xa5u8; 64 * 1024];
-    let mut meter = Meter::new("");
+    link.write_all(&HELLO).await.map_err(lost)?;
+    let mut meter = Meter::new("", true);
     let mut ticker = tokio::time::interval_at(meter.start + interval, interval);
     let mut written = 0u64;
     loop {
@@ -243,6 +264,11 @@ pub(crate) async fn run_client<L: Link>(
             }
             // `read` is cancel-safe: a tick in between loses nothing.
             n = link.read(&mut total[got..]) => match n.map_err(lost)? {
+                0 if got > 0 => {
+                    return Err(CliError::Refused(
+                        "the peer is not a perf server (a `lrp2p recv`?): check the address".to_owned(),
+                    ));
+                }
                 0 => return Err(CliError::Transfer("the server closed without reporting its total".to_owned())),
                 n => got += n,
             },
@@ -283,8 +309,9 @@ pub(crate) async fn run_server<L: Link>(
     let silent = |what: &str| {
         CliError::Timeout(format!("the client sent nothing for {} s ({what})", idle.as_secs_f64()))
     };
+    check_hello(link, idle).await?;
     let mut buf = vec![0u8; 64 * 1024];
-    let mut meter = Meter::new(label);
+    let mut meter = Meter::new(label, false);
     let mut ticker = tokio::time::interval_at(meter.start + interval, interval);
     let mut total = 0u64;
     let mut deadline = Instant::now() + idle;
@@ -313,6 +340,31 @@ pub(crate) async fn run_server<L: Link>(
     Ok((total, meter.samples))
 }
 
+/// Reads the client's [`HELLO`]; a file transfer or anything else is refused, and a file
+/// sender is told [`Status::WrongService`](crate::transfer::Status) so that it says why.
+async fn check_hello<L: Link>(link: &mut L, idle: Duration) -> Result<(), CliError> {
+    let mut hello = [0u8; HELLO.len()];
+    match tokio::time::timeout(idle, link.read_exact(&mut hello)).await {
+        Err(_) => {
+            return Err(CliError::Timeout(format!("the client sent nothing for {} s", idle.as_secs_f64())));
+        }
+        Ok(read) => read.map_err(|e| net::lost_peer("connection lost before the perf hello", e))?,
+    };
+    if hello == HELLO {
+        return Ok(());
+    }
+    let why = if hello[..4] == crate::transfer::MAGIC {
+        let _ = link.write_all(&[crate::transfer::Status::WrongService as u8]).await;
+        let _ = tokio::time::timeout(net::FINISH_TIMEOUT.min(idle), net::finish(link)).await;
+        "a file transfer (`lrp2p send`), not a perf test: the sender has the wrong port"
+    } else if hello[..4] == HELLO[..4] {
+        "a perf client speaking another perf protocol version"
+    } else {
+        "not a perf client"
+    };
+    Err(CliError::Refused(format!("session refused: {why}")))
+}
+
 /// `lrp2p perf server`: serves up to `--max-peers` clients at once (see [`service`]), each
 /// dropped after `--idle-secs` of silence.
 pub(crate) async fn server(args: &PerfServerArgs, ui: &Ui) -> Result<(), CliError> {
@@ -335,9 +387,10 @@ pub(crate) async fn server(args: &PerfServerArgs, ui: &Ui) -> Result<(), CliErro
         );
     };
     let (idle, ui) = (Duration::from_secs_f64(args.idle_secs), *ui);
+    let interval = Duration::from_secs_f64(args.interval);
     service::run(&endpoint, &config, &ui, announce, move |mut conn, peer| async move {
         let label = short(&peer);
-        let (total, samples) = run_server(&mut conn, Duration::from_secs(1), idle, &label, &ui).await?;
+        let (total, samples) = run_server(&mut conn, interval, idle, &label, &ui).await?;
         let secs = samples.last().map_or(0.0, |s| s.t);
         ui.result(
             &format!(
@@ -380,7 +433,7 @@ pub(crate) async fn client(args: &PerfClientArgs, ui: &Ui) -> Result<(), CliErro
         .await
         .map_err(|e| CliError::net(format!("cannot connect to {}", args.to), e))?;
     let limit = args.bytes.map_or(Limit::Duration(Duration::from_secs(args.duration)), Limit::Bytes);
-    let report = run_client(&mut conn, limit, Duration::from_secs(1), ui).await?;
+    let report = run_client(&mut conn, limit, Duration::from_secs_f64(args.interval), ui).await?;
     if let Some(plot) = &args.plot {
         crate::plot::write_svg(plot, &report.samples)
             .map_err(|e| CliError::Output { path: plot.clone(), source: std::io::Error::other(e) })?;
@@ -496,6 +549,26 @@ mod tests {
         assert!(took >= Duration::from_millis(300) + DRAIN_GRACE_MIN, "{took:?}");
         assert!(took < Duration::from_secs(5), "{took:?}");
         assert_eq!(report.server_bytes, None);
+    }
+
+    #[tokio::test]
+    async fn the_server_refuses_a_file_transfer_and_says_so() {
+        use tokio::io::AsyncWriteExt as _;
+        let (mut a, mut b) = tokio::io::duplex(64 * 1024);
+        let header = crate::transfer::Header { name: "f".to_owned(), size: 3, dir: false, resume: None };
+        a.write_all(&header.encode()).await.expect("write");
+        let err =
+            run_server(&mut b, Duration::from_secs(5), LIMIT, "", &Ui::quiet()).await.expect_err("refused");
+        assert!(err.to_string().contains("wrong port"), "{err}");
+        assert_eq!(a.read_u8().await.expect("status"), crate::transfer::Status::WrongService as u8);
+    }
+
+    #[test]
+    fn server_lines_show_only_what_a_receiver_knows() {
+        let s =
+            Sample { t: 1.0, goodput_bps: 8e6, bytes: 1 << 20, rtt_ms: None, cwnd: None, retransmits: None };
+        assert!(!s.line().contains("cwnd") && !s.line().contains("rtt"), "{}", s.line());
+        assert!(s.line().contains("8.0 Mbit/s"), "{}", s.line());
     }
 
     #[tokio::test]

@@ -12,9 +12,19 @@ use std::time::{Duration, Instant};
 /// The binary under test.
 const BIN: &str = env!("CARGO_BIN_EXE_lrp2p");
 
+/// A fresh, empty config directory for each child, so that no test reads or writes the
+/// user's `known_peers` (nor another test's).
+fn isolated_config() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("lrp2p-test-config-{}-{n}", std::process::id()))
+}
+
 /// Runs `lrp2p args…` to completion within `limit`.
 fn run_within(args: &[&str], limit: Duration) -> Output {
     let mut child = Command::new(BIN)
+        .env("LRP2P_CONFIG_DIR", isolated_config())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -64,6 +74,7 @@ struct Background {
 impl Background {
     fn start(args: &[&str]) -> Background {
         let mut child = Command::new(BIN)
+            .env("LRP2P_CONFIG_DIR", isolated_config())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -192,11 +203,13 @@ fn unreadable_and_malformed_keys_are_refused() {
 #[test]
 fn missing_input_file_is_refused_before_the_network() {
     assert_fails(&run(&["send", "/no/such/file", "--to", "127.0.0.1:9"]), 4, "/no/such/file");
+    assert_fails(&run(&["send", "/dev/null", "--to", "127.0.0.1:9"]), 4, "not a regular file or directory");
+    // A directory is sent as a tree, whose names are checked before the network too.
     let dir = tempfile::tempdir().expect("tempdir");
     assert_fails(
         &run(&["send", dir.path().to_str().expect("path"), "--to", "127.0.0.1:9"]),
         4,
-        "not a regular file",
+        "starts with `.`",
     );
 }
 

@@ -22,9 +22,19 @@ use lrp2p_tokio::{Connection, PublicKey, Socket};
 /// The binary under test.
 const BIN: &str = env!("CARGO_BIN_EXE_lrp2p");
 
+/// A fresh, empty config directory for each child, so that no test reads or writes the
+/// user's `known_peers` (nor another test's).
+fn isolated_config() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("lrp2p-test-config-{}-{n}", std::process::id()))
+}
+
 /// Runs `lrp2p args…` to completion within `limit`.
 fn run_within(args: &[&str], limit: Duration) -> Output {
     let mut child = Command::new(BIN)
+        .env("LRP2P_CONFIG_DIR", isolated_config())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -75,6 +85,7 @@ fn lines(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
 impl Service {
     fn start(args: &[&str]) -> Service {
         let mut child = Command::new(BIN)
+            .env("LRP2P_CONFIG_DIR", isolated_config())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

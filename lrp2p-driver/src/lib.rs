@@ -67,7 +67,9 @@ mod wakers;
 
 pub use lrp2p_proto::ConnectionStats;
 pub use lrp2p_proto::EndpointStats;
-pub use lrp2p_proto::{ConnectionConfig, EndpointConfig};
+// The configuration types a user names, so that an adapter re-exports all of them from here.
+pub use lrp2p_proto::{AddressLimits, Algorithm, EarlyDataConfig, RttConfig};
+pub use lrp2p_proto::{CloseReason, ConnectionConfig, EndpointConfig};
 pub use lrp2p_proto::{PublicKey, StaticSecret};
 
 pub use crate::drive::drive;

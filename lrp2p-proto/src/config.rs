@@ -156,6 +156,18 @@ pub struct EndpointConfig {
     pub accept_early_data: bool,
     /// Limits of the 0-RTT replay guard.
     pub early_data: EarlyDataConfig,
+    /// Bytes of received data all connections together may hold for their applications, in
+    /// order and not yet read, or out of order (PROTOCOL.md §10.6). Default 256 MiB.
+    ///
+    /// Half of it is a pool any connection may draw from; the other half is a reserve of equal
+    /// shares, one per connection, so that connections whose peers fill the pool (and whose
+    /// applications do not read) cannot starve the others. A connection's window is what its
+    /// own [`recv_buffer`](ConnectionConfig::recv_buffer) and this budget leave it; DATA the
+    /// budget has no room for is dropped unacknowledged and sent again later
+    /// (`ConnectionStats::receive_budget_drops`; held bytes and drops in `EndpointStats`). One
+    /// connection alone holds at most half of it; set it above twice the largest `recv_buffer`,
+    /// and above `recv_buffer` times the number of busy connections, for full speed.
+    pub receive_memory: usize,
 }
 
 impl Default for EndpointConfig {
@@ -169,6 +181,7 @@ impl Default for EndpointConfig {
             address_limits: AddressLimits::default(),
             accept_early_data: true,
             early_data: EarlyDataConfig::default(),
+            receive_memory: 256 << 20,
         }
     }
 }

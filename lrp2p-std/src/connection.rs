@@ -84,6 +84,15 @@ impl Connection {
     ///
     /// [`Socket::connect`]: crate::Socket::connect
     /// [`Socket::connect_unknown`]: crate::Socket::connect_unknown
+    ///
+    /// ```no_run
+    /// # fn example(socket: lrp2p_std::Socket, peer: lrp2p_std::PublicKey) -> std::io::Result<()> {
+    /// let conn = socket.connect_unknown("203.0.113.7:7000")?;
+    /// conn.connected()?;
+    /// assert!(conn.peer_public_key().is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn peer_public_key(&self) -> Option<PublicKey> {
         self.shared.peer_key(self.id)
     }
@@ -96,11 +105,32 @@ impl Connection {
     /// Starts the handshake if it has not started, and waits until it completes (or fails:
     /// [`io::ErrorKind::TimedOut`], [`io::ErrorKind::ConnectionRefused`], …). Never needed
     /// before reading or writing; useful to learn early that the peer is there.
+    ///
+    /// ```no_run
+    /// # fn example(socket: lrp2p_std::Socket, peer: lrp2p_std::PublicKey) -> std::io::Result<()> {
+    /// let conn = socket.connect("203.0.113.7:7000", peer)?;
+    /// // Fails with TimedOut or ConnectionRefused if the peer is not there or refuses us.
+    /// conn.connected()?;
+    /// assert!(conn.is_connected());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn connected(&self) -> io::Result<()> {
         self.block(false, |cx| self.shared.poll_connected(self.id, cx))
     }
 
     /// This connection's counters, while the endpoint still holds its state.
+    ///
+    /// ```no_run
+    /// # fn example(socket: lrp2p_std::Socket, peer: lrp2p_std::PublicKey) -> std::io::Result<()> {
+    /// let conn = socket.connect("203.0.113.7:7000", peer)?;
+    /// conn.connected()?;
+    /// if let Some(stats) = conn.stats() {
+    ///     println!("{stats:?}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stats(&self) -> Option<ConnectionStats> {
         self.shared.connection_stats(self.id)
     }
@@ -108,6 +138,19 @@ impl Connection {
     /// Bounds how long a read (and [`connected`](Connection::connected)) blocks:
     /// past it, the call fails with [`io::ErrorKind::TimedOut`]. `None` (the default) waits
     /// as long as the connection lives.
+    ///
+    /// ```no_run
+    /// # fn example(socket: lrp2p_std::Socket, peer: lrp2p_std::PublicKey) -> std::io::Result<()> {
+    /// use std::io::Read;
+    /// use std::time::Duration;
+    ///
+    /// let mut conn = socket.connect("203.0.113.7:7000", peer)?;
+    /// conn.set_read_timeout(Some(Duration::from_secs(5)));
+    /// let mut buf = [0u8; 1024];
+    /// let n = conn.read(&mut buf)?; // TimedOut after 5 s without data
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) {
         self.timeouts().read = timeout;
     }
@@ -122,6 +165,18 @@ impl Connection {
     /// reads them, then the end of the stream); writing fails with
     /// [`io::ErrorKind::BrokenPipe`] from now on; reading continues. To wait until the peer has
     /// the whole stream, call [`acknowledged`](Connection::acknowledged) after it.
+    ///
+    /// ```no_run
+    /// # fn example(socket: lrp2p_std::Socket, peer: lrp2p_std::PublicKey) -> std::io::Result<()> {
+    /// use std::io::Write;
+    ///
+    /// let mut conn = socket.connect("203.0.113.7:7000", peer)?;
+    /// conn.write_all(b"the whole message")?;
+    /// conn.shutdown()?;
+    /// conn.acknowledged()?; // the peer has every byte and the FIN
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn shutdown(&self) -> io::Result<()> {
         self.block(true, |cx| self.shared.poll_shutdown(self.id, cx))
     }
@@ -140,6 +195,15 @@ impl Connection {
     /// whole stream. For a graceful end, [`shutdown`](Connection::shutdown) and wait for
     /// [`acknowledged`](Connection::acknowledged) first (or just drop the connection). Later
     /// calls fail with [`io::ErrorKind::NotConnected`].
+    ///
+    /// ```no_run
+    /// # fn example(socket: lrp2p_std::Socket, peer: lrp2p_std::PublicKey) -> std::io::Result<()> {
+    /// let conn = socket.connect("203.0.113.7:7000", peer)?;
+    /// // Gave up waiting: abort, the peer's reads fail with ConnectionReset.
+    /// conn.close();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn close(&self) {
         self.shared.close(self.id);
     }

@@ -45,11 +45,33 @@ impl Socket {
     /// refuses early data for 30 s (it still arrives, one round trip later). If `identity` was
     /// generated at this start-up, use [`Socket::bind_with_config`] with
     /// `early_data.start_floor = false`.
+    ///
+    /// ```no_run
+    /// # fn example() -> std::io::Result<()> {
+    /// use lrp2p_std::{Socket, generate_identity};
+    ///
+    /// let socket = Socket::bind("0.0.0.0:7000", generate_identity())?;
+    /// println!("listening on {} as {}", socket.local_addr()?, socket.public_key());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn bind(addr: impl ToSocketAddrs, identity: StaticSecret) -> io::Result<Socket> {
         Socket::bind_with_config(addr, identity, EndpointConfig::default())
     }
 
     /// [`Socket::bind`] with an explicit configuration.
+    ///
+    /// ```no_run
+    /// # fn example() -> std::io::Result<()> {
+    /// use lrp2p_std::{EndpointConfig, Socket, generate_identity};
+    ///
+    /// // A key generated at start-up: nothing sent to it before can be replayed, so allow 0-RTT at once.
+    /// let mut config = EndpointConfig::default();
+    /// config.early_data.start_floor = false;
+    /// let socket = Socket::bind_with_config("127.0.0.1:0", generate_identity(), config)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn bind_with_config(
         addr: impl ToSocketAddrs,
         identity: StaticSecret,
@@ -81,6 +103,21 @@ impl Socket {
     /// write's bytes ride in the very first datagram. A peer that does not answer makes that
     /// call (or a later one) fail with [`io::ErrorKind::TimedOut`] after `handshake_timeout`;
     /// a peer that refuses us, with [`io::ErrorKind::ConnectionRefused`].
+    ///
+    /// ```no_run
+    /// # fn example() -> std::io::Result<()> {
+    /// use std::io::Write;
+    /// use lrp2p_std::{PublicKey, Socket, generate_identity};
+    ///
+    /// let friend: PublicKey = "u4NbLwV1oPSqL3WfhR9hB9Jm0n2XkzvVmXDLb0z0bHY=".parse().expect("a key");
+    /// let socket = Socket::bind("0.0.0.0:0", generate_identity())?;
+    /// let mut conn = socket.connect("203.0.113.7:7000", friend)?;
+    /// conn.write_all(b"hello")?; // rides in the first datagram
+    /// conn.shutdown()?;
+    /// conn.acknowledged()?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn connect(&self, addr: impl ToSocketAddrs, peer: PublicKey) -> io::Result<Connection> {
         self.open(addr, Some(peer))
     }
@@ -88,6 +125,18 @@ impl Socket {
     /// Opens a connection to whoever answers at `addr` (Noise XX: one more round trip, and
     /// the peer's key is learnt from the handshake: see [`Connection::peer_public_key`]).
     /// The handshake starts at once.
+    ///
+    /// ```no_run
+    /// # fn example() -> std::io::Result<()> {
+    /// use lrp2p_std::{Socket, generate_identity};
+    ///
+    /// let socket = Socket::bind("0.0.0.0:0", generate_identity())?;
+    /// let conn = socket.connect_unknown("203.0.113.7:7000")?;
+    /// conn.connected()?;
+    /// println!("talking to {:?}", conn.peer_public_key());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn connect_unknown(&self, addr: impl ToSocketAddrs) -> io::Result<Connection> {
         let conn = self.open(addr, None)?;
         conn.start()?;
@@ -102,11 +151,44 @@ impl Socket {
 
     /// Waits for a peer to connect; returns the connection and the peer's authenticated key.
     /// Every peer is accepted unless an acceptor says otherwise ([`Socket::set_acceptor`]).
+    ///
+    /// ```no_run
+    /// # fn example() -> std::io::Result<()> {
+    /// use std::io::Read;
+    /// use lrp2p_std::{Socket, generate_identity};
+    ///
+    /// let socket = Socket::bind("0.0.0.0:7000", generate_identity())?;
+    /// loop {
+    ///     let (mut conn, peer) = socket.accept()?;
+    ///     std::thread::spawn(move || {
+    ///         let mut received = Vec::new();
+    ///         let _ = conn.read_to_end(&mut received);
+    ///         println!("{peer}: {} bytes", received.len());
+    ///     });
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn accept(&self) -> io::Result<(Connection, PublicKey)> {
         self.accept_until(None)
     }
 
     /// [`Socket::accept`], failing with [`io::ErrorKind::TimedOut`] after `timeout`.
+    ///
+    /// ```no_run
+    /// # fn example() -> std::io::Result<()> {
+    /// use std::time::Duration;
+    /// use lrp2p_std::{Socket, generate_identity};
+    ///
+    /// let socket = Socket::bind("0.0.0.0:7000", generate_identity())?;
+    /// match socket.accept_timeout(Duration::from_secs(10)) {
+    ///     Ok((_conn, peer)) => println!("{peer} connected"),
+    ///     Err(e) if e.kind() == std::io::ErrorKind::TimedOut => println!("nobody came"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn accept_timeout(&self, timeout: Duration) -> io::Result<(Connection, PublicKey)> {
         self.accept_until(Some(Instant::now() + timeout))
     }
@@ -122,16 +204,48 @@ impl Socket {
     ///
     /// It runs with the socket's lock held (on the driver thread, or in whichever call
     /// dispatches the endpoint's events): keep it quick, and do not call into the socket from it.
+    ///
+    /// ```no_run
+    /// # fn example() -> std::io::Result<()> {
+    /// use lrp2p_std::{PublicKey, Socket, generate_identity};
+    ///
+    /// let friend: PublicKey = "u4NbLwV1oPSqL3WfhR9hB9Jm0n2XkzvVmXDLb0z0bHY=".parse().expect("a key");
+    /// let socket = Socket::bind("0.0.0.0:7000", generate_identity())?;
+    /// socket.set_acceptor(move |key| *key == friend);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_acceptor(&self, acceptor: impl Fn(&PublicKey) -> bool + Send + Sync + 'static) {
         self.shared.set_acceptor(acceptor);
     }
 
     /// Accepts exactly the peers in `keys` (a convenience over [`Socket::set_acceptor`]).
+    ///
+    /// ```no_run
+    /// # fn example() -> std::io::Result<()> {
+    /// use lrp2p_std::{PublicKey, Socket, generate_identity};
+    ///
+    /// let friend: PublicKey = "u4NbLwV1oPSqL3WfhR9hB9Jm0n2XkzvVmXDLb0z0bHY=".parse().expect("a key");
+    /// let socket = Socket::bind("0.0.0.0:7000", generate_identity())?;
+    /// socket.allow_only([friend]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn allow_only(&self, keys: impl IntoIterator<Item = PublicKey>) {
         self.shared.allow_only(keys);
     }
 
     /// The endpoint's counters (datagrams received, sent, dropped by cause).
+    ///
+    /// ```no_run
+    /// # fn example() -> std::io::Result<()> {
+    /// use lrp2p_std::{Socket, generate_identity};
+    ///
+    /// let socket = Socket::bind("127.0.0.1:0", generate_identity())?;
+    /// println!("{:?} {:?}", socket.stats(), socket.io_stats());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stats(&self) -> EndpointStats {
         self.shared.stats()
     }

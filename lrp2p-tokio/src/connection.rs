@@ -101,6 +101,15 @@ impl Connection {
     /// The peer's authenticated static key: known from the start for
     /// [`Socket::connect`](crate::Socket::connect) and accepted connections, after the
     /// handshake for [`Socket::connect_unknown`](crate::Socket::connect_unknown).
+    ///
+    /// ```no_run
+    /// # async fn example(socket: lrp2p_tokio::Socket, peer: lrp2p_tokio::PublicKey) -> std::io::Result<()> {
+    /// let conn = socket.connect_unknown("203.0.113.7:7000").await?;
+    /// conn.connected().await?;
+    /// assert!(conn.peer_public_key().is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn peer_public_key(&self) -> Option<PublicKey> {
         self.inner.shared.peer_key(self.inner.id)
     }
@@ -114,6 +123,16 @@ impl Connection {
     /// [`io::ErrorKind::TimedOut`], [`io::ErrorKind::ConnectionRefused`], …). Never needed
     /// before reading or writing; useful to learn early that the peer is there.
     /// (lrp2p-std's `connected`.)
+    ///
+    /// ```no_run
+    /// # async fn example(socket: lrp2p_tokio::Socket, peer: lrp2p_tokio::PublicKey) -> std::io::Result<()> {
+    /// let conn = socket.connect("203.0.113.7:7000", peer).await?;
+    /// // Fails with TimedOut or ConnectionRefused if the peer is not there or refuses us.
+    /// conn.connected().await?;
+    /// assert!(conn.is_connected());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn connected(&self) -> io::Result<()> {
         Ok(poll_fn(|cx| self.inner.shared.poll_connected(self.inner.id, cx)).await?)
     }
@@ -124,11 +143,34 @@ impl Connection {
     /// [`AsyncWrite::poll_flush`] does not wait (see [`Connection`]). Call it after `shutdown`
     /// to know the peer has the whole stream before dropping the socket. Starts a lazy
     /// connect. (lrp2p-std's blocking `acknowledged`.)
+    ///
+    /// ```no_run
+    /// # async fn example(socket: lrp2p_tokio::Socket, peer: lrp2p_tokio::PublicKey) -> std::io::Result<()> {
+    /// use tokio::io::AsyncWriteExt;
+    ///
+    /// let mut conn = socket.connect("203.0.113.7:7000", peer).await?;
+    /// conn.write_all(b"the whole message").await?;
+    /// conn.shutdown().await?;
+    /// conn.acknowledged().await?; // the peer has every byte and the FIN
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn acknowledged(&self) -> io::Result<()> {
         self.inner.acknowledged().await
     }
 
     /// This connection's counters, while the endpoint still holds its state.
+    ///
+    /// ```no_run
+    /// # async fn example(socket: lrp2p_tokio::Socket, peer: lrp2p_tokio::PublicKey) -> std::io::Result<()> {
+    /// let conn = socket.connect("203.0.113.7:7000", peer).await?;
+    /// conn.connected().await?;
+    /// if let Some(stats) = conn.stats() {
+    ///     println!("{stats:?}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stats(&self) -> Option<ConnectionStats> {
         self.inner.shared.connection_stats(self.inner.id)
     }
@@ -138,6 +180,15 @@ impl Connection {
     /// whole stream. For a graceful end, shut down and wait for
     /// [`acknowledged`](Connection::acknowledged) first (or just drop the connection). Later
     /// calls fail with [`io::ErrorKind::NotConnected`].
+    ///
+    /// ```no_run
+    /// # async fn example(socket: lrp2p_tokio::Socket, peer: lrp2p_tokio::PublicKey) -> std::io::Result<()> {
+    /// let conn = socket.connect("203.0.113.7:7000", peer).await?;
+    /// // Gave up waiting: abort, the peer's reads fail with ConnectionReset.
+    /// conn.close();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn close(&self) {
         self.inner.shared.close(self.inner.id);
     }
@@ -145,6 +196,23 @@ impl Connection {
     /// Splits into a reading and a writing half, each usable from its own task with no lock of
     /// its own (unlike [`tokio::io::split`]). Dropping the write half shuts the writing side
     /// down (as on a `TcpStream`); the connection is dropped when both halves are.
+    ///
+    /// ```no_run
+    /// # async fn example(socket: lrp2p_tokio::Socket, peer: lrp2p_tokio::PublicKey) -> std::io::Result<()> {
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// let conn = socket.connect("203.0.113.7:7000", peer).await?;
+    /// let (mut reader, mut writer) = conn.into_split();
+    /// let echo = tokio::spawn(async move {
+    ///     let mut buf = Vec::new();
+    ///     reader.read_to_end(&mut buf).await.map(|_| buf)
+    /// });
+    /// writer.write_all(b"ping").await?;
+    /// writer.shutdown().await?;
+    /// let reply = echo.await.expect("the reader task")?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         (OwnedReadHalf { inner: self.inner.clone() }, OwnedWriteHalf { inner: self.inner })
     }

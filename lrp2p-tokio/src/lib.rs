@@ -107,6 +107,8 @@ mod udp;
 pub use lrp2p_driver::{
     ConnectionConfig, ConnectionStats, EndpointConfig, EndpointStats, Error, IoStats, PublicKey, StaticSecret,
 };
+// The types of `EndpointConfig`'s and `ConnectionConfig`'s fields, and the close reason.
+pub use lrp2p_driver::{AddressLimits, Algorithm, CloseReason, EarlyDataConfig, RttConfig, SOCKET_LINGER};
 
 pub use crate::connection::{Connection, OwnedReadHalf, OwnedWriteHalf};
 pub use crate::socket::{Socket, generate_identity};

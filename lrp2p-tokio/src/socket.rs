@@ -73,11 +73,33 @@ impl Socket {
     /// refuses early data for 30 s (it still arrives, one round trip later). If `identity` was
     /// generated at this start-up, use [`Socket::bind_with_config`] with
     /// `early_data.start_floor = false`.
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use lrp2p_tokio::{Socket, generate_identity};
+    ///
+    /// let socket = Socket::bind("0.0.0.0:7000", generate_identity()).await?;
+    /// println!("listening on {} as {}", socket.local_addr()?, socket.public_key());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn bind(addr: impl ToSocketAddrs, identity: StaticSecret) -> io::Result<Socket> {
         Socket::bind_with_config(addr, identity, EndpointConfig::default()).await
     }
 
     /// [`Socket::bind`] with an explicit configuration.
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use lrp2p_tokio::{EndpointConfig, Socket, generate_identity};
+    ///
+    /// // A key generated at start-up: nothing sent to it before can be replayed, so allow 0-RTT at once.
+    /// let mut config = EndpointConfig::default();
+    /// config.early_data.start_floor = false;
+    /// let socket = Socket::bind_with_config("127.0.0.1:0", generate_identity(), config).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn bind_with_config(
         addr: impl ToSocketAddrs,
         identity: StaticSecret,
@@ -111,6 +133,21 @@ impl Socket {
     /// first write's bytes ride in the very first datagram. A peer that does not answer makes
     /// that call (or a later one) fail with [`io::ErrorKind::TimedOut`] after
     /// `handshake_timeout`; a peer that refuses us, with [`io::ErrorKind::ConnectionRefused`].
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use lrp2p_tokio::{PublicKey, Socket, generate_identity};
+    /// use tokio::io::AsyncWriteExt;
+    ///
+    /// let peer: PublicKey = "u4NbLwV1oPSqL3WfhR9hB9Jm0n2XkzvVmXDLb0z0bHY=".parse().expect("a key");
+    /// let socket = Socket::bind("0.0.0.0:0", generate_identity()).await?;
+    /// let mut conn = socket.connect("203.0.113.7:7000", peer).await?;
+    /// conn.write_all(b"hello").await?; // rides in the first datagram
+    /// conn.shutdown().await?;
+    /// conn.acknowledged().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn connect(&self, addr: impl ToSocketAddrs, peer: PublicKey) -> io::Result<Connection> {
         self.open(addr, Some(peer)).await
     }
@@ -118,6 +155,18 @@ impl Socket {
     /// Opens a connection to whoever answers at `addr` (Noise XX: one more round trip, and
     /// the peer's key is learnt from the handshake: see [`Connection::peer_public_key`]).
     /// The handshake starts at once; this does not wait for it ([`Connection::connected`] does).
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use lrp2p_tokio::{Socket, generate_identity};
+    ///
+    /// let socket = Socket::bind("0.0.0.0:0", generate_identity()).await?;
+    /// let conn = socket.connect_unknown("203.0.113.7:7000").await?;
+    /// conn.connected().await?;
+    /// println!("talking to {:?}", conn.peer_public_key());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn connect_unknown(&self, addr: impl ToSocketAddrs) -> io::Result<Connection> {
         let conn = self.open(addr, None).await?;
         conn.start()?;
@@ -135,6 +184,24 @@ impl Socket {
     ///
     /// Cancel safe: a connection is taken from the queue only when this returns it. Bound the
     /// wait with [`tokio::time::timeout`].
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use lrp2p_tokio::{Socket, generate_identity};
+    /// use tokio::io::AsyncReadExt;
+    ///
+    /// let socket = Socket::bind("0.0.0.0:7000", generate_identity()).await?;
+    /// loop {
+    ///     let (mut conn, peer) = socket.accept().await?;
+    ///     tokio::spawn(async move {
+    ///         let mut received = Vec::new();
+    ///         let _ = conn.read_to_end(&mut received).await;
+    ///         println!("{peer}: {} bytes", received.len());
+    ///     });
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn accept(&self) -> io::Result<(Connection, PublicKey)> {
         let (id, peer) = poll_fn(|cx| self.shared.poll_accept(cx)).await?;
         Ok((Connection::new(self.shared.clone(), id), peer))
@@ -146,16 +213,48 @@ impl Socket {
     ///
     /// It runs with the socket's lock held (in the driver task, or in whichever call
     /// dispatches the endpoint's events): keep it quick, and do not call into the socket from it.
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use lrp2p_tokio::{PublicKey, Socket, generate_identity};
+    ///
+    /// let friend: PublicKey = "u4NbLwV1oPSqL3WfhR9hB9Jm0n2XkzvVmXDLb0z0bHY=".parse().expect("a key");
+    /// let socket = Socket::bind("0.0.0.0:7000", generate_identity()).await?;
+    /// socket.set_acceptor(move |key| *key == friend);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_acceptor(&self, acceptor: impl Fn(&PublicKey) -> bool + Send + Sync + 'static) {
         self.shared.set_acceptor(acceptor);
     }
 
     /// Accepts exactly the peers in `keys` (a convenience over [`Socket::set_acceptor`]).
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use lrp2p_tokio::{PublicKey, Socket, generate_identity};
+    ///
+    /// let friend: PublicKey = "u4NbLwV1oPSqL3WfhR9hB9Jm0n2XkzvVmXDLb0z0bHY=".parse().expect("a key");
+    /// let socket = Socket::bind("0.0.0.0:7000", generate_identity()).await?;
+    /// socket.allow_only([friend]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn allow_only(&self, keys: impl IntoIterator<Item = PublicKey>) {
         self.shared.allow_only(keys);
     }
 
     /// The endpoint's counters (datagrams received, sent, dropped by cause).
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use lrp2p_tokio::{Socket, generate_identity};
+    ///
+    /// let socket = Socket::bind("127.0.0.1:0", generate_identity()).await?;
+    /// println!("{:?}", socket.stats());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stats(&self) -> EndpointStats {
         self.shared.stats()
     }

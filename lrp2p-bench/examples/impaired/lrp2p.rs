@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use lrp2p_bench::{Pattern, READ_SIZE, Verifier};
-use lrp2p_proto::congestion::{ControllerFactory, CubicConfig};
+use lrp2p_proto::congestion::{Algorithm, ControllerFactory};
 use lrp2p_std::{Connection, ConnectionStats, EndpointConfig, Socket, generate_identity};
 
 use crate::Bulk;
@@ -27,10 +27,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 /// The congestion controller called `name` on the command line (`--cc`), `None` for an
 /// unknown name. The one place that maps names to controllers.
 pub(crate) fn controller(name: &str) -> Option<Arc<dyn ControllerFactory>> {
-    match name {
-        "cubic" => Some(Arc::new(CubicConfig::default())),
-        _ => None,
-    }
+    name.parse::<Algorithm>().ok().map(Algorithm::factory)
 }
 
 /// The LRP2P contender with one congestion controller.

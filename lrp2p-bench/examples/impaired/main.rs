@@ -94,7 +94,7 @@ fn parse() -> io::Result<Args> {
         runs: 3,
         only: None,
         contenders: None,
-        cc: vec!["cubic".to_owned()],
+        cc: vec!["bbr".to_owned(), "cubic".to_owned()],
         seed: 1,
         capacity_secs: 3,
         capacity_mbit: 500.0,
@@ -145,7 +145,26 @@ fn selects(name: &str, key: &str) -> bool {
         || (matches!(name, "lrp2p" | "quinn") && key.strip_prefix(name).is_some_and(|r| r.starts_with('-')))
 }
 
-fn main() -> io::Result<()> {
+fn main() {
+    match run() {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            let help = std::env::args().any(|a| a == "-h" || a == "--help");
+            if help {
+                let _ = writeln!(io::stdout(), "{}", e.to_string().trim_start());
+            } else {
+                eprintln!("impaired: {}", e.to_string().trim_start());
+                std::process::exit(2);
+            }
+        }
+        Err(e) => {
+            eprintln!("impaired: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn run() -> io::Result<()> {
     let args = parse()?;
     let conds = conditions::select(args.only.as_deref()).map_err(|e| usage(&e))?;
     let mut contenders = contenders(&args)?;

@@ -39,6 +39,10 @@ pub(crate) trait Link: AsyncRead + AsyncWrite + Unpin + Send {
     fn acknowledged(&self) -> Pending<'_> {
         Box::pin(std::future::ready(Ok(())))
     }
+
+    /// Closes at once: the peer is sent a CLOSE and fails at once instead of waiting for an
+    /// idle timeout (Ctrl-C). Nothing for streams that are not LRP2P connections.
+    fn close(&self) {}
 }
 
 impl Link for tokio::io::DuplexStream {}
@@ -52,6 +56,9 @@ impl Link for lrp2p_tokio::Connection {
     }
     fn acknowledged(&self) -> Pending<'_> {
         Box::pin(lrp2p_tokio::Connection::acknowledged(self))
+    }
+    fn close(&self) {
+        lrp2p_tokio::Connection::close(self);
     }
 }
 
@@ -73,6 +80,9 @@ impl Link for Conn {
     }
     fn acknowledged(&self) -> Pending<'_> {
         (**self).acknowledged()
+    }
+    fn close(&self) {
+        (**self).close();
     }
 }
 
@@ -100,20 +110,35 @@ pub(crate) fn lost_peer(context: &str, e: io::Error) -> crate::error::CliError {
              or a peer that went away)"
         ));
     }
+    if let Some(lrp2p_tokio::Error::PeerClosed { .. }) = lrp2p_tokio::Error::of(&e) {
+        return crate::error::CliError::Transfer(format!("{context}: the peer closed the connection ({e})"));
+    }
     crate::error::CliError::net(context, e)
 }
 
 /// What a connecting side (`send`, `perf client`) makes of a connection error `e` met while
 /// `context`: a refusal says the two reasons a server refuses.
+///
+/// A handshake that timed out cannot say why: an IK initiation sealed for another key cannot
+/// be decrypted, so the receiver cannot answer it, and looks just like a wrong port.
 pub(crate) fn lost_server(context: &str, e: io::Error) -> crate::error::CliError {
     if e.kind() == io::ErrorKind::ConnectionRefused {
         return crate::error::CliError::Refused(format!(
-            "{context}: the peer refused the connection (it does not accept our key, or it is \
+            "{context}: refused by the receiver (it does not accept our key, or it is \
              busy: at its --max-peers limit, or stopping; try again later)"
         ));
     }
+    if matches!(lrp2p_tokio::Error::of(&e), Some(lrp2p_tokio::Error::HandshakeTimeout)) {
+        return crate::error::CliError::Timeout(NO_ANSWER.to_owned());
+    }
+    if let Some(lrp2p_tokio::Error::PeerClosed { .. }) = lrp2p_tokio::Error::of(&e) {
+        return crate::error::CliError::Transfer(format!("{context}: the peer closed the connection ({e})"));
+    }
     crate::error::CliError::net(context, e)
 }
+
+/// What a connecting side says when the handshake got no answer.
+pub(crate) const NO_ANSWER: &str = "no answer: wrong address, wrong key, or the receiver is down";
 
 /// An address for a local socket that talks to `peer`: loopback for a loopback peer, else the
 /// unspecified address of its family; any port.

@@ -278,6 +278,8 @@ struct Reporter<'a> {
     started: Instant,
     /// Refusals already reported: busy, not allowed.
     reported: (u64, u64),
+    /// Initiations that failed Noise processing already reported.
+    undecryptable: u64,
 }
 
 impl Reporter<'_> {
@@ -325,6 +327,16 @@ impl Reporter<'_> {
             let value = json!({ "event": "refused", "reason": reason, "peers": new, "last_peer": last });
             warn(self.ui, &text, &value);
         }
+        // An IK initiation sealed for another key cannot be decrypted: count it, no more.
+        let failures = self.endpoint.stats().handshake_failures;
+        let new = failures.saturating_sub(self.undecryptable);
+        if new > 0 {
+            self.undecryptable = failures;
+            let text = format!(
+                "undecryptable initiations: {failures} ({new} new; a sender with a wrong --peer key?)"
+            );
+            warn(self.ui, &text, &json!({ "event": "undecryptable", "initiations": failures }));
+        }
     }
 }
 
@@ -349,7 +361,8 @@ where
         endpoint.set_acceptor(move |peer| gate.admit(peer));
     }
     let mut interrupt = Interrupt::new()?;
-    let mut report = Reporter { endpoint, gate: &gate, ui, started: Instant::now(), reported: (0, 0) };
+    let mut report =
+        Reporter { endpoint, gate: &gate, ui, started: Instant::now(), reported: (0, 0), undecryptable: 0 };
     let mut stats_tick = config.stats_every.map(every);
     let mut refusal_tick = every(REFUSAL_REPORT);
     let mut sessions: JoinSet<(PublicKey, Result<(), CliError>)> = JoinSet::new();

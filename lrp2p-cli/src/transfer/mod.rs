@@ -8,6 +8,21 @@
 //! BLAKE2b-256 of the body (32)
 //! ```
 //!
+//! Version 2 (`send DIR`) adds a kind byte after the version (0 file, 1 directory) and allows
+//! relative paths: `/`-separated components, each checked as a plain name (so no `..`, no
+//! absolute path, no dotfiles), at most [`MAX_PATH`] bytes. A directory entry has size 0 and
+//! the empty body's hash; the receiver creates it (that is how empty directories are kept)
+//! and never follows a symbolic link it finds on the way. Plain files are still sent as
+//! version 1, so an older receiver takes them and refuses folder entries ("unsupported
+//! transfer protocol version 2").
+//!
+//! Kind 2 (`send --resume`) is a resumable file: the header ends with the whole body's
+//! BLAKE2b-256, and the receiver answers it at once with status `Ok` and the number of body
+//! bytes it already holds (u64 BE) from an interrupted transfer of the same name, size and
+//! hash; the sender then sends only the rest. The final hash covers the whole file, the part
+//! held included, so a prefix that does not match fails the transfer as usual (and is
+//! discarded). An interrupted resumable file is kept as `.NAME.resume-HASH16` for next time.
+//!
 //! and receiver → sender one status byte ([`Status`]). After an `Ok` the sender may send the
 //! next file's header, or half-close: end of stream at a header boundary ends the session.
 //! Any other status ends the session. Names are plain file names: no path separators, no
@@ -17,9 +32,10 @@
 
 mod recv;
 mod send;
+pub(crate) mod tree;
 
-pub(crate) use recv::{DirSink, DiscardSink, IDLE, Received, serve};
-pub(crate) use send::{Sent, send_file, send_one};
+pub(crate) use recv::{DirSink, DiscardSink, IDLE, Received, StdoutSink, serve};
+pub(crate) use send::{Sent, send_entry, send_file, send_one};
 
 use blake2::Blake2b;
 use blake2::digest::consts::U32;
@@ -29,6 +45,10 @@ use tokio::io::{AsyncRead, AsyncReadExt as _};
 pub(crate) const MAGIC: [u8; 4] = *b"LRPF";
 /// The protocol version this tool speaks.
 pub(crate) const VERSION: u8 = 1;
+/// The version with kinds and relative paths (`send DIR`).
+pub(crate) const VERSION_PATHS: u8 = 2;
+/// Longest relative path of version 2, in bytes.
+pub(crate) const MAX_PATH: usize = 1024;
 /// Longest file name, in bytes. The file-system limit is 255 bytes, and the receiver also
 /// creates `.NAME.partial-` + 16 hex digits (26 bytes more) and `STEM (999).EXT` (6 more):
 /// 200 keeps both well under it.
@@ -52,6 +72,8 @@ pub(crate) enum Status {
     Refused = 2,
     /// The receiver could not store the file (disk full, permissions).
     DiskError = 3,
+    /// The peer is not a file receiver (a perf server), or the receiver got a perf client.
+    WrongService = 4,
 }
 
 impl Status {
@@ -62,6 +84,7 @@ impl Status {
             1 => Status::HashMismatch,
             2 => Status::Refused,
             3 => Status::DiskError,
+            4 => Status::WrongService,
             _ => return None,
         })
     }
@@ -74,6 +97,10 @@ pub(crate) struct Header {
     pub(crate) name: String,
     /// Body length in bytes.
     pub(crate) size: u64,
+    /// A directory entry (version 2), not a file.
+    pub(crate) dir: bool,
+    /// A resumable file (version 2, kind 2): the whole body's hash, sent ahead.
+    pub(crate) resume: Option<[u8; HASH_LEN]>,
 }
 
 impl Header {
@@ -81,12 +108,20 @@ impl Header {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let name = self.name.as_bytes();
         let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
-        let mut out = Vec::with_capacity(4 + 1 + 2 + name.len() + 8);
+        let mut out = Vec::with_capacity(4 + 2 + 2 + name.len() + 8);
         out.extend_from_slice(&MAGIC);
-        out.push(VERSION);
+        if self.dir || self.resume.is_some() || self.name.contains('/') {
+            out.push(VERSION_PATHS);
+            out.push(if self.resume.is_some() { 2 } else { u8::from(self.dir) });
+        } else {
+            out.push(VERSION);
+        }
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&name[..usize::from(len)]);
         out.extend_from_slice(&self.size.to_be_bytes());
+        if let Some(hash) = &self.resume {
+            out.extend_from_slice(hash);
+        }
         out
     }
 
@@ -103,26 +138,43 @@ impl Header {
             return Ok(None);
         }
         r.read_exact(&mut magic[1..]).await?;
+        if magic[..] == crate::perf::HELLO[..4] {
+            return Err(HeaderError::Perf);
+        }
         if magic != MAGIC {
             return Err(HeaderError::Magic);
         }
         let version = r.read_u8().await?;
-        if version != VERSION {
-            return Err(HeaderError::Version(version));
-        }
+        let (dir, resumable) = match version {
+            VERSION => (false, false),
+            VERSION_PATHS => match r.read_u8().await? {
+                0 => (false, false),
+                1 => (true, false),
+                2 => (false, true),
+                k => return Err(HeaderError::Name(format!("unknown entry kind {k}"))),
+            },
+            _ => return Err(HeaderError::Version(version)),
+        };
+        let limit = if version == VERSION { MAX_NAME } else { MAX_PATH };
         let len = usize::from(r.read_u16().await?);
-        if len > MAX_NAME {
-            return Err(HeaderError::Name(format!("{len} bytes long, the limit is {MAX_NAME}")));
+        if len > limit {
+            return Err(HeaderError::Name(format!("{len} bytes long, the limit is {limit}")));
         }
         let mut name = vec![0u8; len];
         r.read_exact(&mut name).await?;
         let name = String::from_utf8(name).map_err(|_| HeaderError::Name("not UTF-8".to_owned()))?;
-        check_name(&name).map_err(HeaderError::Name)?;
+        if version == VERSION { check_name(&name) } else { check_path(&name) }.map_err(HeaderError::Name)?;
         let size = r.read_u64().await?;
-        if size > max_size {
+        if size > max_size || (dir && size != 0) {
             return Err(HeaderError::Size(size));
         }
-        Ok(Some(Header { name, size }))
+        let mut resume = None;
+        if resumable {
+            let mut hash = [0u8; HASH_LEN];
+            r.read_exact(&mut hash).await?;
+            resume = Some(hash);
+        }
+        Ok(Some(Header { name, size, dir, resume }))
     }
 }
 
@@ -135,8 +187,11 @@ pub(crate) enum HeaderError {
     /// Not this protocol.
     #[error("not an lrp2p file transfer (bad magic)")]
     Magic,
+    /// A perf client (`lrp2p perf client` to the wrong port).
+    #[error("a perf client (`lrp2p perf client`), not a file transfer: it has the wrong port")]
+    Perf,
     /// Another protocol version.
-    #[error("unsupported transfer protocol version {0}")]
+    #[error("unsupported transfer protocol version {0} (this lrp2p speaks versions 1 and 2: upgrade it)")]
     Version(u8),
     /// A name that is not a plain file name.
     #[error("refused file name: {0}")]
@@ -164,6 +219,14 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
         return Err(format!("`{}` contains control characters", name.escape_debug()));
     }
     Ok(())
+}
+
+/// Checks a relative path of version 2: `/`-separated components, each a plain name.
+pub(crate) fn check_path(path: &str) -> Result<(), String> {
+    if path.len() > MAX_PATH {
+        return Err(format!("{} bytes long, the limit is {MAX_PATH}", path.len()));
+    }
+    path.split('/').try_for_each(check_name)
 }
 
 /// Lowercase hex of a hash, for summaries.

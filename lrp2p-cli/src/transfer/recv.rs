@@ -20,14 +20,18 @@ use crate::output::Ui;
 /// Where received bodies go.
 #[allow(async_fn_in_trait)]
 pub(crate) trait Sink {
-    /// Starts a file.
-    async fn open(&mut self, header: &Header) -> io::Result<()>;
+    /// Starts a file; returns the body bytes already held (a resumed file, see the protocol)
+    /// and the hash state over them.
+    async fn open(&mut self, header: &Header) -> io::Result<(u64, Hasher)>;
     /// Appends body bytes.
     async fn write(&mut self, data: &[u8]) -> io::Result<()>;
     /// The hash matched: make the file durable and visible; returns where it went.
     async fn commit(&mut self) -> io::Result<Option<PathBuf>>;
-    /// The file failed: remove every trace of it.
+    /// The file failed: remove every trace of it (a resumable file cut short is kept,
+    /// unless [`Sink::discard`] was called).
     async fn abort(&mut self);
+    /// What was received is wrong (hash mismatch): keep nothing of it, resumable or not.
+    fn discard(&mut self) {}
 }
 
 /// One file received and verified.
@@ -73,7 +77,9 @@ pub(crate) async fn serve<L: Link, S: Sink>(
             Ok(None) => break,
             Err(HeaderError::Io(e)) => return Err(net::lost_peer("connection lost in a file header", e)),
             Err(e) => {
-                verdict(link, Status::Refused, idle.min(net::FINISH_TIMEOUT)).await;
+                let status =
+                    if matches!(e, HeaderError::Perf) { Status::WrongService } else { Status::Refused };
+                verdict(link, status, idle.min(net::FINISH_TIMEOUT)).await;
                 return Err(CliError::Refused(format!("peer sent a bad header: {e}")));
             }
         };
@@ -128,11 +134,17 @@ async fn receive_body<L: Link, S: Sink>(
     let storage =
         |e: io::Error| (Some(Status::DiskError), CliError::Output { path: PathBuf::from(name), source: e });
     let lost = |e: io::Error| (None, net::lost_peer(&format!("connection lost while receiving {name}"), e));
-    sink.open(header).await.map_err(storage)?;
+    let (held, mut hasher) = sink.open(header).await.map_err(storage)?;
+    if header.resume.is_some() {
+        let mut answer = vec![Status::Ok as u8];
+        answer.extend_from_slice(&held.to_be_bytes());
+        link.write_all(&answer).await.map_err(lost)?;
+        link.flush().await.map_err(lost)?;
+    }
     let bar = ui.bar(name, header.size);
-    let mut hasher = Hasher::new();
+    bar.set_position(held);
     let mut buf = vec![0u8; 64 * 1024];
-    let mut left = header.size;
+    let mut left = header.size - held;
     while left > 0 {
         let want = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
         let n = tokio::time::timeout(idle, link.read(&mut buf[..want]))
@@ -158,7 +170,8 @@ async fn receive_body<L: Link, S: Sink>(
         .map_err(|_| (None, idle_error(idle, name)))?
         .map_err(lost)?;
     let hash: [u8; HASH_LEN] = hasher.finalize().into();
-    if hash != trailer {
+    if hash != trailer || header.resume.is_some_and(|h| h != trailer) {
+        sink.discard();
         return Err((
             Some(Status::HashMismatch),
             CliError::Transfer(format!("{name}: hash mismatch, the file was discarded")),
@@ -183,6 +196,12 @@ pub(crate) struct DirSink {
     dir: PathBuf,
     /// The file being received: its name, temporary path and handle.
     current: Option<(String, PathBuf, tokio::fs::File)>,
+    /// Where the current file is kept if it is cut short (a resumable one).
+    keep: Option<PathBuf>,
+    /// The directory the current file goes in (`dir` or one below it, version 2).
+    parent: PathBuf,
+    /// The directory entry just created (version 2), reported at its commit.
+    made_dir: Option<PathBuf>,
 }
 
 impl DirSink {
@@ -196,19 +215,65 @@ impl DirSink {
                 source: io::Error::other("not a directory"),
             });
         }
-        Ok(DirSink { dir: dir.to_owned(), current: None })
+        probe_writable(dir)?;
+        Ok(DirSink { dir: dir.to_owned(), current: None, keep: None, parent: dir.to_owned(), made_dir: None })
     }
 }
 
+/// Creates `root/parts…` one component at a time, never through a symbolic link (one found
+/// on the way is an error, as is a file); returns the directory.
+fn make_dirs(root: &Path, parts: &[&str]) -> io::Result<PathBuf> {
+    let mut path = root.to_owned();
+    for part in parts {
+        path.push(part);
+        match std::fs::create_dir(&path) {
+            Ok(()) => continue,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        // `symlink_metadata` does not follow a link: a link is not a directory here.
+        if !std::fs::symlink_metadata(&path)?.is_dir() {
+            return Err(io::Error::other(format!("{} exists and is not a directory", path.display())));
+        }
+    }
+    Ok(path)
+}
+
+/// Proves that files can be created in `dir` by creating (and removing) an empty one, so
+/// that a receiver that could store nothing says so before it listens.
+fn probe_writable(dir: &Path) -> Result<(), CliError> {
+    let probe = dir.join(format!(".lrp2p-probe-{:016x}", rand_core::OsRng.next_u64()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|source| CliError::Output { path: dir.to_owned(), source })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 impl Sink for DirSink {
-    async fn open(&mut self, header: &Header) -> io::Result<()> {
+    async fn open(&mut self, header: &Header) -> io::Result<(u64, Hasher)> {
         self.abort().await;
+        self.made_dir = None;
+        // Names were checked component by component (no `..`, no dotfiles).
+        let mut parts: Vec<&str> = header.name.split('/').collect();
+        if header.dir {
+            let made = make_dirs(&self.dir, &parts)?;
+            self.made_dir = Some(made);
+            return Ok((0, Hasher::new()));
+        }
+        let leaf = parts.pop().unwrap_or_default().to_owned();
+        self.parent = make_dirs(&self.dir, &parts)?;
+        if let Some(hash) = &header.resume {
+            return self.open_resumable(&leaf, header.size, hash).await;
+        }
         for _ in 0..16 {
-            let tmp = self.dir.join(format!(".{}.partial-{:016x}", header.name, rand_core::OsRng.next_u64()));
+            let tmp = self.parent.join(format!(".{leaf}.partial-{:016x}", rand_core::OsRng.next_u64()));
             match tokio::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).await {
                 Ok(file) => {
-                    self.current = Some((header.name.clone(), tmp, file));
-                    return Ok(());
+                    self.current = Some((leaf.clone(), tmp, file));
+                    return Ok((0, Hasher::new()));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
@@ -225,6 +290,10 @@ impl Sink for DirSink {
     }
 
     async fn commit(&mut self) -> io::Result<Option<PathBuf>> {
+        if let Some(made) = self.made_dir.take() {
+            return Ok(Some(made));
+        }
+        self.keep = None;
         let Some((name, tmp, mut file)) = self.current.take() else {
             return Err(io::Error::other("no file open"));
         };
@@ -232,7 +301,7 @@ impl Sink for DirSink {
             file.flush().await?;
             file.sync_all().await?;
             drop(file);
-            let dir = self.dir.clone();
+            let dir = self.parent.clone();
             let tmp = tmp.clone();
             tokio::task::spawn_blocking(move || place(&dir, &name, &tmp)).await.map_err(io::Error::other)?
         }
@@ -244,20 +313,74 @@ impl Sink for DirSink {
     }
 
     async fn abort(&mut self) {
+        self.drop_current();
+    }
+
+    fn discard(&mut self) {
+        self.forget_kept();
+    }
+}
+
+impl DirSink {
+    /// Forgets where a resumable file would be kept: it is deleted instead.
+    fn forget_kept(&mut self) {
+        self.keep = None;
+    }
+
+    /// Ends the current file: a resumable one is kept under its resume name, any other
+    /// deleted.
+    fn drop_current(&mut self) {
         if let Some((_, tmp, file)) = self.current.take() {
-            drop(file);
-            let _ = tokio::fs::remove_file(&tmp).await;
+            let _ = file.try_into_std().map(|f| f.sync_all());
+            match self.keep.take() {
+                Some(keep) if std::fs::rename(&tmp, &keep).is_ok() => {}
+                _ => {
+                    let _ = std::fs::remove_file(tmp);
+                }
+            }
         }
+    }
+
+    /// Opens a resumable file: takes over the kept part of an earlier transfer of the same
+    /// name, size and hash (renamed to a fresh temporary name, so no concurrent session
+    /// shares it), hashing what it holds; else starts empty.
+    async fn open_resumable(
+        &mut self,
+        leaf: &str,
+        size: u64,
+        hash: &[u8; HASH_LEN],
+    ) -> io::Result<(u64, Hasher)> {
+        use tokio::io::AsyncSeekExt as _;
+        let keep = self.parent.join(format!(".{leaf}.resume-{}", &super::hex(hash)[..16]));
+        let tmp = self.parent.join(format!(".{leaf}.partial-{:016x}", rand_core::OsRng.next_u64()));
+        let claimed = tokio::fs::rename(&keep, &tmp).await.is_ok();
+        let mut file =
+            tokio::fs::OpenOptions::new().read(true).write(true).create(!claimed).open(&tmp).await?;
+        let mut hasher = Hasher::new();
+        let mut held = 0u64;
+        let mut buf = vec![0u8; 64 * 1024];
+        while held < size {
+            let want = usize::try_from(size - held).map_or(buf.len(), |l| l.min(buf.len()));
+            let n = file.read(&mut buf[..want]).await?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            held += n as u64;
+        }
+        file.set_len(held).await?;
+        file.seek(std::io::SeekFrom::Start(held)).await?;
+        self.current = Some((leaf.to_owned(), tmp, file));
+        self.keep = Some(keep);
+        Ok((held, hasher))
     }
 }
 
 impl Drop for DirSink {
-    /// A session cancelled mid-file (Ctrl-C, a task aborted) leaves no partial file behind.
+    /// A session cancelled mid-file (Ctrl-C, a task aborted) leaves no partial file behind
+    /// (a resumable one is kept under its resume name).
     fn drop(&mut self) {
-        if let Some((_, tmp, file)) = self.current.take() {
-            drop(file);
-            let _ = std::fs::remove_file(tmp);
-        }
+        self.drop_current();
     }
 }
 
@@ -303,6 +426,33 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// Writes bodies to standard output as they arrive (`recv --stdout`): nothing can be taken
+/// back, so a body whose hash then fails is reported (exit code 7) after its bytes.
+#[derive(Debug)]
+pub(crate) struct StdoutSink(tokio::io::Stdout);
+
+impl StdoutSink {
+    /// A sink on this process's standard output.
+    pub(crate) fn new() -> StdoutSink {
+        StdoutSink(tokio::io::stdout())
+    }
+}
+
+impl Sink for StdoutSink {
+    async fn open(&mut self, _header: &Header) -> io::Result<(u64, Hasher)> {
+        Ok((0, Hasher::new()))
+    }
+    async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.0.write_all(data).await
+    }
+    async fn commit(&mut self) -> io::Result<Option<PathBuf>> {
+        self.0.flush().await.map(|()| None)
+    }
+    async fn abort(&mut self) {
+        let _ = self.0.flush().await;
+    }
+}
+
 /// Hashes and counts bodies, storing nothing (for `demo`).
 #[derive(Debug, Default)]
 pub(crate) struct DiscardSink {
@@ -311,8 +461,8 @@ pub(crate) struct DiscardSink {
 }
 
 impl Sink for DiscardSink {
-    async fn open(&mut self, _header: &Header) -> io::Result<()> {
-        Ok(())
+    async fn open(&mut self, _header: &Header) -> io::Result<(u64, Hasher)> {
+        Ok((0, Hasher::new()))
     }
     async fn write(&mut self, data: &[u8]) -> io::Result<()> {
         self.bytes += data.len() as u64;
@@ -340,7 +490,7 @@ mod tests {
     async fn a_dropped_sink_removes_its_partial_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut sink = DirSink::new(dir.path()).expect("sink");
-        sink.open(&Header { name: "x".to_owned(), size: 3 }).await.expect("open");
+        sink.open(&Header { name: "x".to_owned(), size: 3, dir: false, resume: None }).await.expect("open");
         sink.write(b"abc").await.expect("write");
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
         drop(sink);

@@ -77,7 +77,8 @@ async fn raw_exchange(bytes: Vec<u8>) -> (Result<Vec<Received>, CliError>, Optio
 
 fn frame(name: &str, body: &[u8], hash_of: &[u8]) -> Vec<u8> {
     use blake2::Digest as _;
-    let mut out = Header { name: name.to_owned(), size: body.len() as u64 }.encode();
+    let mut out =
+        Header { name: name.to_owned(), size: body.len() as u64, dir: false, resume: None }.encode();
     out.extend_from_slice(body);
     out.extend_from_slice(&Hasher::digest(hash_of));
     out
@@ -189,8 +190,8 @@ struct FullDisk {
 }
 
 impl Sink for FullDisk {
-    async fn open(&mut self, _header: &Header) -> io::Result<()> {
-        Ok(())
+    async fn open(&mut self, _header: &Header) -> io::Result<(u64, Hasher)> {
+        Ok((0, <Hasher as blake2::Digest>::new()))
     }
     async fn write(&mut self, data: &[u8]) -> io::Result<()> {
         self.room = self.room.checked_sub(data.len() as u64).ok_or(io::ErrorKind::StorageFull)?;
@@ -246,7 +247,7 @@ async fn refused_header_stops_the_sender() {
 
 #[test]
 fn header_round_trip() {
-    let h = Header { name: "x.tar.gz".to_owned(), size: 1 << 33 };
+    let h = Header { name: "x.tar.gz".to_owned(), size: 1 << 33, dir: false, resume: None };
     let bytes = h.encode();
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
     let back = rt.block_on(Header::read(&mut &bytes[..], MAX_SIZE)).expect("read");

@@ -13,8 +13,20 @@
 //! bounded by `capacity` bytes plus one map entry per sequence number inside the window;
 //! duplicates are recognised without storing anything.
 //!
+//! Beside its own `capacity`, a stream draws from the endpoint's receive budget (PROTOCOL
+//! §10.6): a [`Budget`] says how many more bytes it may hold. What it holds ([`held`]) counts
+//! each out-of-order segment at [`ENTRY_COST`] bytes beyond its payload, so that tiny segments
+//! cannot hold much more memory than they are charged. A segment the budget has no room for is
+//! dropped unacknowledged ([`RecvError::OverBudget`]); to make room for the next segment in
+//! order, out-of-order segments are discarded from the highest down (reneging on their SACK,
+//! which PROTOCOL §8.3 makes advisory), so that a connection whose application reads never
+//! stalls behind its own gap.
+//!
 //! The ACK reports the cumulative ack (PROTOCOL §8.2), a window in packets that never moves the
-//! right edge backwards (§8.4), and SACK ranges nearest the cumulative ack first (§8.3).
+//! right edge backwards (§8.4) and fits both the free buffer and the budget, and SACK ranges
+//! nearest the cumulative ack first (§8.3).
+//!
+//! [`held`]: RecvStream::held
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -34,6 +46,34 @@ pub(crate) enum DataOutcome {
     Duplicate,
 }
 
+/// Bytes charged for each out-of-order segment beyond its payload: its map entry and its own
+/// allocation (a `BTreeMap` node holds up to 11 entries of 40 bytes; the allocator rounds up).
+pub(crate) const ENTRY_COST: usize = 64;
+
+/// What the endpoint's receive budget lets a stream hold (PROTOCOL §10.6): `allowance` bytes
+/// more than the `held_then` it held when the endpoint computed it.
+///
+/// The stream's own changes since (stored, read, discarded) move its room one for one, as they
+/// move every term of the endpoint's rule (`endpoint::memory`), so the budget stays exact
+/// between two calls of the endpoint without asking it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Budget {
+    /// More bytes the stream may hold than `held_then`.
+    pub(crate) allowance: usize,
+    /// What the stream held when `allowance` was computed.
+    pub(crate) held_then: usize,
+}
+
+impl Budget {
+    /// No limit beyond the stream's own capacity.
+    pub(crate) const UNLIMITED: Budget = Budget { allowance: usize::MAX, held_then: 0 };
+
+    /// Bytes a stream holding `held` may still add.
+    fn room(&self, held: usize) -> usize {
+        self.allowance.saturating_add(self.held_then).saturating_sub(held)
+    }
+}
+
 /// Why a DATA segment was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum RecvError {
@@ -48,6 +88,10 @@ pub(crate) enum RecvError {
     /// FIN names a different end: a protocol violation.
     #[error("FIN flag disagrees with an earlier copy")]
     FinMismatch,
+    /// Inside the window, but the endpoint's receive budget has no room for it: dropped
+    /// without acknowledgement, the sender retransmits it later (PROTOCOL §10.6).
+    #[error("DATA segment beyond the receive memory budget")]
+    OverBudget,
 }
 
 /// The receiving half of a reliable stream (see the module documentation).
@@ -69,6 +113,10 @@ pub(crate) struct RecvStream {
     fin_seq: Option<u64>,
     /// The highest right edge advertised; before any ACK, the peer may send only its isn.
     advertised_right_edge: u64,
+    /// What the endpoint's receive budget allows (see [`Budget`]).
+    budget: Budget,
+    /// Out-of-order segments discarded to make room for in-order data.
+    reneged: u64,
 }
 
 impl RecvStream {
@@ -86,13 +134,33 @@ impl RecvStream {
             fin_seq: None,
             // PROTOCOL §8.4: until an ACK, the peer assumes A = isn - 1 and window = 1.
             advertised_right_edge: next,
+            budget: Budget::UNLIMITED,
+            reneged: 0,
         }
+    }
+
+    /// Sets what the endpoint's receive budget allows (PROTOCOL §10.6).
+    pub(crate) fn set_budget(&mut self, budget: Budget) {
+        self.budget = budget;
+    }
+
+    /// Bytes this stream holds against the receive budget: readable bytes, and out-of-order
+    /// payloads plus [`ENTRY_COST`] each.
+    pub(crate) fn held(&self) -> usize {
+        self.readable.len() + self.out_of_order_bytes + ENTRY_COST * self.out_of_order.len()
+    }
+
+    /// Out-of-order segments discarded (after they were SACKed) to make room for in-order data.
+    pub(crate) fn reneged(&self) -> u64 {
+        self.reneged
     }
 
     /// Accepts a DATA segment with wire sequence number `seq`.
     ///
     /// Cheap rejections first: duplicates, data after the FIN, data beyond the advertised right
-    /// edge or the byte budget. Only a new segment in the window is copied.
+    /// edge or the byte budget, then data the receive budget has no room for (for the next
+    /// segment in order, out-of-order segments are discarded first, from the highest down, if
+    /// that makes room). Only a new segment in the window is copied.
     pub(crate) fn on_data(&mut self, seq: Seq, payload: &[u8], fin: bool) -> Result<DataOutcome, RecvError> {
         let seq = expand(self.next, seq);
         if seq < self.next {
@@ -125,6 +193,13 @@ impl RecvStream {
         if payload.len() > self.free_bytes() {
             return Err(RecvError::BeyondWindow);
         }
+        let cost = if seq > self.next { payload.len() + ENTRY_COST } else { payload.len() };
+        if seq == self.next {
+            self.renege_for(cost);
+        }
+        if cost > self.budget.room(self.held()) {
+            return Err(RecvError::OverBudget);
+        }
 
         if fin {
             self.fin_seq = Some(seq);
@@ -147,6 +222,23 @@ impl RecvStream {
             self.next += 1;
         }
         Ok(DataOutcome::Delivered)
+    }
+
+    /// PROTOCOL §10.6: discards out-of-order segments, highest first, until the budget has room
+    /// for `cost` more bytes, if discarding all of them would make it. Their SACK was advisory
+    /// (§8.3): the sender resends them after its retransmission timeout.
+    fn renege_for(&mut self, cost: usize) {
+        let mut held = self.held();
+        let in_order = self.readable.len();
+        if cost <= self.budget.room(held) || cost > self.budget.room(in_order) {
+            return;
+        }
+        while cost > self.budget.room(held) {
+            let Some((_, (bytes, _fin))) = self.out_of_order.pop_last() else { break };
+            self.out_of_order_bytes -= bytes.len();
+            held -= bytes.len() + ENTRY_COST;
+            self.reneged += 1;
+        }
     }
 
     /// Reads in-order bytes into `out`; returns how many.
@@ -185,10 +277,13 @@ impl RecvStream {
     /// The caller must call [`mark_ack_sent`](Self::mark_ack_sent) when it sends the ACK: data
     /// is accepted only up to the right edge advertised.
     pub(crate) fn ack(&self, room: usize) -> (Seq, u32, SackRanges) {
-        let cumulative = self.next - 1;
-        let window = self.right_edge().saturating_sub(cumulative);
-        let window = u32::try_from(window).unwrap_or(MAX_WINDOW).min(MAX_WINDOW);
-        (truncate(cumulative), window, self.sack_ranges(room))
+        (truncate(self.next - 1), self.window(), self.sack_ranges(room))
+    }
+
+    /// The window the next ACK advertises, in packets beyond the cumulative ack (PROTOCOL §8.4).
+    pub(crate) fn window(&self) -> u32 {
+        let window = self.right_edge().saturating_sub(self.next - 1);
+        u32::try_from(window).unwrap_or(MAX_WINDOW).min(MAX_WINDOW)
     }
 
     /// Records that the ACK from [`ack`](Self::ack) was sent: its right edge is now promised.
@@ -210,9 +305,11 @@ impl RecvStream {
     }
 
     /// The right edge to advertise now: never behind the one already advertised (PROTOCOL §8.4),
-    /// otherwise the cumulative ack plus the free buffer in segments (at most [`MAX_WINDOW`]).
+    /// otherwise the cumulative ack plus what both the free buffer and the receive budget hold
+    /// (each segment charged as if out of order), in segments (at most [`MAX_WINDOW`]).
     fn right_edge(&self) -> u64 {
-        let window = (self.free_bytes() / self.mss) as u64;
+        let budget = self.budget.room(self.held()) / (self.mss + ENTRY_COST);
+        let window = (self.free_bytes() / self.mss).min(budget) as u64;
         let fresh = (self.next - 1).saturating_add(window.min(u64::from(MAX_WINDOW)));
         fresh.max(self.advertised_right_edge)
     }

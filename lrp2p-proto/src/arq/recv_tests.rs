@@ -314,3 +314,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_budget_drops_what_it_cannot_hold_and_keeps_the_right_edge() {
+    let mut r = open(ISN, 100_000, 100);
+    let edge = r.window();
+    // Room for three out-of-order segments of 100 bytes (each charged 100 + ENTRY_COST).
+    r.set_budget(Budget { allowance: 3 * (100 + ENTRY_COST), held_then: 0 });
+    for o in 1..=3 {
+        assert_eq!(r.on_data(s(o), &[o as u8; 100], false), Ok(DataOutcome::Buffered));
+    }
+    assert_eq!(r.on_data(s(4), &[4; 100], false), Err(RecvError::OverBudget));
+    // PROTOCOL §10.6: not SACKed, and the right edge already advertised stays.
+    let (_, window, sack) = r.ack(8);
+    assert_eq!(sack.as_slice(), &[(s(1), s(3))]);
+    assert_eq!(window, edge);
+    assert_eq!(r.held(), 3 * (100 + ENTRY_COST));
+    r.check_invariants();
+}
+
+#[test]
+fn the_next_segment_in_order_reneges_on_the_highest_out_of_order_ones() {
+    let mut r = open(ISN, 100_000, 100);
+    r.set_budget(Budget { allowance: 3 * (100 + ENTRY_COST), held_then: 0 });
+    for o in 1..=3 {
+        r.on_data(s(o), &[o as u8; 100], false).unwrap();
+    }
+    // The gap's segment does not fit; discarding segment 3 makes room.
+    assert_eq!(r.on_data(s(0), &[0; 100], false), Ok(DataOutcome::Delivered));
+    assert_eq!(r.reneged(), 1);
+    assert_eq!(read_all(&mut r), [[0u8; 100], [1; 100], [2; 100]].concat());
+    // Segment 3 is taken again when resent.
+    assert_eq!(r.on_data(s(3), &[3; 100], false), Ok(DataOutcome::Delivered));
+    r.check_invariants();
+}

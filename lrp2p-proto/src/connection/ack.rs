@@ -99,8 +99,9 @@ impl Connection {
         self.recv.is_some() && self.ack.pending > 0
     }
 
-    /// The ACK segment describing our receive state now.
-    pub(super) fn ack_repr(&self, now: Instant) -> AckRepr {
+    /// The ACK segment describing our receive state now (its window within the receive budget).
+    pub(super) fn ack_repr(&mut self, now: Instant) -> AckRepr {
+        self.sync_receive_budget();
         let Some(recv) = self.recv.as_ref() else {
             return AckRepr {
                 cumulative: truncate(0),

@@ -34,10 +34,23 @@ pub(super) enum Handshake {
     /// right after `connect` becomes 0-RTT early data). `deferred`: not before the application
     /// reads, writes or starts it (`Endpoint::connect_deferred`).
     Start { peer: Option<PublicKey>, deferred: bool },
-    /// Initiator, IK message 1 sent.
-    IkSent { noise: Box<IkInitiatorWaiting>, message: Vec<u8>, sent_at: Instant, retries: u32 },
-    /// Initiator, XX message 1 sent.
-    XxSent { noise: Box<XxInitiatorWaiting>, message: Vec<u8>, sent_at: Instant, retries: u32 },
+    /// Initiator, IK message 1 sent. `cookie_taken`: a cookie reply was acted on since the
+    /// initiation was last sent on the timer (PROTOCOL.md §10.3: at most one per initiation).
+    IkSent {
+        noise: Box<IkInitiatorWaiting>,
+        message: Vec<u8>,
+        sent_at: Instant,
+        retries: u32,
+        cookie_taken: bool,
+    },
+    /// Initiator, XX message 1 sent (`cookie_taken` as for IK).
+    XxSent {
+        noise: Box<XxInitiatorWaiting>,
+        message: Vec<u8>,
+        sent_at: Instant,
+        retries: u32,
+        cookie_taken: bool,
+    },
     /// Initiator, XX message 3 sent: retransmitted until the responder's first packet.
     XxFinishSent { message: Vec<u8>, retries: u32 },
     /// Responder, IK message 1 read: the application decides.
@@ -81,9 +94,14 @@ impl Connection {
     /// The handshake retransmission timer fired: resend, doubling the timeout (RFC 6298 §5.5).
     pub(super) fn on_handshake_timer(&mut self, now: Instant) {
         let retries = match &mut self.handshake {
-            Handshake::IkSent { retries, .. }
-            | Handshake::XxSent { retries, .. }
-            | Handshake::XxFinishSent { retries, .. } => {
+            Handshake::IkSent { retries, cookie_taken, .. }
+            | Handshake::XxSent { retries, cookie_taken, .. } => {
+                // A new initiation goes out: it may be answered by one cookie reply again.
+                *cookie_taken = false;
+                *retries += 1;
+                *retries
+            }
+            Handshake::XxFinishSent { retries, .. } => {
                 *retries += 1;
                 *retries
             }

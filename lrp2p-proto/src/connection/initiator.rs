@@ -75,13 +75,25 @@ impl Connection {
                 write_ik_initiation(ctx.rng, ctx.identity, &remote, self.local_id, &payload, None, &mut out)
                     .map(|(noise, n)| {
                         out.truncate(n);
-                        Handshake::IkSent { noise: Box::new(noise), message: out, sent_at: now, retries: 0 }
+                        Handshake::IkSent {
+                            noise: Box::new(noise),
+                            message: out,
+                            sent_at: now,
+                            retries: 0,
+                            cookie_taken: false,
+                        }
                     })
             }
             None => {
                 write_xx_initiation(ctx.rng, ctx.identity, self.local_id, None, &mut out).map(|(noise, n)| {
                     out.truncate(n);
-                    Handshake::XxSent { noise: Box::new(noise), message: out, sent_at: now, retries: 0 }
+                    Handshake::XxSent {
+                        noise: Box::new(noise),
+                        message: out,
+                        sent_at: now,
+                        retries: 0,
+                        cookie_taken: false,
+                    }
                 })
             }
         };
@@ -117,16 +129,28 @@ impl Connection {
 
     /// A cookie reply for our initiation (PROTOCOL.md §10.3): store the cookie, MAC the same
     /// initiation with it and resend it once.
-    pub(super) fn on_cookie_reply(&mut self, reply: &CookieReplyRepr) -> Received {
-        let (ephemeral, message) = match &mut self.handshake {
-            Handshake::IkSent { noise, message, .. } => (*noise.ephemeral_public(), message),
-            Handshake::XxSent { noise, message, .. } => (*noise.ephemeral_public(), message),
+    pub(super) fn on_cookie_reply(&mut self, from: SocketAddr, reply: &CookieReplyRepr) -> Received {
+        let (ephemeral, message, cookie_taken) = match &mut self.handshake {
+            Handshake::IkSent { noise, message, cookie_taken, .. } => {
+                (*noise.ephemeral_public(), message, cookie_taken)
+            }
+            Handshake::XxSent { noise, message, cookie_taken, .. } => {
+                (*noise.ephemeral_public(), message, cookie_taken)
+            }
+            // PROTOCOL.md §4.7: only a handshake whose initiation was sent and whose response
+            // has not arrived takes a cookie reply.
             _ => return Received::Unexpected,
         };
         if ephemeral[..16] != reply.echo {
-            // PROTOCOL.md §10.3: a reply that does not echo our ephemeral key is not for us.
+            // PROTOCOL.md §4.7: a reply that does not echo our ephemeral key is not for us.
             return Received::AuthFailed;
         }
+        if from != self.path.remote || *cookie_taken {
+            // PROTOCOL.md §4.7: not from where the initiation went; §10.3: at most one cookie
+            // reply per initiation sent (each would make us send a whole initiation again).
+            return Received::Unexpected;
+        }
+        *cookie_taken = true;
         let cookie: [u8; COOKIE_LEN] = reply.cookie;
         if set_cookie_mac(message, Some(&cookie)).is_ok() {
             self.queue_handshake_message();
@@ -139,13 +163,14 @@ impl Connection {
     fn on_response_read(
         &mut self,
         now: Instant,
+        from: SocketAddr,
         responder_id: ConnectionId,
         len: usize,
         sent_at: Instant,
         retries: u32,
     ) {
         self.peer_id = responder_id;
-        self.path.received += len as u64;
+        self.path.on_received(from, len);
         if retries == 0 {
             // Karn (RFC 6298 §3): only an unretransmitted exchange gives an RTT sample.
             self.rtt.update(now.saturating_duration_since(sent_at), Duration::ZERO);
@@ -153,7 +178,13 @@ impl Connection {
     }
 
     /// The IK response.
-    pub(super) fn on_ik_response(&mut self, now: Instant, repr: &IkResponseRepr<'_>, len: usize) -> Received {
+    pub(super) fn on_ik_response(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        repr: &IkResponseRepr<'_>,
+        len: usize,
+    ) -> Received {
         let Handshake::IkSent { noise, sent_at, retries, .. } = &self.handshake else {
             return Received::Unexpected;
         };
@@ -163,7 +194,14 @@ impl Connection {
             self.stats.auth_failures += 1;
             return Received::AuthFailed;
         };
-        self.on_response_read(now, payload.responder_id, len, sent_at, retries);
+        // PROTOCOL.md §4.3, §5.6: the ACK acknowledges our early data or nothing; any other
+        // response is malformed and dropped before anything changes (§4.1): the handshake
+        // goes on, the initiation is retransmitted.
+        let early_data_sent = self.send.next_seq() != self.send.una();
+        if payload.check_ack(Seq(self.local_isn), early_data_sent).is_err() {
+            return Received::Malformed;
+        }
+        self.on_response_read(now, from, payload.responder_id, len, sent_at, retries);
         let early_seq = self.send.una();
         self.establish(now, keys, Some(payload.isn.0));
         self.handshake = Handshake::Done;
@@ -177,7 +215,7 @@ impl Connection {
             return Received::Accepted;
         }
         if let Some(ack) = payload.segments.ack {
-            self.on_ack_segment(now, &ack, retries == 0);
+            self.on_ack_segment(now, from, &ack, retries == 0);
         }
         let early_data_accepted = self.send.una() > early_seq;
         if !early_data_accepted && self.send.has_in_flight() {
@@ -194,7 +232,13 @@ impl Connection {
     }
 
     /// The XX response; answers at once with message 3 carrying the first data.
-    pub(super) fn on_xx_response(&mut self, now: Instant, repr: &XxResponseRepr<'_>, len: usize) -> Received {
+    pub(super) fn on_xx_response(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        repr: &XxResponseRepr<'_>,
+        len: usize,
+    ) -> Received {
         let Handshake::XxSent { noise, sent_at, retries, .. } = &self.handshake else {
             return Received::Unexpected;
         };
@@ -208,7 +252,7 @@ impl Connection {
             self.stats.auth_failures += 1;
             return Received::AuthFailed;
         };
-        self.on_response_read(now, payload.responder_id, len, sent_at, retries);
+        self.on_response_read(now, from, payload.responder_id, len, sent_at, retries);
         self.recv = Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.mss()));
         let room = early_room(self.config.max_datagram_size, XX_FINISH_MIN_LEN + 40);
         let mut first = vec![0u8; room];

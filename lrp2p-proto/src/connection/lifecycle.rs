@@ -33,6 +33,14 @@ use crate::wire::close_code;
 /// The longest CLOSE reason sent (PROTOCOL.md §7.6 puts no limit; this keeps a CLOSE small).
 const MAX_CLOSE_REASON: usize = 256;
 
+/// The closing state's bounds (RFC 9000 §10.2.1, PROTOCOL.md §7.6): when it began and how
+/// many authenticated packets arrived since.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Linger {
+    since: Option<Instant>,
+    received: u32,
+}
+
 /// A local close waiting to be sent.
 #[derive(Debug, Clone)]
 pub(super) struct PendingClose {
@@ -254,10 +262,33 @@ impl Connection {
             return;
         }
         self.phase = Phase::Lingering;
+        self.linger = Linger { since: Some(now), received: 0 };
         let rto = self.rtt.rto();
         self.timers.clear();
         self.timers.set(Timer::Linger, now + 3 * rto);
         self.events.push_back(ConnEvent::Closed(reason));
+    }
+
+    /// An authenticated packet arrived while lingering, `gap` after the one before it.
+    ///
+    /// Like TCP's TIME_WAIT restarting on a retransmitted FIN: while the peer still sends (its
+    /// final ACKs were lost, so it retransmits with exponential backoff), keep answering it,
+    /// waiting twice the last gap so that its next, doubled, wait fits. Two bounds keep a peer
+    /// that never stops from holding the state or drawing answers without end (PROTOCOL.md
+    /// §7.6): the linger ends at the latest one idle timeout after it began, and the CLOSE goes
+    /// again only on the 1st, 2nd, 4th, 8th … packet received (RFC 9000 §10.2.1: "an endpoint
+    /// could wait for a progressively increasing number of received packets").
+    pub(super) fn on_linger_packet(&mut self, now: Instant, gap: std::time::Duration) {
+        let since = *self.linger.since.get_or_insert(now);
+        let linger = (3 * self.rtt.rto()).max(2 * gap).min(self.config.idle_timeout);
+        let end = (now + linger).min(since + self.config.idle_timeout.max(3 * self.rtt.rto()));
+        self.timers.set(Timer::Linger, end.max(now));
+        self.linger.received = self.linger.received.saturating_add(1);
+        if let Some(close) = &mut self.close {
+            if self.linger.received.is_power_of_two() {
+                close.unsent = true;
+            }
+        }
     }
 
     /// Ends the connection at once: no further packets (idle timeout, peer's CLOSE, give-up,

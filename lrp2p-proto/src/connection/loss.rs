@@ -72,15 +72,18 @@ impl Connection {
         } else {
             self.timers.stop(Timer::Retransmit);
         }
-        self.arm_probe();
+        self.arm_probe(now);
     }
 
     /// RFC 8985 §7.2: (re)arms the tail loss probe while data is in flight outside recovery and
     /// no probe is outstanding: PTO = 2·SRTT + the peer's maximum ACK delay after the last DATA
     /// sent. (§7.2 adds the delay only for a one-segment flight; here it is always added, as
     /// receivers hold the ACK of an odd tail as long as that too, PROTOCOL.md §8.5.) A PTO that
-    /// would not fire before the retransmission timer is not armed.
-    pub(super) fn arm_probe(&mut self) {
+    /// would not fire before the retransmission timer is not armed. A PTO already past (the last
+    /// DATA left long ago, e.g. while the amplification budget or the window held the sender)
+    /// is armed at `now`: a deadline is never set before the present (found by
+    /// `initiator_handshake`: `poll_timeout` earlier than the last `handle_timeout`).
+    pub(super) fn arm_probe(&mut self, now: Instant) {
         let Some(srtt) = self.rtt.smoothed() else {
             self.timers.stop(Timer::Probe);
             return;
@@ -91,7 +94,8 @@ impl Connection {
             .last_sent()
             .and_then(|sent| sent.checked_add(srtt.saturating_mul(2).saturating_add(MAX_ACK_DELAY)))
             .filter(|_| eligible)
-            .filter(|&pto| self.timers.deadline(Timer::Retransmit).is_none_or(|rto| pto < rto));
+            .filter(|&pto| self.timers.deadline(Timer::Retransmit).is_none_or(|rto| pto < rto))
+            .map(|pto| pto.max(now));
         match deadline {
             Some(at) => self.timers.set(Timer::Probe, at),
             None => self.timers.stop(Timer::Probe),

@@ -12,6 +12,7 @@
 //!   packets, probes, CLOSE.
 //! - `ack.rs`: when to acknowledge, and what (PROTOCOL.md §8.5); `echo.rs`: skipped counters
 //!   and the check of the peer's ACK_ECHO against them (§8.8).
+//! - `budget.rs`: the receive stream's share of the endpoint's memory budget (§10.6).
 //! - `lifecycle.rs`: the application's calls (write, read, shutdown, close, release) and how
 //!   a connection ends (linger, drain, the §8.7 close policy).
 //! - `loss.rs`: loss recovery's timers and the congestion controller's losses: RACK, the tail
@@ -20,6 +21,7 @@
 //! - `timer.rs`: the deadline table; `stats.rs`: the counters.
 
 mod ack;
+mod budget;
 mod echo;
 mod handshake;
 mod initiator;
@@ -38,6 +40,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use self::ack::AckState;
+use self::budget::Allowance;
 use self::echo::CounterSkips;
 use self::handshake::Handshake;
 use self::lifecycle::PendingClose;
@@ -134,6 +137,9 @@ pub(crate) struct Connection {
     local_isn: u32,
     /// Responder: the replay guard let the IK early data through.
     early_accepted: bool,
+    /// XX responder: what identifies the finish it processed, so that a retransmission of it
+    /// is answered and any other 0x15 datagram dropped (PROTOCOL.md §4.8).
+    xx_finish: Option<responder::FinishDigest>,
     peer_key: Option<PublicKey>,
     session: Option<Session>,
     send: SendStream,
@@ -146,6 +152,10 @@ pub(crate) struct Connection {
     pacer: Pacer,
     timers: TimerTable,
     ack: AckState,
+    /// What the endpoint's receive budget allowed at the start of the current call.
+    allowance: Allowance,
+    /// Bytes held and `stats.receive_budget_drops` as last reported to the endpoint.
+    reported: (usize, u64),
     close: Option<PendingClose>,
     /// A handshake datagram to send at the next transmit (queued, or a retransmission).
     outgoing: Option<Vec<u8>>,
@@ -176,6 +186,8 @@ pub(crate) struct Connection {
     hold_for_reader: bool,
     /// When the last authenticated packet arrived.
     last_received: Instant,
+    /// The closing state's bounds, once lingering.
+    linger: lifecycle::Linger,
     /// When to start the next key update.
     key_update_at: Option<Instant>,
     /// The send key phase last seen, and the first sequence number sent in it.
@@ -221,6 +233,7 @@ impl Connection {
             initiator,
             local_isn: ids.isn,
             early_accepted: false,
+            xx_finish: None,
             peer_key: None,
             session: None,
             send,
@@ -231,6 +244,8 @@ impl Connection {
             pacer,
             timers: TimerTable::default(),
             ack: AckState::default(),
+            allowance: Allowance::default(),
+            reported: (0, 0),
             close: None,
             outgoing: None,
             events: VecDeque::new(),
@@ -245,6 +260,7 @@ impl Connection {
             released: false,
             hold_for_reader: false,
             last_received: now,
+            linger: lifecycle::Linger::default(),
             key_update_at: config.key_update_interval.map(|every| now + every),
             key_phase: (false, 0),
             stats: ConnectionStats::default(),
@@ -365,6 +381,11 @@ impl Connection {
         stats.retransmits = self.send.retransmit_count();
         stats.spurious_retransmits = self.send.spurious_retransmit_count();
         stats.reordering_seen = self.send.reordering_seen();
+        if let Some(recv) = &self.recv {
+            stats.receive_held = recv.held() as u64;
+            stats.receive_window = recv.window();
+            stats.reneged = recv.reneged();
+        }
         if let Some(session) = &self.session {
             let s = session.stats();
             stats.replays_dropped = s.replays_dropped;

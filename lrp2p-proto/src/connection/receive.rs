@@ -52,19 +52,19 @@ impl Connection {
         match packet_type {
             PacketType::Transport { .. } => self.handle_transport(now, from, datagram),
             PacketType::IkResponse => match IkResponseRepr::parse(datagram) {
-                Ok(repr) => self.on_ik_response(now, &repr, len),
+                Ok(repr) => self.on_ik_response(now, from, &repr, len),
                 Err(_) => Received::Malformed,
             },
             PacketType::XxResponse => match XxResponseRepr::parse(datagram) {
-                Ok(repr) => self.on_xx_response(now, &repr, len),
+                Ok(repr) => self.on_xx_response(now, from, &repr, len),
                 Err(_) => Received::Malformed,
             },
             PacketType::XxFinish => match XxFinishRepr::parse(datagram) {
-                Ok(repr) => self.on_xx_finish(now, &repr),
+                Ok(repr) => self.on_xx_finish(now, from, &repr, datagram),
                 Err(_) => Received::Malformed,
             },
             PacketType::CookieReply => match CookieReplyRepr::parse(datagram) {
-                Ok(repr) => self.on_cookie_reply(&repr),
+                Ok(repr) => self.on_cookie_reply(from, &repr),
                 Err(_) => Received::Malformed,
             },
             PacketType::IkInitiation | PacketType::XxInitiation => Received::Unexpected,
@@ -90,7 +90,12 @@ impl Connection {
         let counter = session.replay_window().highest();
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += len as u64;
-        self.path.received += len as u64;
+        // Karn (RFC 6298 §3): what rode in a retransmitted XX finish gives no RTT sample.
+        let sample = !matches!(self.handshake, Handshake::XxFinishSent { retries, .. } if retries > 0);
+        // PROTOCOL.md §4.8, §12.6: the first authenticated packet confirms the handshake and so
+        // validates the handshake's address (the peer received our handshake message there),
+        // before this packet can move the path: a new address it comes from stays unproven.
+        self.confirm();
         // Roaming (PROTOCOL.md §6.4): only a packet with a new highest counter moves the path,
         // so a replayed or delayed packet from an old address cannot pull it back.
         if from != self.path.remote && counter > highest_before {
@@ -103,24 +108,16 @@ impl Connection {
             self.path.move_to(from, len as u64, self.send.next_seq());
             self.stats.migrations += 1;
             self.ping_pending = true;
+        } else {
+            // PROTOCOL.md §12.6: bytes count toward the budget of the address they came from.
+            self.path.on_received(from, len);
         }
         self.touch(now);
         let gap = now.saturating_duration_since(self.last_received);
         self.last_received = now;
         if self.phase == Phase::Lingering {
-            // Like TCP's TIME_WAIT restarting on a retransmitted FIN: while the peer still sends
-            // (its final ACKs were lost, so it retransmits with exponential backoff), keep
-            // answering it, waiting twice the last gap so that its next, doubled, wait fits.
-            let linger = (3 * self.rtt.rto()).max(2 * gap).min(self.config.idle_timeout);
-            self.timers.set(Timer::Linger, now + linger);
-            if let Some(close) = &mut self.close {
-                // A peer that has not seen our CLOSE gets it again, one per packet it sends.
-                close.unsent = true;
-            }
+            self.on_linger_packet(now, gap);
         }
-        // Karn (RFC 6298 §3): what rode in a retransmitted XX finish gives no RTT sample.
-        let sample = !matches!(self.handshake, Handshake::XxFinishSent { retries, .. } if retries > 0);
-        self.confirm();
         let segments = match Segments::parse(plaintext) {
             Ok(segments) => segments,
             Err(_) => {
@@ -128,12 +125,12 @@ impl Connection {
                 return Received::Accepted;
             }
         };
-        self.on_segments(now, &segments, sample);
+        self.on_segments(now, from, &segments, sample);
         Received::Accepted
     }
 
-    /// Acts on the segments of one authenticated packet (PROTOCOL.md §7, §8).
-    fn on_segments(&mut self, now: Instant, segments: &Segments<'_>, sample: bool) {
+    /// Acts on the segments of one authenticated packet from `from` (PROTOCOL.md §7, §8).
+    fn on_segments(&mut self, now: Instant, from: SocketAddr, segments: &Segments<'_>, sample: bool) {
         if let Some(ack) = &segments.ack {
             // PROTOCOL.md §8.8: an ACK in a transport packet echoes the counters received.
             if ack.echo.is_none() && self.config.require_ack_echo {
@@ -141,7 +138,7 @@ impl Connection {
                 self.protocol_violation(now);
                 return;
             }
-            if !self.on_ack_segment(now, ack, sample) {
+            if !self.on_ack_segment(now, from, ack, sample) {
                 return;
             }
         }
@@ -155,8 +152,15 @@ impl Connection {
     /// An ACK segment: cumulative ack, SACK ranges, the peer's window, PING. Returns false if the
     /// ACK was invalid (acknowledges something never sent) and the connection is closing.
     /// `sample`: whether it may give an RTT sample (not when what it acknowledges rode in a
-    /// handshake message that was retransmitted: Karn, RFC 6298 §3).
-    pub(super) fn on_ack_segment(&mut self, now: Instant, ack: &AckRepr, sample: bool) -> bool {
+    /// handshake message that was retransmitted: Karn, RFC 6298 §3). `from`: the address the
+    /// datagram carrying it came from.
+    pub(super) fn on_ack_segment(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        ack: &AckRepr,
+        sample: bool,
+    ) -> bool {
         if ack.ping {
             self.ack_now();
         }
@@ -196,13 +200,9 @@ impl Connection {
             }
         };
         // PROTOCOL.md §12.6: an acknowledgement of data sent only to the peer's new address
-        // (sequence numbers from the probe on) validates that address.
-        if let Some(probe) = self.path.probe {
-            if cumulative >= probe || sack[..n].iter().any(|&(_, end)| end >= probe) {
-                self.path.validated = true;
-                self.path.probe = None;
-            }
-        }
+        // (sequence numbers from the probe on), arriving from it, validates that address.
+        let highest = sack[..n].iter().fold(cumulative, |h, &(_, end)| h.max(end));
+        self.path.on_acknowledged(from, highest);
         // PROTOCOL.md §8.4: the peer may send beyond its cumulative ack by `window` packets;
         // an older ACK (lower cumulative) never moves the right edge backwards.
         let edge = cumulative.saturating_add(u64::from(ack.window));
@@ -278,6 +278,7 @@ impl Connection {
         if data.ping {
             self.ack_now();
         }
+        self.sync_receive_budget();
         let Some(recv) = self.recv.as_mut() else { return };
         let before = recv.readable();
         let arrival = match recv.on_data(data.seq, data.payload, data.fin) {
@@ -294,6 +295,12 @@ impl Connection {
             Err(RecvError::BeyondWindow) => {
                 self.stats.beyond_window += 1;
                 DataArrival::Refused
+            }
+            Err(RecvError::OverBudget) => {
+                // PROTOCOL.md §10.6: no room in the receive budget: dropped as if lost, without
+                // an answer; the sender retransmits it.
+                self.stats.receive_budget_drops += 1;
+                return;
             }
             Err(_) => {
                 self.protocol_violation(now);

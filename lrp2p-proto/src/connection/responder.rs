@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use blake2::{Blake2s256, Digest};
 use rand_core::{CryptoRng, RngCore};
 
 use super::handshake::Handshake;
@@ -22,6 +23,18 @@ use crate::wire::{
     AckRepr, CloseRepr, DataRepr, IK_RESPONSE_MIN_LEN, IkResponsePayload, Segments, Seq, Tail, XxFinishRepr,
     close_code,
 };
+
+/// What identifies the XX finish a responder processed, to recognise its retransmissions
+/// (PROTOCOL.md §4.8): the first 16 bytes of the BLAKE2s hash of the whole datagram.
+pub(super) type FinishDigest = [u8; 16];
+
+/// The [`FinishDigest`] of `datagram`.
+fn finish_digest(datagram: &[u8]) -> FinishDigest {
+    let hash = Blake2s256::digest(datagram);
+    let mut digest = [0u8; 16];
+    digest.copy_from_slice(&hash[..16]);
+    digest
+}
 
 /// An IK initiation the endpoint admitted and read (PROTOCOL.md §10.2).
 pub(crate) struct IkAdmitted<'a> {
@@ -58,7 +71,7 @@ impl Connection {
         datagram_len: usize,
     ) -> Self {
         let mut conn = Connection::new(now, config, ids, remote, false, handshake);
-        conn.path.received += datagram_len as u64;
+        conn.path.on_received(remote, datagram_len);
         conn.timers.set(Timer::HandshakeGiveUp, now + conn.config.handshake_timeout);
         conn
     }
@@ -102,41 +115,67 @@ impl Connection {
 
     /// A duplicate of the peer's initiation arrived: resend our stored response, if any
     /// (PROTOCOL.md §4.8). It never re-delivers data: the connection already exists.
-    pub(crate) fn on_duplicate_initiation(&mut self, datagram_len: usize) {
-        self.path.received += datagram_len as u64;
+    pub(crate) fn on_duplicate_initiation(&mut self, from: SocketAddr, datagram_len: usize) {
+        self.path.on_received(from, datagram_len);
         if !self.initiator && self.handshake.stored().is_some() {
             self.queue_handshake_message();
         }
     }
 
-    /// The XX finish. Its payload carries the initiator's isn, window and first data; the
-    /// initiator's key is now known and the application decides (PROTOCOL.md §4.8).
-    pub(super) fn on_xx_finish(&mut self, now: Instant, repr: &XxFinishRepr<'_>) -> Received {
+    /// The XX finish (`datagram`, parsed as `repr`). Its payload carries the initiator's isn,
+    /// window and first data; the initiator's key is now known and the application decides
+    /// (PROTOCOL.md §4.8).
+    pub(super) fn on_xx_finish(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        repr: &XxFinishRepr<'_>,
+        datagram: &[u8],
+    ) -> Received {
         let Handshake::XxResponseSent { noise, .. } = &self.handshake else {
-            // A retransmitted finish: our ACK was lost; acknowledge again.
-            if self.phase == Phase::Established {
-                self.ack_now();
-                return Received::Accepted;
-            }
-            return Received::Unexpected;
+            return self.on_xx_finish_again(datagram);
         };
         let mut plain = vec![0u8; repr.noise.len()];
         let Ok((keys, payload)) = read_xx_finish(noise, repr, &mut plain) else {
             self.stats.auth_failures += 1;
             return Received::AuthFailed;
         };
-        // The finish proves the initiator received our response there (PROTOCOL.md §10.4).
+        // PROTOCOL.md §4.6, §5.6: an ACK acknowledges nothing (we sent no DATA yet). Any other
+        // finish is malformed and dropped before anything changes (§4.1): the handshake waits
+        // for the valid one.
+        if payload.check_ack(Seq(self.local_isn)).is_err() {
+            return Received::Malformed;
+        }
+        // The finish proves the initiator received our response, which went only to the
+        // initiation's address: that address is validated (PROTOCOL.md §10.4, §12.6), whichever
+        // address the finish came from (handshake messages never move the path).
+        self.path.on_received(from, datagram.len());
         self.path.validated = true;
+        self.xx_finish = Some(finish_digest(datagram));
         self.peer_key = Some(keys.remote_static());
         self.recv = Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.mss()));
         if let Some(ack) = payload.segments.ack {
-            self.on_ack_segment(now, &ack, true);
+            self.on_ack_segment(now, from, &ack, true);
         }
         if let Some(Tail::Data(data)) = payload.segments.tail {
             self.on_data_segment(now, &data);
         }
         self.handshake = Handshake::XxReceived { keys: Box::new(keys) };
         self.events.push_back(ConnEvent::Incoming);
+        Received::Accepted
+    }
+
+    /// An XX finish once the handshake state is gone (PROTOCOL.md §4.8): a retransmission,
+    /// because our first packet was lost, is byte-identical to the finish we processed and is
+    /// answered with an ACK (one per datagram, to the peer's current address). Anything else —
+    /// any 0x15 datagram on a connection that never had an XX handshake, or one that differs
+    /// from the finish — is dropped (§3: not a datagram the connection's state accepts).
+    fn on_xx_finish_again(&mut self, datagram: &[u8]) -> Received {
+        let known = self.xx_finish.is_some_and(|digest| digest == finish_digest(datagram));
+        if !known || self.phase != Phase::Established {
+            return Received::Unexpected;
+        }
+        self.ack_now();
         Received::Accepted
     }
 

@@ -73,6 +73,18 @@ pub struct ConnectionStats {
     pub echo_violations: u64,
     /// Dropped: DATA beyond the receive window or buffer.
     pub beyond_window: u64,
+    /// Dropped without acknowledgement: DATA inside the window that the endpoint's receive
+    /// memory budget had no room for (`EndpointConfig::receive_memory`, PROTOCOL.md §10.6).
+    pub receive_budget_drops: u64,
+    /// Out-of-order segments discarded after they were SACKed, to make room for the next
+    /// segment in order under the receive memory budget (PROTOCOL.md §8.3, §10.6).
+    pub reneged: u64,
+    /// Bytes the receive stream holds now against the receive memory budget: received, not
+    /// yet read, in order or not (an out-of-order segment counts a little more than its
+    /// payload).
+    pub receive_held: u64,
+    /// The receive window the next ACK advertises, in packets (PROTOCOL.md §8.4).
+    pub receive_window: u32,
     /// Duplicate DATA segments received.
     pub duplicates: u64,
     /// Datagrams held back by the 3× amplification limit (PROTOCOL.md §10.4).

@@ -179,7 +179,7 @@ impl Connection {
                 self.send.probe_sent(seg.seq, seg.rtx);
             }
             if self.timers.is_set(Timer::Retransmit) {
-                self.arm_probe();
+                self.arm_probe(now);
             } else {
                 self.arm_retransmit(now);
             }

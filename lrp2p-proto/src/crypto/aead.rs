@@ -59,11 +59,17 @@ pub trait Aead: Sized + Send + Sync {
     /// `ENCRYPT(k, maxnonce, zerolen, zeros)` with `maxnonce = 2^64 - 1` and 32 zero bytes. The
     /// transport never sends counter `2^64 - 1` (see [`super::session`]), so the nonce is free.
     fn rekey(&self) -> Result<Self, AeadError> {
+        Self::new(&*self.rekey_bytes()?)
+    }
+
+    /// The bytes of [`Aead::rekey`]'s key, zeroized on drop: 32 bytes to hold a key that is
+    /// rarely used, where a built key object may take far more (ring's: ~560 bytes).
+    fn rekey_bytes(&self) -> Result<zeroize::Zeroizing<[u8; KEY_LEN]>, AeadError> {
         // Zeroizing: the new key bytes must not linger on the stack.
         let mut next = zeroize::Zeroizing::new([0u8; KEY_LEN]);
         // Noise §11.3: the tag is discarded; only the 32 ciphertext bytes form the key.
         let _tag = self.seal_in_place(u64::MAX, &[], &mut next[..])?;
-        Self::new(&next)
+        Ok(next)
     }
 }
 

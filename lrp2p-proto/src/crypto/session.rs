@@ -128,9 +128,12 @@ enum RecvKey {
 /// One connection's transport encryption: two direction keys, counters, replay window and
 /// key-update state.
 ///
-/// Size: 504 bytes with either backend (`size_of`, printed and bounded by the tests): four
-/// 32-byte keys (send, receive, next receive, previous receive), the 272-byte [`ReplayWindow`],
-/// 56 bytes of [`SessionStats`] and the counters. No heap.
+/// Size (`size_of`, printed and bounded by the tests): two built keys (send, receive: 32 bytes
+/// each with RustCrypto, ~560 with ring), the next receive key as its 32 bytes (built only when
+/// a packet of the next phase arrives), the previous receive key boxed (on the heap only for a
+/// while after a key update), the 272-byte [`ReplayWindow`], 56 bytes of [`SessionStats`] and
+/// the counters: ≤ 512 bytes with RustCrypto, ≤ 1,536 with ring. An idle connection holds no
+/// heap here.
 ///
 /// [`RustCryptoAead`]: super::aead::RustCryptoAead
 pub struct Session<A: Aead = DefaultAead> {
@@ -143,8 +146,8 @@ pub struct Session<A: Aead = DefaultAead> {
     send_counter: u64,
     /// The current receive key, `REKEY` of it (precomputed), and the one before it.
     recv: A,
-    recv_next: A,
-    recv_prev: Option<A>,
+    recv_next: zeroize::Zeroizing<[u8; KEY_LEN]>,
+    recv_prev: Option<Box<A>>,
     /// Phase bit of `recv`.
     recv_phase: bool,
     /// Lowest counter authenticated under `recv` (0 in the first phase): other-phase packets
@@ -186,7 +189,7 @@ impl<A: Aead> Session<A> {
     ) -> Result<Self, AeadError> {
         debug_assert_ne!(peer_id, ConnectionId::NONE, "connection id 0 is reserved");
         let recv = A::new(recv_key)?;
-        let recv_next = recv.rekey()?;
+        let recv_next = recv.rekey_bytes()?;
         Ok(Session {
             peer_id,
             send: A::new(send_key)?,
@@ -277,12 +280,18 @@ impl<A: Aead> Session<A> {
             let truncated = DecodeError::Truncated { needed: TRANSPORT_OVERHEAD + 1, had: datagram_len };
             return Err(self.drop_malformed(truncated.into()));
         };
+        // The next key is built for the packet that claims it (and kept if it authenticates).
+        let mut next = None;
         let key = match which {
             RecvKey::Current => Some(&self.recv),
-            RecvKey::Next => Some(&self.recv_next),
-            RecvKey::Previous => self.recv_prev.as_ref(),
+            RecvKey::Next => {
+                next = A::new(&self.recv_next).ok();
+                next.as_ref()
+            }
+            RecvKey::Previous => self.recv_prev.as_deref(),
         };
         let opened = key.is_some_and(|key| key.open_in_place(counter, head, body, tag).is_ok());
+        let next = next.filter(|_| opened);
         if !opened {
             self.stats.auth_failures = self.stats.auth_failures.saturating_add(1);
             return Err(OpenError::Authentication);
@@ -291,7 +300,8 @@ impl<A: Aead> Session<A> {
             RecvKey::Current => self.note_current_phase(counter),
             RecvKey::Previous => {}
             RecvKey::Next => {
-                if self.rotate_recv(counter).is_err() {
+                // `next` is Some: the key was built and the packet opened under it.
+                if next.is_none_or(|next| self.rotate_recv(next, counter).is_err()) {
                     // Unreachable with either backend (REKEY of 32 bytes cannot fail); treated
                     // as a failed packet, with no state changed.
                     self.stats.auth_failures = self.stats.auth_failures.saturating_add(1);
@@ -389,15 +399,15 @@ impl<A: Aead> Session<A> {
     /// is not there already, move the send side into the new phase too (PROTOCOL.md §6.3–6.5).
     ///
     /// All fallible derivations happen before any state changes.
-    fn rotate_recv(&mut self, counter: u64) -> Result<(), AeadError> {
-        let after_next = self.recv_next.rekey()?;
+    fn rotate_recv(&mut self, new_current: A, counter: u64) -> Result<(), AeadError> {
+        let after_next = new_current.rekey_bytes()?;
         let new_phase = !self.recv_phase;
         let new_send = if self.send_phase != new_phase { Some(self.send.rekey()?) } else { None };
 
-        let new_current = core::mem::replace(&mut self.recv_next, after_next);
+        self.recv_next = after_next;
         let old = core::mem::replace(&mut self.recv, new_current);
         // The key two phases back (if any) is dropped here, and zeroized if the backend can.
-        self.recv_prev = Some(old);
+        self.recv_prev = Some(Box::new(old));
         self.recv_phase = new_phase;
         self.recv_phase_first = counter;
         self.recv_phase_highest = Some(counter);
@@ -524,9 +534,10 @@ mod tests {
         std::println!("size_of Session<RustCryptoAead> = {rc} bytes");
         assert!(rc <= 512, "{rc}");
         #[cfg(feature = "ring")]
-        std::println!(
-            "size_of Session<RingAead> = {} bytes",
-            core::mem::size_of::<Session<crate::crypto::aead::RingAead>>()
-        );
+        {
+            let ring = core::mem::size_of::<Session<crate::crypto::aead::RingAead>>();
+            std::println!("size_of Session<RingAead> = {ring} bytes");
+            assert!(ring <= 1536, "{ring}");
+        }
     }
 }

@@ -11,8 +11,8 @@ use super::Endpoint;
 use crate::connection::{Connection, Ids, IkAdmitted, Received, XxAdmitted};
 use crate::handshake::{read_ik_initiation, read_xx_initiation, write_xx_response};
 use crate::wire::{
-    COOKIE_MAC_LEN, COOKIE_REPLY_LEN, ConnectionId, CookieReplyRepr, IkInitiationRepr, PacketType, Seq, Tail,
-    XX_RESPONSE_LEN, XxInitiationRepr, XxResponsePayload, cookie_mac_covered, route,
+    COOKIE_MAC_LEN, COOKIE_REPLY_LEN, ConnectionId, CookieReplyRepr, DataRepr, IkInitiationRepr, PacketType,
+    Seq, Tail, XX_RESPONSE_LEN, XxInitiationRepr, XxResponsePayload, cookie_mac_covered, route,
 };
 
 impl<R: RngCore + CryptoRng> Endpoint<R> {
@@ -41,6 +41,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             self.stats.unknown_connection += 1;
             return;
         };
+        self.allow(handle);
         let Some(conn) = self.table.get_mut(handle) else {
             self.stats.unknown_connection += 1;
             return;
@@ -79,7 +80,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             // PROTOCOL.md §4.8: a duplicate gets the stored response, never a second connection.
             self.stats.duplicate_initiations += 1;
             if let Some(conn) = self.table.get_mut(handle) {
-                conn.on_duplicate_initiation(datagram.len);
+                conn.on_duplicate_initiation(from, datagram.len);
             }
             self.touched(handle);
             return false;
@@ -139,7 +140,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         // PROTOCOL.md §9.3: every IK initiation is checked, with or without early data.
         let fresh = self.guard.check_and_record(&peer, payload.timestamp_ns, self.unix_now(now)).is_ok();
         let early = match payload.segments.tail {
-            Some(Tail::Data(data)) if fresh && self.config.accept_early_data => {
+            Some(Tail::Data(data)) if fresh && self.config.accept_early_data && self.has_room_for(&data) => {
                 self.stats.early_data_accepted += 1;
                 Some(data)
             }
@@ -156,6 +157,18 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         let handle = self.table.insert(conn, Some((from, repr.sender_id)));
         self.stats.accepted += 1;
         self.touched(handle);
+    }
+
+    /// Whether the receive budget has room for the early data of a new connection (PROTOCOL.md
+    /// §10.6, `memory.rs`); if not, it is refused (the initiator sends it again, §9.3), and
+    /// counted as a budget drop.
+    fn has_room_for(&mut self, data: &DataRepr<'_>) -> bool {
+        let allowance = self.memory.allowance(0, self.table.len() + 1);
+        let room = data.payload.len() <= allowance;
+        if !room {
+            self.stats.receive_budget_drops += 1;
+        }
+        room
     }
 
     fn on_xx_initiation(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {

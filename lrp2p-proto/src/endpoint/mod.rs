@@ -1,6 +1,7 @@
 //! The [`Endpoint`]: one per UDP socket. It owns every connection, routes datagrams to them
 //! by the receiver's connection id, admits new ones (cookies, caps, the 0-RTT replay guard, the
-//! amplification limit: `incoming.rs`), and hands the application [`Event`]s and
+//! amplification limit: `incoming.rs`), keeps what their receive streams hold within one
+//! memory budget (`memory.rs`), and hands the application [`Event`]s and
 //! [`ConnectionHandle`]s. Everything about a connection once admitted — its handshake, streams,
 //! timers and lifecycle — is the connection's (`crate::connection`).
 //!
@@ -12,6 +13,7 @@
 
 mod admission;
 mod incoming;
+mod memory;
 mod stats;
 mod table;
 
@@ -25,6 +27,7 @@ use std::time::Instant;
 use rand_core::{CryptoRng, RngCore};
 
 use self::admission::HandshakeBudget;
+use self::memory::ReceiveMemory;
 use self::table::Table;
 use crate::config::{ConnectionConfig, EndpointConfig};
 use crate::connection::{CloseReason, ConnEvent, Connection, ConnectionStats, HandshakeCtx};
@@ -126,6 +129,8 @@ pub struct Endpoint<R> {
     cookies: CookieSecrets,
     /// Diffie-Hellman work left this second before the endpoint is under load.
     budget: HandshakeBudget,
+    /// What the receive streams hold, within `EndpointConfig::receive_memory`.
+    memory: ReceiveMemory,
     events: VecDeque<Event>,
     stateless: VecDeque<(SocketAddr, [u8; COOKIE_REPLY_LEN])>,
     clock: (Instant, u64),
@@ -147,6 +152,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         let cookies = CookieSecrets::new(&mut rng, now);
         let guard = EarlyDataGuard::new(config.early_data, unix_ns);
         let budget = HandshakeBudget::new(config.handshake_budget, now);
+        let memory = ReceiveMemory::new(config.receive_memory);
         Endpoint {
             conn_config: Arc::new(config.connection.clone()),
             config,
@@ -156,6 +162,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             guard,
             cookies,
             budget,
+            memory,
             events: VecDeque::new(),
             stateless: VecDeque::new(),
             clock: (now, unix_ns),
@@ -283,6 +290,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     /// and, if the peer has not finished too within
     /// [`release_linger`](crate::ConnectionConfig::release_linger), a CLOSE.
     pub fn release(&mut self, now: Instant, connection: ConnectionHandle) -> Result<(), UnknownConnection> {
+        self.allow(connection);
         let conn = self.table.get_mut(connection).ok_or(UnknownConnection)?;
         let _ = conn.release(now);
         self.events.retain(|e| e.connection() != connection);
@@ -310,6 +318,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     /// lost finishes too. Send what `poll_transmit` then has before dropping the endpoint.
     pub fn close_all(&mut self, now: Instant) {
         for handle in self.table.handles() {
+            self.allow(handle);
             if let Some(conn) = self.table.get_mut(handle) {
                 conn.close_for_endpoint(now);
             }
@@ -356,6 +365,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.cookies.rotate(&mut self.rng, now);
         while let Some(handle) = self.table.pop_due(now) {
+            self.allow(handle);
             if let Some(conn) = self.table.get_mut(handle) {
                 conn.handle_timeout(now);
                 self.touched(handle);
@@ -390,6 +400,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             // quantum, and the batch goes on with the next (see `coalesce`).
             let shared_peer =
                 self.table.peek_dirty().and_then(|next| self.table.get(next)).map(Connection::remote);
+            self.allow(handle);
             let Some(conn) = self.table.get_mut(handle) else { continue };
             if conn.wants_handshake_start() {
                 self.last_timestamp = timestamp_ns;
@@ -425,6 +436,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         let mut count = transmit.len.div_ceil(size);
         while count < max_datagrams && transmit.len == count * size {
             let Some(next) = self.table.peek_dirty() else { return };
+            self.allow(next);
             let Some(conn) = self.table.get_mut(next) else { return };
             if conn.remote() != transmit.destination || conn.wants_handshake_start() {
                 return;
@@ -450,6 +462,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         connection: ConnectionHandle,
         f: impl FnOnce(&mut Connection, &mut R) -> T,
     ) -> Result<T, UnknownConnection> {
+        self.allow(connection);
         let conn = self.table.get_mut(connection).ok_or(UnknownConnection)?;
         let out = f(conn, &mut self.rng);
         self.touched(connection);
@@ -477,8 +490,18 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         self.conn_config.initial_seq.unwrap_or_else(|| self.rng.next_u32())
     }
 
-    /// Bookkeeping after anything touched a connection: move its events to the queue,
-    /// reschedule its deadline, free it when it ended and nobody needs it.
+    /// Tells the connection what the receive budget allows it now (`memory.rs`): every call
+    /// into a connection starts with this and ends with [`Self::after`].
+    fn allow(&mut self, handle: ConnectionHandle) {
+        let connections = self.table.len();
+        if let Some(conn) = self.table.get_mut(handle) {
+            conn.set_receive_allowance(self.memory.allowance(conn.receive_held(), connections));
+        }
+    }
+
+    /// Bookkeeping after anything touched a connection: move its events to the queue, account
+    /// for its receive memory, reschedule its deadline, free it when it ended and nobody needs
+    /// it.
     fn after(&mut self, handle: ConnectionHandle) {
         let Some(conn) = self.table.get_mut(handle) else { return };
         while let Some(event) = conn.poll_event() {
@@ -499,7 +522,12 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             };
             self.events.push_back(event);
         }
+        let report = conn.memory_report();
         let (freeable, half_open, deadline) = (conn.is_freeable(), conn.is_half_open(), conn.poll_timeout());
+        self.memory.update(report.before, if freeable { 0 } else { report.held });
+        self.stats.receive_budget_drops += report.drops;
+        self.stats.receive_held = self.memory.held() as u64;
+        self.stats.receive_held_peak = self.stats.receive_held_peak.max(self.stats.receive_held);
         if freeable {
             self.table.remove(handle);
         } else {

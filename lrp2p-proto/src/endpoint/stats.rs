@@ -50,8 +50,17 @@ pub struct EndpointStats {
     /// accepted ones).
     pub early_data_accepted: u64,
     /// IK initiations whose early data was refused (stale, before the start-up floor, table
-    /// full, disabled; also an attribute of accepted ones).
+    /// full, no room in the receive budget, disabled; also an attribute of accepted ones).
     pub early_data_refused: u64,
+    /// Bytes all connections' receive streams hold now (received, not yet read, in order or
+    /// not), within `EndpointConfig::receive_memory` (PROTOCOL.md §10.6). A gauge, not a count.
+    pub receive_held: u64,
+    /// The most `receive_held` has been.
+    pub receive_held_peak: u64,
+    /// DATA segments dropped unacknowledged because the receive budget had no room for them
+    /// (early data refused for it included). Not a datagram outcome: the datagrams were
+    /// accepted.
+    pub receive_budget_drops: u64,
 }
 
 impl EndpointStats {

@@ -7,10 +7,14 @@
 //! - [`responder_handshake`]: the handshake functions on arbitrary and mutated datagrams.
 //! - [`endpoint_ops`]: the [`Endpoint`](crate::endpoint::Endpoint) state machine under a
 //!   sequence of operations and time steps (`endpoint/`).
+//! - [`initiator_handshake`]: an initiator endpoint fed real, mutated and forged responses,
+//!   cookie replies and transport packets of a real responder (`initiator/`).
 
 mod endpoint;
+mod initiator;
 
 pub use self::endpoint::endpoint_ops;
+pub use self::initiator::initiator_handshake;
 
 use rand_core::{CryptoRng, RngCore, impls};
 

@@ -14,7 +14,7 @@
 //! | type | min length | exact? | smallest payload plaintext |
 //! |------|-----------:|--------|----------------------------|
 //! | 0x11 IK initiation | 141 = 129 + 12 | no | timestamp u64, isn u32 |
-//! | 0x12 IK response   |  69 = 57 + 12  | no | responder_id u64, isn u32 |
+//! | 0x12 IK response   |  78 = 57 + 21  | no | responder_id u64, isn u32, ACK |
 //! | 0x13 XX initiation |  65            | yes | (empty, unencrypted) |
 //! | 0x14 XX response   | 117            | yes | responder_id u64, isn u32 |
 //! | 0x15 XX finish     |  77 = 73 + 4   | no | isn u32 |
@@ -25,6 +25,7 @@
 //! finds the keys. Initiations end with `cookie_mac` over all preceding bytes (see `cookie.rs`).
 
 use super::cookie::COOKIE_MAC_LEN;
+use super::segment::ACK_HEADER_LEN;
 use super::transport::read8;
 use super::{ConnectionId, DecodeError, PacketType, TAG_LEN, need, out};
 
@@ -41,8 +42,9 @@ pub const IK_INITIATION_OVERHEAD: usize = HANDSHAKE_HEADER_LEN + 32 + 48 + TAG_L
 pub const IK_INITIATION_MIN_LEN: usize = IK_INITIATION_OVERHEAD + 12;
 /// IK response length without the payload plaintext (`57 + n`).
 pub const IK_RESPONSE_OVERHEAD: usize = RESPONSE_HEADER_LEN + 32 + TAG_LEN;
-/// Smallest IK response: the payload holds at least `responder_id u64 | isn u32`.
-pub const IK_RESPONSE_MIN_LEN: usize = IK_RESPONSE_OVERHEAD + 12;
+/// Smallest IK response: the payload holds at least `responder_id u64 | isn u32` and the
+/// mandatory ACK segment (9 bytes): PROTOCOL.md §4.3, 78 bytes.
+pub const IK_RESPONSE_MIN_LEN: usize = IK_RESPONSE_OVERHEAD + 12 + ACK_HEADER_LEN;
 /// The Noise message of an XX initiation: `e`.
 pub const XX_INITIATION_NOISE_LEN: usize = 32;
 /// Exact length of an XX initiation.
@@ -269,7 +271,7 @@ impl<'a> IkInitiationRepr<'a> {
 pub struct IkResponseRepr<'a> {
     /// The initiator's connection id.
     pub receiver_id: ConnectionId,
-    /// The Noise message (`e | enc(payload)`, >= 60 bytes).
+    /// The Noise message (`e | enc(payload)`, >= 69 bytes).
     pub noise: &'a [u8],
 }
 

@@ -16,7 +16,7 @@ fn sizes_match_the_protocol() {
     assert_eq!(IK_INITIATION_OVERHEAD, 129);
     assert_eq!(IK_INITIATION_MIN_LEN, 141);
     assert_eq!(IK_RESPONSE_OVERHEAD, 57);
-    assert_eq!(IK_RESPONSE_MIN_LEN, 69);
+    assert_eq!(IK_RESPONSE_MIN_LEN, 78);
     assert_eq!(XX_INITIATION_LEN, 65);
     assert_eq!(XX_RESPONSE_LEN, 117);
     assert_eq!(XX_FINISH_OVERHEAD, 73);
@@ -49,16 +49,20 @@ fn ik_initiation_bytes() {
 #[test]
 fn ik_response_bytes() {
     // No sender id in the clear: the responder's id travels in the encrypted payload.
-    let noise = [0x66u8; 60];
+    let noise = [0x66u8; 69];
     let r = IkResponseRepr { receiver_id: A, noise: &noise };
-    let mut buf = [0xa5u8; 70];
-    assert_eq!(r.emit(&mut buf), Ok(69));
-    let expected = format!("12{}{}a5", "0a".repeat(8), "66".repeat(60));
+    let mut buf = [0xa5u8; 79];
+    assert_eq!(r.emit(&mut buf), Ok(78));
+    let expected = format!("12{}{}a5", "0a".repeat(8), "66".repeat(69));
     assert_eq!(hex(&buf), expected);
-    assert_eq!(IkResponseRepr::parse(&buf[..69]), Ok(r));
-    assert!(IkResponseRepr::parse(&buf[..68]).is_err());
+    assert_eq!(IkResponseRepr::parse(&buf[..78]), Ok(r));
+    // PROTOCOL.md §4.3: 78 bytes at least (the payload holds its id, isn and ACK), checked
+    // before any cryptography.
+    assert_eq!(IkResponseRepr::parse(&buf[..77]), Err(DecodeError::Truncated { needed: 78, had: 77 }));
+    let short_noise = IkResponseRepr { noise: &noise[..68], ..r };
+    assert!(matches!(short_noise.emit(&mut buf), Err(DecodeError::FieldOutOfRange(_))));
     buf[1..9].fill(0);
-    assert_eq!(IkResponseRepr::parse(&buf[..69]), Err(DecodeError::BadConnectionId));
+    assert_eq!(IkResponseRepr::parse(&buf[..78]), Err(DecodeError::BadConnectionId));
     let none = IkResponseRepr { receiver_id: ConnectionId::NONE, ..r };
     assert_eq!(none.emit(&mut buf), Err(DecodeError::BadConnectionId));
 }

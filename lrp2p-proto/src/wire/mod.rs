@@ -219,6 +219,11 @@ pub enum DecodeError {
     /// message 1, no ACK in IK message 2, or a first DATA segment whose seq is not the isn).
     #[error("segments not allowed in this handshake payload")]
     BadPayloadSegments,
+    /// A handshake payload's ACK carries SACK or DSACK ranges, or a cumulative ack other than
+    /// PROTOCOL.md §5.6 allows for its message (the ACK in IK message 2 acknowledges the early
+    /// data or nothing; the ACK in XX message 3 nothing).
+    #[error("invalid ACK in a handshake payload")]
+    BadHandshakeAck,
     /// Emit only: a field's value or length does not fit the wire format (named field).
     #[error("{0} out of range for the wire format")]
     FieldOutOfRange(&'static str),

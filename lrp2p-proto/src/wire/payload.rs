@@ -10,7 +10,11 @@
 //!
 //! Segments follow `segments.rs` (ACK first, DATA or CLOSE last) but zero segments are
 //! allowed. The sender's first DATA segment always has `seq = isn`, so a handshake payload's
-//! DATA segment must too. Anything else PROTOCOL.md §5.6 forbids is `BadPayloadSegments`.
+//! DATA segment must too. Anything else PROTOCOL.md §5.6 forbids is `BadPayloadSegments`; a
+//! handshake ACK with SACK or DSACK ranges is `BadHandshakeAck`. What the ACK's cumulative ack
+//! must be depends on the receiver's own isn (and, for IK, on whether it sent early data):
+//! [`IkResponsePayload::check_ack`] and [`XxFinishPayload::check_ack`], which the receiver
+//! runs before it acts on anything in the payload.
 
 use super::segments::{Segments, Tail};
 use super::{ConnectionId, DecodeError, Seq, out, take};
@@ -41,16 +45,34 @@ struct Allowed {
     close: bool,
 }
 
-/// Checks `segments` against what a handshake payload admits (PROTOCOL §4).
+/// Checks `segments` against what a handshake payload admits (PROTOCOL.md §5.6).
 fn check(segments: &Segments<'_>, isn: Seq, allowed: Allowed) -> Result<(), DecodeError> {
     let ack_ok = allowed.ack.is_none_or(|required| segments.ack.is_some() == required);
     let tail_ok = match &segments.tail {
         None => true,
-        // PROTOCOL §4: the sender's first DATA segment has seq = isn.
+        // PROTOCOL.md §5.6: the sender's first DATA segment has seq = isn.
         Some(Tail::Data(d)) => d.seq == isn,
         Some(Tail::Close(_)) => allowed.close,
     };
-    if ack_ok && tail_ok { Ok(()) } else { Err(DecodeError::BadPayloadSegments) }
+    if !(ack_ok && tail_ok) {
+        return Err(DecodeError::BadPayloadSegments);
+    }
+    // PROTOCOL.md §5.6: handshake ACK segments carry no SACK (nor DSACK) ranges: nothing can
+    // have been received above the cumulative ack, or twice, before the handshake ends.
+    match &segments.ack {
+        Some(ack) if !ack.sack.as_slice().is_empty() || !ack.dsack.as_slice().is_empty() => {
+            Err(DecodeError::BadHandshakeAck)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// PROTOCOL.md §5.6: a handshake ACK's cumulative ack, against the values its receiver allows.
+fn check_cumulative(segments: &Segments<'_>, allowed: &[Seq]) -> Result<(), DecodeError> {
+    match &segments.ack {
+        Some(ack) if !allowed.contains(&ack.cumulative) => Err(DecodeError::BadHandshakeAck),
+        _ => Ok(()),
+    }
 }
 
 /// Parses `isn u32 | segments` and checks the segments.
@@ -136,6 +158,16 @@ impl<'a> IkResponsePayload<'a> {
         Ok(IkResponsePayload { responder_id, isn, segments })
     }
 
+    /// PROTOCOL.md §5.6, checked by the initiator whose isn is `initiator_isn`: the ACK
+    /// acknowledges the early data (cumulative ack `isn`) only if IK message 1 carried some
+    /// (`early_data_sent`), and otherwise nothing (`isn - 1`). Anything else makes the
+    /// response malformed: it is dropped, the handshake intact (§4.1).
+    pub fn check_ack(&self, initiator_isn: Seq, early_data_sent: bool) -> Result<(), DecodeError> {
+        let nothing = initiator_isn.prev();
+        let allowed = if early_data_sent { &[nothing, initiator_isn][..] } else { &[nothing][..] };
+        check_cumulative(&self.segments, allowed)
+    }
+
     /// Bytes [`IkResponsePayload::emit`] writes.
     pub const fn buffer_len(&self) -> usize {
         RESPONSE_PAYLOAD_HEAD_LEN.saturating_add(self.segments.buffer_len())
@@ -202,6 +234,13 @@ impl<'a> XxFinishPayload<'a> {
     pub fn parse(plaintext: &'a [u8]) -> Result<Self, DecodeError> {
         let (isn, segments) = parse_isn_segments(plaintext, XX_FINISH)?;
         Ok(XxFinishPayload { isn, segments })
+    }
+
+    /// PROTOCOL.md §5.6, checked by the responder whose isn is `responder_isn`: an ACK
+    /// acknowledges nothing (cumulative ack `isn - 1`): the responder sent no DATA yet.
+    /// Anything else makes the finish malformed: it is dropped, the handshake intact (§4.1).
+    pub fn check_ack(&self, responder_isn: Seq) -> Result<(), DecodeError> {
+        check_cumulative(&self.segments, &[responder_isn.prev()])
     }
 
     /// Bytes [`XxFinishPayload::emit`] writes.
@@ -307,6 +346,45 @@ mod tests {
         assert_eq!(zero.emit(&mut buf), Err(DecodeError::BadConnectionId));
         buf[..8].fill(0);
         assert_eq!(IkResponsePayload::parse(&buf[..21]), Err(DecodeError::BadConnectionId));
+    }
+
+    #[test]
+    fn handshake_acks_carry_no_ranges_and_acknowledge_only_what_was_sent() {
+        // PROTOCOL.md §5.6: no SACK (nor DSACK) on a handshake ACK.
+        let mut with_sack = ack(4).unwrap();
+        with_sack.sack = SackRanges::new(Seq(4), &[(Seq(6), Seq(6))]).unwrap();
+        let mut with_dsack = ack(4).unwrap();
+        with_dsack.dsack = crate::wire::DsackRanges::new(&[(Seq(3), Seq(3))]).unwrap();
+        let mut buf = [0xa5u8; 64];
+        for bad in [with_sack, with_dsack] {
+            let segments = Segments { ack: Some(bad), tail: None };
+            let p = IkResponsePayload { responder_id: ConnectionId(9), isn: Seq(7), segments };
+            assert_eq!(p.emit(&mut buf), Err(DecodeError::BadHandshakeAck));
+            let f = XxFinishPayload { isn: Seq(9), segments };
+            assert_eq!(f.emit(&mut buf), Err(DecodeError::BadHandshakeAck));
+            // The same bytes on parse.
+            buf[..4].copy_from_slice(&9u32.to_be_bytes());
+            let n = segments.emit(&mut buf[4..]).unwrap();
+            assert_eq!(XxFinishPayload::parse(&buf[..4 + n]), Err(DecodeError::BadHandshakeAck));
+        }
+        // IK msg 2: cumulative isn_i - 1, or isn_i if msg 1 carried early data.
+        let response = |cumulative| IkResponsePayload {
+            responder_id: ConnectionId(9),
+            isn: Seq(7),
+            segments: Segments { ack: ack(cumulative), tail: None },
+        };
+        let isn_i = Seq(100);
+        assert_eq!(response(99).check_ack(isn_i, false), Ok(()));
+        assert_eq!(response(99).check_ack(isn_i, true), Ok(()));
+        assert_eq!(response(100).check_ack(isn_i, true), Ok(()));
+        assert_eq!(response(100).check_ack(isn_i, false), Err(DecodeError::BadHandshakeAck));
+        assert_eq!(response(107).check_ack(isn_i, true), Err(DecodeError::BadHandshakeAck));
+        assert_eq!(response(u32::MAX).check_ack(Seq(0), false), Ok(()), "isn_i - 1 wraps");
+        // XX msg 3: cumulative isn_r - 1, or no ACK.
+        let finish = |a| XxFinishPayload { isn: Seq(3), segments: Segments { ack: a, tail: None } };
+        assert_eq!(finish(ack(6)).check_ack(Seq(7)), Ok(()));
+        assert_eq!(finish(None).check_ack(Seq(7)), Ok(()));
+        assert_eq!(finish(ack(7)).check_ack(Seq(7)), Err(DecodeError::BadHandshakeAck));
     }
 
     #[test]

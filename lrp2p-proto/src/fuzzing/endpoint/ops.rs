@@ -1,52 +1,59 @@
-//! The operations of [`endpoint_ops`](super::endpoint_ops) and their decoding from the fuzzer's
-//! bytes: a hand-written reader, so that every byte string is a valid program and a small change
-//! of the input is a small change of the program (which is what a coverage-guided fuzzer needs).
+//! The program of [`endpoint_ops`](super::endpoint_ops): a [`Program`] of [`Op`]s, decoded from
+//! the fuzzer's bytes by the `arbitrary` crate (derived, structure-aware: every byte string is a
+//! valid program, each operation takes a few bytes, and the fuzzer's mutations insert, remove
+//! and splice whole operations). Sizes are stored small (`u8` counts of 24-byte units, a
+//! [`Unit`] and a count) so that no field can ask for more than the harness bounds allow.
+//!
+//! Decoding never fails: past the end of the input every field reads as zero. Variable-length
+//! fields read their length *in front* of their bytes (not from the end of the input, as
+//! `arbitrary`'s `Vec` does) so that a program's encoding is the concatenation of its
+//! operations' encodings: `encode.rs` writes it back (for the seeds and the tests).
 
 use std::time::Duration;
 
-/// The fuzzer's bytes, read front to back. Past the end every read yields zero.
-pub(super) struct Input<'a>(&'a [u8]);
+use arbitrary::{Arbitrary, Unstructured};
 
-impl<'a> Input<'a> {
-    pub(super) fn new(data: &'a [u8]) -> Self {
-        Input(data)
+/// Inject at most this many bytes.
+pub(super) const MAX_INJECT: u16 = 1600;
+/// Write, read and 0-RTT sizes are counts of this many bytes.
+pub(super) const SIZE_UNIT: usize = 24;
+
+/// A whole run: the settings of both endpoints, then the operations, back to back until the
+/// input ends. (Not `arbitrary`'s `Vec`, which reads a continuation flag before each element:
+/// random bytes would end a program after two operations on average.)
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Program {
+    /// Bit 0: refuse early data; bit 1: 1200-byte datagrams (else 1400); bit 2: no pacing; bit
+    /// 3: no keep-alives (see `config`).
+    pub(super) flags: u8,
+    /// Only the first [`MAX_OPS`](super::MAX_OPS) run.
+    pub(super) ops: Vec<Op>,
+}
+
+impl<'a> Arbitrary<'a> for Program {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let flags = u8::arbitrary(u)?;
+        let mut ops = Vec::new();
+        while !u.is_empty() {
+            ops.push(Op::arbitrary(u)?);
+        }
+        Ok(Program { flags, ops })
     }
 
-    pub(super) fn is_empty(&self) -> bool {
-        self.0.is_empty()
+    fn arbitrary_take_rest(mut u: Unstructured<'a>) -> arbitrary::Result<Self> {
+        Program::arbitrary(&mut u)
     }
+}
 
-    pub(super) fn byte(&mut self) -> u8 {
-        let Some((&first, rest)) = self.0.split_first() else { return 0 };
-        self.0 = rest;
-        first
-    }
-
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.byte(), self.byte()])
-    }
-
-    fn bool(&mut self) -> bool {
-        self.byte() & 1 == 1
-    }
-
-    /// Up to `n` bytes (fewer at the end of the input).
-    fn take(&mut self, n: usize) -> &'a [u8] {
-        let (taken, rest) = self.0.split_at(n.min(self.0.len()));
-        self.0 = rest;
-        taken
-    }
-
-    /// Byte flips: `(position, mask)` pairs; positions are reduced modulo the datagram length
-    /// when applied, masks are never zero.
-    fn flips(&mut self) -> Vec<(u16, u8)> {
-        let n = self.byte() % 4 + 1;
-        (0..n).map(|_| (self.u16(), self.byte().max(1))).collect()
+impl Program {
+    /// Decodes `data`; never fails (a truncated tail decodes as zeros).
+    pub(super) fn decode(data: &[u8]) -> Program {
+        Program::arbitrary_take_rest(Unstructured::new(data)).unwrap_or_default()
     }
 }
 
 /// Which endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Who {
     Victim,
     Peer,
@@ -54,21 +61,43 @@ pub(super) enum Who {
 
 /// An application call on one of a side's connections (chosen by index among every handle the
 /// side ever held, stale ones included).
-#[derive(Debug)]
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Call {
     Accept,
     Refuse,
-    /// Write this many bytes of the connection's stream pattern.
-    Write(usize),
-    /// Read into a buffer of this size (possibly empty).
-    Read(usize),
+    /// Write this many [`SIZE_UNIT`]s of the connection's stream pattern.
+    Write(u8),
+    /// Read into a buffer of this many [`SIZE_UNIT`]s (possibly empty).
+    Read(u8),
     Shutdown,
     /// Close with this code and this many bytes of reason.
-    Close(u16, usize),
+    Close {
+        code: u16,
+        reason: u8,
+    },
+    /// The application drops its handle (`release`): the connection finishes on its own.
+    Release,
+    /// `start`: the handshake of a deferred connection begins (a no-op on others).
+    Start,
+}
+
+/// Byte flips: `(position, mask)` pairs; positions are reduced modulo the datagram length when
+/// applied, masks are never zero. One to four pairs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Flips(pub(super) Vec<(u16, u8)>);
+
+impl<'a> Arbitrary<'a> for Flips {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let n = u8::arbitrary(u)? % 4 + 1;
+        (0..n)
+            .map(|_| Ok((u16::arbitrary(u)?, u8::arbitrary(u)?.max(1))))
+            .collect::<Result<_, _>>()
+            .map(Flips)
+    }
 }
 
 /// What becomes of a datagram waiting on the wire.
-#[derive(Debug)]
+#[derive(Arbitrary, Clone, Debug, PartialEq, Eq)]
 pub(super) enum Fate {
     Deliver,
     Drop,
@@ -77,31 +106,71 @@ pub(super) enum Fate {
     /// Move it behind every other datagram waiting.
     Reorder,
     /// Flip bytes, then deliver.
-    Mutate(Vec<(u16, u8)>),
+    Mutate(Flips),
     /// Deliver it from the sender's other address (a NAT rebinding).
     Roam,
 }
 
+/// A unit of virtual time.
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Unit {
+    Micro,
+    Milli,
+    /// 16 ms.
+    Frame,
+    Second,
+    Minute,
+}
+
+impl Unit {
+    pub(super) fn duration(self) -> Duration {
+        match self {
+            Unit::Micro => Duration::from_micros(1),
+            Unit::Milli => Duration::from_millis(1),
+            Unit::Frame => Duration::from_millis(16),
+            Unit::Second => Duration::from_secs(1),
+            Unit::Minute => Duration::from_secs(60),
+        }
+    }
+}
+
 /// How far virtual time moves.
-#[derive(Debug)]
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Step {
-    By(Duration),
+    /// `count` × `unit`.
+    By { unit: Unit, count: u8 },
     /// To the earlier of the two endpoints' deadlines.
     ToDeadline,
 }
 
+/// Arbitrary bytes of a datagram: a length in front (at most [`MAX_INJECT`]), then as many
+/// bytes as remain up to it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Bytes(pub(super) Vec<u8>);
+
+impl<'a> Arbitrary<'a> for Bytes {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let len = usize::from(u16::arbitrary(u)? % (MAX_INJECT + 1));
+        Ok(Bytes(u.bytes(len.min(u.len()))?.to_vec()))
+    }
+}
+
 /// One operation.
-#[derive(Debug)]
+#[derive(Arbitrary, Clone, Debug, PartialEq, Eq)]
 pub(super) enum Op {
-    /// (a) Arbitrary bytes to the victim from one of the sources (attackers or the peer).
-    Inject { source: u8, bytes: Vec<u8> },
-    /// (a) A datagram the peer sent earlier, possibly mutated, replayed to the victim from one
-    /// of the sources (attackers, or the peer's addresses).
-    Replay { source: u8, index: u8, flips: Vec<(u16, u8)> },
-    /// (b) The peer connects to the victim, with or without its key, and writes at once (0-RTT).
-    PeerConnect { with_key: bool, early: usize },
-    /// The victim connects to the peer (which accepts).
-    VictimConnect { with_key: bool },
+    /// (a) Arbitrary bytes to the victim from one of the sources: `source % 4` is an attacker
+    /// (0–2) or the peer (3).
+    Inject { source: u8, bytes: Bytes },
+    /// (a) A datagram the peer sent earlier (`index` among the last ones), possibly mutated,
+    /// replayed to the victim from one of the sources: `source % 5` is an attacker (0–2), the
+    /// peer's address (3) or its other address (4).
+    Replay { source: u8, index: u8, mutate: bool, flips: Flips },
+    /// (b) The peer connects to the victim, with or without its key, and writes `early`
+    /// [`SIZE_UNIT`]s at once (0-RTT).
+    PeerConnect { with_key: bool, early: u8 },
+    /// The victim connects to the peer (which accepts); `deferred`: `connect_deferred`, the
+    /// handshake waits for a write, a read or [`Call::Start`].
+    VictimConnect { with_key: bool, deferred: bool },
     /// (b), (c) An application call.
     App { who: Who, index: u8, call: Call },
     /// (d) A datagram waiting on the wire from `sender`.
@@ -111,71 +180,7 @@ pub(super) enum Op {
     /// (f) The victim's application drains its events: `Some(true)` accepts every incoming
     /// connection, `Some(false)` refuses it, `None` only notes the handles.
     Events(Option<bool>),
-    /// A perfect 5 ms link for a few rounds, both applications reading everything (reaches deep
-    /// states quickly).
+    /// A perfect 5 ms link for `rounds % 32 + 1` rounds, both applications reading everything
+    /// (reaches deep states quickly); `accept`: the victim accepts incoming connections.
     Run { rounds: u8, accept: bool },
-}
-
-impl Op {
-    pub(super) fn decode(input: &mut Input<'_>) -> Op {
-        match input.byte() % 10 {
-            0 => {
-                let source = input.byte();
-                let len = usize::from(input.u16() % 1601);
-                Op::Inject { source, bytes: input.take(len).to_vec() }
-            }
-            1 => Op::Replay { source: input.byte(), index: input.byte(), flips: input.flips() },
-            2 => {
-                let byte = input.byte();
-                Op::PeerConnect { with_key: byte & 1 == 1, early: usize::from(byte >> 1) * 24 }
-            }
-            3 => Op::VictimConnect { with_key: input.bool() },
-            4 | 5 => {
-                let who = if input.bool() { Who::Peer } else { Who::Victim };
-                let index = input.byte();
-                let call = match input.byte() % 6 {
-                    0 => Call::Accept,
-                    1 => Call::Refuse,
-                    2 => Call::Write(usize::from(input.byte()) * 24),
-                    3 => Call::Read(usize::from(input.byte()) * 24),
-                    4 => Call::Shutdown,
-                    _ => Call::Close(input.u16(), usize::from(input.byte())),
-                };
-                Op::App { who, index, call }
-            }
-            6 => {
-                let sender = if input.bool() { Who::Peer } else { Who::Victim };
-                let index = input.byte();
-                let fate = match input.byte() % 6 {
-                    0 => Fate::Deliver,
-                    1 => Fate::Drop,
-                    2 => Fate::Duplicate,
-                    3 => Fate::Reorder,
-                    4 => Fate::Mutate(input.flips()),
-                    _ => Fate::Roam,
-                };
-                Op::Carry { sender, index, fate }
-            }
-            7 => {
-                let unit = match input.byte() % 6 {
-                    0 => Duration::from_micros(1),
-                    1 => Duration::from_millis(1),
-                    2 => Duration::from_millis(16),
-                    3 => Duration::from_secs(1),
-                    4 => Duration::from_secs(60),
-                    _ => return Op::Advance(Step::ToDeadline),
-                };
-                Op::Advance(Step::By(unit * u32::from(input.byte())))
-            }
-            8 => Op::Events(match input.byte() % 3 {
-                0 => None,
-                1 => Some(true),
-                _ => Some(false),
-            }),
-            _ => {
-                let byte = input.byte();
-                Op::Run { rounds: byte % 32 + 1, accept: byte & 0x80 != 0 }
-            }
-        }
-    }
 }

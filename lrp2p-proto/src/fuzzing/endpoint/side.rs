@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::ops::Call;
+use super::ops::{Call, SIZE_UNIT};
 use super::{MAX_CONNECTIONS, QUIET, UNIX_NS, addr};
 use crate::config::EndpointConfig;
 use crate::endpoint::{ConnectionHandle, Endpoint, Event};
@@ -42,6 +42,10 @@ pub(super) struct Conn {
     /// The events `Connected` and `Closed` came.
     connected: bool,
     pub(super) closed: bool,
+    /// The application released it: calls on the handle are still made, but what they answer
+    /// is not checked (a released connection drops what arrives; `read` may answer `Ok(0)`
+    /// while the peer's stream goes on).
+    released: bool,
 }
 
 /// One endpoint and what the harness tracks about it.
@@ -102,6 +106,7 @@ impl Side {
             eof: false,
             connected: false,
             closed: false,
+            released: false,
         });
         self.conns.len() - 1
     }
@@ -133,9 +138,15 @@ impl Side {
         now: Instant,
         remote: SocketAddr,
         key: Option<PublicKey>,
+        deferred: bool,
     ) -> Option<usize> {
         self.active_at = now;
-        match self.endpoint.connect(now, remote, key) {
+        let opened = if deferred {
+            self.endpoint.connect_deferred(now, remote, key)
+        } else {
+            self.endpoint.connect(now, remote, key)
+        };
+        match opened {
             Ok(handle) => Some(self.register(handle)),
             Err(_) => {
                 let count = self.endpoint.connection_count();
@@ -157,17 +168,28 @@ impl Side {
             Call::Refuse => {
                 let _ = self.endpoint.refuse(now, handle);
             }
-            Call::Write(len) => self.write(now, i, len),
-            Call::Read(len) => {
-                self.read(now, i, len, other);
+            Call::Write(units) => self.write(now, i, usize::from(units) * SIZE_UNIT),
+            Call::Read(units) => {
+                self.read(now, i, usize::from(units) * SIZE_UNIT, other);
             }
             Call::Shutdown => {
                 if self.endpoint.shutdown(now, handle).is_ok() {
                     self.conns[i].shut = true;
                 }
             }
-            Call::Close(code, len) => {
-                let _ = self.endpoint.close(now, handle, code, &[b'x'; 255][..len]);
+            Call::Close { code, reason } => {
+                let _ = self.endpoint.close(now, handle, code, &[b'x'; 255][..usize::from(reason)]);
+            }
+            Call::Release => {
+                // Released: the application no longer hears of it, and its stream ends with a
+                // FIN after what was written (or a CLOSE, after `release_linger`).
+                if self.endpoint.release(now, handle).is_ok() {
+                    let conn = &mut self.conns[i];
+                    (conn.closed, conn.shut, conn.released) = (true, true, true);
+                }
+            }
+            Call::Start => {
+                let _ = self.endpoint.start(now, handle);
             }
         }
     }
@@ -185,7 +207,11 @@ impl Side {
     /// Reads once into a buffer of `len` bytes and checks what came; returns the bytes read.
     pub(super) fn read(&mut self, now: Instant, i: usize, len: usize, other: &Side) -> usize {
         let mut buf = vec![0u8; len];
-        match self.endpoint.read(now, self.conns[i].handle, &mut buf) {
+        let read = self.endpoint.read(now, self.conns[i].handle, &mut buf);
+        if self.conns[i].released {
+            return 0;
+        }
+        match read {
             Ok(0) if len > 0 => {
                 self.end_of_stream(i, other);
                 0

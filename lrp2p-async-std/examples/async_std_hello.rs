@@ -3,7 +3,7 @@
 //! prints what it reads. (Under async-std: `async_std::task::block_on` and
 //! `async_std::task::spawn` instead of smol's; nothing else changes.)
 //!
-//! `cargo run -p lrp2p-async-std --example hello`
+//! `cargo run -p lrp2p-async-std --example async_std_hello`
 
 // A program: it prints.
 #![allow(clippy::print_stdout)]

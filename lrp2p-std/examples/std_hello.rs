@@ -1,7 +1,7 @@
 //! The Go README's simple example with both peers in one process: peer 1 connects to peer 2
 //! (knowing its key: 0-RTT) and writes "Hello World"; peer 2 accepts and prints what it reads.
 //!
-//! `cargo run -p lrp2p-std --example hello`
+//! `cargo run -p lrp2p-std --example std_hello`
 
 // A program: it prints.
 #![allow(clippy::print_stdout)]
