@@ -16,7 +16,7 @@ use super::model::{INFINITE, scale, volume};
 use super::{Bbr, BbrState, STARTUP_PACING_GAIN};
 
 /// §5.6.2 `BBR.PacingMarginPercent`: pace 1 % below the bandwidth.
-const PACING_MARGIN: f64 = 0.99;
+pub(super) const PACING_MARGIN: f64 = 0.99;
 
 /// §5.6.2 InitPacingRate: the RTT assumed before a sample exists.
 const INITIAL_PACING_RTT: Duration = Duration::from_millis(1);

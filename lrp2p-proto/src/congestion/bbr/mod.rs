@@ -42,6 +42,11 @@
 //!   no randomness of its own: a small generator seeded from [`BbrConfig::seed`] and stirred
 //!   with what the controller observes (bytes delivered, RTT) stands in, deterministic under a
 //!   simulator yet different between flows.
+//! - `bw_latest`, the delivery rate the short-term bound falls to after a lossy round
+//!   (§5.5.10.3), is read against the pacing gain its packet left with (at most 1, with the
+//!   1 % margin of §5.6.2): a flow paced below `bw` delivers below it with no congestion at
+//!   all, and the draft's rule then cuts `bw_shortterm` by the margin in every round with a
+//!   random loss (`loss.rs`, `delivered_at_bw`).
 //! - A retransmission timeout leaves nothing in flight (the connection marks it all lost
 //!   before telling the controller), so `C.cwnd = C.inflight + 1` (§5.6.4.4) is one SMSS.
 
@@ -326,6 +331,8 @@ impl Controller for Bbr {
         // §5.2.2 OnTransmit.
         self.handle_restart_from_idle(sent);
         self.inflight = sent.prior_in_flight.saturating_add(sent.bytes);
+        let (pacing_gain, _) = self.state.gains();
+        self.loss.send_gains.note(self.delivered, pacing_gain);
         // §2.2 C.is_cwnd_limited: the window is full (less than a packet left in it).
         if self.inflight.saturating_add(self.smss) > self.cwnd {
             self.cwnd_limited[0] = true;
