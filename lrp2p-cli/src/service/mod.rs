@@ -190,7 +190,10 @@ impl Gate {
     fn take(self: &Arc<Self>, peer: &PublicKey, from: Option<SocketAddr>) -> Option<Slot> {
         let max = self.max;
         if self.closing.load(Ordering::Relaxed)
-            || self.taken.fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| (t < max).then_some(t + 1)).is_err()
+            || self
+                .taken
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| (t < max).then_some(t + 1))
+                .is_err()
         {
             self.busy.add(peer, from);
             return None;
@@ -400,7 +403,12 @@ impl Reporter<'_> {
             (&self.gate.busy, &mut self.reported.0, "busy", busy.as_str()),
             (&self.gate.not_allowed, &mut self.reported.1, "not_allowed", "not in --allow"),
             (&self.gate.unknown, &mut self.reported.2, "unknown", "unknown key; run with --yes or --allow"),
-            (&self.gate.over_share, &mut self.reported.3, "share", "its address or network holds its share of the slots"),
+            (
+                &self.gate.over_share,
+                &mut self.reported.3,
+                "share",
+                "its address or network holds its share of the slots",
+            ),
         ];
         for (refusals, reported, reason, why) in kinds {
             let (count, last) = refusals.get();
