@@ -285,7 +285,7 @@ fn a_genuine_responder_connection_is_confirmed_after_connected() {
         let connected = position(&p.b_events, |e| matches!(e, Event::Connected { .. }));
         let confirmed = position(&p.b_events, |e| matches!(e, Event::Confirmed { .. }));
         assert!(connected.is_some() && confirmed > connected, "ik {ik}: {:?}", p.b_events);
-        assert!(p.b_events.iter().any(|e| *e == Event::Confirmed { connection: b }), "ik {ik}");
+        assert!(p.b_events.contains(&Event::Confirmed { connection: b }), "ik {ik}");
         assert!(!p.a_events.iter().any(|e| matches!(e, Event::Confirmed { .. })), "ik {ik}: initiator");
         let _ = a;
     }
