@@ -361,7 +361,7 @@ impl Shared {
 
     /// Whether the peer is proven: an outgoing connection once its handshake completed; an
     /// accepted one once the initiator proved it holds its handshake keys at its address
-    /// (PROTOCOL.md §10.5; [`Event::Confirmed`](lrp2p_proto::endpoint::Event::Confirmed)).
+    /// (PROTOCOL.md §10.5; [`Event::Confirmed`](lrp2p_proto::Event::Confirmed)).
     /// An accepted IK connection is readable before (its 0-RTT data) but may be a forged or
     /// replayed initiation until then.
     pub fn is_confirmed(&self, id: ConnId) -> bool {
