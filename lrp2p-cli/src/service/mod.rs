@@ -506,8 +506,10 @@ where
                 gate.confirmed_or_gone();
                 let Ok((conn, peer, confirmed)) = joined else { continue };
                 if !confirmed {
-                    // Forged, replayed, or gone at once: it never held a slot.
+                    // Forged, replayed, or gone at once: it never held a slot. (JSON only: a
+                    // flood of forged initiations would otherwise fill the terminal.)
                     tally.unconfirmed += 1;
+                    ui.json_only(&json!({ "event": "unconfirmed", "peer": peer.to_string() }));
                     continue;
                 }
                 let Some(slot) = gate.take(&peer, conn.peer_addr()) else {
