@@ -281,12 +281,14 @@ fn a_genuine_responder_connection_is_confirmed_after_connected() {
     for ik in [true, false] {
         let mut p = Pair::new(if ik { 61 } else { 62 });
         let (a, b) = p.connect(ik);
+        // A's side: its first transport packet (the ACK of the response, or of B's data).
+        p.a.write(p.now, a, b"hello").unwrap();
+        p.drive_for(Duration::from_secs(1));
         let position = |events: &[Event], want: fn(&Event) -> bool| events.iter().position(want);
         let connected = position(&p.b_events, |e| matches!(e, Event::Connected { .. }));
         let confirmed = position(&p.b_events, |e| matches!(e, Event::Confirmed { .. }));
         assert!(connected.is_some() && confirmed > connected, "ik {ik}: {:?}", p.b_events);
         assert!(p.b_events.contains(&Event::Confirmed { connection: b }), "ik {ik}");
         assert!(!p.a_events.iter().any(|e| matches!(e, Event::Confirmed { .. })), "ik {ik}: initiator");
-        let _ = a;
     }
 }
