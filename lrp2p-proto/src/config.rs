@@ -65,9 +65,15 @@ pub struct ConnectionConfig {
     pub handshake_rto: Duration,
     /// A connection that has authenticated nothing from its peer for this long is dead.
     pub idle_timeout: Duration,
-    /// Send a PING when nothing was sent for this long (keeps NAT bindings and the peer's idle
-    /// timer alive). `None` disables keep-alives.
+    /// Send a keep-alive (an ACK with PING, PROTOCOL.md §13.5) when nothing was sent for this
+    /// long, so that NAT mappings and the peer's idle timer stay alive. Default 25 s, as
+    /// WireGuard's persistent keep-alive. `None` or zero disables keep-alives.
     pub keep_alive: Option<Duration>,
+    /// Validate a new address of the peer with PATH_CHALLENGE / PATH_RESPONSE and move there
+    /// once it answers (PROTOCOL.md §13), and answer the peer's challenges. Default on. Off,
+    /// the connection behaves like a peer that predates §13: it skips both extensions, never
+    /// challenges, and stays on its first path (for interoperability tests).
+    pub path_validation: bool,
     /// Longest this side delays an ACK (PROTOCOL.md §8.5: at most 25 ms, which is also the
     /// most it will wait; the connection's ACK policy is `connection/ack.rs`).
     pub max_ack_delay: Duration,
@@ -107,7 +113,8 @@ impl Default for ConnectionConfig {
             handshake_timeout: Duration::from_secs(10),
             handshake_rto: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(30),
-            keep_alive: Some(Duration::from_secs(10)),
+            keep_alive: Some(Duration::from_secs(25)),
+            path_validation: true,
             max_ack_delay: MAX_ACK_DELAY,
             rtt: RttConfig::default(),
             congestion: Arc::new(CubicConfig::default()),

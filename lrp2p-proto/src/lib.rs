@@ -134,7 +134,7 @@ pub mod fuzzing;
 
 pub use crate::config::{AddressLimits, ConnectionConfig, EndpointConfig, SEND_BUFFER_FLOOR};
 pub use crate::congestion::Algorithm;
-pub use crate::connection::{CloseReason, ConnectionStats};
+pub use crate::connection::{CloseReason, ConnectionStats, PathInfo, PathKind};
 pub use crate::crypto::early::EarlyDataConfig;
 pub use crate::endpoint::{ConnectionHandle, Endpoint, EndpointStats, Event, Transmit};
 pub use crate::error::{ConnectError, ReadError, UnknownConnection, WriteError};

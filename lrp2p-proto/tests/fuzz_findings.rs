@@ -132,7 +132,10 @@ fn confirming_packet_from_a_new_address_does_not_validate_it_xx_initiator() {
     };
     let attacker: SocketAddr = "10.0.0.66:666".parse().unwrap();
     p.a.handle_datagram(now, attacker, &mut first.clone());
-    assert_eq!(p.a.connection_stats(a_conn).unwrap().migrations, 1);
+    // PROTOCOL.md §13.4: since path validation, the address is only a candidate, challenged
+    // within its budget; the connection stays where it was.
+    assert_eq!(p.a.connection_stats(a_conn).unwrap().migrations, 0);
+    assert_eq!(p.a.path(a_conn).unwrap().candidate, Some(attacker));
     let to_attacker = sent_to(&mut p.a, now, attacker);
     assert!(
         to_attacker <= 3 * first.len(),
@@ -176,7 +179,10 @@ fn confirming_packet_from_a_new_address_does_not_validate_it_ik_responder() {
     let confirm = take_to_b(&mut p).into_iter().find(|d| d[0] == 0x18).expect("A's data packet");
     let victim: SocketAddr = "10.0.0.99:999".parse().unwrap();
     p.b.handle_datagram(now, victim, &mut confirm.clone());
-    assert_eq!(p.b.connection_stats(b_conn).unwrap().migrations, 1);
+    // PROTOCOL.md §13.4: since path validation, the address is only a candidate, challenged
+    // within its budget; the connection stays where it was.
+    assert_eq!(p.b.connection_stats(b_conn).unwrap().migrations, 0);
+    assert_eq!(p.b.path(b_conn).unwrap().candidate, Some(victim));
     // B's application has more to send (what it wrote first fitted its send buffer).
     let _ = p.b.write(now, b_conn, &[2u8; 30_000]);
     let to_victim = sent_to(&mut p.b, now, victim);

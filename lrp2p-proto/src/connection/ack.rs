@@ -132,7 +132,9 @@ impl Connection {
             let (top, received) = s.replay_window().echo();
             AckEcho { top, received }
         });
-        let room = AckRepr::sack_room(ack_delay_us.is_some(), &dsack, echo.is_some());
+        // (Less the room path extensions may take, PROTOCOL.md §13.2, while any are due.)
+        let room = AckRepr::sack_room(ack_delay_us.is_some(), &dsack, echo.is_some())
+            .saturating_sub(self.path_sack_reserve());
         let (cumulative, window, sack) = recv.ack(room);
         AckRepr { cumulative, window, ping: self.ping_pending, sack, ack_delay_us, dsack, echo }
     }

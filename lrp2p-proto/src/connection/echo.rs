@@ -80,6 +80,20 @@ impl CounterSkips {
         u32::from(nibble) < 16 / SKIP_ONE_IN
     }
 
+    /// The 8 bytes of a PATH_CHALLENGE (PROTOCOL.md §13.2): unpredictable for the peer, from
+    /// the same secret as the skips (drawn from the endpoint's RNG) under another label, and
+    /// never repeated on the connection as long as `nonce` is not (the caller passes the next
+    /// send counter, which only grows).
+    pub(super) fn path_challenge(&self, nonce: u64) -> [u8; 8] {
+        let mut out = [0u8; 8];
+        if let Ok(mut mac) = <Blake2sMac256 as KeyInit>::new_from_slice(&self.key) {
+            Mac::update(&mut mac, b"lrp2p path challenge");
+            Mac::update(&mut mac, &nonce.to_le_bytes());
+            out.copy_from_slice(&mac.finalize_fixed()[..8]);
+        }
+        out
+    }
+
     /// `counter` was skipped: no packet carries it.
     pub(super) fn skipped(&mut self, counter: u64) {
         if self.skipped.len() >= REMEMBERED {

@@ -216,7 +216,7 @@ impl Connection {
             return Received::Accepted;
         }
         if let Some(ack) = payload.segments.ack {
-            self.on_ack_segment(now, from, &ack, retries == 0);
+            self.on_ack_segment(now, &ack, retries == 0);
         }
         let early_data_accepted = self.send.una() > early_seq;
         if !early_data_accepted && self.send.has_in_flight() {

@@ -18,7 +18,8 @@
 //!   a connection ends (linger, drain, the §8.7 close policy).
 //! - `loss.rs`: loss recovery's timers and the congestion controller's losses: RACK, the tail
 //!   loss probe, the retransmission timeout, undo, and a new path's fresh congestion state.
-//! - `path.rs`: the path to the peer and its amplification budget.
+//! - `path.rs`: the path to the peer and its amplification budget; `migration.rs`: path
+//!   validation (PATH_CHALLENGE/PATH_RESPONSE) and the move to a validated address (§13).
 //! - `timer.rs`: the deadline table; `stats.rs`: the counters.
 
 mod ack;
@@ -29,6 +30,7 @@ mod initiator;
 mod keys;
 mod lifecycle;
 mod loss;
+mod migration;
 mod observe;
 mod path;
 mod receive;
@@ -47,7 +49,8 @@ use self::budget::Allowance;
 use self::echo::CounterSkips;
 use self::handshake::Handshake;
 use self::lifecycle::PendingClose;
-use self::path::Path;
+use self::path::{Path, Paths};
+pub use self::path::{PathInfo, PathKind};
 pub use self::stats::ConnectionStats;
 use self::stats::Counters;
 use self::timer::{Timer, TimerTable};
@@ -112,6 +115,8 @@ pub(crate) enum ConnEvent {
     Writable,
     Acknowledged,
     Finished,
+    /// The connection moved to a validated new path (PROTOCOL.md §13.4).
+    PathChanged,
     /// Boxed: it is the one large event, and every queued event takes its size (the queue's
     /// capacity stays with each connection).
     Closed(Box<CloseReason>),
@@ -139,6 +144,8 @@ pub(crate) struct Connection {
     /// The peer's connection id, once known.
     peer_id: ConnectionId,
     path: Path,
+    /// Boxed, and only while a candidate is validated or a PATH_RESPONSE is owed (§13).
+    paths: Option<Box<Paths>>,
     phase: Phase,
     handshake: Handshake,
     initiator: bool,
@@ -241,6 +248,7 @@ impl Connection {
             peer_id: ids.peer,
             // An initiator chose the address itself; a responder has only heard from it.
             path: Path::new(remote, initiator),
+            paths: None,
             phase: Phase::Handshaking,
             handshake,
             initiator,
@@ -330,11 +338,18 @@ impl Connection {
 
     /// The earliest deadline of this connection.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        let (timer, path) = (self.timers.next(), self.path_deadline());
+        match (timer, path) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Handles every timer due at `now`.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        if self.path_deadline().is_some_and(|at| at <= now) {
+            self.on_path_timer(now);
+        }
         for timer in self.timers.expired(now) {
             match timer {
                 Timer::Handshake => self.on_handshake_timer(now),
@@ -354,7 +369,11 @@ impl Connection {
                     self.detect_losses(now);
                 }
                 Timer::DelayedAck => self.on_delayed_ack_timer(),
-                Timer::KeepAlive => self.ping_pending = true,
+                Timer::KeepAlive => {
+                    // PROTOCOL.md §13.5: nothing sent for `keep_alive`: a PING holds the path.
+                    self.ping_pending = true;
+                    self.stats.keep_alives = self.stats.keep_alives.saturating_add(1);
+                }
                 Timer::Idle => self.drain(now, Some(CloseReason::IdleTimeout)),
                 Timer::Pacing => {}
                 Timer::WindowProbe => self.on_window_probe(now),

@@ -19,7 +19,7 @@ use crate::crypto::OpenError;
 use crate::trace::{PacketKind, TraceEvent};
 use crate::wire::{
     AckRepr, CloseRepr, CookieReplyRepr, DataRepr, IkResponseRepr, MAX_DSACK_RANGES, MAX_SACK_RANGES,
-    PacketType, Segments, Tail, XxFinishRepr, XxResponseRepr, close_code,
+    PacketType, PathFrames, Segments, Tail, XxFinishRepr, XxResponseRepr, close_code,
 };
 
 /// What became of a datagram routed to this connection: every one ends in exactly one of these
@@ -133,33 +133,20 @@ impl Connection {
         // validates the handshake's address (the peer received our handshake message there),
         // before this packet can move the path: a new address it comes from stays unproven.
         self.confirm(now);
-        // Roaming (PROTOCOL.md §6.4): only a packet with a new highest counter moves the path,
-        // so a replayed or delayed packet from an old address cannot pull it back.
-        if from != self.path.remote && counter > highest_before {
-            // PROTOCOL.md §12.6: the new address is unproven (an on-path attacker could have
-            // relayed the packet from a spoofed source), so the 3x budget applies again until
-            // the peer acknowledges data sent there (new data is cut to fit the budget).
-            if from.ip() != self.path.remote.ip() {
-                self.reset_congestion(now);
-            }
-            let old = self.path.remote;
-            self.path.move_to(from, len as u64, self.send.next_seq());
-            self.stats.migrations += 1;
-            self.trace(now, || TraceEvent::PathChanged { from: old, to: from });
-            self.ping_pending = true;
-        } else {
-            // PROTOCOL.md §12.6: bytes count toward the budget of the address they came from.
-            self.path.on_received(from, len);
-        }
+        // PROTOCOL.md §13.4: a packet from a new address (with a new highest counter, so that
+        // a replayed or delayed one starts nothing) makes it a candidate, validated before the
+        // connection moves there; bytes count toward the budget of the address they came from.
+        self.on_packet_from(now, from, len, counter > highest_before);
         self.touch(now);
         let gap = now.saturating_duration_since(self.last_received);
         self.last_received = now;
         if self.phase == Phase::Lingering {
             self.on_linger_packet(now, gap);
         }
-        let segments = match Segments::parse(plaintext) {
-            Ok(segments) => segments,
-            Err(_) => {
+        // PROTOCOL.md §7.9, §13.2: a malformed path extension discards the packet too.
+        let (segments, frames) = match (Segments::parse(plaintext), PathFrames::parse(plaintext)) {
+            (Ok(segments), Ok(frames)) => (segments, frames),
+            _ => {
                 self.protocol_violation(now);
                 return Received::Accepted;
             }
@@ -174,21 +161,24 @@ impl Connection {
             },
             ack: segments.ack.as_ref().map(|ack| ack.cumulative.0),
         });
-        self.on_segments(now, from, &segments, sample);
+        if self.on_segments(now, &segments, sample) {
+            self.on_path_frames(now, from, len, frames);
+        }
         Received::Accepted
     }
 
-    /// Acts on the segments of one authenticated packet from `from` (PROTOCOL.md §7, §8).
-    fn on_segments(&mut self, now: Instant, from: SocketAddr, segments: &Segments<'_>, sample: bool) {
+    /// Acts on the segments of one authenticated packet (PROTOCOL.md §7, §8).
+    /// Returns false when the packet was discarded (PROTOCOL.md §7.9).
+    fn on_segments(&mut self, now: Instant, segments: &Segments<'_>, sample: bool) -> bool {
         if let Some(ack) = &segments.ack {
             // PROTOCOL.md §8.8: an ACK in a transport packet echoes the counters received.
             if ack.echo.is_none() && self.config.require_ack_echo {
                 self.stats.echo_violations += 1;
                 self.protocol_violation(now);
-                return;
+                return false;
             }
-            if !self.on_ack_segment(now, from, ack, sample) {
-                return;
+            if !self.on_ack_segment(now, ack, sample) {
+                return false;
             }
         }
         match &segments.tail {
@@ -196,20 +186,14 @@ impl Connection {
             Some(Tail::Close(close)) => self.on_close_segment(now, close),
             None => {}
         }
+        true
     }
 
     /// An ACK segment: cumulative ack, SACK ranges, the peer's window, PING. Returns false if the
     /// ACK was invalid (acknowledges something never sent) and the connection is closing.
     /// `sample`: whether it may give an RTT sample (not when what it acknowledges rode in a
-    /// handshake message that was retransmitted: Karn, RFC 6298 §3). `from`: the address the
-    /// datagram carrying it came from.
-    pub(super) fn on_ack_segment(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        ack: &AckRepr,
-        sample: bool,
-    ) -> bool {
+    /// handshake message that was retransmitted: Karn, RFC 6298 §3).
+    pub(super) fn on_ack_segment(&mut self, now: Instant, ack: &AckRepr, sample: bool) -> bool {
         if ack.ping {
             self.ack_now();
         }
@@ -248,10 +232,6 @@ impl Connection {
                 return false;
             }
         };
-        // PROTOCOL.md §12.6: an acknowledgement of data sent only to the peer's new address
-        // (sequence numbers from the probe on), arriving from it, validates that address.
-        let highest = sack[..n].iter().fold(cumulative, |h, &(_, end)| h.max(end));
-        self.path.on_acknowledged(from, highest);
         // PROTOCOL.md §8.4: the peer may send beyond its cumulative ack by `window` packets;
         // an older ACK (lower cumulative) never moves the right edge backwards.
         let edge = cumulative.saturating_add(u64::from(ack.window));

@@ -156,7 +156,7 @@ impl Connection {
         self.peer_key = Some(keys.remote_static());
         self.recv = Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.mss()));
         if let Some(ack) = payload.segments.ack {
-            self.on_ack_segment(now, from, &ack, true);
+            self.on_ack_segment(now, &ack, true);
         }
         if let Some(Tail::Data(data)) = payload.segments.tail {
             self.on_data_segment(now, &data);

@@ -94,8 +94,12 @@ pub struct ConnectionStats {
     pub amplification_limited: u64,
     /// Key updates initiated by either side (PROTOCOL.md §6.5).
     pub key_updates: u64,
-    /// Times the peer moved to a new address.
+    /// Times the connection moved to a new, validated path (PROTOCOL.md §13.4).
     pub migrations: u64,
+    /// Challenge packets sent to validate a new address of the peer (PROTOCOL.md §13.3).
+    pub path_challenges: u64,
+    /// Keep-alives sent: PINGs after `keep_alive` without sending (PROTOCOL.md §13.5).
+    pub keep_alives: u64,
 }
 
 /// The counters a connection keeps itself: the [`ConnectionStats`] fields it increments.
@@ -128,6 +132,9 @@ pub(super) struct Counters {
     pub(super) stream_bytes_written: u64,
     pub(super) tail_loss_probes: u64,
     pub(super) timeouts: u64,
+    /// (Two `u32`s share one word; they saturate.)
+    pub(super) path_challenges: u32,
+    pub(super) keep_alives: u32,
 }
 
 impl Counters {
@@ -158,6 +165,8 @@ impl Counters {
             stream_bytes_written: self.stream_bytes_written,
             tail_loss_probes: self.tail_loss_probes,
             timeouts: self.timeouts,
+            path_challenges: u64::from(self.path_challenges),
+            keep_alives: u64::from(self.keep_alives),
             ..ConnectionStats::default()
         }
     }

@@ -13,9 +13,7 @@ use crate::arq::truncate;
 use crate::config::PACKET_OVERHEAD;
 use crate::congestion::SentPacket;
 use crate::trace::PacketKind;
-use crate::wire::{
-    AckRepr, CloseRepr, DataRepr, SEGMENT_HEADER_LEN, Segments, TAG_LEN, TRANSPORT_HEADER_LEN, Tail,
-};
+use crate::wire::{CloseRepr, DataRepr, SEGMENT_HEADER_LEN, Segments, TAG_LEN, TRANSPORT_HEADER_LEN, Tail};
 
 /// Datagrams written back to back by [`Connection::poll_transmit`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +39,13 @@ impl Connection {
         max_datagrams: usize,
         segment_size: Option<usize>,
     ) -> Option<Batch> {
+        if segment_size.is_none() && self.paths.is_some() {
+            // PROTOCOL.md §13.2, §13.3: a challenge packet or a response for another address
+            // goes alone, in a batch of its own.
+            if let Some((destination, len)) = self.poll_path_datagram(now, buf) {
+                return Some(Batch { destination, len, segment_size: len });
+            }
+        }
         let (mut len, mut count) = (0, 0);
         let mut segment_size = segment_size.unwrap_or(0);
         while count < max_datagrams.max(1) {
@@ -98,6 +103,7 @@ impl Connection {
             return None;
         }
         out.copy_from_slice(message);
+        self.path.sent += message.len() as u64;
         self.count_sent(now, message.len());
         self.trace_sent(now, PacketKind::Handshake, message.len(), None, false);
         Some(message.len())
@@ -131,7 +137,9 @@ impl Connection {
         // An ACK that is not due yet rides along with DATA (PROTOCOL.md §8.5 piggybacking) but
         // does not make a packet of its own before the delayed-ACK rules ask for one.
         let candidate = (want_ack || self.ack_may_piggyback()).then(|| self.ack_repr(now));
-        let ack_len = candidate.as_ref().map_or(0, AckRepr::buffer_len);
+        // PROTOCOL.md §13.2: a PATH_RESPONSE owed on this path rides in the ACK.
+        let frames = self.current_path_frames();
+        let ack_len = candidate.as_ref().map_or(0, |ack| ack.buffer_len() + frames.wire_len());
         let alone = datagram.saturating_sub(overhead + SEGMENT_HEADER_LEN);
         let room = alone.saturating_sub(ack_len);
         let prior_in_flight = self.send.bytes_in_flight();
@@ -156,7 +164,10 @@ impl Connection {
         // the DATA header (what `Segments::emit` would write, without a copy in between).
         let plain = buf.get_mut(TRANSPORT_HEADER_LEN..buf.len().checked_sub(TAG_LEN)?)?;
         let mut n = match &ack {
-            Some(ack) => ack.emit(plain).ok()?,
+            Some(ack) => {
+                let n = ack.emit(plain).ok()?;
+                frames.append(plain, n).ok()?
+            }
             None => 0,
         };
         if let Some(seg) = &segment {
@@ -170,6 +181,9 @@ impl Connection {
         let len = self.seal_emitted(now, buf, n)?;
         if ack.is_some() {
             self.ack_sent();
+            if !frames.is_empty() {
+                self.current_path_frames_sent();
+            }
         }
         let traced = segment.as_ref().map(|seg| (seg.seq, seg.rtx));
         if let Some(seg) = segment {
@@ -239,11 +253,20 @@ impl Connection {
     /// Encrypts the `n` bytes of segments already written at `TRANSPORT_HEADER_LEN..` of `buf`
     /// as one transport packet, within the amplification budget.
     fn seal_emitted(&mut self, now: Instant, buf: &mut [u8], n: usize) -> Option<usize> {
-        let session = self.session.as_mut()?;
         if (n + TRANSPORT_HEADER_LEN + TAG_LEN) as u64 > self.path.budget() {
             self.stats.amplification_limited += 1;
             return None;
         }
+        let len = self.seal_now(now, buf, n)?;
+        self.path.sent += len as u64;
+        self.count_sent(now, len);
+        Some(len)
+    }
+
+    /// Seals the `n` bytes of segments at `TRANSPORT_HEADER_LEN..` of `buf` (key update and
+    /// counter skips included), whatever the destination and its budget.
+    pub(super) fn seal_now(&mut self, now: Instant, buf: &mut [u8], n: usize) -> Option<usize> {
+        let session = self.session.as_mut()?;
         // PROTOCOL.md §6.5: a side starts a key update only once the peer has acknowledged a
         // DATA segment first sent in the current phase (so it holds the current keys too),
         // whichever side moved to that phase; otherwise the one phase bit would be ambiguous.
@@ -266,16 +289,14 @@ impl Connection {
             session.skip_send_counter_to(skipped.saturating_add(1));
             self.skips.skipped(skipped);
         }
-        let len = session.seal(buf, n).ok()?;
-        self.count_sent(now, len);
-        Some(len)
+        session.seal(buf, n).ok()
     }
 
     fn count_sent(&mut self, now: Instant, len: usize) {
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += len as u64;
-        self.path.sent += len as u64;
-        if let Some(every) = self.config.keep_alive {
+        // PROTOCOL.md §13.5: every datagram on the path restarts the keep-alive interval.
+        if let Some(every) = self.config.keep_alive.filter(|every| !every.is_zero()) {
             if self.phase == Phase::Established {
                 self.timers.set(Timer::KeepAlive, now + every);
             }

@@ -30,7 +30,7 @@ use self::admission::HandshakeBudget;
 use self::memory::ReceiveMemory;
 use self::table::Table;
 use crate::config::{ConnectionConfig, EndpointConfig};
-use crate::connection::{CloseReason, ConnEvent, Connection, ConnectionStats, HandshakeCtx};
+use crate::connection::{CloseReason, ConnEvent, Connection, ConnectionStats, HandshakeCtx, PathInfo};
 use crate::crypto::cookie::CookieSecrets;
 use crate::crypto::early::EarlyDataGuard;
 use crate::error::{ConnectError, ReadError, UnknownConnection, WriteError};
@@ -109,6 +109,12 @@ pub enum Event {
     },
     /// The peer finished its stream; every byte before the FIN has been read.
     Finished {
+        /// The connection.
+        connection: ConnectionHandle,
+    },
+    /// The connection moved to a new path, validated (PROTOCOL.md §13.4): the peer answered a
+    /// challenge sent to its new address. [`Endpoint::path`] tells where it goes now.
+    PathChanged {
         /// The connection.
         connection: ConnectionHandle,
     },
@@ -353,6 +359,12 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         self.table.get(connection).map(Connection::remote)
     }
 
+    /// The connection's current path, and the candidate being validated if any (PROTOCOL.md
+    /// §13.1).
+    pub fn path(&self, connection: ConnectionHandle) -> Option<PathInfo> {
+        self.table.get(connection).map(Connection::path_info)
+    }
+
     /// Endpoint-wide counters.
     pub fn stats(&self) -> EndpointStats {
         self.stats
@@ -531,6 +543,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                 ConnEvent::Writable => Event::Writable { connection },
                 ConnEvent::Acknowledged => Event::Acknowledged { connection },
                 ConnEvent::Finished => Event::Finished { connection },
+                ConnEvent::PathChanged => Event::PathChanged { connection },
                 ConnEvent::Closed(reason) => Event::Closed { connection, reason: *reason },
             };
             self.events.push_back(event);
@@ -566,6 +579,7 @@ impl Event {
             | Event::Writable { connection }
             | Event::Acknowledged { connection }
             | Event::Finished { connection }
+            | Event::PathChanged { connection }
             | Event::Closed { connection, .. } => *connection,
         }
     }

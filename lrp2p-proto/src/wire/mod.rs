@@ -29,6 +29,7 @@ mod dsack;
 mod echo;
 mod ext;
 mod handshake;
+mod path;
 mod payload;
 mod segment;
 mod segments;
@@ -49,6 +50,7 @@ pub use handshake::{
     XX_FINISH_HEADER_LEN, XX_FINISH_MIN_LEN, XX_FINISH_OVERHEAD, XX_INITIATION_LEN, XX_INITIATION_NOISE_LEN,
     XX_RESPONSE_LEN, XX_RESPONSE_NOISE_LEN, XxFinishRepr, XxInitiationRepr, XxResponseRepr,
 };
+pub use path::{EXT_PATH_CHALLENGE, EXT_PATH_RESPONSE, PATH_DATA_LEN, PATH_TLV_LEN, PathFrames};
 pub use payload::{
     IK_INIT_PAYLOAD_MIN_LEN, ISN_LEN, IkInitPayload, IkResponsePayload, RESPONSE_PAYLOAD_HEAD_LEN,
     XxFinishPayload, XxResponsePayload,

@@ -57,6 +57,10 @@ pub struct Pair {
     /// Connections A opened through [`Pair::dial`] and B accepted through [`Pair::accept_all`].
     pub connected: Vec<ConnectionHandle>,
     pub accepted: Vec<ConnectionHandle>,
+    /// More addresses that reach a side (a NAT's other mappings, a second interface).
+    pub routes: Vec<(SocketAddr, Side)>,
+    /// Datagrams sent to an address that reaches neither side: (when, destination, size).
+    pub nowhere: Vec<(Instant, SocketAddr, usize)>,
 }
 
 impl Pair {
@@ -89,6 +93,8 @@ impl Pair {
             sent_bytes: [0, 0],
             connected: Vec::new(),
             accepted: Vec::new(),
+            routes: Vec::new(),
+            nowhere: Vec::new(),
         }
     }
 
@@ -112,9 +118,23 @@ impl Pair {
                 if !(self.filter)(side, &data) {
                     continue;
                 }
-                let to = if t.destination == self.a_addr { Side::A } else { Side::B };
+                let Some(to) = self.route(t.destination) else {
+                    self.nowhere.push((now, t.destination, t.len));
+                    continue;
+                };
                 self.wire.push_back(InFlight { at: now + self.latency, to, from, data });
             }
+        }
+    }
+
+    /// Which side a datagram to `destination` reaches, if any.
+    pub fn route(&self, destination: SocketAddr) -> Option<Side> {
+        if destination == self.a_addr {
+            Some(Side::A)
+        } else if destination == self.b_addr {
+            Some(Side::B)
+        } else {
+            self.routes.iter().find(|(addr, _)| *addr == destination).map(|&(_, side)| side)
         }
     }
 
@@ -162,6 +182,24 @@ impl Pair {
         while self.now < end {
             if !self.step() {
                 break;
+            }
+        }
+        self.now = self.now.max(end);
+    }
+
+    /// Steps for exactly `span` of virtual time: unlike [`Pair::drive_for`], never past its
+    /// end (nothing due after it happens yet).
+    pub fn advance(&mut self, span: Duration) {
+        let end = self.now + span;
+        loop {
+            self.flush();
+            let next_wire = self.wire.iter().map(|d| d.at).min();
+            let next_timer = [self.a.poll_timeout(), self.b.poll_timeout()].into_iter().flatten().min();
+            match [next_wire, next_timer].into_iter().flatten().min() {
+                Some(next) if next <= end => {
+                    self.step();
+                }
+                _ => break,
             }
         }
         self.now = self.now.max(end);
