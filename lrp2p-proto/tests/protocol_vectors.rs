@@ -172,3 +172,38 @@ fn c3_transport_packet_and_key_update() {
              4d9a8b1f9f004659be461c6155a6e972")
     );
 }
+
+/// C.6: the ACK segments with PATH_CHALLENGE and PATH_RESPONSE (PROTOCOL.md §13.2), parsed,
+/// and sealed as transport packets with the key of C.3.
+#[test]
+fn c6_path_challenge_and_response() {
+    use lrp2p_proto::wire::{PathFrames, Segments};
+    let k: [u8; 32] = core::array::from_fn(|i| u8::try_from(i).unwrap());
+    let challenge = hex("25 09 00000009 000400 0410 000000000000001c 000000000000000b 0608 6c72703270617468");
+    let response = hex("25 01 00000009 000400 0410 000000000000001c 000000000000000b 0708 6c72703270617468");
+    let data = *b"lrp2path";
+    assert_eq!(PathFrames::parse(&challenge).unwrap(), PathFrames { challenge: Some(data), response: None });
+    assert_eq!(PathFrames::parse(&response).unwrap(), PathFrames { challenge: None, response: Some(data) });
+    assert!(Segments::parse(&challenge).unwrap().ack.unwrap().ping);
+    let mut session = Session::<RustCryptoAead>::new(&k, &k, ConnectionId(0x0102_0304_0506_0708)).unwrap();
+    session.skip_send_counter_to(0x0104);
+    let mut sealed = Vec::new();
+    for plaintext in [&challenge, &response] {
+        let mut buf = [0u8; 128];
+        buf[TRANSPORT_HEADER_LEN..][..plaintext.len()].copy_from_slice(plaintext);
+        let len = session.seal(&mut buf, plaintext.len()).unwrap();
+        sealed.push(buf[..len].to_vec());
+    }
+    assert_eq!(
+        sealed[0],
+        hex("18 0102030405060708 0000000000000104
+             4c3bd13517af0f87b95df9f5f463d75ae82c93a982bda1c2968549d7bb3ec437b400bc8472
+             cb92c409d489205f121144be9d635fbd")
+    );
+    assert_eq!(
+        sealed[1],
+        hex("18 0102030405060708 0000000000000105
+             764d9d0c0d0f5f0deef3c307261a906768ee0901dc35cb069ba2fd8cc5403e2c3af5ee40ba
+             90343e5738a3171ccedb8c11a81c646a")
+    );
+}

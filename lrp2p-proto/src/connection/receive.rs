@@ -2,7 +2,8 @@
 //! messages of an initiator (responses, cookie replies) and a responder (the XX finish), and
 //! authenticated transport packets: ACK segments feed loss recovery and congestion control,
 //! DATA segments the receive stream, CLOSE segments end the connection; a packet from a new
-//! address moves the path there (roaming).
+//! address makes it a candidate path, and path extensions go to `migration.rs` (roaming,
+//! PROTOCOL.md §13).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -129,9 +130,9 @@ impl Connection {
         self.stats.bytes_received += len as u64;
         // Karn (RFC 6298 §3): what rode in a retransmitted XX finish gives no RTT sample.
         let sample = !matches!(self.handshake, Handshake::XxFinishSent { retries, .. } if retries > 0);
-        // PROTOCOL.md §4.8, §12.6: the first authenticated packet confirms the handshake and so
+        // PROTOCOL.md §4.8, §13.4: the first authenticated packet confirms the handshake and so
         // validates the handshake's address (the peer received our handshake message there),
-        // before this packet can move the path: a new address it comes from stays unproven.
+        // before this packet can make another address a candidate: that one stays unproven.
         self.confirm(now);
         // PROTOCOL.md §13.4: a packet from a new address (with a new highest counter, so that
         // a replayed or delayed one starts nothing) makes it a candidate, validated before the

@@ -160,8 +160,8 @@ pub enum TraceEvent<'a> {
         /// What became of 0-RTT data.
         early_data: EarlyData,
     },
-    /// The peer moved: an authenticated packet with a new highest counter came from a new
-    /// address (PROTOCOL.md §6.4).
+    /// The connection moved to a validated path: the peer answered, from its new address, a
+    /// challenge sent there (PROTOCOL.md §13.4).
     PathChanged {
         /// The old address.
         from: SocketAddr,

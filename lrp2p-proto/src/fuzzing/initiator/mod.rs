@@ -15,8 +15,8 @@
 //! - it sends its initiation at most once per cookie reply it received, besides its own
 //!   retransmissions (PROTOCOL.md §10.3);
 //! - it sends only to the responder, or to an address from which a genuine datagram of the
-//!   responder came (a relay: roaming, PROTOCOL.md §12.6), and there at most 3× what it received
-//!   from that address (§10.4, §12.6: an attacker's address is never validated, whether the
+//!   responder came (a relay: a candidate path, PROTOCOL.md §13), and there at most 3× what it
+//!   received from that address (§10.4, §13.1: an attacker's address is never validated, whether the
 //!   relayed packet confirmed the handshake or not; see [`World::flush_initiator`]);
 //! - what it reads is a prefix of what the responder wrote.
 //!
@@ -463,9 +463,9 @@ impl World {
                 panic!("the initiator sent to {destination}, which it never heard from");
             };
             assert!(attacker.genuine, "the initiator sent to {destination}, which sent only garbage");
-            // PROTOCOL.md §12.6 applies §10.4 to a new address: at most 3× what came *from it*
-            // (the connection's budget restarts at each move; summed over the moves, what went
-            // to an address stays within 3× what came from it). An attacker cannot validate its
+            // PROTOCOL.md §13.1 applies §10.4 to a new address: at most 3× what came *from it*
+            // (challenge packets within the candidate's budget, and each PATH_RESPONSE within
+            // 3× the challenge it answers). An attacker cannot validate its
             // address: what it relays was sent by the responder, which never receives what the
             // initiator sends the attacker, and the confirming packet validates only the
             // handshake's address (`tests/fuzz_findings.rs`).
