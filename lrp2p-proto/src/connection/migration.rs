@@ -104,7 +104,7 @@ impl Connection {
         }
         // RFC 6298-style backoff: RTO, 2·RTO, 4·RTO between attempts; the last one's interval
         // ends the validation.
-        candidate.timer = now + rto * (1 << candidate.probes);
+        candidate.timer = now + rto.saturating_mul(1 << candidate.probes);
         candidate.probes += 1;
         candidate.due = true;
     }

@@ -14,6 +14,7 @@
 //!   and the check of the peer's ACK_ECHO against them (§8.8).
 //! - `budget.rs`: the receive stream's share of the endpoint's memory budget (§10.6).
 //! - `keys.rs`: how long the previous receive key outlives a key update (§6.5).
+//! - `crossing.rs`: two initiations crossing between the same keys (§13.6).
 //! - `lifecycle.rs`: the application's calls (write, read, shutdown, close, release) and how
 //!   a connection ends (linger, drain, the §8.7 close policy).
 //! - `loss.rs`: loss recovery's timers and the congestion controller's losses: RACK, the tail
@@ -24,6 +25,7 @@
 
 mod ack;
 mod budget;
+mod crossing;
 mod echo;
 mod handshake;
 mod initiator;
@@ -101,6 +103,10 @@ pub enum CloseReason {
     ProtocolViolation,
     /// The endpoint was shut down or its limits reached.
     EndpointClosed,
+    /// Initiator: the peer dialed this side at the same time, and its initiation won
+    /// (PROTOCOL.md §13.6: the side with the smaller static key is the initiator). Nothing was
+    /// acknowledged here; the peer's connection arrives as [`Event::Incoming`](crate::Event).
+    Crossed,
 }
 
 /// Something the application should know about one connection (the endpoint adds the handle).

@@ -141,6 +141,18 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             self.stats.replayed_initiations += 1;
             return;
         }
+        // PROTOCOL.md §13.6: our own initiation to this peer crosses this one: the side with
+        // the smaller static key is the initiator.
+        if let Some(own) = self.table.find(|c| c.dials_by_key(&peer)) {
+            if self.identity.public_key() < peer {
+                self.stats.crossed_initiations += 1;
+                return;
+            }
+            if let Some(conn) = self.table.get_mut(own) {
+                conn.abandon_crossed(now);
+            }
+            self.touched(own);
+        }
         // PROTOCOL.md §9.3: every IK initiation is checked, with or without early data.
         let fresh = self.guard.check_and_record(&peer, payload.timestamp_ns, self.unix_now(now)).is_ok();
         let early = match payload.segments.tail {

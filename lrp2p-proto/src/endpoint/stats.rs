@@ -38,6 +38,9 @@ pub struct EndpointStats {
     /// Dropped: IK initiations whose timestamp the replay guard holds already (a replayed
     /// capture, PROTOCOL.md §9.3, §10.2): no state, no answer.
     pub replayed_initiations: u64,
+    /// Valid IK initiations dropped because this side's own initiation to the same peer
+    /// crossed them and wins (PROTOCOL.md §13.6: its static key is the smaller).
+    pub crossed_initiations: u64,
     /// Dropped: datagrams for a connection that failed authentication (AEAD, Noise, a cookie
     /// reply that does not echo our initiation).
     pub auth_failures: u64,
@@ -77,6 +80,7 @@ impl EndpointStats {
             + self.cookie_replies_dropped
             + self.duplicate_initiations
             + self.replayed_initiations
+            + self.crossed_initiations
             + self.auth_failures
             + self.replays
             + self.unexpected

@@ -171,6 +171,12 @@ impl Table {
         self.slots.iter().filter_map(|s| s.conn.as_deref())
     }
 
+    /// The first connection for which `f` holds.
+    pub(super) fn find(&self, f: impl Fn(&Connection) -> bool) -> Option<ConnectionHandle> {
+        let index = self.slots.iter().position(|s| s.conn.as_deref().is_some_and(&f))?;
+        self.handle_of(u32::try_from(index).ok()?)
+    }
+
     /// The handles of every connection held.
     pub(super) fn handles(&self) -> Vec<ConnectionHandle> {
         (0..self.slots.len()).filter_map(|i| u32::try_from(i).ok().and_then(|i| self.handle_of(i))).collect()

@@ -73,6 +73,11 @@ pub struct IkInitiatorWaiting {
 }
 
 impl IkInitiatorWaiting {
+    /// The responder's static public key this initiation is sealed for.
+    pub const fn remote_static(&self) -> PublicKey {
+        self.remote
+    }
+
     /// The ephemeral public key sent in message 1 (identifies this attempt, e.g. in a cookie
     /// reply's echo).
     pub const fn ephemeral_public(&self) -> &[u8; 32] {
