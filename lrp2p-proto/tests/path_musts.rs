@@ -339,3 +339,26 @@ fn malformed_path_extensions_discard_the_packet() {
         assert!(w.absorb().iter().all(|o| o.frames.is_empty()), "{name}: answered");
     }
 }
+
+/// PROTOCOL.md §13.3, §13.4: an unanswered validation sends at most 3 challenge packets and
+/// fails, leaving the path; the peer's next packet from that address starts a new one, with
+/// new challenge bytes (never repeated on a connection, §13.2).
+#[test]
+fn a_failed_validation_ends_and_the_next_packet_starts_a_new_one() {
+    let mut w = World::new(505);
+    let (peer, x) = (w.peer, addr("10.0.0.10:1010"));
+    w.send_from(x, &w.ack(0x09, &[]));
+    // Within the 30 s idle timeout: the hand peer answers nothing meanwhile.
+    w.run(Duration::from_secs(15));
+    let first: Vec<_> =
+        w.absorb().into_iter().filter_map(|o| o.frames.challenge.filter(|_| o.to == x)).collect();
+    assert!(!first.is_empty() && first.len() <= 3, "{first:?}");
+    let path = w.e.path(w.conn).unwrap();
+    assert_eq!((path.remote, path.candidate), (peer, None), "failed and forgotten");
+    w.send_from(x, &w.ack(0x09, &[]));
+    w.run(Duration::from_millis(10));
+    let second: Vec<_> =
+        w.absorb().into_iter().filter_map(|o| o.frames.challenge.filter(|_| o.to == x)).collect();
+    assert_eq!(w.e.path(w.conn).unwrap().candidate, Some(x));
+    assert!(second.len() == 1 && second[0] != first[0], "{second:?} after {first:?}");
+}
