@@ -173,10 +173,10 @@ fn c3_transport_packet_and_key_update() {
     );
 }
 
-/// C.6: the ACK segments with PATH_CHALLENGE and PATH_RESPONSE (PROTOCOL.md §13.2), parsed,
+/// C.7: the ACK segments with PATH_CHALLENGE and PATH_RESPONSE (PROTOCOL.md §13.2), parsed,
 /// and sealed as transport packets with the key of C.3.
 #[test]
-fn c6_path_challenge_and_response() {
+fn c7_path_challenge_and_response() {
     use lrp2p_proto::wire::{PathFrames, Segments};
     let k: [u8; 32] = core::array::from_fn(|i| u8::try_from(i).unwrap());
     let challenge = hex("25 09 00000009 000400 0410 000000000000001c 000000000000000b 0608 6c72703270617468");

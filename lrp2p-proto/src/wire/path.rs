@@ -129,7 +129,7 @@ mod tests {
         }
     }
 
-    /// PROTOCOL.md Appendix C.6: the two vectors, emitted and parsed back.
+    /// PROTOCOL.md Appendix C.7: the two vectors, emitted and parsed back.
     #[test]
     fn vectors() {
         let data = *b"lrp2path";
