@@ -529,7 +529,9 @@ where
                 }
                 let active = gate.taken();
                 ui.note(&format!("peer {peer} connected ({active} of {} slots taken)", gate.max));
-                ui.json_only(&json!({ "event": "connected", "peer": peer.to_string(), "active": active }));
+                ui.json_only(&json!({
+                    "event": "connected", "peer": peer.to_string(), "addr": conn.peer_addr(), "active": active,
+                }));
                 let serving = session(conn, peer);
                 sessions.spawn(async move {
                     let result = serving.await;
