@@ -172,3 +172,23 @@ fn c3_transport_packet_and_key_update() {
              4d9a8b1f9f004659be461c6155a6e972")
     );
 }
+
+#[test]
+fn c6_data_segment_with_app_protocol() {
+    use lrp2p_proto::AppProtocol;
+    use lrp2p_proto::wire::{DataRepr, Segment, Seq};
+    let id = AppProtocol::try_from("lrp2p-perf").unwrap();
+    let data = DataRepr {
+        seq: Seq(100),
+        fin: false,
+        rtx: false,
+        ping: false,
+        app_protocol: Some(id),
+        payload: b"hi",
+    };
+    let mut buf = [0u8; 20];
+    assert_eq!(data.emit(&mut buf), Ok(20));
+    let expected = hex("12 00 00000064 05 0a 6c72703270 2d70657266 6869");
+    assert_eq!(buf.to_vec(), expected);
+    assert_eq!(DataRepr::parse(&Segment::new_checked(&expected[..]).unwrap()), Ok(data));
+}
