@@ -303,6 +303,11 @@ impl OwnedReadHalf {
     pub fn peer_public_key(&self) -> Option<PublicKey> {
         self.inner.shared.peer_key(self.inner.id)
     }
+
+    /// The application protocol id (see [`Connection::app_protocol`]).
+    pub fn app_protocol(&self) -> Option<AppProtocol> {
+        self.inner.shared.app_protocol(self.inner.id)
+    }
 }
 
 impl AsyncRead for OwnedReadHalf {
@@ -327,6 +332,11 @@ impl OwnedWriteHalf {
     /// The peer's authenticated static key (see [`Connection::peer_public_key`]).
     pub fn peer_public_key(&self) -> Option<PublicKey> {
         self.inner.shared.peer_key(self.inner.id)
+    }
+
+    /// The application protocol id (see [`Connection::app_protocol`]).
+    pub fn app_protocol(&self) -> Option<AppProtocol> {
+        self.inner.shared.app_protocol(self.inner.id)
     }
 
     /// Waits until the peer has acknowledged every byte written, FIN included after a
