@@ -174,8 +174,9 @@ pub(crate) struct Connection {
     reported: (usize, u64),
     /// Boxed: only a closing connection has one.
     close: Option<Box<PendingClose>>,
-    /// A handshake datagram to send at the next transmit (queued, or a retransmission).
-    outgoing: Option<Vec<u8>>,
+    /// A handshake datagram to send at the next transmit (queued, or a retransmission); a
+    /// boxed slice, not a `Vec`: every connection holds the field, and it never grows.
+    outgoing: Option<Box<[u8]>>,
     events: VecDeque<ConnEvent>,
     /// The application's last write was cut short: tell it when space frees up.
     write_blocked: bool,
