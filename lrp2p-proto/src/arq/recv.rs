@@ -139,6 +139,13 @@ impl RecvStream {
         }
     }
 
+    /// Whether `seq` is the peer's first segment, `peer_isn`, and that has not been delivered
+    /// yet: where PROTOCOL.md §7.7 puts the initiator's APP_PROTOCOL id.
+    pub(crate) fn is_first(&self, peer_isn: u32, seq: Seq) -> bool {
+        let first = initial(peer_isn);
+        self.next == first && expand(self.next, seq) == first
+    }
+
     /// Sets what the endpoint's receive budget allows (PROTOCOL §10.6).
     pub(crate) fn set_budget(&mut self, budget: Budget) {
         self.budget = budget;

@@ -89,7 +89,7 @@ pub(super) fn early_room(max_datagram: usize, overhead: usize) -> usize {
 impl Connection {
     /// Copies the stored handshake message into the outgoing slot.
     pub(super) fn queue_handshake_message(&mut self) {
-        self.outgoing = self.handshake.stored().map(<[u8]>::to_vec);
+        self.outgoing = self.handshake.stored().map(Box::from);
     }
 
     /// The handshake retransmission timer fired: resend, doubling the timeout (RFC 6298 §5.5).

@@ -132,7 +132,8 @@ impl Connection {
         // does not make a packet of its own before the delayed-ACK rules ask for one.
         let candidate = (want_ack || self.ack_may_piggyback()).then(|| self.ack_repr(now));
         let ack_len = candidate.as_ref().map_or(0, AckRepr::buffer_len);
-        let alone = datagram.saturating_sub(overhead + SEGMENT_HEADER_LEN);
+        // Until the first segment is acknowledged, room for its APP_PROTOCOL (PROTOCOL.md §7.7).
+        let alone = datagram.saturating_sub(overhead + SEGMENT_HEADER_LEN + self.first_segment_ext_len());
         let room = alone.saturating_sub(ack_len);
         let prior_in_flight = self.send.bytes_in_flight();
         let segment = if data && room > 0 && self.may_send_data(now, room) {
@@ -160,11 +161,17 @@ impl Connection {
             None => 0,
         };
         if let Some(seg) = &segment {
-            let repr =
-                DataRepr { seq: truncate(seg.seq), fin: seg.fin, rtx: seg.rtx, ping: false, payload: &[] };
+            let repr = DataRepr {
+                seq: truncate(seg.seq),
+                fin: seg.fin,
+                rtx: seg.rtx,
+                ping: false,
+                app_protocol: self.app_protocol_for(seg.offset),
+                payload: &[],
+            };
             let rest = plain.get_mut(n..)?;
             let len = repr.emit_header(seg.len, rest).ok()?;
-            self.send.payload(seg.offset, seg.len, &mut rest[SEGMENT_HEADER_LEN..len]);
+            self.send.payload(seg.offset, seg.len, &mut rest[repr.header_len()..len]);
             n += len;
         }
         let len = self.seal_emitted(now, buf, n)?;
