@@ -90,7 +90,7 @@ impl Connection {
         let handshake = Handshake::IkReceived { noise: Box::new(noise), peer_isn: peer_isn.0 };
         let mut conn = Connection::responder(now, config, ids, remote, handshake, datagram_len);
         conn.peer_key = Some(peer);
-        let mut recv = RecvStream::new(peer_isn.0, conn.config.recv_buffer, conn.config.mss());
+        let mut recv = RecvStream::new(peer_isn.0, conn.config.recv_buffer, conn.config.max_data_payload());
         if let Some(data) = early {
             conn.early_accepted = recv.on_data(data.seq, data.payload, data.fin).is_ok();
         }
@@ -154,7 +154,8 @@ impl Connection {
         self.path.validated = true;
         self.xx_finish = Some(finish_digest(datagram));
         self.peer_key = Some(keys.remote_static());
-        self.recv = Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.mss()));
+        self.recv =
+            Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.max_data_payload()));
         if let Some(ack) = payload.segments.ack {
             self.on_ack_segment(now, from, &ack, true);
         }
