@@ -128,6 +128,15 @@ impl ConnectionConfig {
         self.max_datagram_size.saturating_sub(PACKET_OVERHEAD).max(MIN_MSS)
     }
 
+    /// The largest DATA payload a datagram of `max_datagram_size` carries (one DATA segment
+    /// alone, no ACK beside it): the unit the receive window counts in (PROTOCOL.md §10.6
+    /// *Window*), so that a window of `n` segments never promises more than `n` of these.
+    pub(crate) fn max_data_payload(&self) -> usize {
+        let alone =
+            self.max_datagram_size.saturating_sub(TRANSPORT_HEADER_LEN + TAG_LEN + SEGMENT_HEADER_LEN);
+        alone.max(self.mss())
+    }
+
     /// The send buffer for a congestion window of `cwnd` bytes (see
     /// [`send_buffer`](Self::send_buffer)).
     pub(crate) fn send_buffer_for(&self, cwnd: u64) -> usize {

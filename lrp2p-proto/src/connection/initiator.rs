@@ -261,7 +261,8 @@ impl Connection {
             return Received::AuthFailed;
         };
         self.on_response_read(now, from, payload.responder_id, len, sent_at, retries);
-        self.recv = Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.mss()));
+        self.recv =
+            Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.max_data_payload()));
         let room = early_room(self.config.max_datagram_size, XX_FINISH_MIN_LEN + 40);
         let room = room.saturating_sub(self.first_segment_ext_len()).max(1);
         let mut first = vec![0u8; room];

@@ -95,7 +95,7 @@ impl Connection {
         conn.peer_key = Some(peer);
         conn.app_protocol = app_protocol.map(Box::new);
         conn.peer_isn = peer_isn.0;
-        let mut recv = RecvStream::new(peer_isn.0, conn.config.recv_buffer, conn.config.mss());
+        let mut recv = RecvStream::new(peer_isn.0, conn.config.recv_buffer, conn.config.max_data_payload());
         if let Some(data) = early {
             conn.early_accepted = recv.on_data(data.seq, data.payload, data.fin).is_ok();
         }
@@ -160,7 +160,8 @@ impl Connection {
         self.xx_finish = Some(finish_digest(datagram));
         self.peer_key = Some(keys.remote_static());
         self.peer_isn = payload.isn.0;
-        self.recv = Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.mss()));
+        self.recv =
+            Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.max_data_payload()));
         if let Some(ack) = payload.segments.ack {
             self.on_ack_segment(now, from, &ack, true);
         }
