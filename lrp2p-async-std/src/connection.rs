@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::poll_fn;
-use lrp2p_driver::{ConnId, ConnectionStats, PublicKey, Shared};
+use lrp2p_driver::{AppProtocol, ConnId, ConnectionStats, PublicKey, Shared};
 
 /// A connection to one peer: the Go library's `Conn`.
 ///
@@ -78,6 +78,14 @@ impl Connection {
     /// ```
     pub fn peer_public_key(&self) -> Option<PublicKey> {
         self.shared.peer_key(self.id)
+    }
+
+    /// The application protocol id (PROTOCOL.md §7.7): the one this side connected with
+    /// ([`Socket::connect_with`](crate::Socket::connect_with)), or, on an accepted connection,
+    /// the one the peer sent with its first data; `None` if it sent none (or, when it wrote
+    /// nothing before its handshake, until its first data arrived).
+    pub fn app_protocol(&self) -> Option<AppProtocol> {
+        self.shared.app_protocol(self.id)
     }
 
     /// Whether the peer is proven: for a connection from `connect`, once the handshake

@@ -61,6 +61,7 @@ pub(crate) async fn recv(args: &RecvArgs, ui: &Ui) -> Result<(), CliError> {
         count: if args.stdout { Some(args.count.unwrap_or(1)) } else { args.count },
         stats_every: args.service.stats_every(),
         trust: trust.clone(),
+        service: net::Service::Files,
     };
     let announce = || {
         ui.result(
@@ -165,7 +166,7 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
     if args.peer.is_none() && remembered.is_some() {
         ui.note(&format!("using the key remembered for {} in known_peers (0-RTT)", args.to));
     }
-    let mut conn = tokio::time::timeout(timeout, endpoint.dial(args.to, peer))
+    let mut conn = tokio::time::timeout(timeout, endpoint.dial(args.to, peer, net::Service::Files))
         .await
         .map_err(|_| CliError::Timeout(net::NO_ANSWER.to_owned()))?
         .map_err(|e| net::lost_server(&format!("cannot connect to {}", args.to), e))?;

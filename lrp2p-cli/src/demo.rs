@@ -166,7 +166,8 @@ pub(crate) async fn run(args: &DemoArgs, ui: &Ui) -> Result<(), CliError> {
         let (mut conn, _peer) = receiver.accept().await.map_err(|e| CliError::net("accept", e))?;
         receive_side(&mut conn).await
     });
-    let mut conn = sender.dial(relay.addr, Some(receiver_key)).await.map_err(setup("connect"))?;
+    let mut conn =
+        sender.dial(relay.addr, Some(receiver_key), net::Service::Files).await.map_err(setup("connect"))?;
     let (sent, stats) = send_side(&mut conn, args.bytes, args.seed, ui).await?;
     let received =
         receiving.await.map_err(|e| CliError::Transfer(format!("receiver task failed: {e}")))??;

@@ -280,6 +280,8 @@ fn bug3_ctrl_c_on_the_sender_closes_and_the_receiver_says_so_at_once() {
     assert_eq!(std::fs::read_dir(&out).expect("dir").count(), 0, "a partial file was left");
 }
 
+/// The perf server refuses a `send` session by its application protocol id (PROTOCOL.md §7.7),
+/// before serving it: the sender is told why, the server says which service was asked for.
 #[test]
 fn bug8_perf_server_shows_receiver_figures_and_refuses_file_senders() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -292,24 +294,33 @@ fn bug8_perf_server_shows_receiver_figures_and_refuses_file_senders() {
     let out = run(&["send", file.to_str().expect("path"), "--to", addr, "--peer", key]);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert!(stderr(&out).contains("not a file receiver"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("asked for lrp2p-send"), "{}", stderr(&out));
     let client = run(&["perf", "client", "--to", addr, "--peer", key, "--bytes", "2Mi"]);
     assert!(client.status.success(), "{}", stderr(&client));
     // `--count 1`: it exits once the refused session has ended too.
     let mut rest = String::new();
     let _ = server.stdout.read_to_string(&mut rest);
     let (_, err) = server.finish(Duration::from_secs(20));
-    assert!(err.contains("wrong port"), "{err}");
+    assert!(err.contains("wrong port") && err.contains("application protocol lrp2p-send"), "{err}");
+    let refused = rest.lines().find(|l| l.contains("\"wrong_service\"")).unwrap_or_else(|| panic!("{rest}"));
+    assert!(refused.contains("\"app_protocol\":\"lrp2p-send\""), "{refused}");
     let done = rest.lines().find(|l| l.contains("\"done\"")).unwrap_or_else(|| panic!("no result: {rest}"));
     assert!(done.contains("\"rtt_ms\":null") && done.contains("\"cwnd\":null"), "{done}");
 }
 
+/// `recv` refuses a perf session by its application protocol id, before serving it (or
+/// asking about its key): the client is told why, the receiver logs it.
 #[test]
 fn bug8_recv_refuses_a_perf_client() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_recv, addr, key) = receiver(dir.path(), dir.path());
+    let (mut recv, addr, key) = receiver(dir.path(), dir.path());
     let client = run(&["perf", "client", "--to", &addr, "--peer", &key, "--bytes", "1Mi"]);
     assert_eq!(client.status.code(), Some(5), "{}", stderr(&client));
     assert!(stderr(&client).contains("not a perf server"), "{}", stderr(&client));
+    assert!(stderr(&client).contains("asked for lrp2p-perf"), "{}", stderr(&client));
+    let refused = recv.outcome();
+    assert_eq!(refused["event"], "wrong_service", "{refused}");
+    assert_eq!(refused["app_protocol"], "lrp2p-perf", "{refused}");
 }
 
 #[test]

@@ -84,6 +84,7 @@ pub use lrp2p_proto::EndpointStats;
 /// The core's structured event trace (`ConnectionConfig::trace`; `docs/TRACE.md`).
 pub use lrp2p_proto::trace;
 pub use lrp2p_proto::{AddressLimits, Algorithm, EarlyDataConfig, RttConfig};
+pub use lrp2p_proto::{AppProtocol, InvalidAppProtocol, MAX_APP_PROTOCOL_LEN};
 pub use lrp2p_proto::{CloseReason, ConnectionConfig, EndpointConfig};
 pub use lrp2p_proto::{PublicKey, StaticSecret};
 
@@ -99,6 +100,19 @@ pub use crate::udp::{MAX_TRANSMIT_BYTES, SOCKET_RECV_BUFFER, SOCKET_SEND_BUFFER,
 /// [`Shared::drop_connection`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(pub(crate) lrp2p_proto::ConnectionHandle);
+
+/// What an acceptor ([`Shared::set_acceptor_with_info`]) knows of a connecting peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerInfo {
+    /// Its authenticated static key.
+    pub key: PublicKey,
+    /// The address its initiation came from (not authenticated beyond the handshake's check).
+    pub remote: std::net::SocketAddr,
+    /// The application protocol id it sent with its first data in the handshake (PROTOCOL.md
+    /// §7.7); `None` if it sent none there.
+    pub app_protocol: Option<AppProtocol>,
+}
 
 /// A fresh static key from the operating system's RNG: a new identity.
 pub fn generate_identity() -> StaticSecret {

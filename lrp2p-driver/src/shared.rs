@@ -14,16 +14,16 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use lrp2p_proto::{
-    ConnectionStats, Endpoint, EndpointConfig, EndpointStats, PublicKey, ReadError, StaticSecret, WriteError,
-    close_code,
+    AppProtocol, ConnectOptions, ConnectionStats, Endpoint, EndpointConfig, EndpointStats, PublicKey,
+    ReadError, StaticSecret, WriteError, close_code,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-use crate::ConnId;
 use crate::error::Error;
 use crate::io::{IoStats, UdpIo};
 use crate::state::{State, unix_ns};
+use crate::{ConnId, PeerInfo};
 
 /// One socket's endpoint and connections behind one mutex, and its I/O. Adapters hold it in
 /// an [`Arc`], run [`drive`](crate::drive) beside it, and implement their stream types on the
@@ -89,13 +89,27 @@ impl Shared {
     /// `poll_acknowledged`, `poll_connected` or [`Shared::start`], so the first write's bytes
     /// ride in the first datagram.
     pub fn open(&self, remote: SocketAddr, peer: Option<PublicKey>) -> Result<ConnId, Error> {
+        self.open_with(remote, peer, None)
+    }
+
+    /// [`Shared::open`], sending the application protocol id `app_protocol` with the first
+    /// data (PROTOCOL.md §7.7): write before the handshake starts for the responder to see it
+    /// when it decides whether to accept.
+    pub fn open_with(
+        &self,
+        remote: SocketAddr,
+        peer: Option<PublicKey>,
+        app_protocol: Option<AppProtocol>,
+    ) -> Result<ConnId, Error> {
         let mut state = self.lock();
         if state.stopping {
             return Err(Error::SocketClosed);
         }
         let now = Instant::now();
+        let mut options = ConnectOptions::default().deferred(true);
+        options.app_protocol = app_protocol;
         let handle =
-            state.endpoint.connect_deferred(now, remote, peer).map_err(|_| Error::TooManyConnections)?;
+            state.endpoint.connect_with(now, remote, peer, options).map_err(|_| Error::TooManyConnections)?;
         Ok(state.insert(handle, peer))
     }
 
@@ -354,6 +368,14 @@ impl Shared {
         conn.peer.or_else(|| state.endpoint.peer_key(id.0))
     }
 
+    /// The connection's application protocol id (PROTOCOL.md §7.7): the one it was opened with,
+    /// or, on an accepted connection, the one the initiator sent (`None`: none, or not yet).
+    pub fn app_protocol(&self, id: ConnId) -> Option<AppProtocol> {
+        let state = self.lock();
+        state.conns.get(&id.0)?;
+        state.endpoint.app_protocol(id.0)
+    }
+
     /// Whether the handshake has completed.
     pub fn is_connected(&self, id: ConnId) -> bool {
         self.lock().conn(id).is_some_and(|c| c.connected)
@@ -379,7 +401,7 @@ impl Shared {
     /// an authenticated REFUSED. It runs with the lock held: keep it quick, and do not call
     /// into the endpoint from it.
     pub fn set_acceptor(&self, acceptor: impl Fn(&PublicKey) -> bool + Send + Sync + 'static) {
-        self.lock().acceptor = Some(Arc::new(move |peer, _| acceptor(peer)));
+        self.lock().acceptor = Some(Arc::new(move |info: &PeerInfo| acceptor(&info.key)));
     }
 
     /// As [`Shared::set_acceptor`], with the address the initiation came from too (to log or
@@ -388,6 +410,13 @@ impl Shared {
         &self,
         acceptor: impl Fn(&PublicKey, std::net::SocketAddr) -> bool + Send + Sync + 'static,
     ) {
+        self.lock().acceptor = Some(Arc::new(move |info: &PeerInfo| acceptor(&info.key, info.remote)));
+    }
+
+    /// As [`Shared::set_acceptor`], with everything known about the peer at admission: its key,
+    /// its address and the application protocol id it sent ([`PeerInfo`]). Refuse here a
+    /// connection for a service this socket does not offer.
+    pub fn set_acceptor_with_info(&self, acceptor: impl Fn(&PeerInfo) -> bool + Send + Sync + 'static) {
         self.lock().acceptor = Some(Arc::new(acceptor));
     }
 

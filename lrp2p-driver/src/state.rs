@@ -12,7 +12,6 @@
 //! to become writable.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,15 +19,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lrp2p_proto::{CloseReason, ConnectionHandle, Endpoint, Event, PublicKey};
 use rand_chacha::ChaCha20Rng;
 
-use crate::ConnId;
 use crate::batch::Sender;
 use crate::error::Error;
 use crate::io::UdpIo;
 use crate::wakers::WakerSet;
+use crate::{ConnId, PeerInfo};
 
-/// Decides whether to accept a peer, by its authenticated static key and the address its
-/// initiation came from.
-pub(crate) type Acceptor = Arc<dyn Fn(&PublicKey, SocketAddr) -> bool + Send + Sync>;
+/// Decides whether to accept a peer, by what is known of it at admission.
+pub(crate) type Acceptor = Arc<dyn Fn(&PeerInfo) -> bool + Send + Sync>;
 
 /// Accepted connections waiting for `accept`; beyond this, new peers are refused (like a TCP
 /// listen backlog).
@@ -215,8 +213,8 @@ impl State {
 
     /// Wakes the waiters of the event's interest.
     fn dispatch(&mut self, now: Instant, event: Event) {
-        if let Event::Incoming { connection, peer, remote } = event {
-            self.on_incoming(now, connection, peer, remote);
+        if let Event::Incoming { connection, peer, remote, app_protocol } = event {
+            self.on_incoming(now, connection, PeerInfo { key: peer, remote, app_protocol });
             return;
         }
         let Some(conn) = self.conns.get_mut(&event.connection()) else { return };
@@ -245,11 +243,12 @@ impl State {
         }
     }
 
-    fn on_incoming(&mut self, now: Instant, handle: ConnectionHandle, peer: PublicKey, remote: SocketAddr) {
+    fn on_incoming(&mut self, now: Instant, handle: ConnectionHandle, info: PeerInfo) {
+        let peer = info.key;
         let wanted = !self.stopping
             && self.stop_at.is_none()
             && self.incoming.len() < ACCEPT_BACKLOG
-            && self.acceptor.as_ref().is_none_or(|acceptor| acceptor(&peer, remote));
+            && self.acceptor.as_ref().is_none_or(|acceptor| acceptor(&info));
         if !wanted {
             let _ = self.endpoint.refuse(now, handle);
             return;

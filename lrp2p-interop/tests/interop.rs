@@ -1,10 +1,11 @@
 //! Each adapter talks to the other two over loopback, as dialer and as acceptor: for every
 //! ordered pair, an IK connect with 0-RTT data and a few MiB each way at once (verified by
-//! hash, each side half-closing after its stream), and an XX exchange.
+//! hash, each side half-closing after its stream), an XX exchange, and the application
+//! protocol id (PROTOCOL.md §7.7) sent over IK and XX and read on the other side.
 
 mod common;
 
-use common::{AsyncStd, Std, Tokio, bounded, ik_bulk_both_ways, xx_exchange};
+use common::{AsyncStd, Std, Tokio, app_protocol_exchange, bounded, ik_bulk_both_ways, xx_exchange};
 
 /// The scenarios for one ordered pair: `$dialer` connects to `$acceptor`.
 macro_rules! pair {
@@ -20,6 +21,14 @@ macro_rules! pair {
             #[test]
             fn xx_exchange() {
                 bounded(concat!(stringify!($name), " XX"), super::xx_exchange::<$dialer, $acceptor>);
+            }
+
+            #[test]
+            fn app_protocol_exchange() {
+                bounded(
+                    concat!(stringify!($name), " id"),
+                    super::app_protocol_exchange::<$dialer, $acceptor>,
+                );
             }
         }
     };

@@ -32,7 +32,14 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("bob   {}  (alice knows this key: 0-RTT with Noise IK)\n", bob.public_key());
 
     // 1. Alice's first datagram: the IK initiation, carrying "Hello World" as early data.
-    let hello = DataRepr { seq: Seq(100), fin: false, rtx: false, ping: false, payload: b"Hello World" };
+    let hello = DataRepr {
+        seq: Seq(100),
+        fin: false,
+        rtx: false,
+        ping: false,
+        app_protocol: None,
+        payload: b"Hello World",
+    };
     let payload = IkInitPayload {
         timestamp_ns: now_ns,
         isn: Seq(100),
@@ -70,7 +77,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         dsack: lrp2p_proto::wire::DsackRanges::EMPTY,
         echo: None,
     };
-    let reply = DataRepr { seq: Seq(7000), fin: false, rtx: false, ping: false, payload: b"Hi Alice" };
+    let reply = DataRepr {
+        seq: Seq(7000),
+        fin: false,
+        rtx: false,
+        ping: false,
+        app_protocol: None,
+        payload: b"Hi Alice",
+    };
     let response = IkResponsePayload {
         responder_id: bob_id,
         isn: Seq(7000),

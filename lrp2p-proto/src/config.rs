@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::app_protocol::AppProtocol;
 use crate::congestion::{ControllerFactory, CubicConfig};
 use crate::crypto::early::EarlyDataConfig;
 use crate::recovery::RttConfig;
@@ -134,11 +135,51 @@ impl ConnectionConfig {
         self.max_datagram_size.saturating_sub(PACKET_OVERHEAD).max(MIN_MSS)
     }
 
+    /// The largest DATA payload a datagram of `max_datagram_size` carries (one DATA segment
+    /// alone, no ACK beside it): the unit the receive window counts in (PROTOCOL.md §10.6
+    /// *Window*), so that a window of `n` segments never promises more than `n` of these.
+    pub(crate) fn max_data_payload(&self) -> usize {
+        let alone =
+            self.max_datagram_size.saturating_sub(TRANSPORT_HEADER_LEN + TAG_LEN + SEGMENT_HEADER_LEN);
+        alone.max(self.mss())
+    }
+
     /// The send buffer for a congestion window of `cwnd` bytes (see
     /// [`send_buffer`](Self::send_buffer)).
     pub(crate) fn send_buffer_for(&self, cwnd: u64) -> usize {
         let follow = usize::try_from(cwnd.saturating_mul(2)).unwrap_or(usize::MAX);
         follow.max(SEND_BUFFER_FLOOR).min(self.send_buffer)
+    }
+}
+
+/// How one connection is opened ([`Endpoint::connect_with`](crate::Endpoint::connect_with)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    /// The application protocol id sent to the responder (PROTOCOL.md §7.7, like QUIC's ALPN):
+    /// it rides the first DATA segment, so the responder learns it at admission when the
+    /// application writes before the handshake message that carries that segment is built (the
+    /// IK initiation, or the XX finish one round trip later). `None` (the default): no id.
+    pub app_protocol: Option<AppProtocol>,
+    /// Wait with the handshake until the application first writes, reads or calls
+    /// [`Endpoint::start`](crate::Endpoint::start) (see
+    /// [`Endpoint::connect_deferred`](crate::Endpoint::connect_deferred)).
+    pub deferred: bool,
+}
+
+impl ConnectOptions {
+    /// These options with the application protocol id `id`.
+    #[must_use]
+    pub fn with_app_protocol(mut self, id: AppProtocol) -> Self {
+        self.app_protocol = Some(id);
+        self
+    }
+
+    /// These options with the handshake deferred (or not).
+    #[must_use]
+    pub fn deferred(mut self, deferred: bool) -> Self {
+        self.deferred = deferred;
+        self
     }
 }
 

@@ -103,6 +103,7 @@
 //! The feature `internals` makes `wire`, `crypto` and `handshake` public for tests, benchmarks
 //! and the fuzz targets (feature `fuzzing`); they are not a stable API.
 
+mod app_protocol;
 pub(crate) mod arq;
 mod config;
 pub mod congestion;
@@ -132,7 +133,8 @@ pub(crate) mod wire;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 
-pub use crate::config::{AddressLimits, ConnectionConfig, EndpointConfig, SEND_BUFFER_FLOOR};
+pub use crate::app_protocol::{AppProtocol, InvalidAppProtocol, MAX_APP_PROTOCOL_LEN};
+pub use crate::config::{AddressLimits, ConnectOptions, ConnectionConfig, EndpointConfig, SEND_BUFFER_FLOOR};
 pub use crate::congestion::Algorithm;
 pub use crate::connection::{CloseReason, ConnectionStats, PathInfo, PathKind};
 pub use crate::crypto::early::EarlyDataConfig;

@@ -8,26 +8,16 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Pair, Side};
+use common::{Pair, Side, sent};
 use lrp2p_proto::handshake::{read_ik_initiation, read_xx_response, write_ik_response, write_xx_initiation};
 use lrp2p_proto::wire::*;
-use lrp2p_proto::{Endpoint, Event, StaticSecret};
+use lrp2p_proto::{Event, StaticSecret};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 const PEER: &str = "10.0.0.7:7000";
-
-/// Everything `endpoint` sends now.
-fn sent(endpoint: &mut Endpoint<ChaCha20Rng>, now: Instant) -> Vec<Vec<u8>> {
-    let mut buf = [0u8; 2048];
-    let mut out = Vec::new();
-    while let Some(t) = endpoint.poll_transmit(now, &mut buf) {
-        out.push(buf[..t.len].to_vec());
-    }
-    out
-}
 
 fn ack(cumulative: Seq) -> AckRepr {
     AckRepr {

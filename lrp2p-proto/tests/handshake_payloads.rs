@@ -8,33 +8,17 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
-use common::{Pair, UNIX_NS};
+use common::{Pair, UNIX_NS, events, sent};
 use lrp2p_proto::crypto::noise::ik::IkInitiator;
 use lrp2p_proto::crypto::noise::prologue;
 use lrp2p_proto::handshake::{read_ik_initiation, read_xx_initiation, read_xx_response, write_xx_initiation};
 use lrp2p_proto::wire::*;
-use lrp2p_proto::{Endpoint, Event, StaticSecret};
+use lrp2p_proto::{Event, StaticSecret};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 const PEER: &str = "10.0.0.7:7000";
-
-/// Everything `endpoint` sends now.
-fn sent(endpoint: &mut Endpoint<ChaCha20Rng>, now: Instant) -> Vec<Vec<u8>> {
-    let mut buf = [0u8; 2048];
-    let mut out = Vec::new();
-    while let Some(t) = endpoint.poll_transmit(now, &mut buf) {
-        out.push(buf[..t.len].to_vec());
-    }
-    out
-}
-
-/// The events `endpoint` has now.
-fn events(endpoint: &mut Endpoint<ChaCha20Rng>) -> Vec<Event> {
-    std::iter::from_fn(|| endpoint.poll_event()).collect()
-}
 
 /// Segment bytes, written by hand (PROTOCOL.md §7.2–§7.6).
 fn ack(cumulative: u32) -> Vec<u8> {

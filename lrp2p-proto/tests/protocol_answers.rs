@@ -10,25 +10,15 @@ mod common;
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Pair, Side};
+use common::{Pair, Side, sent};
 use lrp2p_proto::crypto::{DefaultAead, Session};
 use lrp2p_proto::handshake::read_ik_initiation;
 use lrp2p_proto::wire::*;
-use lrp2p_proto::{Endpoint, Event, StaticSecret};
+use lrp2p_proto::{Event, StaticSecret};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-
-/// Everything `endpoint` sends now.
-fn sent(endpoint: &mut Endpoint<ChaCha20Rng>, now: Instant) -> Vec<Vec<u8>> {
-    let mut buf = [0u8; 2048];
-    let mut out = Vec::new();
-    while let Some(t) = endpoint.poll_transmit(now, &mut buf) {
-        out.push(buf[..t.len].to_vec());
-    }
-    out
-}
 
 /// §4.8: refused early data is sent again as 1-RTT data, a retransmission with the RTX flag.
 #[test]

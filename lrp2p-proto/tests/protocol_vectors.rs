@@ -207,3 +207,60 @@ fn c7_path_challenge_and_response() {
              90343e5738a3171ccedb8c11a81c646a")
     );
 }
+
+#[test]
+fn c6_data_segment_with_app_protocol() {
+    use lrp2p_proto::AppProtocol;
+    use lrp2p_proto::wire::{DataRepr, Segment, Seq};
+    let id = AppProtocol::try_from("lrp2p-perf").unwrap();
+    let data = DataRepr {
+        seq: Seq(100),
+        fin: false,
+        rtx: false,
+        ping: false,
+        app_protocol: Some(id),
+        payload: b"hi",
+    };
+    let mut buf = [0u8; 20];
+    assert_eq!(data.emit(&mut buf), Ok(20));
+    let expected = hex("12 00 00000064 05 0a 6c72703270 2d70657266 6869");
+    assert_eq!(buf.to_vec(), expected);
+    assert_eq!(DataRepr::parse(&Segment::new_checked(&expected[..]).unwrap()), Ok(data));
+}
+
+#[test]
+fn c6_ik_initiation_with_app_protocol() {
+    // C.2's initiation, its early data carrying APP_PROTOCOL "lrp2p-perf" (C.6's segment).
+    let initiator = StaticSecret::from_bytes(key(INIT_STATIC));
+    let responder = StaticSecret::from_bytes(key(RESP_STATIC));
+    let init_id = ConnectionId(0x0102_0304_0506_0708);
+    let payload1 = hex("17979cfe362a0000 00000064 12000000006405 0a6c72703270 2d70657266 6869");
+    let mut datagram = vec![PacketType::IkInitiation.to_byte()];
+    datagram.extend_from_slice(&ConnectionId::NONE.to_bytes());
+    datagram.extend_from_slice(&init_id.to_bytes());
+    let mut noise = [0u8; 256];
+    let (_, n1) = IkInitiator::start(
+        &mut Script(key(INIT_EPH).to_vec()),
+        &initiator,
+        &responder.public_key(),
+        &prologue(init_id),
+        &payload1,
+        &mut noise,
+    )
+    .unwrap();
+    datagram.extend_from_slice(&noise[..n1]);
+    datagram.extend_from_slice(&[0u8; 16]);
+    let expected = hex("11 0000000000000000 0102030405060708
+         ca35def5ae56cec33dc2036731ab14896bc4c75dbb07a61f879f8e3afa4c7944
+         0b03ddc7aac5123d06a1b23b71670e32e76c28239a7ca4ac8f784de7e44c1adb
+         f240f469cb399813ae6991df381e62f8
+         20ffef95bc2502ea141b0aeb20fcca3d4acb4d0b8412823a56a0498e0c63e24f
+         ac43dc80af02cb4e66697767b0b46915
+         00000000000000000000000000000000");
+    assert_eq!(datagram, expected);
+    // The responder reads the id from it.
+    let mut early = [0u8; 256];
+    let (_, e) =
+        IkResponder::read_initiation(&responder, &prologue(init_id), &noise[..n1], &mut early).unwrap();
+    assert_eq!(early[..e].to_vec(), payload1);
+}

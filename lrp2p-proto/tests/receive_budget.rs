@@ -127,6 +127,7 @@ impl Hostile {
             fin: false,
             rtx: false,
             ping: false,
+            app_protocol: None,
             payload: &payload,
         };
         let mut buf = [0u8; 1500];

@@ -83,9 +83,14 @@ enum TailSpec {
 impl TailSpec {
     fn repr(&self) -> Tail<'_> {
         match self {
-            TailSpec::Data { seq, fin, rtx, ping, payload } => {
-                Tail::Data(DataRepr { seq: *seq, fin: *fin, rtx: *rtx, ping: *ping, payload })
-            }
+            TailSpec::Data { seq, fin, rtx, ping, payload } => Tail::Data(DataRepr {
+                seq: *seq,
+                fin: *fin,
+                rtx: *rtx,
+                ping: *ping,
+                app_protocol: None,
+                payload,
+            }),
             TailSpec::Close { seq, code, reason } => {
                 Tail::Close(CloseRepr { seq: *seq, code: *code, reason })
             }

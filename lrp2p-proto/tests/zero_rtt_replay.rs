@@ -39,7 +39,8 @@ fn initiation(
     ts: u64,
     text: &[u8],
 ) -> Vec<u8> {
-    let data = DataRepr { seq: Seq(1), fin: false, rtx: false, ping: false, payload: text };
+    let data =
+        DataRepr { seq: Seq(1), fin: false, rtx: false, ping: false, app_protocol: None, payload: text };
     let payload = IkInitPayload {
         timestamp_ns: ts,
         isn: Seq(1),

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use lrp2p_driver::{ConnId, ConnectionStats, Error, PublicKey, Shared};
+use lrp2p_driver::{AppProtocol, ConnId, ConnectionStats, Error, PublicKey, Shared};
 
 use crate::block::block_on;
 
@@ -95,6 +95,14 @@ impl Connection {
     /// ```
     pub fn peer_public_key(&self) -> Option<PublicKey> {
         self.shared.peer_key(self.id)
+    }
+
+    /// The application protocol id (PROTOCOL.md §7.7): the one this side connected with
+    /// ([`Socket::connect_with`](crate::Socket::connect_with)), or, on an accepted connection,
+    /// the one the peer sent with its first data; `None` if it sent none (or, when it wrote
+    /// nothing before its handshake, until its first data arrived).
+    pub fn app_protocol(&self) -> Option<AppProtocol> {
+        self.shared.app_protocol(self.id)
     }
 
     /// Whether the peer is proven: for a connection from `connect`, once the handshake

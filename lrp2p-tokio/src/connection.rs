@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use lrp2p_driver::{ConnId, ConnectionStats, PublicKey, Shared};
+use lrp2p_driver::{AppProtocol, ConnId, ConnectionStats, PublicKey, Shared};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// One connection's place in its socket; dropping the last owner (the [`Connection`] or both
@@ -112,6 +112,14 @@ impl Connection {
     /// ```
     pub fn peer_public_key(&self) -> Option<PublicKey> {
         self.inner.shared.peer_key(self.inner.id)
+    }
+
+    /// The application protocol id (PROTOCOL.md §7.7): the one this side connected with
+    /// ([`Socket::connect_with`](crate::Socket::connect_with)), or, on an accepted connection,
+    /// the one the peer sent with its first data; `None` if it sent none (or, when it wrote
+    /// nothing before its handshake, until its first data arrived).
+    pub fn app_protocol(&self) -> Option<AppProtocol> {
+        self.inner.shared.app_protocol(self.inner.id)
     }
 
     /// Whether the peer is proven: for a connection from `connect`, once the handshake
@@ -295,6 +303,11 @@ impl OwnedReadHalf {
     pub fn peer_public_key(&self) -> Option<PublicKey> {
         self.inner.shared.peer_key(self.inner.id)
     }
+
+    /// The application protocol id (see [`Connection::app_protocol`]).
+    pub fn app_protocol(&self) -> Option<AppProtocol> {
+        self.inner.shared.app_protocol(self.inner.id)
+    }
 }
 
 impl AsyncRead for OwnedReadHalf {
@@ -319,6 +332,11 @@ impl OwnedWriteHalf {
     /// The peer's authenticated static key (see [`Connection::peer_public_key`]).
     pub fn peer_public_key(&self) -> Option<PublicKey> {
         self.inner.shared.peer_key(self.inner.id)
+    }
+
+    /// The application protocol id (see [`Connection::app_protocol`]).
+    pub fn app_protocol(&self) -> Option<AppProtocol> {
+        self.inner.shared.app_protocol(self.inner.id)
     }
 
     /// Waits until the peer has acknowledged every byte written, FIN included after a

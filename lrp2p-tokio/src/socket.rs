@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lrp2p_driver::{
-    EndpointConfig, EndpointStats, Error, IoStats, PublicKey, SOCKET_LINGER, Shared, StaticSecret,
+    AppProtocol, EndpointConfig, EndpointStats, Error, IoStats, PeerInfo, PublicKey, SOCKET_LINGER, Shared,
+    StaticSecret,
 };
 use tokio::net::{ToSocketAddrs, UdpSocket};
 
@@ -149,7 +150,7 @@ impl Socket {
     /// # }
     /// ```
     pub async fn connect(&self, addr: impl ToSocketAddrs, peer: PublicKey) -> io::Result<Connection> {
-        self.open(addr, Some(peer)).await
+        self.open(addr, Some(peer), None).await
     }
 
     /// Opens a connection to whoever answers at `addr` (Noise XX: one more round trip, and
@@ -168,14 +169,53 @@ impl Socket {
     /// # }
     /// ```
     pub async fn connect_unknown(&self, addr: impl ToSocketAddrs) -> io::Result<Connection> {
-        let conn = self.open(addr, None).await?;
+        let conn = self.open(addr, None, None).await?;
         conn.start()?;
         Ok(conn)
     }
 
-    async fn open(&self, addr: impl ToSocketAddrs, peer: Option<PublicKey>) -> io::Result<Connection> {
+    /// Opens a connection that names the service it wants with the application protocol id
+    /// `app_protocol` (PROTOCOL.md §7.7, like QUIC's ALPN): Noise IK to `peer` as
+    /// [`connect`](Self::connect) (the handshake waits for the first write, whose bytes and the
+    /// id ride the first datagram), or, without a key, XX as
+    /// [`connect_unknown`](Self::connect_unknown) (started at once; the id rides the XX finish
+    /// with whatever was written by then). The responder's acceptor sees the id
+    /// ([`Socket::set_acceptor_with_info`]) if the first write comes before that message is
+    /// built; either way the accepted connection reads it with [`Connection::app_protocol`].
+    ///
+    /// ```no_run
+    /// # async fn example(socket: lrp2p_tokio::Socket, key: lrp2p_tokio::PublicKey) -> std::io::Result<()> {
+    /// use tokio::io::AsyncWriteExt;
+    /// use lrp2p_tokio::AppProtocol;
+    ///
+    /// let web = AppProtocol::try_from("http/1.1").expect("1 to 32 bytes");
+    /// let mut conn = socket.connect_with("203.0.113.7:7000", Some(key), web).await?;
+    /// conn.write_all(b"GET /").await?; // the request and the id, in the first datagram
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_with(
+        &self,
+        addr: impl ToSocketAddrs,
+        peer: Option<PublicKey>,
+        app_protocol: AppProtocol,
+    ) -> io::Result<Connection> {
+        let started = peer.is_none();
+        let conn = self.open(addr, peer, Some(app_protocol)).await?;
+        if started {
+            conn.start()?;
+        }
+        Ok(conn)
+    }
+
+    async fn open(
+        &self,
+        addr: impl ToSocketAddrs,
+        peer: Option<PublicKey>,
+        app_protocol: Option<AppProtocol>,
+    ) -> io::Result<Connection> {
         let remote = tokio::net::lookup_host(addr).await?.next().ok_or(Error::NoAddress)?;
-        let id = self.shared.open(remote, peer)?;
+        let id = self.shared.open_with(remote, peer, app_protocol)?;
         Ok(Connection::new(self.shared.clone(), id))
     }
 
@@ -226,6 +266,24 @@ impl Socket {
     /// ```
     pub fn set_acceptor(&self, acceptor: impl Fn(&PublicKey) -> bool + Send + Sync + 'static) {
         self.shared.set_acceptor(acceptor);
+    }
+
+    /// As [`Socket::set_acceptor`], and `acceptor` sees everything known of the peer at
+    /// admission ([`PeerInfo`]): its key, the address its initiation came from, and the
+    /// application protocol id it sent (PROTOCOL.md §7.7) — to refuse, before it gets
+    /// anything, a peer that wants a service this socket does not offer.
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use lrp2p_tokio::{Socket, generate_identity};
+    ///
+    /// let socket = Socket::bind("0.0.0.0:7000", generate_identity()).await?;
+    /// socket.set_acceptor_with_info(|peer| peer.app_protocol.is_some_and(|id| id.as_bytes() == b"chat/1"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_acceptor_with_info(&self, acceptor: impl Fn(&PeerInfo) -> bool + Send + Sync + 'static) {
+        self.shared.set_acceptor_with_info(acceptor);
     }
 
     /// Closes every connection of this socket at once with an application's close `code`

@@ -180,6 +180,7 @@ impl Crafted {
                     fin: false,
                     rtx: false,
                     ping: false,
+                    app_protocol: None,
                     payload,
                 };
                 self.seal_and_send(&Segments { ack: None, tail: Some(Tail::Data(data)) })

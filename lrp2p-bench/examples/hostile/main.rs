@@ -237,7 +237,7 @@ fn run_row(
     })
 }
 
-fn main() -> io::Result<()> {
+fn run() -> io::Result<()> {
     let args = parse()?;
     let bin = server::locate(args.server.as_deref())?;
     let stats = server::stats_args(&bin);
@@ -261,4 +261,23 @@ fn main() -> io::Result<()> {
     let mut out = io::stdout().lock();
     write!(out, "{}", report::table(&rows, args.secs, args.bytes))?;
     Ok(())
+}
+
+/// Runs the benchmark; `--help` prints the usage on stdout and succeeds, bad arguments exit 2.
+fn main() {
+    match run() {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            if std::env::args().any(|a| a == "-h" || a == "--help") {
+                let _ = writeln!(io::stdout(), "{}", e.to_string().trim_start());
+            } else {
+                eprintln!("hostile: {}", e.to_string().trim_start());
+                std::process::exit(2);
+            }
+        }
+        Err(e) => {
+            eprintln!("hostile: {e}");
+            std::process::exit(1);
+        }
+    }
 }

@@ -122,7 +122,7 @@ fn run_other(bin: &str, key: &str, opts: &Options) -> io::Result<Vec<Row>> {
     Ok(String::from_utf8_lossy(&out.stdout).lines().filter_map(Row::from_line).collect())
 }
 
-fn main() -> io::Result<()> {
+fn run() -> io::Result<()> {
     let args = parse()?;
     let pattern = Arc::new(Pattern::new());
     let mut rows = Vec::new();
@@ -157,4 +157,23 @@ fn main() -> io::Result<()> {
         write!(out, "{}", table(&rows, "quinn"))?;
     }
     Ok(())
+}
+
+/// Runs the benchmark; `--help` prints the usage on stdout and succeeds, bad arguments exit 2.
+fn main() {
+    match run() {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            if std::env::args().any(|a| a == "-h" || a == "--help") {
+                let _ = writeln!(io::stdout(), "{}", e.to_string().trim_start());
+            } else {
+                eprintln!("loopback: {}", e.to_string().trim_start());
+                std::process::exit(2);
+            }
+        }
+        Err(e) => {
+            eprintln!("loopback: {e}");
+            std::process::exit(1);
+        }
+    }
 }

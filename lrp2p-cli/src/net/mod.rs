@@ -14,9 +14,13 @@ use std::sync::Arc;
 use lrp2p_proto::Algorithm;
 use lrp2p_proto::ConnectionStats;
 use lrp2p_proto::trace::TraceSink;
-use lrp2p_proto::{PublicKey, StaticSecret};
+use lrp2p_proto::{AppProtocol, PublicKey, StaticSecret};
 use lrp2p_tokio::{EndpointConfig, EndpointStats};
 use tokio::io::{AsyncRead, AsyncWrite};
+
+mod app;
+
+pub(crate) use app::Service;
 
 /// A boxed future borrowing its link (what [`Link::acknowledged`] returns).
 pub(crate) type Pending<'a> = Pin<Box<dyn Future<Output = io::Result<()>> + Send + 'a>>;
@@ -46,6 +50,11 @@ pub(crate) trait Link: AsyncRead + AsyncWrite + Unpin + Send {
     /// idle timeout (Ctrl-C). Nothing for streams that are not LRP2P connections.
     fn close(&self) {}
 
+    /// The application protocol id the peer connected with (PROTOCOL.md §7.7), if any.
+    fn app_protocol(&self) -> Option<AppProtocol> {
+        None
+    }
+
     /// Closes at once with one of the tool's [`app_close`] codes and its reason text, which
     /// the peer prints.
     fn close_with(&self, _code: u16, _reason: &str) {
@@ -72,6 +81,9 @@ pub(crate) mod app_close {
     pub(crate) const INTERRUPTED: u16 = lrp2p_proto::close_code::APPLICATION_MIN + 1;
     /// The receiver does not accept our key (its user answered no at the prompt).
     pub(crate) const DECLINED: u16 = lrp2p_proto::close_code::APPLICATION_MIN + 2;
+    /// The server offers another service than the client's application protocol id asked
+    /// for ([`super::app::Service::refusal`] is the reason).
+    pub(crate) const WRONG_SERVICE: u16 = lrp2p_proto::close_code::APPLICATION_MIN + 3;
 }
 
 /// What the other side's close with one of [`app_close`]'s codes means, in words; `role` is
@@ -88,6 +100,10 @@ fn app_closed(context: &str, e: &io::Error, role: &str) -> Option<crate::error::
         app_close::DECLINED => Some(crate::error::CliError::Refused(format!(
             "{context}: refused by the receiver: {reason} (it has to accept our key: `lrp2p recv --allow KEY`, \
              `--yes`, or `y` at its prompt)"
+        ))),
+        // Not "connection lost": the server answered, for another service.
+        app_close::WRONG_SERVICE => Some(crate::error::CliError::Refused(format!(
+            "the peer serves another service: {reason}: check the address"
         ))),
         _ => None,
     }
@@ -110,6 +126,9 @@ impl Link for lrp2p_tokio::Connection {
     }
     fn close_with(&self, code: u16, reason: &str) {
         lrp2p_tokio::Connection::close_with(self, code, reason.as_bytes());
+    }
+    fn app_protocol(&self) -> Option<AppProtocol> {
+        lrp2p_tokio::Connection::app_protocol(self)
     }
     fn peer_addr(&self) -> Option<SocketAddr> {
         lrp2p_tokio::Connection::peer_addr(self)
@@ -313,14 +332,16 @@ impl Endpoint {
         self.0.stats()
     }
 
-    /// Opens a connection to `addr`: Noise IK with 0-RTT when `peer` is known (lazy: the
+    /// Opens a connection to `addr` for `service`, whose application protocol id rides the
+    /// first data (PROTOCOL.md §7.7): Noise IK with 0-RTT when `peer` is known (lazy: the
     /// handshake leaves with the first write), else Noise XX.
-    pub(crate) async fn dial(&self, addr: SocketAddr, peer: Option<PublicKey>) -> io::Result<Conn> {
-        let conn = match peer {
-            Some(key) => self.0.connect(addr, key).await?,
-            None => self.0.connect_unknown(addr).await?,
-        };
-        Ok(Box::new(conn))
+    pub(crate) async fn dial(
+        &self,
+        addr: SocketAddr,
+        peer: Option<PublicKey>,
+        service: Service,
+    ) -> io::Result<Conn> {
+        Ok(Box::new(self.0.connect_with(addr, peer, service.id()).await?))
     }
 
     /// Waits for the next peer; returns the connection and the peer's key.

@@ -144,7 +144,7 @@ pub(crate) async fn client(args: &PerfClientArgs, ui: &Ui) -> Result<(), CliErro
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..parallel {
         let conn = endpoint
-            .dial(args.to, args.peer)
+            .dial(args.to, args.peer, net::Service::Perf)
             .await
             .map_err(|e| CliError::net(format!("cannot connect to {}", args.to), e))?;
         let label = if parallel > 1 { format!("[{}]", i + 1) } else { String::new() };

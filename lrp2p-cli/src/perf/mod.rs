@@ -6,9 +6,11 @@
 //! retransmissions; the receiver only what a receiver knows (goodput, bytes); `--plot` draws
 //! the client's.
 //!
-//! The client's stream starts with a hello, so that a perf server refuses a file transfer
-//! (`lrp2p send` to the wrong port) and `recv` refuses a perf client, each saying so; a
-//! sender told [`Status::WrongService`](crate::transfer::Status) prints why:
+//! The client connects with the application protocol id `lrp2p-perf` (PROTOCOL.md §7.7), so
+//! that `recv` closes a perf session, and a perf server a file transfer (`lrp2p send` to the
+//! wrong port), before serving it, each saying so (`net::app`). The stream starts with a hello,
+//! which carries the test's parameters and tells the services apart for a client without an id
+//! (an older tool); a sender told [`Status::WrongService`](crate::transfer::Status) prints why:
 //!
 //! ```text
 //! version 1: "LRPP" 0x01                       the client sends until it half-closes
@@ -143,6 +145,7 @@ pub(crate) async fn server(args: &PerfServerArgs, ui: &Ui) -> Result<(), CliErro
         count: args.count,
         stats_every: args.service.stats_every(),
         trust: std::sync::Arc::new(crate::service::trust::Trust::everyone()),
+        service: net::Service::Perf,
     };
     let announce = || {
         ui.result(

@@ -15,7 +15,8 @@
 //!   unconfirmed at the handshake timeout, never takes a slot from a real peer. The acceptor
 //!   refuses in the handshake only when every slot is held by a confirmed peer.
 //! - Each source holds at most its share of the slots ([`share`]): a confirmed peer beyond it
-//!   is closed at once.
+//!   is closed at once, and so is one whose application protocol id names another service
+//!   (`net::app`: code WRONG_SERVICE, the reason its client prints; logged here).
 //! - `--count N` stops after N sessions completed successfully: new peers are refused from
 //!   then on, and the sessions still running are let finish (each is bounded by its idle
 //!   deadline).
@@ -58,6 +59,9 @@ pub(crate) struct Config {
     pub(crate) stats_every: Option<Duration>,
     /// Whom to accept.
     pub(crate) trust: Arc<Trust>,
+    /// The service offered: a session whose application protocol id names another is closed
+    /// before it gets a slot (PROTOCOL.md §7.7; `net::app`).
+    pub(crate) service: net::Service,
 }
 
 /// Most admitted connections waiting for their confirmation at once: above the endpoint's
@@ -512,6 +516,17 @@ where
                     ui.json_only(&json!({ "event": "unconfirmed", "peer": peer.to_string() }));
                     continue;
                 }
+                if let Some(why) = config.service.refusal(conn.app_protocol().as_ref()) {
+                    // Another service's client (the wrong port): told why, never served.
+                    conn.close_with(net::app_close::WRONG_SERVICE, &why);
+                    let asked = conn.app_protocol().map(|id| id.to_string()).unwrap_or_default();
+                    let from = conn.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+                    let what = conn.app_protocol().map(|id| config.service.refused_line(&id)).unwrap_or_default();
+                    warn(ui, &format!("refused peer {peer} from {from}: {what}"), &json!({
+                        "event": "wrong_service", "peer": peer.to_string(), "from": from, "app_protocol": asked,
+                    }));
+                    continue;
+                }
                 let Some(slot) = gate.take(&peer, conn.peer_addr()) else {
                     conn.close();
                     continue;
@@ -529,7 +544,9 @@ where
                 }
                 let active = gate.taken();
                 ui.note(&format!("peer {peer} connected ({active} of {} slots taken)", gate.max));
-                ui.json_only(&json!({ "event": "connected", "peer": peer.to_string(), "active": active }));
+                ui.json_only(&json!({
+                    "event": "connected", "peer": peer.to_string(), "addr": conn.peer_addr(), "active": active,
+                }));
                 let serving = session(conn, peer);
                 sessions.spawn(async move {
                     let result = serving.await;

@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::{HASH_LEN, Hasher, Header, Status, check_name};
 use crate::error::CliError;
-use crate::net::Link;
+use crate::net::{Link, NO_ANSWER};
 use crate::output::Ui;
 
 /// Chunk size for reading and writing bodies.
@@ -123,7 +123,12 @@ pub(crate) async fn send_entry<L: Link, R: AsyncRead + Unpin>(
         Ok(Written::Body(hash, held)) => {
             resumed_from = held;
             let status = verdict(link, name, verdict_timeout, &bar, &progress).await.map_err(|e| {
-                e.unwrap_or_else(|| CliError::Timeout(format!("no verdict from the receiver on {name}")))
+                e.unwrap_or_else(|| match link.link_stats() {
+                    // Everything went out 0-RTT and nothing ever came back: the handshake
+                    // had no answer, whatever timer ran out first.
+                    Some(stats) if stats.datagrams_received == 0 => CliError::Timeout(NO_ANSWER.to_owned()),
+                    _ => CliError::Timeout(format!("no verdict from the receiver on {name}")),
+                })
             })?;
             (status, Some(hash))
         }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use lrp2p_std::PublicKey;
+use lrp2p_std::{AppProtocol, PublicKey};
 
 use super::{Adapter, Conn, TIMEOUT, config};
 
@@ -44,6 +44,10 @@ impl Adapter for Std {
         let (conn, peer) = self.0.accept_timeout(TIMEOUT).expect("accept");
         (bounded_std(conn), peer)
     }
+
+    fn connect_with(&self, addr: SocketAddr, peer: Option<PublicKey>, id: AppProtocol) -> Self::Conn {
+        bounded_std(self.0.connect_with(addr, peer, id).expect("connect_with"))
+    }
 }
 
 fn bounded_std(conn: lrp2p_std::Connection) -> lrp2p_std::Connection {
@@ -75,6 +79,10 @@ impl Conn for lrp2p_std::Connection {
 
     fn peer_public_key(&self) -> Option<PublicKey> {
         lrp2p_std::Connection::peer_public_key(self)
+    }
+
+    fn app_protocol(&self) -> Option<AppProtocol> {
+        lrp2p_std::Connection::app_protocol(self)
     }
 }
 
@@ -160,6 +168,12 @@ impl Adapter for Tokio {
         let (conn, peer) = on_tokio("accept", self.socket().accept()).expect("accept");
         (TokioConn::new(conn), peer)
     }
+
+    fn connect_with(&self, addr: SocketAddr, peer: Option<PublicKey>, id: AppProtocol) -> Self::Conn {
+        TokioConn::new(
+            on_tokio("connect_with", self.socket().connect_with(addr, peer, id)).expect("connect_with"),
+        )
+    }
 }
 
 impl Conn for TokioConn {
@@ -190,6 +204,10 @@ impl Conn for TokioConn {
 
     fn peer_public_key(&self) -> Option<PublicKey> {
         self.read.lock().unwrap_or_else(PoisonError::into_inner).peer_public_key()
+    }
+
+    fn app_protocol(&self) -> Option<AppProtocol> {
+        self.read.lock().unwrap_or_else(PoisonError::into_inner).app_protocol()
     }
 }
 
@@ -230,6 +248,10 @@ impl Adapter for AsyncStd {
     fn accept(&self) -> (Self::Conn, PublicKey) {
         on_async_std("accept", self.0.accept()).expect("accept")
     }
+
+    fn connect_with(&self, addr: SocketAddr, peer: Option<PublicKey>, id: AppProtocol) -> Self::Conn {
+        on_async_std("connect_with", self.0.connect_with(addr, peer, id)).expect("connect_with")
+    }
 }
 
 impl Conn for lrp2p_async_std::Connection {
@@ -257,5 +279,9 @@ impl Conn for lrp2p_async_std::Connection {
 
     fn peer_public_key(&self) -> Option<PublicKey> {
         lrp2p_async_std::Connection::peer_public_key(self)
+    }
+
+    fn app_protocol(&self) -> Option<AppProtocol> {
+        lrp2p_async_std::Connection::app_protocol(self)
     }
 }

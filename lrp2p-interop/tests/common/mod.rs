@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use blake2::{Blake2b512, Digest};
-use lrp2p_std::{EndpointConfig, PublicKey};
+use lrp2p_std::{AppProtocol, EndpointConfig, PublicKey};
 
 pub use adapters::{AsyncStd, Std, Tokio};
 
@@ -49,6 +49,8 @@ pub trait Adapter: Send + Sync + Sized + 'static {
     /// Noise XX: learns the peer's key.
     fn connect_unknown(&self, addr: SocketAddr) -> Self::Conn;
     fn accept(&self) -> (Self::Conn, PublicKey);
+    /// IK with `peer`, else XX, sending the application protocol id `id` (PROTOCOL.md §7.7).
+    fn connect_with(&self, addr: SocketAddr, peer: Option<PublicKey>, id: AppProtocol) -> Self::Conn;
 }
 
 /// One connection behind blocking calls; reading and writing may run on two threads at once.
@@ -62,6 +64,8 @@ pub trait Conn: Send + Sync + 'static {
     /// Waits until the peer has acknowledged everything written, the FIN included.
     fn acknowledged(&self) -> io::Result<()>;
     fn peer_public_key(&self) -> Option<PublicKey>;
+    /// The application protocol id it was opened with, or the one the initiator sent.
+    fn app_protocol(&self) -> Option<AppProtocol>;
 }
 
 /// Runs `scenario` on a thread of its own and fails if it panics or outlasts
@@ -211,6 +215,37 @@ pub fn xx_exchange<D: Adapter, A: Adapter>() {
     assert_eq!(conn.peer_public_key(), Some(key), "XX learned the acceptor's key");
     conn.acknowledged().expect("acknowledged");
     drop(accepting.join().expect("acceptor"));
+}
+
+/// The application protocol id the dialer sends is the one the acceptor reads, for IK and for
+/// XX; a plain connect sends none.
+pub fn app_protocol_exchange<D: Adapter, A: Adapter>() {
+    let (dialer, acceptor) = (D::bind(), A::bind());
+    let (addr, key) = (acceptor.local_addr(), acceptor.public_key());
+    let id = AppProtocol::try_from("interop/1").expect("an id");
+    let accepting = thread::spawn(move || {
+        let seen: Vec<Option<AppProtocol>> = (0..3)
+            .map(|_| {
+                let (conn, _) = acceptor.accept();
+                assert_eq!(read_to_end(&conn), b"hi");
+                conn.app_protocol()
+            })
+            .collect();
+        (acceptor, seen)
+    });
+    for peer in [Some(key), None] {
+        let conn = dialer.connect_with(addr, peer, id);
+        conn.write_all(b"hi").expect("write");
+        conn.shutdown().expect("half-close");
+        assert_eq!(conn.app_protocol(), Some(id));
+        conn.acknowledged().expect("acknowledged");
+    }
+    let plain = dialer.connect(addr, key);
+    plain.write_all(b"hi").expect("write");
+    plain.shutdown().expect("half-close");
+    plain.acknowledged().expect("acknowledged");
+    let (_acceptor, seen) = accepting.join().expect("acceptor");
+    assert_eq!(seen, [Some(id), Some(id), None]);
 }
 
 fn read_to_end(conn: &impl Conn) -> Vec<u8> {

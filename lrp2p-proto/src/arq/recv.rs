@@ -139,6 +139,13 @@ impl RecvStream {
         }
     }
 
+    /// Whether `seq` is the peer's first segment, `peer_isn`, and that has not been delivered
+    /// yet: where PROTOCOL.md §7.7 puts the initiator's APP_PROTOCOL id.
+    pub(crate) fn is_first(&self, peer_isn: u32, seq: Seq) -> bool {
+        let first = initial(peer_isn);
+        self.next == first && expand(self.next, seq) == first
+    }
+
     /// Sets what the endpoint's receive budget allows (PROTOCOL §10.6).
     pub(crate) fn set_budget(&mut self, budget: Budget) {
         self.budget = budget;
@@ -190,12 +197,12 @@ impl RecvStream {
         if fin && self.out_of_order.range(seq + 1..).next().is_some() {
             return Err(RecvError::AfterFin);
         }
-        if payload.len() > self.free_bytes() {
-            return Err(RecvError::BeyondWindow);
-        }
         let cost = if seq > self.next { payload.len() + ENTRY_COST } else { payload.len() };
         if seq == self.next {
             self.renege_for(cost);
+        }
+        if payload.len() > self.free_bytes() {
+            return Err(RecvError::BeyondWindow);
         }
         if cost > self.budget.room(self.held()) {
             return Err(RecvError::OverBudget);
@@ -224,21 +231,33 @@ impl RecvStream {
         Ok(DataOutcome::Delivered)
     }
 
-    /// PROTOCOL §10.6: discards out-of-order segments, highest first, until the budget has room
-    /// for `cost` more bytes, if discarding all of them would make it. Their SACK was advisory
-    /// (§8.3): the sender resends them after its retransmission timeout.
+    /// PROTOCOL §10.6 *Reneging*: discards out-of-order segments, highest first, until the
+    /// next segment in order (`cost` bytes) fits both the stream's own buffer and the budget,
+    /// if discarding all of them would make it. Their SACK was advisory (§8.3): the sender
+    /// resends them after its retransmission timeout.
+    ///
+    /// The buffer needs it as much as the budget does: a window counted in segments of the
+    /// largest payload never overcommits the buffer, but a peer with larger datagrams than
+    /// ours can still fill it above a gap, and without this the segment that fills the gap
+    /// was refused for ever (a sender at 100 Mbit/s × 600 ms stalled so).
     fn renege_for(&mut self, cost: usize) {
-        let mut held = self.held();
-        let in_order = self.readable.len();
-        if cost <= self.budget.room(held) || cost > self.budget.room(in_order) {
+        let (in_order, capacity, budget) = (self.readable.len(), self.capacity, self.budget);
+        let fits = |ooo_bytes: usize, held: usize| {
+            cost <= capacity.saturating_sub(in_order + ooo_bytes) && cost <= budget.room(held)
+        };
+        let (mut ooo_bytes, mut held) = (self.out_of_order_bytes, self.held());
+        if fits(ooo_bytes, held) || !fits(0, in_order) {
             return;
         }
-        while cost > self.budget.room(held) {
+        let mut discarded = 0;
+        while !fits(ooo_bytes, held) {
             let Some((_, (bytes, _fin))) = self.out_of_order.pop_last() else { break };
-            self.out_of_order_bytes -= bytes.len();
+            ooo_bytes -= bytes.len();
             held -= bytes.len() + ENTRY_COST;
-            self.reneged += 1;
+            discarded += 1;
         }
+        self.out_of_order_bytes = ooo_bytes;
+        self.reneged += discarded;
     }
 
     /// Reads in-order bytes into `out`; returns how many.

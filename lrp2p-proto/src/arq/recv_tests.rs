@@ -153,9 +153,10 @@ fn beyond_the_right_edge_or_the_budget_is_dropped() {
     assert_eq!(r.on_data(s(10), b"x", false), Err(RecvError::BeyondWindow));
     assert_eq!(r.on_data(s(0x7FFF_FFFF), b"x", false), Err(RecvError::BeyondWindow));
     assert_eq!(r.on_data(s(9), b"x", false), Ok(DataOutcome::Buffered));
-    // Bigger than the budget even in order.
-    assert_eq!(r.on_data(s(0), &[0; 1000], false), Err(RecvError::BeyondWindow));
+    // Bigger than the buffer even in order, with nothing out of order held.
+    assert_eq!(r.on_data(s(0), &[0; 1001], false), Err(RecvError::BeyondWindow));
     assert_eq!(r.on_data(s(0), &[0; 999], false), Ok(DataOutcome::Delivered));
+    assert_eq!(r.reneged(), 0);
     r.check_invariants();
 }
 
@@ -200,8 +201,9 @@ fn the_right_edge_never_moves_back() {
     r.mark_ack_sent();
     r.on_data(s(4), &[0; 100], false).unwrap();
     assert_eq!(r.ack(MAX_SACK_RANGES - 1).1, 5);
-    // Inside the edge but over the budget: dropped, not buffered.
-    assert_eq!(r.on_data(s(5), &[0; 1], false), Err(RecvError::BeyondWindow));
+    // Inside the edge but over the buffer, out of order: dropped, not buffered (only the next
+    // segment in order makes room by reneging).
+    assert_eq!(r.on_data(s(6), &[0; 1], false), Err(RecvError::BeyondWindow));
     // Reading frees room, but within the edge already promised.
     read_all(&mut r);
     assert_eq!(r.ack(MAX_SACK_RANGES - 1).1, 5);
@@ -346,5 +348,28 @@ fn the_next_segment_in_order_reneges_on_the_highest_out_of_order_ones() {
     assert_eq!(read_all(&mut r), [[0u8; 100], [1; 100], [2; 100]].concat());
     // Segment 3 is taken again when resent.
     assert_eq!(r.on_data(s(3), &[3; 100], false), Ok(DataOutcome::Delivered));
+    r.check_invariants();
+}
+
+#[test]
+fn the_next_segment_in_order_reneges_when_out_of_order_segments_fill_the_buffer() {
+    // A window of 10 segments of 100 bytes, filled above the gap by segments of 110 bytes (a
+    // peer whose datagrams are larger than ours): the buffer is full before the gap is.
+    let mut r = open(ISN, 1000, 100);
+    for o in 1..=9 {
+        assert_eq!(r.on_data(s(o), &[o as u8; 110], false), Ok(DataOutcome::Buffered));
+    }
+    assert_eq!(r.free_bytes(), 10);
+    // The gap's segment would be refused for ever; discarding segment 9 makes room.
+    assert_eq!(r.on_data(s(0), &[0; 100], false), Ok(DataOutcome::Delivered));
+    assert_eq!(r.reneged(), 1);
+    assert_eq!(r.ack(MAX_SACK_RANGES - 1).0, s(8));
+    r.check_invariants();
+    // Data the application has not read is never discarded: then the window is the limit.
+    let mut r = open(ISN, 1000, 100);
+    r.on_data(s(0), &[0; 950], false).unwrap();
+    r.on_data(s(2), &[2; 40], false).unwrap();
+    assert_eq!(r.on_data(s(1), &[1; 60], false), Err(RecvError::BeyondWindow));
+    assert_eq!(r.reneged(), 0);
     r.check_invariants();
 }

@@ -489,9 +489,29 @@ impl SendStream {
         self.next_seq
     }
 
-    /// Some segment is in flight (the retransmission timer must run).
+    /// Some segment is in flight.
     pub(crate) fn has_in_flight(&self) -> bool {
         self.packets_in_flight > 0
+    }
+
+    /// Some segment sent is not cumulatively acknowledged: the retransmission timer must run
+    /// (RFC 6298 §5.1, §5.2), even when everything above the cumulative ack was SACKed and
+    /// nothing is in flight, since a receiver may discard SACKed data (PROTOCOL §10.6
+    /// *Reneging*, RFC 2018 §8) and only the timeout resends it.
+    pub(crate) fn has_unacknowledged(&self) -> bool {
+        !self.segments.is_empty()
+    }
+
+    /// When the retransmission timer starts from, at `now`: the (last) transmission of the
+    /// oldest segment in flight; without one, `now` if segments wait to be resent (the timer
+    /// runs from their resending); else, when everything outstanding was SACKed, the last
+    /// transmission of the first unacknowledged segment.
+    pub(crate) fn retransmit_timer_base(&self, now: Instant) -> Instant {
+        match self.oldest_in_flight_sent() {
+            Some(sent) => sent,
+            None if self.has_lost() => now,
+            None => self.segments.front().map_or(now, |seg| seg.last_sent),
+        }
     }
 
     /// Some segment waits for retransmission.

@@ -89,7 +89,7 @@ pub(super) fn early_room(max_datagram: usize, overhead: usize) -> usize {
 impl Connection {
     /// Copies the stored handshake message into the outgoing slot.
     pub(super) fn queue_handshake_message(&mut self) {
-        self.outgoing = self.handshake.stored().map(<[u8]>::to_vec);
+        self.outgoing = self.handshake.stored().map(Box::from);
     }
 
     /// The handshake retransmission timer fired: resend, doubling the timeout (RFC 6298 §5.5).
@@ -119,7 +119,7 @@ impl Connection {
         self.peer_key = Some(keys.remote_static());
         self.session = session_from(keys, self.peer_id);
         if let (None, Some(isn)) = (&self.recv, peer_isn) {
-            self.recv = Some(RecvStream::new(isn, self.config.recv_buffer, self.config.mss()));
+            self.recv = Some(RecvStream::new(isn, self.config.recv_buffer, self.config.max_data_payload()));
         }
         if let Some(close) = &mut self.close {
             // Closed during the handshake: it stays closed (lingering), and the keys serve only

@@ -13,7 +13,7 @@ use super::timer::Timer;
 use super::{ConnEvent, Connection, Ids, Phase, Received};
 use crate::arq::recv::RecvStream;
 use crate::arq::truncate;
-use crate::config::{ConnectionConfig, PACKET_OVERHEAD};
+use crate::config::{ConnectOptions, ConnectionConfig, PACKET_OVERHEAD};
 use crate::congestion::SentPacket;
 use crate::handshake::{
     read_ik_response, read_xx_response, set_cookie_mac, write_ik_initiation, write_xx_finish,
@@ -37,10 +37,13 @@ impl Connection {
         isn: u32,
         remote: SocketAddr,
         peer: Option<PublicKey>,
-        deferred: bool,
+        options: &ConnectOptions,
     ) -> Self {
         let ids = Ids { local: local_id, peer: ConnectionId::NONE, isn };
-        Connection::new(now, config, ids, remote, true, Handshake::Start { peer, deferred })
+        let handshake = Handshake::Start { peer, deferred: options.deferred };
+        let mut conn = Connection::new(now, config, ids, remote, true, handshake);
+        conn.app_protocol = options.app_protocol.map(Box::new);
+        conn
     }
 
     /// Whether the first handshake message is due: an initiator that has not sent it and is not
@@ -57,14 +60,17 @@ impl Connection {
         let built = match peer {
             Some(remote) => {
                 let room = early_room(self.config.max_datagram_size, IK_INITIATION_MIN_LEN);
+                let room = room.saturating_sub(self.first_segment_ext_len()).max(1);
                 let mut early = vec![0u8; room];
                 let data = self.take_first_segment(now, &mut early, room);
+                let app_protocol = self.app_protocol();
                 let tail = data.map(|(seq, len, fin)| {
                     Tail::Data(DataRepr {
                         seq: truncate(seq),
                         fin,
                         rtx: false,
                         ping: false,
+                        app_protocol,
                         payload: &early[..len],
                     })
                 });
@@ -255,12 +261,17 @@ impl Connection {
             return Received::AuthFailed;
         };
         self.on_response_read(now, from, payload.responder_id, len, sent_at, retries);
-        self.recv = Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.mss()));
+        self.recv =
+            Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.max_data_payload()));
         let room = early_room(self.config.max_datagram_size, XX_FINISH_MIN_LEN + 40);
+        let room = room.saturating_sub(self.first_segment_ext_len()).max(1);
         let mut first = vec![0u8; room];
         let data = self.take_first_segment(now, &mut first, room);
+        // The finish carries the first DATA segment, if any: the id rides it (PROTOCOL.md §7.7).
+        let app_protocol = self.app_protocol();
         let tail = data.map(|(seq, len, fin)| {
-            Tail::Data(DataRepr { seq: truncate(seq), fin, rtx: false, ping: false, payload: &first[..len] })
+            let payload = &first[..len];
+            Tail::Data(DataRepr { seq: truncate(seq), fin, rtx: false, ping: false, app_protocol, payload })
         });
         let ack = self.ack_repr(now);
         let isn = Seq(self.local_isn);

@@ -31,7 +31,7 @@ impl Connection {
 
     /// RFC 6298 §5.4–5.6: the retransmission timer fired.
     pub(super) fn on_retransmission_timeout(&mut self, now: Instant) {
-        if self.phase != Phase::Established || !self.send.has_in_flight() {
+        if self.phase != Phase::Established || !self.send.has_unacknowledged() {
             return;
         }
         // RFC 6298 §5.4: retransmit the earliest segment not acknowledged (all are marked lost;
@@ -77,8 +77,9 @@ impl Connection {
         loss.lost_bytes
     }
 
-    /// RFC 6298 §5.1/§5.3: (re)start the retransmission timer while anything is outstanding,
-    /// stop it when nothing is (§5.2). Like Linux (`tcp_rearm_rto`), it runs from the last
+    /// RFC 6298 §5.1/§5.3: (re)start the retransmission timer while anything is outstanding
+    /// (sent and not cumulatively acknowledged: SACKed data may be reneged on, RFC 2018 §8), stop
+    /// it when nothing is (§5.2). Like Linux (`tcp_rearm_rto`), it runs from the last
     /// transmission of the oldest segment still in flight rather than from now, so a lost tail
     /// is not kept waiting a full RTO per ACK; and it is re-armed whenever that segment may have
     /// changed (every ACK, every loss detection), so a segment SACKed, or declared lost and
@@ -87,8 +88,8 @@ impl Connection {
     /// while the resend was still in a full queue: issue 9's collapse at 80-160 ms.)
     /// Idempotent: the deadline depends only on send times and the RTO.
     pub(super) fn arm_retransmit(&mut self, now: Instant) {
-        if self.send.has_in_flight() || self.send.has_lost() {
-            let from = self.send.oldest_in_flight_sent().unwrap_or(now);
+        if self.send.has_unacknowledged() {
+            let from = self.send.retransmit_timer_base(now);
             self.timers.set(Timer::Retransmit, (from + self.rtt.rto()).max(now));
         } else {
             self.timers.stop(Timer::Retransmit);

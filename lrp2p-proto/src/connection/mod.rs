@@ -56,6 +56,7 @@ pub use self::path::{PathInfo, PathKind};
 pub use self::stats::ConnectionStats;
 use self::stats::Counters;
 use self::timer::{Timer, TimerTable};
+use crate::app_protocol::AppProtocol;
 use crate::arq::recv::RecvStream;
 use crate::arq::send::SendStream;
 use crate::config::{ConnectionConfig, PACKET_OVERHEAD};
@@ -63,7 +64,7 @@ use crate::congestion::{Controller, Pacer};
 use crate::crypto::Session;
 use crate::identity::PublicKey;
 use crate::recovery::RttEstimator;
-use crate::wire::ConnectionId;
+use crate::wire::{ConnectionId, app_protocol_ext_len};
 
 pub(crate) use self::handshake::HandshakeCtx;
 pub(crate) use self::receive::Received;
@@ -157,12 +158,18 @@ pub(crate) struct Connection {
     initiator: bool,
     /// Our initial sequence number (PROTOCOL.md §5.6).
     local_isn: u32,
+    /// The peer's, once known (where its APP_PROTOCOL id rides, §7.7).
+    peer_isn: u32,
     /// Responder: the replay guard let the IK early data through.
     early_accepted: bool,
     /// XX responder: what identifies the finish it processed, so that a retransmission of it
     /// is answered and any other 0x15 datagram dropped (PROTOCOL.md §4.8).
     xx_finish: Option<responder::FinishDigest>,
     peer_key: Option<PublicKey>,
+    /// The application protocol id (PROTOCOL.md §7.7): an initiator's own, sent on its first
+    /// DATA segment; a responder's from the initiator's first DATA segment (boxed: most
+    /// connections have none, and every connection would pay its 33 bytes inline).
+    app_protocol: Option<Box<AppProtocol>>,
     session: Option<Session>,
     send: SendStream,
     /// Created once the peer's initial sequence number is known.
@@ -180,8 +187,9 @@ pub(crate) struct Connection {
     reported: (usize, u64),
     /// Boxed: only a closing connection has one.
     close: Option<Box<PendingClose>>,
-    /// A handshake datagram to send at the next transmit (queued, or a retransmission).
-    outgoing: Option<Vec<u8>>,
+    /// A handshake datagram to send at the next transmit (queued, or a retransmission); a
+    /// boxed slice, not a `Vec`: every connection holds the field, and it never grows.
+    outgoing: Option<Box<[u8]>>,
     events: VecDeque<ConnEvent>,
     /// The application's last write was cut short: tell it when space frees up.
     write_blocked: bool,
@@ -259,9 +267,11 @@ impl Connection {
             handshake,
             initiator,
             local_isn: ids.isn,
+            peer_isn: 0,
             early_accepted: false,
             xx_finish: None,
             peer_key: None,
+            app_protocol: None,
             session: None,
             send,
             recv: None,
@@ -269,7 +279,7 @@ impl Connection {
             rtt,
             cc,
             pacer,
-            timers: TimerTable::default(),
+            timers: TimerTable::new(now),
             ack: AckState::default(),
             allowance: Allowance::default(),
             reported: (0, 0),
@@ -317,6 +327,28 @@ impl Connection {
     /// The peer's identity, once authenticated.
     pub(crate) fn peer_key(&self) -> Option<PublicKey> {
         self.peer_key
+    }
+
+    /// The application protocol id (PROTOCOL.md §7.7): an initiator's own; for a responder, the
+    /// one the initiator sent, once its first DATA segment arrived.
+    pub(crate) fn app_protocol(&self) -> Option<AppProtocol> {
+        self.app_protocol.as_deref().copied()
+    }
+
+    /// Bytes the APP_PROTOCOL extension takes in our DATA segments until our first one (at
+    /// the isn) is acknowledged: an initiator's first segment carries it, and each segment
+    /// until then is sized to leave room for it (PROTOCOL.md §7.7).
+    fn first_segment_ext_len(&self) -> usize {
+        if self.initiator && self.send.una() == crate::arq::initial(self.local_isn) {
+            app_protocol_ext_len(self.app_protocol.as_deref())
+        } else {
+            0
+        }
+    }
+
+    /// The APP_PROTOCOL id to put on our DATA segment at stream offset `offset`.
+    fn app_protocol_for(&self, offset: u64) -> Option<AppProtocol> {
+        if self.initiator && offset == 0 { self.app_protocol() } else { None }
     }
 
     /// Whether this is a responder connection not yet confirmed (PROTOCOL.md §10.5): its
@@ -450,7 +482,7 @@ mod size_tests {
     fn connection_size_is_bounded() {
         let (connection, counters) = (size_of::<super::Connection>(), size_of::<super::Counters>());
         // Session: ~560 bytes per ring key, 32 per RustCrypto key (crypto/session.rs).
-        let bound = if cfg!(feature = "ring") { 3424 } else { 2392 };
+        let bound = if cfg!(feature = "ring") { 3336 } else { 2304 };
         assert!(connection <= bound, "Connection is {connection} bytes (bound {bound})");
         assert!(counters < size_of::<super::ConnectionStats>(), "{counters}");
         assert!(size_of::<super::ConnEvent>() <= 16, "{}", size_of::<super::ConnEvent>());

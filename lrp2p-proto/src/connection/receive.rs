@@ -312,6 +312,11 @@ impl Connection {
         }
         self.sync_receive_budget();
         let Some(recv) = self.recv.as_mut() else { return };
+        // PROTOCOL.md §7.7: a responder takes the id from the first copy of the initiator's
+        // first segment it receives; anywhere else, and on later copies, it is ignored.
+        if !self.initiator && self.app_protocol.is_none() && recv.is_first(self.peer_isn, data.seq) {
+            self.app_protocol = data.app_protocol.map(Box::new);
+        }
         let before = recv.readable();
         let arrival = match recv.on_data(data.seq, data.payload, data.fin) {
             // An in-order segment that filled a gap or carries FIN is acknowledged at once.

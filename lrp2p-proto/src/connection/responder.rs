@@ -13,6 +13,7 @@ use super::handshake::Handshake;
 use super::lifecycle::PendingClose;
 use super::timer::Timer;
 use super::{CloseReason, ConnEvent, Connection, Ids, Phase, Received};
+use crate::app_protocol::AppProtocol;
 use crate::arq::recv::RecvStream;
 use crate::config::ConnectionConfig;
 use crate::crypto::noise::ik::IkResponderReceived;
@@ -47,6 +48,8 @@ pub(crate) struct IkAdmitted<'a> {
     pub(crate) peer_isn: Seq,
     /// Its early data, when the 0-RTT replay guard let it through (PROTOCOL.md §9.3).
     pub(crate) early: Option<DataRepr<'a>>,
+    /// The APP_PROTOCOL id on the initiation's DATA segment, accepted as 0-RTT or not.
+    pub(crate) app_protocol: Option<AppProtocol>,
     /// The initiation's size, toward the amplification budget (PROTOCOL.md §10.4).
     pub(crate) datagram_len: usize,
 }
@@ -86,11 +89,13 @@ impl Connection {
         remote: SocketAddr,
         admitted: IkAdmitted<'_>,
     ) -> Self {
-        let IkAdmitted { noise, peer, peer_isn, early, datagram_len } = admitted;
+        let IkAdmitted { noise, peer, peer_isn, early, app_protocol, datagram_len } = admitted;
         let handshake = Handshake::IkReceived { noise: Box::new(noise), peer_isn: peer_isn.0 };
         let mut conn = Connection::responder(now, config, ids, remote, handshake, datagram_len);
         conn.peer_key = Some(peer);
-        let mut recv = RecvStream::new(peer_isn.0, conn.config.recv_buffer, conn.config.mss());
+        conn.app_protocol = app_protocol.map(Box::new);
+        conn.peer_isn = peer_isn.0;
+        let mut recv = RecvStream::new(peer_isn.0, conn.config.recv_buffer, conn.config.max_data_payload());
         if let Some(data) = early {
             conn.early_accepted = recv.on_data(data.seq, data.payload, data.fin).is_ok();
         }
@@ -154,7 +159,9 @@ impl Connection {
         self.path.validated = true;
         self.xx_finish = Some(finish_digest(datagram));
         self.peer_key = Some(keys.remote_static());
-        self.recv = Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.mss()));
+        self.peer_isn = payload.isn.0;
+        self.recv =
+            Some(RecvStream::new(payload.isn.0, self.config.recv_buffer, self.config.max_data_payload()));
         if let Some(ack) = payload.segments.ack {
             self.on_ack_segment(now, &ack, true);
         }

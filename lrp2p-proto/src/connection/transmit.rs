@@ -140,7 +140,8 @@ impl Connection {
         // PROTOCOL.md §13.2: a PATH_RESPONSE owed on this path rides in the ACK.
         let frames = self.current_path_frames();
         let ack_len = candidate.as_ref().map_or(0, |ack| ack.buffer_len() + frames.wire_len());
-        let alone = datagram.saturating_sub(overhead + SEGMENT_HEADER_LEN);
+        // Until the first segment is acknowledged, room for its APP_PROTOCOL (PROTOCOL.md §7.7).
+        let alone = datagram.saturating_sub(overhead + SEGMENT_HEADER_LEN + self.first_segment_ext_len());
         let room = alone.saturating_sub(ack_len);
         let prior_in_flight = self.send.bytes_in_flight();
         let segment = if data && room > 0 && self.may_send_data(now, room) {
@@ -171,11 +172,17 @@ impl Connection {
             None => 0,
         };
         if let Some(seg) = &segment {
-            let repr =
-                DataRepr { seq: truncate(seg.seq), fin: seg.fin, rtx: seg.rtx, ping: false, payload: &[] };
+            let repr = DataRepr {
+                seq: truncate(seg.seq),
+                fin: seg.fin,
+                rtx: seg.rtx,
+                ping: false,
+                app_protocol: self.app_protocol_for(seg.offset),
+                payload: &[],
+            };
             let rest = plain.get_mut(n..)?;
             let len = repr.emit_header(seg.len, rest).ok()?;
-            self.send.payload(seg.offset, seg.len, &mut rest[SEGMENT_HEADER_LEN..len]);
+            self.send.payload(seg.offset, seg.len, &mut rest[repr.header_len()..len]);
             n += len;
         }
         let len = self.seal_emitted(now, buf, n)?;

@@ -155,6 +155,12 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         }
         // PROTOCOL.md §9.3: every IK initiation is checked, with or without early data.
         let fresh = self.guard.check_and_record(&peer, payload.timestamp_ns, self.unix_now(now)).is_ok();
+        // PROTOCOL.md §7.7: the id on the initiation's DATA is the connection's, whether or not
+        // its data is accepted as 0-RTT.
+        let app_protocol = match &payload.segments.tail {
+            Some(Tail::Data(data)) => data.app_protocol,
+            _ => None,
+        };
         let early = match payload.segments.tail {
             Some(Tail::Data(data)) if fresh && self.config.accept_early_data && self.has_room_for(&data) => {
                 self.stats.early_data_accepted += 1;
@@ -167,7 +173,8 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             _ => None,
         };
         let ids = Ids { local: self.fresh_id(), peer: repr.sender_id, isn: self.isn() };
-        let admitted = IkAdmitted { noise, peer, peer_isn: payload.isn, early, datagram_len: bytes.len() };
+        let admitted =
+            IkAdmitted { noise, peer, peer_isn: payload.isn, early, app_protocol, datagram_len: bytes.len() };
         let mut conn = Connection::ik_responder(now, self.conn_config.clone(), ids, from, admitted);
         conn.seed_counter_skips(self.secret());
         let handle = self.table.insert(conn, Some((from, repr.sender_id)));

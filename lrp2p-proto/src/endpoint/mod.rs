@@ -29,7 +29,8 @@ use rand_core::{CryptoRng, RngCore};
 use self::admission::HandshakeBudget;
 use self::memory::ReceiveMemory;
 use self::table::Table;
-use crate::config::{ConnectionConfig, EndpointConfig};
+use crate::app_protocol::AppProtocol;
+use crate::config::{ConnectOptions, ConnectionConfig, EndpointConfig};
 use crate::connection::{CloseReason, ConnEvent, Connection, ConnectionStats, HandshakeCtx, PathInfo};
 use crate::crypto::cookie::CookieSecrets;
 use crate::crypto::early::EarlyDataGuard;
@@ -71,6 +72,10 @@ pub enum Event {
         peer: PublicKey,
         /// Where it came from.
         remote: SocketAddr,
+        /// The application protocol id the initiator sent with its first DATA segment in the
+        /// handshake (PROTOCOL.md §7.7); `None` if it sent none there (see
+        /// [`Endpoint::app_protocol`]). Refuse a connection for a service not offered here.
+        app_protocol: Option<AppProtocol>,
     },
     /// The handshake completed.
     Connected {
@@ -212,7 +217,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         remote: SocketAddr,
         peer: Option<PublicKey>,
     ) -> Result<ConnectionHandle, ConnectError> {
-        self.open(now, remote, peer, false)
+        self.connect_with(now, remote, peer, ConnectOptions::default())
     }
 
     /// [`connect`](Self::connect), but the handshake waits until the application first writes,
@@ -224,15 +229,17 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         remote: SocketAddr,
         peer: Option<PublicKey>,
     ) -> Result<ConnectionHandle, ConnectError> {
-        self.open(now, remote, peer, true)
+        self.connect_with(now, remote, peer, ConnectOptions::default().deferred(true))
     }
 
-    fn open(
+    /// [`connect`](Self::connect) with `options`: an application protocol id for the responder
+    /// (PROTOCOL.md §7.7), a deferred handshake.
+    pub fn connect_with(
         &mut self,
         now: Instant,
         remote: SocketAddr,
         peer: Option<PublicKey>,
-        deferred: bool,
+        options: ConnectOptions,
     ) -> Result<ConnectionHandle, ConnectError> {
         if self.table.len() >= self.config.max_connections {
             return Err(ConnectError::TooManyConnections);
@@ -240,7 +247,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         let local_id = self.fresh_id();
         let isn = self.isn();
         let config = self.conn_config.clone();
-        let mut conn = Connection::initiator(now, config, local_id, isn, remote, peer, deferred);
+        let mut conn = Connection::initiator(now, config, local_id, isn, remote, peer, &options);
         conn.seed_counter_skips(self.secret());
         let handle = self.table.insert(conn, None);
         self.touched(handle);
@@ -352,6 +359,14 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     /// The authenticated key of the peer, once known.
     pub fn peer_key(&self, connection: ConnectionHandle) -> Option<PublicKey> {
         self.table.get(connection).and_then(Connection::peer_key)
+    }
+
+    /// The connection's application protocol id (PROTOCOL.md §7.7): an initiator's own (from
+    /// [`ConnectOptions`]); on a responder, the one the initiator sent, known at
+    /// [`Event::Incoming`] if its first DATA segment rode the handshake, else once that segment
+    /// arrived. `None`: no id (yet), or a peer that sends none.
+    pub fn app_protocol(&self, connection: ConnectionHandle) -> Option<AppProtocol> {
+        self.table.get(connection).and_then(Connection::app_protocol)
     }
 
     /// The peer's current address.
@@ -532,7 +547,12 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             let connection = handle;
             let event = match event {
                 ConnEvent::Incoming => match conn.peer_key() {
-                    Some(peer) => Event::Incoming { connection, peer, remote: conn.remote() },
+                    Some(peer) => Event::Incoming {
+                        connection,
+                        peer,
+                        remote: conn.remote(),
+                        app_protocol: conn.app_protocol(),
+                    },
                     None => continue,
                 },
                 ConnEvent::Connected { early_data_accepted } => {

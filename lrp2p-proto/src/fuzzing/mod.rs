@@ -130,7 +130,7 @@ pub fn responder_handshake(data: &[u8]) {
 }
 
 fn data_segment(seq: Seq) -> DataRepr<'static> {
-    DataRepr { seq, fin: false, rtx: false, ping: false, payload: b"early data" }
+    DataRepr { seq, fin: false, rtx: false, ping: false, app_protocol: None, payload: b"early data" }
 }
 
 /// Processes one datagram as a responder would; returns whether early data was accepted.

@@ -14,6 +14,10 @@
 //! - `0x03` DSACK: `1..=4` ranges of sequence numbers received twice (see [`super::DsackRanges`]).
 //! - `0x04` ACK_ECHO: the packet counters received (see [`super::AckEcho`]).
 //!
+//! Defined for DATA segments (skipped on ACK and CLOSE segments):
+//! - `0x05` APP_PROTOCOL: the initiator's application protocol id, 1 to 32 bytes, on its first
+//!   DATA segment (see [`super::DataRepr`]).
+//!
 //! Unknown types are skipped. A TLV that runs past `data_offset` is malformed.
 
 use super::DecodeError;
@@ -28,6 +32,8 @@ pub const EXT_ACK_DELAY: u8 = 0x02;
 pub const EXT_DSACK: u8 = 0x03;
 /// Extension type 0x04: the packet counters the ACK's sender received (ACK segments only).
 pub const EXT_ACK_ECHO: u8 = 0x04;
+/// Extension type 0x05: the initiator's application protocol id (DATA segments only).
+pub const EXT_APP_PROTOCOL: u8 = 0x05;
 
 /// One extension TLV, borrowed from the segment it was read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -43,7 +43,9 @@ pub use cookie::{
 pub use datagram::Datagram;
 pub use dsack::{DsackRanges, MAX_DSACK_RANGES};
 pub use echo::{AckEcho, ECHO_SPAN, ECHO_TLV_LEN, Echoed};
-pub use ext::{EXT_ACK_DELAY, EXT_ACK_ECHO, EXT_DSACK, EXT_PADDING, EXT_SACK, Extension, Extensions};
+pub use ext::{
+    EXT_ACK_DELAY, EXT_ACK_ECHO, EXT_APP_PROTOCOL, EXT_DSACK, EXT_PADDING, EXT_SACK, Extension, Extensions,
+};
 pub use handshake::{
     HANDSHAKE_HEADER_LEN, HandshakePacket, IK_INITIATION_MIN_LEN, IK_INITIATION_OVERHEAD,
     IK_RESPONSE_MIN_LEN, IK_RESPONSE_OVERHEAD, IkInitiationRepr, IkResponseRepr, RESPONSE_HEADER_LEN,
@@ -56,7 +58,8 @@ pub use payload::{
     XxFinishPayload, XxResponsePayload,
 };
 pub use segment::{
-    ACK_HEADER_LEN, CloseRepr, DataRepr, SEGMENT_HEADER_LEN, Segment, SegmentFlags, SegmentKind, close_code,
+    ACK_HEADER_LEN, CloseRepr, DataRepr, SEGMENT_HEADER_LEN, Segment, SegmentFlags, SegmentKind,
+    app_protocol_ext_len, close_code,
 };
 pub use segments::{Segments, Tail};
 pub use seq::Seq;

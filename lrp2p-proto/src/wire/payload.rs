@@ -262,7 +262,14 @@ mod tests {
     use crate::wire::{AckRepr, CloseRepr, DataRepr, SackRanges, close_code};
 
     fn data(seq: u32, payload: &[u8]) -> Option<Tail<'_>> {
-        Some(Tail::Data(DataRepr { seq: Seq(seq), fin: false, rtx: false, ping: false, payload }))
+        Some(Tail::Data(DataRepr {
+            seq: Seq(seq),
+            fin: false,
+            rtx: false,
+            ping: false,
+            app_protocol: None,
+            payload,
+        }))
     }
 
     fn ack(cumulative: u32) -> Option<AckRepr> {

@@ -6,7 +6,8 @@
 //! +-------------+---------+------------------+------------------------+----------------+
 //! | data_offset | flags   | seq u32          | extensions (TLV)       | payload        |
 //! +-------------+---------+------------------+------------------------+----------------+
-//!   DATA:  flags ⊆ FIN|RTX|PING; payload = data, >= 1 byte unless FIN; extensions skipped
+//!   DATA:  flags ⊆ FIN|RTX|PING; payload = data, >= 1 byte unless FIN; APP_PROTOCOL read,
+//!          other extensions skipped
 //!   CLOSE: flags == CLOSE; seq = next unused seq; payload = code u16 | reason (UTF-8)
 //!   ACK:   see ack.rs (window u24 at 6..9, no payload, the segment ends at data_offset)
 //!
@@ -19,8 +20,9 @@
 
 use core::ops::BitOr;
 
-use super::ext::{Extensions, check_all};
+use super::ext::{EXT_APP_PROTOCOL, Extensions, check_all};
 use super::{DecodeError, Seq, need, out, take};
+use crate::app_protocol::AppProtocol;
 
 /// Length of the fixed segment header: `data_offset u8 | flags u8 | seq u32`.
 pub const SEGMENT_HEADER_LEN: usize = 6;
@@ -243,6 +245,14 @@ fn emit_header(buf: &mut [u8], flags: SegmentFlags, seq: Seq) -> Result<(), Deco
     Ok(())
 }
 
+/// Bytes the APP_PROTOCOL extension of `id` takes in a DATA segment (type, len, value).
+pub const fn app_protocol_ext_len(id: Option<&AppProtocol>) -> usize {
+    match id {
+        Some(id) => 2 + id.byte_len(),
+        None => 0,
+    }
+}
+
 /// A DATA segment: one sequence number's worth of stream data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct DataRepr<'a> {
@@ -254,23 +264,37 @@ pub struct DataRepr<'a> {
     pub rtx: bool,
     /// The receiver must ACK without delay.
     pub ping: bool,
+    /// The APP_PROTOCOL extension (PROTOCOL.md §7.7): the initiator's application protocol id,
+    /// sent on its first DATA segment only.
+    pub app_protocol: Option<AppProtocol>,
     /// The data; at least one byte unless `fin`.
     pub payload: &'a [u8],
 }
 
 impl<'a> DataRepr<'a> {
-    /// Parses a DATA segment view (extensions are checked for overruns, then skipped).
+    /// Parses a DATA segment view: APP_PROTOCOL is read (PROTOCOL.md §7.7: 1 to 32 bytes, at
+    /// most once, else malformed); other extensions are checked for overruns, then skipped.
     pub fn parse(segment: &Segment<&'a [u8]>) -> Result<Self, DecodeError> {
         if segment.kind() != SegmentKind::Data {
             return Err(DecodeError::WrongType);
         }
-        check_all(segment.extensions())?;
+        let mut app_protocol = None;
+        for ext in segment.extensions() {
+            let ext = ext?;
+            if ext.kind == EXT_APP_PROTOCOL {
+                if app_protocol.is_some() {
+                    return Err(DecodeError::BadExtension);
+                }
+                app_protocol = Some(AppProtocol::new(ext.value).map_err(|_| DecodeError::BadExtension)?);
+            }
+        }
         let flags = segment.flags();
         let repr = DataRepr {
             seq: segment.seq(),
             fin: flags.contains(SegmentFlags::FIN),
             rtx: flags.contains(SegmentFlags::RTX),
             ping: flags.contains(SegmentFlags::PING),
+            app_protocol,
             payload: segment.payload(),
         };
         repr.check()?;
@@ -293,30 +317,44 @@ impl<'a> DataRepr<'a> {
             .with(SegmentFlags::PING, self.ping)
     }
 
-    /// Bytes [`DataRepr::emit`] writes.
-    pub const fn buffer_len(&self) -> usize {
-        SEGMENT_HEADER_LEN.saturating_add(self.payload.len())
+    /// Bytes of the header with its extensions: where the payload starts.
+    pub const fn header_len(&self) -> usize {
+        SEGMENT_HEADER_LEN + app_protocol_ext_len(self.app_protocol.as_ref())
     }
 
-    /// Writes the header of this segment, but for a payload of `payload_len` bytes (not
-    /// `self.payload`), at the start of `buf`; returns the segment's length. The caller writes
-    /// the payload at `SEGMENT_HEADER_LEN..` that length: framing straight from a send buffer.
+    /// Bytes [`DataRepr::emit`] writes.
+    pub const fn buffer_len(&self) -> usize {
+        self.header_len().saturating_add(self.payload.len())
+    }
+
+    /// Writes the header of this segment (with its extensions), but for a payload of
+    /// `payload_len` bytes (not `self.payload`), at the start of `buf`; returns the segment's
+    /// length. The caller writes the payload at [`header_len`](Self::header_len)`..` that
+    /// length: framing straight from a send buffer.
     pub fn emit_header(&self, payload_len: usize, buf: &mut [u8]) -> Result<usize, DecodeError> {
         if payload_len == 0 && !self.fin {
             return Err(DecodeError::EmptyData);
         }
-        let len = SEGMENT_HEADER_LEN.saturating_add(payload_len);
-        emit_header(out(buf, len)?, self.flags(), self.seq)?;
+        let header_len = self.header_len();
+        let len = header_len.saturating_add(payload_len);
+        let buf = out(buf, len)?;
+        emit_header(buf, self.flags(), self.seq)?;
+        if let Some(id) = &self.app_protocol {
+            let value = id.as_bytes();
+            // header_len <= 6 + 2 + 32: both fit their byte.
+            buf[0] = u8::try_from(header_len).map_err(|_| DecodeError::BadExtension)?;
+            buf[SEGMENT_HEADER_LEN] = EXT_APP_PROTOCOL;
+            buf[SEGMENT_HEADER_LEN + 1] = u8::try_from(value.len()).map_err(|_| DecodeError::BadExtension)?;
+            buf[SEGMENT_HEADER_LEN + 2..header_len].copy_from_slice(value);
+        }
         Ok(len)
     }
 
-    /// Writes the segment (no extensions) at the start of `buf`; returns its length.
+    /// Writes the segment at the start of `buf`; returns its length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
         self.check()?;
-        let len = self.buffer_len();
-        let buf = out(buf, len)?;
-        emit_header(buf, self.flags(), self.seq)?;
-        buf[SEGMENT_HEADER_LEN..].copy_from_slice(self.payload);
+        let len = self.emit_header(self.payload.len(), buf)?;
+        buf[self.header_len()..len].copy_from_slice(self.payload);
         Ok(len)
     }
 }
@@ -398,7 +436,14 @@ mod tests {
 
     #[test]
     fn data_bytes() {
-        let d = DataRepr { seq: Seq(0x0102_0304), fin: true, rtx: true, ping: false, payload: b"ab" };
+        let d = DataRepr {
+            seq: Seq(0x0102_0304),
+            fin: true,
+            rtx: true,
+            ping: false,
+            app_protocol: None,
+            payload: b"ab",
+        };
         let mut buf = [0xa5u8; 10];
         assert_eq!(d.emit(&mut buf), Ok(8));
         assert_eq!(hex(&buf), "0606010203046162a5a5");
@@ -415,7 +460,14 @@ mod tests {
 
     #[test]
     fn data_header_then_payload_in_place() {
-        let d = DataRepr { seq: Seq(0x0102_0304), fin: true, rtx: true, ping: false, payload: b"ab" };
+        let d = DataRepr {
+            seq: Seq(0x0102_0304),
+            fin: true,
+            rtx: true,
+            ping: false,
+            app_protocol: None,
+            payload: b"ab",
+        };
         let mut buf = [0xa5u8; 10];
         let header = DataRepr { payload: b"", ..d };
         assert_eq!(header.emit_header(2, &mut buf), Ok(8));
@@ -441,6 +493,50 @@ mod tests {
         let bad = [9, 0x00, 0, 0, 0, 7, 0x01, 8, 0, b'x'];
         assert_eq!(DataRepr::parse(&seg(&bad)), Err(DecodeError::BadExtension));
         assert_eq!(CloseRepr::parse(&seg(&bad)), Err(DecodeError::WrongType));
+    }
+
+    #[test]
+    fn data_app_protocol() {
+        // PROTOCOL.md Appendix C.6: DATA seq 100 "hi" with APP_PROTOCOL "lrp2p-perf".
+        let id = AppProtocol::new(b"lrp2p-perf").unwrap();
+        let d = DataRepr {
+            seq: Seq(100),
+            fin: false,
+            rtx: false,
+            ping: false,
+            app_protocol: Some(id),
+            payload: b"hi",
+        };
+        let mut buf = [0xa5u8; 21];
+        assert_eq!(d.buffer_len(), 20);
+        assert_eq!(d.emit(&mut buf), Ok(20));
+        assert_eq!(hex(&buf), "12000000006405 0a6c72703270 2d70657266 6869a5".replace(' ', ""));
+        assert_eq!(DataRepr::parse(&seg(&buf[..20])), Ok(d));
+        // Header first, then the payload in place, as the connection frames it.
+        let mut framed = [0xa5u8; 21];
+        let header = DataRepr { payload: b"", ..d };
+        assert_eq!(header.emit_header(2, &mut framed), Ok(20));
+        framed[header.header_len()..20].copy_from_slice(b"hi");
+        assert_eq!(framed, buf);
+        // Beside other TLVs, in any order.
+        let mixed = [14, 0, 0, 0, 0, 1, 0x7f, 0, 0x05, 1, b'x', 0x00, 1, 0, b'd'];
+        let parsed = DataRepr::parse(&seg(&mixed)).unwrap();
+        assert_eq!(parsed.app_protocol, Some(AppProtocol::new(b"x").unwrap()));
+        // Empty, too long, twice: malformed.
+        let empty = [8, 0, 0, 0, 0, 1, 0x05, 0, b'd'];
+        assert_eq!(DataRepr::parse(&seg(&empty)), Err(DecodeError::BadExtension));
+        let mut long = vec![6 + 2 + 33, 0, 0, 0, 0, 1, 0x05, 33];
+        long.extend_from_slice(&[b'a'; 33]);
+        long.push(b'd');
+        assert_eq!(DataRepr::parse(&seg(&long)), Err(DecodeError::BadExtension));
+        let twice = [12, 0, 0, 0, 0, 1, 0x05, 1, b'x', 0x05, 1, b'y', b'd'];
+        assert_eq!(DataRepr::parse(&seg(&twice)), Err(DecodeError::BadExtension));
+        // On a CLOSE segment it is skipped like any unknown type.
+        let close = [9, 0x10, 0, 0, 0, 1, 0x05, 1, b'x', 0, 0];
+        assert_eq!(CloseRepr::parse(&seg(&close)).map(|c| c.code), Ok(0));
+        // Not a substitute for payload or FIN.
+        let bare = [9, 0, 0, 0, 0, 1, 0x05, 1, b'x'];
+        assert_eq!(DataRepr::parse(&seg(&bare)), Err(DecodeError::EmptyData));
     }
 
     #[test]

@@ -152,6 +152,7 @@ mod tests {
                 fin: false,
                 rtx: false,
                 ping: false,
+                app_protocol: None,
                 payload: b"hi",
             })),
         }

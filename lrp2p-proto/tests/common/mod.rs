@@ -274,3 +274,18 @@ impl Pair {
         }
     }
 }
+
+/// Everything `endpoint` sends now, one datagram each.
+pub fn sent(endpoint: &mut Endpoint<ChaCha20Rng>, now: Instant) -> Vec<Vec<u8>> {
+    let mut buf = [0u8; 2048];
+    let mut out = Vec::new();
+    while let Some(t) = endpoint.poll_transmit(now, &mut buf) {
+        out.push(buf[..t.len].to_vec());
+    }
+    out
+}
+
+/// The events `endpoint` has now.
+pub fn events(endpoint: &mut Endpoint<ChaCha20Rng>) -> Vec<Event> {
+    std::iter::from_fn(|| endpoint.poll_event()).collect()
+}

@@ -47,6 +47,11 @@
 //!   1 % margin of §5.6.2): a flow paced below `bw` delivers below it with no congestion at
 //!   all, and the draft's rule then cuts `bw_shortterm` by the margin in every round with a
 //!   random loss (`loss.rs`, `delivered_at_bw`).
+//! - ProbeBW_UP also ends when even the least in flight over two rounds held a quarter of a
+//!   BDP in the queue and the probe did not raise the delivery rate by 15 % (after Chromium
+//!   BBRv2's `max_probe_up_queue_rounds`; `probe_bw.rs`, `is_queue_persistent`): a deep
+//!   drop-tail buffer no longer fills at each probe (`lrp2p-sim sweep lossy --cc bbr`, 10-BDP
+//!   queue: RTT p95 2.26 → 2.06 × base).
 //! - A retransmission timeout leaves nothing in flight (the connection marks it all lost
 //!   before telling the controller), so `C.cwnd = C.inflight + 1` (§5.6.4.4) is one SMSS.
 

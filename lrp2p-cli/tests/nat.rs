@@ -1,0 +1,201 @@
+//! The `lrp2p` binary across NAT routers made of network namespaces (`lrp2p-netlab`): a
+//! sender behind an easy or a hard NAT reaches a public receiver, which sees the NAT's public
+//! address; a receiver behind a NAT is not reachable from outside (the lab's routers filter as
+//! real ones do, the precondition of every hole-punching test).
+//!
+//! These need root, `ip`, `nft` and `conntrack`; where a namespace cannot be made they print why
+//! and pass without running (`.ci/run` installs the tools, so CI runs them). Every child
+//! process is bounded in time and killed by its own handle; the lab deletes its namespaces on
+//! every exit path.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use lrp2p_netlab::{Host, Lab, NatKind};
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_lrp2p");
+
+/// The receiver's port.
+const PORT: u16 = 7000;
+
+/// The lab, or `None` (with the reason on stderr) where namespaces cannot be made.
+fn lab(name: &str) -> Option<Lab> {
+    match Lab::new(name) {
+        Ok(lab) => Some(lab),
+        Err(why) => {
+            eprintln!("skipping the NAT test `{name}`: {why}");
+            None
+        }
+    }
+}
+
+/// `lrp2p args…` in `host`'s namespace, with a config directory of its own under `dir`.
+fn lrp2p(lab: &Lab, host: &Host, dir: &Path, args: &[&str]) -> Command {
+    let mut command = lab.command(host, BIN);
+    command.env("LRP2P_CONFIG_DIR", dir.join(format!("config-{}", host.namespace)));
+    command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+}
+
+/// Runs a command to completion within `limit`.
+fn run_within(mut command: Command, limit: Duration) -> Output {
+    let mut child = command.spawn().expect("spawn lrp2p");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!("lrp2p did not finish in {limit:?}; stderr: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// A background process, killed when dropped.
+struct Background {
+    /// The process.
+    child: Child,
+    /// Its standard output, line by line.
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Background {
+    fn start(mut command: Command) -> Background {
+        let mut child = command.spawn().expect("spawn lrp2p");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        Background { child, stdout }
+    }
+
+    /// The next JSON line on standard output whose `event` is `event`.
+    fn event(&mut self, event: &str) -> serde_json::Value {
+        loop {
+            let mut line = String::new();
+            let read = self.stdout.read_line(&mut line).expect("read line");
+            assert!(read > 0, "lrp2p ended before its `{event}` event");
+            let value: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
+            if value["event"] == event {
+                return value;
+            }
+        }
+    }
+
+    /// Waits for the process to exit within `limit`; its exit code and stderr.
+    fn finish(mut self, limit: Duration) -> (Option<i32>, String) {
+        let deadline = Instant::now() + limit;
+        while self.child.try_wait().expect("wait").is_none() {
+            assert!(Instant::now() < deadline, "background lrp2p did not finish");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        (self.child.wait().expect("wait").code(), stderr)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// 16 MiB that no two offsets repeat in a short period.
+fn payload() -> Vec<u8> {
+    (0..16u32 << 20).map(|i| i.wrapping_mul(2_654_435_761).to_be_bytes()[1]).collect()
+}
+
+/// Starts `recv` in `host` on [`PORT`]; its public key.
+fn receiver(lab: &Lab, host: &Host, dir: &Path, out: &Path) -> (Background, String) {
+    let key = dir.join(format!("{}.key", host.namespace));
+    let keygen = run_within(
+        lrp2p(lab, host, dir, &["keygen", "--out", key.to_str().expect("path")]),
+        Duration::from_secs(10),
+    );
+    assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
+    let listen = format!("0.0.0.0:{PORT}");
+    let args = [
+        "recv",
+        "--json",
+        "--yes",
+        "--count",
+        "1",
+        "--listen",
+        &listen,
+        "--key",
+        key.to_str().expect("path"),
+        "--out",
+        out.to_str().expect("path"),
+    ];
+    let mut recv = Background::start(lrp2p(lab, host, dir, &args));
+    let public_key = recv.event("listening")["public_key"].as_str().expect("key").to_owned();
+    (recv, public_key)
+}
+
+/// A 16 MiB file from a host behind a NAT of `kind` to a public receiver: identical, and the
+/// receiver saw the NAT's public address (the datagrams really crossed the NAT).
+fn send_through(kind: NatKind, name: &str) {
+    let Some(mut lab) = lab(name) else { return };
+    let server = lab.public_host("server").expect("public host");
+    let mut nat = lab.nat("nat", kind).expect("nat");
+    let client = lab.host_behind(&mut nat, "client").expect("host behind");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let data = payload();
+    let file = dir.path().join("payload.bin");
+    std::fs::write(&file, &data).expect("payload");
+
+    let (mut recv, key) = receiver(&lab, &server, dir.path(), &out);
+    let to = SocketAddr::from((server.addr, PORT)).to_string();
+    let args = ["send", "--json", file.to_str().expect("path"), "--to", &to, "--peer", &key];
+    let sent = run_within(lrp2p(&lab, &client, dir.path(), &args), Duration::from_secs(60));
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let connected = recv.event("connected");
+    let from: SocketAddr = connected["addr"].as_str().expect("addr").parse().expect("address");
+    assert_eq!(from.ip(), nat.public, "the receiver saw {from}, not the NAT's public address");
+    let (code, stderr) = recv.finish(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(std::fs::read(out.join("payload.bin")).expect("received") == data, "the file differs");
+}
+
+#[test]
+fn a_sender_behind_an_easy_nat_reaches_a_public_receiver() {
+    send_through(NatKind::Easy, "easy");
+}
+
+#[test]
+fn a_sender_behind_a_hard_nat_reaches_a_public_receiver() {
+    send_through(NatKind::Hard, "hard");
+}
+
+#[test]
+fn a_receiver_behind_a_nat_is_not_reachable_from_outside() {
+    let Some(mut lab) = lab("inbound") else { return };
+    let outside = lab.public_host("outside").expect("public host");
+    let mut nat = lab.nat("nat", NatKind::Easy).expect("nat");
+    let inside = lab.host_behind(&mut nat, "inside").expect("host behind");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let file = dir.path().join("small.bin");
+    std::fs::write(&file, b"unsolicited").expect("payload");
+
+    let (_recv, key) = receiver(&lab, &inside, dir.path(), &out);
+    for to in [SocketAddr::from((nat.public, PORT)), SocketAddr::from((inside.addr, PORT))] {
+        let to = to.to_string();
+        let args = ["send", file.to_str().expect("path"), "--to", &to, "--peer", &key, "--timeout", "2"];
+        let sent = run_within(lrp2p(&lab, &outside, dir.path(), &args), Duration::from_secs(20));
+        let stderr = String::from_utf8_lossy(&sent.stderr);
+        assert_eq!(sent.status.code(), Some(6), "sending to {to} from outside: {stderr}");
+        assert!(stderr.contains("no answer"), "{stderr}");
+    }
+    assert!(std::fs::read_dir(&out).expect("out").next().is_none(), "nothing may arrive");
+}
