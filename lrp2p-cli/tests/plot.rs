@@ -3,88 +3,9 @@
 //! title with the run's parameters, and holds about one point per 100 ms of the run
 //! (whatever `-i`). Every child process is bounded in time and killed by its own handle.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-/// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_lrp2p");
-
-/// A fresh config directory per child, so that no test touches the user's `known_peers`.
-fn isolated_config() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("lrp2p-plot-test-config-{}-{n}", std::process::id()))
-}
-
-/// Runs `lrp2p args…` to completion within 60 s; it must succeed.
-fn run(args: &[&str]) -> Output {
-    let mut child = Command::new(BIN)
-        .env("LRP2P_CONFIG_DIR", isolated_config())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn lrp2p");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("lrp2p {args:?} did not finish in time");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("output");
-    assert!(out.status.success(), "lrp2p {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-/// A background `lrp2p`, killed when dropped.
-struct Background {
-    /// The process.
-    child: Child,
-    /// Its standard output, line by line.
-    stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Background {
-    fn start(args: &[&str]) -> Background {
-        let mut child = Command::new(BIN)
-            .env("LRP2P_CONFIG_DIR", isolated_config())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn lrp2p");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Background { child, stdout }
-    }
-
-    /// The next JSON line on standard output.
-    fn json_line(&mut self) -> serde_json::Value {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("read line");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A relay to `to` losing 5% each way; it and its address.
-fn run_relay(to: &str) -> (Background, String) {
-    let mut relay =
-        Background::start(&["relay", "--json", "--listen", "127.0.0.1:0", "--to", to, "--loss", "0.05"]);
-    let addr = relay.json_line()["addr"].as_str().expect("addr").to_owned();
-    (relay, addr)
-}
+use common::{lossy_relay, perf_server, run_ok};
 
 /// Checks that `svg` is well-formed XML as far as a plot needs (every tag closed in order,
 /// attributes quoted, no stray `<` or `&` in text) and returns its elements' names in order.
@@ -141,11 +62,8 @@ fn longest_line(svg: &str) -> usize {
 
 #[test]
 fn perf_plot_has_the_parameters_a_point_per_100_ms_and_retransmissions() {
-    let mut server =
-        Background::start(&["perf", "server", "--json", "--listen", "127.0.0.1:0", "--count", "1"]);
-    let ready = server.json_line();
-    let (addr, key) = (ready["addr"].as_str().expect("addr"), ready["public_key"].as_str().expect("key"));
-    let (_relay, relay_addr) = run_relay(addr);
+    let (_server, addr, key) = perf_server("1");
+    let (_relay, relay_addr) = lossy_relay(&addr);
     let dir = tempfile::tempdir().expect("tempdir");
     let plot = dir.path().join("perf.svg");
     let plot_path = plot.to_str().expect("path");
@@ -157,7 +75,7 @@ fn perf_plot_has_the_parameters_a_point_per_100_ms_and_retransmissions() {
         "--to",
         &relay_addr,
         "--peer",
-        key,
+        &key,
         "--duration",
         "2",
         "-i",
@@ -165,7 +83,7 @@ fn perf_plot_has_the_parameters_a_point_per_100_ms_and_retransmissions() {
         "--plot",
         plot_path,
     ];
-    let out = run(&args);
+    let out = run_ok(&args);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
     let seconds = v["report"]["seconds"].as_f64().expect("seconds");
     let svg = std::fs::read_to_string(&plot).expect("svg");
@@ -200,29 +118,16 @@ fn send_plot_is_written_with_its_title() {
     std::fs::create_dir(&inbox).expect("inbox");
     let data: Vec<u8> = (0..4u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
     std::fs::write(&file, &data).expect("data");
-    let inbox_path = inbox.to_str().expect("path");
-    let mut recv = Background::start(&[
-        "--json",
-        "recv",
-        "--listen",
-        "127.0.0.1:0",
-        "--out",
-        inbox_path,
-        "--yes",
-        "--count",
-        "1",
-    ]);
-    let ready = recv.json_line();
-    let (addr, key) = (ready["addr"].as_str().expect("addr"), ready["public_key"].as_str().expect("key"));
-    let (_relay, relay_addr) = run_relay(addr);
+    let (_recv, addr, key) = common::receiver(dir.path(), &inbox, &["--count", "1"]);
+    let (_relay, relay_addr) = lossy_relay(&addr);
     let plot = dir.path().join("send.svg");
-    run(&[
+    run_ok(&[
         "send",
         file.to_str().expect("path"),
         "--to",
         &relay_addr,
         "--peer",
-        key,
+        &key,
         "--plot",
         plot.to_str().expect("path"),
     ]);
