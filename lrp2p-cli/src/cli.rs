@@ -138,6 +138,10 @@ pub(crate) struct SendArgs {
     /// Give up when the peer is silent this long, in seconds.
     #[arg(long, default_value_t = 30)]
     pub(crate) timeout: u64,
+    /// Draw the transfer into this SVG file: goodput of the bytes the receiver acknowledged,
+    /// congestion window, RTT and retransmissions, a point every 100 ms.
+    #[arg(long, value_name = "FILE.svg")]
+    pub(crate) plot: Option<PathBuf>,
     /// Congestion controller of what this side sends: bbr (model-based, for lossy and
     /// long paths) or cubic (loss-based, RFC 9438).
     #[arg(long, default_value_t = DEFAULT_CC)]
@@ -256,8 +260,9 @@ pub(crate) struct PerfClientArgs {
     /// and a `[SUM]` follows.
     #[arg(short = 'P', long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=64))]
     pub(crate) parallel: u8,
-    /// Draw goodput, congestion window and RTT over time into this SVG file.
-    #[arg(long)]
+    /// Draw the run into this SVG file: goodput, congestion window, RTT and retransmissions,
+    /// a point every 100 ms whatever `-i`, under a title with the test's parameters.
+    #[arg(long, value_name = "FILE.svg")]
     pub(crate) plot: Option<PathBuf>,
     /// Congestion controller of what this side sends: bbr (model-based, for lossy and
     /// long paths) or cubic (loss-based, RFC 9438).

@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lrp2p_proto::PublicKey;
@@ -14,6 +14,7 @@ use crate::cli::{KeygenArgs, RecvArgs, RelayArgs, SendArgs};
 use crate::error::CliError;
 use crate::net::{self, Link as _};
 use crate::output::{self, Ui};
+use crate::plot;
 use crate::service::{self, trust::Trust};
 use crate::transfer::{self, DirSink, Received};
 
@@ -146,6 +147,9 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
             transfer::tree::walk(path)?;
         }
     }
+    if let Some(path) = &args.plot {
+        plot::check_writable(path)?;
+    }
     let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
     let timeout = Duration::from_secs(args.timeout.max(1));
     let endpoint = net::bind(net::any_addr_for(args.to), identity, args.key.is_none(), args.cc)
@@ -170,6 +174,14 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
         .await
         .map_err(|_| CliError::Timeout(net::NO_ANSWER.to_owned()))?
         .map_err(|e| net::lost_server(&format!("cannot connect to {}", args.to), e))?;
+    // With `--plot`, the connection's polls record the transfer.
+    let recorder = args
+        .plot
+        .as_ref()
+        .map(|_| Arc::new(Mutex::new(plot::Recorder::new(tokio::time::Instant::now(), true))));
+    if let Some(recorder) = &recorder {
+        conn = Box::new(plot::Recorded::new(conn, Arc::clone(recorder)));
+    }
     // Ctrl-C closes the connection, so that the receiver learns it at once.
     let sending = send_all(args, peer, &mut conn, ui, timeout);
     let result = tokio::select! {
@@ -181,7 +193,49 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
         // Let the CLOSE leave before the runtime stops.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    result
+    let total = result?;
+    if let (Some(path), Some(recorder)) = (&args.plot, recorder) {
+        let stats = conn.link_stats();
+        drop(conn);
+        let mut recorder = Arc::try_unwrap(recorder)
+            .map_err(|_| CliError::Transfer("the plot's recorder is still in use".to_owned()))?
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        recorder.finish(tokio::time::Instant::now(), plot::acknowledged(stats), stats);
+        let points = recorder.into_points();
+        plot::write(path, &send_plot(args, peer.is_some(), total, stats, &points))?;
+    }
+    Ok(())
+}
+
+/// The picture of a `send`: what was sent where in the title, the outcome under it.
+fn send_plot<'a>(
+    args: &SendArgs,
+    ik: bool,
+    total: u64,
+    stats: Option<lrp2p_proto::ConnectionStats>,
+    points: &'a [plot::Point],
+) -> plot::Plot<'a> {
+    let what = match args.files.as_slice() {
+        [one] if is_stdin(one) => format!("standard input as {}", args.name),
+        [one] => {
+            one.file_name().map_or_else(|| one.display().to_string(), |n| n.to_string_lossy().into_owned())
+        }
+        many => format!("{} files and folders", many.len()),
+    };
+    let handshake = if ik { "IK handshake (0-RTT)" } else { "XX handshake (the key learned)" };
+    let title = format!("lrp2p send to {}", args.to);
+    let seconds = points.last().map_or(0.0, |p| p.t);
+    let details = vec![
+        format!("{what} · {} · --cc {} · {handshake}", output::bytes(total), args.cc),
+        format!(
+            "confirmed in {seconds:.2} s: {}, rtt {}, {} retransmissions",
+            output::rate(total, Duration::from_secs_f64(seconds)),
+            output::millis(stats.and_then(|s| s.rtt)),
+            stats.map_or_else(|| "-".to_owned(), |s| s.retransmits.to_string()),
+        ),
+    ];
+    plot::Plot { title, details, series: vec![("acknowledged", points)], note: None }
 }
 
 /// Sends every file of `args` over `conn`, then finishes the stream.
@@ -191,7 +245,7 @@ async fn send_all(
     conn: &mut net::Conn,
     ui: &Ui,
     timeout: Duration,
-) -> Result<(), CliError> {
+) -> Result<u64, CliError> {
     let started = Instant::now();
     let mut total = 0u64;
     for (i, path) in args.files.iter().enumerate() {
@@ -255,7 +309,7 @@ async fn send_all(
             &json!({ "event": "done", "files": args.files.len(), "bytes": total, "seconds": elapsed.as_secs_f64() }),
         );
     }
-    Ok(())
+    Ok(total)
 }
 
 /// Sends the tree at `root` (see [`transfer::tree`]); returns the bytes of its files.

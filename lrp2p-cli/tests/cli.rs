@@ -3,55 +3,14 @@
 //!
 //! Every child process is bounded in time and killed (by its own handle) when a test ends.
 
-use std::io::{BufRead as _, BufReader, Read as _};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-/// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_lrp2p");
+mod common;
 
-/// A fresh, empty config directory for each child, so that no test reads or writes the
-/// user's `known_peers` (nor another test's).
-fn isolated_config() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("lrp2p-test-config-{}-{n}", std::process::id()))
-}
-
-/// Runs `lrp2p args…` to completion within `limit`.
-fn run_within(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(BIN)
-        .env("LRP2P_CONFIG_DIR", isolated_config())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn lrp2p");
-    let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "lrp2p {args:?} did not finish in {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Runs `lrp2p args…` within 30 s.
-fn run(args: &[&str]) -> Output {
-    run_within(args, Duration::from_secs(30))
-}
+use common::{Background, keygen, run, run_within, start_relay};
 
 /// Asserts a failure with `code` and exactly one `lrp2p: error:` line containing `needle`.
 fn assert_fails(out: &Output, code: i32, needle: &str) {
@@ -61,63 +20,6 @@ fn assert_fails(out: &Output, code: i32, needle: &str) {
     assert_eq!(lines.len(), 1, "one line expected: {stderr}");
     assert!(lines[0].starts_with("lrp2p: error: "), "{stderr}");
     assert!(lines[0].contains(needle), "`{needle}` not in: {stderr}");
-}
-
-/// A background `lrp2p` process, killed when dropped.
-struct Background {
-    /// The process.
-    child: Child,
-    /// Its standard output, line by line.
-    stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Background {
-    fn start(args: &[&str]) -> Background {
-        let mut child = Command::new(BIN)
-            .env("LRP2P_CONFIG_DIR", isolated_config())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn lrp2p");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Background { child, stdout }
-    }
-
-    /// The next JSON line on standard output.
-    fn json_line(&mut self) -> serde_json::Value {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("read line");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
-    }
-
-    /// Waits for the process to exit within `limit`; returns its exit code and stderr.
-    fn finish(mut self, limit: Duration) -> (Option<i32>, String) {
-        let deadline = Instant::now() + limit;
-        while self.child.try_wait().expect("wait").is_none() {
-            assert!(Instant::now() < deadline, "background lrp2p did not finish");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let mut stderr = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut stderr);
-        }
-        (self.child.wait().expect("wait").code(), stderr)
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn keygen(path: &Path) -> String {
-    let out = run(&["keygen", "--out", path.to_str().expect("utf-8 path")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
 }
 
 // ---- usage and bad input: these need no network -------------------------------------
@@ -238,18 +140,8 @@ fn relay_binary_forwards_both_ways_with_delay() {
             let _ = echo.send_to(&buf[..n], from);
         }
     });
-    let mut relay = Background::start(&[
-        "relay",
-        "--json",
-        "--listen",
-        "127.0.0.1:0",
-        "--to",
-        &echo_addr,
-        "--delay-ms",
-        "20",
-    ]);
-    let ready = relay.json_line();
-    let addr: SocketAddr = ready["addr"].as_str().expect("addr").parse().expect("socket address");
+    let (_relay, addr) = start_relay(&echo_addr, &["--delay-ms", "20"]);
+    let addr: SocketAddr = addr.parse().expect("socket address");
     let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
     client.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
     let start = Instant::now();
@@ -264,25 +156,8 @@ fn relay_binary_forwards_both_ways_with_delay() {
 
 /// Starts `recv --json` with a fresh key file; returns it, its address and public key.
 fn start_receiver(dir: &Path, out: &Path, extra: &[&str]) -> (Background, SocketAddr, String) {
-    let key = dir.join("recv.key");
-    keygen(&key);
-    let mut args = vec![
-        "recv",
-        "--json",
-        "--yes",
-        "--listen",
-        "127.0.0.1:0",
-        "--key",
-        key.to_str().expect("path"),
-        "--out",
-    ];
-    args.push(out.to_str().expect("path"));
-    args.extend_from_slice(extra);
-    let mut recv = Background::start(&args);
-    let ready = recv.json_line();
-    let addr = ready["addr"].as_str().expect("addr").parse().expect("socket address");
-    let key = ready["public_key"].as_str().expect("key").to_owned();
-    (recv, addr, key)
+    let (recv, addr, key) = common::receiver(dir, out, extra);
+    (recv, addr.parse().expect("socket address"), key)
 }
 
 /// Files in `dir` other than `keep`: partial files must never remain.
@@ -303,23 +178,8 @@ fn file_through_a_lossy_relay_arrives_identical() {
     let file = dir.path().join("payload.bin");
     std::fs::write(&file, &data).expect("payload");
     let (recv, addr, key) = start_receiver(dir.path(), &out, &["--count", "1"]);
-    let mut relay = Background::start(&[
-        "relay",
-        "--json",
-        "--listen",
-        "127.0.0.1:0",
-        "--to",
-        &addr.to_string(),
-        "--loss",
-        "0.03",
-        "--delay-ms",
-        "5",
-        "--jitter-ms",
-        "2",
-        "--seed",
-        "7",
-    ]);
-    let relay_addr = relay.json_line()["addr"].as_str().expect("addr").to_owned();
+    let impairment = ["--loss", "0.03", "--delay-ms", "5", "--jitter-ms", "2", "--seed", "7"];
+    let (_relay, relay_addr) = start_relay(&addr.to_string(), &impairment);
     let sent = run_within(
         &["send", "--json", file.to_str().expect("path"), "--to", &relay_addr, "--peer", &key],
         Duration::from_secs(120),
@@ -494,17 +354,7 @@ fn interrupted_receiver_leaves_no_partial_file() {
     std::fs::write(&file, vec![7u8; 4 << 20]).expect("payload");
     let (recv, addr, key) = start_receiver(dir.path(), &out, &[]);
     // 4 Mbit/s: 4 MiB take about 8 s, so the receiver is interrupted mid-file.
-    let mut relay = Background::start(&[
-        "relay",
-        "--json",
-        "--listen",
-        "127.0.0.1:0",
-        "--to",
-        &addr.to_string(),
-        "--rate-mbit",
-        "4",
-    ]);
-    let relay_addr = relay.json_line()["addr"].as_str().expect("addr").to_owned();
+    let (_relay, relay_addr) = start_relay(&addr.to_string(), &["--rate-mbit", "4"]);
     let _sender =
         Background::start(&["send", file.to_str().expect("path"), "--to", &relay_addr, "--peer", &key]);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -513,9 +363,7 @@ fn interrupted_receiver_leaves_no_partial_file() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(leftovers(&out, &[]).iter().all(|n| n.starts_with(".big.bin.partial-")));
-    let pid = recv.child.id().to_string();
-    let killed = Command::new("kill").args(["-INT", &pid]).status().expect("kill");
-    assert!(killed.success());
+    recv.interrupt();
     let (code, stderr) = recv.finish(Duration::from_secs(10));
     assert_eq!(code, Some(130), "{stderr}");
     assert!(leftovers(&out, &[]).is_empty(), "left behind: {:?}", leftovers(&out, &[]));

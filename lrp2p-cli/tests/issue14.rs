@@ -4,138 +4,24 @@
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_lrp2p");
+mod common;
 
-/// A fresh, empty config directory for each child, so that no test reads or writes the
-/// user's `known_peers` (nor another test's).
-fn isolated_config() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("lrp2p-test-config-{}-{n}", std::process::id()))
-}
+use common::{
+    Background, RUN_LIMIT, isolated_config, keygen, output_within, run, run_in, spawn, start_relay, stderr,
+    wait_exit,
+};
 
 /// Runs `lrp2p args…` with standard output sent to `stdout`, to completion within 30 s.
 fn run_to(args: &[&str], stdout: Stdio) -> Output {
-    let mut child = Command::new(BIN)
-        .env("LRP2P_CONFIG_DIR", isolated_config())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn lrp2p");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("lrp2p {args:?} did not finish in time");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
-}
-
-/// Runs `lrp2p args…` within 30 s, capturing both streams.
-fn run(args: &[&str]) -> Output {
-    run_to(args, Stdio::piped())
-}
-
-/// Standard error as text.
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A background `lrp2p` process, killed when dropped.
-struct Background {
-    /// The process.
-    child: Child,
-    /// Its standard output, line by line.
-    stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Background {
-    fn start(args: &[&str]) -> Background {
-        let mut child = Command::new(BIN)
-            .env("LRP2P_CONFIG_DIR", isolated_config())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn lrp2p");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Background { child, stdout }
-    }
-
-    /// The next JSON line on standard output.
-    fn json_line(&mut self) -> serde_json::Value {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("read line");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
-    }
-
-    /// The next JSON line that is not about a peer arriving (`connected`, `remembered`).
-    fn outcome(&mut self) -> serde_json::Value {
-        loop {
-            let line = self.json_line();
-            if line["event"] != "connected" && line["event"] != "remembered" {
-                return line;
-            }
-        }
-    }
-
-    /// Sends SIGINT (Ctrl-C).
-    fn interrupt(&self) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-INT", &pid]).status().expect("kill").success());
-    }
-
-    /// Waits for the exit within `limit`; returns its exit code and stderr.
-    fn finish(mut self, limit: Duration) -> (Option<i32>, String) {
-        let deadline = Instant::now() + limit;
-        while self.child.try_wait().expect("wait").is_none() {
-            assert!(Instant::now() < deadline, "background lrp2p did not finish");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let mut stderr = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut stderr);
-        }
-        (self.child.wait().expect("wait").code(), stderr)
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A new key file at `path`; returns its public key.
-fn keygen(path: &Path) -> String {
-    let out = run(&["keygen", "--out", path.to_str().expect("utf-8 path")]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+    output_within(spawn(args, &isolated_config(), Stdio::null(), stdout), args, RUN_LIMIT)
 }
 
 /// A receiver on loopback with a key in `dir`, saving into `out`; its address and key.
 fn receiver(dir: &Path, out: &Path) -> (Background, String, String) {
-    let key = dir.join("recv.key");
-    keygen(&key);
-    let args = ["recv", "--json", "--yes", "--listen", "127.0.0.1:0", "--key", key.to_str().expect("path")];
-    let mut recv = Background::start(&[&args[..], &["--out", out.to_str().expect("path")]].concat());
-    let ready = recv.json_line();
-    (
-        recv,
-        ready["addr"].as_str().expect("addr").to_owned(),
-        ready["public_key"].as_str().expect("key").to_owned(),
-    )
+    common::receiver(dir, out, &[])
 }
 
 #[test]
@@ -225,9 +111,7 @@ fn bug5_a_connection_lost_mid_send_exits_7() {
     std::fs::create_dir(&out).expect("out dir");
     let (recv, addr, key) = receiver(dir.path(), &out);
     // 4 Mbit/s: 4 MiB take about 8 s, so the receiver goes away mid-file.
-    let mut relay =
-        Background::start(&["relay", "--json", "--listen", "127.0.0.1:0", "--to", &addr, "--rate-mbit", "4"]);
-    let relay_addr = relay.json_line()["addr"].as_str().expect("addr").to_owned();
+    let (_relay, relay_addr) = start_relay(&addr, &["--rate-mbit", "4"]);
     let file = dir.path().join("big.bin");
     std::fs::write(&file, vec![7u8; 4 << 20]).expect("payload");
     let sender =
@@ -250,9 +134,7 @@ fn bug3_ctrl_c_on_the_sender_closes_and_the_receiver_says_so_at_once() {
     let out = dir.path().join("out");
     std::fs::create_dir(&out).expect("out dir");
     let (mut recv, addr, key) = receiver(dir.path(), &out);
-    let mut relay =
-        Background::start(&["relay", "--json", "--listen", "127.0.0.1:0", "--to", &addr, "--rate-mbit", "4"]);
-    let relay_addr = relay.json_line()["addr"].as_str().expect("addr").to_owned();
+    let (_relay, relay_addr) = start_relay(&addr, &["--rate-mbit", "4"]);
     let file = dir.path().join("big.bin");
     std::fs::write(&file, vec![7u8; 4 << 20]).expect("payload");
     let sender =
@@ -328,9 +210,8 @@ fn stdin_to_stdout_end_to_end() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = dir.path().join("recv.key");
     keygen(&key);
-    let mut recv = Command::new(BIN)
-        .env("LRP2P_CONFIG_DIR", isolated_config())
-        .args([
+    let mut recv = spawn(
+        &[
             "recv",
             "--json",
             "--yes",
@@ -339,12 +220,11 @@ fn stdin_to_stdout_end_to_end() {
             "127.0.0.1:0",
             "--key",
             key.to_str().expect("path"),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn recv");
+        ],
+        &isolated_config(),
+        Stdio::null(),
+        Stdio::piped(),
+    );
     // With --stdout the reports, the listening event included, go to standard error.
     let mut errors = BufReader::new(recv.stderr.take().expect("stderr"));
     // Drain standard output as it comes (a full pipe would stall the receiver).
@@ -363,11 +243,8 @@ fn stdin_to_stdout_end_to_end() {
     std::fs::write(&input, &data).expect("write");
     let sent = run_to_with_stdin(&["send", "-", "--name", "piped.bin", "--to", addr, "--peer", pk], &input);
     assert!(sent.status.success(), "{}", stderr(&sent));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while recv.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "recv --stdout did not stop after one sender");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = wait_exit(&mut recv, Duration::from_secs(20));
+    assert!(status.is_some(), "recv --stdout did not stop after one sender");
     assert_eq!(recv.wait().expect("wait").code(), Some(0));
     let got = collected.join().expect("reader");
     assert!(got == data, "standard output differs: {} bytes", got.len());
@@ -375,23 +252,8 @@ fn stdin_to_stdout_end_to_end() {
 
 /// Runs `lrp2p args…` with standard input from `input`, within 30 s.
 fn run_to_with_stdin(args: &[&str], input: &Path) -> Output {
-    let mut child = Command::new(BIN)
-        .env("LRP2P_CONFIG_DIR", isolated_config())
-        .args(args)
-        .stdin(Stdio::from(std::fs::File::open(input).expect("input")))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn lrp2p");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("lrp2p {args:?} did not finish in time");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
+    let stdin = Stdio::from(std::fs::File::open(input).expect("input"));
+    output_within(spawn(args, &isolated_config(), stdin, Stdio::piped()), args, RUN_LIMIT)
 }
 
 #[cfg(unix)]
@@ -423,31 +285,8 @@ fn resume_after_the_sender_is_killed_at_half_sends_only_the_rest() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     std::fs::create_dir(&out).expect("out dir");
-    let key = dir.path().join("recv.key");
-    keygen(&key);
-    let k = key.to_str().expect("path");
-    let o = out.to_str().expect("path");
-    let mut recv = Background::start(&[
-        "recv",
-        "--json",
-        "--yes",
-        "--listen",
-        "127.0.0.1:0",
-        "--key",
-        k,
-        "--out",
-        o,
-        "--idle-secs",
-        "2",
-    ]);
-    let ready = recv.json_line();
-    let (addr, pk) = (
-        ready["addr"].as_str().expect("addr").to_owned(),
-        ready["public_key"].as_str().expect("key").to_owned(),
-    );
-    let mut relay =
-        Background::start(&["relay", "--json", "--listen", "127.0.0.1:0", "--to", &addr, "--rate-mbit", "4"]);
-    let relay_addr = relay.json_line()["addr"].as_str().expect("addr").to_owned();
+    let (mut recv, addr, pk) = common::receiver(dir.path(), &out, &["--idle-secs", "2"]);
+    let (_relay, relay_addr) = start_relay(&addr, &["--rate-mbit", "4"]);
     let data: Vec<u8> = (0..(4u32 << 20)).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
     let file = dir.path().join("big.bin");
     std::fs::write(&file, &data).expect("payload");
@@ -495,22 +334,6 @@ fn resume_after_the_sender_is_killed_at_half_sends_only_the_rest() {
     assert_eq!(names, ["big.bin"]);
 }
 
-/// Runs `lrp2p args…` with `config` as its config directory, within 30 s.
-fn run_with_config(args: &[&str], config: &Path) -> Output {
-    let child = Command::new(BIN)
-        .env("LRP2P_CONFIG_DIR", config)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn lrp2p");
-    let started = Instant::now();
-    let out = child.wait_with_output().expect("output");
-    assert!(started.elapsed() < Duration::from_secs(30), "lrp2p {args:?} took too long");
-    out
-}
-
 #[test]
 fn known_peers_trust_on_first_use_then_0rtt_and_a_loud_warning_on_change() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -521,16 +344,16 @@ fn known_peers_trust_on_first_use_then_0rtt_and_a_loud_warning_on_change() {
     let file = dir.path().join("f.txt");
     std::fs::write(&file, b"hello").expect("write");
     let f = file.to_str().expect("path");
-    let first = run_with_config(&["send", f, "--to", &addr], &config);
+    let first = run_in(&["send", f, "--to", &addr], &config);
     assert!(first.status.success(), "{}", stderr(&first));
     assert!(stderr(&first).contains("remembered for"), "{}", stderr(&first));
     let known = std::fs::read_to_string(config.join("known_peers")).expect("known_peers");
     assert!(known.contains(&format!("{addr} {key}")), "{known}");
-    let second = run_with_config(&["send", f, "--to", &addr], &config);
+    let second = run_in(&["send", f, "--to", &addr], &config);
     assert!(second.status.success(), "{}", stderr(&second));
     assert!(stderr(&second).contains("using the key remembered"), "{}", stderr(&second));
     let other = keygen(&dir.path().join("other.key"));
-    let third = run_with_config(&["send", f, "--to", &addr, "--peer", &other], &config);
+    let third = run_in(&["send", f, "--to", &addr, "--peer", &other], &config);
     assert!(stderr(&third).contains("CHANGED"), "{}", stderr(&third));
 }
 

@@ -9,42 +9,9 @@ use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_lrp2p");
+mod common;
 
-/// Runs `lrp2p args…` with `config` as its config directory and standard input closed,
-/// within 30 s.
-fn run(args: &[&str], config: &Path) -> Output {
-    let mut child = Command::new(BIN)
-        .env("LRP2P_CONFIG_DIR", config)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn lrp2p");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("lrp2p {args:?} did not finish in time");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
-}
-
-/// Standard error as text.
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A new key file at `path`; returns its public key.
-fn keygen(path: &Path) -> String {
-    let out = run(&["keygen", "--out", path.to_str().expect("utf-8 path")], path.parent().expect("dir"));
-    assert!(out.status.success(), "{}", stderr(&out));
-    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
-}
+use common::{BIN, keygen, run_in, stderr, wait_exit};
 
 /// A background process whose standard output and error are collected (together) as they
 /// come, killed when dropped.
@@ -133,22 +100,17 @@ impl Proc {
 
     /// Sends SIGINT (Ctrl-C) to this process (its own pid only).
     fn interrupt(&self) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-INT", &pid]).status().expect("kill").success());
+        common::interrupt(&self.child);
     }
 
     /// Waits for the exit within `limit`; returns its exit code.
     fn exit_code(&mut self, limit: Duration) -> Option<i32> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                // Let the reader threads take the last bytes.
-                std::thread::sleep(Duration::from_millis(100));
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "did not exit in {limit:?}; output: {}", self.text());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let Some(status) = wait_exit(&mut self.child, limit) else {
+            panic!("did not exit in {limit:?}; output: {}", self.text());
+        };
+        // Let the reader threads take the last bytes.
+        std::thread::sleep(Duration::from_millis(100));
+        status.code()
     }
 }
 
@@ -210,7 +172,7 @@ impl Setup {
     fn send(&self, addr: &str, peer: &str, key: &Path) -> Output {
         let config = self.dir.path().join("send-config");
         let file = self.file.to_str().expect("path");
-        run(&["send", file, "--to", addr, "--peer", peer, "--key", key.to_str().expect("path")], &config)
+        run_in(&["send", file, "--to", addr, "--peer", peer, "--key", key.to_str().expect("path")], &config)
     }
 
     /// The receiver's `known_peers` text.
@@ -294,7 +256,7 @@ fn on_a_terminal_an_unknown_sender_is_asked_about_and_remembered_on_yes() {
         let config = s.dir.path().join("send-config");
         std::thread::spawn(move || {
             let (a, k, f) = (addr.as_str(), key.as_str(), file.to_str().expect("path"));
-            run(&["send", f, "--to", a, "--peer", k, "--key", sender.to_str().expect("path")], &config)
+            run_in(&["send", f, "--to", a, "--peer", k, "--key", sender.to_str().expect("path")], &config)
         })
     };
     let asked = recv.wait_for("[y/N]", Duration::from_secs(10));
@@ -311,7 +273,7 @@ fn on_a_terminal_an_unknown_sender_is_asked_about_and_remembered_on_yes() {
         let config = s.dir.path().join("send-config");
         std::thread::spawn(move || {
             let (a, k, f) = (addr.as_str(), key.as_str(), file.to_str().expect("path"));
-            run(&["send", f, "--to", a, "--peer", k, "--key", stranger.to_str().expect("path")], &config)
+            run_in(&["send", f, "--to", a, "--peer", k, "--key", stranger.to_str().expect("path")], &config)
         })
     };
     recv.wait_for(&format!("accept files from {stranger_pub}"), Duration::from_secs(10));

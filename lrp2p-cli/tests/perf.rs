@@ -2,113 +2,14 @@
 //! sends), `-P N` (parallel connections), and the interval's retransmissions in the `-i`
 //! lines. Every child process is bounded in time and killed by its own handle when a test ends.
 
-use std::io::{BufRead as _, BufReader, Read as _};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-/// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_lrp2p");
-
-/// A fresh config directory per child, so that no test touches the user's `known_peers`.
-fn isolated_config() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("lrp2p-perf-test-config-{}-{n}", std::process::id()))
-}
-
-/// Runs `lrp2p args…` to completion within 60 s.
-fn run(args: &[&str]) -> Output {
-    let mut child = Command::new(BIN)
-        .env("LRP2P_CONFIG_DIR", isolated_config())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn lrp2p");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("lrp2p {args:?} did not finish in time");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("output");
-    assert!(out.status.success(), "lrp2p {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-/// The one JSON line of a `--json` run.
-fn json(out: &Output) -> serde_json::Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not one JSON line ({e}): {text}"))
-}
-
-/// A background `lrp2p`, killed when dropped.
-struct Background {
-    /// The process.
-    child: Child,
-    /// Its standard output, line by line.
-    stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Background {
-    fn start(args: &[&str]) -> Background {
-        let mut child = Command::new(BIN)
-            .env("LRP2P_CONFIG_DIR", isolated_config())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn lrp2p");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Background { child, stdout }
-    }
-
-    /// The next JSON line on standard output.
-    fn json_line(&mut self) -> serde_json::Value {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("read line");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
-    }
-
-    /// Everything else it prints until it exits (within 30 s), as JSON values.
-    fn rest(mut self) -> Vec<serde_json::Value> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait().expect("wait").is_none() {
-            assert!(Instant::now() < deadline, "the server did not finish");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let mut text = String::new();
-        let _ = self.stdout.read_to_string(&mut text);
-        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A `perf server --json --count N`; it, its address and key.
-fn server(count: &str) -> (Background, String, String) {
-    let mut server =
-        Background::start(&["perf", "server", "--json", "--listen", "127.0.0.1:0", "--count", count]);
-    let ready = server.json_line();
-    let addr = ready["addr"].as_str().expect("addr").to_owned();
-    let key = ready["public_key"].as_str().expect("key").to_owned();
-    (server, addr, key)
-}
+use common::{json, lossy_relay, perf_server, run_ok};
 
 #[test]
 fn reverse_the_server_sends_and_each_side_reports_its_role() {
-    let (server, addr, key) = server("1");
-    let out = run(&[
+    let (server, addr, key) = perf_server("1");
+    let out = run_ok(&[
         "--json",
         "perf",
         "client",
@@ -140,8 +41,9 @@ fn reverse_the_server_sends_and_each_side_reports_its_role() {
 
 #[test]
 fn parallel_connections_are_labelled_and_add_up() {
-    let (server, addr, key) = server("4");
-    let out = run(&["--json", "perf", "client", "-P", "2", "--to", &addr, "--peer", &key, "--bytes", "2Mi"]);
+    let (server, addr, key) = perf_server("4");
+    let out =
+        run_ok(&["--json", "perf", "client", "-P", "2", "--to", &addr, "--peer", &key, "--bytes", "2Mi"]);
     let v = json(&out);
     let streams = v["streams"].as_array().expect("streams");
     assert_eq!(streams.len(), 2, "{v}");
@@ -149,7 +51,7 @@ fn parallel_connections_are_labelled_and_add_up() {
     assert_eq!(v["report"]["bytes"], 4 << 20, "{v}");
     assert_eq!(v["report"]["server_bytes"], 4 << 20, "{v}");
     let human =
-        run(&["perf", "client", "-P", "2", "--to", &addr, "--peer", &key, "--bytes", "1Mi", "-i", "0.1"]);
+        run_ok(&["perf", "client", "-P", "2", "--to", &addr, "--peer", &key, "--bytes", "1Mi", "-i", "0.1"]);
     let text = String::from_utf8_lossy(&human.stdout);
     for needle in ["[1] sent 1.00 MiB", "[2] sent 1.00 MiB", "[SUM] sent 2.00 MiB"] {
         assert!(text.contains(needle), "no {needle:?} in {text}");
@@ -169,9 +71,9 @@ fn retransmissions(line: &str) -> Option<(u64, u64)> {
 
 #[test]
 fn interval_lines_show_the_retransmissions_of_each_interval() {
-    let (_server, addr, key) = server("1");
-    let relay = run_relay(&addr);
-    let out = run(&["perf", "client", "--to", &relay.1, "--peer", &key, "--duration", "2", "-i", "0.25"]);
+    let (_server, addr, key) = perf_server("1");
+    let relay = lossy_relay(&addr);
+    let out = run_ok(&["perf", "client", "--to", &relay.1, "--peer", &key, "--duration", "2", "-i", "0.25"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let counts: Vec<(u64, u64)> = text.lines().filter_map(retransmissions).collect();
     assert!(counts.len() >= 6, "{text}");
@@ -185,18 +87,10 @@ fn interval_lines_show_the_retransmissions_of_each_interval() {
     drop(relay);
 }
 
-/// A relay to `to` losing 5% each way; it and its address.
-fn run_relay(to: &str) -> (Background, String) {
-    let mut relay =
-        Background::start(&["relay", "--json", "--listen", "127.0.0.1:0", "--to", to, "--loss", "0.05"]);
-    let addr = relay.json_line()["addr"].as_str().expect("addr").to_owned();
-    (relay, addr)
-}
-
 #[test]
 fn bidir_both_send_at_once_and_agree_both_ways() {
-    let (server, addr, key) = server("1");
-    let out = run(&[
+    let (server, addr, key) = perf_server("1");
+    let out = run_ok(&[
         "--json",
         "perf",
         "client",

@@ -11,7 +11,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -19,42 +19,9 @@ use std::time::{Duration, Instant};
 
 use lrp2p_tokio::{Connection, PublicKey, Socket};
 
-/// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_lrp2p");
+mod common;
 
-/// A fresh, empty config directory for each child, so that no test reads or writes the
-/// user's `known_peers` (nor another test's).
-fn isolated_config() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("lrp2p-test-config-{}-{n}", std::process::id()))
-}
-
-/// Runs `lrp2p args…` to completion within `limit`.
-fn run_within(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(BIN)
-        .env("LRP2P_CONFIG_DIR", isolated_config())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn lrp2p");
-    let deadline = Instant::now() + limit;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "lrp2p {args:?} did not finish in {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
-}
+use common::{isolated_config, run_within, spawn, wait_exit};
 
 /// A service under test: its output read line by line as it comes, killed when dropped.
 struct Service {
@@ -84,14 +51,7 @@ fn lines(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
 
 impl Service {
     fn start(args: &[&str]) -> Service {
-        let mut child = Command::new(BIN)
-            .env("LRP2P_CONFIG_DIR", isolated_config())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn lrp2p");
+        let mut child = spawn(args, &isolated_config(), Stdio::null(), Stdio::piped());
         let stdout = lines(child.stdout.take().expect("stdout"));
         let stderr = lines(child.stderr.take().expect("stderr"));
         Service { child, stdout, stderr, seen: Vec::new() }
@@ -141,18 +101,14 @@ impl Service {
     /// Sends SIGINT (Ctrl-C).
     #[cfg(unix)]
     fn interrupt(&self) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-INT", &pid]).status().expect("kill").success());
+        common::interrupt(&self.child);
     }
 
     /// Waits for the exit within `limit`; returns the exit code and every remaining line of
     /// both streams.
     fn finish(mut self, limit: Duration) -> (Option<i32>, Vec<String>, Vec<String>) {
-        let deadline = Instant::now() + limit;
-        while self.child.try_wait().expect("wait").is_none() {
-            assert!(Instant::now() < deadline, "the service did not exit; seen: {:#?}", self.seen);
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let exited = wait_exit(&mut self.child, limit).is_some();
+        assert!(exited, "the service did not exit; seen: {:#?}", self.seen);
         let code = self.child.wait().expect("wait").code();
         // The reader threads end at the end of the streams.
         let rest = |rx: &Receiver<String>| rx.iter().collect::<Vec<String>>();

@@ -14,10 +14,11 @@ use super::meter::{Meter, Sample};
 use super::stream::{Limit, Lost, Reporting, UNSENT_POLL, buffer_full, delivered, drain_grace};
 use crate::error::CliError;
 use crate::net::Link;
+use crate::plot::Point;
 
 /// What one turn of the loop did.
 enum Step {
-    /// A report is due.
+    /// A report or a plot's point is due.
     Tick,
     /// The peer was silent too long.
     Silent,
@@ -75,6 +76,8 @@ pub(crate) struct Both {
     pub(crate) received: u64,
     /// Their per-interval reports.
     pub(crate) received_samples: Vec<Sample>,
+    /// The plot's points of what was sent, and of what was received (with `--plot`).
+    pub(crate) points: (Vec<Point>, Vec<Point>),
     /// Duration of the run.
     pub(crate) seconds: f64,
 }
@@ -92,8 +95,9 @@ pub(crate) async fn run_both<L: Link>(
     let lost = |e| lost("connection lost", e);
     let label =
         |dir: &str| if report.label.is_empty() { dir.to_owned() } else { format!("{} {dir}", report.label) };
-    let (mut tx, mut rx) = (Meter::new(&label("[TX]"), true), Meter::new(&label("[RX]"), false));
-    let mut ticker = tokio::time::interval_at(tx.start + report.interval, report.interval);
+    let (interval, plot) = (report.interval, report.plot);
+    let (mut tx, mut rx) =
+        (Meter::new(&label("[TX]"), true, interval, plot), Meter::new(&label("[RX]"), false, interval, plot));
     let (wbuf, mut rbuf) = (vec![0xa5u8; 64 * 1024], vec![0u8; 64 * 1024]);
     let (mut written, mut received, mut sending, mut eof, mut turn) = (0u64, 0u64, true, false, false);
     let mut deadline = Instant::now() + idle;
@@ -114,15 +118,15 @@ pub(crate) async fn run_both<L: Link>(
         turn = !turn;
         let step = tokio::select! {
             biased;
-            _ = ticker.tick() => Step::Tick,
+            () = tokio::time::sleep_until(tx.next_wake().min(rx.next_wake())) => Step::Tick,
             () = tokio::time::sleep_until(deadline), if !eof => Step::Silent,
             () = tokio::time::sleep(UNSENT_POLL), if full => Step::Nothing,
             step = std::future::poll_fn(|cx| io_step(link, cx, &mut rbuf, !eof, write, turn)) => step,
         };
         match step {
             Step::Tick => {
-                tx.sample(link, delivered(link, written, before), report.ui);
-                rx.sample(link, received, report.ui);
+                tx.wake(link, delivered(link, written, before), report.ui);
+                rx.wake(link, received, report.ui);
             }
             Step::Silent => {
                 return Err(CliError::Timeout(format!("the peer sent nothing for {} s", idle.as_secs_f64())));
@@ -145,5 +149,6 @@ pub(crate) async fn run_both<L: Link>(
     tx.finish(link, sent, report.ui);
     rx.finish(link, received, report.ui);
     let seconds = tx.start.elapsed().as_secs_f64();
-    Ok(Both { sent, sent_samples: tx.samples, received, received_samples: rx.samples, seconds })
+    let points = (tx.take_points(), rx.take_points());
+    Ok(Both { sent, sent_samples: tx.samples, received, received_samples: rx.samples, seconds, points })
 }

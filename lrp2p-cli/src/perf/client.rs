@@ -15,6 +15,7 @@ use crate::cli::PerfClientArgs;
 use crate::error::CliError;
 use crate::net;
 use crate::output::{self, Ui};
+use crate::plot::{self, Plot, Point};
 use crate::trace_file::TraceFile;
 
 /// With `-R`, how long the client waits in silence before giving up on the server.
@@ -37,6 +38,12 @@ struct StreamReport {
     /// With `--bidir`: the per-interval reports of what was received.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     received_samples: Vec<Sample>,
+    /// The plot's points (with `--plot`): of what was sent, or received with `-R`.
+    #[serde(skip)]
+    points: Vec<Point>,
+    /// With `--bidir` and `--plot`: the points of what was received.
+    #[serde(skip)]
+    received_points: Vec<Point>,
 }
 
 impl From<ClientReport> for StreamReport {
@@ -48,6 +55,8 @@ impl From<ClientReport> for StreamReport {
             samples: r.samples,
             received: None,
             received_samples: Vec::new(),
+            points: r.points,
+            received_points: Vec::new(),
         }
     }
 }
@@ -60,10 +69,11 @@ async fn one(
     interval: Duration,
     label: String,
     ui: Ui,
+    plot: bool,
 ) -> Result<StreamReport, CliError> {
     let hello = hello(direction, limit);
     conn.write_all(&hello).await.map_err(|e| net::lost_server("connection lost", e))?;
-    let report = Reporting { interval, label: &label, ui: &ui };
+    let report = Reporting { interval, label: &label, ui: &ui, plot };
     let before = hello.len() as u64;
     let idle = match limit {
         Limit::Duration(d) => REVERSE_IDLE.max(d / 4),
@@ -72,10 +82,18 @@ async fn one(
     match direction {
         Direction::Up => Ok(run_sender(&mut conn, limit, before, report, net::lost_server).await?.into()),
         Direction::Down(_) => {
-            let (bytes, samples) = run_receiver(&mut conn, idle, report, net::lost_server).await?;
+            let (bytes, samples, points) = run_receiver(&mut conn, idle, report, net::lost_server).await?;
             let seconds = samples.last().map_or(0.0, |s| s.t);
-            let received_samples = Vec::new();
-            Ok(StreamReport { bytes, server_bytes: None, seconds, samples, received: None, received_samples })
+            Ok(StreamReport {
+                bytes,
+                server_bytes: None,
+                seconds,
+                samples,
+                received: None,
+                received_samples: Vec::new(),
+                points,
+                received_points: Vec::new(),
+            })
         }
         Direction::Both(_) => {
             let both = run_both(&mut conn, limit, before, idle, report, net::lost_server).await?;
@@ -88,6 +106,8 @@ async fn one(
                 samples: both.sent_samples,
                 received: Some(both.received),
                 received_samples: both.received_samples,
+                points: both.points.0,
+                received_points: both.points.1,
             })
         }
     }
@@ -123,15 +143,7 @@ pub(crate) async fn client(args: &PerfClientArgs, ui: &Ui) -> Result<(), CliErro
     let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
     if let Some(plot) = &args.plot {
         // Fail before measuring, not after; leave nothing behind until the plot is drawn.
-        let existed = plot.exists();
-        std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(plot)
-            .map_err(|source| CliError::Output { path: plot.clone(), source })?;
-        if !existed {
-            let _ = std::fs::remove_file(plot);
-        }
+        plot::check_writable(plot)?;
     }
     let trace = TraceFile::create(args.trace.as_deref())?;
     let sink = TraceFile::sink(trace.as_ref());
@@ -155,7 +167,7 @@ pub(crate) async fn client(args: &PerfClientArgs, ui: &Ui) -> Result<(), CliErro
         } else {
             Direction::Up
         };
-        let task = one(conn, limit, direction, interval, label, *ui);
+        let task = one(conn, limit, direction, interval, label, *ui, args.plot.is_some());
         tasks.spawn(async move { (i, task.await) });
     }
     let mut reports: Vec<Option<StreamReport>> = (0..parallel).map(|_| None).collect();
@@ -174,15 +186,19 @@ pub(crate) async fn client(args: &PerfClientArgs, ui: &Ui) -> Result<(), CliErro
             samples: sum_samples(&reports),
             received: reports.iter().map(|r| r.received).sum(),
             received_samples: Vec::new(),
+            points: plot::sum(&reports.iter().map(|r| r.points.as_slice()).collect::<Vec<_>>()),
+            received_points: plot::sum(
+                &reports.iter().map(|r| r.received_points.as_slice()).collect::<Vec<_>>(),
+            ),
         };
         Some((total, reports))
     };
     let Some((report, streams)) = sum else {
         return Err(CliError::Transfer("no perf stream ran".to_owned()));
     };
-    if let Some(plot) = &args.plot {
-        crate::plot::write_svg(plot, &report.samples)
-            .map_err(|e| CliError::Output { path: plot.clone(), source: std::io::Error::other(e) })?;
+    if let Some(path) = &args.plot {
+        let outcome = summary(if streams.is_empty() { "" } else { "all streams: " }, &report, args.reverse);
+        plot::write(path, &plot_of(args, &report, outcome))?;
     }
     for (i, r) in streams.iter().enumerate() {
         ui.line(&summary(&format!("[{}] ", i + 1), r, args.reverse));
@@ -240,4 +256,41 @@ fn summary(prefix: &str, r: &StreamReport, reverse: bool) -> String {
         output::millis(last.and_then(|s| s.rtt_ms).map(|m| Duration::from_secs_f64(m / 1e3))),
         last.and_then(|s| s.retransmits).map_or_else(|| "-".to_owned(), |r| r.to_string()),
     )
+}
+
+/// The picture of a run: the peer in the title, the parameters and the summary under it.
+fn plot_of<'a>(args: &PerfClientArgs, report: &'a StreamReport, outcome: String) -> Plot<'a> {
+    let (direction, cc) = if args.bidir {
+        ("both ways at once (--bidir)", format!("--cc {} both sides", args.cc))
+    } else if args.reverse {
+        ("the server sends (-R)", "the server's controller".to_owned())
+    } else {
+        ("the client sends", format!("--cc {}", args.cc))
+    };
+    let streams = match args.parallel {
+        1 => "1 connection".to_owned(),
+        n => format!("{n} connections (-P {n}, added up)"),
+    };
+    let limit = match args.bytes {
+        Some(b) if args.parallel > 1 => format!("{} each", output::bytes(b)),
+        Some(b) => output::bytes(b),
+        None => format!("{} s", args.duration),
+    };
+    let title = format!("lrp2p perf with {}", args.to);
+    let details = vec![format!("{direction} · {cc} · {streams} · {limit}"), outcome];
+    let (series, note) = if args.bidir {
+        let note = "--bidir: the window, RTT and retransmissions are those of what this side sent \
+                    (the server's are in its --json report)";
+        (
+            vec![("sent", report.points.as_slice()), ("received", report.received_points.as_slice())],
+            Some(note.to_owned()),
+        )
+    } else if args.reverse {
+        let note = "-R: this side received; the window, RTT and retransmissions are the server's \
+                    (its --json report has them)";
+        (vec![("received", report.points.as_slice())], Some(note.to_owned()))
+    } else {
+        (vec![("acknowledged", report.points.as_slice())], None)
+    };
+    Plot { title, details, series, note }
 }

@@ -1,6 +1,7 @@
 //! Per-interval reports of a perf run: [`Sample`]s taken by a [`Meter`], the sending side
 //! with the transport's RTT, window and retransmissions (per interval and in total), the
-//! receiving side with only what a receiver knows (goodput, bytes).
+//! receiving side with only what a receiver knows (goodput, bytes). With `--plot` it also
+//! records a [`Point`] every 100 ms, whatever the report interval.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::net::Link;
 use crate::output::{self, Ui};
+use crate::plot::{Point, Recorder};
 
 /// One reporting interval.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -71,11 +73,18 @@ pub(crate) struct Meter {
     label: String,
     /// Whether this side sends: only a sender knows RTT, window and retransmissions.
     sender: bool,
+    /// Time between reports.
+    interval: Duration,
+    /// When the next report is due.
+    next_report: Instant,
+    /// The plot's points, when one is drawn.
+    plot: Option<Recorder>,
 }
 
 impl Meter {
-    /// Starts measuring now; `label` starts each printed line (empty: none).
-    pub(crate) fn new(label: &str, sender: bool) -> Meter {
+    /// Starts measuring now, reporting every `interval`; `label` starts each printed line
+    /// (empty: none); with `plot`, a [`Point`] is also taken every 100 ms.
+    pub(crate) fn new(label: &str, sender: bool, interval: Duration, plot: bool) -> Meter {
         let now = Instant::now();
         let label = if label.is_empty() { String::new() } else { format!("{label} ") };
         Meter {
@@ -87,11 +96,41 @@ impl Meter {
             samples: Vec::new(),
             label,
             sender,
+            interval,
+            next_report: now + interval,
+            plot: plot.then(|| Recorder::new(now, sender)),
         }
     }
 
+    /// When this meter next has something to do: a report or a plot's point.
+    pub(crate) fn next_wake(&self) -> Instant {
+        self.plot.as_ref().map_or(self.next_report, |p| p.next_at().min(self.next_report))
+    }
+
+    /// Does what is due at [`next_wake`](Meter::next_wake), with `bytes` counted so far:
+    /// takes a plot's point, prints a report.
+    pub(crate) fn wake<L: Link>(&mut self, link: &L, bytes: u64, ui: &Ui) {
+        let now = Instant::now();
+        if let Some(plot) = &mut self.plot {
+            let stats = if self.sender { link.link_stats() } else { None };
+            plot.poll(now, bytes, stats);
+        }
+        if now >= self.next_report {
+            self.sample(link, bytes, ui);
+            // On the grid of intervals; a late report does not shift the next ones.
+            while self.next_report <= now {
+                self.next_report += self.interval;
+            }
+        }
+    }
+
+    /// The plot's points (none without `--plot`).
+    pub(crate) fn take_points(&mut self) -> Vec<Point> {
+        self.plot.take().map(Recorder::into_points).unwrap_or_default()
+    }
+
     /// Records a sample with `bytes` counted so far and the link's statistics.
-    pub(crate) fn sample<L: Link>(&mut self, link: &L, bytes: u64, ui: &Ui) {
+    fn sample<L: Link>(&mut self, link: &L, bytes: u64, ui: &Ui) {
         self.record(link, bytes, ui, false);
     }
 
@@ -100,6 +139,9 @@ impl Meter {
     /// sliver of an interval does not show as a spike of goodput.
     pub(crate) fn finish<L: Link>(&mut self, link: &L, bytes: u64, ui: &Ui) {
         let now = Instant::now();
+        if let Some(plot) = &mut self.plot {
+            plot.finish(now, bytes, if self.sender { link.link_stats() } else { None });
+        }
         if !self.samples.is_empty() && now - self.last_at < Duration::from_millis(250) {
             self.samples.pop();
             let (t, b, r) =

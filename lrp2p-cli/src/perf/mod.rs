@@ -4,7 +4,7 @@
 //! so both agree on what arrived ([`stream`]). The client sends, or with `-R` the server does.
 //! Every `-i` seconds the sender prints goodput, RTT, congestion window and the interval's
 //! retransmissions; the receiver only what a receiver knows (goodput, bytes); `--plot` draws
-//! the client's.
+//! the client's, every 100 ms ([`crate::plot`]).
 //!
 //! The client connects with the application protocol id `lrp2p-perf` (PROTOCOL.md §7.7), so
 //! that `recv` closes a perf session, and a perf server a file transfer (`lrp2p send` to the
@@ -37,7 +37,6 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 pub(crate) use client::client;
-pub(crate) use meter::Sample;
 use stream::{Limit, Reporting, run_receiver, run_sender};
 
 use crate::cli::PerfServerArgs;
@@ -157,10 +156,10 @@ pub(crate) async fn server(args: &PerfServerArgs, ui: &Ui) -> Result<(), CliErro
     let interval = Duration::from_secs_f64(args.interval);
     service::run(&endpoint, &config, &ui, announce, move |mut conn, peer| async move {
         let label = short(&peer);
-        let report = Reporting { interval, label: &label, ui: &ui };
+        let report = Reporting { interval, label: &label, ui: &ui, plot: false };
         match check_hello(&mut conn, idle).await? {
             Direction::Up => {
-                let (total, samples) = run_receiver(&mut conn, idle, report, net::lost_peer).await?;
+                let (total, samples, _) = run_receiver(&mut conn, idle, report, net::lost_peer).await?;
                 let secs = samples.last().map_or(0.0, |s| s.t);
                 ui.result(
                     &format!(

@@ -13,6 +13,7 @@ use super::meter::{Meter, Sample};
 use crate::error::CliError;
 use crate::net::{self, Link};
 use crate::output::Ui;
+use crate::plot::Point;
 
 /// How long the client waits for the server's total after half-closing (the send buffer
 /// drains meanwhile) when it must send an exact number of bytes.
@@ -57,6 +58,9 @@ pub(crate) struct ClientReport {
     pub(crate) seconds: f64,
     /// Per-interval reports.
     pub(crate) samples: Vec<Sample>,
+    /// The plot's points (with `--plot`).
+    #[serde(skip)]
+    pub(crate) points: Vec<Point>,
 }
 
 /// Bytes the peer acknowledged, when the transport says; else bytes written.
@@ -75,6 +79,8 @@ pub(crate) struct Reporting<'a> {
     pub(crate) label: &'a str,
     /// Where to print.
     pub(crate) ui: &'a Ui,
+    /// Whether to record a plot's points (every 100 ms, whatever `interval`).
+    pub(crate) plot: bool,
 }
 
 /// What a lost connection becomes: [`net::lost_server`] on the client, [`net::lost_peer`]
@@ -112,11 +118,10 @@ pub(crate) async fn run_sender<L: Link>(
     report: Reporting<'_>,
     lost: Lost,
 ) -> Result<ClientReport, CliError> {
-    let (interval, ui) = (report.interval, report.ui);
+    let ui = report.ui;
     let lost = |e| lost("connection lost", e);
     let buf = vec![0xa5u8; 64 * 1024];
-    let mut meter = Meter::new(report.label, true);
-    let mut ticker = tokio::time::interval_at(meter.start + interval, interval);
+    let mut meter = Meter::new(report.label, true, report.interval, report.plot);
     let mut written = 0u64;
     loop {
         let want = match limit {
@@ -130,9 +135,9 @@ pub(crate) async fn run_sender<L: Link>(
         let full = matches!(limit, Limit::Duration(_)) && buffer_full(link);
         tokio::select! {
             biased;
-            _ = ticker.tick() => {
+            () = tokio::time::sleep_until(meter.next_wake()) => {
                 let d = delivered(link, written, before);
-                meter.sample(link, d, ui);
+                meter.wake(link, d, ui);
             }
             () = tokio::time::sleep(UNSENT_POLL), if full => {}
             n = link.write(&buf[..want]), if !full => written += n.map_err(lost)? as u64,
@@ -155,15 +160,16 @@ pub(crate) async fn run_sender<L: Link>(
                     bytes: acknowledged,
                     server_bytes: None,
                     seconds: meter.start.elapsed().as_secs_f64(),
+                    points: meter.take_points(),
                     samples: meter.samples,
                 });
             }
             () = tokio::time::sleep_until(deadline) => {
                 return Err(CliError::Timeout("the server did not report its total".to_owned()));
             }
-            _ = ticker.tick() => {
+            () = tokio::time::sleep_until(meter.next_wake()) => {
                 let d = delivered(link, written, before);
-                meter.sample(link, d, ui);
+                meter.wake(link, d, ui);
             }
             // `read` is cancel-safe: a tick in between loses nothing.
             n = link.read(&mut total[got..]) => match n.map_err(lost)? {
@@ -193,6 +199,7 @@ pub(crate) async fn run_sender<L: Link>(
         bytes: written,
         server_bytes: Some(server_bytes),
         seconds: meter.start.elapsed().as_secs_f64(),
+        points: meter.take_points(),
         samples: meter.samples,
     })
 }
@@ -200,27 +207,27 @@ pub(crate) async fn run_sender<L: Link>(
 /// Runs the server side over one connection: counts until end of stream, answers the total.
 /// A client that sends nothing for `idle` (or does not take the total within it) is dropped
 /// with a [`CliError::Timeout`]; so is one that never confirmed its handshake, as soon as
-/// the transport gives up on it. `label` starts each per-interval line.
+/// the transport gives up on it. Returns the total, the per-interval reports and the plot's
+/// points.
 pub(crate) async fn run_receiver<L: Link>(
     link: &mut L,
     idle: Duration,
     report: Reporting<'_>,
     lost: Lost,
-) -> Result<(u64, Vec<Sample>), CliError> {
-    let (interval, label, ui) = (report.interval, report.label, report.ui);
+) -> Result<(u64, Vec<Sample>, Vec<Point>), CliError> {
+    let ui = report.ui;
     let lost = |e| lost("connection lost", e);
     let silent = |what: &str| {
         CliError::Timeout(format!("the peer sent nothing for {} s ({what})", idle.as_secs_f64()))
     };
     let mut buf = vec![0u8; 64 * 1024];
-    let mut meter = Meter::new(label, false);
-    let mut ticker = tokio::time::interval_at(meter.start + interval, interval);
+    let mut meter = Meter::new(report.label, false, report.interval, report.plot);
     let mut total = 0u64;
     let mut deadline = Instant::now() + idle;
     loop {
         tokio::select! {
             biased;
-            _ = ticker.tick() => meter.sample(link, total, ui),
+            () = tokio::time::sleep_until(meter.next_wake()) => meter.wake(link, total, ui),
             () = tokio::time::sleep_until(deadline) => return Err(silent("measuring")),
             // `read` is cancel-safe.
             n = link.read(&mut buf) => match n.map_err(lost)? {
@@ -239,5 +246,6 @@ pub(crate) async fn run_receiver<L: Link>(
         net::finish(link).await
     };
     tokio::time::timeout(idle, answer).await.map_err(|_| silent("taking the total"))?.map_err(lost)?;
-    Ok((total, meter.samples))
+    let points = meter.take_points();
+    Ok((total, meter.samples, points))
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use super::meter::Sample;
 use super::stream::{DRAIN_GRACE_MIN, Limit, Lost, Reporting, run_receiver, run_sender};
 use super::*;
 use crate::output::Ui;
@@ -17,7 +18,9 @@ async fn run_server<L: Link>(
     ui: &Ui,
 ) -> Result<(u64, Vec<Sample>), CliError> {
     check_hello(link, idle).await?;
-    run_receiver(link, idle, Reporting { interval, label, ui }, net::lost_peer).await
+    let report = Reporting { interval, label, ui, plot: false };
+    let (total, samples, _) = run_receiver(link, idle, report, net::lost_peer).await?;
+    Ok((total, samples))
 }
 
 /// The client side as it runs: the hello, then the sender.
@@ -30,7 +33,8 @@ async fn run_client<L: Link>(
     let hello = hello(Direction::Up, limit);
     link.write_all(&hello).await.map_err(|e| net::lost_server("hello", e))?;
     let lost: Lost = net::lost_server;
-    run_sender(link, limit, hello.len() as u64, Reporting { interval, label: "", ui }, lost).await
+    let report = Reporting { interval, label: "", ui, plot: true };
+    run_sender(link, limit, hello.len() as u64, report, lost).await
 }
 
 /// The server's idle timeout in tests that expect no silence.
@@ -167,5 +171,24 @@ async fn duration_limit_stops() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(report.samples.len() >= 3, "{}", report.samples.len());
     assert!(report.bytes > 0);
+    server.await.expect("join").expect("server");
+}
+
+#[tokio::test]
+async fn the_plot_takes_a_point_every_100_ms_whatever_the_interval() {
+    let (mut a, mut b) = tokio::io::duplex(64 * 1024);
+    let server =
+        tokio::spawn(
+            async move { run_server(&mut b, Duration::from_secs(5), LIMIT, "", &Ui::quiet()).await },
+        );
+    // Reports every 5 s, a 1 s run: no periodic report, ten plot points.
+    let report =
+        run_client(&mut a, Limit::Duration(Duration::from_secs(1)), Duration::from_secs(5), &Ui::quiet())
+            .await
+            .expect("client");
+    assert_eq!(report.samples.len(), 1, "only the final report: {:?}", report.samples);
+    let n = report.points.len();
+    assert!((9..=12).contains(&n), "{n} points in {} s", report.seconds);
+    assert!(report.points.windows(2).all(|w| w[1].t - w[0].t >= 0.05), "{:?}", report.points);
     server.await.expect("join").expect("server");
 }
