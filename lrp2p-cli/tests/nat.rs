@@ -8,16 +8,15 @@
 //! process is bounded in time and killed by its own handle; the lab deletes its namespaces on
 //! every exit path.
 
-use std::io::{BufRead as _, BufReader, Read as _};
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
+use common::{BIN, Background, output_within};
 use lrp2p_netlab::{Host, Lab, NatKind};
-
-/// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_lrp2p");
 
 /// The receiver's port.
 const PORT: u16 = 7000;
@@ -41,70 +40,14 @@ fn lrp2p(lab: &Lab, host: &Host, dir: &Path, args: &[&str]) -> Command {
     command
 }
 
-/// Runs a command to completion within `limit`.
-fn run_within(mut command: Command, limit: Duration) -> Output {
-    let mut child = command.spawn().expect("spawn lrp2p");
-    let deadline = Instant::now() + limit;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!("lrp2p did not finish in {limit:?}; stderr: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
+/// Runs `lrp2p args…` in `host` to completion within `limit`.
+fn run_in(lab: &Lab, host: &Host, dir: &Path, args: &[&str], limit: Duration) -> Output {
+    output_within(lrp2p(lab, host, dir, args).spawn().expect("spawn lrp2p"), args, limit)
 }
 
-/// A background process, killed when dropped.
-struct Background {
-    /// The process.
-    child: Child,
-    /// Its standard output, line by line.
-    stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Background {
-    fn start(mut command: Command) -> Background {
-        let mut child = command.spawn().expect("spawn lrp2p");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Background { child, stdout }
-    }
-
-    /// The next JSON line on standard output whose `event` is `event`.
-    fn event(&mut self, event: &str) -> serde_json::Value {
-        loop {
-            let mut line = String::new();
-            let read = self.stdout.read_line(&mut line).expect("read line");
-            assert!(read > 0, "lrp2p ended before its `{event}` event");
-            let value: serde_json::Value =
-                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
-            if value["event"] == event {
-                return value;
-            }
-        }
-    }
-
-    /// Waits for the process to exit within `limit`; its exit code and stderr.
-    fn finish(mut self, limit: Duration) -> (Option<i32>, String) {
-        let deadline = Instant::now() + limit;
-        while self.child.try_wait().expect("wait").is_none() {
-            assert!(Instant::now() < deadline, "background lrp2p did not finish");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let mut stderr = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut stderr);
-        }
-        (self.child.wait().expect("wait").code(), stderr)
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `lrp2p args…` in `host` in the background.
+fn start_in(lab: &Lab, host: &Host, dir: &Path, args: &[&str]) -> Background {
+    Background::of(lrp2p(lab, host, dir, args).spawn().expect("spawn lrp2p"))
 }
 
 /// 16 MiB that no two offsets repeat in a short period.
@@ -115,10 +58,8 @@ fn payload() -> Vec<u8> {
 /// Starts `recv` in `host` on [`PORT`]; its public key.
 fn receiver(lab: &Lab, host: &Host, dir: &Path, out: &Path) -> (Background, String) {
     let key = dir.join(format!("{}.key", host.namespace));
-    let keygen = run_within(
-        lrp2p(lab, host, dir, &["keygen", "--out", key.to_str().expect("path")]),
-        Duration::from_secs(10),
-    );
+    let keygen =
+        run_in(lab, host, dir, &["keygen", "--out", key.to_str().expect("path")], Duration::from_secs(10));
     assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
     let listen = format!("0.0.0.0:{PORT}");
     let args = [
@@ -134,7 +75,7 @@ fn receiver(lab: &Lab, host: &Host, dir: &Path, out: &Path) -> (Background, Stri
         "--out",
         out.to_str().expect("path"),
     ];
-    let mut recv = Background::start(lrp2p(lab, host, dir, &args));
+    let mut recv = start_in(lab, host, dir, &args);
     let public_key = recv.event("listening")["public_key"].as_str().expect("key").to_owned();
     (recv, public_key)
 }
@@ -156,7 +97,7 @@ fn send_through(kind: NatKind, name: &str) {
     let (mut recv, key) = receiver(&lab, &server, dir.path(), &out);
     let to = SocketAddr::from((server.addr, PORT)).to_string();
     let args = ["send", "--json", file.to_str().expect("path"), "--to", &to, "--peer", &key];
-    let sent = run_within(lrp2p(&lab, &client, dir.path(), &args), Duration::from_secs(60));
+    let sent = run_in(&lab, &client, dir.path(), &args, Duration::from_secs(60));
     assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
     let connected = recv.event("connected");
     let from: SocketAddr = connected["addr"].as_str().expect("addr").parse().expect("address");
@@ -192,7 +133,7 @@ fn a_receiver_behind_a_nat_is_not_reachable_from_outside() {
     for to in [SocketAddr::from((nat.public, PORT)), SocketAddr::from((inside.addr, PORT))] {
         let to = to.to_string();
         let args = ["send", file.to_str().expect("path"), "--to", &to, "--peer", &key, "--timeout", "2"];
-        let sent = run_within(lrp2p(&lab, &outside, dir.path(), &args), Duration::from_secs(20));
+        let sent = run_in(&lab, &outside, dir.path(), &args, Duration::from_secs(20));
         let stderr = String::from_utf8_lossy(&sent.stderr);
         assert_eq!(sent.status.code(), Some(6), "sending to {to} from outside: {stderr}");
         assert!(stderr.contains("no answer"), "{stderr}");

@@ -130,7 +130,7 @@ impl Background {
 
     /// Starts `lrp2p args…` with standard error sent to `stderr`.
     fn with_stderr(args: &[&str], stderr: Stdio) -> Background {
-        let mut child = Command::new(BIN)
+        let child = Command::new(BIN)
             .env("LRP2P_CONFIG_DIR", isolated_config())
             .args(args)
             .stdin(Stdio::null())
@@ -138,8 +138,28 @@ impl Background {
             .stderr(stderr)
             .spawn()
             .expect("spawn lrp2p");
+        Background::of(child)
+    }
+
+    /// A process already spawned with its standard output piped (e.g. `lrp2p` inside a
+    /// network namespace).
+    pub(crate) fn of(mut child: Child) -> Background {
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
         Background { child, stdout }
+    }
+
+    /// The next JSON line whose `event` is `event`, skipping others.
+    pub(crate) fn event(&mut self, event: &str) -> serde_json::Value {
+        loop {
+            let mut line = String::new();
+            let read = self.stdout.read_line(&mut line).expect("read line");
+            assert!(read > 0, "lrp2p ended before its `{event}` event");
+            let value: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
+            if value["event"] == event {
+                return value;
+            }
+        }
     }
 
     /// The next JSON line on standard output.
