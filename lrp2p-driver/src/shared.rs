@@ -14,8 +14,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use lrp2p_proto::{
-    AppProtocol, ConnectOptions, ConnectionStats, Endpoint, EndpointConfig, EndpointStats, PublicKey,
-    ReadError, StaticSecret, WriteError, close_code,
+    AppProtocol, ConnectOptions, ConnectionStats, Endpoint, EndpointConfig, EndpointStats, PathInfo,
+    PublicKey, ReadError, StaticSecret, WriteError, close_code,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -341,6 +341,15 @@ impl Shared {
             let _ = state.endpoint.close(now, handle, code, reason);
         }
         state.after_call(&*self.io, now);
+    }
+
+    /// The connection's current path (PROTOCOL.md §13.1): direct or relayed, the address every
+    /// datagram goes to, whether the peer proved it receives there, and the address being
+    /// validated if the peer was seen elsewhere; `None` once the endpoint let it go.
+    pub fn path(&self, id: ConnId) -> Option<PathInfo> {
+        let state = self.lock();
+        state.conns.get(&id.0)?;
+        state.endpoint.path(id.0)
     }
 
     /// The peer's current address, while the endpoint still holds the connection.

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use lrp2p_driver::{AppProtocol, ConnId, ConnectionStats, Error, PublicKey, Shared};
+use lrp2p_driver::{AppProtocol, ConnId, ConnectionStats, Error, PathInfo, PublicKey, Shared};
 
 use crate::block::block_on;
 
@@ -103,6 +103,15 @@ impl Connection {
     /// nothing before its handshake, until its first data arrived).
     pub fn app_protocol(&self) -> Option<AppProtocol> {
         self.shared.app_protocol(self.id)
+    }
+
+    /// The connection's current path (PROTOCOL.md §13.1): [`PathKind::Direct`] (relayed paths
+    /// come with the rendezvous), the peer's address, whether the peer proved it receives there,
+    /// and the new address being validated when the peer was seen elsewhere (a NAT rebinding:
+    /// the connection moves there once the peer answers a challenge). `None` once the socket
+    /// let the connection go. Read it again to follow a change.
+    pub fn path(&self) -> Option<PathInfo> {
+        self.shared.path(self.id)
     }
 
     /// Whether the peer is proven: for a connection from `connect`, once the handshake

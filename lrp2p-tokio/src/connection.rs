@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use lrp2p_driver::{AppProtocol, ConnId, ConnectionStats, PublicKey, Shared};
+use lrp2p_driver::{AppProtocol, ConnId, ConnectionStats, PathInfo, PublicKey, Shared};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// One connection's place in its socket; dropping the last owner (the [`Connection`] or both
@@ -120,6 +120,15 @@ impl Connection {
     /// nothing before its handshake, until its first data arrived).
     pub fn app_protocol(&self) -> Option<AppProtocol> {
         self.inner.shared.app_protocol(self.inner.id)
+    }
+
+    /// The connection's current path (PROTOCOL.md §13.1): [`PathKind::Direct`] (relayed paths
+    /// come with the rendezvous), the peer's address, whether the peer proved it receives there,
+    /// and the new address being validated when the peer was seen elsewhere (a NAT rebinding:
+    /// the connection moves there once the peer answers a challenge). `None` once the socket
+    /// let the connection go. Read it again to follow a change.
+    pub fn path(&self) -> Option<PathInfo> {
+        self.inner.shared.path(self.inner.id)
     }
 
     /// Whether the peer is proven: for a connection from `connect`, once the handshake
