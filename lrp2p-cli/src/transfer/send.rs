@@ -241,8 +241,18 @@ enum Written {
 /// Writes `data`, unless the receiver's verdict comes first: `Ok(Some(byte))` then.
 async fn write_watching<L: Link>(link: &mut L, mut data: &[u8], name: &str) -> Result<Option<u8>, CliError> {
     use std::task::Poll;
+    // The first write goes before any read: on a lazy connect a read starts the handshake,
+    // and its first datagram must carry these bytes and the application protocol id with them
+    // (PROTOCOL.md §7.7) for a server to refuse the wrong service at admission. After it, the
+    // verdict is looked for first, so that one that came early is seen at once.
+    let mut write_first = true;
     while !data.is_empty() {
         let step = std::future::poll_fn(|cx| {
+            if write_first {
+                if let Poll::Ready(written) = std::pin::Pin::new(&mut *link).poll_write(cx, data) {
+                    return Poll::Ready(Ok(written));
+                }
+            }
             let mut byte = [0u8; 1];
             let mut rb = tokio::io::ReadBuf::new(&mut byte);
             match std::pin::Pin::new(&mut *link).poll_read(cx, &mut rb) {
@@ -253,9 +263,13 @@ async fn write_watching<L: Link>(link: &mut L, mut data: &[u8], name: &str) -> R
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(Err(e))),
                 Poll::Pending => {}
             }
+            if write_first {
+                return Poll::Pending;
+            }
             std::pin::Pin::new(&mut *link).poll_write(cx, data).map(Ok)
         })
         .await;
+        write_first = false;
         match step {
             Ok(Ok(0)) => return Err(lost(name, std::io::ErrorKind::WriteZero.into())),
             Ok(Ok(n)) => data = &data[n..],
