@@ -88,7 +88,7 @@ impl Connection {
         self.shared.app_protocol(self.id)
     }
 
-    /// The connection's current path (PROTOCOL.md §13.1): [`PathKind::Direct`] (relayed paths
+    /// The connection's current path (PROTOCOL.md §13.1): [`PathKind::Direct`](crate::PathKind::Direct) (relayed paths
     /// come with the rendezvous), the peer's address, whether the peer proved it receives there,
     /// and the new address being validated when the peer was seen elsewhere (a NAT rebinding:
     /// the connection moves there once the peer answers a challenge). `None` once the socket
