@@ -20,6 +20,10 @@ pub enum ConnectError {
     /// The endpoint already holds `max_connections` connections.
     #[error("too many connections")]
     TooManyConnections,
+    /// No address given could be dialed (none, or only port 0, unspecified, multicast or
+    /// broadcast ones).
+    #[error("no address to dial")]
+    NoAddress,
 }
 
 /// Why a write failed.

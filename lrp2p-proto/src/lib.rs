@@ -136,7 +136,7 @@ pub mod fuzzing;
 pub use crate::app_protocol::{AppProtocol, InvalidAppProtocol, MAX_APP_PROTOCOL_LEN};
 pub use crate::config::{AddressLimits, ConnectOptions, ConnectionConfig, EndpointConfig, SEND_BUFFER_FLOOR};
 pub use crate::congestion::Algorithm;
-pub use crate::connection::{CloseReason, ConnectionStats, PathInfo, PathKind};
+pub use crate::connection::{CloseReason, ConnectionStats, MAX_DIAL_ADDRESSES, PathInfo, PathKind};
 pub use crate::crypto::early::EarlyDataConfig;
 pub use crate::endpoint::{ConnectionHandle, Endpoint, EndpointStats, Event, Transmit};
 pub use crate::error::{ConnectError, ReadError, UnknownConnection, WriteError};

@@ -90,6 +90,7 @@ impl Connection {
     /// Copies the stored handshake message into the outgoing slot.
     pub(super) fn queue_handshake_message(&mut self) {
         self.outgoing = self.handshake.stored().map(Box::from);
+        self.dial_queued();
     }
 
     /// The handshake retransmission timer fired: resend, doubling the timeout (RFC 6298 §5.5).

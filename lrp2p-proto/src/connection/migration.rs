@@ -194,7 +194,7 @@ impl Connection {
     }
 
     /// Drops the boxed path state once nothing is left in it.
-    fn free_paths(&mut self) {
+    pub(super) fn free_paths(&mut self) {
         if self.paths.as_ref().is_some_and(|p| p.is_empty()) {
             self.paths = None;
         }

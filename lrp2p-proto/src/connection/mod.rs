@@ -26,6 +26,7 @@
 mod ack;
 mod budget;
 mod crossing;
+mod dial;
 mod echo;
 mod handshake;
 mod initiator;
@@ -48,6 +49,7 @@ use std::time::Instant;
 
 use self::ack::AckState;
 use self::budget::Allowance;
+pub use self::dial::MAX_DIAL_ADDRESSES;
 use self::echo::CounterSkips;
 use self::handshake::Handshake;
 use self::lifecycle::PendingClose;
@@ -66,6 +68,7 @@ use crate::identity::PublicKey;
 use crate::recovery::RttEstimator;
 use crate::wire::{ConnectionId, app_protocol_ext_len};
 
+pub(crate) use self::dial::dialable;
 pub(crate) use self::handshake::HandshakeCtx;
 pub(crate) use self::receive::Received;
 pub(crate) use self::responder::{IkAdmitted, XxAdmitted};

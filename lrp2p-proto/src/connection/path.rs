@@ -54,12 +54,14 @@ fn budget(received: u64, sent: u64) -> u64 {
 pub(super) struct Paths {
     pub(super) candidate: Option<Candidate>,
     pub(super) response: Option<Response>,
+    /// The other addresses an initiation goes to, while the handshake runs (PROTOCOL.md §13.6).
+    pub(super) dial: Option<super::dial::Dial>,
 }
 
 impl Paths {
     /// Nothing is left to validate or answer: the box can go.
     pub(super) fn is_empty(&self) -> bool {
-        self.candidate.is_none() && self.response.is_none()
+        self.candidate.is_none() && self.response.is_none() && self.dial.is_none()
     }
 
     /// When the candidate's validation needs attention (its next challenge or its failure).

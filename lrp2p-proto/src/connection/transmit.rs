@@ -41,7 +41,11 @@ impl Connection {
     ) -> Option<Batch> {
         if segment_size.is_none() && self.paths.is_some() {
             // PROTOCOL.md §13.2, §13.3: a challenge packet or a response for another address
-            // goes alone, in a batch of its own.
+            // goes alone, in a batch of its own; so does a copy of the initiation for another
+            // address of the peer (§13.6).
+            if let Some((destination, len)) = self.poll_dial_datagram(buf) {
+                return Some(Batch { destination, len, segment_size: len });
+            }
             if let Some((destination, len)) = self.poll_path_datagram(now, buf) {
                 return Some(Batch { destination, len, segment_size: len });
             }

@@ -145,7 +145,13 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         // the smaller static key is the initiator.
         if let Some(own) = self.table.find(|c| c.dials_by_key(&peer)) {
             if self.identity.public_key() < peer {
+                // Ours wins; it goes to where the peer's came from too: behind a NAT that
+                // maps each destination to its own port, that is where the peer is.
                 self.stats.crossed_initiations += 1;
+                if let Some(conn) = self.table.get_mut(own) {
+                    conn.aim_at(from);
+                }
+                self.touched(own);
                 return;
             }
             if let Some(conn) = self.table.get_mut(own) {

@@ -254,6 +254,31 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         Ok(handle)
     }
 
+    /// Opens a connection to the peer with key `peer`, which may be reached at any of
+    /// `remotes` (as a rendezvous introduction gives them: its observed address first, then its
+    /// local ones, PROTOCOL.md §13.7). Noise IK; its initiation goes to every address: the
+    /// first is the primary, retransmitted as usual (§4.6), each other one gets at most three
+    /// copies; the address whose valid response arrives first becomes the connection's path
+    /// (§13.6). Addresses beyond [`MAX_DIAL_ADDRESSES`](crate::MAX_DIAL_ADDRESSES) in all,
+    /// repeated ones and ones no datagram may go to (port 0, unspecified, multicast,
+    /// broadcast) are left out.
+    pub fn connect_many(
+        &mut self,
+        now: Instant,
+        remotes: &[SocketAddr],
+        peer: PublicKey,
+        options: ConnectOptions,
+    ) -> Result<ConnectionHandle, ConnectError> {
+        let mut usable = remotes.iter().filter(|a| crate::connection::dialable(a));
+        let primary = *usable.next().ok_or(ConnectError::NoAddress)?;
+        let others: Vec<SocketAddr> = usable.copied().collect();
+        let handle = self.connect_with(now, primary, Some(peer), options)?;
+        if let Some(conn) = self.table.get_mut(handle) {
+            conn.dial_also(&others);
+        }
+        Ok(handle)
+    }
+
     /// Starts the handshake of a [`connect_deferred`](Self::connect_deferred) connection (a
     /// no-op for any other).
     pub fn start(&mut self, now: Instant, connection: ConnectionHandle) -> Result<(), UnknownConnection> {

@@ -1,0 +1,190 @@
+//! Dialing one peer at several addresses (PROTOCOL.md §13.6): an IK initiator that knows more
+//! than one address of its peer (a rendezvous introduction gives the peer's observed and local
+//! addresses, §13.7) sends the same initiation to each of them. The connect address is the
+//! *primary* and follows the usual handshake retransmissions (§4.6); every other address gets
+//! at most [`DIAL_PROBES`] copies, one each time the initiation is (re)sent. The first valid
+//! response decides: the address it came from becomes the current path, validated, and the
+//! others are forgotten. A side that wins a crossing (§13.6) also aims its initiation at the
+//! address the peer's initiation came from, at once: behind a NAT that gives each destination
+//! its own port, that is the one address through which the peer can be reached.
+//!
+//! The targets live in `Connection::paths` (boxed, only while the handshake runs).
+
+use std::net::SocketAddr;
+
+use super::handshake::Handshake;
+use super::path::Path;
+use super::{Connection, Phase};
+
+/// Addresses one initiation goes to, at most, the primary included (PROTOCOL.md §13.7).
+pub const MAX_DIAL_ADDRESSES: usize = 9;
+
+/// Copies of the initiation each address but the primary gets, at most (PROTOCOL.md §13.7).
+pub(super) const DIAL_PROBES: u8 = 3;
+
+/// The addresses besides the primary that the initiation goes to.
+#[derive(Debug, Default)]
+pub(super) struct Dial {
+    targets: Vec<Target>,
+}
+
+/// One address and the copies it got.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    remote: SocketAddr,
+    sent: u8,
+    due: bool,
+}
+
+/// Whether a datagram may be aimed at `addr` at all: never at port 0, an unspecified, a
+/// multicast or a broadcast address (PROTOCOL.md §13.7).
+pub(crate) fn dialable(addr: &SocketAddr) -> bool {
+    let ip = addr.ip();
+    let broadcast = match ip {
+        std::net::IpAddr::V4(v4) => v4.is_broadcast(),
+        std::net::IpAddr::V6(_) => false,
+    };
+    addr.port() != 0 && !ip.is_unspecified() && !ip.is_multicast() && !broadcast
+}
+
+impl Dial {
+    /// Adds `remote` unless it is the primary, known, not dialable or beyond the bound; a
+    /// known one with copies left is due again. Whether it is a target now.
+    fn add(&mut self, primary: SocketAddr, remote: SocketAddr, due: bool) -> bool {
+        if remote == primary || !dialable(&remote) {
+            return false;
+        }
+        if let Some(target) = self.targets.iter_mut().find(|t| t.remote == remote) {
+            target.due |= due && target.sent < DIAL_PROBES;
+            return true;
+        }
+        if self.targets.len() + 1 >= MAX_DIAL_ADDRESSES {
+            return false;
+        }
+        self.targets.push(Target { remote, sent: 0, due });
+        true
+    }
+
+    /// The initiation was (re)sent to the primary: a copy is due everywhere with copies left.
+    fn all_due(&mut self) {
+        for target in &mut self.targets {
+            target.due = target.sent < DIAL_PROBES;
+        }
+    }
+
+    /// The next address a copy is due at, counted as sent.
+    fn take_due(&mut self) -> Option<SocketAddr> {
+        let target = self.targets.iter_mut().find(|t| t.due)?;
+        target.due = false;
+        target.sent += 1;
+        Some(target.remote)
+    }
+
+    fn contains(&self, remote: SocketAddr) -> bool {
+        self.targets.iter().any(|t| t.remote == remote)
+    }
+}
+
+impl Connection {
+    /// An initiator's other addresses of its peer (`Endpoint::connect_many`): the initiation
+    /// goes there too. Beyond [`MAX_DIAL_ADDRESSES`] in all, or not dialable: ignored.
+    pub(crate) fn dial_also(&mut self, others: &[SocketAddr]) {
+        let primary = self.path.remote;
+        let mut dial = Dial::default();
+        for remote in others {
+            dial.add(primary, *remote, false);
+        }
+        if !dial.targets.is_empty() {
+            self.paths.get_or_insert_with(Box::default).dial = Some(dial);
+        }
+    }
+
+    /// PROTOCOL.md §13.6: this side won a crossing against an initiation from `from`; its own
+    /// initiation goes there too, at once (within the bounds of §13.7).
+    pub(crate) fn aim_at(&mut self, from: SocketAddr) {
+        if !self.initiator || self.phase != Phase::Handshaking || from == self.path.remote {
+            return;
+        }
+        let primary = self.path.remote;
+        let sent = matches!(self.handshake, Handshake::IkSent { .. });
+        let paths = self.paths.get_or_insert_with(Box::default);
+        let added = paths.dial.get_or_insert_with(Dial::default).add(primary, from, sent);
+        if !added && paths.dial.as_ref().is_some_and(|d| d.targets.is_empty()) {
+            paths.dial = None;
+            self.free_paths();
+        }
+    }
+
+    /// The initiation was queued for the primary: copies are due at the other addresses.
+    pub(super) fn dial_queued(&mut self) {
+        if !matches!(self.handshake, Handshake::IkSent { .. }) {
+            return;
+        }
+        if let Some(dial) = self.paths.as_mut().and_then(|p| p.dial.as_mut()) {
+            dial.all_due();
+        }
+    }
+
+    /// A copy of the initiation for another address, if one is due.
+    pub(super) fn poll_dial_datagram(&mut self, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        let Handshake::IkSent { message, .. } = &self.handshake else { return None };
+        if self.close.is_some() || message.len() > buf.len() {
+            return None;
+        }
+        let to = self.paths.as_mut()?.dial.as_mut()?.take_due()?;
+        buf[..message.len()].copy_from_slice(message);
+        Some((to, message.len()))
+    }
+
+    /// A valid response came from `from`: the dial is over. A response from one of the other
+    /// addresses makes it the current path, validated: this side aimed there itself.
+    pub(super) fn end_dial(&mut self, from: SocketAddr) {
+        let Some(dial) = self.paths.as_mut().and_then(|p| p.dial.take()) else { return };
+        if from != self.path.remote && dial.contains(from) {
+            self.path = Path::new(from, true);
+        }
+        self.free_paths();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn targets_are_bounded_deduplicated_and_never_unroutable() {
+        let primary = addr("192.0.2.1:1000");
+        let mut dial = Dial::default();
+        assert!(!dial.add(primary, primary, true), "the primary is not a second target");
+        for bad in ["0.0.0.0:1", "192.0.2.2:0", "224.0.0.1:1", "255.255.255.255:1", "[::]:1", "[ff02::1]:1"] {
+            assert!(!dial.add(primary, addr(bad), true), "{bad}");
+        }
+        for port in 1..=20 {
+            dial.add(primary, SocketAddr::new(addr("192.0.2.3:1").ip(), port), false);
+        }
+        assert_eq!(dial.targets.len(), MAX_DIAL_ADDRESSES - 1);
+        assert!(dial.add(primary, addr("192.0.2.3:1"), false), "a known target stays one");
+        assert_eq!(dial.targets.len(), MAX_DIAL_ADDRESSES - 1);
+    }
+
+    #[test]
+    fn each_target_gets_at_most_dial_probes_copies() {
+        let primary = addr("192.0.2.1:1000");
+        let mut dial = Dial::default();
+        dial.add(primary, addr("192.0.2.2:2000"), false);
+        let mut copies = 0;
+        for _ in 0..10 {
+            dial.all_due();
+            while dial.take_due().is_some() {
+                copies += 1;
+            }
+            // A re-aim does not lift the bound either.
+            dial.add(primary, addr("192.0.2.2:2000"), true);
+        }
+        assert_eq!(copies, usize::from(DIAL_PROBES));
+    }
+}
