@@ -146,3 +146,66 @@ fn the_winner_of_a_crossing_aims_at_where_the_peer_initiation_came_from() {
     }
     panic!("both orders of keys should occur in 40 seeds");
 }
+
+/// B was introduced to A, which dials B by key at an address that does not reach B (B's NAT
+/// gives each destination its own port). B's PUNCH shows A where B really is.
+#[test]
+fn a_punch_from_the_introduced_side_shows_the_asker_where_it_is() {
+    let mut p = Pair::new(74);
+    let (now, a_key, b_key, a_addr, b_addr) = (p.now, p.a.public_key(), p.b.public_key(), p.a_addr, p.b_addr);
+    let b_wrong = addr("203.0.113.9:7000");
+    let a = p.a.connect_many(now, &[b_wrong], b_key, ConnectOptions::default()).unwrap();
+    p.a.write(now, a, b"early").unwrap();
+    p.flush();
+    assert_eq!(p.b.punch(now, a_key, &[a_addr, addr("0.0.0.0:1"), a_addr]), 1, "one dialable address");
+    p.drive_until(Duration::from_secs(2), |p| {
+        p.accept_all();
+        p.a_events.iter().any(|e| matches!(e, Event::Connected { connection, .. } if *connection == a))
+    });
+    assert!(p.elapsed() < Duration::from_millis(100), "{:?}", p.elapsed());
+    assert_eq!(p.a.path(a).unwrap().remote, b_addr);
+    assert_eq!(p.a.stats().punches_received, 1, "the first punch did it");
+    p.drive_for(Duration::from_secs(2));
+    assert_eq!(p.b.stats().punches_sent, 3, "three rounds to the one address");
+    // The later two reach a connection that no longer dials: counted, nothing else.
+    assert_eq!(p.a.stats().unexpected, 2);
+    let stats = p.a.stats();
+    assert_eq!(stats.datagrams_received, stats.accounted());
+}
+
+/// A PUNCH that is not from the peer being dialed moves nothing: a forged tag, another key, a
+/// wrong length.
+#[test]
+fn a_forged_punch_moves_nothing() {
+    let mut p = Pair::new(75);
+    let (now, b_key) = (p.now, p.b.public_key());
+    let b_wrong = addr("203.0.113.9:7000");
+    let a = p.a.connect_many(now, &[b_wrong], b_key, ConnectOptions::default()).unwrap();
+    p.flush();
+    let attacker = addr("198.51.100.66:9");
+    // A third party's genuine punch to A, claiming B's key: the tag is under its own key.
+    let mut third = Pair::new(76);
+    let a_key = p.a.public_key();
+    third.b.punch(now, a_key, &[p.a_addr]);
+    let mut buf = [0u8; 128];
+    let t = third.b.poll_transmit(now, &mut buf).unwrap();
+    let mut forged = buf[..t.len].to_vec();
+    forged[1..33].copy_from_slice(b_key.as_bytes());
+    p.a.handle_datagram(now, attacker, &mut forged.clone());
+    assert_eq!(p.a.stats().auth_failures, 1, "the tag is not B's");
+    let mut flipped = forged.clone();
+    flipped[40] ^= 1;
+    p.a.handle_datagram(now, attacker, &mut flipped);
+    assert_eq!(p.a.stats().auth_failures, 2);
+    let mut short = forged[..forged.len() - 1].to_vec();
+    p.a.handle_datagram(now, attacker, &mut short);
+    let mut long = forged.clone();
+    long.push(0);
+    p.a.handle_datagram(now, attacker, &mut long);
+    assert_eq!(p.a.stats().malformed, 2, "wrong lengths");
+    p.drive_for(Duration::from_secs(30));
+    assert_eq!(copies_to(&p, attacker), 0, "no initiation went to the attacker's address");
+    assert!(p.a_events.iter().all(|e| !matches!(e, Event::Connected { connection, .. } if *connection == a)));
+    let stats = p.a.stats();
+    assert_eq!(stats.datagrams_received, stats.accounted());
+}

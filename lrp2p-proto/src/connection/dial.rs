@@ -15,6 +15,9 @@ use std::net::SocketAddr;
 use super::handshake::Handshake;
 use super::path::Path;
 use super::{Connection, Phase};
+use crate::crypto::punch::PunchKey;
+use crate::identity::PublicKey;
+use crate::wire::PunchRepr;
 
 /// Addresses one initiation goes to, at most, the primary included (PROTOCOL.md §13.7).
 pub const MAX_DIAL_ADDRESSES: usize = 9;
@@ -26,6 +29,9 @@ pub(super) const DIAL_PROBES: u8 = 3;
 #[derive(Debug, Default)]
 pub(super) struct Dial {
     targets: Vec<Target>,
+    /// The key the peer's PUNCH datagrams are checked with (PROTOCOL.md §13.7), for a dial by
+    /// key (`Endpoint::connect_many`); computed once, so that a PUNCH costs one MAC.
+    punch: Option<PunchKey>,
 }
 
 /// One address and the copies it got.
@@ -87,16 +93,32 @@ impl Dial {
 
 impl Connection {
     /// An initiator's other addresses of its peer (`Endpoint::connect_many`): the initiation
-    /// goes there too. Beyond [`MAX_DIAL_ADDRESSES`] in all, or not dialable: ignored.
-    pub(crate) fn dial_also(&mut self, others: &[SocketAddr]) {
+    /// goes there too. Beyond [`MAX_DIAL_ADDRESSES`] in all, or not dialable: ignored. With
+    /// `punch`, the peer's PUNCH datagrams add the addresses they come from.
+    pub(crate) fn dial_also(&mut self, others: &[SocketAddr], punch: Option<PunchKey>) {
         let primary = self.path.remote;
-        let mut dial = Dial::default();
+        let mut dial = Dial { targets: Vec::new(), punch };
         for remote in others {
             dial.add(primary, *remote, false);
         }
-        if !dial.targets.is_empty() {
+        if !dial.targets.is_empty() || dial.punch.is_some() {
             self.paths.get_or_insert_with(Box::default).dial = Some(dial);
         }
+    }
+
+    /// Whether this connection dials `peer` by key and takes its PUNCH datagrams.
+    pub(crate) fn punchable_by(&self, peer: &PublicKey) -> bool {
+        self.dials_by_key(peer)
+            && self.paths.as_ref().and_then(|p| p.dial.as_ref()).is_some_and(|d| d.punch.is_some())
+    }
+
+    /// Whether `punch` is authentic: from the peer this connection dials, to `me`.
+    pub(crate) fn verify_punch(&self, punch: &PunchRepr, me: &PublicKey) -> bool {
+        let Some(key) = self.paths.as_ref().and_then(|p| p.dial.as_ref()).and_then(|d| d.punch.as_ref())
+        else {
+            return false;
+        };
+        key.verify(&punch.sender, me, punch.nonce, &punch.tag)
     }
 
     /// PROTOCOL.md §13.6: this side won a crossing against an initiation from `from`; its own
@@ -109,7 +131,7 @@ impl Connection {
         let sent = matches!(self.handshake, Handshake::IkSent { .. });
         let paths = self.paths.get_or_insert_with(Box::default);
         let added = paths.dial.get_or_insert_with(Dial::default).add(primary, from, sent);
-        if !added && paths.dial.as_ref().is_some_and(|d| d.targets.is_empty()) {
+        if !added && paths.dial.as_ref().is_some_and(|d| d.targets.is_empty() && d.punch.is_none()) {
             paths.dial = None;
             self.free_paths();
         }

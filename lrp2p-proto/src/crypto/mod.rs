@@ -11,6 +11,7 @@ pub mod aead;
 pub mod cookie;
 pub mod early;
 pub mod noise;
+pub mod punch;
 pub mod replay;
 pub mod session;
 

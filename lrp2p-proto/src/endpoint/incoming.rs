@@ -25,6 +25,10 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     /// (PROTOCOL.md §3); the connection it names parses it, once, in place.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &mut [u8]) {
         self.stats.datagrams_received += 1;
+        if data.first() == Some(&crate::wire::PUNCH_TYPE) {
+            // PROTOCOL.md §13.7: a PUNCH names no connection.
+            return self.on_punch(from, data);
+        }
         let (packet_type, receiver) = match route(data) {
             Ok(routed) => routed,
             Err(_) => {

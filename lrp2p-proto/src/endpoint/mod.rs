@@ -14,6 +14,7 @@
 mod admission;
 mod incoming;
 mod memory;
+mod punch;
 mod stats;
 mod table;
 
@@ -159,6 +160,8 @@ pub struct Endpoint<R> {
     clock: (Instant, u64),
     last_timestamp: u64,
     stats: EndpointStats,
+    /// PUNCH datagrams waiting for their time (PROTOCOL.md §13.7), bounded.
+    punches: Vec<punch::QueuedPunch>,
 }
 
 impl<R: RngCore + CryptoRng> Endpoint<R> {
@@ -191,6 +194,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             clock: (now, unix_ns),
             last_timestamp: 0,
             stats: EndpointStats::default(),
+            punches: Vec::new(),
         }
     }
 
@@ -259,7 +263,8 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     /// local ones, PROTOCOL.md §13.7). Noise IK; its initiation goes to every address: the
     /// first is the primary, retransmitted as usual (§4.6), each other one gets at most three
     /// copies; the address whose valid response arrives first becomes the connection's path
-    /// (§13.6). Addresses beyond [`MAX_DIAL_ADDRESSES`](crate::MAX_DIAL_ADDRESSES) in all,
+    /// (§13.6). An authentic PUNCH from the peer (§13.7, [`Endpoint::punch`]) adds the address
+    /// it came from. Addresses beyond [`MAX_DIAL_ADDRESSES`](crate::MAX_DIAL_ADDRESSES) in all,
     /// repeated ones and ones no datagram may go to (port 0, unspecified, multicast,
     /// broadcast) are left out.
     pub fn connect_many(
@@ -272,9 +277,10 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         let mut usable = remotes.iter().filter(|a| crate::connection::dialable(a));
         let primary = *usable.next().ok_or(ConnectError::NoAddress)?;
         let others: Vec<SocketAddr> = usable.copied().collect();
+        let punch = crate::crypto::punch::PunchKey::new(&self.identity, &peer);
         let handle = self.connect_with(now, primary, Some(peer), options)?;
         if let Some(conn) = self.table.get_mut(handle) {
-            conn.dial_also(&others);
+            conn.dial_also(&others, punch);
         }
         Ok(handle)
     }
@@ -422,7 +428,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
 
     /// The earliest deadline: call [`Endpoint::handle_timeout`] then.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.table.next_deadline()
+        [self.table.next_deadline(), self.next_punch()].into_iter().flatten().min()
     }
 
     /// Handles every deadline due at `now`.
@@ -457,6 +463,10 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             out.copy_from_slice(&reply);
             self.stats.datagrams_sent += 1;
             return Some(Transmit { destination, len: reply.len(), segment_size: reply.len() });
+        }
+        if let Some((destination, len)) = self.poll_punch(now, buf) {
+            self.stats.datagrams_sent += 1;
+            return Some(Transmit { destination, len, segment_size: len });
         }
         while let Some(handle) = self.table.next_dirty() {
             let timestamp_ns = self.unix_now(now).max(self.last_timestamp + 1);

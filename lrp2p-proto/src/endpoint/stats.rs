@@ -49,6 +49,12 @@ pub struct EndpointStats {
     /// Dropped: datagrams a connection did not expect in its state (a response nobody waits
     /// for, a packet before the keys or after the end).
     pub unexpected: u64,
+    /// Authentic PUNCH datagrams taken by a dial by key (PROTOCOL.md §13.7; also counted in
+    /// `accepted`).
+    pub punches_received: u64,
+    /// PUNCH datagrams sent ([`Endpoint::punch`](crate::Endpoint::punch); also counted in
+    /// `datagrams_sent`).
+    pub punches_sent: u64,
     /// IK initiations whose early data was delivered (not a datagram outcome: an attribute of
     /// accepted ones).
     pub early_data_accepted: u64,

@@ -11,7 +11,8 @@
 //! 0x11 IK initiation   handshake.rs   0x14 XX response   handshake.rs
 //! 0x12 IK response     handshake.rs   0x15 XX finish     handshake.rs
 //! 0x13 XX initiation   handshake.rs   0x16 cookie reply  cookie.rs
-//! 0x18/0x19 transport  transport.rs   (any type: datagram.rs dispatches on the first byte)
+//! 0x18/0x19 transport  transport.rs   0x1B punch         punch.rs
+//! (any type: datagram.rs dispatches on the first byte)
 //!
 //! plaintext = [ACK segment] [DATA segment | CLOSE segment]     segments.rs
 //!   segment = data_offset u8 | flags u8 | seq u32 | ...        segment.rs, ack.rs, ext.rs
@@ -31,6 +32,7 @@ mod ext;
 mod handshake;
 mod path;
 mod payload;
+mod punch;
 mod segment;
 mod segments;
 mod seq;
@@ -57,6 +59,7 @@ pub use payload::{
     IK_INIT_PAYLOAD_MIN_LEN, ISN_LEN, IkInitPayload, IkResponsePayload, RESPONSE_PAYLOAD_HEAD_LEN,
     XxFinishPayload, XxResponsePayload,
 };
+pub use punch::{PUNCH_LEN, PUNCH_TYPE, PunchRepr};
 pub use segment::{
     ACK_HEADER_LEN, CloseRepr, DataRepr, SEGMENT_HEADER_LEN, Segment, SegmentFlags, SegmentKind,
     app_protocol_ext_len, close_code,
