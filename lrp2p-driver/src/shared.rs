@@ -113,6 +113,43 @@ impl Shared {
         Ok(state.insert(handle, peer))
     }
 
+    /// [`Shared::open_with`] to the peer with key `peer` at any of `remotes` (PROTOCOL.md
+    /// §13.6: the IK initiation goes to each, the address that answers becomes the path; see
+    /// `Endpoint::connect_many`). Deferred as [`Shared::open`] is.
+    pub fn open_many(
+        &self,
+        remotes: &[SocketAddr],
+        peer: PublicKey,
+        app_protocol: Option<AppProtocol>,
+    ) -> Result<ConnId, Error> {
+        let mut state = self.lock();
+        if state.stopping {
+            return Err(Error::SocketClosed);
+        }
+        let now = Instant::now();
+        let mut options = ConnectOptions::default().deferred(true);
+        options.app_protocol = app_protocol;
+        let handle = state.endpoint.connect_many(now, remotes, peer, options).map_err(|e| match e {
+            lrp2p_proto::ConnectError::NoAddress => Error::NoAddress,
+            _ => Error::TooManyConnections,
+        })?;
+        Ok(state.insert(handle, Some(peer)))
+    }
+
+    /// Sends PUNCH datagrams to `peer` at `addresses` (PROTOCOL.md §13.9, `Endpoint::punch`):
+    /// what a peer that was introduced to another does, so that the other's initiation gets
+    /// through this side's NAT. Returns how many addresses will be punched.
+    pub fn punch(&self, peer: PublicKey, addresses: &[SocketAddr]) -> usize {
+        let mut state = self.lock();
+        if state.stopping {
+            return 0;
+        }
+        let now = Instant::now();
+        let n = state.endpoint.punch(now, peer, addresses);
+        state.after_call(&*self.io, now);
+        n
+    }
+
     /// Starts a deferred connect now (nothing else).
     pub fn start(&self, id: ConnId) -> Result<(), Error> {
         let mut state = self.lock();

@@ -208,6 +208,40 @@ impl Socket {
         Ok(conn)
     }
 
+    /// Connects to the peer with key `peer` at whichever of `addrs` answers first: the IK
+    /// initiation goes to each (at most 9; the first is retransmitted as usual, the others get
+    /// three copies at most), and the address that answers becomes the connection's path
+    /// ([`Connection::path`]); a PUNCH from the peer ([`Socket::punch`]) adds the address it
+    /// came from (PROTOCOL.md §13.6, §13.9). For a peer behind a NAT whose addresses a
+    /// rendezvous gave: its observed address first, then its local ones. Lazy, as
+    /// [`Socket::connect`] with a key is: the first write rides in the initiation.
+    ///
+    /// ```no_run
+    /// # async fn example(socket: lrp2p_tokio::Socket, key: lrp2p_tokio::PublicKey) -> std::io::Result<()> {
+    /// let addrs = ["198.51.100.7:7000".parse().unwrap(), "10.1.0.2:7000".parse().unwrap()];
+    /// let conn = socket.connect_many(&addrs, key, None)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn connect_many(
+        &self,
+        addrs: &[std::net::SocketAddr],
+        peer: PublicKey,
+        app_protocol: Option<AppProtocol>,
+    ) -> io::Result<Connection> {
+        let id = self.shared.open_many(addrs, peer, app_protocol)?;
+        Ok(Connection::new(self.shared.clone(), id))
+    }
+
+    /// Sends PUNCH datagrams to `peer` at `addrs` (PROTOCOL.md §13.9): what the peer a
+    /// rendezvous introduced does toward the one that asked, so that the asker's initiation
+    /// gets through this side's NAT and the asker learns the address this side's NAT uses
+    /// toward it. Three rounds over 600 ms, at most 9 addresses; returns how many addresses
+    /// will be punched (0 if none is usable or too many punches are queued).
+    pub fn punch(&self, peer: PublicKey, addrs: &[std::net::SocketAddr]) -> usize {
+        self.shared.punch(peer, addrs)
+    }
+
     async fn open(
         &self,
         addr: impl ToSocketAddrs,
