@@ -23,7 +23,8 @@ fn the_answering_address_becomes_the_path() {
     let server = socket();
     let client = socket();
     let (_hold, dead) = silent();
-    let mut conn = client.connect_many(&[dead, server.local_addr().unwrap()], server.public_key(), None).unwrap();
+    let mut conn =
+        client.connect_many(&[dead, server.local_addr().unwrap()], server.public_key(), None).unwrap();
     conn.write_all(b"hello").unwrap();
     let (mut accepted, _) = server.accept_timeout(TIMEOUT).unwrap();
     accepted.set_read_timeout(Some(TIMEOUT));

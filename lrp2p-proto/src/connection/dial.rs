@@ -32,6 +32,8 @@ pub(super) struct Dial {
     /// The key the peer's PUNCH datagrams are checked with (PROTOCOL.md §13.7), for a dial by
     /// key (`Endpoint::connect_many`); computed once, so that a PUNCH costs one MAC.
     punch: Option<PunchKey>,
+    /// Extra sends to the primary a PUNCH from it caused (at most [`DIAL_PROBES`]).
+    primary_resends: u8,
 }
 
 /// One address and the copies it got.
@@ -97,7 +99,7 @@ impl Connection {
     /// `punch`, the peer's PUNCH datagrams add the addresses they come from.
     pub(crate) fn dial_also(&mut self, others: &[SocketAddr], punch: Option<PunchKey>) {
         let primary = self.path.remote;
-        let mut dial = Dial { targets: Vec::new(), punch };
+        let mut dial = Dial { targets: Vec::new(), punch, primary_resends: 0 };
         for remote in others {
             dial.add(primary, *remote, false);
         }
@@ -119,6 +121,21 @@ impl Connection {
             return false;
         };
         key.verify(&punch.sender, me, punch.nonce, &punch.tag)
+    }
+
+    /// PROTOCOL.md §13.9: an authentic PUNCH came from `from`. From the primary: the peer's NAT
+    /// is open toward it now, so the initiation goes there again at once (at most
+    /// [`DIAL_PROBES`] times); from elsewhere, as [`Connection::aim_at`].
+    pub(crate) fn on_punch_from(&mut self, from: SocketAddr) {
+        if from != self.path.remote {
+            return self.aim_at(from);
+        }
+        let Handshake::IkSent { message, .. } = &self.handshake else { return };
+        let Some(dial) = self.paths.as_mut().and_then(|p| p.dial.as_mut()) else { return };
+        if dial.primary_resends < DIAL_PROBES && self.outgoing.is_none() {
+            dial.primary_resends += 1;
+            self.outgoing = Some(Box::from(message.as_slice()));
+        }
     }
 
     /// PROTOCOL.md §13.6: this side won a crossing against an initiation from `from`; its own

@@ -98,7 +98,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         }
         self.stats.accepted += 1;
         self.stats.punches_received += 1;
-        conn.aim_at(from);
+        conn.on_punch_from(from);
         self.touched(handle);
     }
 }
