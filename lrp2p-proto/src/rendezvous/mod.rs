@@ -115,4 +115,55 @@ mod tests {
             .into();
         assert_eq!(dialable(list, 2), vec!["1.1.1.1:1".parse().unwrap(), "2.2.2.2:2".parse().unwrap()]);
     }
+
+    /// One record through the wire: encoded, then decoded by a reader byte by byte.
+    fn carried(record: &Record) -> Record {
+        let mut bytes = Vec::new();
+        record.encode(&mut bytes);
+        let mut reader = RecordReader::new();
+        let mut got = None;
+        for b in &bytes {
+            got = reader.push(&mut core::slice::from_ref(b)).or(got);
+        }
+        got.unwrap().unwrap()
+    }
+
+    /// Alice and Bob register, Alice looks Bob up, and both dial at the same moment: the
+    /// service's INTRODUCEs leave together, Alice's takes 10 ms, Bob's 40 ms.
+    #[test]
+    fn register_lookup_introduce() {
+        use crate::PublicKey;
+        use std::time::{Duration, Instant};
+        let (alice, bob) = (PublicKey::from_bytes([1; 32]), PublicKey::from_bytes([2; 32]));
+        let (alice_seen, bob_seen) =
+            ("203.0.113.1:1000".parse().unwrap(), "198.51.100.2:2000".parse().unwrap());
+        let mut service = Registry::new(RegistryConfig::default());
+        let (mut a, mut b) = (Client::new(), Client::new());
+        #[allow(clippy::disallowed_methods)] // the test's virtual time starts here
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        for (client, key, seen, rtt) in [(&mut a, alice, alice_seen, ms(20)), (&mut b, bob, bob_seen, ms(80))]
+        {
+            let Record::Register { locals } = carried(&client.register(&["10.0.0.1:4000".parse().unwrap()]))
+            else {
+                panic!()
+            };
+            let reply = service.register(t0, key, seen, &locals).unwrap();
+            service.set_rtt(&key, rtt);
+            let event = client.on_record(t0, carried(&reply), |_| false);
+            assert_eq!(event, ClientEvent::Registered { observed: seen, ttl: Duration::from_secs(60) });
+        }
+        let Record::Lookup { key } = carried(&a.lookup(t0, bob)) else { panic!() };
+        let Lookup::Introduce { to_asker, to_wanted } = service.lookup(t0, &alice, &key) else { panic!() };
+        let to_alice = carried(&Record::Introduce(to_asker));
+        let to_bob = carried(&Record::Introduce(to_wanted));
+        let ClientEvent::Dial(a_dial) = a.on_record(t0 + ms(10), to_alice, |_| false) else { panic!() };
+        // Bob did not ask: he dials because his application accepts Alice.
+        let ClientEvent::Dial(b_dial) = b.on_record(t0 + ms(40), to_bob, |k| *k == alice) else { panic!() };
+        assert_eq!((a_dial.key, a_dial.asked, b_dial.key, b_dial.asked), (bob, true, alice, false));
+        assert_eq!(a_dial.addresses, vec![bob_seen, "10.0.0.1:4000".parse().unwrap()]);
+        assert_eq!(b_dial.addresses[0], alice_seen);
+        assert_eq!(a_dial.at, t0 + ms(50));
+        assert_eq!(b_dial.at, a_dial.at);
+    }
 }
