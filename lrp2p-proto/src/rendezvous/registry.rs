@@ -4,7 +4,7 @@
 //! The host feeds it what its connections carry: [`Registry::register`] for a REGISTER,
 //! [`Registry::touch`] for every datagram from a registered peer (it refreshes the
 //! registration), [`Registry::lookup`] for a LOOKUP, [`Registry::set_rtt`] with its RTT estimate
-//! of each peer's connection; it calls [`Registry::expire`] at [`Registry::next_expiry`], and
+//! of each peer's connection, [`Registry::set_observed`] when a connection's path moves; it calls [`Registry::expire`] at [`Registry::next_expiry`], and
 //! [`Registry::remove`] when a peer's connection closes.
 //!
 //! *Memory.* A registration holds the peer's observed address packed into 19 bytes, its local
@@ -53,7 +53,8 @@ impl Default for RegistryConfig {
 }
 
 /// A REGISTER refused: the table holds `max_peers` live registrations of other keys. The
-/// service answers nothing and closes the peer's connection (PROTOCOL.md §13.7.4).
+/// service answers no REGISTERED and closes the peer's connection with REFUSED (PROTOCOL.md
+/// §13.7.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the rendezvous registry is full ({0} registrations)")]
 pub struct RegistryFull(pub usize);
@@ -256,6 +257,18 @@ impl Registry {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// `key`'s connection moved to a new current path (PROTOCOL.md §13.4): the service sees the
+    /// peer at `observed` now. Returns whether `key` is registered.
+    pub fn set_observed(&mut self, key: &PublicKey, observed: SocketAddr) -> bool {
+        match self.peers.get_mut(key) {
+            Some(peer) => {
+                peer.observed = PackedAddr::new(observed);
+                true
+            }
+            None => false,
         }
     }
 

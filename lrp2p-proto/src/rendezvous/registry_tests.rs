@@ -49,10 +49,12 @@ fn register_replace_and_lookup() {
     let mut locals =
         vec![addr("10.0.0.2:0"), addr("0.0.0.0:4000"), addr("10.0.0.2:4000"), addr("10.0.0.2:4000")];
     locals.extend((1..=9).map(|i| SocketAddr::new([10, 1, 0, i].into(), 4000)));
-    registry.register(t0, b, addr("198.51.100.2:2000"), &locals).unwrap();
+    registry.register(t0, b, addr("198.51.100.2:1999"), &locals).unwrap();
     assert!(registry.set_rtt(&a, Duration::from_millis(30)));
     assert!(registry.set_rtt(&b, Duration::from_secs(100))); // saturates to 65 535 ms
     assert!(!registry.set_rtt(&key(9), Duration::from_millis(1)));
+    assert!(registry.set_observed(&b, addr("198.51.100.2:2000")));
+    assert!(!registry.set_observed(&key(9), addr("198.51.100.2:2000")));
 
     let Lookup::Introduce { to_asker, to_wanted } = registry.lookup(t0, &a, &b) else { panic!() };
     assert_eq!(to_asker.key, b);
