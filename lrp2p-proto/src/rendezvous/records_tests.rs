@@ -69,6 +69,20 @@ fn protocol_md_c8_vectors() {
     }
 }
 
+/// The same vectors as PROTOCOL.md prints them: the code blocks of C.8, in order.
+#[test]
+fn protocol_md_c8_text() {
+    let spec = include_str!("../../../docs/PROTOCOL.md");
+    let start = spec.find("**C.8 Rendezvous records**").unwrap();
+    let end = start + spec[start..].find("\n## ").unwrap();
+    let blocks: Vec<&str> = spec[start..end].split("```").skip(1).step_by(2).collect();
+    let expected = vectors();
+    assert_eq!(blocks.len(), expected.len());
+    for (block, (record, text)) in blocks.iter().zip(expected) {
+        assert_eq!(unhex(block), unhex(text), "{record:?}");
+    }
+}
+
 #[test]
 fn split_at_every_byte() {
     let records: Vec<Record> = vectors().into_iter().map(|(r, _)| r).collect();
