@@ -117,9 +117,9 @@ impl Client {
         Record::Lookup { key }
     }
 
-    /// Whether a LOOKUP of `key` awaits its answer.
-    pub fn is_pending(&self, key: &PublicKey) -> bool {
-        self.asked.contains_key(key)
+    /// Whether a LOOKUP of `key` awaits its answer at `now`.
+    pub fn is_pending(&self, now: Instant, key: &PublicKey) -> bool {
+        self.asked.get(key).is_some_and(|at| now.saturating_duration_since(*at) < LOOKUP_LIFETIME)
     }
 
     /// A record from the service; `accepts` says whether the application takes a connection

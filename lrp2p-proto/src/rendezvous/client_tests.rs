@@ -52,14 +52,14 @@ fn asked_introduction_dials_at_half_the_rtt() {
     let mut client = Client::new();
     let t0 = start();
     assert_eq!(client.lookup(t0, key(2)), Record::Lookup { key: key(2) });
-    assert!(client.is_pending(&key(2)));
+    assert!(client.is_pending(t0, &key(2)));
     let event = client.on_record(t0 + Duration::from_millis(20), intro(2, 50), nobody);
     let ClientEvent::Dial(dial) = event else { panic!("{event:?}") };
     assert_eq!(dial.key, key(2));
     assert_eq!(dial.addresses, vec![addr("198.51.100.7:40000"), addr("10.0.0.7:4000")]);
     assert_eq!(dial.at, t0 + Duration::from_millis(45));
     assert!(dial.asked);
-    assert!(!client.is_pending(&key(2)));
+    assert!(!client.is_pending(t0, &key(2)));
     // Unknown RTT: at once.
     let ClientEvent::Dial(dial) = client.on_record(t0, intro(3, 0), anybody) else { panic!() };
     assert_eq!((dial.at, dial.asked), (t0, false));
@@ -89,7 +89,7 @@ fn one_introduction_per_key_per_interval() {
     // Asking again does not lift it, and the answer to the ask is consumed.
     client.lookup(soon, key(2));
     assert_eq!(client.on_record(soon, intro(2, 0), anybody), ClientEvent::Ignored(IgnoreReason::TooSoon));
-    assert!(!client.is_pending(&key(2)));
+    assert!(!client.is_pending(soon, &key(2)));
     assert!(matches!(
         client.on_record(t0 + INTRODUCTION_INTERVAL, intro(2, 0), anybody),
         ClientEvent::Dial(_)
@@ -168,6 +168,88 @@ fn pending_lookups_bounded() {
         client.lookup(t0 + Duration::from_millis(u64::from(n)), key(n));
     }
     assert_eq!(client.asked.len(), MAX_PENDING_LOOKUPS);
-    assert!(!client.is_pending(&key(0)), "the oldest is forgotten");
-    assert!(client.is_pending(&key(1)));
+    assert!(!client.is_pending(t0, &key(0)), "the oldest is forgotten");
+    assert!(client.is_pending(t0, &key(1)));
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Lookup(u8),
+    Introduce(u8, [u8; 4], Vec<(u8, u16)>, u16),
+    NotFound(u8),
+    Advance(u64),
+}
+
+fn any_op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    let addr = (0..4u8, 0..3u16);
+    prop_oneof![
+        (0..80u8).prop_map(Op::Lookup),
+        (0..80u8, any::<[u8; 4]>(), proptest::collection::vec(addr, 0..=8), any::<u16>())
+            .prop_map(|(k, ip, locals, rtt)| Op::Introduce(k, ip, locals, rtt)),
+        (0..80u8).prop_map(Op::NotFound),
+        (0..6_000u64).prop_map(Op::Advance),
+    ]
+}
+
+/// The address a test's (ip class, port) pair names: some are not dialable.
+fn test_addr((class, port): (u8, u16)) -> SocketAddr {
+    let ip: [u8; 4] = match class {
+        0 => [0, 0, 0, 0],
+        1 => [224, 0, 0, 1],
+        2 => [10, 0, 0, 1],
+        _ => [10, 0, 0, 2],
+    };
+    SocketAddr::new(ip.into(), port)
+}
+
+proptest::proptest! {
+    /// Whatever a service sends, every dial keeps §13.7.5's bounds.
+    #[test]
+    fn dials_keep_the_bounds(ops in proptest::collection::vec(any_op(), 1..300)) {
+        let mut client = Client::new();
+        let mut now = start();
+        let accepts = |k: &PublicKey| k.as_bytes()[0] % 3 == 0;
+        let mut dials: Vec<(Instant, PublicKey)> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Lookup(k) => {
+                    client.lookup(now, key(k));
+                }
+                Op::Introduce(k, ip, locals, rtt_ms) => {
+                    let observed = SocketAddr::new(ip.into(), 4000);
+                    let locals: Vec<SocketAddr> = locals.into_iter().map(test_addr).collect();
+                    let intro = Introduction { key: key(k), observed, locals: locals.clone(), rtt_ms };
+                    let was_pending = client.is_pending(now, &key(k));
+                    if let ClientEvent::Dial(dial) = client.on_record(now, Record::Introduce(intro), accepts) {
+                        proptest::prop_assert!(was_pending || accepts(&key(k)));
+                        proptest::prop_assert_eq!(dial.asked, was_pending);
+                        proptest::prop_assert!(!dial.addresses.is_empty());
+                        proptest::prop_assert!(dial.addresses.len() <= MAX_DIAL_ADDRESSES);
+                        for (i, a) in dial.addresses.iter().enumerate() {
+                            proptest::prop_assert!(super::super::is_dialable(a));
+                            proptest::prop_assert!(*a == observed || locals.contains(a));
+                            proptest::prop_assert!(!dial.addresses[..i].contains(a));
+                        }
+                        proptest::prop_assert_eq!(dial.at, now + Duration::from_millis(u64::from(rtt_ms)) / 2);
+                        let same_key_recently = dials
+                            .iter()
+                            .any(|(t, d)| *d == key(k) && now.duration_since(*t) < INTRODUCTION_INTERVAL);
+                        proptest::prop_assert!(!same_key_recently);
+                        dials.push((now, key(k)));
+                        let recent = dials.iter().filter(|(t, _)| now.duration_since(*t) < INTRODUCTION_INTERVAL);
+                        proptest::prop_assert!(recent.count() <= MAX_RECENT_INTRODUCTIONS);
+                    }
+                }
+                Op::NotFound(k) => {
+                    let was_pending = client.is_pending(now, &key(k));
+                    let event = client.on_record(now, Record::NotFound { key: key(k) }, accepts);
+                    proptest::prop_assert_eq!(matches!(event, ClientEvent::NotFound { .. }), was_pending);
+                }
+                Op::Advance(ms) => now += Duration::from_millis(ms),
+            }
+            proptest::prop_assert!(client.asked.len() <= MAX_PENDING_LOOKUPS);
+            proptest::prop_assert!(client.acted.len() <= MAX_RECENT_INTRODUCTIONS);
+        }
+    }
 }

@@ -41,8 +41,9 @@ pub struct RegistryConfig {
     /// How long a registration lives after the last datagram from its peer (sent in REGISTERED
     /// as whole seconds, at least 1, at most 65 535). Default 60 s.
     pub ttl: Duration,
-    /// Most introductions one asker's LOOKUPs make in 10 s; further LOOKUPs are answered
-    /// NOT_FOUND. Default 10.
+    /// Most introductions one asker's LOOKUPs make in a 10 s window; further LOOKUPs are
+    /// answered NOT_FOUND. The windows are fixed (one starts at the first LOOKUP after the
+    /// previous one ended), so a burst across a window's end may make twice this. Default 10.
     pub introductions_per_key_per_10s: u8,
 }
 

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 use super::super::records::MAX_RECORD_LEN;
 use super::*;
+use std::collections::BTreeMap;
 
 /// The start of a test's virtual time (the clock is read once, here).
 #[allow(clippy::disallowed_methods)]
@@ -168,5 +169,85 @@ fn ttl_in_registered_is_clamped() {
         let mut registry = Registry::new(RegistryConfig { ttl, ..RegistryConfig::default() });
         let reply = registry.register(t0, key(1), addr("1.1.1.1:1"), &[]).unwrap();
         assert_eq!(reply, Record::Registered { observed: addr("1.1.1.1:1"), ttl_s });
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Register(u8, u16, usize),
+    Touch(u8),
+    Lookup(u8, u8),
+    Expire,
+    Remove(u8),
+    Advance(u64),
+}
+
+fn any_op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0..8u8, 1..=u16::MAX, 0..12usize).prop_map(|(k, port, n)| Op::Register(k, port, n)),
+        (0..8u8).prop_map(Op::Touch),
+        (0..8u8, 0..8u8).prop_map(|(a, b)| Op::Lookup(a, b)),
+        Just(Op::Expire),
+        (0..8u8).prop_map(Op::Remove),
+        (0..8_000u64).prop_map(Op::Advance),
+    ]
+}
+
+proptest::proptest! {
+    /// Any sequence of operations keeps the bounds, and `next_expiry` a lower bound.
+    #[test]
+    fn operations_keep_the_bounds(ops in proptest::collection::vec(any_op(), 1..200)) {
+        let config = RegistryConfig { max_peers: 4, ttl: secs(5), introductions_per_key_per_10s: 2 };
+        let mut registry = Registry::new(config);
+        let mut now = start();
+        // Introductions per asker in each window, counted independently of the registry.
+        let mut made: BTreeMap<u8, Vec<Instant>> = BTreeMap::new();
+        for op in ops {
+            match op {
+                Op::Register(k, port, n) => {
+                    let locals: Vec<SocketAddr> =
+                        (0..n).map(|i| SocketAddr::new([10, 0, 0, u8::try_from(i).unwrap()].into(), port)).collect();
+                    let was = registry.contains(&key(k));
+                    match registry.register(now, key(k), SocketAddr::new([1, 1, 1, k].into(), port), &locals) {
+                        Ok(Record::Registered { ttl_s: 5, .. }) => {}
+                        Ok(other) => proptest::prop_assert!(false, "{other:?}"),
+                        Err(RegistryFull(n)) => proptest::prop_assert!(!was && n == 4),
+                    }
+                }
+                Op::Touch(k) => {
+                    registry.touch(now, &key(k));
+                }
+                Op::Lookup(a, b) => {
+                    if let Lookup::Introduce { to_asker, to_wanted } = registry.lookup(now, &key(a), &key(b)) {
+                        proptest::prop_assert!(a != b);
+                        proptest::prop_assert!(to_asker.locals.len() <= MAX_LOCALS);
+                        proptest::prop_assert_eq!((to_asker.key, to_wanted.key), (key(b), key(a)));
+                        let times = made.entry(a).or_default();
+                        times.push(now);
+                        // Fixed windows: at most 2 per window, so at most 4 in any 9 s (which meets
+                        // at most two windows, whole seconds as they are).
+                        let recent = times.iter().filter(|t| now.duration_since(**t) < secs(9)).count();
+                        proptest::prop_assert!(recent <= 4, "{recent} introductions within 9 s");
+                    }
+                }
+                Op::Expire => {
+                    registry.expire(now);
+                    let now_s = registry.secs(now);
+                    proptest::prop_assert!(registry.peers.values().all(|p| p.expires_s > now_s));
+                }
+                Op::Remove(k) => {
+                    registry.remove(&key(k));
+                }
+                Op::Advance(ms) => now += Duration::from_millis(ms),
+            }
+            proptest::prop_assert!(registry.len() <= 4);
+            proptest::prop_assert_eq!(registry.next_expiry().is_some(), !registry.is_empty());
+            if let (Some(next), Some(epoch)) = (registry.next_expiry(), registry.epoch) {
+                for peer in registry.peers.values() {
+                    proptest::prop_assert!(next <= epoch + secs(u64::from(peer.expires_s)));
+                }
+            }
+        }
     }
 }
