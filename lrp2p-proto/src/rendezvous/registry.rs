@@ -10,9 +10,12 @@
 //! *Memory.* A registration holds the peer's observed address packed into 19 bytes, its local
 //! addresses as their wire encoding in a boxed slice (7 bytes per IPv4 address and 19 per IPv6
 //! one, on the heap, nothing for none), and times as `u32` seconds since the first `now` the
-//! registry saw: 80 bytes with its key in the map (the `size_of` test below measures it), plus
-//! at most 152 bytes of locals. The map is a `BTreeMap` (no hasher seeded from the OS, and no
-//! hash flooding by chosen keys).
+//! registry saw: 80 bytes with its key in the map (the `size_of` test measures it), plus at
+//! most 152 bytes of locals. The map is a `BTreeMap` (no hasher seeded from the OS, and no
+//! hash flooding by chosen keys). Measured with a counting allocator (`cargo run --release -p
+//! lrp2p-proto --example rendezvous_memory 10000 L`), the heap held per registered peer is 117
+//! bytes without local addresses (the map's nodes are not all full), 143 with two (one IPv4,
+//! one IPv6) and 221 with eight: about 2.2 MB for 10 000 peers at most.
 //!
 //! *Bound.* At most `max_peers` registrations. When the table is full, registrations that have
 //! expired are dropped first; if none has, a new key is **refused** ([`RegistryFull`]) rather
