@@ -32,6 +32,20 @@ impl AppProtocol {
         Ok(id)
     }
 
+    /// The id `bytes` as a constant: its length is checked when the constant is evaluated, at
+    /// compile time.
+    #[allow(clippy::cast_possible_truncation)] // at most 32, asserted
+    pub(crate) const fn from_static(bytes: &'static [u8]) -> Self {
+        assert!(!bytes.is_empty() && bytes.len() <= MAX_APP_PROTOCOL_LEN, "an id is 1 to 32 bytes");
+        let mut id = [0; MAX_APP_PROTOCOL_LEN];
+        let mut i = 0;
+        while i < bytes.len() {
+            id[i] = bytes[i];
+            i += 1;
+        }
+        AppProtocol { len: bytes.len() as u8, bytes: id }
+    }
+
     /// The id's bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]

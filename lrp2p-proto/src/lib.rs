@@ -94,6 +94,9 @@
 //! interface for other congestion controllers, and the built-in ones' configurations.
 //! [`trace`] is the other: the structured event trace ([`TraceSink`](trace::TraceSink), set in
 //! `ConnectionConfig::trace`; [`JsonLines`](trace::JsonLines) writes `docs/TRACE.md`'s format).
+//! [`rendezvous`] is the third: the rendezvous records (PROTOCOL.md §13.7), the service's
+//! [`Registry`](rendezvous::Registry) and a peer's [`Client`](rendezvous::Client), sans-IO and
+//! independent of the endpoint, which carries the records and makes the dials.
 //!
 //! Inside: `endpoint` (routing and admission), `connection` (one connection's handshake,
 //! streams, timers and lifecycle), `arq` (the send and receive streams), `recovery` (RTT and
@@ -112,6 +115,7 @@ mod endpoint;
 mod error;
 mod identity;
 mod recovery;
+pub mod rendezvous;
 pub mod trace;
 
 #[cfg(feature = "internals")]
