@@ -24,6 +24,10 @@ pub enum ConnectError {
     /// broadcast ones).
     #[error("no address to dial")]
     NoAddress,
+    /// [`Endpoint::connect_by_key`](crate::Endpoint::connect_by_key) before
+    /// [`Endpoint::register`](crate::Endpoint::register): there is no rendezvous to ask.
+    #[error("not registered with a rendezvous")]
+    NotRegistered,
 }
 
 /// Why a write failed.

@@ -11,9 +11,11 @@
 //! The targets live in `Connection::paths` (boxed, only while the handshake runs).
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use super::handshake::Handshake;
 use super::path::Path;
+use super::timer::Timer;
 use super::{Connection, Phase};
 use crate::crypto::punch::PunchKey;
 use crate::identity::PublicKey;
@@ -34,6 +36,9 @@ pub(super) struct Dial {
     punch: Option<PunchKey>,
     /// Extra sends to the primary a PUNCH from it caused (at most [`DIAL_PROBES`]).
     primary_resends: u8,
+    /// A dial by key through a rendezvous whose addresses have not come yet (PROTOCOL.md
+    /// §13.7): no initiation goes before they do.
+    awaiting: bool,
 }
 
 /// One address and the copies it got.
@@ -99,12 +104,51 @@ impl Connection {
     /// `punch`, the peer's PUNCH datagrams add the addresses they come from.
     pub(crate) fn dial_also(&mut self, others: &[SocketAddr], punch: Option<PunchKey>) {
         let primary = self.path.remote;
-        let mut dial = Dial { targets: Vec::new(), punch, primary_resends: 0 };
+        let mut dial = Dial { targets: Vec::new(), punch, primary_resends: 0, awaiting: false };
         for remote in others {
             dial.add(primary, *remote, false);
         }
         if !dial.targets.is_empty() || dial.punch.is_some() {
             self.paths.get_or_insert_with(Box::default).dial = Some(dial);
+        }
+    }
+
+    /// A dial by key whose addresses a rendezvous will give (PROTOCOL.md §13.7): nothing is
+    /// sent before [`Connection::introduce`]; it ends as a handshake timeout if they never come.
+    pub(crate) fn await_introduction(&mut self, now: Instant, punch: Option<PunchKey>) {
+        let dial = Dial { targets: Vec::new(), punch, primary_resends: 0, awaiting: true };
+        self.paths.get_or_insert_with(Box::default).dial = Some(dial);
+        self.timers.set(Timer::HandshakeGiveUp, now + self.config.handshake_timeout);
+    }
+
+    /// Whether this dial by key still waits for its peer's addresses.
+    pub(crate) fn awaiting_introduction(&self) -> bool {
+        self.paths.as_ref().and_then(|p| p.dial.as_ref()).is_some_and(|d| d.awaiting)
+    }
+
+    /// The addresses of the peer a waiting dial by key was waiting for: the first becomes the
+    /// primary, the others dial targets (the bounds of §13.6 apply); the initiation goes at the
+    /// next transmit (or at the first write, deferred). False if it was not waiting or no
+    /// address is dialable.
+    pub(crate) fn introduce(&mut self, addresses: &[SocketAddr]) -> bool {
+        if !self.awaiting_introduction() || self.phase != Phase::Handshaking {
+            return false;
+        }
+        let mut usable = addresses.iter().filter(|a| dialable(a));
+        let Some(primary) = usable.next() else { return false };
+        self.path = Path::new(*primary, true);
+        let Some(dial) = self.paths.as_mut().and_then(|p| p.dial.as_mut()) else { return false };
+        dial.awaiting = false;
+        for remote in usable {
+            dial.add(*primary, *remote, false);
+        }
+        true
+    }
+
+    /// PROTOCOL.md §13.7: the rendezvous does not know the peer a waiting dial asked for.
+    pub(crate) fn not_found(&mut self, now: Instant) {
+        if self.awaiting_introduction() {
+            self.drain(now, Some(super::CloseReason::NotFound));
         }
     }
 
@@ -142,6 +186,10 @@ impl Connection {
     /// initiation goes there too, at once (within the bounds of §13.7).
     pub(crate) fn aim_at(&mut self, from: SocketAddr) {
         if !self.initiator || self.phase != Phase::Handshaking || from == self.path.remote {
+            return;
+        }
+        if self.awaiting_introduction() {
+            // No primary yet: the introduction decides where the initiation goes.
             return;
         }
         let primary = self.path.remote;

@@ -111,6 +111,9 @@ pub enum CloseReason {
     /// (PROTOCOL.md §13.6: the side with the smaller static key is the initiator). Nothing was
     /// acknowledged here; the peer's connection arrives as [`Event::Incoming`](crate::Event).
     Crossed,
+    /// Initiator dialing by key: the rendezvous does not know the peer (it is not registered
+    /// there, PROTOCOL.md §13.7). Nothing was sent to the peer.
+    NotFound,
 }
 
 /// Something the application should know about one connection (the endpoint adds the handle).

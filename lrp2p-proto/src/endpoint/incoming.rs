@@ -24,6 +24,14 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     /// The endpoint reads only the type and the receiver's connection id to route a datagram
     /// (PROTOCOL.md §3); the connection it names parses it, once, in place.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &mut [u8]) {
+        self.dispatch(now, from, data);
+        if !self.internal.is_empty() {
+            self.run_roles(now);
+        }
+    }
+
+    /// [`Endpoint::handle_datagram`] but the rendezvous roles' work.
+    fn dispatch(&mut self, now: Instant, from: SocketAddr, data: &mut [u8]) {
         self.stats.datagrams_received += 1;
         if data.first() == Some(&crate::wire::PUNCH_TYPE) {
             // PROTOCOL.md §13.7: a PUNCH names no connection.

@@ -12,9 +12,11 @@
 //! randomness comes from the RNG given to [`Endpoint::new`].
 
 mod admission;
+mod event;
 mod incoming;
 mod memory;
 mod punch;
+mod rendezvous;
 mod stats;
 mod table;
 
@@ -28,11 +30,13 @@ use std::time::Instant;
 use rand_core::{CryptoRng, RngCore};
 
 use self::admission::HandshakeBudget;
+pub use self::event::Event;
 use self::memory::ReceiveMemory;
+pub use self::rendezvous::RendezvousStats;
 use self::table::Table;
 use crate::app_protocol::AppProtocol;
 use crate::config::{ConnectOptions, ConnectionConfig, EndpointConfig};
-use crate::connection::{CloseReason, ConnEvent, Connection, ConnectionStats, HandshakeCtx, PathInfo};
+use crate::connection::{ConnEvent, Connection, ConnectionStats, HandshakeCtx, PathInfo};
 use crate::crypto::cookie::CookieSecrets;
 use crate::crypto::early::EarlyDataGuard;
 use crate::error::{ConnectError, ReadError, UnknownConnection, WriteError};
@@ -61,81 +65,6 @@ pub struct Transmit {
     pub segment_size: usize,
 }
 
-/// Something the application should act on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
-    /// A peer wants to connect: call [`Endpoint::accept`] or [`Endpoint::refuse`].
-    Incoming {
-        /// The new connection.
-        connection: ConnectionHandle,
-        /// The peer's authenticated static key.
-        peer: PublicKey,
-        /// Where it came from.
-        remote: SocketAddr,
-        /// The application protocol id the initiator sent with its first DATA segment in the
-        /// handshake (PROTOCOL.md §7.7); `None` if it sent none there (see
-        /// [`Endpoint::app_protocol`]). Refuse a connection for a service not offered here.
-        app_protocol: Option<AppProtocol>,
-    },
-    /// The handshake completed.
-    Connected {
-        /// The connection.
-        connection: ConnectionHandle,
-        /// Whether 0-RTT early data was accepted (false for XX and when refused or replayed).
-        early_data_accepted: bool,
-    },
-    /// A responder connection left the half-open state (PROTOCOL.md §10.5): the initiator
-    /// proved that it holds its handshake keys and receives at its address — for IK with its
-    /// first authenticated transport packet, for XX with its finish (so it comes right after
-    /// `Connected`). Until then an IK connection may be a forged or replayed initiation (its
-    /// 0-RTT data is readable all the same), and it ends as [`CloseReason::Unconfirmed`] if
-    /// still unconfirmed at the handshake timeout. A server that keeps scarce per-peer
-    /// resources (a session slot, a file) can wait for this before granting them. Never
-    /// emitted for initiator connections, which are never half-open.
-    Confirmed {
-        /// The connection.
-        connection: ConnectionHandle,
-    },
-    /// Data became readable (edge-triggered: read until `Blocked`).
-    Readable {
-        /// The connection.
-        connection: ConnectionHandle,
-    },
-    /// Send-buffer space freed up after a short write.
-    Writable {
-        /// The connection.
-        connection: ConnectionHandle,
-    },
-    /// Everything written so far — and the FIN, once the stream is shut down — has been
-    /// acknowledged by the peer ([`Endpoint::is_acknowledged`] turned true).
-    Acknowledged {
-        /// The connection.
-        connection: ConnectionHandle,
-    },
-    /// The peer finished its stream; every byte before the FIN has been read.
-    Finished {
-        /// The connection.
-        connection: ConnectionHandle,
-    },
-    /// The connection moved to a new path, validated (PROTOCOL.md §13.4): the peer answered a
-    /// challenge sent to its new address. [`Endpoint::path`] tells where it goes now.
-    PathChanged {
-        /// The connection.
-        connection: ConnectionHandle,
-    },
-    /// The connection ended. Data it received and the application has not read stays readable:
-    /// the handle stays valid until the application has read to the end (`read` returns `Ok(0)`
-    /// or [`ReadError::Closed`]) or calls [`Endpoint::release`]. With nothing left to read (and
-    /// for an incoming connection never accepted) the handle is stale at once.
-    Closed {
-        /// The connection.
-        connection: ConnectionHandle,
-        /// Why.
-        reason: CloseReason,
-    },
-}
-
 /// Datagrams one connection adds to a batch shared with others to the same peer socket.
 const QUANTUM: usize = 8;
 
@@ -162,6 +91,14 @@ pub struct Endpoint<R> {
     stats: EndpointStats,
     /// PUNCH datagrams waiting for their time (PROTOCOL.md §13.7), bounded.
     punches: Vec<punch::QueuedPunch>,
+    /// Registered with a rendezvous service (PROTOCOL.md §13.7).
+    peer_role: Option<Box<rendezvous::PeerRole>>,
+    /// Serving as a rendezvous.
+    service_role: Option<Box<rendezvous::ServiceRole>>,
+    /// What [`Endpoint::set_introduction_policy`] set (kept for a later registration).
+    introduction_policy: Option<rendezvous::IntroductionPolicy>,
+    /// Events of the roles' own connections, run at the end of the entry point.
+    internal: VecDeque<(ConnectionHandle, ConnEvent)>,
 }
 
 impl<R: RngCore + CryptoRng> Endpoint<R> {
@@ -195,6 +132,10 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             last_timestamp: 0,
             stats: EndpointStats::default(),
             punches: Vec::new(),
+            peer_role: None,
+            service_role: None,
+            introduction_policy: None,
+            internal: VecDeque::new(),
         }
     }
 
@@ -428,7 +369,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
 
     /// The earliest deadline: call [`Endpoint::handle_timeout`] then.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.table.next_deadline(), self.next_punch()].into_iter().flatten().min()
+        [self.table.next_deadline(), self.next_punch(), self.next_scheduled()].into_iter().flatten().min()
     }
 
     /// Handles every deadline due at `now`.
@@ -441,6 +382,10 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                 self.touched(handle);
             }
         }
+        if let Some(service) = self.service_role.as_mut() {
+            service.expire(now);
+        }
+        self.run_roles(now);
     }
 
     /// Writes the next datagram to send into `buf` (at least the configured datagram size).
@@ -577,9 +522,20 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     /// for its receive memory, reschedule its deadline, free it when it ended and nobody needs
     /// it.
     fn after(&mut self, handle: ConnectionHandle) {
+        let role_link = self.peer_role.as_ref().is_some_and(|p| p.link_is(handle))
+            || self.service_role.as_ref().is_some_and(|s| s.serves(handle));
+        let serving = self.service_role.is_some();
         let Some(conn) = self.table.get_mut(handle) else { return };
         while let Some(event) = conn.poll_event() {
             let connection = handle;
+            let for_service = serving
+                && matches!(event, ConnEvent::Incoming)
+                && conn.app_protocol() == Some(crate::rendezvous::RENDEZVOUS_APP_PROTOCOL);
+            if role_link || for_service {
+                // A rendezvous role's own connection (PROTOCOL.md §13.7): not the application's.
+                self.internal.push_back((handle, event));
+                continue;
+            }
             let event = match event {
                 ConnEvent::Incoming => match conn.peer_key() {
                     Some(peer) => Event::Incoming {
@@ -620,22 +576,5 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     fn touched(&mut self, handle: ConnectionHandle) {
         self.after(handle);
         self.table.mark_dirty(handle);
-    }
-}
-
-impl Event {
-    /// The connection the event is about.
-    pub fn connection(&self) -> ConnectionHandle {
-        match self {
-            Event::Incoming { connection, .. }
-            | Event::Connected { connection, .. }
-            | Event::Confirmed { connection }
-            | Event::Readable { connection }
-            | Event::Writable { connection }
-            | Event::Acknowledged { connection }
-            | Event::Finished { connection }
-            | Event::PathChanged { connection }
-            | Event::Closed { connection, .. } => *connection,
-        }
     }
 }

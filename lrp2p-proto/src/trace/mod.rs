@@ -266,7 +266,7 @@ impl TraceEvent<'_> {
 
 /// A close reason's short name in traces: `"finished"`, `"local"`, `"remote"`, `"refused"`,
 /// `"idle_timeout"`, `"handshake_timeout"`, `"unconfirmed"`, `"protocol_violation"`,
-/// `"endpoint_closed"`, `"crossed"`; and its code, where it has one.
+/// `"endpoint_closed"`, `"crossed"`, `"not_found"`; and its code, where it has one.
 pub fn reason_name(reason: &CloseReason) -> (&'static str, Option<u16>) {
     match reason {
         CloseReason::Finished => ("finished", None),
@@ -279,5 +279,6 @@ pub fn reason_name(reason: &CloseReason) -> (&'static str, Option<u16>) {
         CloseReason::ProtocolViolation => ("protocol_violation", None),
         CloseReason::EndpointClosed => ("endpoint_closed", None),
         CloseReason::Crossed => ("crossed", None),
+        CloseReason::NotFound => ("not_found", None),
     }
 }
