@@ -61,6 +61,12 @@ pub enum Error {
     /// The address given to `connect` resolved to nothing.
     #[error("no address to connect to")]
     NoAddress,
+    /// Dialing by key: the rendezvous does not know the peer (PROTOCOL.md §13.7).
+    #[error("the rendezvous does not know that peer (not registered)")]
+    NotFound,
+    /// Dialing by key without a registration, or the rendezvous connection ended.
+    #[error("not registered with a rendezvous")]
+    NotRegistered,
 }
 
 impl Error {
@@ -76,6 +82,8 @@ impl Error {
             Error::Shutdown => K::BrokenPipe,
             Error::TooManyConnections => K::Other,
             Error::NoAddress => K::InvalidInput,
+            Error::NotFound => K::NotFound,
+            Error::NotRegistered => K::NotConnected,
         }
     }
 
@@ -92,6 +100,7 @@ impl Error {
             CloseReason::Local { .. } => Error::Closed,
             CloseReason::Remote { code, reason } => Error::PeerClosed { code: *code, reason: reason.clone() },
             CloseReason::Refused => Error::Refused,
+            CloseReason::NotFound => Error::NotFound,
             CloseReason::IdleTimeout => Error::IdleTimeout,
             CloseReason::HandshakeTimeout | CloseReason::Unconfirmed => Error::HandshakeTimeout,
             CloseReason::ProtocolViolation => Error::ProtocolViolation,

@@ -85,7 +85,7 @@ pub use lrp2p_proto::EndpointStats;
 pub use lrp2p_proto::trace;
 pub use lrp2p_proto::{AddressLimits, Algorithm, EarlyDataConfig, RttConfig};
 pub use lrp2p_proto::{AppProtocol, InvalidAppProtocol, MAX_APP_PROTOCOL_LEN};
-pub use lrp2p_proto::{CloseReason, ConnectionConfig, EndpointConfig, PathInfo, PathKind};
+pub use lrp2p_proto::{CloseReason, ConnectionConfig, EndpointConfig, PathInfo, PathKind, RendezvousStats};
 pub use lrp2p_proto::{PublicKey, StaticSecret};
 
 pub use crate::drive::drive;

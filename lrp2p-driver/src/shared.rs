@@ -150,6 +150,81 @@ impl Shared {
         n
     }
 
+    /// Registers with the rendezvous service at `service`, known by `service_key` (PROTOCOL.md
+    /// §13.7), reporting this socket's local address toward it (the source address the OS
+    /// picks for that destination, with this socket's port) for peers behind the same NAT.
+    /// [`Shared::poll_registered`] tells when the service answered.
+    pub fn register(&self, service: SocketAddr, service_key: PublicKey) -> Result<(), Error> {
+        let port = self.io.local_addr().map(|a| a.port()).unwrap_or(0);
+        let bound = self.io.local_addr().ok().map(|a| a.ip()).filter(|ip| !ip.is_unspecified());
+        // The source address toward the service, as routing picks it (no datagram is sent).
+        let routed = || {
+            let probe = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+            probe.connect(service).ok()?;
+            probe.local_addr().ok().map(|a| a.ip())
+        };
+        let locals: Vec<SocketAddr> =
+            bound.or_else(routed).map(|ip| SocketAddr::new(ip, port)).into_iter().collect();
+        let mut state = self.lock();
+        if state.stopping {
+            return Err(Error::SocketClosed);
+        }
+        let now = Instant::now();
+        state.registration.observed = None;
+        state.registration.closed = None;
+        state.endpoint.register(now, service, service_key, &locals).map_err(|_| Error::TooManyConnections)?;
+        state.after_call(&*self.io, now);
+        Ok(())
+    }
+
+    /// Ready with the address the rendezvous sees this socket at once it answered a
+    /// [`Shared::register`]; with the error that ended the link to it otherwise.
+    pub fn poll_registered(&self, cx: &mut Context<'_>) -> Poll<Result<SocketAddr, Error>> {
+        let mut state = self.lock();
+        if let Some(observed) = state.registration.observed {
+            return Poll::Ready(Ok(observed));
+        }
+        if let Some(reason) = &state.registration.closed {
+            return Poll::Ready(Err(Error::from_reason(reason).unwrap_or(Error::NotRegistered)));
+        }
+        if state.stopping {
+            return Poll::Ready(Err(Error::SocketClosed));
+        }
+        state.registration.waiters.register(cx.waker());
+        Poll::Pending
+    }
+
+    /// Opens a connection to the peer with key `peer` through the rendezvous (PROTOCOL.md
+    /// §13.7, `Endpoint::connect_by_key`): writes before the introduction ride in the
+    /// initiation.
+    pub fn open_by_key(&self, peer: PublicKey, app_protocol: Option<AppProtocol>) -> Result<ConnId, Error> {
+        let mut state = self.lock();
+        if state.stopping {
+            return Err(Error::SocketClosed);
+        }
+        let now = Instant::now();
+        let mut options = ConnectOptions::default().deferred(true);
+        options.app_protocol = app_protocol;
+        let handle = state.endpoint.connect_by_key(now, peer, options).map_err(|e| match e {
+            lrp2p_proto::ConnectError::NotRegistered => Error::NotRegistered,
+            _ => Error::TooManyConnections,
+        })?;
+        let id = state.insert(handle, Some(peer));
+        state.after_call(&*self.io, now);
+        Ok(id)
+    }
+
+    /// Serves as a rendezvous (PROTOCOL.md §13.7, `Endpoint::serve_rendezvous`) with the
+    /// default registry bounds: connections asking for it never reach `accept`.
+    pub fn serve_rendezvous(&self) {
+        self.lock().endpoint.serve_rendezvous(lrp2p_proto::rendezvous::RegistryConfig::default());
+    }
+
+    /// The rendezvous service's counters, when serving.
+    pub fn rendezvous_stats(&self) -> Option<lrp2p_proto::RendezvousStats> {
+        self.lock().endpoint.rendezvous_stats()
+    }
+
     /// Starts a deferred connect now (nothing else).
     pub fn start(&self, id: ConnId) -> Result<(), Error> {
         let mut state = self.lock();
@@ -469,6 +544,9 @@ impl Shared {
     /// Accepts exactly the peers in `keys` (a convenience over [`Shared::set_acceptor`]).
     pub fn allow_only(&self, keys: impl IntoIterator<Item = PublicKey>) {
         let keys: Vec<PublicKey> = keys.into_iter().collect();
+        let introduced = keys.clone();
+        // PROTOCOL.md §13.7.5 rule 1: introductions to other keys are not acted on either.
+        self.lock().endpoint.set_introduction_policy(move |peer| introduced.contains(peer));
         self.set_acceptor(move |peer| keys.contains(peer));
     }
 

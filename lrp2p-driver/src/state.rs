@@ -102,6 +102,19 @@ pub(crate) struct State {
     pub(crate) sender: Sender,
     /// When the wall clock was last handed to the endpoint.
     clock_synced: Instant,
+    /// The rendezvous registration (PROTOCOL.md §13.7), as the endpoint reported it.
+    pub(crate) registration: Registration,
+}
+
+/// What `register` waits for.
+#[derive(Default)]
+pub(crate) struct Registration {
+    /// The address the service sees this socket at, once registered.
+    pub(crate) observed: Option<std::net::SocketAddr>,
+    /// The link to the service ended.
+    pub(crate) closed: Option<CloseReason>,
+    /// Waiting for either.
+    pub(crate) waiters: WakerSet,
 }
 
 /// Nanoseconds since the Unix epoch by the wall clock (for 0-RTT timestamps).
@@ -123,6 +136,7 @@ impl State {
             driver_sleeps_until: None,
             driver_waker: None,
             sender: Sender::new(max_datagram),
+            registration: Registration::default(),
             clock_synced: now,
         }
     }
@@ -213,9 +227,24 @@ impl State {
 
     /// Wakes the waiters of the event's interest.
     fn dispatch(&mut self, now: Instant, event: Event) {
-        if let Event::Incoming { connection, peer, remote, app_protocol } = event {
-            self.on_incoming(now, connection, PeerInfo { key: peer, remote, app_protocol });
-            return;
+        match event {
+            Event::Incoming { connection, peer, remote, app_protocol } => {
+                self.on_incoming(now, connection, PeerInfo { key: peer, remote, app_protocol });
+                return;
+            }
+            Event::Registered { observed, .. } => {
+                self.registration.observed = Some(observed);
+                self.registration.closed = None;
+                self.registration.waiters.wake_all();
+                return;
+            }
+            Event::RendezvousClosed { reason, .. } => {
+                self.registration.observed = None;
+                self.registration.closed = Some(reason);
+                self.registration.waiters.wake_all();
+                return;
+            }
+            _ => {}
         }
         let Some(conn) = self.conns.get_mut(&event.connection()) else { return };
         match event {

@@ -212,6 +212,52 @@ impl Socket {
         self.shared.punch(peer, addrs)
     }
 
+    /// Registers this socket with the rendezvous service at `addr`, known by its key
+    /// (PROTOCOL.md §13.7): peers registered there can then reach this socket by key alone
+    /// ([`Socket::connect_by_key`]), through NATs, and this socket can reach them. Returns the
+    /// address the service sees this socket at (its NAT's public address and port). Fails if
+    /// the service does not answer within the handshake timeout or refuses.
+    ///
+    /// ```no_run
+    /// # fn example(socket: lrp2p_std::Socket, rendezvous_key: lrp2p_std::PublicKey, friend: lrp2p_std::PublicKey) -> std::io::Result<()> {
+    /// let observed = socket.register("198.51.100.1:7400".parse().unwrap(), rendezvous_key)?;
+    /// let mut conn = socket.connect_by_key(friend, None)?; // no address needed
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn register(&self, addr: SocketAddr, service_key: PublicKey) -> io::Result<SocketAddr> {
+        self.shared.register(addr, service_key)?;
+        Ok(block_on(None, |cx| self.shared.poll_registered(cx)).ok_or(Error::Timeout)??)
+    }
+
+    /// Connects to the peer with key `peer` through the rendezvous this socket registered with
+    /// ([`Socket::register`]): the service introduces both, this side's IK initiation goes to
+    /// the peer's addresses while the peer punches toward this side (PROTOCOL.md §13.7, §13.9),
+    /// and the path that answers is used ([`Connection::path`]). What is written before the
+    /// introduction rides in the initiation (0-RTT). A peer the service does not know fails
+    /// with [`io::ErrorKind::NotFound`]; without a registration this fails with
+    /// [`io::ErrorKind::NotConnected`].
+    pub fn connect_by_key(
+        &self,
+        peer: PublicKey,
+        app_protocol: Option<AppProtocol>,
+    ) -> io::Result<Connection> {
+        let id = self.shared.open_by_key(peer, app_protocol)?;
+        Ok(Connection::new(self.shared.clone(), id))
+    }
+
+    /// Serves as a rendezvous for other sockets (PROTOCOL.md §13.7): they register here, find
+    /// each other by key and are introduced. Their connections never reach [`Socket::accept`];
+    /// this socket's own peers still do.
+    pub fn serve_rendezvous(&self) {
+        self.shared.serve_rendezvous();
+    }
+
+    /// The rendezvous service's counters (registered peers, introductions), when serving.
+    pub fn rendezvous_stats(&self) -> Option<crate::RendezvousStats> {
+        self.shared.rendezvous_stats()
+    }
+
     fn open(
         &self,
         addr: impl ToSocketAddrs,

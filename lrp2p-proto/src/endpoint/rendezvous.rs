@@ -67,6 +67,8 @@ pub(super) struct ServiceRole {
     links: BTreeMap<ConnectionHandle, Registrant>,
     by_key: BTreeMap<PublicKey, ConnectionHandle>,
     introductions: u64,
+    /// When the registrations of live connections were last refreshed.
+    swept: Option<Instant>,
 }
 
 /// Counters of the rendezvous service ([`Endpoint::rendezvous_stats`]).
@@ -182,6 +184,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             links: BTreeMap::new(),
             by_key: BTreeMap::new(),
             introductions: 0,
+            swept: None,
         }));
     }
 
@@ -414,8 +417,19 @@ impl ServiceRole {
         self.links.contains_key(&handle)
     }
 
-    /// Registrations past their lifetime go (their connections stay until they close).
+    /// A registration lives as long as its connection (PROTOCOL.md §13.7.4: keep-alives hold
+    /// both): once a second the live ones are refreshed, and what is past its lifetime goes.
     pub(super) fn expire(&mut self, now: Instant) {
+        if self.swept.is_some_and(|at| now.saturating_duration_since(at) < std::time::Duration::from_secs(1))
+        {
+            return;
+        }
+        self.swept = Some(now);
+        for (handle, link) in &self.links {
+            if self.by_key.get(&link.key) == Some(handle) {
+                self.registry.touch(now, &link.key);
+            }
+        }
         self.registry.expire(now);
     }
 }

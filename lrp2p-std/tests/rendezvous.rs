@@ -1,0 +1,49 @@
+//! `Socket::serve_rendezvous`, `register` and `connect_by_key` on real loopback sockets
+//! (PROTOCOL.md §13.7): two sockets that know only each other's key and the service's meet.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+
+use common::{TIMEOUT, socket};
+
+#[test]
+fn two_sockets_meet_by_key_through_a_rendezvous() {
+    let service = socket();
+    service.serve_rendezvous();
+    let (a, b) = (socket(), socket());
+    let (addr, key) = (service.local_addr().unwrap(), service.public_key());
+    let seen = a.register(addr, key).unwrap();
+    assert_eq!(seen, a.local_addr().unwrap(), "the service sees A where it is");
+    b.register(addr, key).unwrap();
+    let mut conn = a.connect_by_key(b.public_key(), None).unwrap();
+    conn.write_all(b"found you").unwrap();
+    let (mut accepted, peer) = b.accept_timeout(TIMEOUT).unwrap();
+    assert_eq!(peer, a.public_key());
+    accepted.set_read_timeout(Some(TIMEOUT));
+    let mut got = [0u8; 9];
+    accepted.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"found you");
+    assert_eq!(conn.path().unwrap().remote, b.local_addr().unwrap());
+    let stats = service.rendezvous_stats().unwrap();
+    assert_eq!((stats.registered, stats.introductions), (2, 1));
+    assert!(service.accept_timeout(std::time::Duration::from_millis(200)).is_err(), "nothing for the service's app");
+}
+
+#[test]
+fn an_unknown_key_is_not_found_and_no_registration_is_not_connected() {
+    let service = socket();
+    service.serve_rendezvous();
+    let a = socket();
+    let stranger = socket().public_key();
+    let err = a.connect_by_key(stranger, None).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotConnected);
+    a.register(service.local_addr().unwrap(), service.public_key()).unwrap();
+    let mut conn = a.connect_by_key(stranger, None).unwrap();
+    conn.set_write_timeout(Some(TIMEOUT));
+    // The NOT_FOUND comes one round trip later: the write or the wait for its ACK fails.
+    let err = conn.write_all(b"x").and_then(|()| conn.acknowledged()).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
+}
