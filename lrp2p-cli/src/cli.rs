@@ -38,6 +38,46 @@ pub(crate) enum Command {
     Perf(PerfArgs),
     /// Run a userspace UDP impairment relay (loss, delay, jitter, rate, reorder).
     Relay(RelayArgs),
+    /// Run a rendezvous: peers register with it and find each other by key, through NATs.
+    Rendezvous(RendezvousArgs),
+}
+
+/// A rendezvous service, `HOST:PORT=KEY` (its address and public key).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RendezvousAt {
+    /// Where it listens.
+    pub(crate) addr: SocketAddr,
+    /// Its public key.
+    pub(crate) key: PublicKey,
+}
+
+/// Parses `HOST:PORT=KEY`.
+fn parse_rendezvous(text: &str) -> Result<RendezvousAt, String> {
+    let (addr, key) = text
+        .rsplit_once('=')
+        .filter(|(_, key)| !key.is_empty())
+        .or_else(|| {
+            // A base64 key may end in `=`: split at the `=` after the port.
+            let colon = text.rfind(':')?;
+            let eq = colon + text[colon..].find('=')?;
+            Some((&text[..eq], &text[eq + 1..]))
+        })
+        .ok_or_else(|| format!("`{text}` is not HOST:PORT=KEY"))?;
+    Ok(RendezvousAt { addr: parse_host_port(addr)?, key: parse_public_key(key)? })
+}
+
+/// `lrp2p rendezvous`.
+#[derive(Debug, Args)]
+pub(crate) struct RendezvousArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:7400")]
+    pub(crate) listen: SocketAddr,
+    /// Secret key file; without it a fresh key is used (and printed: peers need it).
+    #[arg(long)]
+    pub(crate) key: Option<PathBuf>,
+    /// Print the registered peers and introductions every this many seconds (0: never).
+    #[arg(long, default_value_t = 10)]
+    pub(crate) stats_secs: u64,
 }
 
 /// `lrp2p demo`.
@@ -107,6 +147,10 @@ pub(crate) struct RecvArgs {
     /// is freed at once.
     #[arg(long, default_value_t = 30.0, value_parser = parse_seconds)]
     pub(crate) idle_secs: f64,
+    /// Register with this rendezvous (`HOST:PORT=KEY`): senders then reach this receiver by
+    /// its key alone, also behind NATs (`send --peer KEY --rendezvous …`).
+    #[arg(long, value_parser = parse_rendezvous, value_name = "HOST:PORT=KEY")]
+    pub(crate) rendezvous: Option<RendezvousAt>,
     /// How the receiver serves several peers at once.
     #[command(flatten)]
     pub(crate) service: ServiceArgs,
@@ -127,11 +171,15 @@ pub(crate) struct SendArgs {
     #[arg(long, default_value = "stdin")]
     pub(crate) name: String,
     /// The receiver's address, HOST:PORT (a name such as `localhost:7000` is resolved).
-    #[arg(long, value_parser = parse_host_port)]
-    pub(crate) to: SocketAddr,
+    #[arg(long, value_parser = parse_host_port, required_unless_present = "rendezvous")]
+    pub(crate) to: Option<SocketAddr>,
     /// The receiver's public key: enables 0-RTT and authenticates the receiver.
     #[arg(long, value_parser = parse_public_key)]
     pub(crate) peer: Option<PublicKey>,
+    /// Find the receiver by its key (`--peer`) through this rendezvous (`HOST:PORT=KEY`), with
+    /// which it registered: no address needed, NATs on either side punched through.
+    #[arg(long, value_parser = parse_rendezvous, value_name = "HOST:PORT=KEY", conflicts_with = "to", requires = "peer")]
+    pub(crate) rendezvous: Option<RendezvousAt>,
     /// Secret key file; without it a fresh key is used.
     #[arg(long)]
     pub(crate) key: Option<PathBuf>,

@@ -10,7 +10,7 @@ use lrp2p_proto::PublicKey;
 use lrp2p_relay::{self as relay, Impairment};
 use serde_json::json;
 
-use crate::cli::{KeygenArgs, RecvArgs, RelayArgs, SendArgs};
+use crate::cli::{KeygenArgs, RecvArgs, RelayArgs, RendezvousArgs, SendArgs};
 use crate::error::CliError;
 use crate::net::{self, Link as _};
 use crate::output::{self, Ui};
@@ -70,6 +70,17 @@ pub(crate) async fn recv(args: &RecvArgs, ui: &Ui) -> Result<(), CliError> {
             &json!({ "event": "listening", "addr": addr, "public_key": key }),
         );
     };
+    if let Some(rendezvous) = args.rendezvous {
+        let seen = net::register(&endpoint, rendezvous, Duration::from_secs(10)).await?;
+        ui.result(
+            &format!(
+                "registered with the rendezvous at {}: senders reach this receiver by its key \
+                 alone (it sees this side at {seen})",
+                rendezvous.addr
+            ),
+            &json!({ "event": "registered", "rendezvous": rendezvous.addr, "observed": seen }),
+        );
+    }
     let (out, idle, ui_copy) = (args.out.clone(), Duration::from_secs_f64(args.idle_secs), *ui);
     let to_stdout = args.stdout;
     service::run(&endpoint, &config, ui, announce, move |conn, peer| {
@@ -152,28 +163,34 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
     }
     let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
     let timeout = Duration::from_secs(args.timeout.max(1));
-    let endpoint = net::bind(net::any_addr_for(args.to), identity, args.key.is_none(), args.cc)
-        .await
-        .map_err(|e| CliError::net("cannot bind a local socket", e))?;
-    let remembered = crate::known_peers::lookup(args.to);
-    if let (Some(given), Some(old)) = (args.peer, remembered) {
-        if given != old {
-            ui.warn_always(&format!(
-                "WARNING: the key of {} CHANGED: remembered {old}, given {given}; if you did not expect \
-                 this, someone may be impersonating the receiver. The new key is remembered.",
-                args.to
-            ));
-            let _ = crate::known_peers::remember(args.to, &given);
+    let (_endpoint, mut conn, peer) = match (args.rendezvous, args.to, args.peer) {
+        (Some(rendezvous), _, Some(peer)) => {
+            let endpoint =
+                net::bind(net::any_addr_for(rendezvous.addr), identity, args.key.is_none(), args.cc)
+                    .await
+                    .map_err(|e| CliError::net("cannot bind a local socket", e))?;
+            let conn = net::by_key(&endpoint, rendezvous, peer, ui, timeout).await?;
+            (endpoint, conn, Some(peer))
         }
-    }
-    let peer = args.peer.or(remembered);
-    if args.peer.is_none() && remembered.is_some() {
-        ui.note(&format!("using the key remembered for {} in known_peers (0-RTT)", args.to));
-    }
-    let mut conn = tokio::time::timeout(timeout, endpoint.dial(args.to, peer, net::Service::Files))
-        .await
-        .map_err(|_| CliError::Timeout(net::NO_ANSWER.to_owned()))?
-        .map_err(|e| net::lost_server(&format!("cannot connect to {}", args.to), e))?;
+        (_, Some(to), _) => {
+            let endpoint = net::bind(net::any_addr_for(to), identity, args.key.is_none(), args.cc)
+                .await
+                .map_err(|e| CliError::net("cannot bind a local socket", e))?;
+            let peer = known_key(to, args.peer, ui);
+            let conn = tokio::time::timeout(timeout, endpoint.dial(to, peer, net::Service::Files))
+                .await
+                .map_err(|_| CliError::Timeout(net::NO_ANSWER.to_owned()))?
+                .map_err(|e| net::lost_server(&format!("cannot connect to {to}"), e))?;
+            (endpoint, conn, peer)
+        }
+        // clap requires one of them (and --peer with --rendezvous).
+        _ => {
+            return Err(CliError::Input {
+                path: "--to".into(),
+                source: std::io::Error::other("give --to HOST:PORT, or --peer KEY with --rendezvous"),
+            });
+        }
+    };
     // With `--plot`, the connection's polls record the transfer.
     let recorder = args
         .plot
@@ -208,6 +225,25 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The key to dial `to` with: `given`, else the one remembered for it in `known_peers`; a
+/// given key that differs from the remembered one is warned about loudly and remembered.
+fn known_key(to: std::net::SocketAddr, given: Option<PublicKey>, ui: &Ui) -> Option<PublicKey> {
+    let remembered = crate::known_peers::lookup(to);
+    if let (Some(given), Some(old)) = (given, remembered) {
+        if given != old {
+            ui.warn_always(&format!(
+                "WARNING: the key of {to} CHANGED: remembered {old}, given {given}; if you did not expect \
+                 this, someone may be impersonating the receiver. The new key is remembered."
+            ));
+            let _ = crate::known_peers::remember(to, &given);
+        }
+    }
+    if given.is_none() && remembered.is_some() {
+        ui.note(&format!("using the key remembered for {to} in known_peers (0-RTT)"));
+    }
+    given.or(remembered)
+}
+
 /// The picture of a `send`: what was sent where in the title, the outcome under it.
 fn send_plot<'a>(
     args: &SendArgs,
@@ -224,7 +260,11 @@ fn send_plot<'a>(
         many => format!("{} files and folders", many.len()),
     };
     let handshake = if ik { "IK handshake (0-RTT)" } else { "XX handshake (the key learned)" };
-    let title = format!("lrp2p send to {}", args.to);
+    let title = match (args.to, args.peer) {
+        (Some(to), _) => format!("lrp2p send to {to}"),
+        (None, Some(peer)) => format!("lrp2p send to {peer} (by key, via rendezvous)"),
+        (None, None) => "lrp2p send".to_owned(),
+    };
     let seconds = points.last().map_or(0.0, |p| p.t);
     let details = vec![
         format!("{what} · {} · --cc {} · {handshake}", output::bytes(total), args.cc),
@@ -267,14 +307,11 @@ async fn send_all(
             transfer::send_file(conn, path, ui, timeout, args.resume).await?
         };
         total += sent.bytes;
-        if let (0, None, Some(key)) = (i, peer, conn.peer_key()) {
+        if let (0, None, Some(key), Some(to)) = (i, peer, conn.peer_key(), args.to) {
             // Trust on first use: the next `send` to this address is IK, 0-RTT.
-            match crate::known_peers::remember(args.to, &key) {
-                Ok(path) => ui.note(&format!(
-                    "the receiver's key is {key}: remembered for {} in {}",
-                    args.to,
-                    path.display()
-                )),
+            match crate::known_peers::remember(to, &key) {
+                Ok(path) => ui
+                    .note(&format!("the receiver's key is {key}: remembered for {to} in {}", path.display())),
                 Err(e) => ui.note(&format!(
                     "the receiver's key is {key} (not remembered: {e}); pass `--peer {key}` for 0-RTT"
                 )),
@@ -374,6 +411,45 @@ impl Drop for Spooled {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
+}
+
+/// `lrp2p rendezvous`: serves registrations and introductions (PROTOCOL.md §13.7) until
+/// Ctrl-C, printing its key first (peers need it) and its counters every `--stats-secs`.
+pub(crate) async fn rendezvous(args: &RendezvousArgs, ui: &Ui) -> Result<(), CliError> {
+    let identity = crate::keyfile::load_or_generate(args.key.as_deref())?;
+    let endpoint = net::bind(args.listen, identity, args.key.is_none(), crate::cli::DEFAULT_CC)
+        .await
+        .map_err(|e| CliError::net(format!("cannot listen on {}", args.listen), e))?;
+    endpoint.serve_rendezvous();
+    // Nothing but rendezvous sessions is served here.
+    endpoint.set_acceptor(|_, _| false);
+    let addr = endpoint.local_addr().map_err(|e| CliError::net("local address", e))?;
+    let key = endpoint.public_key().to_string();
+    ui.result(
+        &format!("rendezvous on {addr}, public key {key} (peers use --rendezvous {addr}={key})"),
+        &json!({ "event": "listening", "addr": addr, "public_key": key }),
+    );
+    let every = Duration::from_secs(args.stats_secs.max(1));
+    let report = |stats: lrp2p_tokio::RendezvousStats| {
+        ui.result(
+            &format!("{} peers registered, {} introductions", stats.registered, stats.introductions),
+            &json!({ "event": "stats", "registered": stats.registered, "introductions": stats.introductions }),
+        );
+    };
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every), if args.stats_secs > 0 => {
+                if let Some(stats) = endpoint.rendezvous_stats() {
+                    report(stats);
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    if let Some(stats) = endpoint.rendezvous_stats() {
+        report(stats);
+    }
+    Ok(())
 }
 
 /// `lrp2p relay`: runs until interrupted, then prints its counters.

@@ -48,6 +48,7 @@ fn main() -> ExitCode {
                 PerfRole::Client(args) => perf::client(&args, &ui).await,
             },
             Command::Relay(args) => commands::relay(&args, &ui).await,
+            Command::Rendezvous(args) => commands::rendezvous(&args, &ui).await,
         }
     });
     // Do not wait for tasks still blocked on the network.

@@ -29,7 +29,10 @@ fn two_sockets_meet_by_key_through_a_rendezvous() {
     assert_eq!(conn.path().unwrap().remote, b.local_addr().unwrap());
     let stats = service.rendezvous_stats().unwrap();
     assert_eq!((stats.registered, stats.introductions), (2, 1));
-    assert!(service.accept_timeout(std::time::Duration::from_millis(200)).is_err(), "nothing for the service's app");
+    assert!(
+        service.accept_timeout(std::time::Duration::from_millis(200)).is_err(),
+        "nothing for the service's app"
+    );
 }
 
 #[test]

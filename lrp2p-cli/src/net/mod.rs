@@ -219,6 +219,12 @@ pub(crate) fn lost_server(context: &str, e: io::Error) -> crate::error::CliError
     if matches!(lrp2p_tokio::Error::of(&e), Some(lrp2p_tokio::Error::HandshakeTimeout)) {
         return crate::error::CliError::Timeout(NO_ANSWER.to_owned());
     }
+    if matches!(lrp2p_tokio::Error::of(&e), Some(lrp2p_tokio::Error::NotFound)) {
+        return crate::error::CliError::Refused(format!(
+            "{context}: the rendezvous does not know that key: the receiver is not registered there \
+             (is its `lrp2p recv --rendezvous` running?)"
+        ));
+    }
     if let Some(closed) = app_closed(context, &e, "receiver") {
         return closed;
     }
@@ -226,6 +232,43 @@ pub(crate) fn lost_server(context: &str, e: io::Error) -> crate::error::CliError
         return crate::error::CliError::Transfer(format!("{context}: the peer closed the connection ({e})"));
     }
     crate::error::CliError::net(context, e)
+}
+
+/// Registers `endpoint` with `rendezvous` and opens a connection for [`Service::Files`] to
+/// `peer` by its key alone (PROTOCOL.md §13.7): what is written first rides the initiation once
+/// the rendezvous introduced both sides.
+pub(crate) async fn by_key(
+    endpoint: &Endpoint,
+    rendezvous: crate::cli::RendezvousAt,
+    peer: PublicKey,
+    ui: &crate::output::Ui,
+    timeout: std::time::Duration,
+) -> Result<Conn, crate::error::CliError> {
+    let seen = register(endpoint, rendezvous, timeout).await?;
+    ui.note(&format!("registered with the rendezvous at {}; it sees this side at {seen}", rendezvous.addr));
+    let conn = endpoint
+        .0
+        .connect_by_key(peer, Some(Service::Files.id()))
+        .map_err(|e| crate::error::CliError::net("cannot dial by key", e))?;
+    Ok(Box::new(conn))
+}
+
+/// Registers `endpoint` with `rendezvous` within `timeout`; the address it sees us at.
+pub(crate) async fn register(
+    endpoint: &Endpoint,
+    rendezvous: crate::cli::RendezvousAt,
+    timeout: std::time::Duration,
+) -> Result<SocketAddr, crate::error::CliError> {
+    let at = rendezvous.addr;
+    tokio::time::timeout(timeout, endpoint.0.register(at, rendezvous.key))
+        .await
+        .map_err(|_| crate::error::CliError::Timeout(format!("the rendezvous at {at} did not answer")))?
+        .map_err(|e| match lost_server(&format!("cannot register with the rendezvous at {at}"), e) {
+            crate::error::CliError::Timeout(_) => crate::error::CliError::Timeout(format!(
+                "no answer from the rendezvous at {at}: wrong address, wrong key, or it is down"
+            )),
+            other => other,
+        })
 }
 
 /// What a connecting side says when the handshake got no answer.
@@ -320,6 +363,16 @@ impl Endpoint {
         acceptor: impl Fn(&PublicKey, SocketAddr) -> bool + Send + Sync + 'static,
     ) {
         self.0.set_acceptor_with_address(acceptor);
+    }
+
+    /// Serves as a rendezvous (PROTOCOL.md §13.7).
+    pub(crate) fn serve_rendezvous(&self) {
+        self.0.serve_rendezvous();
+    }
+
+    /// The rendezvous service's counters, when serving.
+    pub(crate) fn rendezvous_stats(&self) -> Option<lrp2p_tokio::RendezvousStats> {
+        self.0.rendezvous_stats()
     }
 
     /// Closes every connection at once with one of the [`app_close`] codes and its reason.

@@ -1,0 +1,104 @@
+//! `lrp2p rendezvous`, `recv --rendezvous` and `send --peer KEY --rendezvous` on loopback
+//! (PROTOCOL.md §13.7): a sender that knows only the receiver's key and the rendezvous finds
+//! it; a key nobody registered is refused with a clear message. Through real NATs:
+//! `tests/nat.rs`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Background, keygen, run, stderr};
+
+/// A rendezvous on loopback: the process and its `ADDR=KEY`.
+fn rendezvous() -> (Background, String) {
+    let mut service =
+        Background::start(&["rendezvous", "--json", "--listen", "127.0.0.1:0", "--stats-secs", "1"]);
+    let ready = service.event("listening");
+    let at =
+        format!("{}={}", ready["addr"].as_str().expect("addr"), ready["public_key"].as_str().expect("key"));
+    (service, at)
+}
+
+#[test]
+fn a_sender_finds_a_receiver_by_key_through_the_rendezvous() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut service, at) = rendezvous();
+    let key = dir.path().join("recv.key");
+    let recv_key = keygen(&key);
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out");
+    let args = [
+        "recv",
+        "--json",
+        "--yes",
+        "--count",
+        "1",
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        key.to_str().expect("path"),
+        "--out",
+        out.to_str().expect("path"),
+        "--rendezvous",
+        &at,
+    ];
+    let mut recv = Background::start(&args);
+    let registered = recv.event("registered");
+    assert!(registered["observed"].as_str().expect("observed").starts_with("127.0.0.1:"), "{registered}");
+    let file = dir.path().join("f.bin");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &data).expect("write");
+    let sent = run(&["send", file.to_str().expect("path"), "--peer", &recv_key, "--rendezvous", &at]);
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    assert!(stderr(&sent).contains("registered with the rendezvous"), "{}", stderr(&sent));
+    let (code, err) = recv.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(std::fs::read(out.join("f.bin")).expect("received"), data);
+    let stats = service.event("stats");
+    assert_eq!(stats["introductions"], 1, "{stats}");
+}
+
+#[test]
+fn a_key_nobody_registered_is_refused_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_service, at) = rendezvous();
+    let stranger = keygen(&dir.path().join("stranger.key"));
+    let file = dir.path().join("f.bin");
+    std::fs::write(&file, b"hello").expect("write");
+    let sent = run(&["send", file.to_str().expect("path"), "--peer", &stranger, "--rendezvous", &at]);
+    assert_eq!(sent.status.code(), Some(5), "{}", stderr(&sent));
+    assert!(stderr(&sent).contains("does not know that key"), "{}", stderr(&sent));
+}
+
+#[test]
+fn an_unreachable_rendezvous_fails_in_bounded_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let someone = keygen(&dir.path().join("k.key"));
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let at = format!("{}={someone}", silent.local_addr().expect("addr"));
+    let file = dir.path().join("f.bin");
+    std::fs::write(&file, b"hello").expect("write");
+    let started = std::time::Instant::now();
+    let sent = run(&[
+        "send",
+        file.to_str().expect("path"),
+        "--peer",
+        &someone,
+        "--rendezvous",
+        &at,
+        "--timeout",
+        "2",
+    ]);
+    assert_eq!(sent.status.code(), Some(6), "{}", stderr(&sent));
+    assert!(stderr(&sent).contains("rendezvous"), "{}", stderr(&sent));
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+}
+
+#[test]
+fn send_needs_an_address_or_a_rendezvous_with_a_key() {
+    let out = run(&["send", "x", "--rendezvous", "127.0.0.1:1=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--peer"), "{}", stderr(&out));
+    let out = run(&["send", "x"]);
+    assert!(stderr(&out).contains("--to"), "{}", stderr(&out));
+}
