@@ -210,7 +210,12 @@ pub(crate) async fn send(args: &SendArgs, ui: &Ui) -> Result<(), CliError> {
         // Let the CLOSE leave before the runtime stops.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let total = result?;
+    let total = result.map_err(|e| match e {
+        CliError::Timeout(why) if why == net::NO_ANSWER && args.rendezvous.is_some() => {
+            CliError::Timeout(net::NO_DIRECT_PATH.to_owned())
+        }
+        other => other,
+    })?;
     if let (Some(path), Some(recorder)) = (&args.plot, recorder) {
         let stats = conn.link_stats();
         drop(conn);

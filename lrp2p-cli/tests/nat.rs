@@ -140,3 +140,176 @@ fn a_receiver_behind_a_nat_is_not_reachable_from_outside() {
     }
     assert!(std::fs::read_dir(&out).expect("out").next().is_none(), "nothing may arrive");
 }
+
+/// `lrp2p rendezvous` on a public host: its `ADDR=KEY`.
+fn rendezvous(lab: &Lab, host: &Host, dir: &Path) -> (Background, String) {
+    let listen = format!("0.0.0.0:{RENDEZVOUS_PORT}");
+    let mut service =
+        start_in(lab, host, dir, &["rendezvous", "--json", "--listen", &listen, "--stats-secs", "1"]);
+    let key = service.event("listening")["public_key"].as_str().expect("key").to_owned();
+    (service, format!("{}={key}", SocketAddr::from((host.addr, RENDEZVOUS_PORT))))
+}
+
+/// The rendezvous' port.
+const RENDEZVOUS_PORT: u16 = 7400;
+
+/// Where the receiver and the sender sit.
+enum Place {
+    Public,
+    Behind(NatKind),
+}
+
+/// 16 MiB from a sender at `from` to a receiver at `to` that it knows by key alone, through a
+/// rendezvous on a public host (`same_nat`: both behind one NAT of the first kind). Returns
+/// the address the sender's connection used (from its `sent` line is not printed: the
+/// receiver's `connected` address) and the sender's seconds.
+fn by_key(
+    name: &str,
+    from: Place,
+    to: Place,
+    same_nat: bool,
+) -> Option<(SocketAddr, f64, Vec<std::net::Ipv4Addr>)> {
+    let mut lab = lab(name)?;
+    let service_host = lab.public_host("rv").expect("public host");
+    let mut nats = Vec::new();
+    let mut place = |lab: &mut Lab, place: &Place, name: &str, nats: &mut Vec<lrp2p_netlab::Nat>| match place
+    {
+        Place::Public => lab.public_host(name).expect("public host"),
+        Place::Behind(kind) => {
+            if !(same_nat && !nats.is_empty()) {
+                nats.push(lab.nat(&format!("n{name}"), *kind).expect("nat"));
+            }
+            let nat = nats.last_mut().expect("nat");
+            lab.host_behind(nat, name).expect("host behind")
+        }
+    };
+    let receiver_host = place(&mut lab, &to, "r", &mut nats);
+    let sender_host = place(&mut lab, &from, "s", &mut nats);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let data = payload();
+    let file = dir.path().join("payload.bin");
+    std::fs::write(&file, &data).expect("payload");
+    let (_service, at) = rendezvous(&lab, &service_host, dir.path());
+
+    let key = dir.path().join("recv.key");
+    let keygen = run_in(
+        &lab,
+        &receiver_host,
+        dir.path(),
+        &["keygen", "--out", key.to_str().expect("path")],
+        Duration::from_secs(10),
+    );
+    assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
+    let listen = format!("0.0.0.0:{PORT}");
+    let args = [
+        "recv",
+        "--json",
+        "--yes",
+        "--count",
+        "1",
+        "--listen",
+        &listen,
+        "--key",
+        key.to_str().expect("path"),
+        "--out",
+        out.to_str().expect("path"),
+        "--rendezvous",
+        &at,
+    ];
+    let mut recv = start_in(&lab, &receiver_host, dir.path(), &args);
+    let recv_key = recv.event("listening")["public_key"].as_str().expect("key").to_owned();
+    let args = ["send", "--json", file.to_str().expect("path"), "--peer", &recv_key, "--rendezvous", &at];
+    let started = std::time::Instant::now();
+    let sent = run_in(&lab, &sender_host, dir.path(), &args, Duration::from_secs(60));
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(sent.status.success(), "{name}: {}", String::from_utf8_lossy(&sent.stderr));
+    let from: SocketAddr = recv.event("connected")["addr"].as_str().expect("addr").parse().expect("address");
+    let (code, stderr) = recv.finish(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(std::fs::read(out.join("payload.bin")).expect("received") == data, "the file differs");
+    let publics = nats.iter().map(|n| n.public).collect();
+    Some((from, seconds, publics))
+}
+
+#[test]
+fn by_key_through_a_rendezvous_easy_nat_to_easy_nat_goes_direct() {
+    let Some((from, secs, nats)) =
+        by_key("rv-easy", Place::Behind(NatKind::Easy), Place::Behind(NatKind::Easy), false)
+    else {
+        return;
+    };
+    // The receiver saw the sender's NAT (the sender's is the second NAT made).
+    assert_eq!(from.ip(), nats[1], "direct from the sender's NAT, not via the rendezvous");
+    eprintln!("easy-easy by key: 16 MiB in {secs:.2} s");
+}
+
+#[test]
+fn by_key_through_a_rendezvous_to_a_receiver_behind_a_hard_nat() {
+    let Some((from, secs, _)) = by_key("rv-hard", Place::Public, Place::Behind(NatKind::Hard), false) else {
+        return;
+    };
+    assert!(from.ip().is_ipv4());
+    eprintln!("none-hard by key: 16 MiB in {secs:.2} s");
+}
+
+#[test]
+fn by_key_through_a_rendezvous_from_a_sender_behind_a_hard_nat() {
+    let Some((from, secs, nats)) = by_key("rv-hardout", Place::Behind(NatKind::Hard), Place::Public, false)
+    else {
+        return;
+    };
+    assert_eq!(from.ip(), nats[0]);
+    eprintln!("hard-none by key: 16 MiB in {secs:.2} s");
+}
+
+#[test]
+fn by_key_through_a_rendezvous_behind_one_nat_meets_on_local_addresses() {
+    let Some((from, secs, _)) =
+        by_key("rv-hairpin", Place::Behind(NatKind::Easy), Place::Behind(NatKind::Easy), true)
+    else {
+        return;
+    };
+    assert!(from.ip().to_string().starts_with("10."), "the local address: {from}");
+    eprintln!("hairpin by key: 16 MiB in {secs:.2} s");
+}
+
+/// Easy NAT to hard NAT has no direct path (the easy side filters by port, the hard side's
+/// port toward it is unknown) and there is no relay yet: the sender says so, in bounded time.
+#[test]
+fn by_key_easy_nat_to_hard_nat_fails_clearly_without_a_relay() {
+    let Some(mut lab) = lab("rv-easyhard") else { return };
+    let service_host = lab.public_host("rv").expect("public host");
+    let mut easy = lab.nat("ne", NatKind::Easy).expect("nat");
+    let mut hard = lab.nat("nh", NatKind::Hard).expect("nat");
+    let sender = lab.host_behind(&mut easy, "s").expect("host");
+    let receiver_host = lab.host_behind(&mut hard, "r").expect("host");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let file = dir.path().join("small.bin");
+    std::fs::write(&file, b"no way through").expect("payload");
+    let (_service, at) = rendezvous(&lab, &service_host, dir.path());
+    let listen = format!("0.0.0.0:{PORT}");
+    let args = [
+        "recv",
+        "--json",
+        "--yes",
+        "--listen",
+        &listen,
+        "--out",
+        out.to_str().expect("path"),
+        "--rendezvous",
+        &at,
+    ];
+    let mut recv = start_in(&lab, &receiver_host, dir.path(), &args);
+    let key = recv.event("listening")["public_key"].as_str().expect("key").to_owned();
+    let args = ["send", file.to_str().expect("path"), "--peer", &key, "--rendezvous", &at, "--timeout", "5"];
+    let started = std::time::Instant::now();
+    let sent = run_in(&lab, &sender, dir.path(), &args, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&sent.stderr);
+    assert_eq!(sent.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("NATs"), "{stderr}");
+    eprintln!("easy-hard by key: failed as expected after {:.1} s", started.elapsed().as_secs_f64());
+}
