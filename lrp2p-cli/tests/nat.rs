@@ -172,11 +172,10 @@ fn by_key(
     let mut lab = lab(name)?;
     let service_host = lab.public_host("rv").expect("public host");
     let mut nats = Vec::new();
-    let mut place = |lab: &mut Lab, place: &Place, name: &str, nats: &mut Vec<lrp2p_netlab::Nat>| match place
-    {
+    let place = |lab: &mut Lab, place: &Place, name: &str, nats: &mut Vec<lrp2p_netlab::Nat>| match place {
         Place::Public => lab.public_host(name).expect("public host"),
         Place::Behind(kind) => {
-            if !(same_nat && !nats.is_empty()) {
+            if !same_nat || nats.is_empty() {
                 nats.push(lab.nat(&format!("n{name}"), *kind).expect("nat"));
             }
             let nat = nats.last_mut().expect("nat");
