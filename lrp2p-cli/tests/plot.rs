@@ -139,7 +139,9 @@ fn send_plot_is_written_with_its_title() {
         svg.contains("data.bin") && svg.contains("4.00 MiB") && svg.contains("IK handshake"),
         "no parameters"
     );
-    assert!(svg.contains("goodput") && svg.contains("congestion window") && svg.contains("round-trip time"));
+    for panel in ["goodput", "congestion window", "round-trip time"] {
+        assert!(svg.contains(panel), "no {panel} panel: {svg}");
+    }
     assert!(longest_line(&svg) >= 2, "no series");
 }
 

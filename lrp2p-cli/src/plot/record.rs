@@ -81,6 +81,13 @@ impl Recorder {
         }
     }
 
+    /// Keeps `stats` (when there are any) for a later point whose connection is gone.
+    pub(crate) fn remember(&mut self, stats: Option<ConnectionStats>) {
+        if self.sender && stats.is_some() {
+            self.last_stats = stats;
+        }
+    }
+
     /// The last point, at the end of the run, unless it would cover less than half a step
     /// (a sliver of a step shows as a spike of goodput).
     pub(crate) fn finish(&mut self, now: Instant, bytes: u64, stats: Option<ConnectionStats>) {

@@ -39,10 +39,14 @@ impl<L: Link> Recorded<L> {
     /// Takes a point if one is due.
     fn sample(&self) {
         let now = Instant::now();
+        let stats = self.inner.link_stats();
         let mut recorder = self.recorder.lock().unwrap_or_else(PoisonError::into_inner);
         if now >= recorder.next_at() {
-            let stats = self.inner.link_stats();
             recorder.poll(now, acknowledged(stats), stats);
+        } else {
+            // The last figures seen: the final point uses them when the connection is gone by
+            // then (a transfer shorter than a step has no other).
+            recorder.remember(stats);
         }
     }
 }
