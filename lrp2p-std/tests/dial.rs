@@ -50,6 +50,10 @@ fn a_punch_shows_the_dialing_side_where_the_peer_is() {
     let mut got = [0u8; 5];
     accepted.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"hello");
+    // The client learns the path from the response: wait for data that came after it.
+    accepted.write_all(b"back!").unwrap();
+    conn.set_read_timeout(Some(TIMEOUT));
+    conn.read_exact(&mut got).unwrap();
     assert_eq!(conn.path().unwrap().remote, server.local_addr().unwrap());
     assert!(client.stats().punches_received >= 1);
 }

@@ -26,6 +26,10 @@ fn two_sockets_meet_by_key_through_a_rendezvous() {
     let mut got = [0u8; 9];
     accepted.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"found you");
+    accepted.write_all(b"and back").unwrap();
+    conn.set_read_timeout(Some(TIMEOUT));
+    let mut back = [0u8; 8];
+    conn.read_exact(&mut back).unwrap();
     assert_eq!(conn.path().unwrap().remote, b.local_addr().unwrap());
     let stats = service.rendezvous_stats().unwrap();
     assert_eq!((stats.registered, stats.introductions), (2, 1));
