@@ -54,8 +54,9 @@ fn a_sender_finds_a_receiver_by_key_through_the_rendezvous() {
     let (code, err) = recv.finish(Duration::from_secs(20));
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(std::fs::read(out.join("f.bin")).expect("received"), data);
-    let stats = service.event("stats");
-    assert_eq!(stats["introductions"], 1, "{stats}");
+    // A line a second: the introduction shows in one of the next few.
+    let introduced = (0..20).any(|_| service.event("stats")["introductions"] == 1);
+    assert!(introduced, "the rendezvous never counted the introduction");
 }
 
 #[test]
