@@ -157,6 +157,16 @@ fn a_punch_from_the_introduced_side_shows_the_asker_where_it_is() {
     let a = p.a.connect_many(now, &[b_wrong], b_key, ConnectOptions::default()).unwrap();
     p.a.write(now, a, b"early").unwrap();
     p.flush();
+    // First a PUNCH with a broken tag from an attacker's address (PROTOCOL.md §13.9: dropped,
+    // it moves nothing); then B's own, and the handshake completes.
+    let mut forger = Pair::new(77);
+    forger.b.punch(now, a_key, &[a_addr]);
+    let mut buf = [0u8; 128];
+    let t = forger.b.poll_transmit(now, &mut buf).unwrap();
+    let mut forged = buf[..t.len].to_vec();
+    forged[1..33].copy_from_slice(b_key.as_bytes());
+    p.a.handle_datagram(now, addr("198.51.100.66:9"), &mut forged);
+    assert_eq!(p.a.stats().auth_failures, 1);
     assert_eq!(p.b.punch(now, a_key, &[a_addr, addr("0.0.0.0:1"), a_addr]), 1, "one dialable address");
     p.drive_until(Duration::from_secs(2), |p| {
         p.accept_all();
