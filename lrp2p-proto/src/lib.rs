@@ -142,7 +142,9 @@ pub use crate::config::{AddressLimits, ConnectOptions, ConnectionConfig, Endpoin
 pub use crate::congestion::Algorithm;
 pub use crate::connection::{CloseReason, ConnectionStats, MAX_DIAL_ADDRESSES, PathInfo, PathKind};
 pub use crate::crypto::early::EarlyDataConfig;
-pub use crate::endpoint::{ConnectionHandle, Endpoint, EndpointStats, Event, RendezvousStats, Transmit};
+pub use crate::endpoint::{
+    ConnectionHandle, Endpoint, EndpointStats, Event, RelayStats, RendezvousStats, Transmit,
+};
 pub use crate::error::{ConnectError, ReadError, UnknownConnection, WriteError};
 pub use crate::identity::{KEY_LEN, ParseKeyError, PublicKey, StaticSecret};
 pub use crate::recovery::RttConfig;

@@ -7,111 +7,11 @@
 
 mod common;
 
-use std::collections::VecDeque;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{UNIX_NS, fresh_keys};
+use common::net::{A, B, Net, S, registered_net};
 use lrp2p_proto::rendezvous::RegistryConfig;
-use lrp2p_proto::{CloseReason, ConnectError, ConnectOptions, Endpoint, Event, StaticSecret};
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
-
-struct Net {
-    nodes: Vec<(SocketAddr, Endpoint<ChaCha20Rng>, Vec<Event>)>,
-    wire: VecDeque<(Instant, usize, SocketAddr, Vec<u8>)>,
-    now: Instant,
-    latency: Duration,
-}
-
-impl Net {
-    fn new(seed: u64, count: usize) -> Net {
-        let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        let now = Instant::now();
-        let nodes = (0..count)
-            .map(|i| {
-                let key = StaticSecret::generate(&mut rng);
-                let rng = ChaCha20Rng::seed_from_u64(seed + 1 + i as u64);
-                let addr: SocketAddr = format!("192.0.2.{}:{}", i + 1, 4000 + i).parse().unwrap();
-                (addr, Endpoint::new(fresh_keys(), key, rng, now, UNIX_NS), Vec::new())
-            })
-            .collect();
-        Net { nodes, wire: VecDeque::new(), now, latency: Duration::from_millis(10) }
-    }
-
-    fn addr(&self, i: usize) -> SocketAddr {
-        self.nodes[i].0
-    }
-
-    fn step(&mut self) -> bool {
-        let mut buf = [0u8; 2048];
-        let now = self.now;
-        for i in 0..self.nodes.len() {
-            let from = self.nodes[i].0;
-            while let Some(t) = self.nodes[i].1.poll_transmit(now, &mut buf) {
-                if let Some(to) = self.nodes.iter().position(|n| n.0 == t.destination) {
-                    self.wire.push_back((now + self.latency, to, from, buf[..t.len].to_vec()));
-                }
-            }
-        }
-        let next_wire = self.wire.iter().map(|d| d.0).min();
-        let next_timer = self.nodes.iter().filter_map(|n| n.1.poll_timeout()).min();
-        let Some(next) = [next_wire, next_timer].into_iter().flatten().min() else { return false };
-        self.now = self.now.max(next);
-        let now = self.now;
-        let (due, later): (Vec<_>, Vec<_>) = self.wire.drain(..).partition(|d| d.0 <= now);
-        self.wire = later.into();
-        for (_, to, from, mut data) in due {
-            self.nodes[to].1.handle_datagram(now, from, &mut data);
-        }
-        for node in &mut self.nodes {
-            node.1.handle_timeout(now);
-            while let Some(e) = node.1.poll_event() {
-                node.2.push(e);
-            }
-        }
-        true
-    }
-
-    fn drive_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Net) -> bool) {
-        let deadline = self.now + limit;
-        for _ in 0..1_000_000 {
-            if done(self) {
-                return;
-            }
-            if !self.step() || self.now > deadline {
-                break;
-            }
-        }
-        assert!(done(self), "not reached within {limit:?}");
-    }
-
-    fn registered(&self, i: usize) -> Option<SocketAddr> {
-        self.nodes[i]
-            .2
-            .iter()
-            .find_map(|e| if let Event::Registered { observed, .. } = e { Some(*observed) } else { None })
-    }
-}
-
-const S: usize = 0;
-const A: usize = 1;
-const B: usize = 2;
-
-fn registered_net(seed: u64) -> Net {
-    let mut net = Net::new(seed, 3);
-    let now = net.now;
-    let (service, service_key) = (net.addr(S), net.nodes[S].1.public_key());
-    net.nodes[S].1.serve_rendezvous(RegistryConfig::default());
-    for i in [A, B] {
-        let local = net.addr(i);
-        net.nodes[i].1.register(now, service, service_key, &[local]).unwrap();
-    }
-    net.drive_until(Duration::from_secs(5), |n| n.registered(A).is_some() && n.registered(B).is_some());
-    assert_eq!(net.registered(A), Some(net.addr(A)), "the service saw A's address");
-    assert_eq!(net.nodes[S].1.rendezvous_stats().unwrap().registered, 2);
-    net
-}
+use lrp2p_proto::{CloseReason, ConnectError, ConnectOptions, Event, StaticSecret};
 
 #[test]
 fn a_peer_dials_another_by_key_alone() {
@@ -144,7 +44,14 @@ fn a_peer_dials_another_by_key_alone() {
         _ => None,
     });
     assert_eq!(connected, Some(true), "what A wrote rode in the initiation (0-RTT)");
-    assert_eq!(net.nodes[A].1.path(conn).unwrap().remote, net.addr(B));
+    // PROTOCOL.md §13.8: established through the relay, then on the direct path once B
+    // answers a probe of its address.
+    let connected_at = net.now - start;
+    assert_eq!(net.nodes[A].1.path(conn).unwrap().kind, lrp2p_proto::PathKind::Relayed);
+    net.drive_until(Duration::from_secs(1), |n| n.nodes[A].1.path(conn).unwrap().remote == n.addr(B));
+    let direct_at = net.now - start;
+    eprintln!("connected through the relay after {connected_at:?}, direct after {direct_at:?}");
+    assert!(direct_at <= Duration::from_millis(80), "{direct_at:?}");
     let b_conn = incoming.unwrap();
     let mut buf = [0u8; 16];
     let n = net.nodes[B].1.read(net.now, b_conn, &mut buf).unwrap();

@@ -33,7 +33,7 @@ pub(super) struct Dial {
     targets: Vec<Target>,
     /// The key the peer's PUNCH datagrams are checked with (PROTOCOL.md §13.7), for a dial by
     /// key (`Endpoint::connect_many`); computed once, so that a PUNCH costs one MAC.
-    punch: Option<PunchKey>,
+    pub(super) punch: Option<PunchKey>,
     /// Extra sends to the primary a PUNCH from it caused (at most [`DIAL_PROBES`]).
     primary_resends: u8,
     /// A dial by key through a rendezvous whose addresses have not come yet (PROTOCOL.md
@@ -113,8 +113,11 @@ impl Connection {
         }
     }
 
-    /// A dial by key whose addresses a rendezvous will give (PROTOCOL.md §13.7): nothing is
-    /// sent before [`Connection::introduce`]; it ends as a handshake timeout if they never come.
+    /// A dial by key whose addresses a rendezvous will give (PROTOCOL.md §13.7): its primary is
+    /// the relay (§13.8), where the initiation goes at once; the introduction's addresses get
+    /// copies of it ([`Connection::introduce`]). It ends as a handshake timeout if nothing
+    /// answers, or [`CloseReason::NotFound`](super::CloseReason::NotFound) if the rendezvous
+    /// does not know the peer.
     pub(crate) fn await_introduction(&mut self, now: Instant, punch: Option<PunchKey>) {
         let dial = Dial { targets: Vec::new(), punch, primary_resends: 0, awaiting: true };
         self.paths.get_or_insert_with(Box::default).dial = Some(dial);
@@ -126,21 +129,22 @@ impl Connection {
         self.paths.as_ref().and_then(|p| p.dial.as_ref()).is_some_and(|d| d.awaiting)
     }
 
-    /// The addresses of the peer a waiting dial by key was waiting for: the first becomes the
-    /// primary, the others dial targets (the bounds of §13.6 apply); the initiation goes at the
-    /// next transmit (or at the first write, deferred). False if it was not waiting or no
-    /// address is dialable.
+    /// The addresses of the peer a dial by key was waiting for: while the handshake runs they
+    /// are dial targets (the bounds of §13.6 apply, copies of the initiation go there at its
+    /// next (re)send); once it is established on the relay they are probed (§13.8). False if
+    /// the connection was not waiting.
     pub(crate) fn introduce(&mut self, addresses: &[SocketAddr]) -> bool {
-        if !self.awaiting_introduction() || self.phase != Phase::Handshaking {
+        let Some(dial) = self.paths.as_mut().and_then(|p| p.dial.as_mut()).filter(|d| d.awaiting) else {
+            if self.phase == Phase::Established {
+                self.probe_direct(addresses);
+            }
             return false;
-        }
-        let mut usable = addresses.iter().filter(|a| dialable(a));
-        let Some(primary) = usable.next() else { return false };
-        self.path = Path::new(*primary, true);
-        let Some(dial) = self.paths.as_mut().and_then(|p| p.dial.as_mut()) else { return false };
+        };
         dial.awaiting = false;
-        for remote in usable {
-            dial.add(*primary, *remote, false);
+        let primary = self.path.remote;
+        let sent = matches!(self.handshake, Handshake::IkSent { .. });
+        for remote in addresses {
+            dial.add(primary, *remote, sent);
         }
         true
     }
@@ -152,16 +156,21 @@ impl Connection {
         }
     }
 
-    /// Whether this connection dials `peer` by key and takes its PUNCH datagrams.
+    /// Whether this connection takes `peer`'s PUNCH datagrams: it dials `peer` by key, or it
+    /// is established with it on the relay (§13.8: a punch shows a direct address to probe).
     pub(crate) fn punchable_by(&self, peer: &PublicKey) -> bool {
-        self.dials_by_key(peer)
-            && self.paths.as_ref().and_then(|p| p.dial.as_ref()).is_some_and(|d| d.punch.is_some())
+        let dialing = self.dials_by_key(peer)
+            && self.paths.as_ref().and_then(|p| p.dial.as_ref()).is_some_and(|d| d.punch.is_some());
+        dialing
+            || (self.phase == Phase::Established
+                && self.relay_punch().is_some()
+                && self.peer_key().as_ref() == Some(peer))
     }
 
     /// Whether `punch` is authentic: from the peer this connection dials, to `me`.
     pub(crate) fn verify_punch(&self, punch: &PunchRepr, me: &PublicKey) -> bool {
-        let Some(key) = self.paths.as_ref().and_then(|p| p.dial.as_ref()).and_then(|d| d.punch.as_ref())
-        else {
+        let dial = self.paths.as_ref().and_then(|p| p.dial.as_ref()).and_then(|d| d.punch.as_ref());
+        let Some(key) = dial.or_else(|| self.relay_punch()) else {
             return false;
         };
         key.verify(&punch.sender, me, punch.nonce, &punch.tag)
@@ -169,8 +178,12 @@ impl Connection {
 
     /// PROTOCOL.md §13.9: an authentic PUNCH came from `from`. From the primary: the peer's NAT
     /// is open toward it now, so the initiation goes there again at once (at most
-    /// [`DIAL_PROBES`] times); from elsewhere, as [`Connection::aim_at`].
+    /// [`DIAL_PROBES`] times); from elsewhere, as [`Connection::aim_at`]; after the handshake,
+    /// one more direct address to probe from the relay (§13.8).
     pub(crate) fn on_punch_from(&mut self, from: SocketAddr) {
+        if self.phase == Phase::Established {
+            return self.on_punch_when_established(from);
+        }
         if from != self.path.remote {
             return self.aim_at(from);
         }
@@ -186,10 +199,6 @@ impl Connection {
     /// initiation goes there too, at once (within the bounds of §13.7).
     pub(crate) fn aim_at(&mut self, from: SocketAddr) {
         if !self.initiator || self.phase != Phase::Handshaking || from == self.path.remote {
-            return;
-        }
-        if self.awaiting_introduction() {
-            // No primary yet: the introduction decides where the initiation goes.
             return;
         }
         let primary = self.path.remote;
@@ -225,10 +234,15 @@ impl Connection {
 
     /// A valid response came from `from`: the dial is over. A response from one of the other
     /// addresses makes it the current path, validated: this side aimed there itself.
+    /// A response through the relay (§13.8) leaves the other addresses to be probed.
     pub(super) fn end_dial(&mut self, from: SocketAddr) {
         let Some(dial) = self.paths.as_mut().and_then(|p| p.dial.take()) else { return };
         if from != self.path.remote && dial.contains(from) {
             self.path = Path::new(from, true);
+        }
+        if super::relay::is_relayed(&from) {
+            let targets: Vec<SocketAddr> = dial.targets.iter().map(|t| t.remote).collect();
+            self.probe_direct(&targets);
         }
         self.free_paths();
     }

@@ -49,9 +49,7 @@ impl Connection {
     /// Whether the first handshake message is due: an initiator that has not sent it and is not
     /// deferred.
     pub(crate) fn wants_handshake_start(&self) -> bool {
-        matches!(self.handshake, Handshake::Start { deferred: false, .. })
-            && self.close.is_none()
-            && !self.awaiting_introduction()
+        matches!(self.handshake, Handshake::Start { deferred: false, .. }) && self.close.is_none()
     }
 
     /// Initiator: builds message 1 (IK with early data when the peer's key is known, else XX).

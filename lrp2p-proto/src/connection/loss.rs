@@ -48,6 +48,8 @@ impl Connection {
             self.trace_lost(now, first, last, packets, lost, LossTrigger::Timeout);
             self.trace_metrics(now);
         }
+        // PROTOCOL.md §13.8: a direct path that times out gives way to the relay, if there is one.
+        self.fall_back_to_relay(now);
     }
 
     /// Runs loss detection (RFC 6675 / RFC 8985), telling the congestion controller of each

@@ -10,9 +10,9 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::path::{Candidate, PATH_PROBES, Path, Response};
-use super::{ConnEvent, Connection, Phase};
-use crate::trace::{PacketKind, TraceEvent};
+use super::path::{Candidate, PATH_PROBES, Response};
+use super::{Connection, Phase};
+use crate::trace::PacketKind;
 use crate::wire::{PATH_TLV_LEN, PathFrames, TAG_LEN, TRANSPORT_HEADER_LEN};
 
 impl Connection {
@@ -24,6 +24,11 @@ impl Connection {
             return;
         }
         if !self.config.path_validation || self.phase != Phase::Established {
+            return;
+        }
+        // PROTOCOL.md §13.8: the relay needs no validation; a probed direct address is decided
+        // by the answer to its probe.
+        if (newest && self.on_relayed_packet(now, from)) || self.probes(from) {
             return;
         }
         if let Some(candidate) = self.paths.as_mut().and_then(|p| p.candidate.as_mut()) {
@@ -63,28 +68,12 @@ impl Connection {
                 .is_some_and(|c| c.remote == from && c.data == data)
         });
         if validated {
-            self.migrate(now, from);
+            // PROTOCOL.md §13.4: the candidate answered: it becomes the current path.
+            self.switch_path(now, from);
+        } else if let Some(data) = frames.response {
+            self.on_probe_response(now, from, data);
         }
         self.free_paths();
-    }
-
-    /// PROTOCOL.md §13.4: the candidate at `to` answered: it becomes the current path.
-    fn migrate(&mut self, now: Instant, to: SocketAddr) {
-        if let Some(paths) = self.paths.as_mut() {
-            paths.candidate = None;
-        }
-        // RFC 9000 §9.4: a new IP may be a slower path; a NAT rebinding (same IP, new port)
-        // keeps what the old path taught.
-        if to.ip() != self.path.remote.ip() {
-            self.reset_congestion(now);
-        }
-        let from = self.path.remote;
-        self.path = Path::new(to, true);
-        self.stats.migrations += 1;
-        self.trace(now, || TraceEvent::PathChanged { from, to });
-        self.events.push_back(ConnEvent::PathChanged);
-        // Tell the peer at once, by an ACK on the new path that it must answer.
-        self.ping_pending = true;
     }
 
     /// The candidate's timer fired: the next challenge is due, or the validation failed.
@@ -156,6 +145,36 @@ impl Connection {
             .flatten()
             .min()
             .unwrap_or(0);
+        let len = self.seal_path_packet(now, buf, frames, budget);
+        let paths = self.paths.as_mut()?;
+        if response.is_some() {
+            // Sent or not, one answer per challenge (PROTOCOL.md §13.2).
+            paths.response = None;
+        }
+        let Some(len) = len else {
+            self.free_paths();
+            return None;
+        };
+        if let Some(candidate) = paths.candidate.as_mut().filter(|c| c.remote == to) {
+            candidate.on_sent(len);
+            if challenge.is_some() {
+                candidate.due = false;
+            }
+        }
+        self.free_paths();
+        Some((to, len))
+    }
+
+    /// Writes a transport packet of one ACK segment carrying `frames` into `buf` and seals it,
+    /// if it fits `budget` (PROTOCOL.md §13.1); counts it. Its length, or `None` (counted as
+    /// amplification-limited when the budget was the reason).
+    pub(super) fn seal_path_packet(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        frames: PathFrames,
+        budget: u64,
+    ) -> Option<usize> {
         let mut ack = self.ack_repr(now);
         // PROTOCOL.md §13.2: a challenge asks for an ACK (PING), so that even a peer without
         // the extension answers; a response alone asks for nothing.
@@ -163,24 +182,13 @@ impl Connection {
         let plain = buf.get_mut(TRANSPORT_HEADER_LEN..buf.len().checked_sub(TAG_LEN)?)?;
         let n = ack.emit(plain).ok()?;
         let n = frames.append(plain, n).ok()?;
-        let fits = (n + TRANSPORT_HEADER_LEN + TAG_LEN) as u64 <= budget;
-        let len = if fits { self.seal_now(now, buf, n) } else { None };
-        let paths = self.paths.as_mut()?;
-        if response.is_some() {
-            // Sent or not, one answer per challenge (PROTOCOL.md §13.2).
-            paths.response = None;
-        }
-        let Some(len) = len else {
+        if (n + TRANSPORT_HEADER_LEN + TAG_LEN) as u64 > budget {
             self.stats.amplification_limited += 1;
-            self.free_paths();
             return None;
-        };
-        if let Some(candidate) = paths.candidate.as_mut().filter(|c| c.remote == to) {
-            candidate.on_sent(len);
-            if challenge.is_some() {
-                self.stats.path_challenges = self.stats.path_challenges.saturating_add(1);
-                candidate.due = false;
-            }
+        }
+        let len = self.seal_now(now, buf, n)?;
+        if frames.challenge.is_some() {
+            self.stats.path_challenges = self.stats.path_challenges.saturating_add(1);
         }
         if let Some(recv) = self.recv.as_mut() {
             // Its window is a promise like any other (PROTOCOL.md §8.4).
@@ -189,8 +197,7 @@ impl Connection {
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += len as u64;
         self.trace_sent(now, PacketKind::Transport, len, None, true);
-        self.free_paths();
-        Some((to, len))
+        Some(len)
     }
 
     /// Drops the boxed path state once nothing is left in it.
@@ -202,8 +209,9 @@ impl Connection {
 
     /// What [`Endpoint::path`](crate::Endpoint::path) reports.
     pub(crate) fn path_info(&self) -> super::path::PathInfo {
+        let relayed = self.is_relayed();
         super::path::PathInfo {
-            kind: super::path::PathKind::Direct,
+            kind: if relayed { super::path::PathKind::Relayed } else { super::path::PathKind::Direct },
             remote: self.path.remote,
             validated: self.path.validated,
             candidate: self.paths.as_ref().and_then(|p| p.candidate.as_ref()).map(|c| c.remote),

@@ -37,10 +37,12 @@ mod migration;
 mod observe;
 mod path;
 mod receive;
+mod relay;
 mod responder;
 mod stats;
 mod timer;
 mod transmit;
+pub(crate) use self::transmit::Batch;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -71,6 +73,7 @@ use crate::wire::{ConnectionId, app_protocol_ext_len};
 pub(crate) use self::dial::dialable;
 pub(crate) use self::handshake::HandshakeCtx;
 pub(crate) use self::receive::Received;
+pub(crate) use self::relay::{is_relayed, relay_address};
 pub(crate) use self::responder::{IkAdmitted, XxAdmitted};
 
 /// Why a connection ended. Every `Closed` event carries one.
@@ -393,6 +396,7 @@ impl Connection {
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         if self.path_deadline().is_some_and(|at| at <= now) {
             self.on_path_timer(now);
+            self.on_relay_timer(now);
         }
         for timer in self.timers.expired(now) {
             match timer {

@@ -56,17 +56,25 @@ pub(super) struct Paths {
     pub(super) response: Option<Response>,
     /// The other addresses an initiation goes to, while the handshake runs (PROTOCOL.md §13.6).
     pub(super) dial: Option<super::dial::Dial>,
+    /// The relayed path and the direct addresses probed from it (PROTOCOL.md §13.8).
+    pub(super) relay: Option<super::relay::Relay>,
 }
 
 impl Paths {
     /// Nothing is left to validate or answer: the box can go.
     pub(super) fn is_empty(&self) -> bool {
-        self.candidate.is_none() && self.response.is_none() && self.dial.is_none()
+        self.candidate.is_none() && self.response.is_none() && self.dial.is_none() && self.relay.is_none()
     }
 
-    /// When the candidate's validation needs attention (its next challenge or its failure).
+    /// When the candidate's validation needs attention (its next challenge or its failure), or
+    /// the next round of probes from the relay is due.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        self.candidate.as_ref().map(|c| c.timer)
+        let candidate = self.candidate.as_ref().map(|c| c.timer);
+        let relay = self.relay.as_ref().and_then(super::relay::Relay::deadline);
+        match (candidate, relay) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -130,21 +138,27 @@ pub(super) struct Response {
 pub enum PathKind {
     /// Straight to the peer's UDP address.
     Direct,
+    /// Through the rendezvous service (PROTOCOL.md §13.8): each datagram rides, unchanged and
+    /// still sealed end to end, inside one datagram to the service, which passes it on.
+    Relayed,
 }
 
 /// A connection's current path, as [`Endpoint::path`](crate::Endpoint::path) reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PathInfo {
-    /// Direct (relayed paths are reserved for a later version, PROTOCOL.md §13.8).
+    /// Direct, or through the rendezvous service.
     pub kind: PathKind,
-    /// Where every datagram of the connection goes.
+    /// Where every datagram of the connection goes: the peer's address, or for a relayed
+    /// path the rendezvous service's.
     pub remote: SocketAddr,
     /// Whether the peer proved it receives there (PROTOCOL.md §10.4, §13.2); until then at most
     /// 3× what came from it is sent.
     pub validated: bool,
     /// An address the peer was seen at and that is being validated (PROTOCOL.md §13.3): the
-    /// connection moves there only once the peer answers a challenge sent there.
+    /// connection moves there only once the peer answers a challenge sent there. While a
+    /// connection is relayed, its direct addresses are probed too (§13.8): they are not
+    /// reported here.
     pub candidate: Option<SocketAddr>,
 }
 

@@ -38,6 +38,13 @@ pub(crate) enum Received {
     /// Dropped: not expected in the connection's state (a response nobody waits for, a packet
     /// before the keys or after the end).
     Unexpected,
+    /// Authenticated, and its plaintext (`len` bytes after the transport header) is a RELAY
+    /// one (PROTOCOL.md §13.8): the endpoint passes the datagram it carries on, or refuses it
+    /// on a connection that is no rendezvous link ([`Connection::refuse_relay`]).
+    Relay {
+        /// The plaintext's length.
+        len: usize,
+    },
 }
 
 impl Connection {
@@ -143,6 +150,10 @@ impl Connection {
         self.last_received = now;
         if self.phase == Phase::Lingering {
             self.on_linger_packet(now, gap);
+        }
+        if crate::wire::RelayRepr::is_relay(plaintext) {
+            // PROTOCOL.md §13.8: it carries a datagram for the endpoint, no segments.
+            return Received::Relay { len: plaintext.len() };
         }
         // PROTOCOL.md §7.9, §13.2: a malformed path extension discards the packet too.
         let (segments, frames) = match (Segments::parse(plaintext), PathFrames::parse(plaintext)) {

@@ -49,6 +49,10 @@ impl Connection {
             if let Some((destination, len)) = self.poll_path_datagram(now, buf) {
                 return Some(Batch { destination, len, segment_size: len });
             }
+            // PROTOCOL.md §13.8: probes of the direct addresses while relayed.
+            if let Some((destination, len)) = self.poll_probe_datagram(now, buf) {
+                return Some(Batch { destination, len, segment_size: len });
+            }
         }
         let (mut len, mut count) = (0, 0);
         let mut segment_size = segment_size.unwrap_or(0);
@@ -303,7 +307,7 @@ impl Connection {
         session.seal(buf, n).ok()
     }
 
-    fn count_sent(&mut self, now: Instant, len: usize) {
+    pub(super) fn count_sent(&mut self, now: Instant, len: usize) {
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += len as u64;
         // PROTOCOL.md §13.5: every datagram on the path restarts the keep-alive interval.

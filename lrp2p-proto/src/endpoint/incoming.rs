@@ -8,7 +8,7 @@ use std::time::Instant;
 use rand_core::{CryptoRng, RngCore};
 
 use super::Endpoint;
-use crate::connection::{Connection, Ids, IkAdmitted, Received, XxAdmitted};
+use crate::connection::{Connection, Ids, IkAdmitted, Received, XxAdmitted, is_relayed};
 use crate::handshake::{read_ik_initiation, read_xx_initiation, write_xx_response};
 use crate::trace::TraceEvent;
 use crate::wire::{
@@ -31,9 +31,20 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     }
 
     /// [`Endpoint::handle_datagram`] but the rendezvous roles' work.
-    fn dispatch(&mut self, now: Instant, from: SocketAddr, data: &mut [u8]) {
+    pub(super) fn dispatch(&mut self, now: Instant, from: SocketAddr, data: &mut [u8]) {
         self.stats.datagrams_received += 1;
+        if self.relayed_from.is_none() && is_relayed(&from) {
+            // No datagram from the network comes from a relayed path's address (the
+            // discard-only prefix, RFC 6666): one that claims to is forged.
+            self.stats.malformed += 1;
+            return;
+        }
         if data.first() == Some(&crate::wire::PUNCH_TYPE) {
+            if self.relayed_from.is_some() {
+                // PROTOCOL.md §13.8: a PUNCH opens a NAT; through the relay it means nothing.
+                self.stats.unexpected += 1;
+                return;
+            }
             // PROTOCOL.md §13.7: a PUNCH names no connection.
             return self.on_punch(from, data);
         }
@@ -65,6 +76,11 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             Received::AuthFailed => &mut self.stats.auth_failures,
             Received::Replayed => &mut self.stats.replays,
             Received::Unexpected => &mut self.stats.unexpected,
+            Received::Relay { len } => {
+                self.stats.accepted += 1;
+                self.touched(handle);
+                return self.on_relay_packet(now, handle, data, len);
+            }
         };
         *counter += 1;
         self.touched(handle);
@@ -104,7 +120,10 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             self.stats.refused_by_limits += 1;
             return false;
         }
-        if self.under_load(now) && !self.cookies.verify(&from, datagram.covered, &datagram.mac) {
+        // PROTOCOL.md §13.8: a relayed initiation proves no address (it has none): the service
+        // vouches for its key and bounds its rate; it is never answered with a cookie.
+        let relayed = self.relayed_from.is_some();
+        if !relayed && self.under_load(now) && !self.cookies.verify(&from, datagram.covered, &datagram.mac) {
             // Under load: a stateless cookie reply, smaller than the initiation (§10.1).
             let reply = CookieReplyRepr {
                 receiver_id: sender_id,
@@ -148,6 +167,11 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             return;
         };
         let peer = noise.remote_static();
+        if self.relayed_from.is_some_and(|source| source != peer) {
+            // PROTOCOL.md §13.8: the initiation's static key is the key the relay named.
+            self.stats.handshake_failures += 1;
+            return;
+        }
         if self.guard.seen_before(&peer, payload.timestamp_ns) {
             // PROTOCOL.md §10.2: a replayed capture makes nothing and gets no answer.
             self.stats.replayed_initiations += 1;
@@ -195,6 +219,10 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             IkAdmitted { noise, peer, peer_isn: payload.isn, early, app_protocol, datagram_len: bytes.len() };
         let mut conn = Connection::ik_responder(now, self.conn_config.clone(), ids, from, admitted);
         conn.seed_counter_skips(self.secret());
+        // PROTOCOL.md §13.8: a peer met through the rendezvous keeps the relay as a path.
+        if let Some(via) = if is_relayed(&from) { Some(from) } else { self.relay_for(&peer) } {
+            conn.set_relay(via, None);
+        }
         let handle = self.table.insert(conn, Some((from, repr.sender_id)));
         self.stats.accepted += 1;
         self.touched(handle);

@@ -16,6 +16,7 @@ mod event;
 mod incoming;
 mod memory;
 mod punch;
+mod relay;
 mod rendezvous;
 mod stats;
 mod table;
@@ -32,6 +33,7 @@ use rand_core::{CryptoRng, RngCore};
 use self::admission::HandshakeBudget;
 pub use self::event::Event;
 use self::memory::ReceiveMemory;
+pub use self::relay::RelayStats;
 pub use self::rendezvous::RendezvousStats;
 use self::table::Table;
 use crate::app_protocol::AppProtocol;
@@ -99,6 +101,10 @@ pub struct Endpoint<R> {
     introduction_policy: Option<rendezvous::IntroductionPolicy>,
     /// Events of the roles' own connections, run at the end of the entry point.
     internal: VecDeque<(ConnectionHandle, ConnEvent)>,
+    /// The service's relay (PROTOCOL.md §13.8), with the rendezvous role.
+    relay_service: Option<Box<relay::RelayService>>,
+    /// While a datagram carried through the relay is dispatched: the key that sent it.
+    relayed_from: Option<PublicKey>,
 }
 
 impl<R: RngCore + CryptoRng> Endpoint<R> {
@@ -136,6 +142,8 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             service_role: None,
             introduction_policy: None,
             internal: VecDeque::new(),
+            relay_service: None,
+            relayed_from: None,
         }
     }
 
@@ -343,13 +351,15 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
 
     /// The peer's current address.
     pub fn remote_address(&self, connection: ConnectionHandle) -> Option<SocketAddr> {
-        self.table.get(connection).map(Connection::remote)
+        self.table.get(connection).map(|c| self.shown(c.remote()))
     }
 
     /// The connection's current path, and the candidate being validated if any (PROTOCOL.md
     /// §13.1).
     pub fn path(&self, connection: ConnectionHandle) -> Option<PathInfo> {
-        self.table.get(connection).map(Connection::path_info)
+        let mut info = self.table.get(connection).map(Connection::path_info)?;
+        info.remote = self.shown(info.remote);
+        Some(info)
     }
 
     /// Endpoint-wide counters.
@@ -409,6 +419,10 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             self.stats.datagrams_sent += 1;
             return Some(Transmit { destination, len: reply.len(), segment_size: reply.len() });
         }
+        if let Some(transmit) = self.poll_relay_queue(buf) {
+            self.stats.datagrams_sent += 1;
+            return Some(transmit);
+        }
         if let Some((destination, len)) = self.poll_punch(now, buf) {
             self.stats.datagrams_sent += 1;
             return Some(Transmit { destination, len, segment_size: len });
@@ -428,7 +442,13 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             }
             let turn =
                 if shared_peer == Some(conn.remote()) { max_datagrams.min(QUANTUM) } else { max_datagrams };
-            let batch = conn.poll_transmit(now, buf, turn, None);
+            // PROTOCOL.md §13.8: on a relayed path one datagram at a time, written where the
+            // hop datagram carries it.
+            let relayed = crate::connection::is_relayed(&conn.remote());
+            let (at, turn) = if relayed { (relay::CARRIED_AT, 1) } else { (0, turn) };
+            let end = if relayed { buf.len().saturating_sub(crate::wire::TAG_LEN) } else { buf.len() };
+            let batch = buf.get_mut(at..end).and_then(|slot| conn.poll_transmit(now, slot, turn, None));
+            let peer = conn.relay_peer();
             self.after(handle);
             let Some(batch) = batch else {
                 self.table.clear_dirty(handle);
@@ -436,6 +456,15 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             };
             // Keep it dirty: it may have more to send (round-robin with the others).
             self.table.mark_dirty(handle);
+            if relayed || crate::connection::is_relayed(&batch.destination) {
+                match self.route_relayed(now, buf, at, &batch, peer) {
+                    Some(transmit) => {
+                        self.stats.datagrams_sent += 1;
+                        return Some(transmit);
+                    }
+                    None => continue,
+                }
+            }
             let mut transmit =
                 Transmit { destination: batch.destination, len: batch.len, segment_size: batch.segment_size };
             self.coalesce(now, buf, max_datagrams, &mut transmit);
@@ -525,6 +554,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         let role_link = self.peer_role.as_ref().is_some_and(|p| p.link_is(handle))
             || self.service_role.as_ref().is_some_and(|s| s.serves(handle));
         let serving = self.service_role.is_some();
+        let shown = self.table.get(handle).map(|c| self.shown(c.remote()));
         let Some(conn) = self.table.get_mut(handle) else { return };
         while let Some(event) = conn.poll_event() {
             let connection = handle;
@@ -541,7 +571,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                     Some(peer) => Event::Incoming {
                         connection,
                         peer,
-                        remote: conn.remote(),
+                        remote: shown.unwrap_or(conn.remote()),
                         app_protocol: conn.app_protocol(),
                     },
                     None => continue,

@@ -16,7 +16,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use super::{ConnectionHandle, Endpoint, Event};
 use crate::config::ConnectOptions;
-use crate::connection::{ConnEvent, Connection};
+use crate::connection::{ConnEvent, Connection, relay_address};
 use crate::crypto::punch::PunchKey;
 use crate::error::ConnectError;
 use crate::identity::PublicKey;
@@ -39,7 +39,13 @@ pub(super) struct PeerRole {
     /// Which keys this endpoint punches toward when introduced to them unasked (§13.7.5 rule 1);
     /// `None`: every key (the application accepts everyone).
     policy: Option<IntroductionPolicy>,
+    /// The latest peers introduced to this one unasked (at most [`MAX_INTRODUCED`]): their
+    /// connections get the relay as a path too (PROTOCOL.md §13.8).
+    introduced: std::collections::VecDeque<PublicKey>,
 }
+
+/// Introduced peers remembered for the relay.
+const MAX_INTRODUCED: usize = 32;
 
 /// Decides whether an introduction to a key this endpoint did not ask for is acted on.
 pub(super) type IntroductionPolicy = std::sync::Arc<dyn Fn(&PublicKey) -> bool + Send + Sync>;
@@ -79,6 +85,8 @@ pub struct RendezvousStats {
     pub registered: usize,
     /// Introductions made (each one a pair of INTRODUCE records).
     pub introductions: u64,
+    /// What the relay passed on and dropped (PROTOCOL.md §13.8).
+    pub relay: super::relay::RelayStats,
 }
 
 /// Stream bytes read per call.
@@ -118,6 +126,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             waiting: Vec::new(),
             scheduled: Vec::new(),
             policy: old_policy.or_else(|| self.introduction_policy.clone()),
+            introduced: std::collections::VecDeque::new(),
         }));
         self.run_roles(now);
         Ok(())
@@ -141,12 +150,14 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     }
 
     /// Opens a connection to the peer with key `peer`, wherever it is, through the rendezvous
-    /// this endpoint registered with (PROTOCOL.md §13.7): the service is asked for the peer
-    /// (LOOKUP) and introduces both; the IK initiation then goes to the peer's observed and
-    /// local addresses (§13.6) while the peer punches toward this endpoint (§13.9). What is
-    /// written before the introduction rides in the initiation (0-RTT). Unknown to the
-    /// service: closed with [`CloseReason::NotFound`]; no introduction within the handshake
-    /// timeout: [`CloseReason::HandshakeTimeout`].
+    /// this endpoint registered with (PROTOCOL.md §13.7): the IK initiation goes through the
+    /// service's relay at once (§13.8), with what was written before it (0-RTT), while the
+    /// service is asked for the peer (LOOKUP) and introduces both; copies of the initiation go
+    /// to the peer's observed and local addresses (§13.6) as the peer punches toward this
+    /// endpoint (§13.9). Established on the relay, the connection probes those addresses and
+    /// moves to the first that answers; it falls back to the relay if the direct path fails.
+    /// Unknown to the service: closed with [`CloseReason::NotFound`]; no answer within the
+    /// handshake timeout: [`CloseReason::HandshakeTimeout`].
     ///
     /// [`CloseReason::NotFound`]: crate::CloseReason::NotFound
     /// [`CloseReason::HandshakeTimeout`]: crate::CloseReason::HandshakeTimeout
@@ -158,10 +169,11 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     ) -> Result<ConnectionHandle, ConnectError> {
         let link = self.peer_role.as_ref().map(|p| p.link).ok_or(ConnectError::NotRegistered)?;
         let punch = PunchKey::new(&self.identity, &peer);
-        let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
-        let handle = self.connect_with(now, nowhere, Some(peer), options)?;
+        let via = relay_address(&peer);
+        let handle = self.connect_with(now, via, Some(peer), options)?;
         if let Some(conn) = self.table.get_mut(handle) {
             conn.await_introduction(now, punch);
+            conn.set_relay(via, None);
         }
         let mut record = Vec::new();
         if let Some(role) = self.peer_role.as_mut() {
@@ -179,6 +191,9 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     /// application; a registration lives as long as its connection (and at most the
     /// registry's `ttl` without a record).
     pub fn serve_rendezvous(&mut self, config: RegistryConfig) {
+        let relay =
+            super::relay::RelayService::new(config.relay_bytes_per_second, config.relay_datagrams_per_second);
+        self.relay_service = Some(Box::new(relay));
         self.service_role = Some(Box::new(ServiceRole {
             registry: Registry::new(config),
             links: BTreeMap::new(),
@@ -191,7 +206,8 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     /// The service's counters, when this endpoint serves as a rendezvous.
     pub fn rendezvous_stats(&self) -> Option<RendezvousStats> {
         let role = self.service_role.as_ref()?;
-        Some(RendezvousStats { registered: role.registry.len(), introductions: role.introductions })
+        let relay = self.relay_service.as_ref().map(|r| r.stats()).unwrap_or_default();
+        Some(RendezvousStats { registered: role.registry.len(), introductions: role.introductions, relay })
     }
 
     /// Runs the rendezvous roles' queued events and due introductions.
@@ -269,6 +285,9 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         match event {
             ClientEvent::Registered { observed, .. } => {
                 role.observed = Some(observed);
+                if let Some(conn) = self.table.get_mut(link) {
+                    conn.acknowledge_now();
+                }
                 self.events.push_back(Event::Registered { connection: link, observed });
             }
             ClientEvent::NotFound { key } => {
@@ -295,6 +314,13 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         role.scheduled = later;
         for dial in due {
             if !dial.asked {
+                if let Some(role) = self.peer_role.as_mut() {
+                    role.introduced.retain(|k| *k != dial.key);
+                    if role.introduced.len() >= MAX_INTRODUCED {
+                        role.introduced.pop_front();
+                    }
+                    role.introduced.push_back(dial.key);
+                }
                 let _ = self.punch(now, dial.key, &dial.addresses);
                 continue;
             }
@@ -337,6 +363,9 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                 }
             }
             ConnEvent::Closed(_) => {
+                if let Some(relay) = self.relay_service.as_mut() {
+                    relay.forget(handle);
+                }
                 if let Some(service) = self.service_role.as_mut() {
                     if let Some(link) = service.links.remove(&handle) {
                         if service.by_key.get(&link.key) == Some(&handle) {
@@ -409,9 +438,29 @@ impl PeerRole {
     pub(super) fn link_is(&self, handle: ConnectionHandle) -> bool {
         self.link == handle
     }
+
+    /// The connection to the service.
+    pub(super) fn link(&self) -> ConnectionHandle {
+        self.link
+    }
+
+    /// Whether the service introduced `peer` to this endpoint lately, unasked.
+    pub(super) fn was_introduced(&self, peer: &PublicKey) -> bool {
+        self.introduced.contains(peer)
+    }
 }
 
 impl ServiceRole {
+    /// The key registered on link `handle`.
+    pub(super) fn key_of(&self, handle: ConnectionHandle) -> Option<PublicKey> {
+        self.links.get(&handle).map(|l| l.key)
+    }
+
+    /// The link of the peer registered with `key`.
+    pub(super) fn link_of(&self, key: &PublicKey) -> Option<ConnectionHandle> {
+        self.by_key.get(key).copied()
+    }
+
     /// Whether `handle` is a peer's connection to this service.
     pub(super) fn serves(&self, handle: ConnectionHandle) -> bool {
         self.links.contains_key(&handle)

@@ -55,6 +55,15 @@ pub struct EndpointStats {
     /// PUNCH datagrams sent ([`Endpoint::punch`](crate::Endpoint::punch); also counted in
     /// `datagrams_sent`).
     pub punches_sent: u64,
+    /// Datagrams of this endpoint's connections sent through the rendezvous relay (PROTOCOL.md
+    /// §13.8; also counted in `datagrams_sent`).
+    pub relayed_sent: u64,
+    /// Datagrams that came through the relay. Each is counted twice in `datagrams_received`
+    /// and the outcomes: the hop datagram from the service (accepted), then the carried one.
+    pub relayed_received: u64,
+    /// Datagrams for a relayed path dropped: no registration, a link that cannot carry them
+    /// yet, or no room in the caller's buffer for the hop's 66 bytes.
+    pub relay_dropped: u64,
     /// IK initiations whose early data was delivered (not a datagram outcome: an attribute of
     /// accepted ones).
     pub early_data_accepted: u64,

@@ -48,11 +48,24 @@ pub struct RegistryConfig {
     /// answered NOT_FOUND. The windows are fixed (one starts at the first LOOKUP after the
     /// previous one ended), so a burst across a window's end may make twice this. Default 10.
     pub introductions_per_key_per_10s: u8,
+    /// Bytes per second one registered peer may send through the relay (PROTOCOL.md §13.8,
+    /// a token bucket holding a quarter second's worth); what exceeds it is dropped. `0`: the
+    /// service relays nothing. Default 12.5 MB/s (100 Mbit/s).
+    pub relay_bytes_per_second: u64,
+    /// Datagrams per second one registered peer may send through the relay (a token bucket
+    /// likewise). Default 20 000.
+    pub relay_datagrams_per_second: u32,
 }
 
 impl Default for RegistryConfig {
     fn default() -> Self {
-        RegistryConfig { max_peers: 10_000, ttl: Duration::from_secs(60), introductions_per_key_per_10s: 10 }
+        RegistryConfig {
+            max_peers: 10_000,
+            ttl: Duration::from_secs(60),
+            introductions_per_key_per_10s: 10,
+            relay_bytes_per_second: 12_500_000,
+            relay_datagrams_per_second: 20_000,
+        }
     }
 }
 

@@ -198,7 +198,7 @@ proptest::proptest! {
     /// Any sequence of operations keeps the bounds, and `next_expiry` a lower bound.
     #[test]
     fn operations_keep_the_bounds(ops in proptest::collection::vec(any_op(), 1..200)) {
-        let config = RegistryConfig { max_peers: 4, ttl: secs(5), introductions_per_key_per_10s: 2 };
+        let config = RegistryConfig { max_peers: 4, ttl: secs(5), introductions_per_key_per_10s: 2, ..RegistryConfig::default() };
         let mut registry = Registry::new(config);
         let mut now = start();
         // Introductions per asker in each window, counted independently of the registry.

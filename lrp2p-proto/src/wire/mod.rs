@@ -15,6 +15,7 @@
 //! (any type: datagram.rs dispatches on the first byte)
 //!
 //! plaintext = [ACK segment] [DATA segment | CLOSE segment]     segments.rs
+//!           | 0x00 key datagram (a relayed datagram)          relay.rs
 //!   segment = data_offset u8 | flags u8 | seq u32 | ...        segment.rs, ack.rs, ext.rs
 //! handshake payload plaintexts (timestamp, isn, segments)      payload.rs
 //! ```
@@ -33,6 +34,7 @@ mod handshake;
 mod path;
 mod payload;
 mod punch;
+mod relay;
 mod segment;
 mod segments;
 mod seq;
@@ -60,6 +62,7 @@ pub use payload::{
     XxFinishPayload, XxResponsePayload,
 };
 pub use punch::{PUNCH_LEN, PUNCH_TYPE, PunchRepr};
+pub use relay::{RELAY_HEADER_LEN, RELAY_MARK, RELAY_OVERHEAD, RelayRepr};
 pub use segment::{
     ACK_HEADER_LEN, CloseRepr, DataRepr, SEGMENT_HEADER_LEN, Segment, SegmentFlags, SegmentKind,
     app_protocol_ext_len, close_code,

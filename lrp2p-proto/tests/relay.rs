@@ -1,0 +1,145 @@
+//! The relay (PROTOCOL.md §13.8) with three endpoints in virtual time: a service S, peers A and
+//! B, both registered. A dials B by key: the initiation, with what A wrote, goes through S at
+//! once; where A and B cannot reach each other the whole transfer runs through S, which sees
+//! only ciphertext; where they can, the connection moves to the direct path once a probe is
+//! answered, and back to the relay when the direct path is cut — without losing a byte.
+
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::net::{A, B, Net, S, registered_net};
+use lrp2p_proto::{ConnectOptions, ConnectionHandle, Event, PathKind};
+
+/// Bytes that no 24-byte window repeats within.
+fn payload(len: usize) -> Vec<u8> {
+    (0..u32::try_from(len).unwrap()).map(|i| i.wrapping_mul(2_654_435_761).to_be_bytes()[1]).collect()
+}
+
+/// A dials B by key and writes `data`, then finishes; B accepts. The two connections.
+fn dial(net: &mut Net, data: &[u8]) -> (ConnectionHandle, ConnectionHandle) {
+    let now = net.now;
+    let b_key = net.nodes[B].1.public_key();
+    let conn = net.nodes[A].1.connect_by_key(now, b_key, ConnectOptions::default()).unwrap();
+    let first = data.len().min(1000);
+    net.nodes[A].1.write(now, conn, &data[..first]).unwrap();
+    let mut incoming = None;
+    net.drive_until(Duration::from_secs(5), |n| {
+        incoming = n.nodes[B].2.iter().find_map(|e| match e {
+            Event::Incoming { connection, .. } => Some(*connection),
+            _ => None,
+        });
+        incoming.is_some()
+    });
+    let b_conn = incoming.unwrap();
+    let now = net.now;
+    net.nodes[B].1.accept(now, b_conn).unwrap();
+    (conn, b_conn)
+}
+
+/// Writes the rest of `data` from A (from `sent`) and reads everything at B, stepping the net
+/// at most `limit` in virtual time; calls `during` at every step with the bytes read so far.
+fn transfer(
+    net: &mut Net,
+    (a, b): (ConnectionHandle, ConnectionHandle),
+    data: &[u8],
+    limit: Duration,
+    mut during: impl FnMut(&mut Net, usize),
+) -> Vec<u8> {
+    let mut sent = data.len().min(1000);
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let deadline = net.now + limit;
+    let mut finished = false;
+    for _ in 0..2_000_000 {
+        let now = net.now;
+        if sent < data.len() {
+            if let Ok(n) = net.nodes[A].1.write(now, a, &data[sent..]) {
+                sent += n;
+            }
+        } else if !finished {
+            net.nodes[A].1.shutdown(now, a).unwrap();
+            finished = true;
+        }
+        while let Ok(n) = net.nodes[B].1.read(now, b, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        if got.len() == data.len() {
+            break;
+        }
+        during(net, got.len());
+        if !net.step() || net.now > deadline {
+            break;
+        }
+    }
+    got
+}
+
+#[test]
+fn with_no_direct_path_everything_runs_through_the_relay_which_sees_only_ciphertext() {
+    let mut net = registered_net(91);
+    // A and B cannot reach each other (two NATs that let nothing through): only S can.
+    net.blocked.push((net.addr(A), net.addr(B)));
+    net.tapping = true;
+    let data = payload(300_000);
+    let start = net.now;
+    let conns = dial(&mut net, &data);
+    // The first byte rides the first datagram, through the relay: A → S → B in 20 ms.
+    assert!(net.now - start <= Duration::from_millis(30), "{:?}", net.now - start);
+    let got = transfer(&mut net, conns, &data, Duration::from_secs(30), |_, _| {});
+    assert!(got == data, "{} of {} bytes, intact", got.len(), data.len());
+    for (side, conn) in [(A, conns.0), (B, conns.1)] {
+        let path = net.nodes[side].1.path(conn).unwrap();
+        assert_eq!(path.kind, PathKind::Relayed, "side {side}");
+        assert_eq!(path.remote, net.addr(S), "a relayed path goes to the service");
+    }
+    let relay = net.nodes[S].1.rendezvous_stats().unwrap().relay;
+    assert!(relay.relayed > 200 && relay.rate_limited == 0, "{relay:?}");
+    // What crossed the wire through S holds no 24-byte run of the plaintext.
+    let probes: Vec<&[u8]> = data.chunks(24).step_by(97).collect();
+    for (_, _, datagram) in &net.tap {
+        for probe in &probes {
+            assert!(!datagram.windows(24).any(|w| w == *probe), "plaintext visible on the wire");
+        }
+    }
+}
+
+#[test]
+fn the_connection_moves_to_the_direct_path_and_back_to_the_relay_without_losing_a_byte() {
+    let mut net = registered_net(92);
+    let data = payload(3_000_000);
+    let conns = dial(&mut net, &data);
+    let mut moved_direct = None;
+    let mut cut_at = None;
+    let mut back_on_relay = None;
+    let got = transfer(&mut net, conns, &data, Duration::from_secs(60), |n, read| {
+        let kind = n.nodes[A].1.path(conns.0).unwrap().kind;
+        if moved_direct.is_none() && kind == PathKind::Direct {
+            moved_direct = Some(n.now);
+        }
+        // A third of the way in, on the direct path, the direct path is cut.
+        if cut_at.is_none() && moved_direct.is_some() && read > data.len() / 3 {
+            n.blocked.push((n.addr(A), n.addr(B)));
+            cut_at = Some((n.now, read));
+        }
+        if cut_at.is_some() && back_on_relay.is_none() && kind == PathKind::Relayed {
+            let b_kind = n.nodes[B].1.path(conns.1).unwrap().kind;
+            if b_kind == PathKind::Relayed {
+                back_on_relay = Some(n.now);
+            }
+        }
+    });
+    assert!(got == data, "{} of {} bytes, intact and in order", got.len(), data.len());
+    assert!(moved_direct.is_some(), "the connection went direct");
+    let (cut, _) = cut_at.expect("the direct path was cut mid-transfer");
+    let back = back_on_relay.expect("both sides went back to the relay");
+    eprintln!("both sides back on the relay {:?} after the cut", back - cut);
+    assert!(back - cut <= Duration::from_secs(2), "fell back in {:?}", back - cut);
+    let stats = net.nodes[A].1.connection_stats(conns.0).unwrap();
+    assert!(stats.migrations >= 2, "relay → direct → relay: {}", stats.migrations);
+}
