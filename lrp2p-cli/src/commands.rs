@@ -323,21 +323,31 @@ async fn send_all(
             }
         }
         let stats = conn.link_stats();
+        let path = conn.link_path();
+        let (kind, remote) = match path {
+            Some(p) if p.kind == lrp2p_proto::PathKind::Relayed => ("relayed", Some(p.remote)),
+            Some(p) => ("direct", Some(p.remote)),
+            None => ("-", None),
+        };
         ui.result(
             &format!(
-                "sent {} ({}) in {:.2} s, {}, rtt {}, {} retransmissions, hash confirmed",
+                "sent {} ({}) in {:.2} s, {}, rtt {}, {} retransmissions, hash confirmed, {kind}{}",
                 sent.name,
                 output::bytes(sent.bytes),
                 sent.elapsed.as_secs_f64(),
                 output::rate(sent.bytes, sent.elapsed),
                 output::millis(stats.and_then(|s| s.rtt)),
                 stats.map_or_else(|| "-".to_owned(), |s| s.retransmits.to_string()),
+                remote.map_or_else(String::new, |r| format!(" ({r})")),
             ),
             &json!({
                 "event": "sent",
                 "file": sent,
                 "rtt_ms": stats.and_then(|s| s.rtt).map(|d| d.as_secs_f64() * 1e3),
                 "retransmits": stats.map(|s| s.retransmits),
+                "path": kind,
+                "remote": remote.map(|r| r.to_string()),
+                "path_changes": stats.map(|s| s.migrations),
             }),
         );
     }

@@ -33,6 +33,12 @@ pub(crate) trait Link: AsyncRead + AsyncWrite + Unpin + Send {
         None
     }
 
+    /// The connection's current path (direct or through the rendezvous' relay, PROTOCOL.md
+    /// §13.8); `None` for streams that are not LRP2P connections.
+    fn link_path(&self) -> Option<lrp2p_proto::PathInfo> {
+        None
+    }
+
     /// The peer's authenticated static key, once known (after a Noise XX handshake, this is
     /// how the initiator learns it).
     fn peer_key(&self) -> Option<PublicKey> {
@@ -115,6 +121,9 @@ impl Link for lrp2p_tokio::Connection {
     fn link_stats(&self) -> Option<ConnectionStats> {
         self.stats()
     }
+    fn link_path(&self) -> Option<lrp2p_proto::PathInfo> {
+        self.path()
+    }
     fn peer_key(&self) -> Option<PublicKey> {
         self.peer_public_key()
     }
@@ -150,6 +159,9 @@ pub(crate) type Conn = Box<dyn Link>;
 impl Link for Conn {
     fn link_stats(&self) -> Option<ConnectionStats> {
         (**self).link_stats()
+    }
+    fn link_path(&self) -> Option<lrp2p_proto::PathInfo> {
+        (**self).link_path()
     }
     fn peer_key(&self) -> Option<PublicKey> {
         (**self).peer_key()
@@ -272,7 +284,7 @@ pub(crate) async fn register(
 }
 
 /// What a side dialing by key says when no address the rendezvous gave answered.
-pub(crate) const NO_DIRECT_PATH: &str = "no answer at any address the rendezvous gave: the NATs \
+pub(crate) const NO_DIRECT_PATH: &str = "no answer, directly or through the rendezvous' relay: the NATs \
      between the two sides let nothing through directly (one side behind a NAT that gives each \
      destination its own port, the other behind one that filters by port); a relayed path is not \
      implemented yet";

@@ -82,6 +82,9 @@ impl<L: Link> Link for Recorded<L> {
     fn link_stats(&self) -> Option<ConnectionStats> {
         self.inner.link_stats()
     }
+    fn link_path(&self) -> Option<lrp2p_proto::PathInfo> {
+        self.inner.link_path()
+    }
     fn peer_key(&self) -> Option<PublicKey> {
         self.inner.peer_key()
     }

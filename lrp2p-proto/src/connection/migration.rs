@@ -21,6 +21,9 @@ impl Connection {
     pub(super) fn on_packet_from(&mut self, now: Instant, from: SocketAddr, len: usize, newest: bool) {
         if from == self.path.remote {
             self.path.on_received(from, len);
+            if self.paths.is_some() {
+                self.on_current_path_packet(now, from);
+            }
             return;
         }
         if !self.config.path_validation || self.phase != Phase::Established {

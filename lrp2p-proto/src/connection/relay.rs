@@ -69,6 +69,8 @@ pub(super) struct Relay {
     /// The peer's PUNCH key (PROTOCOL.md §13.9), kept after the handshake: a punch tells where
     /// the peer sends from.
     pub(super) punch: Option<PunchKey>,
+    /// When a packet last came on the current path while it was direct.
+    direct_heard: Option<Instant>,
 }
 
 impl Relay {
@@ -85,7 +87,16 @@ impl Connection {
         let data = self.skips.path_challenge(self.session.as_ref().map_or(0, |s| s.next_send_counter()));
         let paths = self.paths.get_or_insert_with(Box::default);
         let punch = punch.or_else(|| paths.dial.as_mut().and_then(|d| d.punch.clone()));
-        paths.relay = Some(Relay { via, targets: Vec::new(), data, round: 0, next: 0, timer: None, punch });
+        paths.relay = Some(Relay {
+            via,
+            targets: Vec::new(),
+            data,
+            round: 0,
+            next: 0,
+            timer: None,
+            punch,
+            direct_heard: None,
+        });
     }
 
     /// The relayed path's address, if the connection has one.
@@ -137,13 +148,28 @@ impl Connection {
         self.relay().is_some_and(|r| r.targets.contains(&from))
     }
 
+    /// A packet came on the current path, `from`.
+    pub(super) fn on_current_path_packet(&mut self, now: Instant, from: SocketAddr) {
+        if let Some(relay) = self.paths.as_mut().and_then(|p| p.relay.as_mut()) {
+            if !is_relayed(&from) {
+                relay.direct_heard = Some(now);
+            }
+        }
+    }
+
     /// PROTOCOL.md §13.8: an authenticated packet with a new highest counter came through the
-    /// relay while the current path is direct: the peer moved to the relay (its direct path
-    /// failed), and so does this side, at once (the service reaches the peer by its key, so
-    /// the relay needs no validation).
+    /// relay while the current path is direct. If nothing came on the direct path for an RTO,
+    /// the peer moved to the relay (its direct path failed), and so does this side, at once
+    /// (the service reaches the peer by its key, so the relay needs no validation); otherwise
+    /// the peer has not moved to the direct path yet, and nothing changes. True: handled.
     pub(super) fn on_relayed_packet(&mut self, now: Instant, from: SocketAddr) -> bool {
         if self.relay_via() != Some(from) || self.phase != Phase::Established {
             return false;
+        }
+        let rto = self.rtt.rto();
+        let heard = self.relay().and_then(|r| r.direct_heard);
+        if heard.is_some_and(|at| now.saturating_duration_since(at) < rto) {
+            return true;
         }
         let direct = self.path.remote;
         self.switch_path(now, from);
@@ -151,12 +177,19 @@ impl Connection {
         true
     }
 
-    /// PROTOCOL.md §13.8: a retransmission timeout on the direct path: the connection moves to
-    /// the relay (what is in flight is retransmitted there), and probes the direct address
-    /// again later.
+    /// PROTOCOL.md §13.8: a retransmission timeout on the direct path, on which nothing came
+    /// for an RTO: the connection moves to the relay (what is in flight is retransmitted
+    /// there), and probes the direct address again later.
     pub(super) fn fall_back_to_relay(&mut self, now: Instant) {
         let Some(via) = self.relay_via() else { return };
         if self.is_relayed() || self.phase != Phase::Established {
+            return;
+        }
+        // Packets still arriving on the direct path within the last RTO: it is congested or
+        // lossy, not gone; the timeout is recovered there.
+        let rto = self.rtt.rto();
+        let heard = self.relay().and_then(|r| r.direct_heard);
+        if heard.is_some_and(|at| now.saturating_duration_since(at) < rto) {
             return;
         }
         let direct = self.path.remote;
