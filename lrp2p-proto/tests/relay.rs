@@ -143,3 +143,25 @@ fn the_connection_moves_to_the_direct_path_and_back_to_the_relay_without_losing_
     let stats = net.nodes[A].1.connection_stats(conns.0).unwrap();
     assert!(stats.migrations >= 2, "relay → direct → relay: {}", stats.migrations);
 }
+
+#[test]
+fn a_datagram_claiming_a_relayed_source_is_dropped() {
+    let mut net = registered_net(93);
+    let now = net.now;
+    let before = net.nodes[B].1.stats();
+    // A copy of a genuine datagram, as if it came from the prefix relayed paths use inside an
+    // endpoint: no datagram from the network comes from there.
+    let mut forged = net.tap.first().map_or_else(|| vec![0x18; 64], |(_, _, d)| d.clone());
+    let from: std::net::SocketAddr = "[100::1:2:3:4]:0".parse().unwrap();
+    net.nodes[B].1.handle_datagram(now, from, &mut forged);
+    let after = net.nodes[B].1.stats();
+    assert_eq!(after.malformed, before.malformed + 1);
+    assert_eq!(after.accepted, before.accepted);
+    assert_eq!(after.accounted(), after.datagrams_received);
+    // The relay still works after it.
+    net.blocked.push((net.addr(A), net.addr(B)));
+    let data = payload(5000);
+    let conns = dial(&mut net, &data);
+    let got = transfer(&mut net, conns, &data, Duration::from_secs(10), |_, _| {});
+    assert!(got == data);
+}
