@@ -174,6 +174,9 @@ impl Connection {
             ack: segments.ack.as_ref().map(|ack| ack.cumulative.0),
         });
         if self.on_segments(now, &segments, sample) {
+            if frames.is_empty() {
+                self.on_ordinary_packet(from);
+            }
             self.on_path_frames(now, from, len, frames);
         }
         Received::Accepted

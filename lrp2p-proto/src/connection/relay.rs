@@ -69,8 +69,11 @@ pub(super) struct Relay {
     /// The peer's PUNCH key (PROTOCOL.md §13.9), kept after the handshake: a punch tells where
     /// the peer sends from.
     pub(super) punch: Option<PunchKey>,
-    /// When a packet last came on the current path while it was direct.
+    /// When a packet last came on the current path while it was direct (the move there counts).
     direct_heard: Option<Instant>,
+    /// Since the current path became direct, the peer sent ordinary traffic on it (a packet
+    /// with no path extension: neither a probe nor an answer to one), so it uses that path too.
+    peer_direct: bool,
 }
 
 impl Relay {
@@ -96,6 +99,7 @@ impl Connection {
             timer: None,
             punch,
             direct_heard: None,
+            peer_direct: false,
         });
     }
 
@@ -157,18 +161,31 @@ impl Connection {
         }
     }
 
+    /// An authenticated packet on the current path `from` carried no path extension: if the
+    /// path is direct, the peer sends its ordinary traffic there (PROTOCOL.md §13.8).
+    pub(super) fn on_ordinary_packet(&mut self, from: SocketAddr) {
+        if from != self.path.remote || is_relayed(&from) {
+            return;
+        }
+        if let Some(relay) = self.paths.as_mut().and_then(|p| p.relay.as_mut()) {
+            relay.peer_direct = true;
+        }
+    }
+
     /// PROTOCOL.md §13.8: an authenticated packet with a new highest counter came through the
-    /// relay while the current path is direct. If nothing came on the direct path for an RTO,
-    /// the peer moved to the relay (its direct path failed), and so does this side, at once
-    /// (the service reaches the peer by its key, so the relay needs no validation); otherwise
-    /// the peer has not moved to the direct path yet, and nothing changes. True: handled.
+    /// relay while the current path is direct. If the peer already sent ordinary traffic on the
+    /// direct path, or nothing came there for an RTO, the peer moved (back) to the relay (its
+    /// direct path failed), and so does this side, at once (the service reaches the peer by
+    /// its key, so the relay needs no validation); otherwise the peer has not moved to the
+    /// direct path yet, and nothing changes. True: handled.
     pub(super) fn on_relayed_packet(&mut self, now: Instant, from: SocketAddr) -> bool {
         if self.relay_via() != Some(from) || self.phase != Phase::Established {
             return false;
         }
-        let rto = self.rtt.rto();
-        let heard = self.relay().and_then(|r| r.direct_heard);
-        if heard.is_some_and(|at| now.saturating_duration_since(at) < rto) {
+        let rto = self.rtt.base_rto();
+        let Some(relay) = self.relay() else { return false };
+        let silent = relay.direct_heard.is_none_or(|at| now.saturating_duration_since(at) >= rto);
+        if !relay.peer_direct && !silent {
             return true;
         }
         let direct = self.path.remote;
@@ -185,11 +202,15 @@ impl Connection {
         if self.is_relayed() || self.phase != Phase::Established {
             return;
         }
-        // Packets still arriving on the direct path within the last RTO: it is congested or
-        // lossy, not gone; the timeout is recovered there.
-        let rto = self.rtt.rto();
+        // Packets still arriving on the direct path within the RTO's variance term (the RTO
+        // less the round trip and the peer's ACK delay: 200 ms at least): it is congested or
+        // lossy, not gone; the timeout is recovered there. A dead path is that quiet at its
+        // first timeout (its last ACK came a round trip after the oldest packet went out).
+        let config = self.rtt.config();
+        let waits = self.rtt.smoothed_or_initial().saturating_add(config.max_ack_delay);
+        let quiet = self.rtt.base_rto().saturating_sub(waits).max(config.min_rto);
         let heard = self.relay().and_then(|r| r.direct_heard);
-        if heard.is_some_and(|at| now.saturating_duration_since(at) < rto) {
+        if heard.is_some_and(|at| now.saturating_duration_since(at) < quiet) {
             return;
         }
         let direct = self.path.remote;
@@ -205,6 +226,12 @@ impl Connection {
         self.path = Path::new(to, true);
         if let Some(paths) = self.paths.as_mut() {
             paths.candidate = None;
+            // The move itself is news from the new path (its probe was just answered): the
+            // relay takes over again only once the peer is seen to use it (above).
+            if let Some(relay) = paths.relay.as_mut() {
+                relay.direct_heard = (!is_relayed(&to)).then_some(now);
+                relay.peer_direct = false;
+            }
         }
         // RFC 9000 §9.4: a new IP may be a slower path (the relay and a direct path always
         // differ); a NAT rebinding (same IP, new port) keeps what the old path taught.
@@ -264,7 +291,7 @@ impl Connection {
         if !self.is_relayed() || self.phase != Phase::Established || self.close.is_some() {
             return None;
         }
-        let rto = self.rtt.rto();
+        let rto = self.rtt.base_rto();
         let relay = self.paths.as_mut()?.relay.as_mut()?;
         let to = *relay.targets.get(relay.next)?;
         let data = relay.data;

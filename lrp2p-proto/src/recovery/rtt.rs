@@ -191,7 +191,15 @@ impl RttEstimator {
 
     /// The retransmission timeout to arm now, backoff included.
     pub fn rto(&self) -> Duration {
-        let base = match (self.smoothed, self.var) {
+        // RFC 6298 §5.5: on expiry RTO <- RTO * 2; §2.5: a maximum of at least 60 s MAY bound it.
+        // The ceiling wins over the floor if a configuration inverts them.
+        backed_off(self.base_rto(), self.backoffs, self.config.max_rto)
+    }
+
+    /// The retransmission timeout without backoff: how long a path may stay silent before it is
+    /// suspect (one RTO of silence while data is in flight means no ACK is coming).
+    pub fn base_rto(&self) -> Duration {
+        match (self.smoothed, self.var) {
             (Some(srtt), Some(rttvar)) => {
                 // RFC 6298 §2.2/§2.3: RTO <- SRTT + max(G, K*RTTVAR), K = 4, with the variance
                 // term floored at min_rto (RFC 6298 §2.4 floors the sum; see
@@ -202,10 +210,7 @@ impl RttEstimator {
             }
             // RFC 6298 §2.1: until a measurement is made, RTO <- 1 second (configurable).
             _ => self.config.initial_rto,
-        };
-        // RFC 6298 §5.5: on expiry RTO <- RTO * 2; §2.5: a maximum of at least 60 s MAY bound it.
-        // The ceiling wins over the floor if a configuration inverts them.
-        backed_off(base, self.backoffs, self.config.max_rto)
+        }
     }
 
     /// The smoothed RTT (SRTT), or `None` before the first sample.
