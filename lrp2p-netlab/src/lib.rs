@@ -19,10 +19,16 @@
 //! on its WAN side: one answered by the router itself would make Linux pick a new external
 //! port for a later mapping. Masquerade does not hairpin.
 //!
+//! While traffic flows a test can slow a host's link ([`Lab::shape`]), cut the direct path
+//! between two public addresses and restore it ([`Lab::cut`], [`Lab::restore`]), and forget or
+//! read a NAT's mappings ([`Lab::flush_mappings`], [`Lab::mappings`]); see the `impair` module.
+//!
 //! Creating namespaces needs root and `ip`, `nft` and `conntrack` (`.ci/run` installs
-//! `iproute2`, `nftables` and `conntrack`). [`Lab::new`] says why it cannot, so a test can
-//! skip with a clear message where namespaces are unavailable.
+//! `iproute2`, `nftables` and `conntrack`; [`Lab::shape`] needs `tc` too, part of `iproute2`).
+//! [`Lab::new`] says why it cannot, so a test can skip with a clear message where namespaces
+//! are unavailable.
 
+mod impair;
 mod nat;
 
 use std::io;
@@ -30,6 +36,7 @@ use std::net::Ipv4Addr;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub use impair::Cut;
 pub use nat::NatKind;
 
 /// The internet's prefix: documentation addresses (RFC 5737), never routed outside.
@@ -78,6 +85,8 @@ pub struct Lab {
     next_public: u8,
     /// Next private subnet.
     next_subnet: u8,
+    /// Cuts made so far ([`Lab::cut`]), for unique table names.
+    next_cut: AtomicU32,
 }
 
 impl Lab {
@@ -101,6 +110,7 @@ impl Lab {
             namespaces: Vec::new(),
             next_public: 1,
             next_subnet: 1,
+            next_cut: AtomicU32::new(0),
         };
         let internet = lab.internet.clone();
         lab.namespace(&internet).map_err(|e| format!("cannot create a network namespace: {e}"))?;
@@ -223,6 +233,21 @@ fn run_tool(program: &str, args: &[&str], stdin: Option<&str>) -> Result<(), Str
     let output = spawn(program, args, stdin).map_err(|e| format!("{program}: {e}"))?;
     if output.status.success() {
         Ok(())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(format!("{program} {}: {}", args.join(" "), stderr.trim()))
+    }
+}
+
+/// Runs a command and returns its standard output; its stderr is the error.
+fn run_output(program: &str, args: &[&str]) -> Result<String, String> {
+    let output = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
         let stderr = String::from_utf8_lossy(&output.stderr);
         Err(format!("{program} {}: {}", args.join(" "), stderr.trim()))
