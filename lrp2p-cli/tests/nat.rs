@@ -11,74 +11,10 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{BIN, Background, output_within};
-use lrp2p_netlab::{Host, Lab, NatKind};
-
-/// The receiver's port.
-const PORT: u16 = 7000;
-
-/// The lab, or `None` (with the reason on stderr) where namespaces cannot be made.
-fn lab(name: &str) -> Option<Lab> {
-    match Lab::new(name) {
-        Ok(lab) => Some(lab),
-        Err(why) => {
-            eprintln!("skipping the NAT test `{name}`: {why}");
-            None
-        }
-    }
-}
-
-/// `lrp2p args…` in `host`'s namespace, with a config directory of its own under `dir`.
-fn lrp2p(lab: &Lab, host: &Host, dir: &Path, args: &[&str]) -> Command {
-    let mut command = lab.command(host, BIN);
-    command.env("LRP2P_CONFIG_DIR", dir.join(format!("config-{}", host.namespace)));
-    command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    command
-}
-
-/// Runs `lrp2p args…` in `host` to completion within `limit`.
-fn run_in(lab: &Lab, host: &Host, dir: &Path, args: &[&str], limit: Duration) -> Output {
-    output_within(lrp2p(lab, host, dir, args).spawn().expect("spawn lrp2p"), args, limit)
-}
-
-/// Starts `lrp2p args…` in `host` in the background.
-fn start_in(lab: &Lab, host: &Host, dir: &Path, args: &[&str]) -> Background {
-    Background::of(lrp2p(lab, host, dir, args).spawn().expect("spawn lrp2p"))
-}
-
-/// 16 MiB that no two offsets repeat in a short period.
-fn payload() -> Vec<u8> {
-    (0..16u32 << 20).map(|i| i.wrapping_mul(2_654_435_761).to_be_bytes()[1]).collect()
-}
-
-/// Starts `recv` in `host` on [`PORT`]; its public key.
-fn receiver(lab: &Lab, host: &Host, dir: &Path, out: &Path) -> (Background, String) {
-    let key = dir.join(format!("{}.key", host.namespace));
-    let keygen =
-        run_in(lab, host, dir, &["keygen", "--out", key.to_str().expect("path")], Duration::from_secs(10));
-    assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
-    let listen = format!("0.0.0.0:{PORT}");
-    let args = [
-        "recv",
-        "--json",
-        "--yes",
-        "--count",
-        "1",
-        "--listen",
-        &listen,
-        "--key",
-        key.to_str().expect("path"),
-        "--out",
-        out.to_str().expect("path"),
-    ];
-    let mut recv = start_in(lab, host, dir, &args);
-    let public_key = recv.event("listening")["public_key"].as_str().expect("key").to_owned();
-    (recv, public_key)
-}
+use common::nat::{ByKey, PORT, Place, lab, payload, receiver, run_in};
+use lrp2p_netlab::NatKind;
 
 /// A 16 MiB file from a host behind a NAT of `kind` to a public receiver: identical, and the
 /// receiver saw the NAT's public address (the datagrams really crossed the NAT).
@@ -94,7 +30,7 @@ fn send_through(kind: NatKind, name: &str) {
     let file = dir.path().join("payload.bin");
     std::fs::write(&file, &data).expect("payload");
 
-    let (mut recv, key) = receiver(&lab, &server, dir.path(), &out);
+    let (mut recv, key) = receiver(&lab, &server, dir.path(), &out, None);
     let to = SocketAddr::from((server.addr, PORT)).to_string();
     let args = ["send", "--json", file.to_str().expect("path"), "--to", &to, "--peer", &key];
     let sent = run_in(&lab, &client, dir.path(), &args, Duration::from_secs(60));
@@ -129,7 +65,7 @@ fn a_receiver_behind_a_nat_is_not_reachable_from_outside() {
     let file = dir.path().join("small.bin");
     std::fs::write(&file, b"unsolicited").expect("payload");
 
-    let (_recv, key) = receiver(&lab, &inside, dir.path(), &out);
+    let (_recv, key) = receiver(&lab, &inside, dir.path(), &out, None);
     for to in [SocketAddr::from((nat.public, PORT)), SocketAddr::from((inside.addr, PORT))] {
         let to = to.to_string();
         let args = ["send", file.to_str().expect("path"), "--to", &to, "--peer", &key, "--timeout", "2"];
@@ -141,95 +77,22 @@ fn a_receiver_behind_a_nat_is_not_reachable_from_outside() {
     assert!(std::fs::read_dir(&out).expect("out").next().is_none(), "nothing may arrive");
 }
 
-/// `lrp2p rendezvous` on a public host: its `ADDR=KEY`.
-fn rendezvous(lab: &Lab, host: &Host, dir: &Path) -> (Background, String) {
-    let listen = format!("0.0.0.0:{RENDEZVOUS_PORT}");
-    let mut service =
-        start_in(lab, host, dir, &["rendezvous", "--json", "--listen", &listen, "--stats-secs", "1"]);
-    let key = service.event("listening")["public_key"].as_str().expect("key").to_owned();
-    (service, format!("{}={key}", SocketAddr::from((host.addr, RENDEZVOUS_PORT))))
-}
-
-/// The rendezvous' port.
-const RENDEZVOUS_PORT: u16 = 7400;
-
-/// Where the receiver and the sender sit.
-enum Place {
-    Public,
-    Behind(NatKind),
-}
-
 /// 16 MiB from a sender at `from` to a receiver at `to` that it knows by key alone, through a
 /// rendezvous on a public host (`same_nat`: both behind one NAT of the first kind). Returns
-/// the address the sender's connection used (from its `sent` line is not printed: the
-/// receiver's `connected` address) and the sender's seconds.
+/// the receiver's `connected` address, the sender's seconds, the NATs' public addresses and
+/// the sender's `sent` event (its path at the end: direct or relayed, and where).
 fn by_key(
     name: &str,
     from: Place,
     to: Place,
     same_nat: bool,
 ) -> Option<(SocketAddr, f64, Vec<std::net::Ipv4Addr>, serde_json::Value)> {
-    let mut lab = lab(name)?;
-    let service_host = lab.public_host("rv").expect("public host");
-    let mut nats = Vec::new();
-    let place = |lab: &mut Lab, place: &Place, name: &str, nats: &mut Vec<lrp2p_netlab::Nat>| match place {
-        Place::Public => lab.public_host(name).expect("public host"),
-        Place::Behind(kind) => {
-            if !same_nat || nats.is_empty() {
-                nats.push(lab.nat(&format!("n{name}"), *kind).expect("nat"));
-            }
-            let nat = nats.last_mut().expect("nat");
-            lab.host_behind(nat, name).expect("host behind")
-        }
-    };
-    let receiver_host = place(&mut lab, &to, "r", &mut nats);
-    let sender_host = place(&mut lab, &from, "s", &mut nats);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
-    std::fs::create_dir(&out).expect("out dir");
-    let data = payload();
-    let file = dir.path().join("payload.bin");
-    std::fs::write(&file, &data).expect("payload");
-    let (_service, at) = rendezvous(&lab, &service_host, dir.path());
-
-    let key = dir.path().join("recv.key");
-    let keygen = run_in(
-        &lab,
-        &receiver_host,
-        dir.path(),
-        &["keygen", "--out", key.to_str().expect("path")],
-        Duration::from_secs(10),
-    );
-    assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
-    let listen = format!("0.0.0.0:{PORT}");
-    let args = [
-        "recv",
-        "--json",
-        "--yes",
-        "--count",
-        "1",
-        "--listen",
-        &listen,
-        "--key",
-        key.to_str().expect("path"),
-        "--out",
-        out.to_str().expect("path"),
-        "--rendezvous",
-        &at,
-    ];
-    let mut recv = start_in(&lab, &receiver_host, dir.path(), &args);
-    let recv_key = recv.event("listening")["public_key"].as_str().expect("key").to_owned();
-    let args = ["send", "--json", file.to_str().expect("path"), "--peer", &recv_key, "--rendezvous", &at];
+    let peers = ByKey::new(name, from, to, same_nat)?;
     let started = std::time::Instant::now();
-    let sent = run_in(&lab, &sender_host, dir.path(), &args, Duration::from_secs(60));
+    let sent = peers.send(Duration::from_secs(60));
     let seconds = started.elapsed().as_secs_f64();
     assert!(sent.status.success(), "{name}: {}", String::from_utf8_lossy(&sent.stderr));
-    let from: SocketAddr = recv.event("connected")["addr"].as_str().expect("addr").parse().expect("address");
-    let (code, stderr) = recv.finish(Duration::from_secs(30));
-    assert_eq!(code, Some(0), "{stderr}");
-    assert!(std::fs::read(out.join("payload.bin")).expect("received") == data, "the file differs");
-    let publics = nats.iter().map(|n| n.public).collect();
-    // The sender's `sent` event: its path at the end (direct or relayed, and where).
+    let publics = peers.publics();
     let stdout = String::from_utf8_lossy(&sent.stdout);
     let sent_event = stdout
         .lines()
@@ -237,7 +100,7 @@ fn by_key(
         .find(|v| v["event"] == "sent")
         .expect("a sent event");
     eprintln!("{name}: {seconds:.2} s, {sent_event}");
-    Some((from, seconds, publics, sent_event))
+    Some((peers.received(), seconds, publics, sent_event))
 }
 
 /// The sender's connection ended on a direct path, having moved there from the relay at most

@@ -1,9 +1,12 @@
 //! What the end-to-end tests of the real `lrp2p` binary share: running it bounded in time
 //! with a config directory of its own, background processes killed by their own handle when
-//! dropped, SIGINT to one pid, key files, a perf server and a lossy relay on loopback.
+//! dropped, SIGINT to one pid, key files, a perf server and a lossy relay on loopback; and in
+//! [`nat`], what the tests across the lab's NAT routers share.
 //!
 //! Each test crate uses a part of it.
 #![allow(dead_code)]
+
+pub(crate) mod nat;
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
@@ -150,14 +153,43 @@ impl Background {
 
     /// The next JSON line whose `event` is `event`, skipping others.
     pub(crate) fn event(&mut self, event: &str) -> serde_json::Value {
+        self.next_event(event).unwrap_or_else(|| panic!("lrp2p ended before its `{event}` event"))
+    }
+
+    /// [`event`](Background::event) within `limit`: past it the process is killed (a watchdog
+    /// sends SIGKILL to its own pid, which cannot be reused while this waits: the process is
+    /// not reaped before the read returns) and the test fails.
+    pub(crate) fn event_within(&mut self, event: &str, limit: Duration) -> serde_json::Value {
+        let pid = self.child.id().to_string();
+        let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            let timed_out = cancelled.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout);
+            if timed_out {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+            timed_out
+        });
+        let value = self.next_event(event);
+        drop(cancel);
+        let killed = watchdog.join().expect("watchdog");
+        match value {
+            Some(value) if !killed => value,
+            _ if killed => panic!("no `{event}` event from lrp2p within {limit:?}: killed it"),
+            _ => panic!("lrp2p ended before its `{event}` event"),
+        }
+    }
+
+    /// The next JSON line whose `event` is `event`; `None` at the end of the output.
+    fn next_event(&mut self, event: &str) -> Option<serde_json::Value> {
         loop {
             let mut line = String::new();
-            let read = self.stdout.read_line(&mut line).expect("read line");
-            assert!(read > 0, "lrp2p ended before its `{event}` event");
+            if self.stdout.read_line(&mut line).expect("read line") == 0 {
+                return None;
+            }
             let value: serde_json::Value =
                 serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
             if value["event"] == event {
-                return value;
+                return Some(value);
             }
         }
     }
@@ -194,12 +226,55 @@ impl Background {
         (self.child.wait().expect("wait").code(), stderr)
     }
 
+    /// Kills it now (by its handle) and reaps it.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the exit within `limit`, killing it past that (exit code `None`); what it
+    /// printed from then on, however it ended.
+    pub(crate) fn end(mut self, limit: Duration) -> Ended {
+        let code = match wait_exit(&mut self.child, limit) {
+            Some(status) => status.code(),
+            None => {
+                self.kill();
+                None
+            }
+        };
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        let _ = self.stdout.read_to_string(&mut stdout);
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        Ended { code, stdout, stderr }
+    }
+
     /// Everything else it prints until it exits (within 30 s), as JSON values.
     pub(crate) fn rest(mut self) -> Vec<serde_json::Value> {
         assert!(wait_exit(&mut self.child, Duration::from_secs(30)).is_some(), "the server did not finish");
         let mut text = String::new();
         let _ = self.stdout.read_to_string(&mut text);
         text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+}
+
+/// How a background process ended ([`Background::end`]).
+#[derive(Debug)]
+pub(crate) struct Ended {
+    /// Its exit code; `None` if it was killed (also by a signal).
+    pub(crate) code: Option<i32>,
+    /// Its standard output from the last line read on.
+    pub(crate) stdout: String,
+    /// Its standard error.
+    pub(crate) stderr: String,
+}
+
+impl Ended {
+    /// Its standard output's JSON lines whose `event` is `event`.
+    pub(crate) fn events(&self, event: &str) -> Vec<serde_json::Value> {
+        let values = self.stdout.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+        values.filter(|v| v["event"] == event).collect()
     }
 }
 
