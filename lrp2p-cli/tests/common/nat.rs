@@ -183,17 +183,23 @@ impl ByKey {
 
     /// Runs `send --json FILE --peer KEY --rendezvous ADDR=KEY` to completion within `limit`.
     pub(crate) fn send(&self, limit: Duration) -> Output {
-        run_in(&self.lab, &self.sender, self.dir.path(), &self.send_args(), limit)
+        self.send_with(&[], limit)
+    }
+
+    /// [`send`](ByKey::send) with `extra` flags.
+    pub(crate) fn send_with(&self, extra: &[&str], limit: Duration) -> Output {
+        run_in(&self.lab, &self.sender, self.dir.path(), &self.send_args(extra), limit)
     }
 
     /// Starts [`send`](ByKey::send) in the background.
     pub(crate) fn start_send(&self) -> Background {
-        start_in(&self.lab, &self.sender, self.dir.path(), &self.send_args())
+        start_in(&self.lab, &self.sender, self.dir.path(), &self.send_args(&[]))
     }
 
-    fn send_args(&self) -> [&str; 7] {
+    fn send_args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
         let file = self.file.to_str().expect("path");
-        ["send", "--json", file, "--peer", &self.recv_key, "--rendezvous", &self.at]
+        let args = ["send", "--json", file, "--peer", &self.recv_key, "--rendezvous", &self.at];
+        [&args[..], extra].concat()
     }
 
     /// The NATs' public addresses, in the order made.
