@@ -51,12 +51,16 @@ fn transfer(
     let mut sent = data.len().min(1000);
     let mut got = Vec::new();
     let mut buf = vec![0u8; 65536];
-    let deadline = net.now + limit;
+    let (start, deadline) = (net.now, net.now + limit);
     let mut finished = false;
     for _ in 0..2_000_000 {
         let now = net.now;
+        let allowed = net.write_rate.map_or(data.len(), |rate| {
+            let due = (now - start).as_micros().saturating_mul(u128::from(rate)) / 1_000_000;
+            usize::try_from(due).unwrap_or(usize::MAX).clamp(sent, data.len())
+        });
         if sent < data.len() {
-            if let Ok(n) = net.nodes[A].1.write(now, a, &data[sent..]) {
+            if let Ok(n) = net.nodes[A].1.write(now, a, &data[sent..allowed]) {
                 sent += n;
             }
         } else if !finished {
@@ -151,6 +155,63 @@ fn the_connection_moves_to_the_direct_path_and_back_to_the_relay_without_losing_
     assert!(back - cut <= Duration::from_millis(400), "fell back in {:?}", back - cut);
     let stats = net.nodes[A].1.connection_stats(conns.0).unwrap();
     assert!(stats.migrations >= 2, "relay → direct → relay: {}", stats.migrations);
+}
+
+/// The longest time in `transfer` during which B read nothing, and the bytes read when it began.
+fn longest_stall(
+    net: &mut Net,
+    conns: (ConnectionHandle, ConnectionHandle),
+    data: &[u8],
+    event: impl FnMut(&mut Net, usize),
+) -> (Vec<u8>, Duration) {
+    let mut event = event;
+    let (mut last, mut at, mut stall) = (0, net.now, Duration::ZERO);
+    let got = transfer(net, conns, data, Duration::from_secs(60), |n, read| {
+        if read != last {
+            stall = stall.max(n.now - at);
+            (last, at) = (read, n.now);
+        }
+        event(n, read);
+    });
+    (got, stall)
+}
+
+#[test]
+fn a_receiver_whose_nat_restarts_mid_transfer_gets_the_stream_back_by_itself() {
+    let mut net = registered_net(94);
+    // B sits behind a port-restricted NAT; it has sent to S (registering) and will send to A.
+    net.filtered.push((B, Vec::new()));
+    // 3 MB at 1 MB/s: the transfer lasts 3 s.
+    net.write_rate = Some(1_000_000);
+    let data = payload(3_000_000);
+    let conns = dial(&mut net, &data);
+    let start = net.now;
+    let mut restarted = None;
+    let (got, stall) = longest_stall(&mut net, conns, &data, |n, read| {
+        let direct = n.nodes[A].1.path(conns.0).is_some_and(|p| p.kind == PathKind::Direct);
+        // Past the introduction's punches (PROTOCOL.md §13.9), which would make B's mapping
+        // toward A again by themselves.
+        if restarted.is_none() && direct && n.now - start > Duration::from_secs(1) {
+            assert!(read < data.len() / 2, "the transfer is under way");
+            // B's NAT restarts: for 200 ms nothing passes it either way, and it comes back
+            // with no mapping, so that nothing reaches B, from A or through S, until B sends
+            // again. B, a receiver, has no retransmission timer of its own.
+            n.blocked.extend([(n.addr(A), n.addr(B)), (n.addr(S), n.addr(B))]);
+            n.filtered[0].1.clear();
+            restarted = Some(n.now);
+        }
+        if restarted.is_some_and(|at| n.now - at >= Duration::from_millis(200)) {
+            n.blocked.clear();
+        }
+    });
+    assert!(got == data, "{} of {} bytes, intact and in order", got.len(), data.len());
+    assert!(restarted.is_some(), "the connection went direct and the NAT restarted");
+    // PROTOCOL.md §13.8: B's silence watch asks for an ACK after an RTO (1 s: a receiver has
+    // no RTT sample), which makes its NAT's mapping toward A again, so that A's next probe
+    // gets through (a second silent RTO would have moved B to the relay). Without the watch
+    // B's keep-alive comes 25 s later (measured: a 25.06 s stall).
+    eprintln!("the longest stall: {stall:?}");
+    assert!(stall <= Duration::from_secs(3), "stalled {stall:?}");
 }
 
 #[test]

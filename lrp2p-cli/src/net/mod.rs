@@ -283,11 +283,11 @@ pub(crate) async fn register(
         })
 }
 
-/// What a side dialing by key says when no address the rendezvous gave answered.
-pub(crate) const NO_DIRECT_PATH: &str = "no answer, directly or through the rendezvous' relay: the NATs \
-     between the two sides let nothing through directly (one side behind a NAT that gives each \
-     destination its own port, the other behind one that filters by port); a relayed path is not \
-     implemented yet";
+/// What a side dialing by key says when neither the relay nor an address the rendezvous gave
+/// answered.
+pub(crate) const NO_DIRECT_PATH: &str = "no answer, directly or through the rendezvous' relay: the \
+     receiver is registered there but did not answer (it stopped, or lost its way to the \
+     rendezvous since it last registered)";
 
 /// What a connecting side says when the handshake got no answer.
 pub(crate) const NO_ANSWER: &str = "no answer: wrong address, wrong key, or the receiver is down";

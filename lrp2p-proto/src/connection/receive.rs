@@ -174,8 +174,9 @@ impl Connection {
             ack: segments.ack.as_ref().map(|ack| ack.cumulative.0),
         });
         if self.on_segments(now, &segments, sample) {
-            if frames.is_empty() {
-                self.on_ordinary_packet(from);
+            if self.paths.is_some() {
+                let more = matches!(&segments.tail, Some(Tail::Data(data)) if !data.fin);
+                self.on_path_traffic(now, from, frames.is_empty(), more);
             }
             self.on_path_frames(now, from, len, frames);
         }

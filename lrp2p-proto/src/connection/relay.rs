@@ -74,11 +74,18 @@ pub(super) struct Relay {
     /// Since the current path became direct, the peer sent ordinary traffic on it (a packet
     /// with no path extension: neither a probe nor an answer to one), so it uses that path too.
     peer_direct: bool,
+    /// While stream data comes on the direct path: when its silence is next checked, and
+    /// whether that check already sent a PING (see [`Connection::on_relay_timer`]).
+    watch: Option<Instant>,
+    pinged: bool,
 }
 
 impl Relay {
     pub(super) fn deadline(&self) -> Option<Instant> {
-        self.timer
+        match (self.timer, self.watch) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -100,6 +107,8 @@ impl Connection {
             punch,
             direct_heard: None,
             peer_direct: false,
+            watch: None,
+            pinged: false,
         });
     }
 
@@ -161,14 +170,20 @@ impl Connection {
         }
     }
 
-    /// An authenticated packet on the current path `from` carried no path extension: if the
-    /// path is direct, the peer sends its ordinary traffic there (PROTOCOL.md §13.8).
-    pub(super) fn on_ordinary_packet(&mut self, from: SocketAddr) {
+    /// An authenticated packet came on the current path `from`, after its segments: `ordinary`,
+    /// it carried no path extension (so if the path is direct, the peer sends its own traffic
+    /// there, PROTOCOL.md §13.8); `more`, it carried stream data and no FIN (more is due). The
+    /// silence watch runs from a packet with more data due, and stops at one without (the
+    /// peer is there and has nothing in flight, or is done).
+    pub(super) fn on_path_traffic(&mut self, now: Instant, from: SocketAddr, ordinary: bool, more: bool) {
         if from != self.path.remote || is_relayed(&from) {
             return;
         }
+        let rto = self.rtt.base_rto();
         if let Some(relay) = self.paths.as_mut().and_then(|p| p.relay.as_mut()) {
-            relay.peer_direct = true;
+            relay.peer_direct |= ordinary;
+            relay.watch = more.then_some(now + rto);
+            relay.pinged = false;
         }
     }
 
@@ -272,12 +287,33 @@ impl Connection {
         true
     }
 
-    /// The round timer: the next round of probes is due.
+    /// The round timer: the next round of probes is due. The silence watch: PROTOCOL.md
+    /// §13.8, a side on a direct path that receives stream data and then nothing for an RTO
+    /// asks for an ACK (PING); nothing for a second RTO, and it moves to the relay. A receiver
+    /// has no retransmission timer, yet its NAT may have forgotten the mapping (only its own
+    /// packets make it again), or the path died: this is its way out.
     pub(super) fn on_relay_timer(&mut self, now: Instant) {
+        let rto = self.rtt.base_rto();
+        let direct = !self.is_relayed() && self.phase == Phase::Established;
         let Some(relay) = self.paths.as_mut().and_then(|p| p.relay.as_mut()) else { return };
         if relay.timer.is_some_and(|at| at <= now) {
             relay.timer = None;
             relay.next = 0;
+        }
+        if relay.watch.is_none_or(|at| at > now) {
+            return;
+        }
+        if !direct {
+            relay.watch = None;
+        } else if !relay.pinged {
+            relay.pinged = true;
+            relay.watch = Some(now + rto);
+            self.ping_pending = true;
+        } else {
+            relay.watch = None;
+            let (direct, via) = (self.path.remote, relay.via);
+            self.switch_path(now, via);
+            self.schedule_reprobe(now, direct, REPROBE_AFTER_FAILURE);
         }
     }
 

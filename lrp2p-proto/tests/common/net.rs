@@ -1,6 +1,7 @@
 //! Several endpoints in virtual time on one simulated network, for the rendezvous and relay
 //! tests (PROTOCOL.md §13.7, §13.8): every datagram takes a fixed latency; pairs of addresses
-//! can be cut off from each other, and the wire can be tapped.
+//! can be cut off from each other, a node can sit behind a filtering NAT, and the wire can be
+//! tapped.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -29,6 +30,12 @@ pub struct Net {
     pub tap: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
     /// Whether `tap` records.
     pub tapping: bool,
+    /// Nodes behind a port-restricted NAT (address and port filtering, RFC 4787 §5): only
+    /// datagrams from addresses the node sent to pass in. Clearing a node's list is a NAT that
+    /// forgets its mappings (`conntrack -F`).
+    pub filtered: Vec<(usize, Vec<SocketAddr>)>,
+    /// How fast a test's writer writes, in bytes per second, if it is limited.
+    pub write_rate: Option<u64>,
 }
 
 impl Net {
@@ -52,6 +59,8 @@ impl Net {
             blocked: Vec::new(),
             tap: Vec::new(),
             tapping: false,
+            filtered: Vec::new(),
+            write_rate: None,
         }
     }
 
@@ -74,6 +83,11 @@ impl Net {
                 if self.tapping {
                     self.tap.push((from, t.destination, buf[..t.len].to_vec()));
                 }
+                if let Some((_, seen)) = self.filtered.iter_mut().find(|f| f.0 == i) {
+                    if !cut && !seen.contains(&t.destination) {
+                        seen.push(t.destination);
+                    }
+                }
                 if let Some(to) = self.nodes.iter().position(|n| n.0 == t.destination).filter(|_| !cut) {
                     self.wire.push_back((now + self.latency, to, from, buf[..t.len].to_vec()));
                 }
@@ -87,6 +101,11 @@ impl Net {
         let (due, later): (Vec<_>, Vec<_>) = self.wire.drain(..).partition(|d| d.0 <= now);
         self.wire = later.into();
         for (_, to, from, mut data) in due {
+            // The NAT in front of `to` decides when the datagram arrives.
+            let filtered = self.filtered.iter().find(|f| f.0 == to);
+            if filtered.is_some_and(|(_, seen)| !seen.contains(&from)) {
+                continue;
+            }
             self.nodes[to].1.handle_datagram(now, from, &mut data);
         }
         for node in &mut self.nodes {
