@@ -88,13 +88,32 @@ impl Connection {
         self.shared.app_protocol(self.id)
     }
 
-    /// The connection's current path (PROTOCOL.md §13.1): [`PathKind::Direct`](crate::PathKind::Direct) (relayed paths
-    /// come with the rendezvous), the peer's address, whether the peer proved it receives there,
-    /// and the new address being validated when the peer was seen elsewhere (a NAT rebinding:
-    /// the connection moves there once the peer answers a challenge). `None` once the socket
-    /// let the connection go. Read it again to follow a change.
+    /// The connection's current path (PROTOCOL.md §13.1): [`PathKind::Direct`](crate::PathKind::Direct), or
+    /// [`PathKind::Relayed`](crate::PathKind::Relayed) through the rendezvous service (§13.8: a dial by key
+    /// starts there, then moves to a direct path once one answers), the address every datagram
+    /// goes to (for a relayed path the service's), whether the peer proved it receives there,
+    /// the new address being validated when the peer was seen elsewhere (a NAT rebinding), and
+    /// how many times the path changed. `None` once the socket let the connection go.
+    /// `path_changed` waits for the next change.
     pub fn path(&self) -> Option<PathInfo> {
         self.shared.path(self.id)
+    }
+
+    /// Waits until the path differs from `after` (an earlier [`path`](Connection::path)
+    /// reading: relay → direct, direct → relay, a validated new address) and returns it, or
+    /// `None` once the connection ended.
+    ///
+    /// ```no_run
+    /// # async fn example(conn: &lrp2p_async_std::Connection) {
+    /// let mut path = conn.path().expect("open");
+    /// while let Some(next) = conn.path_changed(&path).await {
+    ///     println!("now {:?} via {}", next.kind, next.remote);
+    ///     path = next;
+    /// }
+    /// # }
+    /// ```
+    pub async fn path_changed(&self, after: &PathInfo) -> Option<PathInfo> {
+        poll_fn(|cx| self.shared.poll_path_changed(self.id, cx, after)).await
     }
 
     /// Whether the peer is proven: for a connection from `connect`, once the handshake

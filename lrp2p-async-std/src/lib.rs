@@ -129,7 +129,9 @@ mod connection;
 mod socket;
 
 pub use async_net::AsyncToSocketAddrs;
-pub use lrp2p_driver::{AppProtocol, InvalidAppProtocol, PathInfo, PathKind, PeerInfo, RendezvousStats};
+pub use lrp2p_driver::{
+    AppProtocol, InvalidAppProtocol, PathInfo, PathKind, PeerInfo, RegistryConfig, RendezvousStats,
+};
 pub use lrp2p_driver::{
     ConnectionConfig, ConnectionStats, EndpointConfig, EndpointStats, Error, IoStats, PublicKey, StaticSecret,
 };

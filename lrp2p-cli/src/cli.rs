@@ -78,6 +78,10 @@ pub(crate) struct RendezvousArgs {
     /// Print the registered peers and introductions every this many seconds (0: never).
     #[arg(long, default_value_t = 10)]
     pub(crate) stats_secs: u64,
+    /// What each peer may send through the relay, in Mbit/s (its datagrams per second scale
+    /// with it: 20,000 at 100); 0 relays nothing.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) relay_mbit: u32,
 }
 
 /// `lrp2p demo`.

@@ -435,7 +435,7 @@ pub(crate) async fn rendezvous(args: &RendezvousArgs, ui: &Ui) -> Result<(), Cli
     let endpoint = net::bind(args.listen, identity, args.key.is_none(), crate::cli::DEFAULT_CC)
         .await
         .map_err(|e| CliError::net(format!("cannot listen on {}", args.listen), e))?;
-    endpoint.serve_rendezvous();
+    endpoint.serve_rendezvous(args.relay_mbit);
     // Nothing but rendezvous sessions is served here.
     endpoint.set_acceptor(|_, _| false);
     let addr = endpoint.local_addr().map_err(|e| CliError::net("local address", e))?;

@@ -81,6 +81,7 @@ mod wakers;
 pub use lrp2p_proto::ConnectionStats;
 pub use lrp2p_proto::EndpointStats;
 // The configuration types a user names, so that an adapter re-exports all of them from here.
+pub use lrp2p_proto::rendezvous::RegistryConfig;
 /// The core's structured event trace (`ConnectionConfig::trace`; `docs/TRACE.md`).
 pub use lrp2p_proto::trace;
 pub use lrp2p_proto::{AddressLimits, Algorithm, EarlyDataConfig, RttConfig};

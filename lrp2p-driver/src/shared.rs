@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use lrp2p_proto::rendezvous::RegistryConfig;
 use lrp2p_proto::{
     AppProtocol, ConnectOptions, ConnectionStats, Endpoint, EndpointConfig, EndpointStats, PathInfo,
     PublicKey, ReadError, StaticSecret, WriteError, close_code,
@@ -217,7 +218,13 @@ impl Shared {
     /// Serves as a rendezvous (PROTOCOL.md §13.7, `Endpoint::serve_rendezvous`) with the
     /// default registry bounds: connections asking for it never reach `accept`.
     pub fn serve_rendezvous(&self) {
-        self.lock().endpoint.serve_rendezvous(lrp2p_proto::rendezvous::RegistryConfig::default());
+        self.serve_rendezvous_with(RegistryConfig::default());
+    }
+
+    /// [`Shared::serve_rendezvous`] within `config`'s bounds (peers held, registration
+    /// lifetime, introductions, relay rate per peer).
+    pub fn serve_rendezvous_with(&self, config: RegistryConfig) {
+        self.lock().endpoint.serve_rendezvous(config);
     }
 
     /// The rendezvous service's counters, when serving.
@@ -462,6 +469,26 @@ impl Shared {
         let state = self.lock();
         state.conns.get(&id.0)?;
         state.endpoint.path(id.0)
+    }
+
+    /// Ready with the path once it differs from `after` (its [`PathInfo::changes`] grew:
+    /// PROTOCOL.md §13.4, §13.8), or with `None` once the connection ended.
+    pub fn poll_path_changed(
+        &self,
+        id: ConnId,
+        cx: &mut Context<'_>,
+        after: &PathInfo,
+    ) -> Poll<Option<PathInfo>> {
+        let mut state = self.lock();
+        let current = state.conns.get(&id.0).and(state.endpoint.path(id.0));
+        match (current, state.conn(id)) {
+            (Some(path), _) if path.changes > after.changes => Poll::Ready(Some(path)),
+            (Some(_), Some(conn)) if conn.closed.is_none() => {
+                conn.path_waiters.register(cx.waker());
+                Poll::Pending
+            }
+            _ => Poll::Ready(None),
+        }
     }
 
     /// The peer's current address, while the endpoint still holds the connection.

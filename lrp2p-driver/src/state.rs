@@ -52,6 +52,8 @@ pub(crate) struct ConnState {
     pub(crate) confirmed: bool,
     /// Waiting for the confirmation (`Confirmed`, `Closed`).
     pub(crate) confirm_waiters: WakerSet,
+    /// Waiting for the path to change (`PathChanged`, `Closed`).
+    pub(crate) path_waiters: WakerSet,
     pub(crate) peer: Option<PublicKey>,
     /// Why it ended, once it has.
     pub(crate) closed: Option<CloseReason>,
@@ -70,6 +72,7 @@ impl ConnState {
         self.writers.wake_all();
         self.ack_waiters.wake_all();
         self.confirm_waiters.wake_all();
+        self.path_waiters.wake_all();
     }
 
     /// Whether the peer is proven: an initiator's connection once connected, a responder's
@@ -264,6 +267,7 @@ impl State {
             }
             Event::Writable { .. } => conn.writers.wake_all(),
             Event::Acknowledged { .. } => conn.ack_waiters.wake_all(),
+            Event::PathChanged { .. } => conn.path_waiters.wake_all(),
             Event::Closed { reason, .. } => {
                 conn.closed = Some(reason);
                 conn.wake_all();

@@ -105,13 +105,34 @@ impl Connection {
         self.shared.app_protocol(self.id)
     }
 
-    /// The connection's current path (PROTOCOL.md §13.1): [`PathKind::Direct`](crate::PathKind::Direct) (relayed paths
-    /// come with the rendezvous), the peer's address, whether the peer proved it receives there,
-    /// and the new address being validated when the peer was seen elsewhere (a NAT rebinding:
-    /// the connection moves there once the peer answers a challenge). `None` once the socket
-    /// let the connection go. Read it again to follow a change.
+    /// The connection's current path (PROTOCOL.md §13.1): [`PathKind::Direct`](crate::PathKind::Direct), or
+    /// [`PathKind::Relayed`](crate::PathKind::Relayed) through the rendezvous service (§13.8: a dial by key
+    /// starts there, then moves to a direct path once one answers), the address every datagram
+    /// goes to (for a relayed path the service's), whether the peer proved it receives there,
+    /// the new address being validated when the peer was seen elsewhere (a NAT rebinding), and
+    /// how many times the path changed. `None` once the socket let the connection go.
+    /// `path_changed` waits for the next change.
     pub fn path(&self) -> Option<PathInfo> {
         self.shared.path(self.id)
+    }
+
+    /// Blocks until the path differs from `after` (an earlier [`path`](Connection::path)
+    /// reading: relay → direct, direct → relay, a validated new address) and returns it, or
+    /// `Ok(None)` once the connection ended; fails with [`io::ErrorKind::TimedOut`] after the
+    /// read timeout.
+    ///
+    /// ```no_run
+    /// # fn example(conn: &lrp2p_std::Connection) -> std::io::Result<()> {
+    /// let mut path = conn.path().expect("open");
+    /// while let Some(next) = conn.path_changed(&path)? {
+    ///     println!("now {:?} via {}", next.kind, next.remote);
+    ///     path = next;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn path_changed(&self, after: &PathInfo) -> io::Result<Option<PathInfo>> {
+        self.block(false, |cx| self.shared.poll_path_changed(self.id, cx, after).map(Ok))
     }
 
     /// Whether the peer is proven: for a connection from `connect`, once the handshake

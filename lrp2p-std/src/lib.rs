@@ -105,7 +105,9 @@ mod block;
 mod connection;
 mod socket;
 
-pub use lrp2p_driver::{AppProtocol, InvalidAppProtocol, PathInfo, PathKind, PeerInfo, RendezvousStats};
+pub use lrp2p_driver::{
+    AppProtocol, InvalidAppProtocol, PathInfo, PathKind, PeerInfo, RegistryConfig, RendezvousStats,
+};
 pub use lrp2p_driver::{
     ConnectionConfig, ConnectionStats, EndpointConfig, EndpointStats, Error, IoStats, PublicKey, StaticSecret,
 };

@@ -253,6 +253,22 @@ impl Socket {
         self.shared.serve_rendezvous();
     }
 
+    /// [`serve_rendezvous`](Socket::serve_rendezvous) within `config`'s bounds: how many peers
+    /// it holds, how long a registration lives, how many introductions one peer may ask for,
+    /// and how fast each peer may send through the relay (PROTOCOL.md §13.8).
+    ///
+    /// ```no_run
+    /// # fn example(socket: &lrp2p_std::Socket) {
+    /// let mut config = lrp2p_std::RegistryConfig::default();
+    /// config.relay_bytes_per_second = 50_000_000; // 400 Mbit/s per peer
+    /// config.relay_datagrams_per_second = 80_000;
+    /// socket.serve_rendezvous_with(config);
+    /// # }
+    /// ```
+    pub fn serve_rendezvous_with(&self, config: crate::RegistryConfig) {
+        self.shared.serve_rendezvous_with(config);
+    }
+
     /// The rendezvous service's counters (registered peers, introductions), when serving.
     pub fn rendezvous_stats(&self) -> Option<crate::RendezvousStats> {
         self.shared.rendezvous_stats()

@@ -8,6 +8,7 @@ mod common;
 use std::io::{Read, Write};
 
 use common::{TIMEOUT, socket};
+use lrp2p_std::PathKind;
 
 #[test]
 fn two_sockets_meet_by_key_through_a_rendezvous() {
@@ -31,12 +32,22 @@ fn two_sockets_meet_by_key_through_a_rendezvous() {
     let mut back = [0u8; 8];
     conn.read_exact(&mut back).unwrap();
     // PROTOCOL.md §13.8: it may start on the relay; it is on the direct path once B answers a
-    // probe (bounded wait).
-    let started = std::time::Instant::now();
-    while conn.path().unwrap().remote != b.local_addr().unwrap() && started.elapsed() < TIMEOUT {
-        std::thread::sleep(std::time::Duration::from_millis(10));
+    // probe: `path_changed` says when (within the read timeout).
+    let mut path = conn.path().unwrap();
+    if path.kind == PathKind::Relayed {
+        assert_eq!((path.remote, path.changes), (addr, 0), "relayed through the service");
+        path = conn.path_changed(&path).unwrap().expect("the connection is open");
+        assert_eq!(path.changes, 1);
     }
-    assert_eq!(conn.path().unwrap().remote, b.local_addr().unwrap(), "{:?}", conn.path());
+    assert_eq!((path.kind, path.remote), (PathKind::Direct, b.local_addr().unwrap()), "{path:?}");
+    // And on B's side: direct to A, by the same event or by B's own probe.
+    let b_path = accepted.path().unwrap();
+    let b_path = if b_path.kind == PathKind::Relayed {
+        accepted.path_changed(&b_path).unwrap().unwrap()
+    } else {
+        b_path
+    };
+    assert_eq!((b_path.kind, b_path.remote), (PathKind::Direct, a.local_addr().unwrap()));
     let stats = service.rendezvous_stats().unwrap();
     assert_eq!((stats.registered, stats.introductions), (2, 1));
     assert!(

@@ -115,7 +115,9 @@ mod connection;
 mod socket;
 mod udp;
 
-pub use lrp2p_driver::{AppProtocol, InvalidAppProtocol, PathInfo, PathKind, PeerInfo, RendezvousStats};
+pub use lrp2p_driver::{
+    AppProtocol, InvalidAppProtocol, PathInfo, PathKind, PeerInfo, RegistryConfig, RendezvousStats,
+};
 pub use lrp2p_driver::{
     ConnectionConfig, ConnectionStats, EndpointConfig, EndpointStats, Error, IoStats, PublicKey, StaticSecret,
 };

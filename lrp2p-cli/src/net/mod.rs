@@ -383,9 +383,13 @@ impl Endpoint {
         self.0.set_acceptor_with_address(acceptor);
     }
 
-    /// Serves as a rendezvous (PROTOCOL.md §13.7).
-    pub(crate) fn serve_rendezvous(&self) {
-        self.0.serve_rendezvous();
+    /// Serves as a rendezvous (PROTOCOL.md §13.7), relaying at most `relay_mbit` Mbit/s per
+    /// peer (§13.8; the datagram rate in proportion, 20,000 per second at 100 Mbit/s).
+    pub(crate) fn serve_rendezvous(&self, relay_mbit: u32) {
+        let mut config = lrp2p_tokio::RegistryConfig::default();
+        config.relay_bytes_per_second = u64::from(relay_mbit) * 125_000;
+        config.relay_datagrams_per_second = relay_mbit.saturating_mul(200);
+        self.0.serve_rendezvous_with(config);
     }
 
     /// The rendezvous service's counters, when serving.

@@ -160,6 +160,10 @@ pub struct PathInfo {
     /// connection is relayed, its direct addresses are probed too (§13.8): they are not
     /// reported here.
     pub candidate: Option<SocketAddr>,
+    /// How many times the path changed since the connection began (a validated move to a new
+    /// address, relay → direct or back, PROTOCOL.md §13.4, §13.8): compare two readings to see
+    /// a change that came and went between them.
+    pub changes: u64,
 }
 
 #[cfg(test)]

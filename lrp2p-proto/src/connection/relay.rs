@@ -117,6 +117,12 @@ impl Connection {
         self.relay().map(|r| r.via)
     }
 
+    /// Whether `from`, a relayed path's address, reaches this connection: it is its relayed
+    /// path, or its current path (a dial by key that has not heard its introduction yet).
+    pub(crate) fn reached_through(&self, from: SocketAddr) -> bool {
+        self.path.remote == from || self.relay_via() == Some(from)
+    }
+
     fn relay(&self) -> Option<&Relay> {
         self.paths.as_ref().and_then(|p| p.relay.as_ref())
     }

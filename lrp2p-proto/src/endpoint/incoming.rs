@@ -70,6 +70,12 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             self.stats.unknown_connection += 1;
             return;
         };
+        if self.relayed_from.is_some() && !conn.reached_through(from) {
+            // PROTOCOL.md §13.8: a carried datagram is for a connection on that relayed path
+            // (never the link itself: nothing is relayed twice).
+            self.stats.unexpected += 1;
+            return;
+        }
         let counter = match conn.handle_datagram(now, from, packet_type, data) {
             Received::Accepted => &mut self.stats.accepted,
             Received::Malformed => &mut self.stats.malformed,
