@@ -205,7 +205,7 @@ pub(crate) struct SendStream {
     /// RFC 8985 §6.2 reordering state.
     reordering: Reordering,
     /// The recovery episode and what can undo it (RFC 3708).
-    undo: Undo,
+    undo: Option<Box<Undo>>,
     /// The tail loss probe in flight (RFC 8985 §7).
     probe: Option<Probe>,
     /// When the last DATA segment left.
@@ -247,7 +247,7 @@ impl SendStream {
             highest_sacked: None,
             sacked_packets: 0,
             reordering: Reordering::default(),
-            undo: Undo::default(),
+            undo: None,
             probe: None,
             last_sent: None,
             rack: None,

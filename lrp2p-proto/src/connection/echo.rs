@@ -9,8 +9,8 @@
 //! — it sees only gaps, and a gap is as likely a skip as a loss — or leave them unclaimed and
 //! contradict itself: either way the ACK is a protocol violation (§7.9).
 //!
-//! The skip decisions are drawn 64 at a time from keyed BLAKE2s (4 bits each), so the cost per
-//! packet is a shift and a compare.
+//! The skip decisions are drawn 64 at a time from keyed BLAKE2s (4 bits each, kept as one bit:
+//! skip or not), so the cost per packet is a shift and a mask.
 
 use std::collections::VecDeque;
 
@@ -30,12 +30,10 @@ const REMEMBERED: usize = 64;
 pub(super) struct CounterSkips {
     /// The schedule's secret (from the endpoint's RNG).
     key: [u8; 32],
-    /// Which block of decisions `decisions` holds.
-    block: u64,
-    /// 64 decisions of 4 bits; a zero nibble skips.
-    decisions: [u8; 32],
-    /// The next nibble of `decisions` to use (64: draw a new block).
-    next: usize,
+    /// Decisions taken so far: the next is bit `taken % 64` of block `taken / 64`.
+    taken: u64,
+    /// The current block's 64 decisions, one bit each (set: skip).
+    skips: u64,
     /// Counters skipped, oldest first.
     skipped: VecDeque<u64>,
 }
@@ -60,24 +58,29 @@ pub(crate) enum EchoViolation {
 impl CounterSkips {
     /// A schedule drawn from `key`, which must be secret and random.
     pub(super) fn new(key: [u8; 32]) -> Self {
-        Self { key, block: 0, decisions: [0; 32], next: 64, skipped: VecDeque::new() }
+        Self { key, taken: 0, skips: 0, skipped: VecDeque::new() }
     }
 
     /// Whether to skip the counter about to be used.
     pub(super) fn skip_next(&mut self) -> bool {
-        if self.next >= 64 {
-            // One keyed hash per 64 decisions: MAC(key, block number).
+        let bit = self.taken % 64;
+        if bit == 0 {
+            // One keyed hash per 64 decisions: MAC(key, block number), 64 nibbles; a nibble
+            // below 16 / SKIP_ONE_IN skips.
+            self.skips = 0;
             if let Ok(mut mac) = <Blake2sMac256 as KeyInit>::new_from_slice(&self.key) {
-                Mac::update(&mut mac, &self.block.to_le_bytes());
-                self.decisions.copy_from_slice(&mac.finalize_fixed());
+                Mac::update(&mut mac, &(self.taken / 64).to_le_bytes());
+                for (i, byte) in mac.finalize_fixed().iter().enumerate() {
+                    for (half, nibble) in [(0, byte & 0x0F), (1, byte >> 4)] {
+                        if u32::from(nibble) < 16 / SKIP_ONE_IN {
+                            self.skips |= 1 << (2 * i + half);
+                        }
+                    }
+                }
             }
-            self.block = self.block.wrapping_add(1);
-            self.next = 0;
         }
-        let byte = self.decisions.get(self.next / 2).copied().unwrap_or(0xFF);
-        let nibble = if self.next % 2 == 0 { byte & 0x0F } else { byte >> 4 };
-        self.next += 1;
-        u32::from(nibble) < 16 / SKIP_ONE_IN
+        self.taken = self.taken.wrapping_add(1);
+        self.skips >> bit & 1 == 1
     }
 
     /// The 8 bytes of a PATH_CHALLENGE (PROTOCOL.md §13.2): unpredictable for the peer, from

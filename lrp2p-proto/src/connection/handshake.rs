@@ -109,7 +109,7 @@ impl Connection {
             }
             _ => return,
         };
-        self.stats.handshake_retransmits += 1;
+        self.stats.handshake_retransmits = self.stats.handshake_retransmits.saturating_add(1);
         self.queue_handshake_message();
         let wait = backed_off(self.config.handshake_rto, retries, MAX_HANDSHAKE_RTO);
         self.timers.set(Timer::Handshake, now + wait);

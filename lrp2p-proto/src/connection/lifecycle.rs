@@ -270,7 +270,8 @@ impl Connection {
         self.timers.clear();
         self.timers.set(Timer::Linger, now + 3 * rto);
         self.trace_closed(now, &reason);
-        self.events.push_back(ConnEvent::Closed(Box::new(reason)));
+        self.close_reason = Some(Box::new(reason));
+        self.events.push_back(ConnEvent::Closed);
     }
 
     /// An authenticated packet arrived while lingering, `gap` after the one before it.
@@ -307,7 +308,8 @@ impl Connection {
         if let Some(reason) = reason {
             if self.phase != Phase::Lingering {
                 self.trace_closed(now, &reason);
-                self.events.push_back(ConnEvent::Closed(Box::new(reason)));
+                self.close_reason = Some(Box::new(reason));
+                self.events.push_back(ConnEvent::Closed);
             }
         }
         self.phase = Phase::Drained;
@@ -321,11 +323,19 @@ impl Connection {
             // The counters outlive the keys.
             let s = session.stats();
             self.stats.replays_dropped = s.replays_dropped;
-            self.stats.key_updates = s.key_updates_initiated + s.recv_key_rotations;
+            self.stats.key_updates =
+                u32::try_from(s.key_updates_initiated + s.recv_key_rotations).unwrap_or(u32::MAX);
             self.stats.auth_failures = s.auth_failures;
         }
         self.outgoing = None;
         self.handshake = Handshake::Done;
         self.send.discard();
+    }
+}
+
+impl Connection {
+    /// Why the connection ended, once it has ([`ConnEvent::Closed`]).
+    pub(crate) fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason.as_deref().cloned()
     }
 }

@@ -26,7 +26,7 @@ impl Connection {
         self.rtt = RttEstimator::new(self.config.rtt);
         self.pacer = Pacer::new(now, mss, self.cc.window(), self.rtt.smoothed_or_initial());
         self.send.reset_rate_path(now);
-        self.stats.congestion_resets += 1;
+        self.stats.congestion_resets = self.stats.congestion_resets.saturating_add(1);
     }
 
     /// RFC 6298 §5.4–5.6: the retransmission timer fired.
@@ -38,7 +38,7 @@ impl Connection {
         // the congestion window now lets one out). §5.5: back the timer off.
         let (first, packets) = (self.send.una(), self.send.packets_in_flight());
         let lost = self.send.on_retransmission_timeout(now);
-        self.stats.timeouts += 1;
+        self.stats.timeouts = self.stats.timeouts.saturating_add(1);
         self.stats.lost_packets_bytes += lost;
         self.cc.on_retransmission_timeout(now);
         self.rtt.backoff();
@@ -135,7 +135,7 @@ impl Connection {
         let new_data = self.send.has_unsent_data() && self.send.next_seq() <= self.right_edge;
         if new_data || self.send.queue_probe_retransmission() {
             self.probe_pending = true;
-            self.stats.tail_loss_probes += 1;
+            self.stats.tail_loss_probes = self.stats.tail_loss_probes.saturating_add(1);
         }
     }
 }

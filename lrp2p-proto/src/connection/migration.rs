@@ -218,7 +218,7 @@ impl Connection {
             remote: self.path.remote,
             validated: self.path.validated,
             candidate: self.paths.as_ref().and_then(|p| p.candidate.as_ref()).map(|c| c.remote),
-            changes: self.stats.migrations,
+            changes: u64::from(self.stats.migrations),
         }
     }
 }

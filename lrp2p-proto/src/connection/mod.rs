@@ -133,9 +133,9 @@ pub(crate) enum ConnEvent {
     Finished,
     /// The connection moved to a validated new path (PROTOCOL.md §13.4).
     PathChanged,
-    /// Boxed: it is the one large event, and every queued event takes its size (the queue's
-    /// capacity stays with each connection).
-    Closed(Box<CloseReason>),
+    /// Why: [`Connection::close_reason`] (kept there, so that every event is two bytes: the
+    /// queue's capacity stays with each connection).
+    Closed,
 }
 
 /// Where the connection is in its life.
@@ -228,6 +228,8 @@ pub(crate) struct Connection {
     last_received: Instant,
     /// The closing state's bounds, once lingering (boxed: only a closing connection has them).
     linger: Option<Box<lifecycle::Linger>>,
+    /// Why it ended, once it has (boxed: only an ended connection has one).
+    close_reason: Option<Box<CloseReason>>,
     /// When to start the next key update.
     key_update_at: Option<Instant>,
     /// The send key phase last seen (a field of its own, not a tuple with the next one, so
@@ -307,6 +309,7 @@ impl Connection {
             hold_for_reader: false,
             last_received: now,
             linger: None,
+            close_reason: None,
             key_update_at: config.key_update_interval.map(|every| now + every),
             key_phase: false,
             key_phase_start: 0,
@@ -492,7 +495,7 @@ mod size_tests {
     fn connection_size_is_bounded() {
         let (connection, counters) = (size_of::<super::Connection>(), size_of::<super::Counters>());
         // Session: ~560 bytes per ring key, 32 per RustCrypto key (crypto/session.rs).
-        let bound = if cfg!(feature = "ring") { 3336 } else { 2304 };
+        let bound = if cfg!(feature = "ring") { 3136 } else { 2112 };
         assert!(connection <= bound, "Connection is {connection} bytes (bound {bound})");
         assert!(counters < size_of::<super::ConnectionStats>(), "{counters}");
         assert!(size_of::<super::ConnEvent>() <= 16, "{}", size_of::<super::ConnEvent>());

@@ -290,7 +290,7 @@ impl Connection {
             // RFC 3708 / RFC 9438 §4.9: every retransmission of the last recovery was
             // unnecessary: the reduction it caused is undone.
             self.cc.on_spurious_congestion(now);
-            self.stats.congestion_undos += 1;
+            self.stats.congestion_undos = self.stats.congestion_undos.saturating_add(1);
         }
         if outcome.acked_bytes > 0 || lost_bytes > 0 {
             self.cc.on_ack(&Ack {

@@ -259,7 +259,7 @@ impl Connection {
         if to.ip() != from.ip() {
             self.reset_congestion(now);
         }
-        self.stats.migrations += 1;
+        self.stats.migrations = self.stats.migrations.saturating_add(1);
         self.trace(now, || TraceEvent::PathChanged { from, to });
         self.events.push_back(ConnEvent::PathChanged);
         // Tell the peer at once, by an ACK on the new path that it must answer.

@@ -481,7 +481,10 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                 ConnEvent::Acknowledged => Event::Acknowledged { connection },
                 ConnEvent::Finished => Event::Finished { connection },
                 ConnEvent::PathChanged => Event::PathChanged { connection },
-                ConnEvent::Closed(reason) => Event::Closed { connection, reason: *reason },
+                ConnEvent::Closed => match conn.close_reason() {
+                    Some(reason) => Event::Closed { connection, reason },
+                    None => continue,
+                },
             };
             self.events.push_back(event);
         }

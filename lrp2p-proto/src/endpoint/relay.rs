@@ -229,7 +229,8 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             return;
         };
         let carried = repr.datagram.len();
-        let (Some(source), Some(to)) = (service.key_of(from), service.link_of(&repr.key)) else {
+        let source = self.table.get(from).and_then(|c| c.peer_key()).filter(|_| service.serves(from));
+        let (Some(source), Some(to)) = (source, service.link_of(&repr.key)) else {
             relay.stats.unknown_destination += 1;
             return;
         };

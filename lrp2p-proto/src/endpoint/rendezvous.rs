@@ -59,18 +59,12 @@ impl std::fmt::Debug for PeerRole {
     }
 }
 
-/// One peer's connection to this service.
-#[derive(Debug)]
-struct Registrant {
-    key: PublicKey,
-    reader: RecordReader,
-}
-
 /// This endpoint serves as a rendezvous.
 #[derive(Debug)]
 pub(super) struct ServiceRole {
     registry: Registry,
-    links: BTreeMap<ConnectionHandle, Registrant>,
+    /// Each link's record reader (its key is its connection's peer key).
+    links: BTreeMap<ConnectionHandle, RecordReader>,
     by_key: BTreeMap<PublicKey, ConnectionHandle>,
     introductions: u64,
     /// When the registrations of live connections were last refreshed.
@@ -264,7 +258,8 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                     }
                 }
             }
-            ConnEvent::Closed(reason) => {
+            ConnEvent::Closed => {
+                let Some(reason) = self.table.get(handle).and_then(Connection::close_reason) else { return };
                 let Some(role) = self.peer_role.take() else { return };
                 for (_, waiting) in role.waiting {
                     if let Some(conn) = self.table.get_mut(waiting) {
@@ -272,8 +267,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                     }
                     self.touched(waiting);
                 }
-                self.events
-                    .push_back(Event::RendezvousClosed { connection: handle, reason: *reason.clone() });
+                self.events.push_back(Event::RendezvousClosed { connection: handle, reason });
                 let _ = self.release(now, handle);
             }
             _ => {}
@@ -340,19 +334,21 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
     fn on_registrant_event(&mut self, now: Instant, handle: ConnectionHandle, event: &ConnEvent) {
         match event {
             ConnEvent::Incoming => {
-                let Some(key) = self.table.get(handle).and_then(Connection::peer_key) else { return };
+                if self.table.get(handle).and_then(Connection::peer_key).is_none() {
+                    return;
+                }
                 let Some(service) = self.service_role.as_mut() else { return };
-                service.links.insert(handle, Registrant { key, reader: RecordReader::new() });
+                service.links.insert(handle, RecordReader::new());
                 let _ = self.accept(now, handle);
             }
             ConnEvent::Readable => {
+                let Some(key) = self.table.get(handle).and_then(Connection::peer_key) else { return };
                 let bytes = self.read_stream(now, handle);
                 let mut input = bytes.as_slice();
                 loop {
                     let Some(service) = self.service_role.as_mut() else { return };
-                    let Some(link) = service.links.get_mut(&handle) else { return };
-                    let key = link.key;
-                    match link.reader.push(&mut input) {
+                    let Some(reader) = service.links.get_mut(&handle) else { return };
+                    match reader.push(&mut input) {
                         Some(Ok(record)) => self.on_service_record(now, handle, key, record),
                         Some(Err(_)) => {
                             let _ = self.close(now, handle, close_code::PROTOCOL_VIOLATION, b"bad record");
@@ -362,16 +358,15 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                     }
                 }
             }
-            ConnEvent::Closed(_) => {
+            ConnEvent::Closed => {
                 if let Some(relay) = self.relay_service.as_mut() {
                     relay.forget(handle);
                 }
-                if let Some(service) = self.service_role.as_mut() {
-                    if let Some(link) = service.links.remove(&handle) {
-                        if service.by_key.get(&link.key) == Some(&handle) {
-                            service.by_key.remove(&link.key);
-                            service.registry.remove(&link.key);
-                        }
+                let key = self.table.get(handle).and_then(Connection::peer_key);
+                if let (Some(service), Some(key)) = (self.service_role.as_mut(), key) {
+                    if service.links.remove(&handle).is_some() && service.by_key.get(&key) == Some(&handle) {
+                        service.by_key.remove(&key);
+                        service.registry.remove(&key);
                     }
                 }
                 let _ = self.release(now, handle);
@@ -451,11 +446,6 @@ impl PeerRole {
 }
 
 impl ServiceRole {
-    /// The key registered on link `handle`.
-    pub(super) fn key_of(&self, handle: ConnectionHandle) -> Option<PublicKey> {
-        self.links.get(&handle).map(|l| l.key)
-    }
-
     /// The link of the peer registered with `key`.
     pub(super) fn link_of(&self, key: &PublicKey) -> Option<ConnectionHandle> {
         self.by_key.get(key).copied()
@@ -474,10 +464,8 @@ impl ServiceRole {
             return;
         }
         self.swept = Some(now);
-        for (handle, link) in &self.links {
-            if self.by_key.get(&link.key) == Some(handle) {
-                self.registry.touch(now, &link.key);
-            }
+        for key in self.by_key.keys() {
+            self.registry.touch(now, key);
         }
         self.registry.expire(now);
     }

@@ -100,7 +100,9 @@ const MAX_BACKOFF_EXPONENT: u32 = super::backoff::MAX_EXPONENT;
 /// packet and receiving its acknowledgement.
 #[derive(Debug, Clone)]
 pub struct RttEstimator {
-    config: RttConfig,
+    /// The configuration in microseconds (24 bytes instead of `RttConfig`'s 96: every
+    /// connection holds one), each saturating at `u32::MAX` µs (71 minutes).
+    config: Micros,
     /// The most recent sample, as measured (ack delay not subtracted).
     latest: Option<Duration>,
     /// SRTT, `None` until the first sample.
@@ -113,6 +115,52 @@ pub struct RttEstimator {
     backoffs: u32,
 }
 
+/// [`RttConfig`]'s durations in microseconds, in its field order.
+#[derive(Debug, Clone, Copy)]
+struct Micros([u32; 6]);
+
+impl Micros {
+    fn new(c: &RttConfig) -> Self {
+        let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+        Micros([
+            us(c.initial_rtt),
+            us(c.initial_rto),
+            us(c.min_rto),
+            us(c.max_rto),
+            us(c.granularity),
+            us(c.max_ack_delay),
+        ])
+    }
+
+    fn get(self, i: usize) -> Duration {
+        Duration::from_micros(u64::from(self.0[i]))
+    }
+
+    fn initial_rtt(self) -> Duration {
+        self.get(0)
+    }
+
+    fn initial_rto(self) -> Duration {
+        self.get(1)
+    }
+
+    fn min_rto(self) -> Duration {
+        self.get(2)
+    }
+
+    fn max_rto(self) -> Duration {
+        self.get(3)
+    }
+
+    fn granularity(self) -> Duration {
+        self.get(4)
+    }
+
+    fn max_ack_delay(self) -> Duration {
+        self.get(5)
+    }
+}
+
 impl Default for RttEstimator {
     fn default() -> Self {
         Self::new(RttConfig::default())
@@ -122,12 +170,20 @@ impl Default for RttEstimator {
 impl RttEstimator {
     /// An estimator with no samples yet: [`rto`](Self::rto) is `config.initial_rto`.
     pub fn new(config: RttConfig) -> Self {
-        Self { config, latest: None, smoothed: None, var: None, min: None, backoffs: 0 }
+        Self { config: Micros::new(&config), latest: None, smoothed: None, var: None, min: None, backoffs: 0 }
     }
 
-    /// The configuration this estimator was built with.
-    pub fn config(&self) -> &RttConfig {
-        &self.config
+    /// The configuration this estimator was built with (to the microsecond).
+    pub fn config(&self) -> RttConfig {
+        let c = self.config;
+        RttConfig {
+            initial_rtt: c.initial_rtt(),
+            initial_rto: c.initial_rto(),
+            min_rto: c.min_rto(),
+            max_rto: c.max_rto(),
+            granularity: c.granularity(),
+            max_ack_delay: c.max_ack_delay(),
+        }
     }
 
     /// Feeds one RTT sample: the time from sending a packet to receiving the acknowledgement that
@@ -144,7 +200,7 @@ impl RttEstimator {
 
         // RFC 9002 §5.3: subtract the peer's ack delay, at most max_ack_delay, only if that leaves
         // the sample at or above min_rtt; otherwise the sample is used as measured.
-        let ack_delay = ack_delay.min(self.config.max_ack_delay);
+        let ack_delay = ack_delay.min(self.config.max_ack_delay());
         let adjusted = match sample.checked_sub(ack_delay) {
             Some(a) if a >= min => a,
             _ => sample,
@@ -193,7 +249,7 @@ impl RttEstimator {
     pub fn rto(&self) -> Duration {
         // RFC 6298 §5.5: on expiry RTO <- RTO * 2; §2.5: a maximum of at least 60 s MAY bound it.
         // The ceiling wins over the floor if a configuration inverts them.
-        backed_off(self.base_rto(), self.backoffs, self.config.max_rto)
+        backed_off(self.base_rto(), self.backoffs, self.config.max_rto())
     }
 
     /// The retransmission timeout without backoff: how long a path may stay silent before it is
@@ -205,11 +261,12 @@ impl RttEstimator {
                 // term floored at min_rto (RFC 6298 §2.4 floors the sum; see
                 // `RttConfig::min_rto` for why the deviation, as Linux does); RFC 9002 §6.2.1:
                 // plus the peer's max_ack_delay (see the module documentation).
-                let variance = rttvar.saturating_mul(4).max(self.config.granularity).max(self.config.min_rto);
-                srtt.saturating_add(variance).saturating_add(self.config.max_ack_delay)
+                let variance =
+                    rttvar.saturating_mul(4).max(self.config.granularity()).max(self.config.min_rto());
+                srtt.saturating_add(variance).saturating_add(self.config.max_ack_delay())
             }
             // RFC 6298 §2.1: until a measurement is made, RTO <- 1 second (configurable).
-            _ => self.config.initial_rto,
+            _ => self.config.initial_rto(),
         }
     }
 
@@ -220,7 +277,7 @@ impl RttEstimator {
 
     /// The smoothed RTT, or `config.initial_rtt` before the first sample.
     pub fn smoothed_or_initial(&self) -> Duration {
-        self.smoothed.unwrap_or(self.config.initial_rtt)
+        self.smoothed.unwrap_or(self.config.initial_rtt())
     }
 
     /// The RTT variation (RTTVAR), or `None` before the first sample.

@@ -293,8 +293,10 @@ impl Cursor<'_> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct RecordReader {
-    buf: [u8; MAX_RECORD_LEN],
-    filled: usize,
+    /// The start of a record that an earlier push did not complete: empty (no heap) between
+    /// records, at most [`MAX_RECORD_LEN`] bytes while one is split across pushes. A record
+    /// that arrives whole is parsed where it lies.
+    partial: Vec<u8>,
     failed: bool,
 }
 
@@ -307,7 +309,7 @@ impl Default for RecordReader {
 impl RecordReader {
     /// An empty reader, at the start of a stream.
     pub const fn new() -> Self {
-        RecordReader { buf: [0; MAX_RECORD_LEN], filled: 0, failed: false }
+        RecordReader { partial: Vec::new(), failed: false }
     }
 
     /// Takes bytes from the front of `input` (advancing it) up to the end of the next record,
@@ -318,23 +320,39 @@ impl RecordReader {
         if self.failed {
             return None;
         }
-        if self.filled < HEADER_LEN {
+        if self.partial.is_empty() && input.len() >= HEADER_LEN {
+            let (kind, len) = (input[0], u16::from_be_bytes([input[1], input[2]]));
+            if let Err(e) = check_header(kind, len) {
+                *input = &input[HEADER_LEN..];
+                self.failed = true;
+                return Some(Err(e));
+            }
+            let end = HEADER_LEN + usize::from(len);
+            if let Some((record, rest)) = input.split_at_checked(end) {
+                *input = rest;
+                let result = parse_body(kind, &record[HEADER_LEN..]);
+                self.failed = result.is_err();
+                return Some(result);
+            }
+        }
+        if self.partial.len() < HEADER_LEN {
             self.fill(input, HEADER_LEN);
-            if self.filled < HEADER_LEN {
+            if self.partial.len() < HEADER_LEN {
                 return None;
             }
-            if let Err(e) = check_header(self.buf[0], self.body_len_u16()) {
+            if let Err(e) = check_header(self.partial[0], self.body_len_u16()) {
+                self.partial = Vec::new();
                 self.failed = true;
                 return Some(Err(e));
             }
         }
         let end = HEADER_LEN + usize::from(self.body_len_u16());
         self.fill(input, end);
-        if self.filled < end {
+        if self.partial.len() < end {
             return None;
         }
-        let result = parse_body(self.buf[0], &self.buf[HEADER_LEN..end]);
-        self.filled = 0;
+        let result = parse_body(self.partial[0], &self.partial[HEADER_LEN..end]);
+        self.partial = Vec::new();
         self.failed = result.is_err();
         Some(result)
     }
@@ -342,7 +360,7 @@ impl RecordReader {
     /// Whether the reader holds no partial record: a stream that ends while this is false ends
     /// inside a record, which is malformed too.
     pub fn is_idle(&self) -> bool {
-        self.filled == 0 && !self.failed
+        self.partial.is_empty() && !self.failed
     }
 
     /// Whether the reader has returned an error (and takes nothing more).
@@ -350,17 +368,17 @@ impl RecordReader {
         self.failed
     }
 
-    /// The header's `len` (only meaningful once the header is in).
+    /// The partial record's header `len` (once its header is in).
     fn body_len_u16(&self) -> u16 {
-        u16::from_be_bytes([self.buf[1], self.buf[2]])
+        u16::from_be_bytes([self.partial[1], self.partial[2]])
     }
 
-    /// Moves bytes from `input` into the buffer until it holds `upto` bytes or `input` is empty.
+    /// Moves bytes from `input` into the partial record until it holds `upto` bytes or `input`
+    /// is empty.
     fn fill(&mut self, input: &mut &[u8], upto: usize) {
-        let n = upto.saturating_sub(self.filled).min(input.len());
+        let n = upto.saturating_sub(self.partial.len()).min(input.len());
         let (taken, rest) = input.split_at(n);
-        self.buf[self.filled..self.filled + n].copy_from_slice(taken);
-        self.filled += n;
+        self.partial.extend_from_slice(taken);
         *input = rest;
     }
 }

@@ -69,6 +69,15 @@ impl SendStream {
             }
             self.buf.drain(..released);
             crate::arq::shrink_if_oversized(&mut self.buf);
+            if self.segments.is_empty() {
+                // Everything sent is acknowledged: an idle stream holds no scoreboard (a
+                // connection that sent one record keeps no 448 bytes for it: issue 16's idle
+                // peers); the next send allocates again.
+                self.segments = std::collections::VecDeque::new();
+                if self.buf.is_empty() {
+                    self.buf = std::collections::VecDeque::new();
+                }
+            }
             self.sent_len -= released;
             self.buf_offset += released as u64;
             outcome.new_cumulative = true;

@@ -83,6 +83,8 @@ impl Episode {
 }
 
 /// The undo bookkeeping: the current episode and the retransmissions it can still match.
+/// Boxed in the stream and made at the first loss or acknowledged retransmission: a stream
+/// that never lost anything holds a null pointer for it.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Undo {
     pub(super) episode: Option<Episode>,
@@ -107,10 +109,11 @@ impl SendStream {
 
     /// A retransmission `seq` was acknowledged; `spurious` when timing already proved it so.
     pub(super) fn note_acked_retransmission(&mut self, seq: u64, spurious: bool) {
-        if self.undo.acked.len() >= ACKED_RETRANSMISSIONS {
-            self.undo.acked.pop_front();
+        let undo = self.undo.get_or_insert_with(Box::default);
+        if undo.acked.len() >= ACKED_RETRANSMISSIONS {
+            undo.acked.pop_front();
         }
-        self.undo.acked.push_back((seq, spurious));
+        undo.acked.push_back((seq, spurious));
         if spurious {
             self.on_spurious_retransmission();
         }
@@ -126,7 +129,7 @@ impl SendStream {
 
     /// A segment declared lost turned out delivered (by an earlier transmission).
     pub(super) fn note_false_loss(&mut self) {
-        if let Some(ep) = self.undo.episode.as_mut() {
+        if let Some(ep) = self.episode_mut() {
             ep.explained += 1;
         }
     }
@@ -136,7 +139,7 @@ impl SendStream {
     pub(super) fn note_premature_loss(&mut self) {
         // After a timeout everything in flight was declared lost at once: what arrives then says
         // the timeout was spurious, nothing about reordering.
-        if !self.undo.episode.is_some_and(|ep| ep.timeout) {
+        if !self.episode().is_some_and(|ep| ep.timeout) {
             self.reordering.seen = true;
             self.widen_reo_wnd();
         }
@@ -161,7 +164,7 @@ impl SendStream {
     /// None`: the timer expired): begins a new episode unless the loss belongs to the current
     /// one.
     pub(super) fn note_loss(&mut self, now: Instant, sent: Option<Instant>, count: u64) {
-        let current = self.undo.episode.filter(|ep| !ep.undone);
+        let current = self.episode().filter(|ep| !ep.undone);
         let same = match (current, sent) {
             (Some(ep), Some(sent)) => sent <= ep.start,
             _ => false,
@@ -169,9 +172,9 @@ impl SendStream {
         if !same {
             let mut episode = Episode::new(now, self.next_seq);
             episode.timeout = sent.is_none();
-            self.undo.episode = Some(episode);
+            self.undo.get_or_insert_with(Box::default).episode = Some(episode);
         }
-        if let Some(ep) = self.undo.episode.as_mut() {
+        if let Some(ep) = self.episode_mut() {
             ep.losses += count;
         }
     }
@@ -200,7 +203,8 @@ impl SendStream {
         self.widen_reo_wnd();
         let mut proven = 0;
         let in_dsack = |seq: u64| dsack.iter().any(|&(s, e)| (s..=e).contains(&seq));
-        for entry in self.undo.acked.iter_mut().filter(|(seq, spurious)| !spurious && in_dsack(*seq)) {
+        let acked = self.undo.as_mut().map(|u| u.acked.iter_mut());
+        for entry in acked.into_iter().flatten().filter(|(seq, spurious)| !spurious && in_dsack(*seq)) {
             entry.1 = true;
             proven += 1;
         }
@@ -214,8 +218,9 @@ impl SendStream {
     /// passes the episode's end (RFC 8985 §6.2 step 4 decrements `reo_wnd_persist` then); returns
     /// true once per episode when every retransmission in it proved spurious.
     pub(super) fn settle_episode(&mut self) -> bool {
-        let Some(ep) = self.undo.episode.as_mut() else { return false };
-        if !ep.recovered && self.una > ep.end_seq {
+        let una = self.una;
+        let Some(ep) = self.undo.as_mut().and_then(|u| u.episode.as_mut()) else { return false };
+        if !ep.recovered && una > ep.end_seq {
             ep.recovered = true;
             let r = &mut self.reordering;
             r.persist = r.persist.saturating_sub(1);
@@ -234,7 +239,16 @@ impl SendStream {
     /// Whether the sender is in recovery: an episode began and the cumulative ack has not passed
     /// its end.
     pub(super) fn in_recovery(&self) -> bool {
-        self.undo.episode.is_some_and(|ep| !ep.recovered && !ep.undone)
+        self.episode().is_some_and(|ep| !ep.recovered && !ep.undone)
+    }
+
+    /// The current recovery episode, if one began.
+    fn episode(&self) -> Option<Episode> {
+        self.undo.as_ref().and_then(|u| u.episode)
+    }
+
+    fn episode_mut(&mut self) -> Option<&mut Episode> {
+        self.undo.as_mut().and_then(|u| u.episode.as_mut())
     }
 
     /// RFC 8985 §6.2 step 4: the reordering window for this loss detection.
