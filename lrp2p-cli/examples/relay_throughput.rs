@@ -98,7 +98,7 @@ fn transfer(
         &service,
         bin,
         dir,
-        &["rendezvous", "--json", "--listen", "0.0.0.0:7400", "--relay-mbit", "100000"],
+        &["rendezvous", "--json", "--listen", "0.0.0.0:7400", "--relay-mbit", "100000", "--stats-secs", "1"],
     )?;
     let key = event(&mut rendezvous, "listening")?["public_key"].as_str().ok_or("key")?.to_owned();
     let at = format!("{}:7400={key}", service.addr);
@@ -116,8 +116,8 @@ fn transfer(
         &at,
     ];
     let mut recv = spawn(&lab, &receiver, bin, dir, &recv_args)?;
+    // `registered` comes first, then `listening`: the receiver is known to the rendezvous.
     let recv_key = event(&mut recv, "listening")?["public_key"].as_str().ok_or("key")?.to_owned();
-    event(&mut recv, "registered")?;
     let mut send = spawn(
         &lab,
         &sender,
@@ -126,6 +126,13 @@ fn transfer(
         &["send", "--json", path(file)?, "--peer", &recv_key, "--rendezvous", &at],
     )?;
     let sent = event(&mut send, "sent");
+    // The service's counters (printed every second): what it relayed and dropped.
+    let stats = event(&mut rendezvous, "stats").ok();
+    // The kernel's UDP receive-buffer drops in each namespace.
+    let drops: Vec<String> = [(&service, "rendezvous"), (&sender, "sender"), (&receiver, "receiver")]
+        .iter()
+        .map(|(host, name)| format!("{name} {}", udp_rcvbuf_errors(&lab, host)))
+        .collect();
     for child in [&mut send.0, &mut recv.0, &mut rendezvous.0] {
         let _ = child.kill();
         let _ = child.wait();
@@ -133,8 +140,32 @@ fn transfer(
     std::fs::remove_dir_all(&out)?;
     let sent = sent?;
     let seconds = sent["file"]["elapsed"].as_f64().ok_or("elapsed")?;
-    let path = sent["path"].as_str().unwrap_or("?").to_owned();
+    let mut path = format!(
+        "{}, {} retransmissions, rtt {:.1} ms",
+        sent["path"].as_str().unwrap_or("?"),
+        sent["retransmits"],
+        sent["rtt_ms"].as_f64().unwrap_or(f64::NAN)
+    );
+    path += &format!("; UDP receive-buffer drops: {}", drops.join(", "));
+    if let Some(s) = stats.filter(|_| relayed) {
+        path += &format!(
+            "; the rendezvous relayed {} datagrams, dropped {} (queue full {})",
+            s["relayed"],
+            s["rate_limited"].as_u64().unwrap_or(0) + s["queue_full"].as_u64().unwrap_or(0),
+            s["queue_full"]
+        );
+    }
     Ok((seconds, path))
+}
+
+/// `RcvbufErrors` of `Udp:` in the namespace's `/proc/net/snmp`.
+fn udp_rcvbuf_errors(lab: &Lab, host: &Host) -> String {
+    let Ok(out) = lab.command(host, "cat").arg("/proc/net/snmp").output() else { return "?".into() };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else { return "?".into() };
+    let at = names.split_whitespace().position(|n| n == "RcvbufErrors");
+    at.and_then(|i| values.split_whitespace().nth(i)).unwrap_or("?").to_owned()
 }
 
 fn path(p: &Path) -> Result<&str, Box<dyn Error>> {

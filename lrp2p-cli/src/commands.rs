@@ -446,9 +446,30 @@ pub(crate) async fn rendezvous(args: &RendezvousArgs, ui: &Ui) -> Result<(), Cli
     );
     let every = Duration::from_secs(args.stats_secs.max(1));
     let report = |stats: lrp2p_tokio::RendezvousStats| {
+        let relay = stats.relay;
+        let dropped = relay.rate_limited + relay.queue_full + relay.unknown_destination;
         ui.result(
-            &format!("{} peers registered, {} introductions", stats.registered, stats.introductions),
-            &json!({ "event": "stats", "registered": stats.registered, "introductions": stats.introductions }),
+            &format!(
+                "{} peers registered, {} introductions; relayed {} datagrams ({}), {dropped} dropped \
+                 ({} over a peer's rate, {} queue full, {} to no registered peer)",
+                stats.registered,
+                stats.introductions,
+                relay.relayed,
+                crate::output::bytes(relay.relayed_bytes),
+                relay.rate_limited,
+                relay.queue_full,
+                relay.unknown_destination,
+            ),
+            &json!({
+                "event": "stats",
+                "registered": stats.registered,
+                "introductions": stats.introductions,
+                "relayed": relay.relayed,
+                "relayed_bytes": relay.relayed_bytes,
+                "rate_limited": relay.rate_limited,
+                "queue_full": relay.queue_full,
+                "unknown_destination": relay.unknown_destination,
+            }),
         );
     };
     loop {

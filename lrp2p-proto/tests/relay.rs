@@ -113,6 +113,40 @@ fn with_no_direct_path_everything_runs_through_the_relay_which_sees_only_ciphert
     }
 }
 
+/// A 2 MB transfer with up to 16 datagrams per `poll_transmit_batch`, through the relay or
+/// direct: the batches of more than one datagram it took, and what S relayed (and dropped).
+fn batched_transfer(relayed: bool) -> (usize, lrp2p_proto::RelayStats) {
+    let mut net = registered_net(95);
+    if relayed {
+        net.blocked.push((net.addr(A), net.addr(B)));
+    }
+    net.batch = 16;
+    let data = payload(2_000_000);
+    let conns = dial(&mut net, &data);
+    let before = net.batches;
+    let got = transfer(&mut net, conns, &data, Duration::from_secs(30), |_, _| {});
+    assert!(got == data, "{} of {} bytes, intact", got.len(), data.len());
+    let kind = if relayed { PathKind::Relayed } else { PathKind::Direct };
+    assert_eq!(net.nodes[A].1.path(conns.0).unwrap().kind, kind);
+    (net.batches - before, net.nodes[S].1.rendezvous_stats().unwrap().relay)
+}
+
+#[test]
+fn relayed_datagrams_go_in_batches_as_direct_ones_do() {
+    // UDP segmentation offload: the sender frames a run of full-size datagrams for the relay
+    // in one batch, and the service passes a run for one peer on in one (each hop datagram
+    // sealed on its own).
+    let (direct, _) = batched_transfer(false);
+    let (relayed, stats) = batched_transfer(true);
+    eprintln!("batches of more than one datagram: direct {direct}, relayed {relayed}");
+    assert!(direct > 0, "the control batches");
+    assert!(relayed * 2 >= direct, "relayed {relayed}, direct {direct}");
+    assert!(
+        stats.relayed > 1000 && stats.rate_limited + stats.queue_full + stats.unknown_destination == 0,
+        "{stats:?}"
+    );
+}
+
 #[test]
 fn the_connection_moves_to_the_direct_path_and_back_to_the_relay_without_losing_a_byte() {
     let mut net = registered_net(92);

@@ -173,15 +173,30 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         framed
     }
 
-    /// A hop datagram the service passed on, waiting to be sent.
-    pub(super) fn poll_relay_queue(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+    /// Hop datagrams the service passed on, waiting to be sent: the first, and up to
+    /// `max_datagrams` in all that follow it to the same peer with the same size (the last
+    /// may be shorter), in one batch.
+    pub(super) fn poll_relay_queue(&mut self, buf: &mut [u8], max_datagrams: usize) -> Option<Transmit> {
         let relay = self.relay_service.as_mut()?;
         let (destination, datagram) = relay.queue.pop_front()?;
-        let sent = buf.get_mut(..datagram.len()).map(|out| out.copy_from_slice(&datagram));
-        let len = datagram.len();
+        let size = datagram.len();
+        let sent = buf.get_mut(..size).map(|out| out.copy_from_slice(&datagram));
         relay.spare.push(datagram);
         sent?;
-        Some(Transmit { destination, len, segment_size: len })
+        let mut len = size;
+        while len < max_datagrams.saturating_mul(size) && len % size == 0 {
+            let Some((to, next)) = relay.queue.front() else { break };
+            let Some(out) = buf.get_mut(len..len + next.len()) else { break };
+            if *to != destination || next.len() > size {
+                break;
+            }
+            out.copy_from_slice(next);
+            len += next.len();
+            if let Some((_, next)) = relay.queue.pop_front() {
+                relay.spare.push(next);
+            }
+        }
+        Some(Transmit { destination, len, segment_size: size })
     }
 
     /// The connection `handle` opened a RELAY packet whose plaintext is the `len` bytes after

@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use rand_core::{CryptoRng, RngCore};
 
-use super::{Endpoint, HandshakeCtx, Transmit, relay};
+use super::{ConnectionHandle, Endpoint, HandshakeCtx, Transmit, relay};
 use crate::connection::Connection;
+use crate::identity::PublicKey;
 
 /// Datagrams one connection adds to a batch shared with others to the same peer socket.
 const QUANTUM: usize = 8;
@@ -35,8 +36,8 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             self.stats.datagrams_sent += 1;
             return Some(Transmit { destination, len: reply.len(), segment_size: reply.len() });
         }
-        if let Some(transmit) = self.poll_relay_queue(buf) {
-            self.stats.datagrams_sent += 1;
+        if let Some(transmit) = self.poll_relay_queue(buf, max_datagrams) {
+            self.stats.datagrams_sent += transmit.len.div_ceil(transmit.segment_size.max(1)) as u64;
             return Some(transmit);
         }
         if let Some((destination, len)) = self.poll_punch(now, buf) {
@@ -59,7 +60,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             let turn =
                 if shared_peer == Some(conn.remote()) { max_datagrams.min(QUANTUM) } else { max_datagrams };
             // PROTOCOL.md §13.8: on a relayed path one datagram at a time, written where the
-            // hop datagram carries it.
+            // hop datagram carries it (then more of the same size: `batch_relayed`).
             let relayed = crate::connection::is_relayed(&conn.remote());
             let (at, turn) = if relayed { (relay::CARRIED_AT, 1) } else { (0, turn) };
             let end = if relayed { buf.len().saturating_sub(crate::wire::TAG_LEN) } else { buf.len() };
@@ -74,8 +75,13 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             self.table.mark_dirty(handle);
             if relayed || crate::connection::is_relayed(&batch.destination) {
                 match self.route_relayed(now, buf, at, &batch, peer) {
-                    Some(transmit) => {
-                        self.stats.datagrams_sent += 1;
+                    Some(mut transmit) => {
+                        let full = batch.len == batch.segment_size;
+                        if relayed && full && crate::connection::is_relayed(&batch.destination) {
+                            self.batch_relayed(now, buf, handle, max_datagrams, &mut transmit, peer);
+                        }
+                        self.stats.datagrams_sent +=
+                            transmit.len.div_ceil(transmit.segment_size.max(1)) as u64;
                         return Some(transmit);
                     }
                     None => continue,
@@ -88,6 +94,41 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
             return Some(transmit);
         }
         None
+    }
+
+    /// Extends a batch of one hop datagram (a full-size datagram of connection `handle`,
+    /// framed for the relay) with the connection's next datagrams of the same size, each framed
+    /// in its own slot: one system call for a run of relayed datagrams, as for direct ones.
+    fn batch_relayed(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        handle: ConnectionHandle,
+        max_datagrams: usize,
+        transmit: &mut Transmit,
+        peer: Option<PublicKey>,
+    ) {
+        let hop = transmit.len;
+        let Some(carried) = hop.checked_sub(crate::wire::RELAY_OVERHEAD) else { return };
+        let mut count = 1;
+        while count < max_datagrams && transmit.len == count * hop {
+            let base = transmit.len;
+            let Some(slot) = buf.get_mut(base + relay::CARRIED_AT..base + relay::CARRIED_AT + carried) else {
+                return;
+            };
+            self.allow(handle);
+            let Some(conn) = self.table.get_mut(handle) else { return };
+            let batch = conn.poll_transmit(now, slot, 1, Some(carried));
+            self.after(handle);
+            let Some(batch) = batch else { return };
+            let Some(framed) = self.frame_relayed(now, &mut buf[base..], relay::CARRIED_AT, batch.len, peer)
+            else {
+                self.stats.relay_dropped += 1;
+                return;
+            };
+            transmit.len += framed.len;
+            count += 1;
+        }
     }
 
     /// Extends a batch whose datagrams are all full with those of the next connections in turn

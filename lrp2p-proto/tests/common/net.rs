@@ -36,6 +36,10 @@ pub struct Net {
     pub filtered: Vec<(usize, Vec<SocketAddr>)>,
     /// How fast a test's writer writes, in bytes per second, if it is limited.
     pub write_rate: Option<u64>,
+    /// Datagrams asked of each `poll_transmit_batch` (UDP segmentation offload), and how many
+    /// batches held more than one.
+    pub batch: usize,
+    pub batches: usize,
 }
 
 impl Net {
@@ -61,6 +65,24 @@ impl Net {
             tapping: false,
             filtered: Vec::new(),
             write_rate: None,
+            batch: 1,
+            batches: 0,
+        }
+    }
+
+    /// One datagram node `i` (at `from`) sent to `to`: tapped, cut, or on the wire.
+    fn deliver(&mut self, i: usize, from: SocketAddr, to: SocketAddr, datagram: Vec<u8>) {
+        let cut = self.blocked.iter().any(|&(a, b)| (a, b) == (from, to) || (b, a) == (from, to));
+        if self.tapping {
+            self.tap.push((from, to, datagram.clone()));
+        }
+        if let Some((_, seen)) = self.filtered.iter_mut().find(|f| f.0 == i) {
+            if !cut && !seen.contains(&to) {
+                seen.push(to);
+            }
+        }
+        if let Some(node) = self.nodes.iter().position(|n| n.0 == to).filter(|_| !cut) {
+            self.wire.push_back((self.now + self.latency, node, from, datagram));
         }
     }
 
@@ -71,25 +93,17 @@ impl Net {
 
     /// Sends what every node has, then moves to the next event; false when nothing is left.
     pub fn step(&mut self) -> bool {
-        let mut buf = [0u8; 2048];
+        let mut buf = vec![0u8; 2048 * self.batch.max(1)];
         let now = self.now;
         for i in 0..self.nodes.len() {
             let from = self.nodes[i].0;
-            while let Some(t) = self.nodes[i].1.poll_transmit(now, &mut buf) {
-                let cut = self
-                    .blocked
-                    .iter()
-                    .any(|&(a, b)| (a, b) == (from, t.destination) || (b, a) == (from, t.destination));
-                if self.tapping {
-                    self.tap.push((from, t.destination, buf[..t.len].to_vec()));
-                }
-                if let Some((_, seen)) = self.filtered.iter_mut().find(|f| f.0 == i) {
-                    if !cut && !seen.contains(&t.destination) {
-                        seen.push(t.destination);
-                    }
-                }
-                if let Some(to) = self.nodes.iter().position(|n| n.0 == t.destination).filter(|_| !cut) {
-                    self.wire.push_back((now + self.latency, to, from, buf[..t.len].to_vec()));
+            while let Some(batch) = self.nodes[i].1.poll_transmit_batch(now, &mut buf, self.batch.max(1)) {
+                let size = batch.segment_size.max(1);
+                self.batches += usize::from(batch.len > size);
+                let to_addr = batch.destination;
+                for start in (0..batch.len).step_by(size) {
+                    let datagram = buf[start..(start + size).min(batch.len)].to_vec();
+                    self.deliver(i, from, to_addr, datagram);
                 }
             }
         }
