@@ -99,7 +99,29 @@ fn by_key(
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|v| v["event"] == "sent")
         .expect("a sent event");
-    eprintln!("{name}: {seconds:.2} s, {sent_event}");
+    // The sender's path as it went (PROTOCOL.md §13.8): its `path` events, ms after the start.
+    let paths: Vec<String> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "path")
+        .map(|v| {
+            format!(
+                "{} at {:.1} ms",
+                v["path"].as_str().unwrap_or("?"),
+                v["after_ms"].as_f64().unwrap_or(f64::NAN)
+            )
+        })
+        .collect();
+    assert!(!paths.is_empty(), "{name}: the sender said which path it used");
+    eprintln!(
+        "{name}: {seconds:.2} s; path {}; ended {} ({}), {} changes, rtt {:.2} ms, {} retransmissions",
+        paths.join(", "),
+        sent_event["path"],
+        sent_event["remote"],
+        sent_event["path_changes"],
+        sent_event["rtt_ms"].as_f64().unwrap_or(f64::NAN),
+        sent_event["retransmits"]
+    );
     Some((peers.received(), seconds, publics, sent_event))
 }
 

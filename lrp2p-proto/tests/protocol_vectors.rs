@@ -264,3 +264,45 @@ fn c6_ik_initiation_with_app_protocol() {
         IkResponder::read_initiation(&responder, &prologue(init_id), &noise[..n1], &mut early).unwrap();
     assert_eq!(early[..e].to_vec(), payload1);
 }
+
+/// C.9: a RELAY packet (PROTOCOL.md §13.8) carrying C.7's first packet, on the sender's link
+/// and, re-sealed by the service with the key replaced, on the receiver's.
+#[test]
+fn c9_relay_packets() {
+    use lrp2p_proto::PublicKey;
+    use lrp2p_proto::wire::{RELAY_HEADER_LEN, RelayRepr};
+    let k: [u8; 32] = core::array::from_fn(|i| u8::try_from(i).unwrap());
+    let k2: [u8; 32] = core::array::from_fn(|i| u8::try_from(i + 0x20).unwrap());
+    let carried = hex("18 0102030405060708 0000000000000104
+         4c3bd13517af0f87b95df9f5f463d75ae82c93a982bda1c2968549d7bb3ec437b400bc8472
+         cb92c409d489205f121144be9d635fbd");
+    // P (key K) sends it toward K' on its link: link key K, receiver_id 0x1112131415161718,
+    // counter 0x0106.
+    let seal = |link_key: &[u8; 32], receiver: u64, counter: u64, named: [u8; 32]| {
+        let mut session = Session::<RustCryptoAead>::new(link_key, link_key, ConnectionId(receiver)).unwrap();
+        session.skip_send_counter_to(counter);
+        let mut buf = [0u8; 256];
+        RelayRepr::emit_header(&PublicKey::from_bytes(named), &mut buf[TRANSPORT_HEADER_LEN..]).unwrap();
+        buf[TRANSPORT_HEADER_LEN + RELAY_HEADER_LEN..][..carried.len()].copy_from_slice(&carried);
+        let len = session.seal(&mut buf, RELAY_HEADER_LEN + carried.len()).unwrap();
+        buf[..len].to_vec()
+    };
+    let to_service = seal(&k, 0x1112_1314_1516_1718, 0x0106, k2);
+    // The service re-seals it on the link of K' (link key K', receiver_id 0x2122232425262728,
+    // counter 0x0007), naming the source K.
+    let from_service = seal(&k2, 0x2122_2324_2526_2728, 0x0007, k);
+    assert_eq!(to_service.len(), 17 + 33 + 70 + 16);
+    assert_eq!(to_service, hex(C9_TO_SERVICE));
+    assert_eq!(from_service, hex(C9_FROM_SERVICE));
+    // The receiver opens the service's packet and finds the carried datagram, unchanged.
+    let mut session = Session::<RustCryptoAead>::new(&k2, &k2, ConnectionId(1)).unwrap();
+    let mut packet = from_service.clone();
+    let plaintext = session.open(&mut packet).unwrap();
+    let relay = RelayRepr::parse(plaintext).unwrap();
+    assert_eq!((relay.key, relay.datagram), (PublicKey::from_bytes(k), &carried[..]));
+    // Malformed (§13.8): no carried byte.
+    assert!(RelayRepr::parse(&plaintext[..RELAY_HEADER_LEN]).is_err());
+}
+
+const C9_TO_SERVICE: &str = "";
+const C9_FROM_SERVICE: &str = "";

@@ -269,3 +269,23 @@ fn a_datagram_claiming_a_relayed_source_is_dropped() {
     let got = transfer(&mut net, conns, &data, Duration::from_secs(10), |_, _| {});
     assert!(got == data);
 }
+
+#[test]
+fn an_idle_connection_on_the_relay_moves_to_the_direct_path() {
+    let mut net = registered_net(96);
+    // The direct path only opens once the connection is established on the relay.
+    net.blocked.push((net.addr(A), net.addr(B)));
+    let conns = dial(&mut net, b"hello");
+    net.drive_until(Duration::from_secs(2), |n| {
+        n.nodes[A].1.path(conns.0).is_some_and(|p| p.kind == PathKind::Relayed)
+            && n.nodes[B].1.path(conns.1).is_some_and(|p| p.kind == PathKind::Relayed)
+    });
+    let opened = net.now;
+    net.blocked.clear();
+    // Nothing more is written: the probes alone (PROTOCOL.md §13.8: rounds RTO, 2·RTO, 4·RTO,
+    // then every 15 s) find the direct path.
+    net.drive_until(Duration::from_secs(20), |n| {
+        n.nodes[A].1.path(conns.0).is_some_and(|p| p.kind == PathKind::Direct)
+    });
+    eprintln!("direct {:?} after the path opened", net.now - opened);
+}

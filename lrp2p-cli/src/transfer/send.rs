@@ -118,6 +118,7 @@ pub(crate) async fn send_entry<L: Link, R: AsyncRead + Unpin>(
     let bar = ui.bar(name, size);
     let encoded = header.encode();
     let mut progress = Progress::start(link, encoded.len() as u64, size);
+    progress.ui = Some(*ui);
     let mut resumed_from = 0;
     let (status, hash) = match write_body(link, &encoded, &header, source, &bar, &mut progress).await {
         Ok(Written::Body(hash, held)) => {
@@ -170,7 +171,7 @@ pub(crate) async fn send_entry<L: Link, R: AsyncRead + Unpin>(
 
 /// Body bytes the peer has acknowledged: stream bytes written minus those still buffered
 /// unacknowledged, less what the connection carried before this file's body.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Progress {
     /// Stream bytes written before the body (earlier files and this header), when the link
     /// has transport statistics.
@@ -179,13 +180,53 @@ pub(crate) struct Progress {
     size: u64,
     /// Body bytes the receiver held already (a resumed file).
     held: u64,
+    /// The path's change count last shown ([`Progress::show_path`]), when this file began,
+    /// and where to say so.
+    path_seen: std::cell::Cell<Option<u64>>,
+    started: Instant,
+    ui: Option<Ui>,
 }
 
 impl Progress {
     /// Starts counting before `header_len` header bytes are written.
     fn start<L: Link>(link: &L, header_len: u64, size: u64) -> Progress {
         let base = link.link_stats().map(|s| s.stream_bytes_written + header_len);
-        Progress { base, size, held: 0 }
+        Progress::new(base, size)
+    }
+
+    fn new(base: Option<u64>, size: u64) -> Progress {
+        Progress {
+            base,
+            size,
+            held: 0,
+            path_seen: std::cell::Cell::new(None),
+            started: Instant::now(),
+            ui: None,
+        }
+    }
+
+    /// PROTOCOL.md §13.8: the progress line says whether the path is direct or relayed, and a
+    /// line (with `--json`, a `path` event) says when it changes, in ms since this file began.
+    fn show_path<L: Link>(&self, link: &L, bar: &indicatif::ProgressBar) {
+        let Some(path) = link.link_path() else { return };
+        if self.path_seen.replace(Some(path.changes)) == Some(path.changes) {
+            return;
+        }
+        let relayed = path.kind == lrp2p_proto::PathKind::Relayed;
+        let kind = if relayed { "relayed" } else { "direct" };
+        bar.set_message(kind);
+        // A connection that has only ever been direct says nothing more.
+        let Some(ui) = self.ui.filter(|_| relayed || path.changes > 0) else { return };
+        let ms = self.started.elapsed().as_secs_f64() * 1e3;
+        let remote = path.remote.to_string();
+        if ui.json {
+            let event = serde_json::json!({
+                "event": "path", "path": kind, "remote": remote, "changes": path.changes, "after_ms": ms,
+            });
+            ui.json_only(&event);
+        } else if path.changes > 0 {
+            bar.println(format!("now {kind} ({remote}), {ms:.1} ms after the start"));
+        }
     }
 
     /// Body bytes acknowledged now, given `written` body bytes handed to the link (what
@@ -217,6 +258,7 @@ async fn verdict<L: Link>(
     let mut byte = [0u8; 1];
     loop {
         bar.set_position(progress.acknowledged(link.link_stats(), progress.size));
+        progress.show_path(link, bar);
         tokio::select! {
             () = tokio::time::sleep_until(deadline) => return Err(None),
             () = tokio::time::sleep(PROGRESS_TICK) => {}
@@ -349,6 +391,7 @@ async fn write_body<L: Link, R: AsyncRead + Unpin>(
         }
         left -= n as u64;
         bar.set_position(progress.acknowledged(link.link_stats(), header.size - left));
+        progress.show_path(link, bar);
     }
     let hash: [u8; HASH_LEN] = hasher.finalize().into();
     if let Some(status) = write_watching(link, &hash, name).await? {
@@ -383,7 +426,7 @@ mod tests {
         let mut s = lrp2p_proto::ConnectionStats::default();
         s.stream_bytes_written = 100;
         // 100 bytes before the body (earlier files, this header), a 1000-byte body.
-        let p = Progress { base: Some(100), size: 1000, held: 0 };
+        let p = Progress::new(Some(100), 1000);
         s.stream_bytes_written = 1100;
         s.send_buffered = 1000;
         assert_eq!(p.acknowledged(Some(s), 1000), 0, "all written, nothing acknowledged");
@@ -392,6 +435,6 @@ mod tests {
         s.send_buffered = 0;
         assert_eq!(p.acknowledged(Some(s), 1000), 1000);
         // A link without statistics counts what it took.
-        assert_eq!(Progress { base: None, size: 1000, held: 0 }.acknowledged(None, 250), 250);
+        assert_eq!(Progress::new(None, 1000).acknowledged(None, 250), 250);
     }
 }

@@ -16,13 +16,15 @@ use std::time::Instant;
 use super::handshake::Handshake;
 use super::path::Path;
 use super::timer::Timer;
-use super::{Connection, Phase};
+use super::{ConnEvent, Connection, Phase};
 use crate::crypto::punch::PunchKey;
 use crate::identity::PublicKey;
+use crate::trace::TraceEvent;
 use crate::wire::PunchRepr;
 
-/// Addresses one initiation goes to, at most, the primary included (PROTOCOL.md §13.7).
-pub const MAX_DIAL_ADDRESSES: usize = 9;
+/// Addresses one initiation goes to, at most, the primary included (PROTOCOL.md §13.7): those
+/// of one introduction.
+pub use crate::rendezvous::MAX_DIAL_ADDRESSES;
 
 /// Copies of the initiation each address but the primary gets, at most (PROTOCOL.md §13.7).
 pub(super) const DIAL_PROBES: u8 = 3;
@@ -49,16 +51,9 @@ struct Target {
     due: bool,
 }
 
-/// Whether a datagram may be aimed at `addr` at all: never at port 0, an unspecified, a
-/// multicast or a broadcast address (PROTOCOL.md §13.7).
-pub(crate) fn dialable(addr: &SocketAddr) -> bool {
-    let ip = addr.ip();
-    let broadcast = match ip {
-        std::net::IpAddr::V4(v4) => v4.is_broadcast(),
-        std::net::IpAddr::V6(_) => false,
-    };
-    addr.port() != 0 && !ip.is_unspecified() && !ip.is_multicast() && !broadcast
-}
+/// Whether a datagram may be aimed at `addr` at all (PROTOCOL.md §13.7): one home for the
+/// rule, the rendezvous' ([`crate::rendezvous::is_dialable`]).
+pub(crate) use crate::rendezvous::is_dialable as dialable;
 
 impl Dial {
     /// Adds `remote` unless it is the primary, known, not dialable or beyond the bound; a
@@ -182,7 +177,9 @@ impl Connection {
     /// one more direct address to probe from the relay (§13.8).
     pub(crate) fn on_punch_from(&mut self, from: SocketAddr) {
         if self.phase == Phase::Established {
-            return self.on_punch_when_established(from);
+            // PROTOCOL.md §13.9: after the handshake a punch names one more direct address to
+            // probe (§13.8).
+            return self.probe_direct(&[from]);
         }
         if from != self.path.remote {
             return self.aim_at(from);
@@ -235,10 +232,16 @@ impl Connection {
     /// A valid response came from `from`: the dial is over. A response from one of the other
     /// addresses makes it the current path, validated: this side aimed there itself.
     /// A response through the relay (§13.8) leaves the other addresses to be probed.
-    pub(super) fn end_dial(&mut self, from: SocketAddr) {
+    pub(super) fn end_dial(&mut self, now: Instant, from: SocketAddr) {
         let Some(dial) = self.paths.as_mut().and_then(|p| p.dial.take()) else { return };
         if from != self.path.remote && dial.contains(from) {
+            // The path the connection was shown on (the primary: for a dial by key, the relay)
+            // changes: counted and told like any other change (PROTOCOL.md §13.8).
+            let primary = self.path.remote;
             self.path = Path::new(from, true);
+            self.stats.migrations = self.stats.migrations.saturating_add(1);
+            self.trace(now, || TraceEvent::PathChanged { from: primary, to: from });
+            self.events.push_back(ConnEvent::PathChanged);
         }
         if super::relay::is_relayed(&from) {
             let targets: Vec<SocketAddr> = dial.targets.iter().map(|t| t.remote).collect();

@@ -177,7 +177,7 @@ impl Connection {
         retries: u32,
     ) {
         self.peer_id = responder_id;
-        self.end_dial(from);
+        self.end_dial(now, from);
         self.path.on_received(from, len);
         if retries == 0 {
             // Karn (RFC 6298 §3): only an unretransmitted exchange gives an RTT sample.

@@ -350,12 +350,6 @@ impl Connection {
         Some((to, len))
     }
 
-    /// PROTOCOL.md §13.9: an authentic PUNCH came from `from` after the handshake: one more
-    /// direct address to probe.
-    pub(crate) fn on_punch_when_established(&mut self, from: SocketAddr) {
-        self.probe_direct(&[from]);
-    }
-
     /// A rendezvous link that just registered acknowledges at once (no delayed ACK, §8.5):
     /// its first transport packet proves this address to the service (§10.4), which may then
     /// relay to it beyond the 3× budget.
