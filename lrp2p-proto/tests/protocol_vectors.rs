@@ -304,5 +304,13 @@ fn c9_relay_packets() {
     assert!(RelayRepr::parse(&plaintext[..RELAY_HEADER_LEN]).is_err());
 }
 
-const C9_TO_SERVICE: &str = "";
-const C9_FROM_SERVICE: &str = "";
+const C9_TO_SERVICE: &str = "18 1112131415161718 0000000000000106
+     ae6ad2139afe8377452d546c3a9d828ec360c46d45874f3365195bec4e6a92273e58e2735a
+     3f432d8d8bef248a00f33f6f2f51f417e4c664fe0480cc6641277fe017c7797db847edb483
+     a6dd0e1b0eda4cf8c346001e1884d5afdc4b2054a11cd2acc2bc5c3568
+     030c9ca3903f72eb01d8c86d84ab55cd";
+const C9_FROM_SERVICE: &str = "18 2122232425262728 0000000000000007
+     2efe46eb44237beb85771f115f4aa3582e31ce3a4595ee060081c4843e0d10420c83c52a8b
+     7d9ae3dbfd5119efeeb5a7a570bf8d728bf4d7ad9403c94ce2c4d35f6f0d3dfb207a7d73e3
+     def6344900285e8f8cbc066c031ac9bd48b6d2c556f6fe3bcbbba4c2e1
+     838ffaba5c7c018cbf25f3690e3d3780";
