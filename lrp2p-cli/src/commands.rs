@@ -83,7 +83,7 @@ pub(crate) async fn recv(args: &RecvArgs, ui: &Ui) -> Result<(), CliError> {
     }
     let (out, idle, ui_copy) = (args.out.clone(), Duration::from_secs_f64(args.idle_secs), *ui);
     let to_stdout = args.stdout;
-    service::run(&endpoint, &config, ui, announce, move |conn, peer| {
+    let serving = service::run(&endpoint, &config, ui, announce, move |conn, peer| {
         let (out, trust) = (out.clone(), trust.clone());
         async move {
             // A key never seen, with a terminal: ask before reading anything of the peer's.
@@ -93,8 +93,18 @@ pub(crate) async fn recv(args: &RecvArgs, ui: &Ui) -> Result<(), CliError> {
             }
             session(conn, peer, (!to_stdout).then_some(out.as_path()), idle, &ui_copy).await
         }
-    })
-    .await
+    });
+    match args.rendezvous {
+        // Registered peers must stay able to find this receiver by key: when the link to the
+        // rendezvous ends (it restarted, or forgot us), register again.
+        Some(rendezvous) => {
+            tokio::select! {
+                result = serving => result,
+                result = net::stay_registered(&endpoint, rendezvous, ui) => result,
+            }
+        }
+        None => serving.await,
+    }
 }
 
 /// Serves one peer: receives its files into `out` (each under a temporary name, renamed
@@ -485,6 +495,10 @@ pub(crate) async fn rendezvous(args: &RendezvousArgs, ui: &Ui) -> Result<(), Cli
     if let Some(stats) = endpoint.rendezvous_stats() {
         report(stats);
     }
+    // Every registered peer learns at once that its registration is gone (and registers
+    // again when a rendezvous is back), instead of at its link's idle timeout.
+    endpoint.close_all(net::app_close::INTERRUPTED, "the rendezvous stopped");
+    tokio::time::sleep(Duration::from_millis(200)).await;
     Ok(())
 }
 

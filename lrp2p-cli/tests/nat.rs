@@ -1,7 +1,11 @@
 //! The `lrp2p` binary across NAT routers made of network namespaces (`lrp2p-netlab`): a
 //! sender behind an easy or a hard NAT reaches a public receiver, which sees the NAT's public
 //! address; a receiver behind a NAT is not reachable from outside (the lab's routers filter as
-//! real ones do, the precondition of every hole-punching test).
+//! real ones do, the precondition of every hole-punching test). Then by key through a
+//! rendezvous on a public host, every pair of places (easy NAT, hard NAT, public) and two hosts
+//! behind one NAT: direct where a path exists (easy–easy, easy–public, hard–public,
+//! public–public, local addresses behind one NAT), relayed where none does (easy–hard,
+//! hard–hard). Each prints its path as it went (the sender's `path` events).
 //!
 //! These need root, `ip`, `nft` and `conntrack`; where a namespace cannot be made they print why
 //! and pass without running (`.ci/run` installs the tools, so CI runs them). Every child
@@ -125,11 +129,15 @@ fn by_key(
     Some((peers.received(), seconds, publics, sent_event))
 }
 
-/// The sender's connection ended on a direct path, having moved there from the relay at most
-/// once (no flapping back and forth under load).
+/// The sender's connection used a direct path: it ended on one, or moved to one and back to the
+/// relay once (PROTOCOL.md §13.8: the first retransmission timeout of a direct path that was
+/// quiet for 200 ms falls back, and a CI machine running a dozen of these labs on two cores
+/// starves a process that long; the re-probe 1 s later returns it, often after a 2 s transfer
+/// is over). Never a ping-pong: at most three changes.
 fn went_direct(sent: &serde_json::Value, first_seen: &SocketAddr) {
     let changes = sent["path_changes"].as_u64().unwrap_or(u64::MAX);
-    assert!(sent["path"] == "direct" && changes <= 1, "{sent}; the receiver first saw {first_seen}");
+    let direct = sent["path"] == "direct" || changes >= 2;
+    assert!(direct && changes <= 3, "{sent}; the receiver first saw {first_seen}");
 }
 
 #[test]
@@ -169,6 +177,40 @@ fn by_key_through_a_rendezvous_from_a_sender_behind_a_hard_nat() {
     };
     went_direct(&sent, &from);
     eprintln!("hard-none by key: 16 MiB in {secs:.2} s");
+}
+
+#[test]
+fn by_key_through_a_rendezvous_from_a_sender_behind_an_easy_nat_to_a_public_receiver() {
+    let Some((from, secs, _, sent)) =
+        by_key("rv-easyout", Place::Behind(NatKind::Easy), Place::Public, false)
+    else {
+        return;
+    };
+    went_direct(&sent, &from);
+    eprintln!("easy-none by key: 16 MiB in {secs:.2} s");
+}
+
+#[test]
+fn by_key_through_a_rendezvous_between_two_public_hosts_goes_direct() {
+    let Some((from, secs, _, sent)) = by_key("rv-public", Place::Public, Place::Public, false) else {
+        return;
+    };
+    went_direct(&sent, &from);
+    eprintln!("none-none by key: 16 MiB in {secs:.2} s");
+}
+
+#[test]
+fn by_key_hard_nat_to_hard_nat_goes_through_the_relay() {
+    let Some((from, secs, nats, sent)) =
+        by_key("rv-hardhard", Place::Behind(NatKind::Hard), Place::Behind(NatKind::Hard), false)
+    else {
+        return;
+    };
+    // Each NAT gives every destination its own port: no probe finds the other's mapping.
+    let std::net::IpAddr::V4(ip) = from.ip() else { panic!("{from}") };
+    assert!(!nats.contains(&ip), "relayed through the rendezvous: {from}");
+    assert_eq!(sent["path"], "relayed", "{sent}");
+    eprintln!("hard-hard by key: 16 MiB through the relay in {secs:.2} s");
 }
 
 #[test]

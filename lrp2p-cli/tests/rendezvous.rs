@@ -103,3 +103,61 @@ fn send_needs_an_address_or_a_rendezvous_with_a_key() {
     let out = run(&["send", "x"]);
     assert!(stderr(&out).contains("--to"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_receiver_registers_again_when_the_rendezvous_restarts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service_key = dir.path().join("rv.key");
+    keygen(&service_key);
+    let start_service = |listen: &str| {
+        let key = service_key.to_str().expect("path");
+        let mut service = Background::start(&["rendezvous", "--json", "--listen", listen, "--key", key]);
+        let ready = service.event("listening");
+        let at = format!(
+            "{}={}",
+            ready["addr"].as_str().expect("addr"),
+            ready["public_key"].as_str().expect("key")
+        );
+        (service, at)
+    };
+    let (service, at) = start_service("127.0.0.1:0");
+    let listen = at.split('=').next().expect("addr").to_owned();
+    let key = dir.path().join("recv.key");
+    let recv_key = keygen(&key);
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out");
+    let args = [
+        "recv",
+        "--json",
+        "--yes",
+        "--count",
+        "1",
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        key.to_str().expect("path"),
+        "--out",
+        out.to_str().expect("path"),
+        "--rendezvous",
+        &at,
+    ];
+    let mut recv = Background::start(&args);
+    recv.event("registered");
+    // The rendezvous stops (Ctrl-C: it closes its links) and comes back on the same address
+    // with the same key: the receiver's registration is gone with it.
+    service.interrupt();
+    let (code, err) = service.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{err}");
+    let (_service, again_at) = start_service(&listen);
+    assert_eq!(again_at, at);
+    let again = recv.event_within("registered", Duration::from_secs(20));
+    assert_eq!(again["again"], true, "{again}");
+    // A sender that knows only the key finds the receiver through the new rendezvous.
+    let file = dir.path().join("f.bin");
+    std::fs::write(&file, b"after the restart").expect("write");
+    let sent = run(&["send", file.to_str().expect("path"), "--peer", &recv_key, "--rendezvous", &at]);
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    let (code, err) = recv.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(std::fs::read(out.join("f.bin")).expect("received"), b"after the restart");
+}

@@ -109,6 +109,17 @@ impl Error {
     }
 }
 
+impl From<lrp2p_proto::ConnectError> for Error {
+    /// Why the endpoint refused to open a connection.
+    fn from(error: lrp2p_proto::ConnectError) -> Self {
+        match error {
+            lrp2p_proto::ConnectError::NoAddress => Error::NoAddress,
+            lrp2p_proto::ConnectError::NotRegistered => Error::NotRegistered,
+            _ => Error::TooManyConnections,
+        }
+    }
+}
+
 impl From<Error> for io::Error {
     fn from(error: Error) -> Self {
         io::Error::new(error.kind(), error)

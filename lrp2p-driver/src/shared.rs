@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use lrp2p_proto::rendezvous::RegistryConfig;
 use lrp2p_proto::{
-    AppProtocol, ConnectOptions, ConnectionStats, Endpoint, EndpointConfig, EndpointStats, PathInfo,
-    PublicKey, ReadError, StaticSecret, WriteError, close_code,
+    AppProtocol, CloseReason, ConnectOptions, ConnectionStats, Endpoint, EndpointConfig, EndpointStats,
+    PathInfo, PublicKey, ReadError, StaticSecret, WriteError, close_code,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -102,16 +102,9 @@ impl Shared {
         peer: Option<PublicKey>,
         app_protocol: Option<AppProtocol>,
     ) -> Result<ConnId, Error> {
-        let mut state = self.lock();
-        if state.stopping {
-            return Err(Error::SocketClosed);
-        }
-        let now = Instant::now();
-        let mut options = ConnectOptions::default().deferred(true);
-        options.app_protocol = app_protocol;
-        let handle =
-            state.endpoint.connect_with(now, remote, peer, options).map_err(|_| Error::TooManyConnections)?;
-        Ok(state.insert(handle, peer))
+        self.open_by(peer, app_protocol, false, |endpoint, now, options| {
+            endpoint.connect_with(now, remote, peer, options)
+        })
     }
 
     /// [`Shared::open_with`] to the peer with key `peer` at any of `remotes` (PROTOCOL.md
@@ -123,6 +116,26 @@ impl Shared {
         peer: PublicKey,
         app_protocol: Option<AppProtocol>,
     ) -> Result<ConnId, Error> {
+        self.open_by(Some(peer), app_protocol, false, |endpoint, now, options| {
+            endpoint.connect_many(now, remotes, peer, options)
+        })
+    }
+
+    /// What the opens share: refused once the socket is stopping; a deferred connect (nothing
+    /// is sent before the first write, so that the app id and 0-RTT data ride the
+    /// initiation) made by `connect`; the connection recorded, and with `kick` the endpoint's
+    /// output flushed at once (a dial by key asks the rendezvous now).
+    fn open_by(
+        &self,
+        peer: Option<PublicKey>,
+        app_protocol: Option<AppProtocol>,
+        kick: bool,
+        connect: impl FnOnce(
+            &mut Endpoint<ChaCha20Rng>,
+            Instant,
+            ConnectOptions,
+        ) -> Result<lrp2p_proto::ConnectionHandle, lrp2p_proto::ConnectError>,
+    ) -> Result<ConnId, Error> {
         let mut state = self.lock();
         if state.stopping {
             return Err(Error::SocketClosed);
@@ -130,11 +143,12 @@ impl Shared {
         let now = Instant::now();
         let mut options = ConnectOptions::default().deferred(true);
         options.app_protocol = app_protocol;
-        let handle = state.endpoint.connect_many(now, remotes, peer, options).map_err(|e| match e {
-            lrp2p_proto::ConnectError::NoAddress => Error::NoAddress,
-            _ => Error::TooManyConnections,
-        })?;
-        Ok(state.insert(handle, Some(peer)))
+        let handle = connect(&mut state.endpoint, now, options).map_err(Error::from)?;
+        let id = state.insert(handle, peer);
+        if kick {
+            state.after_call(&*self.io, now);
+        }
+        Ok(id)
     }
 
     /// Sends PUNCH datagrams to `peer` at `addresses` (PROTOCOL.md §13.9, `Endpoint::punch`):
@@ -178,6 +192,22 @@ impl Shared {
         Ok(())
     }
 
+    /// Ready with why the link to the rendezvous ended (PROTOCOL.md §13.7: the service went
+    /// away or closed it; registered peers then cannot reach this socket by key until it
+    /// registers again); pending while it lives or none was made; an error once the socket
+    /// stops.
+    pub fn poll_registration_ended(&self, cx: &mut Context<'_>) -> Poll<Result<CloseReason, Error>> {
+        let mut state = self.lock();
+        if let Some(reason) = &state.registration.closed {
+            return Poll::Ready(Ok(reason.clone()));
+        }
+        if state.stopping {
+            return Poll::Ready(Err(Error::SocketClosed));
+        }
+        state.registration.waiters.register(cx.waker());
+        Poll::Pending
+    }
+
     /// Ready with the address the rendezvous sees this socket at once it answered a
     /// [`Shared::register`]; with the error that ended the link to it otherwise.
     pub fn poll_registered(&self, cx: &mut Context<'_>) -> Poll<Result<SocketAddr, Error>> {
@@ -199,20 +229,9 @@ impl Shared {
     /// §13.7, `Endpoint::connect_by_key`): writes before the introduction ride in the
     /// initiation.
     pub fn open_by_key(&self, peer: PublicKey, app_protocol: Option<AppProtocol>) -> Result<ConnId, Error> {
-        let mut state = self.lock();
-        if state.stopping {
-            return Err(Error::SocketClosed);
-        }
-        let now = Instant::now();
-        let mut options = ConnectOptions::default().deferred(true);
-        options.app_protocol = app_protocol;
-        let handle = state.endpoint.connect_by_key(now, peer, options).map_err(|e| match e {
-            lrp2p_proto::ConnectError::NotRegistered => Error::NotRegistered,
-            _ => Error::TooManyConnections,
-        })?;
-        let id = state.insert(handle, Some(peer));
-        state.after_call(&*self.io, now);
-        Ok(id)
+        self.open_by(Some(peer), app_protocol, true, |endpoint, now, options| {
+            endpoint.connect_by_key(now, peer, options)
+        })
     }
 
     /// Serves as a rendezvous (PROTOCOL.md §13.7, `Endpoint::serve_rendezvous`) with the
@@ -459,6 +478,9 @@ impl Shared {
         for handle in open {
             let _ = state.endpoint.close(now, handle, code, reason);
         }
+        // The rest: a rendezvous role's links (to the service, or the peers it serves), which
+        // the application never sees; their peers learn it at once too.
+        state.endpoint.close_all(now);
         state.after_call(&*self.io, now);
     }
 

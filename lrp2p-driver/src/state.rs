@@ -328,6 +328,7 @@ impl State {
             conn.wake_all();
         }
         self.acceptors_waiting.wake_all();
+        self.registration.waiters.wake_all();
         self.wake_driver();
     }
 }

@@ -251,23 +251,30 @@ fn a_receiver_whose_nat_restarts_mid_transfer_gets_the_stream_back_by_itself() {
 #[test]
 fn a_datagram_claiming_a_relayed_source_is_dropped() {
     let mut net = registered_net(93);
-    let now = net.now;
-    let before = net.nodes[B].1.stats();
-    // A copy of a genuine datagram, as if it came from the prefix relayed paths use inside an
-    // endpoint: no datagram from the network comes from there.
-    let mut forged = net.tap.first().map_or_else(|| vec![0x18; 64], |(_, _, d)| d.clone());
-    let from: std::net::SocketAddr = "[100::1:2:3:4]:0".parse().unwrap();
-    net.nodes[B].1.handle_datagram(now, from, &mut forged);
-    let after = net.nodes[B].1.stats();
-    assert_eq!(after.malformed, before.malformed + 1);
-    assert_eq!(after.accepted, before.accepted);
-    assert_eq!(after.accounted(), after.datagrams_received);
-    // The relay still works after it.
     net.blocked.push((net.addr(A), net.addr(B)));
+    net.tapping = true;
     let data = payload(5000);
     let conns = dial(&mut net, &data);
     let got = transfer(&mut net, conns, &data, Duration::from_secs(10), |_, _| {});
     assert!(got == data);
+    // A copy of a genuine datagram S sent B (a RELAY packet of B's link), as if it came from the
+    // prefix relayed paths use inside an endpoint: no datagram from the network comes from
+    // there, whatever it holds.
+    let (s, b) = (net.addr(S), net.addr(B));
+    let genuine = net.tap.iter().rev().find(|(from, to, _)| *from == s && *to == b).expect("S sent B some");
+    let mut forged = genuine.2.clone();
+    let from: std::net::SocketAddr = "[100::1:2:3:4]:0".parse().unwrap();
+    let before = net.nodes[B].1.stats();
+    let now = net.now;
+    net.nodes[B].1.handle_datagram(now, from, &mut forged);
+    let after = net.nodes[B].1.stats();
+    assert_eq!(after.malformed, before.malformed + 1);
+    assert_eq!((after.accepted, after.relayed_received), (before.accepted, before.relayed_received));
+    assert_eq!(after.accounted(), after.datagrams_received);
+    // The same bytes from S's address are no forgery (a replay, counted as one).
+    let mut replayed = genuine.2.clone();
+    net.nodes[B].1.handle_datagram(now, s, &mut replayed);
+    assert_eq!(net.nodes[B].1.stats().replays, before.replays + 1);
 }
 
 #[test]
@@ -288,4 +295,25 @@ fn an_idle_connection_on_the_relay_moves_to_the_direct_path() {
         n.nodes[A].1.path(conns.0).is_some_and(|p| p.kind == PathKind::Direct)
     });
     eprintln!("direct {:?} after the path opened", net.now - opened);
+}
+
+#[test]
+fn when_the_service_closes_its_links_the_peers_learn_it_and_it_forgets_them() {
+    let mut net = registered_net(97);
+    let now = net.now;
+    net.nodes[S].1.close_all(now);
+    net.drive_until(Duration::from_secs(2), |n| {
+        [A, B].iter().all(|&i| n.nodes[i].2.iter().any(|e| matches!(e, Event::RendezvousClosed { .. })))
+    });
+    // The links were freed as they drained, before the roles ran: the peers still heard why,
+    // and the service dropped both registrations.
+    assert_eq!(net.nodes[S].1.rendezvous_stats().unwrap().registered, 0);
+    // A registers again.
+    let (service, key, local) = (net.addr(S), net.nodes[S].1.public_key(), net.addr(A));
+    let now = net.now;
+    net.nodes[A].1.register(now, service, key, &[local]).unwrap();
+    net.drive_until(Duration::from_secs(2), |n| {
+        n.nodes[A].2.iter().filter(|e| matches!(e, Event::Registered { .. })).count() == 2
+    });
+    assert_eq!(net.nodes[S].1.rendezvous_stats().unwrap().registered, 1);
 }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use lrp2p_driver::async_io_runtime;
 use lrp2p_driver::{
-    AppProtocol, EndpointConfig, EndpointStats, Error, IoStats, PeerInfo, PublicKey, SOCKET_LINGER, Shared,
-    StaticSecret,
+    AppProtocol, CloseReason, EndpointConfig, EndpointStats, Error, IoStats, PeerInfo, PublicKey,
+    SOCKET_LINGER, Shared, StaticSecret,
 };
 
 use crate::block::block_on;
@@ -228,6 +228,28 @@ impl Socket {
     pub fn register(&self, addr: SocketAddr, service_key: PublicKey) -> io::Result<SocketAddr> {
         self.shared.register(addr, service_key)?;
         Ok(block_on(None, |cx| self.shared.poll_registered(cx)).ok_or(Error::Timeout)??)
+    }
+
+    /// Blocks until the link to the rendezvous ends (the service stopped, or closed it) and
+    /// returns why: until this socket [`register`](Socket::register)s again, peers cannot reach
+    /// it by key. Fails with [`io::ErrorKind::TimedOut`] after `timeout`, and once the socket
+    /// is closed. While no registration was made, it waits.
+    ///
+    /// ```no_run
+    /// # fn example(socket: lrp2p_std::Socket, addr: std::net::SocketAddr, key: lrp2p_std::PublicKey) -> std::io::Result<()> {
+    /// socket.register(addr, key)?;
+    /// loop {
+    ///     let why = socket.registration_ended(None)?;
+    ///     eprintln!("lost the rendezvous ({why:?}); registering again");
+    ///     while socket.register(addr, key).is_err() {
+    ///         std::thread::sleep(std::time::Duration::from_secs(1));
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn registration_ended(&self, timeout: Option<Duration>) -> io::Result<CloseReason> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        Ok(block_on(deadline, |cx| self.shared.poll_registration_ended(cx)).ok_or(Error::Timeout)??)
     }
 
     /// Connects to the peer with key `peer` through the rendezvous this socket registered with

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lrp2p_driver::{
-    AppProtocol, EndpointConfig, EndpointStats, Error, IoStats, PeerInfo, PublicKey, SOCKET_LINGER, Shared,
-    StaticSecret,
+    AppProtocol, CloseReason, EndpointConfig, EndpointStats, Error, IoStats, PeerInfo, PublicKey,
+    SOCKET_LINGER, Shared, StaticSecret,
 };
 use tokio::net::{ToSocketAddrs, UdpSocket};
 
@@ -258,6 +258,24 @@ impl Socket {
     pub async fn register(&self, addr: SocketAddr, service_key: PublicKey) -> io::Result<SocketAddr> {
         self.shared.register(addr, service_key)?;
         Ok(poll_fn(|cx| self.shared.poll_registered(cx)).await?)
+    }
+
+    /// Waits until the link to the rendezvous ends (the service stopped, or closed it) and
+    /// returns why: until this socket [`register`](Socket::register)s again, peers cannot reach
+    /// it by key. Fails once the socket is closed. While no registration was made, it waits.
+    ///
+    /// ```no_run
+    /// # async fn example(socket: lrp2p_tokio::Socket, addr: std::net::SocketAddr, key: lrp2p_tokio::PublicKey) -> std::io::Result<()> {
+    /// socket.register(addr, key).await?;
+    /// loop {
+    ///     let why = socket.registration_ended().await?;
+    ///     eprintln!("lost the rendezvous ({why:?}); registering again");
+    ///     while socket.register(addr, key).await.is_err() {}
+    /// }
+    /// # }
+    /// ```
+    pub async fn registration_ended(&self) -> io::Result<CloseReason> {
+        Ok(poll_fn(|cx| self.shared.poll_registration_ended(cx)).await?)
     }
 
     /// Connects to the peer with key `peer` through the rendezvous this socket registered with

@@ -40,3 +40,18 @@ async fn two_sockets_meet_by_key_and_the_path_change_is_seen() {
     conn.close();
     assert_eq!(bounded(conn.path_changed(&path)).await, None);
 }
+
+#[tokio::test]
+async fn a_registered_socket_learns_when_the_rendezvous_closes_its_link_and_registers_again() {
+    let service = socket().await;
+    service.serve_rendezvous();
+    let a = socket().await;
+    let (addr, key) = (service.local_addr().unwrap(), service.public_key());
+    bounded(a.register(addr, key)).await.unwrap();
+    // The service stops serving: its links close with it, and A learns at once.
+    service.close_all(0x8001, b"stopping");
+    let why = bounded(a.registration_ended()).await.unwrap();
+    assert!(matches!(why, lrp2p_tokio::CloseReason::Remote { .. }), "{why:?}");
+    // The service is still there: A registers again.
+    assert_eq!(bounded(a.register(addr, key)).await.unwrap(), a.local_addr().unwrap());
+}

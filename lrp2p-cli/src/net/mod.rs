@@ -283,6 +283,34 @@ pub(crate) async fn register(
         })
 }
 
+/// Registers `endpoint` with `rendezvous` again each time its link there ends, 1 s later, then
+/// retrying 2 s, 4 s, … up to 30 s apart until the service answers; says so on each change. Returns only if
+/// the socket closes.
+pub(crate) async fn stay_registered(
+    endpoint: &Endpoint,
+    rendezvous: crate::cli::RendezvousAt,
+    ui: &crate::output::Ui,
+) -> Result<(), crate::error::CliError> {
+    let at = rendezvous.addr;
+    loop {
+        let Ok(why) = endpoint.0.registration_ended().await else { return Ok(()) };
+        ui.warn_always(&format!("the link to the rendezvous at {at} ended ({why:?}); registering again"));
+        // The first attempt waits too: a service that is shutting down would take it.
+        let mut pause = std::time::Duration::from_secs(1);
+        let seen = loop {
+            tokio::time::sleep(pause).await;
+            if let Ok(seen) = register(endpoint, rendezvous, std::time::Duration::from_secs(10)).await {
+                break seen;
+            }
+            pause = (pause * 2).min(std::time::Duration::from_secs(30));
+        };
+        ui.result(
+            &format!("registered again with the rendezvous at {at} (it sees this side at {seen})"),
+            &serde_json::json!({ "event": "registered", "rendezvous": at, "observed": seen, "again": true }),
+        );
+    }
+}
+
 /// What a side dialing by key says when neither the relay nor an address the rendezvous gave
 /// answered.
 pub(crate) const NO_DIRECT_PATH: &str = "no answer, directly or through the rendezvous' relay: the \

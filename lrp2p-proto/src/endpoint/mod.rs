@@ -70,6 +70,13 @@ pub struct Transmit {
     pub segment_size: usize,
 }
 
+/// What a rendezvous role learns of one of its connections that ended: why, and whose it was.
+#[derive(Debug)]
+struct Ended {
+    reason: crate::connection::CloseReason,
+    peer: Option<PublicKey>,
+}
+
 /// Cookie replies waiting to go out (stateless; bounded).
 const MAX_STATELESS: usize = 64;
 
@@ -100,7 +107,7 @@ pub struct Endpoint<R> {
     /// What [`Endpoint::set_introduction_policy`] set (kept for a later registration).
     introduction_policy: Option<rendezvous::IntroductionPolicy>,
     /// Events of the roles' own connections, run at the end of the entry point.
-    internal: VecDeque<(ConnectionHandle, ConnEvent)>,
+    internal: VecDeque<(ConnectionHandle, ConnEvent, Option<Ended>)>,
     /// The service's relay (PROTOCOL.md §13.8), with the rendezvous role.
     relay_service: Option<Box<relay::RelayService>>,
     /// While a datagram carried through the relay is dispatched: the key that sent it.
@@ -459,7 +466,12 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                 && conn.app_protocol() == Some(crate::rendezvous::RENDEZVOUS_APP_PROTOCOL);
             if role_link || for_service {
                 // A rendezvous role's own connection (PROTOCOL.md §13.7): not the application's.
-                self.internal.push_back((handle, event));
+                // A link that ended may be freed before its role runs: what the role needs
+                // of it goes with the event.
+                let ended = matches!(event, ConnEvent::Closed)
+                    .then(|| conn.close_reason().map(|reason| Ended { reason, peer: conn.peer_key() }))
+                    .flatten();
+                self.internal.push_back((handle, event, ended));
                 continue;
             }
             let event = match event {

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use rand_core::{CryptoRng, RngCore};
 
-use super::{ConnectionHandle, Endpoint, Event};
+use super::{ConnectionHandle, Ended, Endpoint, Event};
 use crate::config::ConnectOptions;
 use crate::connection::{ConnEvent, Connection, relay_address};
 use crate::crypto::punch::PunchKey;
@@ -206,12 +206,12 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
 
     /// Runs the rendezvous roles' queued events and due introductions.
     pub(super) fn run_roles(&mut self, now: Instant) {
-        while let Some((handle, event)) = self.internal.pop_front() {
+        while let Some((handle, event, ended)) = self.internal.pop_front() {
             let is_link = self.peer_role.as_ref().is_some_and(|p| p.link == handle);
             if is_link {
-                self.on_link_event(now, handle, &event);
+                self.on_link_event(now, handle, &event, ended);
             } else {
-                self.on_registrant_event(now, handle, &event);
+                self.on_registrant_event(now, handle, &event, ended);
             }
         }
         self.run_scheduled(now);
@@ -235,7 +235,13 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         bytes
     }
 
-    fn on_link_event(&mut self, now: Instant, handle: ConnectionHandle, event: &ConnEvent) {
+    fn on_link_event(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        event: &ConnEvent,
+        ended: Option<Ended>,
+    ) {
         match event {
             ConnEvent::Readable => {
                 let bytes = self.read_stream(now, handle);
@@ -259,7 +265,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                 }
             }
             ConnEvent::Closed => {
-                let Some(reason) = self.table.get(handle).and_then(Connection::close_reason) else { return };
+                let Some(Ended { reason, .. }) = ended else { return };
                 let Some(role) = self.peer_role.take() else { return };
                 for (_, waiting) in role.waiting {
                     if let Some(conn) = self.table.get_mut(waiting) {
@@ -331,7 +337,13 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
         }
     }
 
-    fn on_registrant_event(&mut self, now: Instant, handle: ConnectionHandle, event: &ConnEvent) {
+    fn on_registrant_event(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        event: &ConnEvent,
+        ended: Option<Ended>,
+    ) {
         match event {
             ConnEvent::Incoming => {
                 if self.table.get(handle).and_then(Connection::peer_key).is_none() {
@@ -362,7 +374,7 @@ impl<R: RngCore + CryptoRng> Endpoint<R> {
                 if let Some(relay) = self.relay_service.as_mut() {
                     relay.forget(handle);
                 }
-                let key = self.table.get(handle).and_then(Connection::peer_key);
+                let key = ended.and_then(|e| e.peer);
                 if let (Some(service), Some(key)) = (self.service_role.as_mut(), key) {
                     if service.links.remove(&handle).is_some() && service.by_key.get(&key) == Some(&handle) {
                         service.by_key.remove(&key);

@@ -74,7 +74,9 @@ fn protocol_md_c8_vectors() {
 fn protocol_md_c8_text() {
     let spec = include_str!("../../../docs/PROTOCOL.md");
     let start = spec.find("**C.8 Rendezvous records**").unwrap();
-    let end = start + spec[start..].find("\n## ").unwrap();
+    // Up to the next vector (or the next section).
+    let rest = &spec[start + 1..];
+    let end = start + 1 + rest.find("\n**C.").or_else(|| rest.find("\n## ")).unwrap();
     let blocks: Vec<&str> = spec[start..end].split("```").skip(1).step_by(2).collect();
     let expected = vectors();
     assert_eq!(blocks.len(), expected.len());
