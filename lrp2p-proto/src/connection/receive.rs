@@ -267,6 +267,9 @@ impl Connection {
         if outcome.new_cumulative {
             self.rtt.reset_backoff();
         }
+        if outcome.acked_bytes > 0 && self.paths.is_some() {
+            self.on_delivery(now);
+        }
         self.stats.dsack_received +=
             ack.dsack.as_slice().iter().map(|&(s, e)| u64::from(e.distance_from(s)) + 1).sum::<u64>();
         let app_limited = !self.send.has_unsent_data() && self.send.bytes_in_flight() < self.cc.window() / 2;

@@ -78,6 +78,9 @@ pub(super) struct Relay {
     /// whether that check already sent a PING (see [`Connection::on_relay_timer`]).
     watch: Option<Instant>,
     pinged: bool,
+    /// When an ACK last acknowledged new data: the peer receives what this side sends, on
+    /// whichever path its answers come back.
+    delivered: Option<Instant>,
 }
 
 impl Relay {
@@ -109,6 +112,7 @@ impl Connection {
             peer_direct: false,
             watch: None,
             pinged: false,
+            delivered: None,
         });
     }
 
@@ -193,6 +197,13 @@ impl Connection {
         }
     }
 
+    /// An ACK acknowledged new data (see [`Relay::delivered`]).
+    pub(super) fn on_delivery(&mut self, now: Instant) {
+        if let Some(relay) = self.paths.as_mut().and_then(|p| p.relay.as_mut()) {
+            relay.delivered = Some(now);
+        }
+    }
+
     /// PROTOCOL.md §13.8: an authenticated packet with a new highest counter came through the
     /// relay while the current path is direct. If the peer already sent ordinary traffic on the
     /// direct path, or nothing came there for an RTO, the peer moved (back) to the relay (its
@@ -230,8 +241,10 @@ impl Connection {
         let config = self.rtt.config();
         let waits = self.rtt.smoothed_or_initial().saturating_add(config.max_ack_delay);
         let quiet = self.rtt.base_rto().saturating_sub(waits).max(config.min_rto);
-        let heard = self.relay().and_then(|r| r.direct_heard);
-        if heard.is_some_and(|at| now.saturating_duration_since(at) < quiet) {
+        // Data still acknowledged within it: the peer gets what goes on the direct path (it
+        // answers through the relay until it moves too); the timeout was a loss, not the path.
+        let recent = |at: Option<Instant>| at.is_some_and(|at| now.saturating_duration_since(at) < quiet);
+        if self.relay().is_some_and(|r| recent(r.direct_heard) || recent(r.delivered)) {
             return;
         }
         let direct = self.path.remote;
