@@ -17,7 +17,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::nat::{ByKey, PORT, Place, lab, payload, receiver, run_in};
+use common::nat::{ByKey, PORT, Place, files, lab, receiver, run_in};
 use lrp2p_netlab::NatKind;
 
 /// A 16 MiB file from a host behind a NAT of `kind` to a public receiver: identical, and the
@@ -27,12 +27,7 @@ fn send_through(kind: NatKind, name: &str) {
     let server = lab.public_host("server").expect("public host");
     let mut nat = lab.nat("nat", kind).expect("nat");
     let client = lab.host_behind(&mut nat, "client").expect("host behind");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
-    std::fs::create_dir(&out).expect("out dir");
-    let data = payload();
-    let file = dir.path().join("payload.bin");
-    std::fs::write(&file, &data).expect("payload");
+    let (dir, out, data, file) = files();
 
     let (mut recv, key) = receiver(&lab, &server, dir.path(), &out, None);
     let to = SocketAddr::from((server.addr, PORT)).to_string();

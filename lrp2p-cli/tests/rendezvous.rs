@@ -19,30 +19,26 @@ fn rendezvous() -> (Background, String) {
     (service, at)
 }
 
+/// `recv --count 1 --rendezvous AT` on loopback with a new key, saving into `dir/out`: it, its
+/// public key and the output directory.
+fn receiver(dir: &std::path::Path, at: &str) -> (Background, String, std::path::PathBuf) {
+    let key = dir.join("recv.key");
+    let recv_key = keygen(&key);
+    let out = dir.join("out");
+    std::fs::create_dir(&out).expect("out");
+    let key = key.to_str().expect("path");
+    let out_arg = out.to_str().expect("path");
+    let args = ["recv", "--json", "--yes", "--count", "1", "--listen", "127.0.0.1:0"];
+    let recv =
+        Background::start(&[&args[..], &["--key", key, "--out", out_arg, "--rendezvous", at]].concat());
+    (recv, recv_key, out)
+}
+
 #[test]
 fn a_sender_finds_a_receiver_by_key_through_the_rendezvous() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut service, at) = rendezvous();
-    let key = dir.path().join("recv.key");
-    let recv_key = keygen(&key);
-    let out = dir.path().join("out");
-    std::fs::create_dir(&out).expect("out");
-    let args = [
-        "recv",
-        "--json",
-        "--yes",
-        "--count",
-        "1",
-        "--listen",
-        "127.0.0.1:0",
-        "--key",
-        key.to_str().expect("path"),
-        "--out",
-        out.to_str().expect("path"),
-        "--rendezvous",
-        &at,
-    ];
-    let mut recv = Background::start(&args);
+    let (mut recv, recv_key, out) = receiver(dir.path(), &at);
     let registered = recv.event("registered");
     assert!(registered["observed"].as_str().expect("observed").starts_with("127.0.0.1:"), "{registered}");
     let file = dir.path().join("f.bin");
@@ -122,26 +118,7 @@ fn a_receiver_registers_again_when_the_rendezvous_restarts() {
     };
     let (service, at) = start_service("127.0.0.1:0");
     let listen = at.split('=').next().expect("addr").to_owned();
-    let key = dir.path().join("recv.key");
-    let recv_key = keygen(&key);
-    let out = dir.path().join("out");
-    std::fs::create_dir(&out).expect("out");
-    let args = [
-        "recv",
-        "--json",
-        "--yes",
-        "--count",
-        "1",
-        "--listen",
-        "127.0.0.1:0",
-        "--key",
-        key.to_str().expect("path"),
-        "--out",
-        out.to_str().expect("path"),
-        "--rendezvous",
-        &at,
-    ];
-    let mut recv = Background::start(&args);
+    let (mut recv, recv_key, out) = receiver(dir.path(), &at);
     recv.event("registered");
     // The rendezvous stops (Ctrl-C: it closes its links) and comes back on the same address
     // with the same key: the receiver's registration is gone with it.

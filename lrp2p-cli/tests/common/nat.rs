@@ -56,6 +56,18 @@ pub(crate) fn payload() -> Vec<u8> {
     (0..16u32 << 20).map(|i| i.wrapping_mul(2_654_435_761).to_be_bytes()[1]).collect()
 }
 
+/// A temporary directory with an empty `out/` and the 16 MiB [`payload`] in `payload.bin`:
+/// the directory, `out`, the payload and its file.
+pub(crate) fn files() -> (tempfile::TempDir, PathBuf, Vec<u8>, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let data = payload();
+    let file = dir.path().join("payload.bin");
+    std::fs::write(&file, &data).expect("payload");
+    (dir, out, data, file)
+}
+
 /// Starts `recv --count 1` in `host` on [`PORT`] with a new key, saving into `out`, registered
 /// with the rendezvous `ADDR=KEY` if given; it and its public key.
 pub(crate) fn receiver(
@@ -157,12 +169,7 @@ impl ByKey {
         };
         let receiver_host = place(&mut lab, &to, "r", &mut nats);
         let sender = place(&mut lab, &from, "s", &mut nats);
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = dir.path().join("out");
-        std::fs::create_dir(&out).expect("out dir");
-        let data = payload();
-        let file = dir.path().join("payload.bin");
-        std::fs::write(&file, &data).expect("payload");
+        let (dir, out, data, file) = files();
         let (rendezvous, at) = rendezvous(&lab, &service_host, dir.path());
         let (recv, recv_key) = receiver(&lab, &receiver_host, dir.path(), &out, Some(&at));
         Some(ByKey {

@@ -20,10 +20,8 @@ impl Connection {
     /// counter is above every counter received before it (PROTOCOL.md §13.4).
     pub(super) fn on_packet_from(&mut self, now: Instant, from: SocketAddr, len: usize, newest: bool) {
         if from == self.path.remote {
+            // (A direct path's liveness: `on_path_traffic`, once the segments are in.)
             self.path.on_received(from, len);
-            if self.paths.is_some() {
-                self.on_current_path_packet(now, from);
-            }
             return;
         }
         if !self.config.path_validation || self.phase != Phase::Established {

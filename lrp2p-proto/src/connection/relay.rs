@@ -171,17 +171,8 @@ impl Connection {
         self.relay().is_some_and(|r| r.targets.contains(&from))
     }
 
-    /// A packet came on the current path, `from`.
-    pub(super) fn on_current_path_packet(&mut self, now: Instant, from: SocketAddr) {
-        if let Some(relay) = self.paths.as_mut().and_then(|p| p.relay.as_mut()) {
-            if !is_relayed(&from) {
-                relay.direct_heard = Some(now);
-            }
-        }
-    }
-
-    /// An authenticated packet came on the current path `from`, after its segments: `ordinary`,
-    /// it carried no path extension (so if the path is direct, the peer sends its own traffic
+    /// An authenticated packet came on the current path `from`, after its segments: when it
+    /// is direct, it was heard (`direct_heard`); `ordinary`, it carried no path extension (so if the path is direct, the peer sends its own traffic
     /// there, PROTOCOL.md §13.8); `more`, it carried stream data and no FIN (more is due). The
     /// silence watch runs from a packet with more data due, and stops at one without (the
     /// peer is there and has nothing in flight, or is done).
@@ -191,6 +182,7 @@ impl Connection {
         }
         let rto = self.rtt.base_rto();
         if let Some(relay) = self.paths.as_mut().and_then(|p| p.relay.as_mut()) {
+            relay.direct_heard = Some(now);
             relay.peer_direct |= ordinary;
             relay.watch = more.then_some(now + rto);
             relay.pinged = false;
@@ -220,10 +212,16 @@ impl Connection {
         if !relay.peer_direct && !silent {
             return true;
         }
-        let direct = self.path.remote;
-        self.switch_path(now, from);
-        self.schedule_reprobe(now, direct, REPROBE_AFTER_FAILURE);
+        self.move_to_relay(now, from);
         true
+    }
+
+    /// The direct path failed: the relay at `via` is the path, and the direct address is
+    /// probed again after [`REPROBE_AFTER_FAILURE`].
+    fn move_to_relay(&mut self, now: Instant, via: SocketAddr) {
+        let direct = self.path.remote;
+        self.switch_path(now, via);
+        self.schedule_reprobe(now, direct, REPROBE_AFTER_FAILURE);
     }
 
     /// PROTOCOL.md §13.8: a retransmission timeout on the direct path, on which nothing came
@@ -247,9 +245,7 @@ impl Connection {
         if self.relay().is_some_and(|r| recent(r.direct_heard) || recent(r.delivered)) {
             return;
         }
-        let direct = self.path.remote;
-        self.switch_path(now, via);
-        self.schedule_reprobe(now, direct, REPROBE_AFTER_FAILURE);
+        self.move_to_relay(now, via);
         self.arm_retransmit(now);
     }
 
@@ -330,9 +326,8 @@ impl Connection {
             self.ping_pending = true;
         } else {
             relay.watch = None;
-            let (direct, via) = (self.path.remote, relay.via);
-            self.switch_path(now, via);
-            self.schedule_reprobe(now, direct, REPROBE_AFTER_FAILURE);
+            let via = relay.via;
+            self.move_to_relay(now, via);
         }
     }
 
