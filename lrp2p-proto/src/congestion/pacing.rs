@@ -125,9 +125,14 @@ impl Pacer {
         Some(now.checked_add(wait).unwrap_or(now))
     }
 
-    /// A packet of `bytes` was sent: its tokens are spent.
+    /// A packet of `bytes` was sent: its tokens are spent. A packet may cost more than the
+    /// size [`delay`](Self::delay) was asked about (the caller asks before it knows what else
+    /// the datagram carries): the difference is a debt the next packets pay, down to one
+    /// burst below empty, so that the rate holds in the bytes charged. Forgiving it (a
+    /// bucket that stops at zero) let BBR run 2 % above the rate it chose, which kept a
+    /// standing queue (`lrp2p-sim sweep lossy --cc bbr`: RTT p50 69 ms on a 40 ms path).
     pub fn on_sent(&mut self, bytes: u64) {
-        self.tokens = (self.tokens - bytes as f64).max(0.0);
+        self.tokens = (self.tokens - bytes as f64).max(-(self.capacity as f64));
     }
 }
 
@@ -244,6 +249,29 @@ mod tests {
         pacer.on_sent(window);
         let at = pacer.delay(t0, 5 * MSS, MSS, window, SRTT).unwrap();
         assert_eq!(pacer.delay(at, 5 * MSS, MSS, window, SRTT), None);
+    }
+
+    #[test]
+    fn a_packet_dearer_than_asked_about_is_paid_for_by_the_next() {
+        let t0 = origin();
+        let mut pacer = Pacer::new(t0, MSS, WINDOW, SRTT);
+        let rate = 1_200_000; // B/s
+        let charged = MSS + MSS / 10; // asked about MSS, charged 10 % more
+        let (mut now, mut sent) = (t0, 0u64);
+        let end = t0 + Duration::from_secs(5);
+        while now < end {
+            match pacer.delay_at(now, MSS, MSS, WINDOW, SRTT, Some(rate)) {
+                None => {
+                    pacer.on_sent(charged);
+                    sent += charged;
+                }
+                Some(at) => now = at,
+            }
+        }
+        // The first burst is free; after it the charged bytes follow the rate (within 1 %; a
+        // bucket that forgave the difference ran 10 % fast).
+        let achieved = (sent - pacer.capacity) as f64 / 5.0;
+        assert!((achieved - rate as f64).abs() / (rate as f64) < 0.01, "{achieved} B/s");
     }
 
     #[test]

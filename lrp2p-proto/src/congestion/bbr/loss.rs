@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use super::control::PACING_MARGIN;
 use super::model::{INFINITE, scale};
+use super::random_loss::RandomLoss;
 use super::{Bbr, BbrState, LostPacket, Sample};
 use crate::congestion::f64_to_u64;
 
@@ -97,6 +98,8 @@ pub(super) struct LossState {
     pub(super) undo: Undo,
     /// The pacing gain of recent sends, for `bw_latest`.
     pub(super) send_gains: SendGains,
+    /// Losses in round trips without a queue (`random_loss.rs`).
+    pub(super) random: RandomLoss,
 }
 
 impl Bbr {
@@ -151,9 +154,11 @@ impl Bbr {
             self.cwnd_limited = [false, self.cwnd_limited[0]];
         }
         self.model.update_max_bw(rs.delivery_rate, rs.is_app_limited);
+        self.loss.random.on_ack(rs.newly_acked, rs.rtt);
         if !self.loss.loss_round_start {
             return; // wait until the end of the round trip
         }
+        self.loss.random.end_round(self.model.min_rtt);
         self.adapt_lower_bounds_from_congestion();
         self.loss.is_loss_in_round = false;
     }
@@ -162,6 +167,9 @@ impl Bbr {
     fn adapt_lower_bounds_from_congestion(&mut self) {
         if self.state.is_probing_bw() || !self.loss.is_loss_in_round {
             return;
+        }
+        if !self.loss.random.queue {
+            return; // random loss: no queue to back off from (`random_loss.rs`)
         }
         // InitLowerBounds: the first congestion episode of this cycle.
         if self.model.bw_shortterm == INFINITE {
@@ -176,10 +184,15 @@ impl Bbr {
             self.model.inflight_latest.max(scale(self.model.inflight_shortterm, BETA));
     }
 
-    /// §5.5.10.2 IsInflightTooHigh: more than `BBR.LossThresh` of `tx_in_flight` was lost
-    /// (every LRP2P connection has selective acknowledgements).
+    /// §5.5.10.2 IsInflightTooHigh: more than the tolerated loss rate of `tx_in_flight` was
+    /// lost (every LRP2P connection has selective acknowledgements).
     pub(super) fn is_inflight_too_high(&self, lost: u64, tx_in_flight: u64) -> bool {
-        lost > scale(tx_in_flight, self.loss_thresh)
+        lost > scale(tx_in_flight, self.tolerated_loss())
+    }
+
+    /// `BBR.LossThresh`, plus the loss rate the path shows without a queue (`random_loss.rs`).
+    fn tolerated_loss(&self) -> f64 {
+        self.loss_thresh + self.loss.random.allowance()
     }
 
     /// §5.5.10.2 HandleInflightTooHigh: the probe put too much in flight.
@@ -212,6 +225,7 @@ impl Bbr {
             self.on_enter_fast_recovery();
         }
         self.note_loss();
+        self.loss.random.on_lost(p.bytes);
         if !self.probe.is_bw_probe_sample {
             return; // not a packet sent while probing bandwidth
         }
@@ -228,7 +242,8 @@ impl Bbr {
     fn inflight_at_loss(&self, size: u64, tx_in_flight: u64, lost: u64) -> u64 {
         let inflight_prev = tx_in_flight.saturating_sub(size) as f64;
         let lost_prev = lost.saturating_sub(size) as f64;
-        let lost_prefix = (self.loss_thresh * inflight_prev - lost_prev) / (1.0 - self.loss_thresh);
+        let thresh = self.tolerated_loss();
+        let lost_prefix = (thresh * inflight_prev - lost_prev) / (1.0 - thresh);
         f64_to_u64(inflight_prev + lost_prefix)
     }
 

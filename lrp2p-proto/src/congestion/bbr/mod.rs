@@ -52,6 +52,13 @@
 //!   BBRv2's `max_probe_up_queue_rounds`; `probe_bw.rs`, `is_queue_persistent`): a deep
 //!   drop-tail buffer no longer fills at each probe (`lrp2p-sim sweep lossy --cc bbr`, 10-BDP
 //!   queue: RTT p95 2.26 → 2.06 × base).
+//! - Random loss is told from congestion (`random_loss.rs`): losses in a round trip whose RTT
+//!   never rose above `min_rtt` raise the loss rate a probe tolerates and leave the short-term
+//!   bounds alone. Measured at 100 Mbit/s, 40 ms, 1-BDP buffer: 1 % random loss 0.830 → 0.917,
+//!   3 % 0.384 → 0.879; BBR beside CUBIC unchanged (CUBIC's share 0.409).
+//! - Startup also ends on a round trip whose every RTT sample met a queue (`startup.rs`,
+//!   `check_startup_queue`, after HyStart++'s threshold): the plateau rule's three further
+//!   rounds fill a one-BDP buffer to overflow.
 //! - A retransmission timeout leaves nothing in flight (the connection marks it all lost
 //!   before telling the controller), so `C.cwnd = C.inflight + 1` (§5.6.4.4) is one SMSS.
 
@@ -65,6 +72,7 @@ mod loss;
 mod model;
 mod probe_bw;
 mod probe_rtt;
+mod random_loss;
 mod round;
 mod startup;
 

@@ -6,6 +6,8 @@
 //! The bandwidth-plateau estimator also ends ProbeBW_UP (§5.3.3.7); `full_bw_now` is its
 //! verdict for the current search, `full_bw_reached` whether any search ever filled the pipe.
 
+use std::time::Duration;
+
 use super::{Bbr, BbrState, Sample};
 
 /// §5.3.1.2: a round counts as growth if the bandwidth rose by at least 25 %.
@@ -16,6 +18,13 @@ const FULL_BW_COUNT: u32 = 3;
 
 /// §5.3.1.3: `BBRStartupFullLossCnt`, lost ranges (here: ACKs declaring losses) in a round.
 const STARTUP_FULL_LOSS_COUNT: u32 = 6;
+
+/// [`Bbr::check_startup_queue`]: RFC 9406 §4.3's MIN_RTT_DIVISOR, MIN_RTT_THRESH,
+/// MAX_RTT_THRESH and N_RTT_SAMPLE.
+const QUEUE_RTT_DIVISOR: u32 = 8;
+const QUEUE_RTT_MIN: Duration = Duration::from_millis(4);
+const QUEUE_RTT_MAX: Duration = Duration::from_millis(16);
+const QUEUE_RTT_SAMPLES: u32 = 8;
 
 /// §5.3.2: Drain gives up after this many rounds even if the queue did not drain.
 const DRAIN_MAX_ROUNDS: u64 = 3;
@@ -35,6 +44,10 @@ pub(super) struct FullPipe {
     drain_start_round: u64,
     /// ACKs that declared losses in the current loss round (for §5.3.1.3).
     pub(super) loss_events_in_round: u32,
+    /// The least RTT sampled in the current round, and how many samples it saw (for
+    /// [`Bbr::check_startup_queue`]).
+    round_min_rtt: Option<Duration>,
+    round_samples: u32,
 }
 
 impl FullPipe {
@@ -80,6 +93,7 @@ impl Bbr {
     /// §5.3.1 CheckStartupDone.
     pub(super) fn check_startup_done(&mut self, rs: &Sample) {
         self.check_startup_high_loss(rs);
+        self.check_startup_queue(rs);
         if self.state == BbrState::Startup && self.full.reached {
             self.enter_drain();
         }
@@ -97,10 +111,47 @@ impl Bbr {
             && self.is_inflight_too_high(rs.lost, rs.tx_in_flight);
         self.full.loss_events_in_round = 0;
         if high {
-            self.loss.undo.state = Some(BbrState::Startup);
+            let latest = self.model.inflight_latest;
+            self.startup_pipe_full(latest);
+        }
+    }
+
+    /// Losses say the pipe is full: Startup ends, `inflight_longterm` takes what the path
+    /// held (at least a BDP), and Drain begins at once.
+    pub(super) fn startup_pipe_full(&mut self, held: u64) {
+        self.loss.undo.state = Some(BbrState::Startup);
+        self.full.reached = true;
+        let bdp = self.model.bdp_multiple(self.model.bw, 1.0).unwrap_or(0);
+        self.model.inflight_longterm = bdp.max(held);
+        if self.state == BbrState::Startup {
+            self.enter_drain();
+        }
+    }
+
+    /// A departure from the draft: Startup also ends when every RTT sample of a round, eight
+    /// at least, lay above `min_rtt` by HyStart++'s threshold (RFC 9406 §4.3: min_rtt / 8,
+    /// clamped to 4–16 ms). Pacing at 2.77 × the delivery rate, a round whose every packet
+    /// met a queue means the bottleneck is already full: the draft's plateau rule waits three
+    /// more rounds, in which the queue grows to what cwnd allows (one BDP) and overflows a
+    /// buffer of that size (`lrp2p-sim sweep lossy --cc bbr`).
+    fn check_startup_queue(&mut self, rs: &Sample) {
+        if self.state != BbrState::Startup || self.full.reached {
+            return;
+        }
+        if self.rounds.round_start {
+            self.full.round_min_rtt = None;
+            self.full.round_samples = 0;
+        }
+        self.full.round_min_rtt = Some(self.full.round_min_rtt.map_or(rs.rtt, |min| min.min(rs.rtt)));
+        self.full.round_samples = self.full.round_samples.saturating_add(1);
+        let (Some(round_min), Some(min_rtt)) = (self.full.round_min_rtt, self.model.min_rtt) else {
+            return;
+        };
+        let threshold = (min_rtt / QUEUE_RTT_DIVISOR).clamp(QUEUE_RTT_MIN, QUEUE_RTT_MAX);
+        if self.full.round_samples >= QUEUE_RTT_SAMPLES && round_min >= min_rtt + threshold {
+            self.full.now = true;
             self.full.reached = true;
-            let bdp = self.model.bdp_multiple(self.model.bw, 1.0).unwrap_or(0);
-            self.model.inflight_longterm = bdp.max(self.model.inflight_latest);
+            self.enter_drain();
         }
     }
 
