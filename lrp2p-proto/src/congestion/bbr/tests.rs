@@ -176,6 +176,53 @@ fn loss_above_the_threshold_cuts_inflight_longterm_and_ends_probes() {
 }
 
 #[test]
+fn random_loss_above_the_threshold_on_a_path_without_a_queue_keeps_most_of_the_link() {
+    // 3 % random loss, above BBR.LossThresh (2 %): by the draft every probe ends at once and
+    // inflight_longterm stays where Startup left it. The RTT never rises, so the losses are
+    // noise (`random_loss.rs`): the tolerated rate rises to match and probes succeed.
+    let path = Path::new(100, 40, 1.0, 0.03);
+    let mut bed = Testbed::new(origin(), path, 6);
+    bed.run_until(15 * SECOND);
+    let efficiency = bed.delivered() as f64 / (path.rate as f64 * 15.0);
+    assert!(efficiency > 0.85, "efficiency {efficiency} (0.78 with the draft's threshold)");
+    let noise = bed.cc.loss.random.allowance();
+    assert!((0.02..0.04).contains(&noise), "noise {noise}");
+}
+
+#[test]
+fn losses_behind_a_queue_still_cut_the_short_term_bandwidth() {
+    // The link halves in CRUISE: BBR paces at the old rate into a 1-BDP buffer, the queue
+    // fills and overflows, and those losses (behind a queue) are congestion.
+    let path = Path::new(100, 40, 1.0, 0.0);
+    let mut bed = Testbed::new(origin(), path, 7);
+    let mut t = 3 * SECOND;
+    bed.run_until(t);
+    while bed.cc.state() != BbrState::ProbeBwCruise {
+        t += Duration::from_millis(10);
+        bed.run_until(t);
+    }
+    let old = bed.cc.model.bw;
+    bed.path.rate /= 2;
+    bed.run_until(t + SECOND);
+    assert!(bed.cc.loss.random.allowance() < 0.001, "overflow counted as noise");
+    let cut = bed.cc.model.bw_shortterm;
+    assert!(cut < old * 3 / 4, "bw_shortterm {cut} after the rate fell from {old}");
+}
+
+#[test]
+fn startup_ends_on_a_round_that_met_a_queue_before_a_deep_buffer_holds_a_bdp() {
+    // A 10-BDP buffer never overflows in Startup: only the plateau rule (three rounds without
+    // 25 % growth) would end it, with a BDP queued (cwnd_gain 2). A round whose every RTT
+    // sample met a queue ends it earlier.
+    let path = Path::new(100, 40, 10.0, 0.0);
+    let mut bed = Testbed::new(origin(), path, 8);
+    bed.run_until(2 * SECOND);
+    let drain = bed.transitions.iter().find(|&&(_, s)| s == BbrState::Drain).map(|&(t, _)| t);
+    // (571 ms by the plateau rule alone.)
+    assert!(drain.is_some_and(|t| t < Duration::from_millis(450)), "Drain began at {drain:?}");
+}
+
+#[test]
 fn a_spurious_loss_recovery_restores_the_probe_it_ended() {
     let path = Path::new(100, 40, 4.0, 0.05);
     let mut bed = Testbed::new(origin(), path, 6);
