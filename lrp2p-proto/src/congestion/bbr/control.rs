@@ -111,6 +111,7 @@ impl Bbr {
         }
         // §5.6.4.3: at least BBR.MinPipeCwnd.
         self.cwnd = self.cwnd.max(self.min_pipe_cwnd());
+        self.conserve_cwnd(newly_acked);
         self.bound_cwnd_for_probe_rtt();
         self.bound_cwnd_for_model();
     }

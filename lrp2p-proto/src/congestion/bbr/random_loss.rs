@@ -48,6 +48,10 @@ pub(super) struct RandomLoss {
     pub(super) queue: bool,
     /// The moving average of the fraction lost over rounds without a queue.
     pub(super) noise: f64,
+    /// The fraction lost in the last complete round.
+    pub(super) last_fraction: f64,
+    /// The latest RTT sample.
+    latest_rtt: Duration,
 }
 
 impl RandomLoss {
@@ -60,6 +64,7 @@ impl RandomLoss {
     pub(super) fn on_ack(&mut self, bytes: u64, rtt: Duration) {
         self.delivered = self.delivered.saturating_add(bytes);
         self.max_rtt = self.max_rtt.max(rtt);
+        self.latest_rtt = rtt;
     }
 
     /// A round trip ended: it met a queue if its largest RTT rose above `min_rtt` by
@@ -67,11 +72,16 @@ impl RandomLoss {
     pub(super) fn end_round(&mut self, min_rtt: Option<Duration>) {
         self.queue = min_rtt.is_none_or(|min| self.max_rtt > min + queue_threshold(min));
         let total = self.lost.saturating_add(self.delivered);
+        self.last_fraction = if total > 0 { self.lost as f64 / total as f64 } else { 0.0 };
         if !self.queue && total > 0 {
-            let fraction = self.lost as f64 / total as f64;
-            self.noise += GAIN * (fraction - self.noise);
+            self.noise += GAIN * (self.last_fraction - self.noise);
         }
         (self.lost, self.delivered, self.max_rtt) = (0, 0, Duration::ZERO);
+    }
+
+    /// Whether the latest RTT sample met a queue.
+    pub(super) fn queue_now(&self, min_rtt: Option<Duration>) -> bool {
+        min_rtt.is_some_and(|min| self.latest_rtt > min + queue_threshold(min))
     }
 
     /// The loss rate tolerated beyond `BBR.LossThresh`.
