@@ -184,7 +184,7 @@ impl Bbr {
         // queue falls to what it delivered at once (no 30 % floor): the path is overfull, as
         // after its rate fell, and three rounds at 0.7 per round overflow the queue each time
         // (rate halving, retransmit ratio over the next 2 s: 3.4 → 2.9 %).
-        let beta = if self.loss.random.last_fraction > self.tolerated_loss() { 0.0 } else { BETA };
+        let beta = if self.loss.random.last_fraction > self.tolerated_loss(self.cwnd) { 0.0 } else { BETA };
         self.model.bw_shortterm = self.model.bw_latest.max(scale(self.model.bw_shortterm, beta));
         self.model.inflight_shortterm =
             self.model.inflight_latest.max(scale(self.model.inflight_shortterm, beta));
@@ -193,12 +193,13 @@ impl Bbr {
     /// §5.5.10.2 IsInflightTooHigh: more than the tolerated loss rate of `tx_in_flight` was
     /// lost (every LRP2P connection has selective acknowledgements).
     pub(super) fn is_inflight_too_high(&self, lost: u64, tx_in_flight: u64) -> bool {
-        lost > scale(tx_in_flight, self.tolerated_loss())
+        lost > scale(tx_in_flight, self.tolerated_loss(tx_in_flight))
     }
 
-    /// `BBR.LossThresh`, plus the loss rate the path shows without a queue (`random_loss.rs`).
-    fn tolerated_loss(&self) -> f64 {
-        self.loss_thresh + self.loss.random.allowance()
+    /// `BBR.LossThresh`, plus the loss rate the path shows without a queue and its spread over
+    /// `volume` bytes (`random_loss.rs`).
+    fn tolerated_loss(&self, volume: u64) -> f64 {
+        self.loss_thresh + self.loss.random.allowance(volume / self.smss)
     }
 
     /// §5.5.10.2 HandleInflightTooHigh: the probe put too much in flight.
@@ -248,7 +249,7 @@ impl Bbr {
     fn inflight_at_loss(&self, size: u64, tx_in_flight: u64, lost: u64) -> u64 {
         let inflight_prev = tx_in_flight.saturating_sub(size) as f64;
         let lost_prev = lost.saturating_sub(size) as f64;
-        let thresh = self.tolerated_loss();
+        let thresh = self.tolerated_loss(tx_in_flight);
         let lost_prefix = (thresh * inflight_prev - lost_prev) / (1.0 - thresh);
         f64_to_u64(inflight_prev + lost_prefix)
     }

@@ -52,6 +52,8 @@ pub(super) struct RandomLoss {
     pub(super) last_fraction: f64,
     /// The latest RTT sample.
     latest_rtt: Duration,
+    /// Rounds averaged into `noise` so far (up to 1 / GAIN).
+    rounds: u32,
 }
 
 impl RandomLoss {
@@ -74,7 +76,10 @@ impl RandomLoss {
         let total = self.lost.saturating_add(self.delivered);
         self.last_fraction = if total > 0 { self.lost as f64 / total as f64 } else { 0.0 };
         if !self.queue && total > 0 {
-            self.noise += GAIN * (self.last_fraction - self.noise);
+            // A plain average over the first rounds, so that Startup already sees the noise.
+            self.rounds = self.rounds.saturating_add(1);
+            let gain = (1.0 / f64::from(self.rounds)).max(GAIN);
+            self.noise += gain * (self.last_fraction - self.noise);
         }
         (self.lost, self.delivered, self.max_rtt) = (0, 0, Duration::ZERO);
     }
@@ -84,9 +89,13 @@ impl RandomLoss {
         min_rtt.is_some_and(|min| self.latest_rtt > min + queue_threshold(min))
     }
 
-    /// The loss rate tolerated beyond `BBR.LossThresh`.
-    pub(super) fn allowance(&self) -> f64 {
-        self.noise.clamp(0.0, MAX_NOISE)
+    /// The loss rate tolerated beyond `BBR.LossThresh` over `packets` packets: the noise, and
+    /// two standard deviations of the fraction of `packets` it loses (binomial): a check over
+    /// a round of a small window sees the noise's spread as well as its mean.
+    pub(super) fn allowance(&self, packets: u64) -> f64 {
+        let noise = self.noise.clamp(0.0, MAX_NOISE);
+        let spread = (noise * (1.0 - noise) / packets.max(1) as f64).sqrt();
+        noise + 2.0 * spread
     }
 }
 
@@ -106,7 +115,10 @@ mod tests {
             r.end_round(Some(40 * MS));
             assert!(!r.queue);
         }
-        assert!((r.allowance() - 0.03).abs() < 0.002, "{}", r.allowance());
+        assert!((r.allowance(1 << 40) - 0.03).abs() < 0.002, "{}", r.allowance(1 << 40));
+        // Over a window of 123 packets the fraction lost spreads by 1.5 % (one deviation).
+        let small = r.allowance(123);
+        assert!((small - 0.061).abs() < 0.003, "{small}");
         // Rounds behind a queue (RTT 50 ms) lose 20 %: the average stays.
         for _ in 0..10 {
             r.on_lost(20_000);
@@ -114,19 +126,19 @@ mod tests {
             r.end_round(Some(40 * MS));
             assert!(r.queue);
         }
-        assert!((r.allowance() - 0.03).abs() < 0.002, "{}", r.allowance());
+        assert!((r.allowance(1 << 40) - 0.03).abs() < 0.002, "{}", r.allowance(1 << 40));
         // Clean rounds without a queue bring it down; heavy noise is capped.
         for _ in 0..20 {
             r.on_ack(100_000, 40 * MS);
             r.end_round(Some(40 * MS));
         }
-        assert!(r.allowance() < 0.001);
+        assert!(r.allowance(1 << 40) < 0.001);
         for _ in 0..20 {
             r.on_lost(50_000);
             r.on_ack(50_000, 40 * MS);
             r.end_round(Some(40 * MS));
         }
-        assert_eq!(r.allowance(), MAX_NOISE);
+        assert!((r.allowance(1 << 40) - MAX_NOISE).abs() < 1e-3);
     }
 
     #[test]
@@ -138,6 +150,6 @@ mod tests {
         r.on_lost(1_000);
         r.end_round(None);
         assert!(r.queue);
-        assert_eq!(r.allowance(), 0.0);
+        assert_eq!(r.allowance(1 << 40), 0.0);
     }
 }
