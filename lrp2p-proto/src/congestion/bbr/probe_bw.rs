@@ -85,6 +85,8 @@ pub(super) struct ProbeBw {
     /// The delivery rate when UP began, and the highest since.
     up_start_rate: u64,
     up_max_rate: u64,
+    /// When ProbeBW_UP began.
+    up_start: Instant,
     /// The generator behind the draft's random choices (see the module documentation of
     /// `bbr`).
     rng: u64,
@@ -108,6 +110,7 @@ impl ProbeBw {
             up_queue_rounds: 0,
             up_start_rate: 0,
             up_max_rate: 0,
+            up_start: now,
             rng: seed,
         }
     }
@@ -166,6 +169,7 @@ impl Bbr {
         self.probe.up_queue_rounds = 0;
         self.probe.up_start_rate = rs.delivery_rate;
         self.probe.up_max_rate = rs.delivery_rate;
+        self.probe.up_start = self.now;
         self.raise_inflight_longterm_slope();
     }
 
@@ -249,7 +253,7 @@ impl Bbr {
     /// §5.3.3.9 IsTimeToGoDown (with §5.3.3.6's precautionary deceleration), and a persistent
     /// queue (a departure, [`Self::is_queue_persistent`]).
     fn is_time_to_go_down(&mut self, rs: &Sample) -> bool {
-        if self.is_queue_persistent(rs) {
+        if self.is_queue_persistent(rs) || self.is_probe_queued(rs) {
             return true;
         }
         if self.probe.prev_probe_too_high && self.inflight >= self.model.inflight_longterm {
@@ -294,6 +298,24 @@ impl Bbr {
         probe.up_min_inflight = INFINITE;
         let grew = probe.up_max_rate >= scale(probe.up_start_rate, UP_GROWTH);
         probe.up_queue_rounds >= UP_QUEUE_ROUNDS && !grew
+    }
+
+    /// Whether UP has run for 1.5 round trips, holds the quarter BDP of queue its gain aims at
+    /// (in flight at least 1.25 BDP plus the aggregation allowance) and the probe's first
+    /// packets came back without a 15 % higher delivery rate: the path has no more to give,
+    /// and further rounds at 1.25 only deepen the queue. A departure from draft-06, which
+    /// probes until the bandwidth plateau's three rounds (BBRv2 left UP at one round trip and
+    /// 1.25 BDP, whatever the delivery rate): on a 10-BDP buffer each probe queued 0.9 BDP and
+    /// kept the RTT above 1.5 × base for 0.3 s (`lrp2p-sim sweep lossy --cc bbr`).
+    fn is_probe_queued(&mut self, rs: &Sample) -> bool {
+        self.probe.up_max_rate = self.probe.up_max_rate.max(rs.delivery_rate);
+        let Some(min_rtt) = self.model.min_rtt else { return false };
+        let elapsed = self.now.saturating_duration_since(self.probe.up_start);
+        let target =
+            self.inflight_for(self.model.max_bw, UP_QUEUE_BDPS).saturating_add(self.model.extra_acked);
+        elapsed >= min_rtt.mul_f64(1.5)
+            && self.inflight >= target
+            && self.probe.up_max_rate < scale(self.probe.up_start_rate, UP_GROWTH)
     }
 
     /// §5.3.3.9 HasElapsedInPhase.
