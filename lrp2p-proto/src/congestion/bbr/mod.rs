@@ -61,7 +61,7 @@
 //!   rounds fill a one-BDP buffer to overflow.
 //! - ProbeBW_UP also ends after 1.5 round trips once a quarter BDP is queued and the probe's
 //!   first packets brought no 15 % higher delivery rate (`probe_bw.rs`, `is_probe_queued`),
-//!   and DOWN paces at 0.75 (BBRv2's gain) instead of 0.9 ([`PROBE_DOWN_PACING_GAIN`]): a
+//!   and DOWN paces at 0.75 (BBRv2's gain) instead of 0.9 (`PROBE_DOWN_PACING_GAIN`): a
 //!   10-BDP buffer held 0.9 BDP for 0.3 s after each probe (RTT p95 1.60 → 1.09 × base).
 //! - A sample within 1/64 of the ProbeRTT filter's minimum refreshes it (`model.rs`): on a path
 //!   whose RTT repeats exactly the draft's strict "lower" never held and ProbeRTT halved the
