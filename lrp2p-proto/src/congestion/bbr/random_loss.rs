@@ -15,6 +15,9 @@
 //!   (§5.5.10.3 AdaptLowerBoundsFromCongestion): they exist to back off from a queue that
 //!   is not there.
 //!
+//! A round in which *every* sample met a queue (`standing`) shows a queue that jitter alone
+//! does not make; packet conservation after losses waits for that (`loss.rs`).
+//!
 //! A flow that shares a drop-tail buffer with a loss-based flow sees the queue that flow
 //! keeps, so its losses count as congestion exactly as the draft says, and the coexistence
 //! floor (`lrp2p-sim sweep lossy`, BBR + CUBIC) is unchanged. Measured with that sweep
@@ -25,6 +28,9 @@ use std::time::Duration;
 /// The largest loss rate, beyond `BBR.LossThresh`, that rounds without a queue may add to the
 /// tolerance: above it the path is too lossy for any bound to mean much.
 pub(super) const MAX_NOISE: f64 = 0.10;
+
+/// The least RTT samples a round needs to show a standing queue.
+const STANDING_SAMPLES: u32 = 8;
 
 /// The weight of the newest round trip in the average.
 const GAIN: f64 = 0.25;
@@ -42,16 +48,19 @@ pub(super) struct RandomLoss {
     lost: u64,
     /// Bytes acknowledged in the current round.
     delivered: u64,
-    /// The largest RTT sample of the current round.
+    /// The largest and the least RTT sample of the current round, and how many it had.
     max_rtt: Duration,
-    /// Whether the last complete round met a queue.
+    min_rtt: Option<Duration>,
+    samples: u32,
+    /// Whether some RTT sample of the last complete round met a queue.
     pub(super) queue: bool,
+    /// Whether every RTT sample of the last complete round (eight at least) met a queue: a
+    /// standing queue, which jitter alone does not make.
+    pub(super) standing: bool,
     /// The moving average of the fraction lost over rounds without a queue.
     pub(super) noise: f64,
     /// The fraction lost in the last complete round.
     pub(super) last_fraction: f64,
-    /// The latest RTT sample.
-    latest_rtt: Duration,
     /// Rounds averaged into `noise` so far (up to 1 / GAIN).
     rounds: u32,
 }
@@ -66,13 +75,16 @@ impl RandomLoss {
     pub(super) fn on_ack(&mut self, bytes: u64, rtt: Duration) {
         self.delivered = self.delivered.saturating_add(bytes);
         self.max_rtt = self.max_rtt.max(rtt);
-        self.latest_rtt = rtt;
+        self.min_rtt = Some(self.min_rtt.map_or(rtt, |least| least.min(rtt)));
+        self.samples = self.samples.saturating_add(1);
     }
 
     /// A round trip ended: it met a queue if its largest RTT rose above `min_rtt` by
     /// [`queue_threshold`]; if not, its loss fraction enters the average.
     pub(super) fn end_round(&mut self, min_rtt: Option<Duration>) {
         self.queue = min_rtt.is_none_or(|min| self.max_rtt > min + queue_threshold(min));
+        self.standing = self.samples >= STANDING_SAMPLES
+            && min_rtt.zip(self.min_rtt).is_some_and(|(min, least)| least > min + queue_threshold(min));
         let total = self.lost.saturating_add(self.delivered);
         self.last_fraction = if total > 0 { self.lost as f64 / total as f64 } else { 0.0 };
         if !self.queue && total > 0 {
@@ -82,11 +94,7 @@ impl RandomLoss {
             self.noise += gain * (self.last_fraction - self.noise);
         }
         (self.lost, self.delivered, self.max_rtt) = (0, 0, Duration::ZERO);
-    }
-
-    /// Whether the latest RTT sample met a queue.
-    pub(super) fn queue_now(&self, min_rtt: Option<Duration>) -> bool {
-        min_rtt.is_some_and(|min| self.latest_rtt > min + queue_threshold(min))
+        (self.min_rtt, self.samples) = (None, 0);
     }
 
     /// The loss rate tolerated beyond `BBR.LossThresh` over `packets` packets: the noise, and
@@ -139,6 +147,29 @@ mod tests {
             r.end_round(Some(40 * MS));
         }
         assert!((r.allowance(1 << 40) - MAX_NOISE).abs() < 1e-3);
+    }
+
+    #[test]
+    fn jitter_is_a_queue_seen_but_not_a_standing_one() {
+        let mut r = RandomLoss::default();
+        // Samples between 40 and 44 ms: some met a "queue", the least did not.
+        for i in 0..10u32 {
+            r.on_ack(1_000, 40 * MS + MS * (i % 5));
+        }
+        r.end_round(Some(40 * MS));
+        assert!(r.queue && !r.standing);
+        // Every sample 10 ms above the minimum: a standing queue.
+        for i in 0..10u32 {
+            r.on_ack(1_000, 50 * MS + MS * (i % 3));
+        }
+        r.end_round(Some(40 * MS));
+        assert!(r.queue && r.standing);
+        // Too few samples to tell.
+        for _ in 0..3 {
+            r.on_ack(1_000, 50 * MS);
+        }
+        r.end_round(Some(40 * MS));
+        assert!(r.queue && !r.standing);
     }
 
     #[test]
