@@ -56,9 +56,11 @@
 //!   never rose above `min_rtt` raise the loss rate a probe tolerates and leave the short-term
 //!   bounds alone. Measured at 100 Mbit/s, 40 ms, 1-BDP buffer: 1 % random loss 0.830 → 0.917,
 //!   3 % 0.384 → 0.879; BBR beside CUBIC unchanged (CUBIC's share 0.409).
-//! - Startup also ends on a round trip whose every RTT sample met a queue (`startup.rs`,
-//!   `check_startup_queue`, after HyStart++'s threshold): the plateau rule's three further
-//!   rounds fill a one-BDP buffer to overflow.
+//! - Startup also ends on a round trip whose every RTT sample met a queue once the bandwidth
+//!   stopped growing by 25 % (`startup.rs`, `check_startup_queue`, after HyStart++'s
+//!   threshold): the plateau rule's further rounds fill a one-BDP buffer to overflow.
+//! - ProbeBW's DOWN, CRUISE and REFILL keep at most 1.25 BDP (plus the aggregation allowance)
+//!   in flight, not 2 BDP (`PROBE_BW_CWND_GAIN`): two flows 1 s apart, Jain 0.70 → 0.93.
 //! - ProbeBW_UP also ends after 1.5 round trips once a quarter BDP is queued and the probe's
 //!   first packets brought no 15 % higher delivery rate (`probe_bw.rs`, `is_probe_queued`),
 //!   and DOWN paces at 0.75 (BBRv2's gain) instead of 0.9 (`PROBE_DOWN_PACING_GAIN`): a
@@ -160,14 +162,15 @@ impl BbrState {
 
     /// `(BBR.pacing_gain, BBR.cwnd_gain)` of the state (§5.6.1's table): Startup 2.77 and 2
     /// (§5.3.1.1), Drain 0.5 (§5.3.2), DOWN 0.75 (§5.3.3.1 says 0.9, see
-    /// [`PROBE_DOWN_PACING_GAIN`]), CRUISE and REFILL 1.0, UP 1.25
+    /// [`PROBE_DOWN_PACING_GAIN`]), CRUISE and REFILL 1.0; DOWN, CRUISE and REFILL with a cwnd
+    /// gain of [`PROBE_BW_CWND_GAIN`] (the draft: 2), UP 1.25
     /// and 2.25 (§5.3.3.5), ProbeRTT 1.0 and 0.5 (§5.3.4.1).
     fn gains(self) -> (f64, f64) {
         match self {
             Self::Startup => (STARTUP_PACING_GAIN, DEFAULT_CWND_GAIN),
             Self::Drain => (DRAIN_PACING_GAIN, DEFAULT_CWND_GAIN),
-            Self::ProbeBwDown => (PROBE_DOWN_PACING_GAIN, DEFAULT_CWND_GAIN),
-            Self::ProbeBwCruise | Self::ProbeBwRefill => (1.0, DEFAULT_CWND_GAIN),
+            Self::ProbeBwDown => (PROBE_DOWN_PACING_GAIN, PROBE_BW_CWND_GAIN),
+            Self::ProbeBwCruise | Self::ProbeBwRefill => (1.0, PROBE_BW_CWND_GAIN),
             Self::ProbeBwUp => (1.25, 2.25),
             Self::ProbeRtt => (1.0, PROBE_RTT_CWND_GAIN),
         }
@@ -186,6 +189,15 @@ const DRAIN_PACING_GAIN: f64 = 0.5;
 /// bbr`, 10-BDP buffer: RTT p95 1.60 → 1.42 × base, efficiency unchanged at 0.924). The pipe
 /// is underused only in the last round of DOWN, once the queue is gone.
 const PROBE_DOWN_PACING_GAIN: f64 = 0.75;
+
+/// The cwnd gain of ProbeBW's DOWN, CRUISE and REFILL: 1.25 BDP (plus `extra_acked`, the ACK
+/// aggregation allowance, §5.6.4.2), not draft-06's 2 (§2.6, kept for Startup and Drain). A
+/// flow that paces at its estimate needs no more; with 2, a flow that lost share to a newcomer
+/// kept pacing at its old rate into a window of 2 BDP and filled a 1-BDP buffer, the newcomer
+/// left Startup on that queue at a fraction of its share, and both sat window-limited behind it
+/// (`lrp2p-sim sweep lossy --cc bbr`: two flows 1 s apart, Jain 0.70 → 0.93; 0.5 and 2 s apart
+/// 0.99; the rate halving's retransmits 1.98 → 0.00 %; CUBIC's share beside BBR 0.41 → 0.53).
+const PROBE_BW_CWND_GAIN: f64 = 1.25;
 
 /// `BBR.DefaultCwndGain` (§2.6): 2.
 const DEFAULT_CWND_GAIN: f64 = 2.0;

@@ -234,9 +234,9 @@ fn random_loss_above_the_threshold_on_a_path_without_a_queue_keeps_most_of_the_l
 
 #[test]
 fn losses_behind_a_queue_still_cut_the_short_term_bandwidth() {
-    // The link halves in CRUISE: BBR paces at the old rate into a 1-BDP buffer, the queue
-    // fills and overflows, and those losses (behind a queue) are congestion.
-    let path = Path::new(100, 40, 1.0, 0.0);
+    // The link halves in CRUISE: BBR paces at the old rate into a quarter-BDP buffer, the
+    // queue fills and overflows, and those losses (behind a queue) are congestion.
+    let path = Path::new(100, 40, 0.25, 0.0);
     let mut bed = Testbed::new(origin(), path, 7);
     let mut t = 3 * SECOND;
     bed.run_until(t);
