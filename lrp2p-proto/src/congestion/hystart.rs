@@ -24,7 +24,7 @@ const MAX_RTT_THRESH: Duration = Duration::from_millis(16);
 /// RFC 9406 §4.3: MIN_RTT_DIVISOR.
 const MIN_RTT_DIVISOR: u32 = 8;
 /// RFC 9406 §4.3: N_RTT_SAMPLE.
-const N_RTT_SAMPLE: u32 = 8;
+pub(crate) const N_RTT_SAMPLE: u32 = 8;
 /// RFC 9406 §4.3: CSS_GROWTH_DIVISOR.
 pub(crate) const CSS_GROWTH_DIVISOR: u64 = 4;
 /// RFC 9406 §4.3: CSS_ROUNDS.
@@ -183,7 +183,7 @@ impl HyStart {
 
 /// RFC 9406 §4.2: RttThresh = max(MIN_RTT_THRESH, min(lastRoundMinRTT / MIN_RTT_DIVISOR,
 /// MAX_RTT_THRESH)).
-fn threshold(last_round_min: Duration) -> Duration {
+pub(crate) fn threshold(last_round_min: Duration) -> Duration {
     (last_round_min / MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH)
 }
 

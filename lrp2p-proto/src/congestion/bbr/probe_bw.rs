@@ -253,7 +253,7 @@ impl Bbr {
     /// §5.3.3.9 IsTimeToGoDown (with §5.3.3.6's precautionary deceleration), and a persistent
     /// queue (a departure, [`Self::is_queue_persistent`]).
     fn is_time_to_go_down(&mut self, rs: &Sample) -> bool {
-        if self.is_queue_persistent(rs) || self.is_probe_queued(rs) {
+        if self.is_queue_persistent(rs) || self.is_probe_queued() {
             return true;
         }
         if self.probe.prev_probe_too_high && self.inflight >= self.model.inflight_longterm {
@@ -307,8 +307,8 @@ impl Bbr {
     /// probes until the bandwidth plateau's three rounds (BBRv2 left UP at one round trip and
     /// 1.25 BDP, whatever the delivery rate): on a 10-BDP buffer each probe queued 0.9 BDP and
     /// kept the RTT above 1.5 × base for 0.3 s (`lrp2p-sim sweep lossy --cc bbr`).
-    fn is_probe_queued(&mut self, rs: &Sample) -> bool {
-        self.probe.up_max_rate = self.probe.up_max_rate.max(rs.delivery_rate);
+    /// `up_max_rate` is kept by [`Self::is_queue_persistent`], which runs first on each ACK.
+    fn is_probe_queued(&self) -> bool {
         let Some(min_rtt) = self.model.min_rtt else { return false };
         let elapsed = self.now.saturating_duration_since(self.probe.up_start);
         let target =

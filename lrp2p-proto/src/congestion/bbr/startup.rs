@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use super::{Bbr, BbrState, Sample};
+use crate::congestion::hystart;
 
 /// §5.3.1.2: a round counts as growth if the bandwidth rose by at least 25 %.
 const FULL_BW_GROWTH: f64 = 1.25;
@@ -19,13 +20,7 @@ const FULL_BW_COUNT: u32 = 3;
 /// §5.3.1.3: `BBRStartupFullLossCnt`, lost ranges (here: ACKs declaring losses) in a round.
 const STARTUP_FULL_LOSS_COUNT: u32 = 6;
 
-/// [`Bbr::check_startup_queue`]: RFC 9406 §4.3's MIN_RTT_DIVISOR, MIN_RTT_THRESH,
-/// MAX_RTT_THRESH and N_RTT_SAMPLE.
-const QUEUE_RTT_DIVISOR: u32 = 8;
-const QUEUE_RTT_MIN: Duration = Duration::from_millis(4);
-const QUEUE_RTT_MAX: Duration = Duration::from_millis(16);
-const QUEUE_RTT_SAMPLES: u32 = 8;
-/// ... and a queue of `QUEUE_RTT_DEEP` times that threshold ends Startup even while the rate
+/// [`Bbr::check_startup_queue`]: a queue of `QUEUE_RTT_DEEP` times HyStart++'s threshold ends Startup even while the rate
 /// still grows: 30 ms at 40 ms, 96 ms at 600 ms (where one more round of Startup overflowed a
 /// one-BDP buffer: 0.504 of the link with a retransmission timeout, 0.558 without), 24 ms at
 /// 20 ms. A well-behaved neighbour keeps less (1.25 BDP in flight: a quarter of `min_rtt`).
@@ -116,20 +111,10 @@ impl Bbr {
             && self.is_inflight_too_high(rs.lost, rs.tx_in_flight);
         self.full.loss_events_in_round = 0;
         if high {
-            let latest = self.model.inflight_latest;
-            self.startup_pipe_full(latest);
-        }
-    }
-
-    /// Losses say the pipe is full: Startup ends, `inflight_longterm` takes what the path
-    /// held (at least a BDP), and Drain begins at once.
-    pub(super) fn startup_pipe_full(&mut self, held: u64) {
-        self.loss.undo.state = Some(BbrState::Startup);
-        self.full.reached = true;
-        let bdp = self.model.bdp_multiple(self.model.bw, 1.0).unwrap_or(0);
-        self.model.inflight_longterm = bdp.max(held);
-        if self.state == BbrState::Startup {
-            self.enter_drain();
+            self.loss.undo.state = Some(BbrState::Startup);
+            self.full.reached = true;
+            let bdp = self.model.bdp_multiple(self.model.bw, 1.0).unwrap_or(0);
+            self.model.inflight_longterm = bdp.max(self.model.inflight_latest);
         }
     }
 
@@ -156,16 +141,16 @@ impl Bbr {
         let (Some(round_min), Some(min_rtt)) = (self.full.round_min_rtt, self.model.min_rtt) else {
             return;
         };
-        let threshold = (min_rtt / QUEUE_RTT_DIVISOR).clamp(QUEUE_RTT_MIN, QUEUE_RTT_MAX);
+        let threshold = hystart::threshold(min_rtt);
         // The bandwidth did not grow by 25 % over the last round either (a flow that starts
         // beside another meets that flow's queue while its own rate still doubles).
         let plateau = self.full.count >= 1;
         let rise = round_min.saturating_sub(min_rtt);
         let queued = rise >= threshold && plateau || rise >= threshold * QUEUE_RTT_DEEP;
-        if self.full.round_samples >= QUEUE_RTT_SAMPLES && queued {
+        if self.full.round_samples >= hystart::N_RTT_SAMPLE && queued {
+            // check_startup_done enters Drain.
             self.full.now = true;
             self.full.reached = true;
-            self.enter_drain();
         }
     }
 
