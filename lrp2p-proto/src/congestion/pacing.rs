@@ -190,6 +190,25 @@ mod tests {
         sent
     }
 
+    /// Sends for 5 s at the controller's `rate`, asking about packets of `MSS` and charging
+    /// `charged` bytes for each; returns the pacer and the bytes charged.
+    fn send_at_rate(rate: u64, charged: u64) -> (Pacer, u64) {
+        let t0 = origin();
+        let mut pacer = Pacer::new(t0, MSS, WINDOW, SRTT);
+        let (mut now, mut sent) = (t0, 0u64);
+        let end = t0 + Duration::from_secs(5);
+        while now < end {
+            match pacer.delay_at(now, MSS, MSS, WINDOW, SRTT, Some(rate)) {
+                None => {
+                    pacer.on_sent(charged);
+                    sent += charged;
+                }
+                Some(at) => now = at,
+            }
+        }
+        (pacer, sent)
+    }
+
     #[test]
     fn burst_up_to_capacity_then_spaced_at_the_rate() {
         let t0 = origin();
@@ -253,21 +272,9 @@ mod tests {
 
     #[test]
     fn a_packet_dearer_than_asked_about_is_paid_for_by_the_next() {
-        let t0 = origin();
-        let mut pacer = Pacer::new(t0, MSS, WINDOW, SRTT);
         let rate = 1_200_000; // B/s
         let charged = MSS + MSS / 10; // asked about MSS, charged 10 % more
-        let (mut now, mut sent) = (t0, 0u64);
-        let end = t0 + Duration::from_secs(5);
-        while now < end {
-            match pacer.delay_at(now, MSS, MSS, WINDOW, SRTT, Some(rate)) {
-                None => {
-                    pacer.on_sent(charged);
-                    sent += charged;
-                }
-                Some(at) => now = at,
-            }
-        }
+        let (pacer, sent) = send_at_rate(rate, charged);
         // The first burst is free; after it the charged bytes follow the rate (within 1 %; a
         // bucket that forgave the difference ran 10 % fast).
         let achieved = (sent - pacer.capacity) as f64 / 5.0;
@@ -276,21 +283,8 @@ mod tests {
 
     #[test]
     fn a_controller_rate_replaces_the_window_rate() {
-        let t0 = origin();
-        let mut pacer = Pacer::new(t0, MSS, WINDOW, SRTT);
         let rate = 600_000; // B/s: 2 ms of it is 1 packet, so the burst is 10 packets
-        let mut now = t0;
-        let mut sent = 0u64;
-        let end = t0 + Duration::from_secs(5);
-        while now < end {
-            match pacer.delay_at(now, MSS, MSS, WINDOW, SRTT, Some(rate)) {
-                None => {
-                    pacer.on_sent(MSS);
-                    sent += MSS;
-                }
-                Some(at) => now = at,
-            }
-        }
+        let (_, sent) = send_at_rate(rate, MSS);
         let achieved = sent as f64 / 5.0;
         assert!((achieved - rate as f64).abs() / (rate as f64) < 0.05, "{achieved} B/s");
     }

@@ -46,6 +46,11 @@ fn states(bed: &Testbed) -> Vec<BbrState> {
     bed.transitions.iter().map(|&(_, s)| s).collect()
 }
 
+/// How long each visit to `state` lasted.
+fn time_in(bed: &Testbed, state: BbrState) -> Vec<Duration> {
+    bed.transitions.windows(2).filter(|w| w[0].1 == state).map(|w| w[1].0 - w[0].0).collect()
+}
+
 /// How many times the sequence CRUISE, REFILL, UP, DOWN appears in `states`.
 fn full_cycles(states: &[BbrState]) -> usize {
     use BbrState::*;
@@ -129,12 +134,7 @@ fn a_probe_that_finds_no_bandwidth_ends_before_a_deep_buffer_fills() {
     let path = Path::new(100, 40, 10.0, 0.0);
     let mut bed = Testbed::new(origin(), path, 9);
     bed.run_until(12 * SECOND);
-    let ups: Vec<Duration> = bed
-        .transitions
-        .windows(2)
-        .filter(|w| w[0].1 == BbrState::ProbeBwUp)
-        .map(|w| w[1].0 - w[0].0)
-        .collect();
+    let ups = time_in(&bed, BbrState::ProbeBwUp);
     assert!(ups.len() >= 3, "{:?}", bed.transitions);
     assert!(ups.iter().all(|&d| d < 2 * path.rtt), "{ups:?}");
 }
@@ -208,12 +208,7 @@ fn loss_above_the_threshold_cuts_inflight_longterm_and_ends_probes() {
     // Cut, but not below Beta times the BDP it can still see.
     assert!(longterm >= 4 * MSS, "{longterm}");
     // Probes ended by loss leave UP before the bandwidth plateau's three rounds.
-    let ups: Vec<Duration> = bed
-        .transitions
-        .windows(2)
-        .filter(|w| w[0].1 == BbrState::ProbeBwUp)
-        .map(|w| w[1].0 - w[0].0)
-        .collect();
+    let ups = time_in(&bed, BbrState::ProbeBwUp);
     assert!(!ups.is_empty());
     assert!(ups.iter().any(|&d| d < 3 * path.rtt), "{ups:?}");
 }
